@@ -1,0 +1,591 @@
+#include "actors/api.hpp"
+
+#include <climits>
+#include <cstdlib>
+#include <deque>
+
+#include <caf/scoped_actor.hpp>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/store_stream.hpp"
+#include "messages/error.hpp"
+#include "messages/http.hpp"
+#include "storage/chunker.hpp"
+#include "storage/merkle_tree.hpp"
+
+namespace cairn::actors {
+
+namespace {
+
+using json = nlohmann::json;
+using httplib::Request;
+using httplib::Response;
+
+constexpr const char* api_prefix = "/api/codex/v1";
+constexpr auto store_timeout = std::chrono::seconds{30};
+constexpr auto commit_timeout = std::chrono::seconds{300};
+// Blocks per put batch (one LMDB transaction) and batches in flight.
+constexpr size_t upload_batch_blocks = 64;
+constexpr size_t upload_batches_in_flight = 2;
+// Handler threads: each download or upload holds one while it runs.
+constexpr size_t http_threads = 32;
+
+std::string route(const char* suffix) { return std::string{api_prefix} + suffix; }
+
+// Every error answer is one line of text. A Range header must not apply to
+// it: httplib would slice the body.
+void reply_error(const Request& req, Response& res, int status, const std::string& why) {
+  const_cast<Request&>(req).ranges.clear();
+  res.status = status;
+  res.set_content(why + "\n", "text/plain");
+}
+
+void reply_error(const Request& req, Response& res, const caf::error& err) {
+  reply_error(req, res, http_status(err), describe(err));
+}
+
+void reply_json(Response& res, const json& body) {
+  res.status = 200;
+  res.set_content(body.dump(), "application/json");
+}
+
+// Parses the {cid} path parameter or answers 400.
+std::optional<cid> cid_param(const Request& req, Response& res) {
+  auto parsed = cid::parse(req.matches[1].str());
+  if (!parsed) {
+    reply_error(req, res, 400, "invalid CID '" + req.matches[1].str() + "': "
+                                 + describe(parsed.error()));
+    return std::nullopt;
+  }
+  return *parsed;
+}
+
+json manifest_json(const manifest& m) {
+  json j{{"treeCid", m.tree_cid.to_string()},
+         {"datasetSize", m.dataset_size},
+         {"blockSize", m.block_size},
+         {"protected", m.is_protected},
+         {"filename", m.filename ? json(*m.filename) : json(nullptr)},
+         {"mimetype", m.mimetype ? json(*m.mimetype) : json(nullptr)}};
+  if (m.is_protected) {
+    j["ecK"] = m.ec_k;
+    j["ecM"] = m.ec_m;
+    j["originalTreeCid"] = m.original_tree_cid ? m.original_tree_cid->to_string() : "";
+    j["originalDatasetSize"] = m.original_dataset_size;
+  }
+  return j;
+}
+
+// Sends a request from a handler thread and waits for the answer; returns
+// the value or the error (timeouts and dead receivers included).
+template <class T, class Handle, class... Ts>
+caf::expected<T> ask(caf::scoped_actor& self, const Handle& dest,
+                     std::chrono::seconds timeout, Ts&&... xs) {
+  if (!dest)
+    return make_error(ec::unavailable, "actor not running");
+  caf::expected<T> out{make_error(ec::timeout)};
+  self->request(dest, timeout, std::forward<Ts>(xs)...)
+    .receive([&](T& x) { out = std::move(x); },
+             [&](caf::error& err) { out = std::move(err); });
+  return out;
+}
+
+// -- upload -------------------------------------------------------------------
+
+// Streams an upload into the store: chunks, hashes, and puts batches of
+// blocks with a bounded number of batches in flight, then commits the
+// dataset. On failure, drops the references the upload added.
+class uploader {
+public:
+  uploader(api_shared& api, caf::scoped_actor& self)
+    : api_(api), self_(self), net_(api.network_store()),
+      chunker_([this](bytes b) { return add_block(std::move(b)); }) {}
+
+  ~uploader() {
+    if (!committed_)
+      abort();
+  }
+
+  caf::error feed(const char* data, size_t n) {
+    return chunker_.feed(reinterpret_cast<const uint8_t*>(data), n);
+  }
+
+  caf::expected<cid> finish(std::optional<std::string> filename,
+                            std::optional<std::string> mimetype) {
+    if (chunker_.total() == 0)
+      return make_error(ec::invalid_argument, "the request body is empty: nothing to store");
+    if (auto err = chunker_.finish())
+      return err;
+    if (auto err = flush())
+      return err;
+    while (!pending_.empty())
+      if (auto err = wait_oldest())
+        return err;
+    auto tree = storage::merkle_tree::build(leaves_);
+    if (!tree)
+      return tree.error();
+    manifest m;
+    m.tree_cid = tree->root_cid();
+    m.dataset_size = chunker_.total();
+    m.filename = std::move(filename);
+    m.mimetype = std::move(mimetype);
+    auto mblock = m.to_block();
+    auto res = ask<cid>(self_, net_, commit_timeout, commit_atom::value, mblock, leaves_);
+    if (res)
+      committed_ = true;
+    return res;
+  }
+
+  uint64_t total() const { return chunker_.total(); }
+
+private:
+  caf::error add_block(bytes data) {
+    auto digest = sha256(data);
+    leaves_.push_back(digest);
+    batch_.push_back(block::wrap(cid{multicodec::codex_block, digest},
+                                 std::make_shared<const bytes>(std::move(data))));
+    if (batch_.size() >= upload_batch_blocks)
+      return flush();
+    return caf::none;
+  }
+
+  caf::error flush() {
+    if (batch_.empty())
+      return caf::none;
+    if (!net_)
+      return make_error(ec::unavailable, "network_store is not running");
+    std::vector<cid> ids;
+    ids.reserve(batch_.size());
+    for (auto& b : batch_)
+      ids.push_back(b.id);
+    pending_.push_back(
+      {self_->request(net_, store_timeout, put_atom::value, std::move(batch_)), std::move(ids)});
+    batch_.clear();
+    if (pending_.size() > upload_batches_in_flight)
+      return wait_oldest();
+    return caf::none;
+  }
+
+  caf::error wait_oldest() {
+    auto p = std::move(pending_.front());
+    pending_.pop_front();
+    caf::error err;
+    p.handle.receive(
+      [&](uint64_t) { stored_.insert(stored_.end(), p.ids.begin(), p.ids.end()); },
+      [&](caf::error& e) { err = std::move(e); });
+    return err;
+  }
+
+  // Drops the references of every batch stored so far.
+  void abort() {
+    while (!pending_.empty())
+      wait_oldest();
+    if (stored_.empty())
+      return;
+    auto local = api_.local_store();
+    auto res = ask<ok_atom>(self_, local, store_timeout, release_atom::value, stored_);
+    if (!res)
+      spdlog::warn("api: releasing an aborted upload failed: {}", describe(res.error()));
+  }
+
+  using put_handle = decltype(std::declval<caf::scoped_actor&>()->request(
+    std::declval<network_store_actor&>(), store_timeout, put_atom::value,
+    std::vector<block>{}));
+  struct pending_put {
+    put_handle handle;
+    std::vector<cid> ids;
+  };
+
+  api_shared& api_;
+  caf::scoped_actor& self_;
+  network_store_actor net_;
+  storage::chunker chunker_;
+  std::vector<digest256> leaves_;
+  std::vector<block> batch_;
+  std::deque<pending_put> pending_;
+  std::vector<cid> stored_;
+  bool committed_ = false;
+};
+
+void handle_upload(api_shared& api, const Request& req, Response& res,
+                   const httplib::ContentReader& reader) {
+  if (req.is_multipart_form_data()) {
+    reply_error(req, res, 415,
+                "multipart uploads are not supported: send the file as the raw body");
+    return;
+  }
+  if (req.has_header("Content-Length")) {
+    auto len = std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10);
+    if (len > api.ctx->options.storage_quota) {
+      reply_error(req, res, 413, "quota_exceeded: upload of " + std::to_string(len)
+                                   + " bytes exceeds the storage quota");
+      return;
+    }
+  }
+  caf::scoped_actor self{api.sys};
+  uploader up{api, self};
+  caf::error err;
+  reader([&](const char* data, size_t n) {
+    err = up.feed(data, n);
+    return !err;
+  });
+  if (err) {
+    reply_error(req, res, err);
+    return;
+  }
+  std::optional<std::string> filename, mimetype;
+  if (req.has_header("Content-Disposition"))
+    filename = filename_from_disposition(req.get_header_value("Content-Disposition"));
+  if (req.has_header("Content-Type"))
+    mimetype = req.get_header_value("Content-Type");
+  auto id = up.finish(std::move(filename), std::move(mimetype));
+  if (!id) {
+    reply_error(req, res, id.error());
+    return;
+  }
+  spdlog::info("api: uploaded {} ({} bytes)", id->to_string(), up.total());
+  res.status = 200;
+  res.set_content(id->to_string(), "text/plain");
+}
+
+// -- download -----------------------------------------------------------------
+
+// The HTTP writer's side of a download: pulls ordered blocks from a
+// `store_stream` and writes the bytes of the requested range.
+struct download {
+  download(caf::actor_system& sys) : self(sys) {}
+  caf::scoped_actor self;
+  store_stream_actor stream;
+  byte_range range;
+  uint32_t block_size = default_block_size;
+  std::deque<block> queue;
+  uint64_t next_index = 0;
+  bool done = false;
+
+  // Pulls more blocks. Errors: the stream's failure.
+  caf::error pull() {
+    auto res = ask<std::vector<block>>(self, stream, std::chrono::seconds{120},
+                                       pull_atom::value);
+    if (!res)
+      return res.error();
+    if (res->empty())
+      done = true;
+    for (auto& b : *res)
+      queue.push_back(std::move(b));
+    return caf::none;
+  }
+
+  // Writes the part of the next block inside the range; `offset` is the
+  // position within the range.
+  bool write_next(size_t offset, httplib::DataSink& sink) {
+    if (queue.empty()) {
+      if (done)
+        return false;
+      if (auto err = pull()) {
+        spdlog::warn("api: download aborted: {}", describe(err));
+        return false;
+      }
+      if (queue.empty())
+        return false;
+    }
+    auto b = std::move(queue.front());
+    queue.pop_front();
+    uint64_t block_start = next_index++ * block_size;
+    uint64_t pos = range.first + offset;
+    if (pos < block_start || pos >= block_start + b.size())
+      return false; // the stream and the writer disagree: never send wrong bytes
+    uint64_t from = pos - block_start;
+    uint64_t until = std::min<uint64_t>(b.size(), range.last + 1 - block_start);
+    return sink.write(reinterpret_cast<const char*>(b.data->data() + from), until - from);
+  }
+};
+
+void handle_download(api_shared& api, const Request& req, Response& res) {
+  auto id = cid_param(req, res);
+  if (!id)
+    return;
+  caf::scoped_actor self{api.sys};
+  auto head = ask<block>(self, api.local_store(), store_timeout, get_atom::value, *id);
+  if (!head) {
+    if (is(head.error(), ec::not_found))
+      reply_error(req, res, 404, "not found locally: " + id->to_string());
+    else
+      reply_error(req, res, head.error());
+    return;
+  }
+  auto dl = std::make_shared<download>(api.sys);
+  uint64_t size = 0;
+  std::string content_type = "application/octet-stream";
+  if (id->codec == multicodec::codex_manifest) {
+    auto m = manifest_from_block(*head);
+    if (!m) {
+      reply_error(req, res, 500, "stored manifest is corrupt: " + describe(m.error()));
+      return;
+    }
+    size = m->content_size();
+    dl->block_size = m->block_size;
+    if (m->mimetype && !m->mimetype->empty())
+      content_type = *m->mimetype;
+    if (m->filename)
+      res.set_header("Content-Disposition", disposition_for(*m->filename));
+    if (req.ranges.size() > 1) {
+      reply_error(req, res, 416, "multiple ranges are not supported");
+      return;
+    }
+    dl->range = byte_range{0, size == 0 ? 0 : size - 1};
+    if (req.ranges.size() == 1) {
+      auto r = resolve_range(req.ranges[0].first, req.ranges[0].second, size);
+      if (!r) {
+        reply_error(req, res, 416, "range not satisfiable for " + std::to_string(size)
+                                     + " bytes");
+        res.set_header("Content-Range", "bytes */" + std::to_string(size));
+        return;
+      }
+      dl->range = *r;
+      res.status = 206;
+      res.set_header("Content-Range", "bytes " + std::to_string(r->first) + "-"
+                                         + std::to_string(r->last) + "/"
+                                         + std::to_string(size));
+    } else {
+      res.status = 200;
+    }
+    const_cast<Request&>(req).ranges.clear();
+    stream_spec spec;
+    spec.tree = m->tree_cid;
+    spec.first = dl->range.first / m->block_size;
+    spec.last = dl->range.last / m->block_size;
+    spec.window = api.ctx->options.stream_window;
+    dl->next_index = spec.first;
+    dl->stream = api.sys.spawn(store_stream, spec, api.network_store(), api.supervisor);
+    // Fetch the first blocks before committing to a status line, so that a
+    // dataset with missing blocks answers with an error, not a cut stream.
+    if (auto err = dl->pull()) {
+      caf::anon_send_exit(dl->stream, caf::exit_reason::user_shutdown);
+      reply_error(req, res, err);
+      return;
+    }
+  } else {
+    // A single block: its bytes as they are.
+    const_cast<Request&>(req).ranges.clear();
+    size = head->size();
+    dl->range = byte_range{0, size - 1};
+    dl->block_size = static_cast<uint32_t>(size);
+    dl->queue.push_back(std::move(*head));
+    dl->done = true;
+    res.status = 200;
+  }
+  res.set_header("Accept-Ranges", "bytes");
+  res.set_content_provider(
+    dl->range.length(), content_type,
+    [dl](size_t offset, size_t, httplib::DataSink& sink) {
+      return dl->write_next(offset, sink);
+    },
+    [dl](bool) {
+      if (dl->stream)
+        caf::anon_send_exit(dl->stream, caf::exit_reason::user_shutdown);
+    });
+}
+
+// -- the other endpoints ----------------------------------------------------------
+
+void handle_list(api_shared& api, const Request& req, Response& res) {
+  caf::scoped_actor self{api.sys};
+  auto list = ask<std::vector<dataset_entry>>(self, api.local_store(), store_timeout,
+                                              list_atom::value);
+  if (!list) {
+    reply_error(req, res, list.error());
+    return;
+  }
+  json content = json::array();
+  for (auto& e : *list)
+    content.push_back({{"cid", e.manifest_cid.to_string()}, {"manifest", manifest_json(e.meta)}});
+  reply_json(res, {{"content", content}});
+}
+
+void handle_delete(api_shared& api, const Request& req, Response& res) {
+  auto id = cid_param(req, res);
+  if (!id)
+    return;
+  caf::scoped_actor self{api.sys};
+  auto ok = ask<ok_atom>(self, api.local_store(), store_timeout, delete_atom::value, *id);
+  if (!ok) {
+    reply_error(req, res, ok.error());
+    return;
+  }
+  spdlog::info("api: deleted {}", id->to_string());
+  res.status = 204;
+}
+
+void handle_exists(api_shared& api, const Request& req, Response& res) {
+  auto id = cid_param(req, res);
+  if (!id)
+    return;
+  caf::scoped_actor self{api.sys};
+  auto has = ask<bool>(self, api.local_store(), store_timeout, has_atom::value, *id);
+  if (!has) {
+    reply_error(req, res, has.error());
+    return;
+  }
+  reply_json(res, {{"has", *has}});
+}
+
+void handle_space(api_shared& api, const Request& req, Response& res) {
+  caf::scoped_actor self{api.sys};
+  auto sp = ask<space_info>(self, api.local_store(), store_timeout, space_atom::value);
+  if (!sp) {
+    reply_error(req, res, sp.error());
+    return;
+  }
+  reply_json(res, {{"totalBlocks", sp->total_blocks},
+                   {"quotaMaxBytes", sp->quota_max_bytes},
+                   {"quotaUsedBytes", sp->quota_used_bytes},
+                   {"quotaReservedBytes", sp->quota_reserved_bytes}});
+}
+
+void handle_debug_info(api_shared& api, const Request&, Response& res) {
+  const auto& info = api.info;
+  auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
+                  std::chrono::steady_clock::now() - api.started)
+                  .count();
+  char* real = ::realpath(info.data_dir.c_str(), nullptr);
+  std::string repo = real ? real : info.data_dir;
+  std::free(real);
+    auto node_id = sha256(api.ctx->key.peer_id().to_bytes());
+  json local_node{{"nodeId", to_hex(byte_view{node_id.data(), node_id.size()})},
+                  {"peerId", info.peer_id},
+                  {"record", ""},
+                  {"address", ""},
+                  {"seen", false}};
+  reply_json(res, {{"id", info.peer_id},
+                   {"addrs", json::array()},
+                   {"repo", repo},
+                   {"spr", ""},
+                   {"announceAddresses", json::array()},
+                   {"table", {{"localNode", local_node}, {"nodes", json::array()}}},
+                   {"codex", {{"version", "cairn-0.1.0"}, {"revision", ""}, {"contracts", ""}}},
+                   {"cairn",
+                    {{"api", "http://" + info.api_host + ":" + std::to_string(info.api_port)},
+                     {"uptimeSeconds", uptime},
+                     {"storageQuota", api.ctx->options.storage_quota},
+                     {"blockTtlSeconds", api.ctx->options.block_ttl.count()}}}});
+}
+
+void handle_loglevel(const Request& req, Response& res) {
+  // Accepts Codex's chronicles syntax: "DEBUG" or "DEBUG;TRACE:topic"; the
+  // part before ';' sets the level, topic overrides are not supported.
+  auto level = req.get_param_value("level");
+  auto base = level.substr(0, level.find(';'));
+  for (auto& c : base)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!config::is_log_level(base)) {
+    reply_error(req, res, 400, "invalid log level '" + level
+                                 + "': use trace, debug, info, notice, warn, error or fatal");
+    return;
+  }
+  spdlog::set_level(spdlog::level::from_str(base == "notice"  ? "info"
+                                            : base == "fatal" ? "critical"
+                                            : base == "warn"  ? "warning"
+                                            : base == "error" ? "err"
+                                                              : base));
+  spdlog::info("api: log level set to {}", base);
+  res.status = 200;
+  res.set_content("", "text/plain");
+}
+
+void add_routes(httplib::Server& srv, std::shared_ptr<api_shared> api) {
+  auto with = [api](auto fn) {
+    return [api, fn](const Request& req, Response& res) { fn(*api, req, res); };
+  };
+  const std::string cid_re = "([^/]+)";
+  srv.Post(route("/data"), [api](const Request& req, Response& res,
+                                 const httplib::ContentReader& reader) {
+    handle_upload(*api, req, res, reader);
+  });
+  srv.Get(route("/data"), with(handle_list));
+  srv.Get(route("/data/") + cid_re, with(handle_download));
+  srv.Delete(route("/data/") + cid_re, with(handle_delete));
+  srv.Get(route("/data/") + cid_re + "/exists", with(handle_exists));
+  srv.Get(route("/space"), with(handle_space));
+  auto peerid = [api](const Request&, Response& res) {
+    res.set_content(api->info.peer_id, "text/plain");
+  };
+  srv.Get(route("/peerid"), peerid);
+  srv.Get(route("/node/peerid"), peerid);
+  srv.Get(route("/debug/info"), with(handle_debug_info));
+  srv.Post(route("/debug/chronicles/loglevel"),
+           [](const Request& req, Response& res) { handle_loglevel(req, res); });
+  srv.set_exception_handler([](const Request& req, Response& res, std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    spdlog::error("api: {} {}: {}", req.method, req.path, what);
+    reply_error(req, res, 500, "internal error: " + what);
+  });
+  srv.set_error_handler([](const Request& req, Response& res) {
+    if (res.body.empty() && res.status == 404)
+      res.set_content("no such endpoint: " + req.method + " " + req.path + "\n",
+                      "text/plain");
+  });
+  srv.set_logger([](const Request& req, const Response& res) {
+    spdlog::debug("api: {} {} -> {}", req.method, req.path, res.status);
+  });
+}
+
+} // namespace
+
+caf::expected<bound_server> bind_api_server(const std::string& host, uint16_t port) {
+  auto srv = std::make_shared<httplib::Server>();
+  srv->new_task_queue = [] { return new httplib::ThreadPool(http_threads); };
+  int bound = -1;
+  if (port == 0) {
+    bound = srv->bind_to_any_port(host);
+  } else if (srv->bind_to_port(host, port)) {
+    bound = port;
+  }
+  if (bound <= 0)
+    return make_error(ec::unavailable, "cannot bind the API to " + host + ":"
+                                         + std::to_string(port),
+                      "address in use or not available");
+  return bound_server{std::move(srv), static_cast<uint16_t>(bound)};
+}
+
+api_state::~api_state() {
+  if (server)
+    server->stop();
+  if (listener.joinable())
+    listener.join();
+}
+
+api_actor::behavior_type api(api_actor::stateful_pointer<api_state> self,
+                             bound_server server, api_wiring wiring) {
+  auto shared = std::make_shared<api_shared>(self->system());
+  shared->local = std::move(wiring.local);
+  shared->net = std::move(wiring.net);
+  shared->supervisor = std::move(wiring.supervisor);
+  shared->info = std::move(wiring.info);
+  shared->ctx = std::move(wiring.ctx);
+  auto& st = self->state;
+  st.shared = shared;
+  st.server = server.server;
+  add_routes(*st.server, shared);
+  st.listener = std::thread{[srv = st.server] { srv->listen_after_bind(); }};
+  spdlog::info("api: serving http://{}:{}{}", shared->info.api_host, server.port, api_prefix);
+  return {
+    [self](update_atom, local_store_actor local) {
+      std::lock_guard<std::mutex> guard{self->state.shared->mtx};
+      self->state.shared->local = std::move(local);
+    },
+    [self](update_atom, network_store_actor net) {
+      std::lock_guard<std::mutex> guard{self->state.shared->mtx};
+      self->state.shared->net = std::move(net);
+    },
+  };
+}
+
+} // namespace cairn::actors

@@ -1,0 +1,82 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/node_supervisor.hpp"
+#include "messages/interfaces.hpp"
+
+namespace httplib {
+class Server;
+}
+
+namespace cairn::actors {
+
+/// An HTTP server bound to its port but not yet serving.
+struct bound_server {
+  std::shared_ptr<httplib::Server> server;
+  /// The bound port (resolved when 0 was asked for).
+  uint16_t port = 0;
+};
+
+/// Binds the REST API's socket. Binding happens in the supervisor so that a
+/// busy port fails the node's start with a clear error. Errors:
+/// `ec::unavailable` (address in use, cannot bind).
+caf::expected<bound_server> bind_api_server(const std::string& host, uint16_t port);
+
+/// What the API is wired to when it starts.
+struct api_wiring {
+  local_store_actor local;
+  network_store_actor net;
+  node_supervisor_actor supervisor;
+  node_info info;
+  std::shared_ptr<node_context> ctx;
+};
+
+/// What the HTTP handler threads share with the `api` actor: the current
+/// actor handles (replaced on re-wiring) and the node's facts. Guarded by
+/// `mtx` where mutable.
+struct api_shared {
+  explicit api_shared(caf::actor_system& sys) : sys(sys) {}
+  caf::actor_system& sys;
+  std::mutex mtx;
+  local_store_actor local;
+  network_store_actor net;
+  node_supervisor_actor supervisor;
+  node_info info;
+  std::shared_ptr<node_context> ctx;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+  local_store_actor local_store() {
+    std::lock_guard<std::mutex> guard{mtx};
+    return local;
+  }
+  network_store_actor network_store() {
+    std::lock_guard<std::mutex> guard{mtx};
+    return net;
+  }
+};
+
+/// State of the `api` actor: the HTTP server and its listening thread.
+struct api_state {
+  static inline constexpr const char* name = "api";
+  std::shared_ptr<api_shared> shared;
+  std::shared_ptr<httplib::Server> server;
+  std::thread listener;
+  /// Stops the server and waits for its threads (the actor is detached, so
+  /// this blocks no scheduler worker).
+  ~api_state();
+};
+
+/// Serves the Codex REST API (`/api/codex/v1`, DESIGN §7) on `server`.
+/// HTTP handler threads talk to the stores with scoped actors and spawn one
+/// `store_stream` per download. Must be spawned `detached`.
+api_actor::behavior_type api(api_actor::stateful_pointer<api_state> self,
+                             bound_server server, api_wiring wiring);
+
+} // namespace cairn::actors

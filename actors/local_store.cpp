@@ -1,0 +1,86 @@
+#include "actors/local_store.hpp"
+
+#include <chrono>
+
+#include <spdlog/spdlog.h>
+
+#include "messages/error.hpp"
+
+namespace cairn::actors {
+
+uint64_t unix_now() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count());
+}
+
+namespace {
+
+// Turns `expected<T>` into a handler result (value or error).
+template <class T>
+caf::result<T> reply(caf::expected<T>&& x) {
+  if (x)
+    return std::move(*x);
+  return std::move(x.error());
+}
+
+caf::result<ok_atom> reply(caf::error&& err) {
+  if (err)
+    return std::move(err);
+  return ok_atom::value;
+}
+
+} // namespace
+
+local_store_actor::behavior_type
+local_store(local_store_actor::stateful_pointer<local_store_state> self,
+            storage::lmdb_options opts,
+            std::shared_ptr<std::unique_ptr<storage::lmdb_store>> preopened) {
+  if (preopened && *preopened) {
+    self->state.store = std::move(*preopened);
+  } else {
+    auto st = storage::lmdb_store::open(opts);
+    if (!st) {
+      spdlog::error("local_store: cannot open {}: {}", opts.path, describe(st.error()));
+      self->quit(st.error());
+      return local_store_actor::behavior_type::make_empty_behavior();
+    }
+    self->state.store = std::move(*st);
+    spdlog::info("local_store: opened {}", opts.path);
+  }
+  return {
+    [self](get_atom, const cid& id) -> caf::result<block> {
+      return reply(self->state.store->get_block(id));
+    },
+    [self](get_atom, const block_address& addr) -> caf::result<block> {
+      return reply(self->state.store->get_leaf_block(addr));
+    },
+    [self](put_atom, const std::vector<block>& blocks) -> caf::result<uint64_t> {
+      return reply(self->state.store->put_blocks(blocks, unix_now()));
+    },
+    [self](commit_atom, const block& manifest_block,
+           const std::vector<digest256>& leaves) -> caf::result<cid> {
+      auto res = self->state.store->put_dataset(manifest_block, leaves, unix_now());
+      if (res)
+        spdlog::info("local_store: stored dataset {} ({} blocks)", res->to_string(),
+                     leaves.size());
+      return reply(std::move(res));
+    },
+    [self](release_atom, const std::vector<cid>& ids) -> caf::result<ok_atom> {
+      return reply(self->state.store->release_blocks(ids));
+    },
+    [self](has_atom, const cid& id) -> bool { return self->state.store->has_block(id); },
+    [self](delete_atom, const cid& id) -> caf::result<ok_atom> {
+      return reply(self->state.store->remove(id));
+    },
+    [self](list_atom) -> caf::result<std::vector<dataset_entry>> {
+      return reply(self->state.store->list_datasets());
+    },
+    [self](space_atom) -> space_info { return self->state.store->space(); },
+    [self](expire_atom, uint64_t now, uint32_t max) -> caf::result<uint64_t> {
+      return reply(self->state.store->expire(now, max));
+    },
+  };
+}
+
+} // namespace cairn::actors

@@ -1,0 +1,203 @@
+#include "actors/node_supervisor.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "actors/api.hpp"
+#include "actors/local_store.hpp"
+#include "actors/maintenance.hpp"
+#include "actors/network_store.hpp"
+#include "messages/error.hpp"
+
+namespace cairn::actors {
+
+namespace {
+
+using self_ptr = node_supervisor_actor::stateful_pointer<node_supervisor_state>;
+
+// Start order; stopping goes backwards.
+const char* const child_names[] = {"local_store", "network_store", "maintenance", "api"};
+
+child_entry* find_child(self_ptr self, const std::string& name) {
+  for (auto& c : self->state.children)
+    if (c.name == name)
+      return &c;
+  return nullptr;
+}
+
+// Spawns child `name` wired with the current handles of what it uses.
+caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
+  auto& st = self->state;
+  const auto& o = st.ctx->options;
+  if (name == "local_store") {
+    st.local = self->spawn<caf::detached + caf::monitored>(local_store, store_options(o),
+                                                          st.ctx->preopened);
+    return caf::actor_cast<caf::actor>(st.local);
+  }
+  if (name == "network_store") {
+    st.net = self->spawn<caf::monitored>(network_store, st.local);
+    return caf::actor_cast<caf::actor>(st.net);
+  }
+  if (name == "maintenance") {
+    st.maint = self->spawn<caf::monitored>(maintenance, st.local,
+                                           o.block_maintenance_interval,
+                                           o.block_maintenance_batch);
+    return caf::actor_cast<caf::actor>(st.maint);
+  }
+  if (name == "api") {
+    auto server = bind_api_server(o.api_bindaddr, st.info.api_port);
+    if (!server)
+      return server.error();
+    st.info.api_port = server->port;
+    api_wiring wiring{st.local, st.net, self, st.info, st.ctx};
+    st.api = self->spawn<caf::detached + caf::monitored>(api, std::move(*server),
+                                                        std::move(wiring));
+    return caf::actor_cast<caf::actor>(st.api);
+  }
+  return make_error(ec::not_found, "no child named " + name);
+}
+
+// Tells every child that uses `name` its new handle.
+void rewire(self_ptr self, const std::string& name) {
+  auto& st = self->state;
+  if (name == "local_store") {
+    self->send(st.net, update_atom::value, st.local);
+    self->send(st.maint, update_atom::value, st.local);
+    self->send(st.api, update_atom::value, st.local);
+  } else if (name == "network_store") {
+    self->send(st.api, update_atom::value, st.net);
+  }
+}
+
+void stop_next(self_ptr self) {
+  auto& st = self->state;
+  for (auto i = st.children.rbegin(); i != st.children.rend(); ++i) {
+    if (i->handle) {
+      spdlog::info("node_supervisor: stopping {}", i->name);
+      self->send_exit(i->handle, caf::exit_reason::user_shutdown);
+      return;
+    }
+  }
+  for (auto& p : st.stop_promises)
+    p.deliver(ok_atom::value);
+  st.stop_promises.clear();
+  self->quit();
+}
+
+void restart(self_ptr self, child_entry& child, const caf::error& reason) {
+  auto& st = self->state;
+  auto now = std::chrono::steady_clock::now();
+  while (!child.recent.empty() && now - child.recent.front() > st.policy.window)
+    child.recent.pop_front();
+  if (child.recent.size() >= st.policy.max_restarts) {
+    auto err = make_error(ec::unavailable, child.name,
+                          "restarted " + std::to_string(child.recent.size())
+                            + " times within the restart window; last exit: "
+                            + describe(reason));
+    spdlog::critical("node_supervisor: escalating: {}", describe(err));
+    st.stopping = true;
+    for (auto& c : st.children)
+      if (c.handle)
+        self->send_exit(c.handle, caf::exit_reason::user_shutdown);
+    self->quit(err);
+    return;
+  }
+  child.recent.push_back(now);
+  ++child.restarts;
+  auto h = spawn_child(self, child.name);
+  if (!h) {
+    spdlog::error("node_supervisor: restarting {} failed: {}", child.name,
+                  describe(h.error()));
+    // Try again shortly; each failure counts against the restart budget.
+    self->delayed_send(self, std::chrono::milliseconds{200}, retry_atom::value,
+                       child.name);
+    return;
+  }
+  child.handle = *h;
+  spdlog::info("node_supervisor: restarted {} (restart {})", child.name, child.restarts);
+  rewire(self, child.name);
+}
+
+} // namespace
+
+storage::lmdb_options store_options(const config::node_options& o) {
+  storage::lmdb_options out;
+  out.path = o.data_dir + "/repo";
+  out.quota_bytes = o.storage_quota;
+  out.block_ttl = o.block_ttl;
+  return out;
+}
+
+node_supervisor_actor::behavior_type
+node_supervisor(node_supervisor_actor::stateful_pointer<node_supervisor_state> self,
+                std::shared_ptr<node_context> ctx, restart_policy policy) {
+  auto& st = self->state;
+  st.ctx = std::move(ctx);
+  st.policy = policy;
+  st.info.peer_id = st.ctx->key.peer_id().to_string();
+  st.info.api_host = st.ctx->options.api_bindaddr;
+  st.info.api_port = st.ctx->options.api_port;
+  st.info.data_dir = st.ctx->options.data_dir;
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    child_entry* child = nullptr;
+    for (auto& c : st.children)
+      if (c.handle && c.handle.address() == dm.source)
+        child = &c;
+    if (!child)
+      return;
+    child->handle = nullptr;
+    if (st.stopping) {
+      stop_next(self);
+      return;
+    }
+    spdlog::warn("node_supervisor: {} exited: {}", child->name,
+                 dm.reason ? describe(dm.reason) : std::string{"normally"});
+    restart(self, *child, dm.reason);
+  });
+  return {
+    [self](start_atom) -> caf::result<node_info> {
+      auto& st = self->state;
+      if (!st.children.empty())
+        return st.info;
+      for (auto name : child_names) {
+        auto h = spawn_child(self, name);
+        if (!h) {
+          st.stopping = true;
+          for (auto& c : st.children)
+            self->send_exit(c.handle, caf::exit_reason::user_shutdown);
+          self->quit(h.error());
+          return h.error();
+        }
+        st.children.push_back(child_entry{name, *h, {}, 0});
+      }
+      // The store has been handed over; restarts reopen it by path.
+      st.ctx->preopened.reset();
+      return st.info;
+    },
+    [self](get_atom, const std::string& name) -> caf::result<caf::actor> {
+      auto* c = find_child(self, name);
+      if (!c)
+        return make_error(ec::not_found, "no child named " + name);
+      if (!c->handle)
+        return make_error(ec::unavailable, name + " is restarting");
+      return c->handle;
+    },
+    [self](stop_atom) -> caf::result<ok_atom> {
+      auto& st = self->state;
+      auto p = self->make_response_promise<ok_atom>();
+      st.stop_promises.push_back(p);
+      if (!st.stopping) {
+        st.stopping = true;
+        stop_next(self);
+      }
+      return p;
+    },
+    [self](retry_atom, const std::string& name) {
+      auto* c = find_child(self, name);
+      if (c && !c->handle && !self->state.stopping)
+        restart(self, *c, make_error(ec::unavailable, "previous restart failed"));
+    },
+  };
+}
+
+} // namespace cairn::actors

@@ -1,0 +1,77 @@
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "config/options.hpp"
+#include "messages/interfaces.hpp"
+#include "storage/lmdb_store.hpp"
+#include "storage/node_key.hpp"
+
+namespace cairn::actors {
+
+/// Everything a node is made of besides its actors: its settings, its key
+/// and its store before the first `local_store` takes it. One per node, so
+/// that one process can host many nodes (DESIGN §1, "a node is a value").
+struct node_context {
+  config::node_options options;
+  storage::node_key key;
+  /// The store opened (and checked) before start; the first `local_store`
+  /// takes it, later ones reopen `options.data_dir`.
+  std::shared_ptr<std::unique_ptr<storage::lmdb_store>> preopened;
+};
+
+/// The LMDB settings of a node: the store lives in `<data-dir>/repo`.
+storage::lmdb_options store_options(const config::node_options& o);
+
+/// Restart policy: more than `max_restarts` within `window` escalates.
+struct restart_policy {
+  uint32_t max_restarts = 5;
+  std::chrono::milliseconds window{10000};
+};
+
+/// A supervised child.
+struct child_entry {
+  std::string name;
+  caf::actor handle;
+  /// Times of recent restarts (within the policy window).
+  std::deque<std::chrono::steady_clock::time_point> recent;
+  /// Restarts since the node started.
+  uint32_t restarts = 0;
+};
+
+/// State of the `node_supervisor` actor.
+struct node_supervisor_state {
+  static inline constexpr const char* name = "node_supervisor";
+  std::shared_ptr<node_context> ctx;
+  restart_policy policy;
+  /// Children in start order.
+  std::vector<child_entry> children;
+  /// The typed handles the children are wired with.
+  local_store_actor local;
+  network_store_actor net;
+  maintenance_actor maint;
+  api_actor api;
+  /// The resolved API address (the port stays fixed across restarts).
+  node_info info;
+  bool stopping = false;
+  std::vector<caf::typed_response_promise<ok_atom>> stop_promises;
+};
+
+/// The root of a node (DESIGN §1): on `start_atom` spawns local_store,
+/// network_store, maintenance and api (monitored) and answers with the
+/// node's info; restarts a child that dies under the same name and re-wires
+/// its dependents; escalates (quits with an error naming the child) after
+/// more than `policy.max_restarts` restarts within `policy.window`; on
+/// `stop_atom` stops the children in reverse start order.
+node_supervisor_actor::behavior_type
+node_supervisor(node_supervisor_actor::stateful_pointer<node_supervisor_state> self,
+                std::shared_ptr<node_context> ctx, restart_policy policy);
+
+} // namespace cairn::actors

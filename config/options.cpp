@@ -1,0 +1,276 @@
+#include "config/options.hpp"
+
+#include <cctype>
+#include <cmath>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <toml++/toml.h>
+
+namespace cairn::config {
+
+namespace {
+
+std::string trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
+    s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
+    s.remove_suffix(1);
+  return std::string{s};
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Splits "12.5GiB" into 12.5 and "gib".
+bool split_number(std::string_view text, double& num, std::string& unit) {
+  auto s = trim(text);
+  size_t i = 0;
+  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.'))
+    ++i;
+  if (i == 0)
+    return false;
+  try {
+    size_t used = 0;
+    num = std::stod(s.substr(0, i), &used);
+    if (used != i)
+      return false;
+  } catch (...) {
+    return false;
+  }
+  unit = lower(trim(s.substr(i)));
+  return std::isfinite(num) && num >= 0;
+}
+
+std::string env_name(const std::string& flag) {
+  std::string out = "CAIRN_";
+  for (char c : flag)
+    out += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Renders a TOML value as the text CLI11 would get on the command line.
+std::optional<std::vector<std::string>> toml_values(const toml::node& n) {
+  std::vector<std::string> out;
+  if (auto* arr = n.as_array()) {
+    for (auto& el : *arr) {
+      auto v = toml_values(el);
+      if (!v || v->size() != 1)
+        return std::nullopt;
+      out.push_back(v->front());
+    }
+    return out;
+  }
+  if (auto s = n.value<std::string>(); s && n.is_string())
+    out.push_back(*s);
+  else if (n.is_integer())
+    out.push_back(std::to_string(*n.value<int64_t>()));
+  else if (n.is_floating_point())
+    out.push_back(std::to_string(*n.value<double>()));
+  else if (n.is_boolean())
+    out.push_back(*n.value<bool>() ? "true" : "false");
+  else
+    return std::nullopt;
+  return out;
+}
+
+} // namespace
+
+std::optional<uint64_t> parse_size(std::string_view text) {
+  double num = 0;
+  std::string unit;
+  if (!split_number(text, num, unit))
+    return std::nullopt;
+  static const std::pair<const char*, double> units[] = {
+    {"", 1},          {"b", 1},
+    {"k", 1e3},       {"kb", 1e3},       {"kib", 1024.0},
+    {"m", 1e6},       {"mb", 1e6},       {"mib", 1048576.0},
+    {"g", 1e9},       {"gb", 1e9},       {"gib", 1073741824.0},
+    {"t", 1e12},      {"tb", 1e12},      {"tib", 1099511627776.0},
+  };
+  for (auto& [name, factor] : units) {
+    if (unit == name) {
+      double v = num * factor;
+      if (v > 1.8e19)
+        return std::nullopt;
+      return static_cast<uint64_t>(std::llround(v));
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
+  double num = 0;
+  std::string unit;
+  if (!split_number(text, num, unit))
+    return std::nullopt;
+  static const std::pair<const char*, double> units[] = {
+    {"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {"w", 604800},
+  };
+  for (auto& [name, factor] : units) {
+    if (unit == name) {
+      double v = num * factor;
+      if (v < 1 || v > 1e12)
+        return std::nullopt;
+      return std::chrono::seconds{static_cast<int64_t>(std::llround(v))};
+    }
+  }
+  return std::nullopt;
+}
+
+bool is_log_level(std::string_view level) {
+  for (auto l : {"trace", "debug", "info", "notice", "warn", "error", "fatal"})
+    if (level == l)
+      return true;
+  return false;
+}
+
+parse_outcome parse_node_options(int argc, const char* const* argv) {
+  node_options o;
+  CLI::App app{"cairn-node: a Codex-compatible content-addressed storage node.\n"
+               "Every flag is also an env var CAIRN_<FLAG> (e.g. CAIRN_DATA_DIR)\n"
+               "and a key in the TOML file of --config. Precedence: flag > env >\n"
+               "config file > default.",
+               "cairn-node"};
+  app.set_version_flag("--version", "cairn-node 0.1.0");
+  app.get_formatter()->column_width(34);
+  std::vector<CLI::Option*> opts;
+  auto add = [&](CLI::Option* opt, const std::string& flag) {
+    opt->envname(env_name(flag));
+    opts.push_back(opt);
+    return opt;
+  };
+  auto size_opt = [&](const std::string& flag, uint64_t& dst, const char* help) {
+    return add(app.add_option_function<std::string>(
+                    "--" + flag,
+                    [&dst, flag](const std::string& s) {
+                      auto v = parse_size(s);
+                      if (!v)
+                        throw CLI::ValidationError("--" + flag,
+                                                   "'" + s + "' is not a size (e.g. 20GiB, 512MB, 1048576)");
+                      dst = *v;
+                    },
+                    help),
+               flag);
+  };
+  auto duration_opt = [&](const std::string& flag, std::chrono::seconds& dst,
+                          const char* help) {
+    return add(app.add_option_function<std::string>(
+                    "--" + flag,
+                    [&dst, flag](const std::string& s) {
+                      auto v = parse_duration(s);
+                      if (!v)
+                        throw CLI::ValidationError("--" + flag,
+                                                   "'" + s + "' is not a duration (e.g. 30d, 12h, 90s)");
+                      dst = *v;
+                    },
+                    help),
+               flag);
+  };
+  auto port = CLI::Range(0, 65535);
+  add(app.add_option("--config", o.config_file,
+                     "TOML file with settings (keys are the flag names)"),
+      "config");
+  add(app.add_option("--data-dir", o.data_dir, "Directory of the LMDB store and node key")
+        ->capture_default_str(),
+      "data-dir");
+  add(app.add_option("--api-bindaddr", o.api_bindaddr, "Address the REST API binds to")
+        ->capture_default_str(),
+      "api-bindaddr");
+  add(app.add_option("--api-port", o.api_port, "REST API port (0 = pick a free one)")
+        ->capture_default_str()->check(port),
+      "api-port");
+  add(app.add_option("--listen-ip", o.listen_ip, "Address of the peer listener (TCP)")
+        ->capture_default_str(),
+      "listen-ip");
+  add(app.add_option("--listen-port", o.listen_port, "Peer listener port (0 = pick)")
+        ->capture_default_str()->check(port),
+      "listen-port");
+  add(app.add_option("--disc-port", o.disc_port, "DHT discovery port, UDP (0 = pick)")
+        ->capture_default_str()->check(port),
+      "disc-port");
+  add(app.add_option("--bootstrap-node", o.bootstrap_nodes,
+                     "Signed peer record (spr:...) to join the DHT through; repeatable"),
+      "bootstrap-node");
+  size_opt("storage-quota", o.storage_quota,
+           "Bytes of blocks to store at most (default 20GiB)");
+  duration_opt("block-ttl", o.block_ttl,
+               "Lifetime of a block after its last put (default 30d)");
+  duration_opt("block-maintenance-interval", o.block_maintenance_interval,
+               "How often expired blocks are deleted (default 10m)");
+  add(app.add_option("--block-maintenance-batch", o.block_maintenance_batch,
+                     "Expired blocks deleted per maintenance pass")
+        ->capture_default_str()->check(CLI::Range(1u, 1000000u)),
+      "block-maintenance-batch");
+  add(app.add_option("--max-peers", o.max_peers, "Connected peers at most")
+        ->capture_default_str(),
+      "max-peers");
+  add(app.add_option("--log-level", o.log_level,
+                     "trace|debug|info|notice|warn|error|fatal")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"trace", "debug", "info", "notice", "warn", "error", "fatal"})),
+      "log-level");
+  add(app.add_flag("--metrics", o.metrics, "Serve Prometheus metrics on --metrics-port"),
+      "metrics");
+  add(app.add_option("--metrics-address", o.metrics_address, "Address of /metrics")
+        ->capture_default_str(),
+      "metrics-address");
+  add(app.add_option("--metrics-port", o.metrics_port, "Port of /metrics")
+        ->capture_default_str()->check(port),
+      "metrics-port");
+  add(app.add_option("--threads", o.threads, "Scheduler threads (0 = one per core)")
+        ->capture_default_str()->check(CLI::Range(0u, 256u)),
+      "threads");
+  add(app.add_option("--stream-window", o.stream_window,
+                     "Blocks a download requests ahead of the reader")
+        ->capture_default_str()->check(CLI::Range(1u, 1024u)),
+      "stream-window");
+  try {
+    app.parse(argc, argv);
+    if (!o.config_file.empty()) {
+      toml::table tbl;
+      try {
+        tbl = toml::parse_file(o.config_file);
+      } catch (const toml::parse_error& e) {
+        std::cerr << "cairn-node: config " << o.config_file << ":"
+                  << e.source().begin.line << ": " << e.description() << "\n";
+        return {std::nullopt, 2};
+      }
+      for (auto& [key, node] : tbl) {
+        std::string k{key.str()};
+        auto* opt = k == "config" ? nullptr : app.get_option_no_throw("--" + k);
+        if (!opt) {
+          std::cerr << "cairn-node: config " << o.config_file << ": unknown key '"
+                    << k << "'\n";
+          return {std::nullopt, 2};
+        }
+        if (opt->count() > 0)
+          continue; // a flag or env var wins over the file
+        auto vals = toml_values(node);
+        if (!vals) {
+          std::cerr << "cairn-node: config " << o.config_file << ": key '" << k
+                    << "' has an unsupported value type\n";
+          return {std::nullopt, 2};
+        }
+        for (auto& v : *vals)
+          opt->add_result(v);
+        opt->run_callback();
+      }
+    }
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    return {std::nullopt, 0};
+  } catch (const CLI::CallForVersion&) {
+    std::cout << "cairn-node 0.1.0\n";
+    return {std::nullopt, 0};
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "cairn-node: " << e.what() << "\n";
+    return {std::nullopt, 2};
+  }
+  return {o, 0};
+}
+
+} // namespace cairn::config

@@ -1,0 +1,79 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cairn::config {
+
+/// Every setting of `cairn-node`. Each field is a flag `--name`, an env var
+/// `CAIRN_NAME` (dashes become underscores) and a key `name` in the TOML file
+/// given by `--config`. Precedence: flag > env > TOML > the default here.
+/// `config/cairn-node.example.toml` lists every key with its default.
+struct node_options {
+  /// Directory of the node's LMDB store and key (`node.key`).
+  std::string data_dir = "./cairn-data";
+  /// Address the REST API binds to.
+  std::string api_bindaddr = "127.0.0.1";
+  /// Port of the REST API; 0 picks a free one (printed when ready).
+  uint16_t api_port = 8080;
+  /// Address the peer listener binds to (block exchange, TCP).
+  std::string listen_ip = "0.0.0.0";
+  /// Port of the peer listener; 0 picks a free one.
+  uint16_t listen_port = 8070;
+  /// Port of the DHT (UDP); 0 picks a free one.
+  uint16_t disc_port = 8090;
+  /// Signed peer records (`spr:...`) of nodes to join the DHT through.
+  std::vector<std::string> bootstrap_nodes;
+  /// Bytes of blocks the node stores at most.
+  uint64_t storage_quota = uint64_t{20} << 30;
+  /// Lifetime of a stored block after its last put.
+  std::chrono::seconds block_ttl = std::chrono::hours{24 * 30};
+  /// How often maintenance looks for expired blocks.
+  std::chrono::seconds block_maintenance_interval = std::chrono::minutes{10};
+  /// Blocks maintenance deletes per pass at most.
+  uint32_t block_maintenance_batch = 1000;
+  /// Connected peers at most.
+  uint32_t max_peers = 160;
+  /// trace, debug, info, notice, warn, error or fatal.
+  std::string log_level = "info";
+  /// Serve Prometheus metrics on `metrics_address:metrics_port`.
+  bool metrics = false;
+  /// Address of the metrics endpoint.
+  std::string metrics_address = "127.0.0.1";
+  /// Port of the metrics endpoint.
+  uint16_t metrics_port = 8008;
+  /// Worker threads of the actor scheduler; 0 = one per core.
+  uint32_t threads = 0;
+  /// Blocks a download keeps requested ahead of the reader.
+  uint32_t stream_window = 16;
+  /// The TOML file the other settings were read from, if any.
+  std::string config_file;
+};
+
+/// Outcome of parsing: either options to run with, or an exit code (0 after
+/// `--help` / `--version`, 2 after an error already printed to stderr).
+struct parse_outcome {
+  std::optional<node_options> options;
+  int exit_code = 0;
+};
+
+/// Parses flags, `CAIRN_*` env vars and the TOML file of `--config`.
+/// Prints help, version or a one-line error to stdout/stderr.
+parse_outcome parse_node_options(int argc, const char* const* argv);
+
+/// Parses a byte size: `1048576`, `512KB`, `20GiB`, `1.5 MiB`, ... (decimal
+/// units are powers of 1000, binary units of 1024). `std::nullopt` if bad.
+std::optional<uint64_t> parse_size(std::string_view text);
+
+/// Parses a duration: `90`, `90s`, `15m`, `2h`, `30d`, `1w`. Plain numbers
+/// are seconds. `std::nullopt` if bad or not positive.
+std::optional<std::chrono::seconds> parse_duration(std::string_view text);
+
+/// The log levels `--log-level` and the loglevel endpoint accept.
+bool is_log_level(std::string_view level);
+
+} // namespace cairn::config

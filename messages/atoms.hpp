@@ -1,0 +1,26 @@
+#pragma once
+
+#include <caf/atom.hpp>
+
+namespace cairn {
+
+// Message tags of Cairn's actor interfaces (CAF atoms are at most 10 chars).
+
+using get_atom = caf::atom_constant<caf::atom("get")>;
+using put_atom = caf::atom_constant<caf::atom("put")>;
+using delete_atom = caf::atom_constant<caf::atom("delete")>;
+using update_atom = caf::atom_constant<caf::atom("update")>;
+using ok_atom = caf::atom_constant<caf::atom("ok")>;
+using commit_atom = caf::atom_constant<caf::atom("commit")>;
+using release_atom = caf::atom_constant<caf::atom("release")>;
+using has_atom = caf::atom_constant<caf::atom("has")>;
+using list_atom = caf::atom_constant<caf::atom("list")>;
+using space_atom = caf::atom_constant<caf::atom("space")>;
+using expire_atom = caf::atom_constant<caf::atom("expire")>;
+using pull_atom = caf::atom_constant<caf::atom("pull")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using start_atom = caf::atom_constant<caf::atom("start")>;
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
+using stop_atom = caf::atom_constant<caf::atom("stop")>;
+
+} // namespace cairn

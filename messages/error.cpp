@@ -1,0 +1,65 @@
+#include "messages/error.hpp"
+
+#include <caf/sec.hpp>
+
+namespace cairn {
+
+std::string to_string(ec x) {
+  switch (x) {
+    case ec::none: return "none";
+    case ec::invalid_cid: return "invalid_cid";
+    case ec::unsupported_cid: return "unsupported_cid";
+    case ec::invalid_manifest: return "invalid_manifest";
+    case ec::verification_failed: return "verification_failed";
+    case ec::not_found: return "not_found";
+    case ec::quota_exceeded: return "quota_exceeded";
+    case ec::storage_io: return "storage_io";
+    case ec::timeout: return "timeout";
+    case ec::unavailable: return "unavailable";
+    case ec::invalid_argument: return "invalid_argument";
+    case ec::invalid_config: return "invalid_config";
+    case ec::out_of_range: return "out_of_range";
+    case ec::shutting_down: return "shutting_down";
+  }
+  return "unknown_error";
+}
+
+caf::error make_error(ec x) {
+  return caf::error{static_cast<uint8_t>(x), error_category};
+}
+
+namespace {
+
+// Joins the string and integer elements of an error context with ": ".
+std::string render_context(const caf::message& ctx) {
+  std::string out;
+  for (size_t i = 0; i < ctx.size(); ++i) {
+    if (!out.empty())
+      out += ": ";
+    if (ctx.match_element<std::string>(i))
+      out += ctx.get_as<std::string>(i);
+    else
+      out += ctx.stringify(i);
+  }
+  return out;
+}
+
+} // namespace
+
+std::string describe(const caf::error& err) {
+  if (!err)
+    return "ok";
+  std::string out;
+  if (err.category() == error_category)
+    out = to_string(static_cast<ec>(err.code()));
+  else if (err.category() == caf::atom("system"))
+    out = to_string(static_cast<caf::sec>(err.code()));
+  else
+    out = to_string(err.category()) + ":" + std::to_string(err.code());
+  auto ctx = render_context(err.context());
+  if (!ctx.empty())
+    out += ": " + ctx;
+  return out;
+}
+
+} // namespace cairn

@@ -1,0 +1,768 @@
+#include "storage/lmdb_store.hpp"
+
+#include <cstring>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "messages/error.hpp"
+#include "storage/merkle_tree.hpp"
+
+// Value layouts (integers little-endian unless noted):
+//   meta      refcount u32 | size u32 | expiry u64
+//   expiry    key: expiry u64 big-endian | CID bytes; value empty
+//   leaves    key: treeCid bytes | index u64 big-endian;
+//             value: digest[32] | nleaves u64 | path count u16 | path[32]...
+//   trees     refcount u32
+//   stats     "used" -> u64, "blocks" -> u64
+
+namespace cairn::storage {
+
+namespace {
+
+constexpr size_t meta_size = 16;
+
+void put_le(uint8_t* p, uint64_t x, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    p[i] = static_cast<uint8_t>(x >> (8 * i));
+}
+
+uint64_t get_le(const uint8_t* p, size_t n) {
+  uint64_t x = 0;
+  for (size_t i = 0; i < n; ++i)
+    x |= static_cast<uint64_t>(p[i]) << (8 * i);
+  return x;
+}
+
+void put_be64(bytes& out, uint64_t x) {
+  for (int i = 7; i >= 0; --i)
+    out.push_back(static_cast<uint8_t>(x >> (8 * i)));
+}
+
+uint64_t get_be64(const uint8_t* p) {
+  uint64_t x = 0;
+  for (int i = 0; i < 8; ++i)
+    x = (x << 8) | p[i];
+  return x;
+}
+
+struct block_meta {
+  uint32_t refcount = 0;
+  uint32_t size = 0;
+  uint64_t expiry = 0;
+};
+
+MDB_val as_val(const bytes& b) {
+  return MDB_val{b.size(), const_cast<uint8_t*>(b.data())};
+}
+
+MDB_val as_val(std::string_view s) {
+  return MDB_val{s.size(), const_cast<char*>(s.data())};
+}
+
+bytes expiry_key(uint64_t expiry, const bytes& cid_bytes) {
+  bytes k;
+  k.reserve(8 + cid_bytes.size());
+  put_be64(k, expiry);
+  k.insert(k.end(), cid_bytes.begin(), cid_bytes.end());
+  return k;
+}
+
+bytes leaf_key(const block_address& addr) {
+  bytes k = addr.tree.to_bytes();
+  put_be64(k, addr.index);
+  return k;
+}
+
+bytes encode_leaf(const digest256& digest, const merkle_proof& p) {
+  bytes v(32 + 8 + 2 + 32 * p.path.size());
+  std::memcpy(v.data(), digest.data(), 32);
+  put_le(v.data() + 32, p.nleaves, 8);
+  put_le(v.data() + 40, p.path.size(), 2);
+  for (size_t i = 0; i < p.path.size(); ++i)
+    std::memcpy(v.data() + 42 + 32 * i, p.path[i].data(), 32);
+  return v;
+}
+
+bool decode_leaf(const MDB_val& v, uint64_t index, digest256& digest,
+                 merkle_proof& p) {
+  auto* d = static_cast<const uint8_t*>(v.mv_data);
+  if (v.mv_size < 42)
+    return false;
+  size_t n = get_le(d + 40, 2);
+  if (v.mv_size != 42 + 32 * n)
+    return false;
+  std::memcpy(digest.data(), d, 32);
+  p.index = index;
+  p.nleaves = get_le(d + 32, 8);
+  p.path.resize(n);
+  for (size_t i = 0; i < n; ++i)
+    std::memcpy(p.path[i].data(), d + 42 + 32 * i, 32);
+  return true;
+}
+
+} // namespace
+
+// -- transactions -------------------------------------------------------------
+
+// One write transaction with the store's counters loaded, and the helpers
+// that keep blocks, meta, expiry and counters consistent.
+struct lmdb_store::write_txn {
+  lmdb_store& st;
+  MDB_txn* txn = nullptr;
+  uint64_t used = 0;
+  uint64_t count = 0;
+  bool map_full = false;
+
+  caf::error fail(const char* op, int rc) {
+    if (rc == MDB_MAP_FULL)
+      map_full = true;
+    return make_error(ec::storage_io, op, std::string{mdb_strerror(rc)});
+  }
+
+  caf::error load_stats() {
+    for (auto [key, dst] : {std::pair{"used", &used}, std::pair{"blocks", &count}}) {
+      MDB_val k = as_val(std::string_view{key}), v;
+      int rc = mdb_get(txn, st.stats_, &k, &v);
+      if (rc == MDB_NOTFOUND)
+        *dst = 0;
+      else if (rc != 0)
+        return fail("mdb_get(stats)", rc);
+      else if (v.mv_size == 8)
+        *dst = get_le(static_cast<uint8_t*>(v.mv_data), 8);
+    }
+    return caf::none;
+  }
+
+  caf::error store_stats() {
+    for (auto [key, val] : {std::pair{"used", used}, std::pair{"blocks", count}}) {
+      uint8_t buf[8];
+      put_le(buf, val, 8);
+      MDB_val k = as_val(std::string_view{key}), v{8, buf};
+      if (int rc = mdb_put(txn, st.stats_, &k, &v, 0))
+        return fail("mdb_put(stats)", rc);
+    }
+    return caf::none;
+  }
+
+  // Reads the meta of `key`; returns false if absent.
+  caf::expected<bool> get_meta(const bytes& key, block_meta& m) {
+    MDB_val k = as_val(key), v;
+    int rc = mdb_get(txn, st.meta_, &k, &v);
+    if (rc == MDB_NOTFOUND)
+      return false;
+    if (rc != 0)
+      return fail("mdb_get(meta)", rc);
+    if (v.mv_size != meta_size)
+      return make_error(ec::storage_io, "corrupt meta record");
+    auto* d = static_cast<uint8_t*>(v.mv_data);
+    m.refcount = static_cast<uint32_t>(get_le(d, 4));
+    m.size = static_cast<uint32_t>(get_le(d + 4, 4));
+    m.expiry = get_le(d + 8, 8);
+    return true;
+  }
+
+  caf::error put_meta(const bytes& key, const block_meta& m) {
+    uint8_t buf[meta_size];
+    put_le(buf, m.refcount, 4);
+    put_le(buf + 4, m.size, 4);
+    put_le(buf + 8, m.expiry, 8);
+    MDB_val k = as_val(key), v{meta_size, buf};
+    if (int rc = mdb_put(txn, st.meta_, &k, &v, 0))
+      return fail("mdb_put(meta)", rc);
+    return caf::none;
+  }
+
+  caf::error set_expiry(const bytes& key, uint64_t old_expiry,
+                        uint64_t new_expiry, bool had_old) {
+    if (had_old) {
+      auto ok = expiry_key(old_expiry, key);
+      MDB_val k = as_val(ok);
+      int rc = mdb_del(txn, st.expiry_, &k, nullptr);
+      if (rc != 0 && rc != MDB_NOTFOUND)
+        return fail("mdb_del(expiry)", rc);
+    }
+    auto nk = expiry_key(new_expiry, key);
+    MDB_val k = as_val(nk), v{0, nullptr};
+    if (int rc = mdb_put(txn, st.expiry_, &k, &v, 0))
+      return fail("mdb_put(expiry)", rc);
+    return caf::none;
+  }
+
+  // Adds a reference to `b`, storing it if new. Adds new bytes to `added`.
+  caf::error add_ref(const block& b, uint64_t expiry, uint64_t& added) {
+    auto key = b.id.to_bytes();
+    block_meta m;
+    auto found = get_meta(key, m);
+    if (!found)
+      return found.error();
+    uint64_t old_expiry = m.expiry;
+    if (*found) {
+      ++m.refcount;
+    } else {
+      if (used + b.size() > st.opts_.quota_bytes)
+        return make_error(ec::quota_exceeded,
+                          "storing " + std::to_string(b.size()) + " more bytes"
+                            + " would exceed the quota of "
+                            + std::to_string(st.opts_.quota_bytes) + " bytes ("
+                            + std::to_string(used) + " used)");
+      MDB_val k = as_val(key), v{b.size(), nullptr};
+      if (int rc = mdb_put(txn, st.blocks_, &k, &v, MDB_RESERVE))
+        return fail("mdb_put(blocks)", rc);
+      std::memcpy(v.mv_data, b.data->data(), b.size());
+      m = block_meta{1, static_cast<uint32_t>(b.size()), 0};
+      used += b.size();
+      added += b.size();
+      ++count;
+    }
+    m.expiry = expiry;
+    if (auto err = put_meta(key, m))
+      return err;
+    return set_expiry(key, old_expiry, expiry, *found);
+  }
+
+  // Deletes block `key` with meta `m` regardless of its refcount.
+  caf::error erase_block(const bytes& key, const block_meta& m) {
+    MDB_val k = as_val(key);
+    for (auto dbi : {st.blocks_, st.meta_}) {
+      int rc = mdb_del(txn, dbi, &k, nullptr);
+      if (rc != 0 && rc != MDB_NOTFOUND)
+        return fail("mdb_del(block)", rc);
+    }
+    auto ek = expiry_key(m.expiry, key);
+    MDB_val e = as_val(ek);
+    int rc = mdb_del(txn, st.expiry_, &e, nullptr);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+      return fail("mdb_del(expiry)", rc);
+    used -= std::min<uint64_t>(used, m.size);
+    count -= std::min<uint64_t>(count, 1);
+    return caf::none;
+  }
+
+  // Drops one reference of block `key`; deletes it at 0. Absent → no-op.
+  caf::error drop_ref(const bytes& key) {
+    block_meta m;
+    auto found = get_meta(key, m);
+    if (!found)
+      return found.error();
+    if (!*found)
+      return caf::none;
+    if (m.refcount > 1) {
+      --m.refcount;
+      return put_meta(key, m);
+    }
+    return erase_block(key, m);
+  }
+
+  // Reads the tree refcount; 0 if absent.
+  caf::expected<uint32_t> tree_refs(const bytes& key) {
+    MDB_val k = as_val(key), v;
+    int rc = mdb_get(txn, st.trees_, &k, &v);
+    if (rc == MDB_NOTFOUND)
+      return uint32_t{0};
+    if (rc != 0)
+      return fail("mdb_get(trees)", rc);
+    return static_cast<uint32_t>(get_le(static_cast<uint8_t*>(v.mv_data), 4));
+  }
+
+  caf::error set_tree_refs(const bytes& key, uint32_t refs) {
+    MDB_val k = as_val(key);
+    if (refs == 0) {
+      int rc = mdb_del(txn, st.trees_, &k, nullptr);
+      return rc == 0 || rc == MDB_NOTFOUND ? caf::none : fail("mdb_del(trees)", rc);
+    }
+    uint8_t buf[4];
+    put_le(buf, refs, 4);
+    MDB_val v{4, buf};
+    if (int rc = mdb_put(txn, st.trees_, &k, &v, 0))
+      return fail("mdb_put(trees)", rc);
+    return caf::none;
+  }
+
+  // Removes a dataset by manifest CID, if indexed. Sets `removed`.
+  caf::error remove_dataset(const cid& id, bool& removed) {
+    removed = false;
+    auto key = id.to_bytes();
+    MDB_val k = as_val(key), v;
+    int rc = mdb_get(txn, st.manifests_, &k, &v);
+    if (rc == MDB_NOTFOUND)
+      return caf::none;
+    if (rc != 0)
+      return fail("mdb_get(manifests)", rc);
+    removed = true;
+    if ((rc = mdb_del(txn, st.manifests_, &k, nullptr)) != 0)
+      return fail("mdb_del(manifests)", rc);
+    MDB_val bv;
+    rc = mdb_get(txn, st.blocks_, &k, &bv);
+    if (rc == 0) {
+      auto m = manifest::decode(
+        byte_view{static_cast<uint8_t*>(bv.mv_data), bv.mv_size});
+      if (m) {
+        if (auto err = release_tree(m->tree_cid, m->blocks_count()))
+          return err;
+      }
+    } else if (rc != MDB_NOTFOUND) {
+      return fail("mdb_get(blocks)", rc);
+    }
+    return drop_ref(key);
+  }
+
+  // Drops one manifest's use of `tree`; at 0 deletes its leaves and drops
+  // the references they hold.
+  caf::error release_tree(const cid& tree, uint64_t nleaves) {
+    auto tkey = tree.to_bytes();
+    auto refs = tree_refs(tkey);
+    if (!refs)
+      return refs.error();
+    if (*refs > 1)
+      return set_tree_refs(tkey, *refs - 1);
+    for (uint64_t i = 0; i < nleaves; ++i) {
+      auto lk = leaf_key(block_address{tree, i});
+      MDB_val k = as_val(lk), v;
+      int rc = mdb_get(txn, st.leaves_, &k, &v);
+      if (rc == MDB_NOTFOUND)
+        continue;
+      if (rc != 0)
+        return fail("mdb_get(leaves)", rc);
+      if (v.mv_size < 32)
+        return make_error(ec::storage_io, "corrupt leaf record");
+      cid bc{multicodec::codex_block, {}};
+      std::memcpy(bc.digest.data(), v.mv_data, 32);
+      if ((rc = mdb_del(txn, st.leaves_, &k, nullptr)) != 0)
+        return fail("mdb_del(leaves)", rc);
+      if (auto err = drop_ref(bc.to_bytes()))
+        return err;
+    }
+    return set_tree_refs(tkey, 0);
+  }
+};
+
+template <class F>
+caf::error lmdb_store::with_write(const char* what, F&& body) {
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    write_txn w{*this};
+    if (int rc = mdb_txn_begin(env_, nullptr, 0, &w.txn))
+      return make_error(ec::storage_io, "mdb_txn_begin", std::string{mdb_strerror(rc)});
+    caf::error err = w.load_stats();
+    if (!err)
+      err = body(w);
+    if (!err)
+      err = w.store_stats();
+    if (err) {
+      mdb_txn_abort(w.txn);
+      if (!w.map_full)
+        return err;
+    } else {
+      int rc = mdb_txn_commit(w.txn);
+      if (rc == 0)
+        return caf::none;
+      if (rc != MDB_MAP_FULL)
+        return make_error(ec::storage_io, what, std::string{mdb_strerror(rc)});
+    }
+    // The map is full: the transaction is gone, grow and redo the batch.
+    if (auto gerr = grow_map())
+      return gerr;
+  }
+  return make_error(ec::storage_io, what, "map still full after growing");
+}
+
+caf::error lmdb_store::grow_map() {
+  MDB_envinfo info;
+  mdb_env_info(env_, &info);
+  size_t next = info.me_mapsize * 2;
+  if (int rc = mdb_env_set_mapsize(env_, next))
+    return make_error(ec::storage_io, "mdb_env_set_mapsize", std::string{mdb_strerror(rc)});
+  return caf::none;
+}
+
+uint64_t lmdb_store::map_size() const {
+  MDB_envinfo info;
+  mdb_env_info(env_, &info);
+  return info.me_mapsize;
+}
+
+// -- open / close -------------------------------------------------------------
+
+lmdb_store::~lmdb_store() {
+  if (env_) {
+    mdb_env_sync(env_, 1);
+    mdb_env_close(env_);
+  }
+}
+
+caf::expected<std::unique_ptr<lmdb_store>> lmdb_store::open(lmdb_options opts) {
+  if (::mkdir(opts.path.c_str(), 0755) != 0 && errno != EEXIST)
+    return make_error(ec::storage_io, "mkdir " + opts.path, std::string{strerror(errno)});
+  struct stat sb;
+  if (::stat(opts.path.c_str(), &sb) != 0 || !S_ISDIR(sb.st_mode))
+    return make_error(ec::storage_io, opts.path, "not a directory");
+  std::unique_ptr<lmdb_store> st{new lmdb_store(std::move(opts))};
+  auto fail = [&](const char* op, int rc) {
+    return make_error(ec::storage_io, std::string{op} + " " + st->opts_.path,
+                      std::string{mdb_strerror(rc)});
+  };
+  if (int rc = mdb_env_create(&st->env_))
+    return fail("mdb_env_create", rc);
+  uint64_t map = st->opts_.initial_map_size;
+  if (map == 0)
+    map = st->opts_.quota_bytes + st->opts_.quota_bytes / 8 + (uint64_t{64} << 20);
+  if (int rc = mdb_env_set_mapsize(st->env_, map))
+    return fail("mdb_env_set_mapsize", rc);
+  mdb_env_set_maxdbs(st->env_, 8);
+  // NOSYNC: commits reach the page cache (safe against process crashes);
+  // put_dataset fsyncs explicitly. NOTLS: read txns are not thread-bound.
+  if (int rc = mdb_env_open(st->env_, st->opts_.path.c_str(), MDB_NOSYNC | MDB_NOTLS, 0644))
+    return fail("mdb_env_open", rc);
+  // An environment created with a larger map keeps it; honour the file.
+  MDB_txn* txn = nullptr;
+  if (int rc = mdb_txn_begin(st->env_, nullptr, 0, &txn))
+    return fail("mdb_txn_begin", rc);
+  struct {
+    const char* name;
+    MDB_dbi* dbi;
+  } dbs[] = {{"blocks", &st->blocks_},   {"meta", &st->meta_},
+             {"expiry", &st->expiry_},   {"leaves", &st->leaves_},
+             {"trees", &st->trees_},     {"manifests", &st->manifests_},
+             {"stats", &st->stats_}};
+  for (auto& d : dbs) {
+    if (int rc = mdb_dbi_open(txn, d.name, MDB_CREATE, d.dbi)) {
+      mdb_txn_abort(txn);
+      return fail("mdb_dbi_open", rc);
+    }
+  }
+  if (int rc = mdb_txn_commit(txn))
+    return fail("mdb_txn_commit", rc);
+  return st;
+}
+
+// -- writes -------------------------------------------------------------------
+
+caf::expected<uint64_t> lmdb_store::put_blocks(const std::vector<block>& blocks,
+                                               uint64_t now) {
+  uint64_t added = 0;
+  uint64_t expiry = now + static_cast<uint64_t>(opts_.block_ttl.count());
+  auto err = with_write("put_blocks", [&](write_txn& w) -> caf::error {
+    added = 0;
+    for (const auto& b : blocks)
+      if (auto e = w.add_ref(b, expiry, added))
+        return e;
+    return caf::none;
+  });
+  if (err)
+    return err;
+  start_writeback();
+  return added;
+}
+
+void lmdb_store::start_writeback() {
+  // Starts writing committed pages to disk without waiting, so that the
+  // fsync in put_dataset finds little left to do and the disk works while
+  // the upload is still streaming in.
+  int fd = -1;
+  if (mdb_env_get_fd(env_, &fd) == 0 && fd >= 0)
+    ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
+caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
+                                           const std::vector<digest256>& leaves,
+                                           uint64_t now) {
+  auto m = manifest_from_block(manifest_block);
+  if (!m)
+    return m.error();
+  if (leaves.size() != m->blocks_count())
+    return make_error(ec::invalid_manifest,
+                      "manifest has " + std::to_string(m->blocks_count())
+                        + " blocks, upload has " + std::to_string(leaves.size()));
+  auto tree = merkle_tree::build(leaves);
+  if (!tree)
+    return tree.error();
+  if (tree->root_cid() != m->tree_cid)
+    return make_error(ec::invalid_manifest, "treeCid does not match the leaves");
+  // Every block this dataset references reaches the disk before the manifest
+  // that makes the dataset visible.
+  if (int rc = mdb_env_sync(env_, 1))
+    return make_error(ec::storage_io, "mdb_env_sync", std::string{mdb_strerror(rc)});
+  uint64_t expiry = now + static_cast<uint64_t>(opts_.block_ttl.count());
+  auto err = with_write("put_dataset", [&](write_txn& w) -> caf::error {
+    auto mkey = manifest_block.id.to_bytes();
+    MDB_val k = as_val(mkey), v;
+    int rc = mdb_get(w.txn, manifests_, &k, &v);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+      return w.fail("mdb_get(manifests)", rc);
+    bool manifest_known = rc == 0;
+    auto tkey = m->tree_cid.to_bytes();
+    auto refs = w.tree_refs(tkey);
+    if (!refs)
+      return refs.error();
+    if (manifest_known || *refs > 0) {
+      // The leaves already hold references: drop the ones this upload added.
+      for (const auto& d : leaves)
+        if (auto e = w.drop_ref(cid{multicodec::codex_block, d}.to_bytes()))
+          return e;
+    } else {
+      for (uint64_t i = 0; i < leaves.size(); ++i) {
+        auto p = tree->proof(i);
+        auto lk = leaf_key(block_address{m->tree_cid, i});
+        auto lv = encode_leaf(leaves[i], *p);
+        MDB_val lkv = as_val(lk), lvv = as_val(lv);
+        if (int rc2 = mdb_put(w.txn, leaves_, &lkv, &lvv, 0))
+          return w.fail("mdb_put(leaves)", rc2);
+      }
+    }
+    if (manifest_known)
+      return caf::none;
+    if (auto e = w.set_tree_refs(tkey, *refs + 1))
+      return e;
+    uint64_t added = 0;
+    if (auto e = w.add_ref(manifest_block, expiry, added))
+      return e;
+    MDB_val empty{0, nullptr};
+    if (int rc2 = mdb_put(w.txn, manifests_, &k, &empty, 0))
+      return w.fail("mdb_put(manifests)", rc2);
+    return caf::none;
+  });
+  if (err)
+    return err;
+  if (int rc = mdb_env_sync(env_, 1))
+    return make_error(ec::storage_io, "mdb_env_sync", std::string{mdb_strerror(rc)});
+  return manifest_block.id;
+}
+
+caf::error lmdb_store::release_blocks(const std::vector<cid>& ids) {
+  return with_write("release_blocks", [&](write_txn& w) -> caf::error {
+    for (const auto& id : ids)
+      if (auto e = w.drop_ref(id.to_bytes()))
+        return e;
+    return caf::none;
+  });
+}
+
+caf::error lmdb_store::remove(const cid& id) {
+  return with_write("remove", [&](write_txn& w) -> caf::error {
+    bool removed = false;
+    if (auto e = w.remove_dataset(id, removed))
+      return e;
+    if (removed)
+      return caf::none;
+    auto key = id.to_bytes();
+    block_meta m;
+    auto found = w.get_meta(key, m);
+    if (!found)
+      return found.error();
+    return *found ? w.erase_block(key, m) : caf::none;
+  });
+}
+
+caf::expected<uint64_t> lmdb_store::expire(uint64_t now, size_t max) {
+  uint64_t deleted = 0;
+  auto err = with_write("expire", [&](write_txn& w) -> caf::error {
+    deleted = 0;
+    std::vector<bytes> due;
+    MDB_cursor* cur = nullptr;
+    if (int rc = mdb_cursor_open(w.txn, expiry_, &cur))
+      return w.fail("mdb_cursor_open", rc);
+    MDB_val k, v;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0 && due.size() < max && k.mv_size > 8) {
+      auto* d = static_cast<uint8_t*>(k.mv_data);
+      if (get_be64(d) > now)
+        break;
+      due.emplace_back(d + 8, d + k.mv_size);
+      rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+      return w.fail("mdb_cursor_get(expiry)", rc);
+    uint64_t before = w.count;
+    for (const auto& key : due) {
+      auto id = cid::from_bytes(key);
+      if (id && id->codec == multicodec::codex_manifest) {
+        bool removed = false;
+        if (auto e = w.remove_dataset(*id, removed))
+          return e;
+      }
+      block_meta m;
+      auto found = w.get_meta(key, m);
+      if (!found)
+        return found.error();
+      if (*found)
+        if (auto e = w.erase_block(key, m))
+          return e;
+    }
+    deleted = before - w.count;
+    return caf::none;
+  });
+  if (err)
+    return err;
+  return deleted;
+}
+
+// -- reads --------------------------------------------------------------------
+
+namespace {
+
+// Unmaps the whole pages of a value from this process after it was copied
+// out. LMDB maps its file read-only and shared, so the pages stay in the page
+// cache and fault back in on the next access; without this, every block ever
+// read counts in the node's RSS.
+void release_pages(const uint8_t* p, size_t n) {
+  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  auto begin = (reinterpret_cast<uintptr_t>(p) + page - 1) & ~(page - 1);
+  auto end = (reinterpret_cast<uintptr_t>(p) + n) & ~(page - 1);
+  if (end > begin)
+    ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
+// A read-only transaction that aborts itself.
+struct read_txn {
+  MDB_txn* txn = nullptr;
+  int rc = 0;
+  explicit read_txn(MDB_env* env) { rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn); }
+  ~read_txn() {
+    if (txn)
+      mdb_txn_abort(txn);
+  }
+};
+
+caf::expected<block> read_block(MDB_txn* txn, MDB_dbi dbi, const cid& id) {
+  auto key = id.to_bytes();
+  MDB_val k = as_val(key), v;
+  int rc = mdb_get(txn, dbi, &k, &v);
+  if (rc == MDB_NOTFOUND)
+    return make_error(ec::not_found, "no block " + id.to_string());
+  if (rc != 0)
+    return make_error(ec::storage_io, "mdb_get(blocks)", std::string{mdb_strerror(rc)});
+  auto* p = static_cast<const uint8_t*>(v.mv_data);
+  auto out = block::wrap(id, std::make_shared<const bytes>(p, p + v.mv_size));
+  release_pages(p, v.mv_size);
+  return out;
+}
+
+caf::expected<leaf_info> read_leaf(MDB_txn* txn, MDB_dbi dbi,
+                                   const block_address& addr) {
+  auto key = leaf_key(addr);
+  MDB_val k = as_val(key), v;
+  int rc = mdb_get(txn, dbi, &k, &v);
+  if (rc == MDB_NOTFOUND)
+    return make_error(ec::not_found, "no leaf " + to_string(addr));
+  if (rc != 0)
+    return make_error(ec::storage_io, "mdb_get(leaves)", std::string{mdb_strerror(rc)});
+  leaf_info out{cid{multicodec::codex_block, {}}, {}};
+  if (!decode_leaf(v, addr.index, out.block_cid.digest, out.proof))
+    return make_error(ec::storage_io, "corrupt leaf record " + to_string(addr));
+  return out;
+}
+
+caf::error txn_error(int rc) {
+  return make_error(ec::storage_io, "mdb_txn_begin(read)", std::string{mdb_strerror(rc)});
+}
+
+} // namespace
+
+caf::expected<block> lmdb_store::get_block(const cid& id) {
+  read_txn r{env_};
+  if (r.rc)
+    return txn_error(r.rc);
+  return read_block(r.txn, blocks_, id);
+}
+
+caf::expected<leaf_info> lmdb_store::get_leaf(const block_address& addr) {
+  read_txn r{env_};
+  if (r.rc)
+    return txn_error(r.rc);
+  return read_leaf(r.txn, leaves_, addr);
+}
+
+caf::expected<block> lmdb_store::get_leaf_block(const block_address& addr) {
+  read_txn r{env_};
+  if (r.rc)
+    return txn_error(r.rc);
+  auto leaf = read_leaf(r.txn, leaves_, addr);
+  if (!leaf)
+    return leaf.error();
+  return read_block(r.txn, blocks_, leaf->block_cid);
+}
+
+bool lmdb_store::has_block(const cid& id) {
+  read_txn r{env_};
+  if (r.rc)
+    return false;
+  auto key = id.to_bytes();
+  MDB_val k = as_val(key), v;
+  return mdb_get(r.txn, meta_, &k, &v) == 0;
+}
+
+caf::expected<std::vector<dataset_entry>> lmdb_store::list_datasets() {
+  read_txn r{env_};
+  if (r.rc)
+    return txn_error(r.rc);
+  std::vector<dataset_entry> out;
+  MDB_cursor* cur = nullptr;
+  if (int rc = mdb_cursor_open(r.txn, manifests_, &cur))
+    return make_error(ec::storage_io, "mdb_cursor_open", std::string{mdb_strerror(rc)});
+  MDB_val k, v;
+  for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    auto id = cid::from_bytes(byte_view{static_cast<uint8_t*>(k.mv_data), k.mv_size});
+    if (!id)
+      continue;
+    auto b = read_block(r.txn, blocks_, *id);
+    if (!b)
+      continue;
+    auto m = manifest_from_block(*b);
+    if (m)
+      out.push_back(dataset_entry{*id, std::move(*m)});
+  }
+  mdb_cursor_close(cur);
+  return out;
+}
+
+space_info lmdb_store::space() {
+  space_info out;
+  out.quota_max_bytes = opts_.quota_bytes;
+  read_txn r{env_};
+  if (r.rc)
+    return out;
+  for (auto [key, dst] : {std::pair{"used", &out.quota_used_bytes},
+                          std::pair{"blocks", &out.total_blocks}}) {
+    MDB_val k = as_val(std::string_view{key}), v;
+    if (mdb_get(r.txn, stats_, &k, &v) == 0 && v.mv_size == 8)
+      *dst = get_le(static_cast<uint8_t*>(v.mv_data), 8);
+  }
+  return out;
+}
+
+namespace {
+
+template <class F>
+auto with_meta(MDB_env* env, MDB_dbi dbi, const cid& id, F&& f)
+  -> caf::expected<decltype(f(std::declval<const uint8_t*>()))> {
+  read_txn r{env};
+  if (r.rc)
+    return txn_error(r.rc);
+  auto key = id.to_bytes();
+  MDB_val k = as_val(key), v;
+  int rc = mdb_get(r.txn, dbi, &k, &v);
+  if (rc == MDB_NOTFOUND || (rc == 0 && v.mv_size != meta_size))
+    return make_error(ec::not_found, "no block " + id.to_string());
+  if (rc != 0)
+    return make_error(ec::storage_io, "mdb_get(meta)", std::string{mdb_strerror(rc)});
+  return f(static_cast<const uint8_t*>(v.mv_data));
+}
+
+} // namespace
+
+caf::expected<uint64_t> lmdb_store::expiry_of(const cid& id) {
+  return with_meta(env_, meta_, id, [](const uint8_t* d) { return get_le(d + 8, 8); });
+}
+
+caf::expected<uint32_t> lmdb_store::refcount_of(const cid& id) {
+  return with_meta(env_, meta_, id, [](const uint8_t* d) {
+    return static_cast<uint32_t>(get_le(d, 4));
+  });
+}
+
+} // namespace cairn::storage

@@ -1,0 +1,152 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "messages/block.hpp"
+#include "messages/cid.hpp"
+#include "messages/manifest.hpp"
+#include "messages/proof.hpp"
+#include "messages/space.hpp"
+
+typedef struct MDB_env MDB_env;
+typedef unsigned int MDB_dbi;
+typedef struct MDB_txn MDB_txn;
+
+namespace cairn::storage {
+
+/// Options of an `lmdb_store`.
+struct lmdb_options {
+  /// Directory of the LMDB environment (created if missing).
+  std::string path;
+  /// Bytes of blocks the store may hold; a put that would exceed it fails
+  /// with `ec::quota_exceeded` and stores nothing of its batch.
+  uint64_t quota_bytes = uint64_t{20} << 30;
+  /// Lifetime of a block after its last put.
+  std::chrono::seconds block_ttl = std::chrono::hours{24 * 30};
+  /// Initial LMDB map size in bytes; 0 picks quota + 1/8 + 64 MiB. The map
+  /// doubles whenever it fills, so this only saves remapping.
+  uint64_t initial_map_size = 0;
+};
+
+/// A leaf of a stored dataset: the block's CID and its inclusion proof.
+struct leaf_info {
+  cid block_cid;
+  merkle_proof proof;
+};
+
+/// Cairn's block repository in one LMDB environment (DESIGN §3).
+///
+/// Named databases: `blocks` (CID → bytes), `meta` (CID → refcount, size,
+/// expiry), `expiry` (expiry ‖ CID, for maintenance), `leaves` (treeCid ‖
+/// index → block digest + proof), `trees` (treeCid → manifests using it),
+/// `manifests` (manifest CID → ∅) and `stats` (used bytes, block count).
+///
+/// Refcounts: each put of a block adds one reference; a dataset's leaves own
+/// the references its upload added; deleting the dataset (or its last
+/// manifest over the same tree) drops them and deletes blocks that reach 0.
+/// An expired block is deleted whatever its refcount (Codex semantics).
+///
+/// Durability: block batches commit without fsync (they survive a process
+/// crash, not an OS crash); `put_dataset` fsyncs all blocks before it commits
+/// the manifest, and fsyncs the manifest, so a dataset whose manifest exists
+/// survives both.
+///
+/// Thread safety: not thread-safe; owned by one thread (the detached
+/// `local_store` actor). Times are seconds since the Unix epoch.
+class lmdb_store {
+public:
+  ~lmdb_store();
+  lmdb_store(const lmdb_store&) = delete;
+  lmdb_store& operator=(const lmdb_store&) = delete;
+
+  /// Opens or creates the store. Errors: `ec::storage_io` with the path and
+  /// LMDB's reason (not a directory, permission denied, ...).
+  static caf::expected<std::unique_ptr<lmdb_store>> open(lmdb_options opts);
+
+  // -- writes -----------------------------------------------------------------
+
+  /// Stores `blocks` in one transaction (group commit): adds a reference to
+  /// each and sets its expiry to `now + ttl`. Only bytes of blocks not yet
+  /// stored count against the quota. Returns those new bytes. Errors:
+  /// `ec::quota_exceeded` (nothing stored), `ec::storage_io`.
+  caf::expected<uint64_t> put_blocks(const std::vector<block>& blocks,
+                                     uint64_t now);
+
+  /// Records a dataset whose blocks were stored by `put_blocks` (one
+  /// reference per leaf): its leaf index with proofs, its manifest block, and
+  /// its manifest index entry; then fsyncs. If the manifest or its tree is
+  /// already stored, the upload's references are dropped instead, so storing
+  /// a dataset twice is harmless. `leaves[i]` is the digest of block i.
+  /// Errors: `ec::invalid_manifest` (leaves do not match the tree or size),
+  /// `ec::quota_exceeded`, `ec::storage_io`.
+  caf::expected<cid> put_dataset(const block& manifest_block,
+                                 const std::vector<digest256>& leaves,
+                                 uint64_t now);
+
+  /// Drops one reference of each block (an aborted upload); deletes those
+  /// that reach 0. Missing blocks are ignored.
+  caf::error release_blocks(const std::vector<cid>& ids);
+
+  /// Deletes a dataset by manifest CID: removes the manifest, and when no
+  /// other manifest uses its tree, the leaves and their references. Deletes a
+  /// single block when `id` is not a manifest. Absent → no error.
+  caf::error remove(const cid& id);
+
+  /// Deletes up to `max` blocks whose expiry is ≤ `now`; an expired manifest
+  /// removes its dataset. Returns how many blocks it deleted.
+  caf::expected<uint64_t> expire(uint64_t now, size_t max = 4096);
+
+  // -- reads ------------------------------------------------------------------
+
+  /// The block with CID `id`. Errors: `ec::not_found`, `ec::storage_io`.
+  caf::expected<block> get_block(const cid& id);
+
+  /// The leaf at `addr`. Errors: `ec::not_found`, `ec::storage_io`.
+  caf::expected<leaf_info> get_leaf(const block_address& addr);
+
+  /// The block at leaf `addr`. Errors: `ec::not_found`, `ec::storage_io`.
+  caf::expected<block> get_leaf_block(const block_address& addr);
+
+  /// True if a block with CID `id` is stored.
+  bool has_block(const cid& id);
+
+  /// Every stored dataset, ordered by manifest CID.
+  caf::expected<std::vector<dataset_entry>> list_datasets();
+
+  /// Quota and block counts.
+  space_info space();
+
+  /// The expiry time of block `id`. Errors: `ec::not_found`.
+  caf::expected<uint64_t> expiry_of(const cid& id);
+
+  /// The refcount of block `id`. Errors: `ec::not_found`.
+  caf::expected<uint32_t> refcount_of(const cid& id);
+
+  /// The current LMDB map size in bytes.
+  uint64_t map_size() const;
+
+  const lmdb_options& options() const { return opts_; }
+
+private:
+  explicit lmdb_store(lmdb_options opts) : opts_(std::move(opts)) {}
+
+  struct write_txn;
+  template <class F>
+  caf::error with_write(const char* what, F&& body);
+  caf::error grow_map();
+  void start_writeback();
+
+  lmdb_options opts_;
+  MDB_env* env_ = nullptr;
+  MDB_dbi blocks_ = 0, meta_ = 0, expiry_ = 0, leaves_ = 0, trees_ = 0,
+          manifests_ = 0, stats_ = 0;
+};
+
+} // namespace cairn::storage

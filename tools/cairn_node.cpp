@@ -1,0 +1,133 @@
+// cairn-node: the Cairn storage node daemon. See README.md ("cairn-node") and
+// `cairn-node --help`.
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "actors/node_supervisor.hpp"
+#include "config/options.hpp"
+#include "messages/error.hpp"
+#include "messages/type_ids.hpp"
+
+namespace {
+
+int fail(const std::string& why) {
+  std::cerr << "cairn-node: " << why << std::endl;
+  return 1;
+}
+
+spdlog::level::level_enum spd_level(const std::string& l) {
+  if (l == "trace")
+    return spdlog::level::trace;
+  if (l == "debug")
+    return spdlog::level::debug;
+  if (l == "warn")
+    return spdlog::level::warn;
+  if (l == "error")
+    return spdlog::level::err;
+  if (l == "fatal")
+    return spdlog::level::critical;
+  return spdlog::level::info; // info, notice
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  using namespace cairn;
+  auto parsed = config::parse_node_options(argc, argv);
+  if (!parsed.options)
+    return parsed.exit_code;
+  auto opts = std::move(*parsed.options);
+
+  auto logger = spdlog::stderr_color_mt("cairn");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spd_level(opts.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v");
+
+  // Signals are taken by sigtimedwait below; block them in every thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto lock = storage::data_dir_lock::acquire(opts.data_dir);
+  if (!lock)
+    return fail(describe(lock.error()));
+  auto key = storage::node_key::load_or_create(opts.data_dir + "/node.key");
+  if (!key)
+    return fail(describe(key.error()));
+  auto store = storage::lmdb_store::open(actors::store_options(opts));
+  if (!store)
+    return fail(describe(store.error()));
+
+  caf::actor_system_config cfg;
+  register_types(cfg);
+  auto threads = opts.threads != 0 ? opts.threads
+                                   : std::max(2u, std::thread::hardware_concurrency());
+  cfg.set("scheduler.max-threads", static_cast<size_t>(threads));
+  cfg.set("logger.console", caf::atom("none"));
+  int exit_code = 0;
+  {
+    caf::actor_system sys{cfg};
+    auto ctx = std::make_shared<actors::node_context>();
+    ctx->options = opts;
+    ctx->key = std::move(*key);
+    ctx->preopened = std::make_shared<std::unique_ptr<storage::lmdb_store>>(std::move(*store));
+    auto sup = sys.spawn(actors::node_supervisor, ctx, actors::restart_policy{});
+    auto sup_down = std::make_shared<std::atomic<bool>>(false);
+    auto sup_reason = std::make_shared<caf::error>();
+    caf::actor_cast<caf::actor>(sup)->attach_functor(
+      [sup_down, sup_reason](const caf::error& reason) {
+        *sup_reason = reason;
+        sup_down->store(true);
+      });
+    caf::scoped_actor self{sys};
+    caf::error start_error;
+    node_info info;
+    self->request(sup, std::chrono::seconds{60}, start_atom::value)
+      .receive([&](node_info& x) { info = std::move(x); },
+               [&](caf::error& err) { start_error = std::move(err); });
+    if (start_error) {
+      exit_code = fail(describe(start_error));
+    } else {
+      spdlog::info("node {} ready; data dir {}", info.peer_id, info.data_dir);
+      std::printf("cairn-node ready api=http://%s:%u peer-id=%s\n", info.api_host.c_str(),
+                  static_cast<unsigned>(info.api_port), info.peer_id.c_str());
+      std::fflush(stdout);
+      timespec tick{0, 200 * 1000 * 1000};
+      for (;;) {
+        siginfo_t si;
+        int sig = sigtimedwait(&signals, &si, &tick);
+        if (sig == SIGINT || sig == SIGTERM) {
+          spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+          self->request(sup, std::chrono::seconds{30}, stop_atom::value)
+            .receive([](ok_atom) {},
+                     [&](caf::error& err) {
+                       spdlog::error("clean shutdown failed: {}", describe(err));
+                       exit_code = 1;
+                     });
+          break;
+        }
+        if (sup_down->load()) {
+          exit_code = fail("node stopped: " + describe(*sup_reason));
+          break;
+        }
+      }
+    }
+    if (!sup_down->load())
+      caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+  }
+  spdlog::info("stopped");
+  return exit_code;
+}
