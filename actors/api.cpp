@@ -3,6 +3,7 @@
 #include <climits>
 #include <cstdlib>
 #include <deque>
+#include <sys/socket.h>
 
 #include <caf/scoped_actor.hpp>
 #include <httplib.h>
@@ -32,11 +33,14 @@ constexpr size_t upload_batches_in_flight = 2;
 // Handler threads: each download or upload holds one while it runs.
 constexpr size_t http_threads = 32;
 
-std::string route(const char* suffix) { return std::string{api_prefix} + suffix; }
+std::string route(const char* suffix) {
+  return std::string{api_prefix} + suffix;
+}
 
 // Every error answer is one line of text. A Range header must not apply to
 // it: httplib would slice the body.
-void reply_error(const Request& req, Response& res, int status, const std::string& why) {
+void reply_error(const Request& req, Response& res, int status,
+                 const std::string& why) {
   const_cast<Request&>(req).ranges.clear();
   res.status = status;
   res.set_content(why + "\n", "text/plain");
@@ -55,8 +59,9 @@ void reply_json(Response& res, const json& body) {
 std::optional<cid> cid_param(const Request& req, Response& res) {
   auto parsed = cid::parse(req.matches[1].str());
   if (!parsed) {
-    reply_error(req, res, 400, "invalid CID '" + req.matches[1].str() + "': "
-                                 + describe(parsed.error()));
+    reply_error(req, res, 400,
+                "invalid CID '" + req.matches[1].str() +
+                  "': " + describe(parsed.error()));
     return std::nullopt;
   }
   return *parsed;
@@ -72,7 +77,8 @@ json manifest_json(const manifest& m) {
   if (m.is_protected) {
     j["ecK"] = m.ec_k;
     j["ecM"] = m.ec_m;
-    j["originalTreeCid"] = m.original_tree_cid ? m.original_tree_cid->to_string() : "";
+    j["originalTreeCid"] =
+      m.original_tree_cid ? m.original_tree_cid->to_string() : "";
     j["originalDatasetSize"] = m.original_dataset_size;
   }
   return j;
@@ -115,7 +121,8 @@ public:
   caf::expected<cid> finish(std::optional<std::string> filename,
                             std::optional<std::string> mimetype) {
     if (chunker_.total() == 0)
-      return make_error(ec::invalid_argument, "the request body is empty: nothing to store");
+      return make_error(ec::invalid_argument,
+                        "the request body is empty: nothing to store");
     if (auto err = chunker_.finish())
       return err;
     if (auto err = flush())
@@ -132,7 +139,8 @@ public:
     m.filename = std::move(filename);
     m.mimetype = std::move(mimetype);
     auto mblock = m.to_block();
-    auto res = ask<cid>(self_, net_, commit_timeout, commit_atom::value, mblock, leaves_);
+    auto res = ask<cid>(self_, net_, commit_timeout, commit_atom::value, mblock,
+                        leaves_);
     if (res)
       committed_ = true;
     return res;
@@ -144,8 +152,9 @@ private:
   caf::error add_block(bytes data) {
     auto digest = sha256(data);
     leaves_.push_back(digest);
-    batch_.push_back(block::wrap(cid{multicodec::codex_block, digest},
-                                 std::make_shared<const bytes>(std::move(data))));
+    batch_.push_back(
+      block::wrap(cid{multicodec::codex_block, digest},
+                  std::make_shared<const bytes>(std::move(data))));
     if (batch_.size() >= upload_batch_blocks)
       return flush();
     return caf::none;
@@ -161,7 +170,8 @@ private:
     for (auto& b : batch_)
       ids.push_back(b.id);
     pending_.push_back(
-      {self_->request(net_, store_timeout, put_atom::value, std::move(batch_)), std::move(ids)});
+      {self_->request(net_, store_timeout, put_atom::value, std::move(batch_)),
+       std::move(ids)});
     batch_.clear();
     if (pending_.size() > upload_batches_in_flight)
       return wait_oldest();
@@ -173,7 +183,9 @@ private:
     pending_.pop_front();
     caf::error err;
     p.handle.receive(
-      [&](uint64_t) { stored_.insert(stored_.end(), p.ids.begin(), p.ids.end()); },
+      [&](uint64_t) {
+        stored_.insert(stored_.end(), p.ids.begin(), p.ids.end());
+      },
       [&](caf::error& e) { err = std::move(e); });
     return err;
   }
@@ -185,9 +197,11 @@ private:
     if (stored_.empty())
       return;
     auto local = api_.local_store();
-    auto res = ask<ok_atom>(self_, local, store_timeout, release_atom::value, stored_);
+    auto res =
+      ask<ok_atom>(self_, local, store_timeout, release_atom::value, stored_);
     if (!res)
-      spdlog::warn("api: releasing an aborted upload failed: {}", describe(res.error()));
+      spdlog::warn("api: releasing an aborted upload failed: {}",
+                   describe(res.error()));
   }
 
   using put_handle = decltype(std::declval<caf::scoped_actor&>()->request(
@@ -212,17 +226,34 @@ private:
 void handle_upload(api_shared& api, const Request& req, Response& res,
                    const httplib::ContentReader& reader) {
   if (req.is_multipart_form_data()) {
-    reply_error(req, res, 415,
-                "multipart uploads are not supported: send the file as the raw body");
+    reply_error(
+      req, res, 415,
+      "multipart uploads are not supported: send the file as the raw body");
     return;
   }
   if (req.has_header("Content-Length")) {
-    auto len = std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10);
+    auto len = std::strtoull(req.get_header_value("Content-Length").c_str(),
+                             nullptr, 10);
     if (len > api.ctx->options.storage_quota) {
-      reply_error(req, res, 413, "quota_exceeded: upload of " + std::to_string(len)
-                                   + " bytes exceeds the storage quota");
+      reply_error(req, res, 413,
+                  "quota_exceeded: upload of " + std::to_string(len) +
+                    " bytes exceeds the storage quota");
       return;
     }
+  }
+  std::optional<std::string> filename, mimetype;
+  if (req.has_header("Content-Disposition"))
+    filename =
+      filename_from_disposition(req.get_header_value("Content-Disposition"));
+  if (req.has_header("Content-Type"))
+    mimetype = req.get_header_value("Content-Type");
+  // Checked before reading the body: a manifest holds strings of at most
+  // 4 KiB, and file systems take names of at most 255 bytes.
+  if ((filename && filename->size() > 255) ||
+      (mimetype && mimetype->size() > 255)) {
+    reply_error(req, res, 400,
+                "filename or Content-Type longer than 255 bytes");
+    return;
   }
   caf::scoped_actor self{api.sys};
   uploader up{api, self};
@@ -235,11 +266,6 @@ void handle_upload(api_shared& api, const Request& req, Response& res,
     reply_error(req, res, err);
     return;
   }
-  std::optional<std::string> filename, mimetype;
-  if (req.has_header("Content-Disposition"))
-    filename = filename_from_disposition(req.get_header_value("Content-Disposition"));
-  if (req.has_header("Content-Type"))
-    mimetype = req.get_header_value("Content-Type");
   auto id = up.finish(std::move(filename), std::move(mimetype));
   if (!id) {
     reply_error(req, res, id.error());
@@ -295,10 +321,12 @@ struct download {
     uint64_t block_start = next_index++ * block_size;
     uint64_t pos = range.first + offset;
     if (pos < block_start || pos >= block_start + b.size())
-      return false; // the stream and the writer disagree: never send wrong bytes
+      return false; // the stream and the writer disagree: never send wrong
+                    // bytes
     uint64_t from = pos - block_start;
     uint64_t until = std::min<uint64_t>(b.size(), range.last + 1 - block_start);
-    return sink.write(reinterpret_cast<const char*>(b.data->data() + from), until - from);
+    return sink.write(reinterpret_cast<const char*>(b.data->data() + from),
+                      until - from);
   }
 };
 
@@ -307,7 +335,8 @@ void handle_download(api_shared& api, const Request& req, Response& res) {
   if (!id)
     return;
   caf::scoped_actor self{api.sys};
-  auto head = ask<block>(self, api.local_store(), store_timeout, get_atom::value, *id);
+  auto head =
+    ask<block>(self, api.local_store(), store_timeout, get_atom::value, *id);
   if (!head) {
     if (is(head.error(), ec::not_found))
       reply_error(req, res, 404, "not found locally: " + id->to_string());
@@ -321,7 +350,8 @@ void handle_download(api_shared& api, const Request& req, Response& res) {
   if (id->codec == multicodec::codex_manifest) {
     auto m = manifest_from_block(*head);
     if (!m) {
-      reply_error(req, res, 500, "stored manifest is corrupt: " + describe(m.error()));
+      reply_error(req, res, 500,
+                  "stored manifest is corrupt: " + describe(m.error()));
       return;
     }
     size = m->content_size();
@@ -338,16 +368,17 @@ void handle_download(api_shared& api, const Request& req, Response& res) {
     if (req.ranges.size() == 1) {
       auto r = resolve_range(req.ranges[0].first, req.ranges[0].second, size);
       if (!r) {
-        reply_error(req, res, 416, "range not satisfiable for " + std::to_string(size)
-                                     + " bytes");
+        reply_error(req, res, 416,
+                    "range not satisfiable for " + std::to_string(size) +
+                      " bytes");
         res.set_header("Content-Range", "bytes */" + std::to_string(size));
         return;
       }
       dl->range = *r;
       res.status = 206;
-      res.set_header("Content-Range", "bytes " + std::to_string(r->first) + "-"
-                                         + std::to_string(r->last) + "/"
-                                         + std::to_string(size));
+      res.set_header("Content-Range", "bytes " + std::to_string(r->first) +
+                                        "-" + std::to_string(r->last) + "/" +
+                                        std::to_string(size));
     } else {
       res.status = 200;
     }
@@ -358,7 +389,8 @@ void handle_download(api_shared& api, const Request& req, Response& res) {
     spec.last = dl->range.last / m->block_size;
     spec.window = api.ctx->options.stream_window;
     dl->next_index = spec.first;
-    dl->stream = api.sys.spawn(store_stream, spec, api.network_store(), api.supervisor);
+    dl->stream =
+      api.sys.spawn(store_stream, spec, api.network_store(), api.supervisor);
     // Fetch the first blocks before committing to a status line, so that a
     // dataset with missing blocks answers with an error, not a cut stream.
     if (auto err = dl->pull()) {
@@ -388,19 +420,21 @@ void handle_download(api_shared& api, const Request& req, Response& res) {
     });
 }
 
-// -- the other endpoints ----------------------------------------------------------
+// -- the other endpoints
+// ----------------------------------------------------------
 
 void handle_list(api_shared& api, const Request& req, Response& res) {
   caf::scoped_actor self{api.sys};
-  auto list = ask<std::vector<dataset_entry>>(self, api.local_store(), store_timeout,
-                                              list_atom::value);
+  auto list = ask<std::vector<dataset_entry>>(self, api.local_store(),
+                                              store_timeout, list_atom::value);
   if (!list) {
     reply_error(req, res, list.error());
     return;
   }
   json content = json::array();
   for (auto& e : *list)
-    content.push_back({{"cid", e.manifest_cid.to_string()}, {"manifest", manifest_json(e.meta)}});
+    content.push_back({{"cid", e.manifest_cid.to_string()},
+                       {"manifest", manifest_json(e.meta)}});
   reply_json(res, {{"content", content}});
 }
 
@@ -409,7 +443,8 @@ void handle_delete(api_shared& api, const Request& req, Response& res) {
   if (!id)
     return;
   caf::scoped_actor self{api.sys};
-  auto ok = ask<ok_atom>(self, api.local_store(), store_timeout, delete_atom::value, *id);
+  auto ok = ask<ok_atom>(self, api.local_store(), store_timeout,
+                         delete_atom::value, *id);
   if (!ok) {
     reply_error(req, res, ok.error());
     return;
@@ -423,7 +458,8 @@ void handle_exists(api_shared& api, const Request& req, Response& res) {
   if (!id)
     return;
   caf::scoped_actor self{api.sys};
-  auto has = ask<bool>(self, api.local_store(), store_timeout, has_atom::value, *id);
+  auto has =
+    ask<bool>(self, api.local_store(), store_timeout, has_atom::value, *id);
   if (!has) {
     reply_error(req, res, has.error());
     return;
@@ -433,7 +469,8 @@ void handle_exists(api_shared& api, const Request& req, Response& res) {
 
 void handle_space(api_shared& api, const Request& req, Response& res) {
   caf::scoped_actor self{api.sys};
-  auto sp = ask<space_info>(self, api.local_store(), store_timeout, space_atom::value);
+  auto sp =
+    ask<space_info>(self, api.local_store(), store_timeout, space_atom::value);
   if (!sp) {
     reply_error(req, res, sp.error());
     return;
@@ -452,24 +489,27 @@ void handle_debug_info(api_shared& api, const Request&, Response& res) {
   char* real = ::realpath(info.data_dir.c_str(), nullptr);
   std::string repo = real ? real : info.data_dir;
   std::free(real);
-    auto node_id = sha256(api.ctx->key.peer_id().to_bytes());
+  auto node_id = sha256(api.ctx->key.peer_id().to_bytes());
   json local_node{{"nodeId", to_hex(byte_view{node_id.data(), node_id.size()})},
                   {"peerId", info.peer_id},
                   {"record", ""},
                   {"address", ""},
                   {"seen", false}};
-  reply_json(res, {{"id", info.peer_id},
-                   {"addrs", json::array()},
-                   {"repo", repo},
-                   {"spr", ""},
-                   {"announceAddresses", json::array()},
-                   {"table", {{"localNode", local_node}, {"nodes", json::array()}}},
-                   {"codex", {{"version", "cairn-0.1.0"}, {"revision", ""}, {"contracts", ""}}},
-                   {"cairn",
-                    {{"api", "http://" + info.api_host + ":" + std::to_string(info.api_port)},
-                     {"uptimeSeconds", uptime},
-                     {"storageQuota", api.ctx->options.storage_quota},
-                     {"blockTtlSeconds", api.ctx->options.block_ttl.count()}}}});
+  reply_json(
+    res,
+    {{"id", info.peer_id},
+     {"addrs", json::array()},
+     {"repo", repo},
+     {"spr", ""},
+     {"announceAddresses", json::array()},
+     {"table", {{"localNode", local_node}, {"nodes", json::array()}}},
+     {"codex",
+      {{"version", "cairn-0.1.0"}, {"revision", ""}, {"contracts", ""}}},
+     {"cairn",
+      {{"api", "http://" + info.api_host + ":" + std::to_string(info.api_port)},
+       {"uptimeSeconds", uptime},
+       {"storageQuota", api.ctx->options.storage_quota},
+       {"blockTtlSeconds", api.ctx->options.block_ttl.count()}}}});
 }
 
 void handle_loglevel(const Request& req, Response& res) {
@@ -480,8 +520,9 @@ void handle_loglevel(const Request& req, Response& res) {
   for (auto& c : base)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (!config::is_log_level(base)) {
-    reply_error(req, res, 400, "invalid log level '" + level
-                                 + "': use trace, debug, info, notice, warn, error or fatal");
+    reply_error(req, res, 400,
+                "invalid log level '" + level +
+                  "': use trace, debug, info, notice, warn, error or fatal");
     return;
   }
   spdlog::set_level(spdlog::level::from_str(base == "notice"  ? "info"
@@ -514,19 +555,21 @@ void add_routes(httplib::Server& srv, std::shared_ptr<api_shared> api) {
   srv.Get(route("/peerid"), peerid);
   srv.Get(route("/node/peerid"), peerid);
   srv.Get(route("/debug/info"), with(handle_debug_info));
-  srv.Post(route("/debug/chronicles/loglevel"),
-           [](const Request& req, Response& res) { handle_loglevel(req, res); });
-  srv.set_exception_handler([](const Request& req, Response& res, std::exception_ptr ep) {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    spdlog::error("api: {} {}: {}", req.method, req.path, what);
-    reply_error(req, res, 500, "internal error: " + what);
-  });
+  srv.Post(
+    route("/debug/chronicles/loglevel"),
+    [](const Request& req, Response& res) { handle_loglevel(req, res); });
+  srv.set_exception_handler(
+    [](const Request& req, Response& res, std::exception_ptr ep) {
+      std::string what = "unknown exception";
+      try {
+        std::rethrow_exception(ep);
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+      spdlog::error("api: {} {}: {}", req.method, req.path, what);
+      reply_error(req, res, 500, "internal error: " + what);
+    });
   srv.set_error_handler([](const Request& req, Response& res) {
     if (res.body.empty() && res.status == 404)
       res.set_content("no such endpoint: " + req.method + " " + req.path + "\n",
@@ -539,9 +582,17 @@ void add_routes(httplib::Server& srv, std::shared_ptr<api_shared> api) {
 
 } // namespace
 
-caf::expected<bound_server> bind_api_server(const std::string& host, uint16_t port) {
+caf::expected<bound_server> bind_api_server(const std::string& host,
+                                            uint16_t port) {
   auto srv = std::make_shared<httplib::Server>();
   srv->new_task_queue = [] { return new httplib::ThreadPool(http_threads); };
+  // httplib's default sets SO_REUSEPORT, which lets a second node bind the
+  // same port and silently share its traffic. SO_REUSEADDR alone still
+  // allows a quick rebind after a restart but refuses a busy port.
+  srv->set_socket_options([](int sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   int bound = -1;
   if (port == 0) {
     bound = srv->bind_to_any_port(host);
@@ -549,8 +600,9 @@ caf::expected<bound_server> bind_api_server(const std::string& host, uint16_t po
     bound = port;
   }
   if (bound <= 0)
-    return make_error(ec::unavailable, "cannot bind the API to " + host + ":"
-                                         + std::to_string(port),
+    return make_error(ec::unavailable,
+                      "cannot bind the API to " + host + ":" +
+                        std::to_string(port),
                       "address in use or not available");
   return bound_server{std::move(srv), static_cast<uint16_t>(bound)};
 }
@@ -575,7 +627,8 @@ api_actor::behavior_type api(api_actor::stateful_pointer<api_state> self,
   st.server = server.server;
   add_routes(*st.server, shared);
   st.listener = std::thread{[srv = st.server] { srv->listen_after_bind(); }};
-  spdlog::info("api: serving http://{}:{}{}", shared->info.api_host, server.port, api_prefix);
+  spdlog::info("api: serving http://{}:{}{}", shared->info.api_host,
+               server.port, api_prefix);
   return {
     [self](update_atom, local_store_actor local) {
       std::lock_guard<std::mutex> guard{self->state.shared->mtx};

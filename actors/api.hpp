@@ -27,7 +27,8 @@ struct bound_server {
 /// Binds the REST API's socket. Binding happens in the supervisor so that a
 /// busy port fails the node's start with a clear error. Errors:
 /// `ec::unavailable` (address in use, cannot bind).
-caf::expected<bound_server> bind_api_server(const std::string& host, uint16_t port);
+caf::expected<bound_server> bind_api_server(const std::string& host,
+                                            uint16_t port);
 
 /// What the API is wired to when it starts.
 struct api_wiring {
@@ -50,7 +51,8 @@ struct api_shared {
   node_supervisor_actor supervisor;
   node_info info;
   std::shared_ptr<node_context> ctx;
-  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point started =
+    std::chrono::steady_clock::now();
 
   local_store_actor local_store() {
     std::lock_guard<std::mutex> guard{mtx};

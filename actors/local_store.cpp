@@ -9,9 +9,10 @@
 namespace cairn::actors {
 
 uint64_t unix_now() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count());
+  return static_cast<uint64_t>(
+    std::chrono::duration_cast<std::chrono::seconds>(
+      std::chrono::system_clock::now().time_since_epoch())
+      .count());
 }
 
 namespace {
@@ -41,7 +42,8 @@ local_store(local_store_actor::stateful_pointer<local_store_state> self,
   } else {
     auto st = storage::lmdb_store::open(opts);
     if (!st) {
-      spdlog::error("local_store: cannot open {}: {}", opts.path, describe(st.error()));
+      spdlog::error("local_store: cannot open {}: {}", opts.path,
+                    describe(st.error()));
       self->quit(st.error());
       return local_store_actor::behavior_type::make_empty_behavior();
     }
@@ -55,21 +57,25 @@ local_store(local_store_actor::stateful_pointer<local_store_state> self,
     [self](get_atom, const block_address& addr) -> caf::result<block> {
       return reply(self->state.store->get_leaf_block(addr));
     },
-    [self](put_atom, const std::vector<block>& blocks) -> caf::result<uint64_t> {
+    [self](put_atom,
+           const std::vector<block>& blocks) -> caf::result<uint64_t> {
       return reply(self->state.store->put_blocks(blocks, unix_now()));
     },
     [self](commit_atom, const block& manifest_block,
            const std::vector<digest256>& leaves) -> caf::result<cid> {
-      auto res = self->state.store->put_dataset(manifest_block, leaves, unix_now());
+      auto res =
+        self->state.store->put_dataset(manifest_block, leaves, unix_now());
       if (res)
-        spdlog::info("local_store: stored dataset {} ({} blocks)", res->to_string(),
-                     leaves.size());
+        spdlog::info("local_store: stored dataset {} ({} blocks)",
+                     res->to_string(), leaves.size());
       return reply(std::move(res));
     },
     [self](release_atom, const std::vector<cid>& ids) -> caf::result<ok_atom> {
       return reply(self->state.store->release_blocks(ids));
     },
-    [self](has_atom, const cid& id) -> bool { return self->state.store->has_block(id); },
+    [self](has_atom, const cid& id) -> bool {
+      return self->state.store->has_block(id);
+    },
     [self](delete_atom, const cid& id) -> caf::result<ok_atom> {
       return reply(self->state.store->remove(id));
     },

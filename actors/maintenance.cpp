@@ -9,7 +9,8 @@ namespace cairn::actors {
 
 maintenance_actor::behavior_type
 maintenance(maintenance_actor::stateful_pointer<maintenance_state> self,
-            local_store_actor store, std::chrono::seconds interval, uint32_t batch) {
+            local_store_actor store, std::chrono::seconds interval,
+            uint32_t batch) {
   auto& st = self->state;
   st.store = std::move(store);
   st.interval = interval;
@@ -21,8 +22,9 @@ maintenance(maintenance_actor::stateful_pointer<maintenance_state> self,
       if (st.busy)
         return;
       st.busy = true;
-      self->request(st.store, std::chrono::seconds{60}, expire_atom::value, unix_now(),
-                    st.batch)
+      self
+        ->request(st.store, std::chrono::seconds{60}, expire_atom::value,
+                  unix_now(), st.batch)
         .then(
           [self](uint64_t n) {
             auto& st = self->state;
@@ -42,7 +44,9 @@ maintenance(maintenance_actor::stateful_pointer<maintenance_state> self,
             self->delayed_send(self, st.interval, tick_atom::value);
           });
     },
-    [self](update_atom, local_store_actor store) { self->state.store = std::move(store); },
+    [self](update_atom, local_store_actor store) {
+      self->state.store = std::move(store);
+    },
   };
 }
 

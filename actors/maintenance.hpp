@@ -26,6 +26,7 @@ struct maintenance_state {
 /// blocks; runs again at once while passes come back full.
 maintenance_actor::behavior_type
 maintenance(maintenance_actor::stateful_pointer<maintenance_state> self,
-            local_store_actor store, std::chrono::seconds interval, uint32_t batch);
+            local_store_actor store, std::chrono::seconds interval,
+            uint32_t batch);
 
 } // namespace cairn::actors

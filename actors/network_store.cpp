@@ -16,7 +16,8 @@ network_store(network_store_actor::stateful_pointer<network_store_state> self,
       return self->delegate(self->state.local, get_atom::value, addr);
     },
     [self](put_atom, std::vector<block>& blocks) {
-      return self->delegate(self->state.local, put_atom::value, std::move(blocks));
+      return self->delegate(self->state.local, put_atom::value,
+                            std::move(blocks));
     },
     [self](commit_atom, block& manifest_block, std::vector<digest256>& leaves) {
       return self->delegate(self->state.local, commit_atom::value,

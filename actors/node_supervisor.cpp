@@ -15,7 +15,8 @@ namespace {
 using self_ptr = node_supervisor_actor::stateful_pointer<node_supervisor_state>;
 
 // Start order; stopping goes backwards.
-const char* const child_names[] = {"local_store", "network_store", "maintenance", "api"};
+const char* const child_names[] = {"local_store", "network_store",
+                                   "maintenance", "api"};
 
 child_entry* find_child(self_ptr self, const std::string& name) {
   for (auto& c : self->state.children)
@@ -29,8 +30,8 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
   auto& st = self->state;
   const auto& o = st.ctx->options;
   if (name == "local_store") {
-    st.local = self->spawn<caf::detached + caf::monitored>(local_store, store_options(o),
-                                                          st.ctx->preopened);
+    st.local = self->spawn<caf::detached + caf::monitored>(
+      local_store, store_options(o), st.ctx->preopened);
     return caf::actor_cast<caf::actor>(st.local);
   }
   if (name == "network_store") {
@@ -49,8 +50,8 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
       return server.error();
     st.info.api_port = server->port;
     api_wiring wiring{st.local, st.net, self, st.info, st.ctx};
-    st.api = self->spawn<caf::detached + caf::monitored>(api, std::move(*server),
-                                                        std::move(wiring));
+    st.api = self->spawn<caf::detached + caf::monitored>(
+      api, std::move(*server), std::move(wiring));
     return caf::actor_cast<caf::actor>(st.api);
   }
   return make_error(ec::not_found, "no child named " + name);
@@ -89,10 +90,10 @@ void restart(self_ptr self, child_entry& child, const caf::error& reason) {
   while (!child.recent.empty() && now - child.recent.front() > st.policy.window)
     child.recent.pop_front();
   if (child.recent.size() >= st.policy.max_restarts) {
-    auto err = make_error(ec::unavailable, child.name,
-                          "restarted " + std::to_string(child.recent.size())
-                            + " times within the restart window; last exit: "
-                            + describe(reason));
+    auto err = make_error(
+      ec::unavailable, child.name,
+      "restarted " + std::to_string(child.recent.size()) +
+        " times within the restart window; last exit: " + describe(reason));
     spdlog::critical("node_supervisor: escalating: {}", describe(err));
     st.stopping = true;
     for (auto& c : st.children)
@@ -113,7 +114,8 @@ void restart(self_ptr self, child_entry& child, const caf::error& reason) {
     return;
   }
   child.handle = *h;
-  spdlog::info("node_supervisor: restarted {} (restart {})", child.name, child.restarts);
+  spdlog::info("node_supervisor: restarted {} (restart {})", child.name,
+               child.restarts);
   rewire(self, child.name);
 }
 
@@ -127,9 +129,9 @@ storage::lmdb_options store_options(const config::node_options& o) {
   return out;
 }
 
-node_supervisor_actor::behavior_type
-node_supervisor(node_supervisor_actor::stateful_pointer<node_supervisor_state> self,
-                std::shared_ptr<node_context> ctx, restart_policy policy) {
+node_supervisor_actor::behavior_type node_supervisor(
+  node_supervisor_actor::stateful_pointer<node_supervisor_state> self,
+  std::shared_ptr<node_context> ctx, restart_policy policy) {
   auto& st = self->state;
   st.ctx = std::move(ctx);
   st.policy = policy;
@@ -195,7 +197,8 @@ node_supervisor(node_supervisor_actor::stateful_pointer<node_supervisor_state> s
     [self](retry_atom, const std::string& name) {
       auto* c = find_child(self, name);
       if (c && !c->handle && !self->state.stopping)
-        restart(self, *c, make_error(ec::unavailable, "previous restart failed"));
+        restart(self, *c,
+                make_error(ec::unavailable, "previous restart failed"));
     },
   };
 }

@@ -70,8 +70,8 @@ struct node_supervisor_state {
 /// its dependents; escalates (quits with an error naming the child) after
 /// more than `policy.max_restarts` restarts within `policy.window`; on
 /// `stop_atom` stops the children in reverse start order.
-node_supervisor_actor::behavior_type
-node_supervisor(node_supervisor_actor::stateful_pointer<node_supervisor_state> self,
-                std::shared_ptr<node_context> ctx, restart_policy policy);
+node_supervisor_actor::behavior_type node_supervisor(
+  node_supervisor_actor::stateful_pointer<node_supervisor_state> self,
+  std::shared_ptr<node_context> ctx, restart_policy policy);
 
 } // namespace cairn::actors

@@ -57,29 +57,33 @@ void retry(self_ptr self, uint64_t index, const caf::error& err) {
   auto n = ++st.attempts[index];
   if (n >= st.spec.max_attempts) {
     fail(self, make_error(ec::unavailable, "block " + std::to_string(index),
-                          "gave up after " + std::to_string(n)
-                            + " attempts: " + describe(err)));
+                          "gave up after " + std::to_string(n) +
+                            " attempts: " + describe(err)));
     return;
   }
   spdlog::debug("store_stream: retrying block {} ({})", index, describe(err));
   ++st.in_flight; // the retry holds the block's slot in the window
   auto backoff = std::chrono::milliseconds{100 * n};
-  self->request(st.supervisor, std::chrono::seconds{5}, get_atom::value,
-                std::string{"network_store"})
+  self
+    ->request(st.supervisor, std::chrono::seconds{5}, get_atom::value,
+              std::string{"network_store"})
     .then(
       [=](const caf::actor& current) {
         if (current)
           self->state.source = caf::actor_cast<network_store_actor>(current);
         self->delayed_send(self, backoff, retry_atom::value, index);
       },
-      [=](caf::error&) { self->delayed_send(self, backoff, retry_atom::value, index); });
+      [=](caf::error&) {
+        self->delayed_send(self, backoff, retry_atom::value, index);
+      });
 }
 
 void request_block(self_ptr self, uint64_t index) {
   auto& st = self->state;
   ++st.in_flight;
-  self->request(st.source, st.spec.block_timeout, get_atom::value,
-                block_address{st.spec.tree, index})
+  self
+    ->request(st.source, st.spec.block_timeout, get_atom::value,
+              block_address{st.spec.tree, index})
     .then(
       [=](block& b) {
         auto& s = self->state;
@@ -105,8 +109,8 @@ void request_block(self_ptr self, uint64_t index) {
 
 void request_more(self_ptr self) {
   auto& st = self->state;
-  while (!st.failure && st.next_request <= st.spec.last
-         && st.in_flight + st.ready.size() < st.spec.window)
+  while (!st.failure && st.next_request <= st.spec.last &&
+         st.in_flight + st.ready.size() < st.spec.window)
     request_block(self, st.next_request++);
 }
 
@@ -146,11 +150,13 @@ store_stream(store_stream_actor::stateful_pointer<store_stream_state> self,
     [self](tick_atom, uint64_t seen) {
       auto& st = self->state;
       if (st.pulls == seen && !st.has_waiting) {
-        spdlog::debug("store_stream {}: reader idle, quitting", st.spec.tree.to_string());
+        spdlog::debug("store_stream {}: reader idle, quitting",
+                      st.spec.tree.to_string());
         self->quit();
         return;
       }
-      self->delayed_send(self, st.spec.idle_timeout, tick_atom::value, st.pulls);
+      self->delayed_send(self, st.spec.idle_timeout, tick_atom::value,
+                         st.pulls);
     },
   };
 }

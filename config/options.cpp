@@ -29,7 +29,8 @@ std::string lower(std::string s) {
 bool split_number(std::string_view text, double& num, std::string& unit) {
   auto s = trim(text);
   size_t i = 0;
-  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.'))
+  while (i < s.size() &&
+         (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.'))
     ++i;
   if (i == 0)
     return false;
@@ -48,7 +49,9 @@ bool split_number(std::string_view text, double& num, std::string& unit) {
 std::string env_name(const std::string& flag) {
   std::string out = "CAIRN_";
   for (char c : flag)
-    out += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    out += c == '-'
+             ? '_'
+             : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return out;
 }
 
@@ -85,18 +88,39 @@ std::optional<uint64_t> parse_size(std::string_view text) {
   if (!split_number(text, num, unit))
     return std::nullopt;
   static const std::pair<const char*, double> units[] = {
-    {"", 1},          {"b", 1},
-    {"k", 1e3},       {"kb", 1e3},       {"kib", 1024.0},
-    {"m", 1e6},       {"mb", 1e6},       {"mib", 1048576.0},
-    {"g", 1e9},       {"gb", 1e9},       {"gib", 1073741824.0},
-    {"t", 1e12},      {"tb", 1e12},      {"tib", 1099511627776.0},
+    {"", 1},
+    {"b", 1},
+    {"k", 1e3},
+    {"kb", 1e3},
+    {"kib", 1024.0},
+    {"m", 1e6},
+    {"mb", 1e6},
+    {"mib", 1048576.0},
+    {"g", 1e9},
+    {"gb", 1e9},
+    {"gib", 1073741824.0},
+    {"t", 1e12},
+    {"tb", 1e12},
+    {"tib", 1099511627776.0},
   };
   for (auto& [name, factor] : units) {
     if (unit == name) {
+      // Whole numbers of bytes are exact; anything else goes through double.
+      auto s = trim(text);
+      if (factor == 1 && s.find('.') == std::string::npos) {
+        try {
+          size_t used = 0;
+          auto exact = std::stoull(s, &used);
+          if (trim(s.substr(used)).size() == unit.size())
+            return static_cast<uint64_t>(exact);
+        } catch (...) {
+          return std::nullopt; // out of range
+        }
+      }
       double v = num * factor;
-      if (v > 1.8e19)
+      if (v >= 18446744073709551615.0)
         return std::nullopt;
-      return static_cast<uint64_t>(std::llround(v));
+      return static_cast<uint64_t>(v + 0.5);
     }
   }
   return std::nullopt;
@@ -130,11 +154,12 @@ bool is_log_level(std::string_view level) {
 
 parse_outcome parse_node_options(int argc, const char* const* argv) {
   node_options o;
-  CLI::App app{"cairn-node: a Codex-compatible content-addressed storage node.\n"
-               "Every flag is also an env var CAIRN_<FLAG> (e.g. CAIRN_DATA_DIR)\n"
-               "and a key in the TOML file of --config. Precedence: flag > env >\n"
-               "config file > default.",
-               "cairn-node"};
+  CLI::App app{
+    "cairn-node: a Codex-compatible content-addressed storage node.\n"
+    "Every flag is also an env var CAIRN_<FLAG> (e.g. CAIRN_DATA_DIR)\n"
+    "and a key in the TOML file of --config. Precedence: flag > env >\n"
+    "config file > default.",
+    "cairn-node"};
   app.set_version_flag("--version", "cairn-node 0.1.0");
   app.get_formatter()->column_width(34);
   std::vector<CLI::Option*> opts;
@@ -143,57 +168,79 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
     opts.push_back(opt);
     return opt;
   };
-  auto size_opt = [&](const std::string& flag, uint64_t& dst, const char* help) {
+  auto size_opt = [&](const std::string& flag, uint64_t& dst,
+                      const char* help) {
     return add(app.add_option_function<std::string>(
-                    "--" + flag,
-                    [&dst, flag](const std::string& s) {
-                      auto v = parse_size(s);
-                      if (!v)
-                        throw CLI::ValidationError("--" + flag,
-                                                   "'" + s + "' is not a size (e.g. 20GiB, 512MB, 1048576)");
-                      dst = *v;
-                    },
-                    help),
+                 "--" + flag,
+                 [&dst, flag](const std::string& s) {
+                   auto v = parse_size(s);
+                   if (!v)
+                     throw CLI::ValidationError(
+                       "--" + flag,
+                       "'" + s +
+                         "' is not a size (e.g. 20GiB, 512MB, 1048576)");
+                   dst = *v;
+                 },
+                 help),
                flag);
   };
   auto duration_opt = [&](const std::string& flag, std::chrono::seconds& dst,
                           const char* help) {
     return add(app.add_option_function<std::string>(
-                    "--" + flag,
-                    [&dst, flag](const std::string& s) {
-                      auto v = parse_duration(s);
-                      if (!v)
-                        throw CLI::ValidationError("--" + flag,
-                                                   "'" + s + "' is not a duration (e.g. 30d, 12h, 90s)");
-                      dst = *v;
-                    },
-                    help),
+                 "--" + flag,
+                 [&dst, flag](const std::string& s) {
+                   auto v = parse_duration(s);
+                   if (!v)
+                     throw CLI::ValidationError(
+                       "--" + flag,
+                       "'" + s + "' is not a duration (e.g. 30d, 12h, 90s)");
+                   dst = *v;
+                 },
+                 help),
                flag);
   };
   auto port = CLI::Range(0, 65535);
   add(app.add_option("--config", o.config_file,
                      "TOML file with settings (keys are the flag names)"),
       "config");
-  add(app.add_option("--data-dir", o.data_dir, "Directory of the LMDB store and node key")
+  add(app
+        .add_option("--data-dir", o.data_dir,
+                    "Directory of the LMDB store and node key")
         ->capture_default_str(),
       "data-dir");
-  add(app.add_option("--api-bindaddr", o.api_bindaddr, "Address the REST API binds to")
+  add(app
+        .add_option("--api-bindaddr", o.api_bindaddr,
+                    "Address the REST API binds to")
         ->capture_default_str(),
       "api-bindaddr");
-  add(app.add_option("--api-port", o.api_port, "REST API port (0 = pick a free one)")
-        ->capture_default_str()->check(port),
+  add(app
+        .add_option("--api-port", o.api_port,
+                    "REST API port (0 = pick a free one)")
+        ->capture_default_str()
+        ->check(port),
       "api-port");
-  add(app.add_option("--listen-ip", o.listen_ip, "Address of the peer listener (TCP)")
+  add(app
+        .add_option(
+          "--listen-ip", o.listen_ip,
+          "Address of the peer listener, TCP (not used yet: block exchange)")
         ->capture_default_str(),
       "listen-ip");
-  add(app.add_option("--listen-port", o.listen_port, "Peer listener port (0 = pick)")
-        ->capture_default_str()->check(port),
-      "listen-port");
-  add(app.add_option("--disc-port", o.disc_port, "DHT discovery port, UDP (0 = pick)")
-        ->capture_default_str()->check(port),
+  add(
+    app
+      .add_option("--listen-port", o.listen_port,
+                  "Peer listener port, 0 = pick (not used yet: block exchange)")
+      ->capture_default_str()
+      ->check(port),
+    "listen-port");
+  add(app
+        .add_option("--disc-port", o.disc_port,
+                    "DHT port, UDP, 0 = pick (not used yet: discovery)")
+        ->capture_default_str()
+        ->check(port),
       "disc-port");
   add(app.add_option("--bootstrap-node", o.bootstrap_nodes,
-                     "Signed peer record (spr:...) to join the DHT through; repeatable"),
+                     "Signed peer record (spr:...) to join the DHT through; "
+                     "repeatable (not used yet)"),
       "bootstrap-node");
   size_opt("storage-quota", o.storage_quota,
            "Bytes of blocks to store at most (default 20GiB)");
@@ -201,32 +248,49 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
                "Lifetime of a block after its last put (default 30d)");
   duration_opt("block-maintenance-interval", o.block_maintenance_interval,
                "How often expired blocks are deleted (default 10m)");
-  add(app.add_option("--block-maintenance-batch", o.block_maintenance_batch,
-                     "Expired blocks deleted per maintenance pass")
-        ->capture_default_str()->check(CLI::Range(1u, 1000000u)),
+  add(app
+        .add_option("--block-maintenance-batch", o.block_maintenance_batch,
+                    "Expired blocks deleted per maintenance pass")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 1000000u)),
       "block-maintenance-batch");
-  add(app.add_option("--max-peers", o.max_peers, "Connected peers at most")
+  add(app
+        .add_option("--max-peers", o.max_peers,
+                    "Connected peers at most (not used yet: block exchange)")
         ->capture_default_str(),
       "max-peers");
-  add(app.add_option("--log-level", o.log_level,
-                     "trace|debug|info|notice|warn|error|fatal")
+  add(app
+        .add_option("--log-level", o.log_level,
+                    "trace|debug|info|notice|warn|error|fatal")
         ->capture_default_str()
-        ->check(CLI::IsMember({"trace", "debug", "info", "notice", "warn", "error", "fatal"})),
+        ->check(CLI::IsMember(
+          {"trace", "debug", "info", "notice", "warn", "error", "fatal"})),
       "log-level");
-  add(app.add_flag("--metrics", o.metrics, "Serve Prometheus metrics on --metrics-port"),
+  add(app.add_flag("--metrics", o.metrics,
+                   "Serve Prometheus metrics on --metrics-port (not used yet)"),
       "metrics");
-  add(app.add_option("--metrics-address", o.metrics_address, "Address of /metrics")
+  add(app
+        .add_option("--metrics-address", o.metrics_address,
+                    "Address of /metrics (not used yet)")
         ->capture_default_str(),
       "metrics-address");
-  add(app.add_option("--metrics-port", o.metrics_port, "Port of /metrics")
-        ->capture_default_str()->check(port),
+  add(app
+        .add_option("--metrics-port", o.metrics_port,
+                    "Port of /metrics (not used yet)")
+        ->capture_default_str()
+        ->check(port),
       "metrics-port");
-  add(app.add_option("--threads", o.threads, "Scheduler threads (0 = one per core)")
-        ->capture_default_str()->check(CLI::Range(0u, 256u)),
+  add(app
+        .add_option("--threads", o.threads,
+                    "Scheduler threads (0 = one per core)")
+        ->capture_default_str()
+        ->check(CLI::Range(0u, 256u)),
       "threads");
-  add(app.add_option("--stream-window", o.stream_window,
-                     "Blocks a download requests ahead of the reader")
-        ->capture_default_str()->check(CLI::Range(1u, 1024u)),
+  add(app
+        .add_option("--stream-window", o.stream_window,
+                    "Blocks a download requests ahead of the reader")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 1024u)),
       "stream-window");
   try {
     app.parse(argc, argv);
@@ -243,8 +307,8 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
         std::string k{key.str()};
         auto* opt = k == "config" ? nullptr : app.get_option_no_throw("--" + k);
         if (!opt) {
-          std::cerr << "cairn-node: config " << o.config_file << ": unknown key '"
-                    << k << "'\n";
+          std::cerr << "cairn-node: config " << o.config_file
+                    << ": unknown key '" << k << "'\n";
           return {std::nullopt, 2};
         }
         if (opt->count() > 0)
@@ -255,6 +319,8 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
                     << "' has an unsupported value type\n";
           return {std::nullopt, 2};
         }
+        if (vals->empty())
+          continue; // an empty array leaves the default (empty) in place
         for (auto& v : *vals)
           opt->add_result(v);
         opt->run_callback();

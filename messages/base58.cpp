@@ -26,8 +26,8 @@ std::string base58_encode(byte_view x) {
   for (size_t i = zeros; i < x.size; ++i) {
     uint32_t carry = x.data[i];
     size_t j = 0;
-    for (auto it = digits.rbegin(); (carry != 0 || j < len) && it != digits.rend();
-         ++it, ++j) {
+    for (auto it = digits.rbegin();
+         (carry != 0 || j < len) && it != digits.rend(); ++it, ++j) {
       carry += 256u * *it;
       *it = static_cast<uint8_t>(carry % 58);
       carry /= 58;
@@ -64,7 +64,8 @@ std::optional<bytes> base58_decode(std::string_view text, size_t max_len) {
     len = j;
   }
   bytes out(zeros, 0);
-  out.insert(out.end(), b256.end() - static_cast<std::ptrdiff_t>(len), b256.end());
+  out.insert(out.end(), b256.end() - static_cast<std::ptrdiff_t>(len),
+             b256.end());
   return out;
 }
 
@@ -83,8 +84,12 @@ bool get_uvarint(byte_view in, size_t& pos, uint64_t& x) {
       return false;
     uint8_t b = in.data[pos++];
     x |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0)
+    if ((b & 0x80) == 0) {
+      // Multiformats varints are minimal: no trailing zero group.
+      if (b == 0 && shift > 0)
+        return false;
       return shift < 63 || b <= 1;
+    }
   }
   return false;
 }

@@ -25,7 +25,9 @@ struct block {
   static block make(bytes data, multicodec codec = multicodec::codex_block);
 
   /// Wraps already-hashed bytes. The caller vouches that `id` matches.
-  static block wrap(cid id, shared_bytes data) { return block{id, std::move(data)}; }
+  static block wrap(cid id, shared_bytes data) {
+    return block{id, std::move(data)};
+  }
 
   size_t size() const { return data ? data->size() : 0; }
 

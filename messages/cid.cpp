@@ -1,5 +1,7 @@
 #include "messages/cid.hpp"
 
+#include <cstdio>
+
 #include "messages/base58.hpp"
 #include "messages/error.hpp"
 
@@ -7,9 +9,12 @@ namespace cairn {
 
 std::string to_string(multicodec x) {
   switch (x) {
-    case multicodec::codex_manifest: return "codex-manifest";
-    case multicodec::codex_block: return "codex-block";
-    case multicodec::codex_root: return "codex-root";
+  case multicodec::codex_manifest:
+    return "codex-manifest";
+  case multicodec::codex_block:
+    return "codex-block";
+  case multicodec::codex_root:
+    return "codex-root";
   }
   return "unknown";
 }
@@ -46,17 +51,25 @@ caf::expected<cid> cid::from_bytes(byte_view in) {
     return make_error(ec::invalid_cid, "truncated codec varint");
   if (!get_uvarint(in, pos, hash) || !get_uvarint(in, pos, len))
     return make_error(ec::invalid_cid, "truncated multihash header");
-  if (codec != static_cast<uint64_t>(multicodec::codex_manifest)
-      && codec != static_cast<uint64_t>(multicodec::codex_block)
-      && codec != static_cast<uint64_t>(multicodec::codex_root))
-    return make_error(ec::unsupported_cid,
-                      "codec 0x" + to_hex(bytes{static_cast<uint8_t>(codec >> 8),
-                                                static_cast<uint8_t>(codec)})
-                        + " is not a Codex codec");
+  // Structure first: a truncated or padded CID is invalid whatever its codec.
+  if (in.size - pos != len)
+    return make_error(ec::invalid_cid,
+                      "multihash length " + std::to_string(len) +
+                        " does not match the " + std::to_string(in.size - pos) +
+                        " digest bytes");
   if (hash != sha2_256_code)
     return make_error(ec::unsupported_cid, "multihash is not sha2-256");
-  if (len != 32 || in.size - pos != 32)
+  if (len != 32)
     return make_error(ec::invalid_cid, "sha2-256 digest must be 32 bytes");
+  if (codec != static_cast<uint64_t>(multicodec::codex_manifest) &&
+      codec != static_cast<uint64_t>(multicodec::codex_block) &&
+      codec != static_cast<uint64_t>(multicodec::codex_root)) {
+    char hex[24];
+    std::snprintf(hex, sizeof(hex), "0x%llx",
+                  static_cast<unsigned long long>(codec));
+    return make_error(ec::unsupported_cid,
+                      std::string{"codec "} + hex + " is not a Codex codec");
+  }
   cid out;
   out.codec = static_cast<multicodec>(codec);
   std::copy(in.data + pos, in.data + pos + 32, out.digest.begin());

@@ -65,7 +65,9 @@ struct cid {
   }
 };
 
-inline std::string to_string(const cid& x) { return x.to_string(); }
+inline std::string to_string(const cid& x) {
+  return x.to_string();
+}
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cid& x) {

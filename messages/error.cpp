@@ -1,25 +1,40 @@
 #include "messages/error.hpp"
 
+#include <caf/exit_reason.hpp>
 #include <caf/sec.hpp>
 
 namespace cairn {
 
 std::string to_string(ec x) {
   switch (x) {
-    case ec::none: return "none";
-    case ec::invalid_cid: return "invalid_cid";
-    case ec::unsupported_cid: return "unsupported_cid";
-    case ec::invalid_manifest: return "invalid_manifest";
-    case ec::verification_failed: return "verification_failed";
-    case ec::not_found: return "not_found";
-    case ec::quota_exceeded: return "quota_exceeded";
-    case ec::storage_io: return "storage_io";
-    case ec::timeout: return "timeout";
-    case ec::unavailable: return "unavailable";
-    case ec::invalid_argument: return "invalid_argument";
-    case ec::invalid_config: return "invalid_config";
-    case ec::out_of_range: return "out_of_range";
-    case ec::shutting_down: return "shutting_down";
+  case ec::none:
+    return "none";
+  case ec::invalid_cid:
+    return "invalid_cid";
+  case ec::unsupported_cid:
+    return "unsupported_cid";
+  case ec::invalid_manifest:
+    return "invalid_manifest";
+  case ec::verification_failed:
+    return "verification_failed";
+  case ec::not_found:
+    return "not_found";
+  case ec::quota_exceeded:
+    return "quota_exceeded";
+  case ec::storage_io:
+    return "storage_io";
+  case ec::timeout:
+    return "timeout";
+  case ec::unavailable:
+    return "unavailable";
+  case ec::invalid_argument:
+    return "invalid_argument";
+  case ec::invalid_config:
+    return "invalid_config";
+  case ec::out_of_range:
+    return "out_of_range";
+  case ec::shutting_down:
+    return "shutting_down";
   }
   return "unknown_error";
 }
@@ -54,6 +69,9 @@ std::string describe(const caf::error& err) {
     out = to_string(static_cast<ec>(err.code()));
   else if (err.category() == caf::atom("system"))
     out = to_string(static_cast<caf::sec>(err.code()));
+  else if (err.category() == caf::atom("exit"))
+    out =
+      "exit_reason: " + to_string(static_cast<caf::exit_reason>(err.code()));
   else
     out = to_string(err.category()) + ":" + std::to_string(err.code());
   auto ctx = render_context(err.context());

@@ -56,14 +56,15 @@ caf::error make_error(ec x);
 /// Builds an error with context: `make_error(ec::storage_io, "mdb_put", why)`.
 template <class T, class... Ts>
 caf::error make_error(ec x, T&& y, Ts&&... ys) {
-  return caf::error{static_cast<uint8_t>(x), error_category,
-                    caf::make_message(std::forward<T>(y),
-                                      std::forward<Ts>(ys)...)};
+  return caf::error{
+    static_cast<uint8_t>(x), error_category,
+    caf::make_message(std::forward<T>(y), std::forward<Ts>(ys)...)};
 }
 
 /// True if `err` carries code `x` of the `cairn` category.
 inline bool is(const caf::error& err, ec x) {
-  return err.category() == error_category && err.code() == static_cast<uint8_t>(x);
+  return err.category() == error_category &&
+         err.code() == static_cast<uint8_t>(x);
 }
 
 /// Renders any error (ours or CAF's) as one line, without needing an actor

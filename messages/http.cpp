@@ -8,7 +8,8 @@
 
 namespace cairn {
 
-std::optional<byte_range> resolve_range(int64_t first, int64_t last, uint64_t size) {
+std::optional<byte_range> resolve_range(int64_t first, int64_t last,
+                                        uint64_t size) {
   if (size == 0)
     return std::nullopt;
   if (first < 0) {
@@ -21,7 +22,9 @@ std::optional<byte_range> resolve_range(int64_t first, int64_t last, uint64_t si
   auto a = static_cast<uint64_t>(first);
   if (a >= size)
     return std::nullopt;
-  uint64_t b = last < 0 ? size - 1 : std::min<uint64_t>(static_cast<uint64_t>(last), size - 1);
+  uint64_t b = last < 0
+                 ? size - 1
+                 : std::min<uint64_t>(static_cast<uint64_t>(last), size - 1);
   if (b < a)
     return std::nullopt;
   return byte_range{a, b};
@@ -54,8 +57,10 @@ std::optional<std::string> filename_from_disposition(std::string_view h) {
     auto semi = h.find(';', pos);
     // Quoted values may contain ';': find the end of the parameter properly.
     auto eq = h.find('=', pos);
-    std::string_view part = h.substr(pos, semi == std::string_view::npos ? h.npos : semi - pos);
-    if (eq != std::string_view::npos && (semi == std::string_view::npos || eq < semi)) {
+    std::string_view part =
+      h.substr(pos, semi == std::string_view::npos ? h.npos : semi - pos);
+    if (eq != std::string_view::npos &&
+        (semi == std::string_view::npos || eq < semi)) {
       std::string key;
       for (char c : h.substr(pos, eq - pos))
         if (!std::isspace(static_cast<unsigned char>(c)))
@@ -76,7 +81,8 @@ std::optional<std::string> filename_from_disposition(std::string_view h) {
       } else {
         end = h.find(';', v);
         value = std::string{h.substr(v, end == h.npos ? h.npos : end - v)};
-        while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back())))
+        while (!value.empty() &&
+               std::isspace(static_cast<unsigned char>(value.back())))
           value.pop_back();
       }
       if (key == "filename") {
@@ -88,9 +94,10 @@ std::optional<std::string> filename_from_disposition(std::string_view h) {
         if (q2 != std::string::npos) {
           std::string decoded;
           for (size_t i = q2 + 1; i < value.size(); ++i) {
-            if (value[i] == '%' && i + 2 < value.size() && hex_value(value[i + 1]) >= 0
-                && hex_value(value[i + 2]) >= 0) {
-              decoded += static_cast<char>(hex_value(value[i + 1]) * 16 + hex_value(value[i + 2]));
+            if (value[i] == '%' && i + 2 < value.size() &&
+                hex_value(value[i + 1]) >= 0 && hex_value(value[i + 2]) >= 0) {
+              decoded += static_cast<char>(hex_value(value[i + 1]) * 16 +
+                                           hex_value(value[i + 2]));
               i += 2;
             } else {
               decoded += value[i];
@@ -101,7 +108,7 @@ std::optional<std::string> filename_from_disposition(std::string_view h) {
       }
       pos = end == h.npos ? h.size() : end + 1;
     } else {
-      (void) part;
+      (void)part;
       pos = semi == std::string_view::npos ? h.size() : semi + 1;
     }
   }
@@ -130,30 +137,30 @@ std::string disposition_for(std::string_view filename) {
 int http_status(const caf::error& err) {
   if (err.category() == error_category) {
     switch (static_cast<ec>(err.code())) {
-      case ec::invalid_cid:
-      case ec::unsupported_cid:
-      case ec::invalid_argument:
-      case ec::out_of_range:
-        return 400;
-      case ec::not_found:
-        return 404;
-      case ec::quota_exceeded:
-        return 413;
-      case ec::timeout:
-      case ec::unavailable:
-      case ec::shutting_down:
-        return 503;
-      default:
-        return 500;
+    case ec::invalid_cid:
+    case ec::unsupported_cid:
+    case ec::invalid_argument:
+    case ec::out_of_range:
+      return 400;
+    case ec::not_found:
+      return 404;
+    case ec::quota_exceeded:
+      return 413;
+    case ec::timeout:
+    case ec::unavailable:
+    case ec::shutting_down:
+      return 503;
+    default:
+      return 500;
     }
   }
   if (err.category() == caf::atom("system")) {
     switch (static_cast<caf::sec>(err.code())) {
-      case caf::sec::request_timeout:
-      case caf::sec::request_receiver_down:
-        return 503;
-      default:
-        return 500;
+    case caf::sec::request_timeout:
+    case caf::sec::request_receiver_down:
+      return 503;
+    default:
+      return 500;
     }
   }
   return 500;

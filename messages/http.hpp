@@ -20,7 +20,8 @@ struct byte_range {
 /// bound: `a-` is (a, -1), `-n` is (-1, n)) against a resource of `size`
 /// bytes. `std::nullopt` if unsatisfiable (RFC 9110 §14.1.2: start past the
 /// end, empty resource, or a zero-length suffix).
-std::optional<byte_range> resolve_range(int64_t first, int64_t last, uint64_t size);
+std::optional<byte_range> resolve_range(int64_t first, int64_t last,
+                                        uint64_t size);
 
 /// The file name in a `Content-Disposition` header (`filename="a b.txt"`,
 /// `filename=a.txt`, or RFC 5987 `filename*=UTF-8''a%20b.txt`), without any

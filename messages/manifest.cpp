@@ -39,8 +39,8 @@ msgpack::unpack_limit manifest_limits() {
 bytes manifest::encode() const {
   msgpack::sbuffer buf;
   msgpack::packer<msgpack::sbuffer> pk(buf);
-  uint32_t n = 10 + (filename ? 1 : 0) + (mimetype ? 1 : 0)
-               + (original_tree_cid ? 1 : 0) + 1;
+  uint32_t n = 10 + (filename ? 1 : 0) + (mimetype ? 1 : 0) +
+               (original_tree_cid ? 1 : 0) + 1;
   pk.pack_map(n);
   pack_str(pk, "treeCid");
   pack_cid(pk, tree_cid);
@@ -86,10 +86,16 @@ bytes manifest::encode() const {
 caf::expected<manifest> manifest::decode(byte_view in) {
   msgpack::object_handle oh;
   try {
+    size_t offset = 0;
     oh = msgpack::unpack(reinterpret_cast<const char*>(in.data), in.size,
-                         nullptr, nullptr, manifest_limits());
+                         offset, nullptr, nullptr, manifest_limits());
+    // One manifest has one encoding: trailing bytes would give it more CIDs.
+    if (offset != in.size)
+      return make_error(ec::invalid_manifest,
+                        "trailing bytes after the manifest");
   } catch (const std::exception& e) {
-    return make_error(ec::invalid_manifest, std::string{"msgpack: "} + e.what());
+    return make_error(ec::invalid_manifest,
+                      std::string{"msgpack: "} + e.what());
   }
   const auto& obj = oh.get();
   if (obj.type != msgpack::type::MAP)
@@ -105,12 +111,13 @@ caf::expected<manifest> manifest::decode(byte_view in) {
       const auto& v = kv.val;
       auto as_cid = [&](const char* what) -> caf::expected<cid> {
         if (v.type != msgpack::type::BIN)
-          return make_error(ec::invalid_manifest, std::string{what} + " is not bin");
-        auto c = cid::from_bytes(
-          byte_view{reinterpret_cast<const uint8_t*>(v.via.bin.ptr), v.via.bin.size});
+          return make_error(ec::invalid_manifest,
+                            std::string{what} + " is not bin");
+        auto c = cid::from_bytes(byte_view{
+          reinterpret_cast<const uint8_t*>(v.via.bin.ptr), v.via.bin.size});
         if (!c)
-          return make_error(ec::invalid_manifest, std::string{what} + ": "
-                                                    + describe(c.error()));
+          return make_error(ec::invalid_manifest,
+                            std::string{what} + ": " + describe(c.error()));
         return c;
       };
       if (key == "treeCid") {
@@ -156,7 +163,8 @@ caf::expected<manifest> manifest::decode(byte_view in) {
       // Unknown keys are ignored for forward compatibility.
     }
   } catch (const std::exception& e) {
-    return make_error(ec::invalid_manifest, std::string{"field type: "} + e.what());
+    return make_error(ec::invalid_manifest,
+                      std::string{"field type: "} + e.what());
   }
   if (!have_tree || !have_size || !have_bs)
     return make_error(ec::invalid_manifest,
@@ -165,19 +173,26 @@ caf::expected<manifest> manifest::decode(byte_view in) {
     return make_error(ec::invalid_manifest, "treeCid is not a codex-root CID");
   if (m.block_size == 0 || m.block_size > (1u << 24))
     return make_error(ec::invalid_manifest, "blockSize out of range");
+  // 2^56 bytes (64 PiB) is far beyond any store and keeps index math exact.
+  if (m.dataset_size == 0 || m.dataset_size > (uint64_t{1} << 56))
+    return make_error(ec::invalid_manifest, "datasetSize out of range");
   if (m.codec != multicodec::codex_block || m.hcodec != sha2_256_code)
     return make_error(ec::invalid_manifest, "unsupported block codec or hash");
   if (m.is_protected) {
-    if (m.ec_k == 0 || m.ec_m == 0 || m.ec_k + m.ec_m > 256
-        || !m.original_tree_cid || m.original_dataset_size > m.dataset_size)
-      return make_error(ec::invalid_manifest, "inconsistent erasure-coding fields");
+    if (m.ec_k == 0 || m.ec_m == 0 || m.ec_k + m.ec_m > 256 ||
+        !m.original_tree_cid ||
+        m.original_tree_cid->codec != multicodec::codex_root ||
+        m.original_dataset_size > m.dataset_size)
+      return make_error(ec::invalid_manifest,
+                        "inconsistent erasure-coding fields");
   }
   return m;
 }
 
 caf::expected<manifest> manifest_from_block(const block& b) {
   if (b.id.codec != multicodec::codex_manifest)
-    return make_error(ec::invalid_manifest, b.id.to_string() + " is not a manifest CID");
+    return make_error(ec::invalid_manifest,
+                      b.id.to_string() + " is not a manifest CID");
   return manifest::decode(*b.data);
 }
 

@@ -51,7 +51,7 @@ struct manifest {
 
   /// Number of leaves of `tree_cid`: ceil(dataset_size / block_size).
   uint64_t blocks_count() const {
-    return (dataset_size + block_size - 1) / block_size;
+    return dataset_size / block_size + (dataset_size % block_size != 0);
   }
 
   /// Length of the bytes a download returns (original size when protected).
@@ -67,7 +67,9 @@ struct manifest {
   static caf::expected<manifest> decode(byte_view in);
 
   /// The manifest as a `codex-manifest` block.
-  block to_block() const { return block::make(encode(), multicodec::codex_manifest); }
+  block to_block() const {
+    return block::make(encode(), multicodec::codex_manifest);
+  }
 
   friend bool operator==(const manifest& x, const manifest& y) {
     return x.encode() == y.encode();
@@ -97,7 +99,8 @@ inspect(Inspector& f, manifest& x) {
     x = std::move(*m);
     return caf::none;
   };
-  return f(caf::meta::type_name("manifest"), enc, caf::meta::load_callback(commit));
+  return f(caf::meta::type_name("manifest"), enc,
+           caf::meta::load_callback(commit));
 }
 
 /// A locally stored dataset: its manifest CID and manifest.

@@ -26,8 +26,12 @@ public:
 
   bool empty() const { return bin_.empty(); }
 
-  friend bool operator==(const peer_id& x, const peer_id& y) { return x.bin_ == y.bin_; }
-  friend bool operator!=(const peer_id& x, const peer_id& y) { return !(x == y); }
+  friend bool operator==(const peer_id& x, const peer_id& y) {
+    return x.bin_ == y.bin_;
+  }
+  friend bool operator!=(const peer_id& x, const peer_id& y) {
+    return !(x == y);
+  }
 
 private:
   bytes bin_;

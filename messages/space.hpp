@@ -20,8 +20,8 @@ struct space_info {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, space_info& x) {
-  return f(caf::meta::type_name("space_info"), x.total_blocks, x.quota_max_bytes,
-           x.quota_used_bytes, x.quota_reserved_bytes);
+  return f(caf::meta::type_name("space_info"), x.total_blocks,
+           x.quota_max_bytes, x.quota_used_bytes, x.quota_reserved_bytes);
 }
 
 } // namespace cairn

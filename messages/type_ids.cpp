@@ -22,13 +22,14 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<merkle_proof>("cairn::merkle_proof");
   cfg.add_message_type<manifest>("cairn::manifest");
   cfg.add_message_type<dataset_entry>("cairn::dataset_entry");
-  cfg.add_message_type<std::vector<dataset_entry>>("std::vector<cairn::dataset_entry>");
+  cfg.add_message_type<std::vector<dataset_entry>>(
+    "std::vector<cairn::dataset_entry>");
   cfg.add_message_type<space_info>("cairn::space_info");
   cfg.add_message_type<node_info>("cairn::node_info");
-  cfg.add_error_category(error_category,
-                         [](uint8_t code, caf::atom_value, const caf::message& ctx) {
-                           return describe(caf::error{code, error_category, ctx});
-                         });
+  cfg.add_error_category(
+    error_category, [](uint8_t code, caf::atom_value, const caf::message& ctx) {
+      return describe(caf::error{code, error_category, ctx});
+    });
 }
 
 } // namespace cairn

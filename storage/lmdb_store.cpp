@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <fcntl.h>
+#include <map>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -124,7 +125,8 @@ struct lmdb_store::write_txn {
   }
 
   caf::error load_stats() {
-    for (auto [key, dst] : {std::pair{"used", &used}, std::pair{"blocks", &count}}) {
+    for (auto [key, dst] :
+         {std::pair{"used", &used}, std::pair{"blocks", &count}}) {
       MDB_val k = as_val(std::string_view{key}), v;
       int rc = mdb_get(txn, st.stats_, &k, &v);
       if (rc == MDB_NOTFOUND)
@@ -138,7 +140,8 @@ struct lmdb_store::write_txn {
   }
 
   caf::error store_stats() {
-    for (auto [key, val] : {std::pair{"used", used}, std::pair{"blocks", count}}) {
+    for (auto [key, val] :
+         {std::pair{"used", used}, std::pair{"blocks", count}}) {
       uint8_t buf[8];
       put_le(buf, val, 8);
       MDB_val k = as_val(std::string_view{key}), v{8, buf};
@@ -205,10 +208,10 @@ struct lmdb_store::write_txn {
     } else {
       if (used + b.size() > st.opts_.quota_bytes)
         return make_error(ec::quota_exceeded,
-                          "storing " + std::to_string(b.size()) + " more bytes"
-                            + " would exceed the quota of "
-                            + std::to_string(st.opts_.quota_bytes) + " bytes ("
-                            + std::to_string(used) + " used)");
+                          "storing " + std::to_string(b.size()) +
+                            " more bytes" + " would exceed the quota of " +
+                            std::to_string(st.opts_.quota_bytes) + " bytes (" +
+                            std::to_string(used) + " used)");
       MDB_val k = as_val(key), v{b.size(), nullptr};
       if (int rc = mdb_put(txn, st.blocks_, &k, &v, MDB_RESERVE))
         return fail("mdb_put(blocks)", rc);
@@ -272,7 +275,8 @@ struct lmdb_store::write_txn {
     MDB_val k = as_val(key);
     if (refs == 0) {
       int rc = mdb_del(txn, st.trees_, &k, nullptr);
-      return rc == 0 || rc == MDB_NOTFOUND ? caf::none : fail("mdb_del(trees)", rc);
+      return rc == 0 || rc == MDB_NOTFOUND ? caf::none
+                                           : fail("mdb_del(trees)", rc);
     }
     uint8_t buf[4];
     put_le(buf, refs, 4);
@@ -345,7 +349,8 @@ caf::error lmdb_store::with_write(const char* what, F&& body) {
   for (int attempt = 0; attempt < 16; ++attempt) {
     write_txn w{*this};
     if (int rc = mdb_txn_begin(env_, nullptr, 0, &w.txn))
-      return make_error(ec::storage_io, "mdb_txn_begin", std::string{mdb_strerror(rc)});
+      return make_error(ec::storage_io, "mdb_txn_begin",
+                        std::string{mdb_strerror(rc)});
     caf::error err = w.load_stats();
     if (!err)
       err = body(w);
@@ -374,7 +379,8 @@ caf::error lmdb_store::grow_map() {
   mdb_env_info(env_, &info);
   size_t next = info.me_mapsize * 2;
   if (int rc = mdb_env_set_mapsize(env_, next))
-    return make_error(ec::storage_io, "mdb_env_set_mapsize", std::string{mdb_strerror(rc)});
+    return make_error(ec::storage_io, "mdb_env_set_mapsize",
+                      std::string{mdb_strerror(rc)});
   return caf::none;
 }
 
@@ -395,7 +401,8 @@ lmdb_store::~lmdb_store() {
 
 caf::expected<std::unique_ptr<lmdb_store>> lmdb_store::open(lmdb_options opts) {
   if (::mkdir(opts.path.c_str(), 0755) != 0 && errno != EEXIST)
-    return make_error(ec::storage_io, "mkdir " + opts.path, std::string{strerror(errno)});
+    return make_error(ec::storage_io, "mkdir " + opts.path,
+                      std::string{strerror(errno)});
   struct stat sb;
   if (::stat(opts.path.c_str(), &sb) != 0 || !S_ISDIR(sb.st_mode))
     return make_error(ec::storage_io, opts.path, "not a directory");
@@ -408,13 +415,15 @@ caf::expected<std::unique_ptr<lmdb_store>> lmdb_store::open(lmdb_options opts) {
     return fail("mdb_env_create", rc);
   uint64_t map = st->opts_.initial_map_size;
   if (map == 0)
-    map = st->opts_.quota_bytes + st->opts_.quota_bytes / 8 + (uint64_t{64} << 20);
+    map =
+      st->opts_.quota_bytes + st->opts_.quota_bytes / 8 + (uint64_t{64} << 20);
   if (int rc = mdb_env_set_mapsize(st->env_, map))
     return fail("mdb_env_set_mapsize", rc);
   mdb_env_set_maxdbs(st->env_, 8);
   // NOSYNC: commits reach the page cache (safe against process crashes);
   // put_dataset fsyncs explicitly. NOTLS: read txns are not thread-bound.
-  if (int rc = mdb_env_open(st->env_, st->opts_.path.c_str(), MDB_NOSYNC | MDB_NOTLS, 0644))
+  if (int rc = mdb_env_open(st->env_, st->opts_.path.c_str(),
+                            MDB_NOSYNC | MDB_NOTLS, 0644))
     return fail("mdb_env_open", rc);
   // An environment created with a larger map keeps it; honour the file.
   MDB_txn* txn = nullptr;
@@ -423,9 +432,9 @@ caf::expected<std::unique_ptr<lmdb_store>> lmdb_store::open(lmdb_options opts) {
   struct {
     const char* name;
     MDB_dbi* dbi;
-  } dbs[] = {{"blocks", &st->blocks_},   {"meta", &st->meta_},
-             {"expiry", &st->expiry_},   {"leaves", &st->leaves_},
-             {"trees", &st->trees_},     {"manifests", &st->manifests_},
+  } dbs[] = {{"blocks", &st->blocks_}, {"meta", &st->meta_},
+             {"expiry", &st->expiry_}, {"leaves", &st->leaves_},
+             {"trees", &st->trees_},   {"manifests", &st->manifests_},
              {"stats", &st->stats_}};
   for (auto& d : dbs) {
     if (int rc = mdb_dbi_open(txn, d.name, MDB_CREATE, d.dbi)) {
@@ -474,17 +483,19 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
     return m.error();
   if (leaves.size() != m->blocks_count())
     return make_error(ec::invalid_manifest,
-                      "manifest has " + std::to_string(m->blocks_count())
-                        + " blocks, upload has " + std::to_string(leaves.size()));
+                      "manifest has " + std::to_string(m->blocks_count()) +
+                        " blocks, upload has " + std::to_string(leaves.size()));
   auto tree = merkle_tree::build(leaves);
   if (!tree)
     return tree.error();
   if (tree->root_cid() != m->tree_cid)
-    return make_error(ec::invalid_manifest, "treeCid does not match the leaves");
+    return make_error(ec::invalid_manifest,
+                      "treeCid does not match the leaves");
   // Every block this dataset references reaches the disk before the manifest
   // that makes the dataset visible.
   if (int rc = mdb_env_sync(env_, 1))
-    return make_error(ec::storage_io, "mdb_env_sync", std::string{mdb_strerror(rc)});
+    return make_error(ec::storage_io, "mdb_env_sync",
+                      std::string{mdb_strerror(rc)});
   uint64_t expiry = now + static_cast<uint64_t>(opts_.block_ttl.count());
   auto err = with_write("put_dataset", [&](write_txn& w) -> caf::error {
     auto mkey = manifest_block.id.to_bytes();
@@ -497,12 +508,35 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
     auto refs = w.tree_refs(tkey);
     if (!refs)
       return refs.error();
-    if (manifest_known || *refs > 0) {
-      // The leaves already hold references: drop the ones this upload added.
-      for (const auto& d : leaves)
-        if (auto e = w.drop_ref(cid{multicodec::codex_block, d}.to_bytes()))
-          return e;
-    } else {
+    // This upload added one reference per leaf; count them per block.
+    std::map<digest256, uint32_t> added_refs;
+    for (const auto& d : leaves)
+      ++added_refs[d];
+    bool tree_known = manifest_known || *refs > 0;
+    for (const auto& [digest, n] : added_refs) {
+      auto key = cid{multicodec::codex_block, digest}.to_bytes();
+      block_meta bm;
+      auto found = w.get_meta(key, bm);
+      if (!found)
+        return found.error();
+      if (!*found)
+        return make_error(ec::not_found,
+                          "block " + to_hex(byte_view{digest.data(), 32}) +
+                            " of the dataset is not stored");
+      // A stored tree's leaves already hold n references to the block, so
+      // the upload's n are extra. If the refcount is only n, the block had
+      // expired and this upload stored it again: its references now serve
+      // the leaves.
+      if (tree_known && bm.refcount > n)
+        bm.refcount -= n;
+      // The dataset's blocks expire with its manifest, as one unit.
+      if (auto e = w.set_expiry(key, bm.expiry, expiry, true))
+        return e;
+      bm.expiry = expiry;
+      if (auto e = w.put_meta(key, bm))
+        return e;
+    }
+    if (!tree_known) {
       for (uint64_t i = 0; i < leaves.size(); ++i) {
         auto p = tree->proof(i);
         auto lk = leaf_key(block_address{m->tree_cid, i});
@@ -512,8 +546,22 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
           return w.fail("mdb_put(leaves)", rc2);
       }
     }
-    if (manifest_known)
-      return caf::none;
+    if (manifest_known) {
+      // Storing a dataset again refreshes its manifest's expiry too.
+      block_meta mm;
+      auto found = w.get_meta(mkey, mm);
+      if (!found)
+        return found.error();
+      if (*found) {
+        if (auto e = w.set_expiry(mkey, mm.expiry, expiry, true))
+          return e;
+        mm.expiry = expiry;
+        return w.put_meta(mkey, mm);
+      }
+      // The manifest block itself expired: store it again below.
+      uint64_t added = 0;
+      return w.add_ref(manifest_block, expiry, added);
+    }
     if (auto e = w.set_tree_refs(tkey, *refs + 1))
       return e;
     uint64_t added = 0;
@@ -527,7 +575,8 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
   if (err)
     return err;
   if (int rc = mdb_env_sync(env_, 1))
-    return make_error(ec::storage_io, "mdb_env_sync", std::string{mdb_strerror(rc)});
+    return make_error(ec::storage_io, "mdb_env_sync",
+                      std::string{mdb_strerror(rc)});
   return manifest_block.id;
 }
 
@@ -620,7 +669,9 @@ void release_pages(const uint8_t* p, size_t n) {
 struct read_txn {
   MDB_txn* txn = nullptr;
   int rc = 0;
-  explicit read_txn(MDB_env* env) { rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn); }
+  explicit read_txn(MDB_env* env) {
+    rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn);
+  }
   ~read_txn() {
     if (txn)
       mdb_txn_abort(txn);
@@ -634,7 +685,8 @@ caf::expected<block> read_block(MDB_txn* txn, MDB_dbi dbi, const cid& id) {
   if (rc == MDB_NOTFOUND)
     return make_error(ec::not_found, "no block " + id.to_string());
   if (rc != 0)
-    return make_error(ec::storage_io, "mdb_get(blocks)", std::string{mdb_strerror(rc)});
+    return make_error(ec::storage_io, "mdb_get(blocks)",
+                      std::string{mdb_strerror(rc)});
   auto* p = static_cast<const uint8_t*>(v.mv_data);
   auto out = block::wrap(id, std::make_shared<const bytes>(p, p + v.mv_size));
   release_pages(p, v.mv_size);
@@ -649,7 +701,8 @@ caf::expected<leaf_info> read_leaf(MDB_txn* txn, MDB_dbi dbi,
   if (rc == MDB_NOTFOUND)
     return make_error(ec::not_found, "no leaf " + to_string(addr));
   if (rc != 0)
-    return make_error(ec::storage_io, "mdb_get(leaves)", std::string{mdb_strerror(rc)});
+    return make_error(ec::storage_io, "mdb_get(leaves)",
+                      std::string{mdb_strerror(rc)});
   leaf_info out{cid{multicodec::codex_block, {}}, {}};
   if (!decode_leaf(v, addr.index, out.block_cid.digest, out.proof))
     return make_error(ec::storage_io, "corrupt leaf record " + to_string(addr));
@@ -657,7 +710,8 @@ caf::expected<leaf_info> read_leaf(MDB_txn* txn, MDB_dbi dbi,
 }
 
 caf::error txn_error(int rc) {
-  return make_error(ec::storage_io, "mdb_txn_begin(read)", std::string{mdb_strerror(rc)});
+  return make_error(ec::storage_io, "mdb_txn_begin(read)",
+                    std::string{mdb_strerror(rc)});
 }
 
 } // namespace
@@ -702,11 +756,13 @@ caf::expected<std::vector<dataset_entry>> lmdb_store::list_datasets() {
   std::vector<dataset_entry> out;
   MDB_cursor* cur = nullptr;
   if (int rc = mdb_cursor_open(r.txn, manifests_, &cur))
-    return make_error(ec::storage_io, "mdb_cursor_open", std::string{mdb_strerror(rc)});
+    return make_error(ec::storage_io, "mdb_cursor_open",
+                      std::string{mdb_strerror(rc)});
   MDB_val k, v;
   for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-    auto id = cid::from_bytes(byte_view{static_cast<uint8_t*>(k.mv_data), k.mv_size});
+    auto id =
+      cid::from_bytes(byte_view{static_cast<uint8_t*>(k.mv_data), k.mv_size});
     if (!id)
       continue;
     auto b = read_block(r.txn, blocks_, *id);
@@ -749,14 +805,16 @@ auto with_meta(MDB_env* env, MDB_dbi dbi, const cid& id, F&& f)
   if (rc == MDB_NOTFOUND || (rc == 0 && v.mv_size != meta_size))
     return make_error(ec::not_found, "no block " + id.to_string());
   if (rc != 0)
-    return make_error(ec::storage_io, "mdb_get(meta)", std::string{mdb_strerror(rc)});
+    return make_error(ec::storage_io, "mdb_get(meta)",
+                      std::string{mdb_strerror(rc)});
   return f(static_cast<const uint8_t*>(v.mv_data));
 }
 
 } // namespace
 
 caf::expected<uint64_t> lmdb_store::expiry_of(const cid& id) {
-  return with_meta(env_, meta_, id, [](const uint8_t* d) { return get_le(d + 8, 8); });
+  return with_meta(env_, meta_, id,
+                   [](const uint8_t* d) { return get_le(d + 8, 8); });
 }
 
 caf::expected<uint32_t> lmdb_store::refcount_of(const cid& id) {

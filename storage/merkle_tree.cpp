@@ -19,7 +19,8 @@ uint8_t pair_key(bool bottom, bool odd) {
   return odd ? key_odd : key_none;
 }
 
-std::vector<digest256> reduce(const std::vector<digest256>& layer, bool bottom) {
+std::vector<digest256> reduce(const std::vector<digest256>& layer,
+                              bool bottom) {
   std::vector<digest256> out;
   out.reserve((layer.size() + 1) / 2);
   for (size_t i = 0; i < layer.size(); i += 2) {
@@ -46,8 +47,9 @@ caf::expected<merkle_tree> merkle_tree::build(std::vector<digest256> leaves) {
 
 caf::expected<merkle_proof> merkle_tree::proof(uint64_t index) const {
   if (index >= leaves_count())
-    return make_error(ec::out_of_range, "leaf " + std::to_string(index) + " of "
-                                          + std::to_string(leaves_count()));
+    return make_error(ec::out_of_range, "leaf " + std::to_string(index) +
+                                          " of " +
+                                          std::to_string(leaves_count()));
   merkle_proof p;
   p.index = index;
   p.nleaves = leaves_count();
@@ -78,7 +80,8 @@ caf::expected<digest256> root_from_proof(const digest256& leaf,
     bool odd = (index ^ 1) >= width;
     if (odd) {
       if (sib != zero_digest)
-        return make_error(ec::verification_failed, "odd node with non-zero sibling");
+        return make_error(ec::verification_failed,
+                          "odd node with non-zero sibling");
       acc = sha256_pair(acc, zero_digest, pair_key(bottom, true));
     } else if (index & 1) {
       acc = sha256_pair(sib, acc, pair_key(bottom, false));
@@ -86,7 +89,7 @@ caf::expected<digest256> root_from_proof(const digest256& leaf,
       acc = sha256_pair(acc, sib, pair_key(bottom, false));
     }
     index >>= 1;
-    width = (width + 1) / 2;
+    width = width / 2 + (width & 1); // ceil(width / 2) without overflow
     bottom = false;
     ++depth;
   }

@@ -43,7 +43,8 @@ class data_dir_lock {
 public:
   /// Creates `dir` if missing and locks it. Errors: `ec::storage_io` (cannot
   /// create, not a directory, or locked by another process).
-  static caf::expected<std::unique_ptr<data_dir_lock>> acquire(const std::string& dir);
+  static caf::expected<std::unique_ptr<data_dir_lock>>
+  acquire(const std::string& dir);
   ~data_dir_lock();
 
 private:

@@ -73,8 +73,9 @@ int main(int argc, char** argv) {
 
   caf::actor_system_config cfg;
   register_types(cfg);
-  auto threads = opts.threads != 0 ? opts.threads
-                                   : std::max(2u, std::thread::hardware_concurrency());
+  auto threads = opts.threads != 0
+                   ? opts.threads
+                   : std::max(2u, std::thread::hardware_concurrency());
   cfg.set("scheduler.max-threads", static_cast<size_t>(threads));
   cfg.set("logger.console", caf::atom("none"));
   int exit_code = 0;
@@ -83,8 +84,10 @@ int main(int argc, char** argv) {
     auto ctx = std::make_shared<actors::node_context>();
     ctx->options = opts;
     ctx->key = std::move(*key);
-    ctx->preopened = std::make_shared<std::unique_ptr<storage::lmdb_store>>(std::move(*store));
-    auto sup = sys.spawn(actors::node_supervisor, ctx, actors::restart_policy{});
+    ctx->preopened =
+      std::make_shared<std::unique_ptr<storage::lmdb_store>>(std::move(*store));
+    auto sup =
+      sys.spawn(actors::node_supervisor, ctx, actors::restart_policy{});
     auto sup_down = std::make_shared<std::atomic<bool>>(false);
     auto sup_reason = std::make_shared<caf::error>();
     caf::actor_cast<caf::actor>(sup)->attach_functor(
@@ -102,19 +105,22 @@ int main(int argc, char** argv) {
       exit_code = fail(describe(start_error));
     } else {
       spdlog::info("node {} ready; data dir {}", info.peer_id, info.data_dir);
-      std::printf("cairn-node ready api=http://%s:%u peer-id=%s\n", info.api_host.c_str(),
-                  static_cast<unsigned>(info.api_port), info.peer_id.c_str());
+      std::printf("cairn-node ready api=http://%s:%u peer-id=%s\n",
+                  info.api_host.c_str(), static_cast<unsigned>(info.api_port),
+                  info.peer_id.c_str());
       std::fflush(stdout);
       timespec tick{0, 200 * 1000 * 1000};
       for (;;) {
         siginfo_t si;
         int sig = sigtimedwait(&signals, &si, &tick);
         if (sig == SIGINT || sig == SIGTERM) {
-          spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+          spdlog::info("received {}, shutting down",
+                       sig == SIGINT ? "SIGINT" : "SIGTERM");
           self->request(sup, std::chrono::seconds{30}, stop_atom::value)
             .receive([](ok_atom) {},
                      [&](caf::error& err) {
-                       spdlog::error("clean shutdown failed: {}", describe(err));
+                       spdlog::error("clean shutdown failed: {}",
+                                     describe(err));
                        exit_code = 1;
                      });
           break;
