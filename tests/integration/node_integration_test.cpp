@@ -1,0 +1,1146 @@
+// Integration tests of the REST API, startup and durability of a real
+// `cairn-node` process (binary CAIRN_NODE_BIN). Every test starts its own
+// node(s) on 127.0.0.1 with `--api-port 0` and a temporary data dir, and
+// node_process stops them even when an assertion fails.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/integration/node_process.hpp"
+
+namespace {
+
+using cairn::test::exit_status;
+using cairn::test::node_args;
+using cairn::test::node_process;
+using cairn::test::temp_dir;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr std::size_t block_size = 65536;
+constexpr std::size_t mib = 1024 * 1024;
+
+/// A valid codex-root CID (the treeCid of "some file contents") that is never
+/// stored as a manifest.
+const std::string unknown_root_cid =
+  "zDzSvJTezk7bJNQqFq8k1iHXY84psNuUfZVusA5bBQQUSuyzDSVL";
+
+std::string api(const std::string& rest) {
+  return "/api/codex/v1" + rest;
+}
+
+/// `n` deterministic pseudo-random bytes.
+std::string random_bytes(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  std::string out(n, '\0');
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    auto v = gen();
+    std::memcpy(&out[i], &v, 8);
+  }
+  if (i < n) {
+    auto v = gen();
+    std::memcpy(&out[i], &v, n - i);
+  }
+  return out;
+}
+
+std::string sha256_hex(const std::string& data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) !=
+      1)
+    return "EVP_Digest failed";
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 0xf];
+  }
+  return out;
+}
+
+/// A base58btc multibase string: 'z' followed by base58 characters only.
+bool looks_like_cid(const std::string& s) {
+  static const std::string alphabet =
+    "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+  return s.size() > 10 && s[0] == 'z' &&
+         s.find_first_not_of(alphabet, 1) == std::string::npos;
+}
+
+/// A node in its own temp dir: data in `<tmp>/data` (created by the node),
+/// stderr in `<tmp>/node-stderr.log`.
+struct test_node {
+  temp_dir dir;
+  std::string data_dir;
+  node_process proc;
+
+  explicit test_node(const std::vector<std::string>& extra = {})
+    : dir("cairn-it"), data_dir(dir.file("data")),
+      proc(node_args(data_dir, extra), dir.file("node-stderr.log")) {
+    // nop
+  }
+};
+
+::testing::AssertionResult
+upload(httplib::Client& cli, const std::string& body, std::string* cid,
+       const std::string& content_type = "application/octet-stream",
+       const std::string& filename = "") {
+  httplib::Headers headers;
+  if (!filename.empty())
+    headers.emplace("Content-Disposition",
+                    "attachment; filename=\"" + filename + "\"");
+  auto res = cli.Post(api("/data"), headers, body, content_type);
+  if (!res)
+    return ::testing::AssertionFailure()
+           << "POST /data (" << body.size()
+           << " bytes) failed: " << httplib::to_string(res.error());
+  if (res->status != 200)
+    return ::testing::AssertionFailure()
+           << "POST /data (" << body.size() << " bytes) returned "
+           << res->status << ": " << res->body;
+  if (!looks_like_cid(res->body))
+    return ::testing::AssertionFailure()
+           << "POST /data returned a body that is not a bare base58btc CID: '"
+           << res->body << "'";
+  *cid = res->body;
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult get_json(httplib::Client& cli,
+                                    const std::string& path, json* out) {
+  auto res = cli.Get(path);
+  if (!res)
+    return ::testing::AssertionFailure()
+           << "GET " << path << " failed: " << httplib::to_string(res.error());
+  if (res->status != 200)
+    return ::testing::AssertionFailure() << "GET " << path << " returned "
+                                         << res->status << ": " << res->body;
+  try {
+    *out = json::parse(res->body);
+  } catch (const std::exception& e) {
+    return ::testing::AssertionFailure()
+           << "GET " << path << " returned invalid JSON (" << e.what()
+           << "): " << res->body;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+struct space_info {
+  std::int64_t total_blocks = -1;
+  std::int64_t quota_max = -1;
+  std::int64_t quota_used = -1;
+  std::int64_t quota_reserved = -1;
+};
+
+::testing::AssertionResult get_space(httplib::Client& cli, space_info* out) {
+  json j;
+  auto r = get_json(cli, api("/space"), &j);
+  if (!r)
+    return r;
+  for (auto key :
+       {"totalBlocks", "quotaMaxBytes", "quotaUsedBytes", "quotaReservedBytes"})
+    if (!j.contains(key) || !j[key].is_number_integer())
+      return ::testing::AssertionFailure()
+             << "GET /space: missing or non-integer '" << key
+             << "': " << j.dump();
+  out->total_blocks = j["totalBlocks"].get<std::int64_t>();
+  out->quota_max = j["quotaMaxBytes"].get<std::int64_t>();
+  out->quota_used = j["quotaUsedBytes"].get<std::int64_t>();
+  out->quota_reserved = j["quotaReservedBytes"].get<std::int64_t>();
+  return ::testing::AssertionSuccess();
+}
+
+/// Downloads `cid` and compares it with `expected` (size, Content-Length and
+/// SHA-256).
+::testing::AssertionResult download_equals(httplib::Client& cli,
+                                           const std::string& cid,
+                                           const std::string& expected) {
+  auto res = cli.Get(api("/data/" + cid));
+  if (!res)
+    return ::testing::AssertionFailure()
+           << "GET /data/" << cid
+           << " failed: " << httplib::to_string(res.error());
+  if (res->status != 200)
+    return ::testing::AssertionFailure()
+           << "GET /data/" << cid << " returned " << res->status << ": "
+           << res->body.substr(0, 200);
+  auto len = res->get_header_value("Content-Length");
+  if (len != std::to_string(expected.size()))
+    return ::testing::AssertionFailure()
+           << "GET /data/" << cid << ": Content-Length '" << len
+           << "', expected " << expected.size();
+  if (res->body.size() != expected.size())
+    return ::testing::AssertionFailure()
+           << "GET /data/" << cid << ": got " << res->body.size()
+           << " bytes, expected " << expected.size();
+  auto got = sha256_hex(res->body);
+  auto want = sha256_hex(expected);
+  if (got != want)
+    return ::testing::AssertionFailure() << "GET /data/" << cid << ": sha256 "
+                                         << got << ", expected " << want;
+  return ::testing::AssertionSuccess();
+}
+
+/// The `/data` listing as cid -> manifest.
+::testing::AssertionResult list_data(httplib::Client& cli,
+                                     std::map<std::string, json>* out) {
+  json j;
+  auto r = get_json(cli, api("/data"), &j);
+  if (!r)
+    return r;
+  if (!j.is_object() || !j.contains("content") || !j["content"].is_array())
+    return ::testing::AssertionFailure()
+           << "GET /data: no 'content' array: " << j.dump();
+  out->clear();
+  for (auto& item : j["content"]) {
+    if (!item.contains("cid") || !item["cid"].is_string() ||
+        !item.contains("manifest") || !item["manifest"].is_object())
+      return ::testing::AssertionFailure()
+             << "GET /data: item without cid/manifest: " << item.dump();
+    (*out)[item["cid"].get<std::string>()] = item["manifest"];
+  }
+  return ::testing::AssertionSuccess();
+}
+
+/// Result of `raw_post`.
+struct raw_response {
+  /// HTTP status, 0 if no status line arrived.
+  int status = 0;
+  std::string head;
+  std::string body;
+  /// What went wrong on the socket, if anything (for messages).
+  std::string error;
+};
+
+/// POSTs `body` over a plain socket the way curl does: it keeps reading while
+/// it sends and stops sending once the server answers, so an early reply
+/// (e.g. 413 before the body was read) is seen. httplib's client only reads
+/// after the whole body was written and misses such replies. With `chunked`
+/// the body is sent with `Transfer-Encoding: chunked` in 64 KiB chunks (the
+/// size is unknown to the server up front).
+raw_response raw_post(const std::string& host, int port,
+                      const std::string& path, const std::string& body,
+                      bool chunked) {
+  raw_response out;
+  std::string req = "POST " + path + " HTTP/1.1\r\nHost: " + host + ":" +
+                    std::to_string(port) +
+                    "\r\nContent-Type: application/octet-stream\r\n"
+                    "Connection: close\r\n";
+  if (chunked) {
+    req += "Transfer-Encoding: chunked\r\n\r\n";
+    for (std::size_t pos = 0; pos < body.size(); pos += block_size) {
+      auto piece = body.substr(pos, block_size);
+      char len[32];
+      std::snprintf(len, sizeof(len), "%zx\r\n", piece.size());
+      req += len;
+      req += piece;
+      req += "\r\n";
+    }
+    req += "0\r\n\r\n";
+  } else {
+    req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+    req += body;
+  }
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    out.error = std::string("socket: ") + std::strerror(errno);
+    return out;
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  ::inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    out.error = std::string("connect: ") + std::strerror(errno);
+    ::close(fd);
+    return out;
+  }
+  std::string resp;
+  std::size_t sent = 0;
+  bool sending = true;
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  std::size_t head_end = std::string::npos;
+  std::size_t content_length = std::string::npos;
+  for (;;) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      out.error = "timeout";
+      break;
+    }
+    pollfd pfd{fd, static_cast<short>(POLLIN | (sending ? POLLOUT : 0)), 0};
+    if (::poll(&pfd, 1, 100) < 0) {
+      if (errno == EINTR)
+        continue;
+      out.error = std::string("poll: ") + std::strerror(errno);
+      break;
+    }
+    if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+      char buf[16384];
+      auto n = ::recv(fd, buf, sizeof(buf), 0);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0) {
+        out.error = std::string("recv: ") + std::strerror(errno);
+        break;
+      }
+      if (n == 0)
+        break;
+      resp.append(buf, static_cast<std::size_t>(n));
+      sending = false; // the server has answered: stop sending, like curl
+      if (head_end == std::string::npos) {
+        head_end = resp.find("\r\n\r\n");
+        if (head_end != std::string::npos) {
+          std::string lower = resp.substr(0, head_end);
+          for (auto& c : lower)
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          auto cl = lower.find("\r\ncontent-length:");
+          if (cl != std::string::npos)
+            content_length = std::stoul(lower.substr(cl + 17));
+        }
+      }
+      if (head_end != std::string::npos &&
+          content_length != std::string::npos &&
+          resp.size() >= head_end + 4 + content_length)
+        break;
+      continue;
+    }
+    if (sending && (pfd.revents & POLLOUT)) {
+      auto len = std::min<std::size_t>(req.size() - sent, 65536);
+      auto n = ::send(fd, req.data() + sent, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+          continue;
+        // EPIPE/ECONNRESET: the server stopped reading; read its answer.
+        out.error = std::string("send: ") + std::strerror(errno);
+        sending = false;
+        continue;
+      }
+      sent += static_cast<std::size_t>(n);
+      if (sent == req.size())
+        sending = false;
+    }
+  }
+  ::close(fd);
+  if (head_end != std::string::npos) {
+    out.head = resp.substr(0, head_end);
+    out.body = resp.substr(head_end + 4);
+    std::istringstream status_line(out.head);
+    std::string version;
+    status_line >> version >> out.status;
+  }
+  return out;
+}
+
+/// An error body is a one-line reason: not empty, at most a trailing newline.
+::testing::AssertionResult one_line_reason(const std::string& body) {
+  auto nl = body.find('\n');
+  if (body.empty() || body == "\n")
+    return ::testing::AssertionFailure() << "error response without a reason";
+  if (nl != std::string::npos && nl + 1 != body.size())
+    return ::testing::AssertionFailure()
+           << "error reason is not one line: '" << body << "'";
+  return ::testing::AssertionSuccess();
+}
+
+int count_ready_lines(const std::string& out) {
+  int n = 0;
+  for (std::size_t pos = 0;
+       (pos = out.find("cairn-node ready ", pos)) != std::string::npos; ++pos)
+    ++n;
+  return n;
+}
+
+std::string expect_bad_start(node_process& proc, const std::string& what) {
+  auto st = proc.run_until_exit(10s);
+  std::string err;
+  if (!st && proc.saw_ready_line()) {
+    err = what + ": cairn-node started and kept serving instead of failing"
+                 " (killed)";
+  } else if (!st) {
+    err = what + ": cairn-node did not exit within 10 s (killed)";
+  } else if (!st->exited || st->code == 0) {
+    err = what + ": expected a non-zero exit code, got " + st->to_string();
+  } else if (proc.saw_ready_line()) {
+    err = what + ": printed the ready line before failing";
+  } else if (proc.stderr_text().empty()) {
+    err = what + ": exited with code " + std::to_string(st->code) +
+          " but wrote no reason on stderr";
+  }
+  if (!err.empty())
+    err += proc.diagnostics();
+  return err;
+}
+
+} // namespace
+
+// -- data round trips ---------------------------------------------------------
+
+TEST(NodeIntegrationTest, UploadDownloadRoundTripsSeveralSizes) {
+  test_node n;
+  ASSERT_TRUE(n.proc.start());
+  auto cli = n.proc.client();
+  const std::vector<std::size_t> sizes{
+    1, block_size - 1, block_size, block_size + 1, mib + 17, 20 * mib};
+  std::map<std::string, std::size_t> cids;
+  std::vector<std::pair<std::string, std::string>> datasets;
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    SCOPED_TRACE("size " + std::to_string(sizes[i]));
+    auto data = random_bytes(sizes[i], 1000 + i);
+    std::string cid;
+    ASSERT_TRUE(upload(cli, data, &cid));
+    EXPECT_TRUE(download_equals(cli, cid, data)) << n.proc.diagnostics();
+    cids[cid] = sizes[i];
+    datasets.emplace_back(cid, std::move(data));
+  }
+  EXPECT_EQ(cids.size(), sizes.size()) << "distinct data gave equal CIDs";
+
+  // Content addressing: the same bytes with the same metadata give the same
+  // manifest CID.
+  std::string again;
+  ASSERT_TRUE(upload(cli, datasets[3].second, &again));
+  EXPECT_EQ(again, datasets[3].first);
+
+  // Everything is still there after the other uploads, and listed.
+  for (auto& [cid, data] : datasets)
+    EXPECT_TRUE(download_equals(cli, cid, data));
+  std::map<std::string, json> listing;
+  ASSERT_TRUE(list_data(cli, &listing));
+  for (auto& [cid, size] : cids) {
+    ASSERT_TRUE(listing.count(cid)) << cid << " missing from GET /data";
+    EXPECT_EQ(listing[cid].value("datasetSize", json()).dump(),
+              std::to_string(size));
+  }
+}
+
+TEST(NodeIntegrationTest, SomeFileContentsRoundTripsWithCodexTreeCid) {
+  test_node n;
+  ASSERT_TRUE(n.proc.start());
+  auto cli = n.proc.client();
+  const std::string data = "some file contents";
+  ASSERT_EQ(data.size(), 18u);
+  std::string cid;
+  ASSERT_TRUE(upload(cli, data, &cid));
+  auto res = cli.Get(api("/data/" + cid));
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(res->body, data);
+  EXPECT_EQ(res->get_header_value("Content-Length"), "18");
+  std::map<std::string, json> listing;
+  ASSERT_TRUE(list_data(cli, &listing));
+  ASSERT_TRUE(listing.count(cid)) << "uploaded CID not listed";
+  auto& m = listing[cid];
+  EXPECT_EQ(m.value("treeCid", ""), unknown_root_cid)
+    << "treeCid differs from Codex's test vector: " << m.dump();
+  EXPECT_EQ(m.value("datasetSize", -1), 18);
+  EXPECT_EQ(m.value("blockSize", -1), 65536);
+}
+
+TEST(NodeIntegrationTest, UploadHeadersRoundTripOnDownload) {
+  test_node n;
+  ASSERT_TRUE(n.proc.start());
+  auto cli = n.proc.client();
+
+  auto png = random_bytes(3 * block_size + 5, 7);
+  std::string png_cid;
+  ASSERT_TRUE(upload(cli, png, &png_cid, "image/png", "codex.png"));
+  auto res = cli.Get(api("/data/" + png_cid));
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  ASSERT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "image/png");
+  EXPECT_EQ(res->get_header_value("Content-Disposition"),
+            "attachment; filename=\"codex.png\"");
+  EXPECT_EQ(res->get_header_value("Content-Length"),
+            std::to_string(png.size()));
+  EXPECT_EQ(sha256_hex(res->body), sha256_hex(png));
+
+  auto plain = random_bytes(1000, 8);
+  std::string plain_cid;
+  ASSERT_TRUE(upload(cli, plain, &plain_cid));
+  res = cli.Get(api("/data/" + plain_cid));
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  ASSERT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "application/octet-stream");
+  EXPECT_EQ(res->get_header_value("Content-Disposition").find("filename="),
+            std::string::npos)
+    << "a filename was never uploaded: "
+    << res->get_header_value("Content-Disposition");
+  EXPECT_EQ(res->body, plain);
+
+  // A text dataset fetched by a client that accepts gzip (every browser)
+  // still comes with its exact Content-Length: downloads are not compressed.
+  std::string text;
+  while (text.size() < 200000)
+    text += "hello text, line " + std::to_string(text.size()) + "\n";
+  std::string text_cid;
+  ASSERT_TRUE(upload(cli, text, &text_cid, "text/plain", "notes.txt"));
+  res = cli.Get(api("/data/" + text_cid),
+                {{"Accept-Encoding", "gzip, deflate, br"}});
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  ASSERT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "text/plain");
+  EXPECT_EQ(res->get_header_value("Content-Length"),
+            std::to_string(text.size()));
+  EXPECT_EQ(res->body, text);
+}
+
+TEST(NodeIntegrationTest, DataListingShowsManifestFields) {
+  test_node n;
+  ASSERT_TRUE(n.proc.start());
+  auto cli = n.proc.client();
+
+  std::map<std::string, json> listing;
+  ASSERT_TRUE(list_data(cli, &listing));
+  EXPECT_TRUE(listing.empty()) << "fresh node lists datasets";
+
+  auto a = random_bytes(2 * block_size + 100, 21);
+  auto b = random_bytes(block_size, 22);
+  std::string a_cid;
+  std::string b_cid;
+  ASSERT_TRUE(upload(cli, a, &a_cid, "image/png", "codex.png"));
+  ASSERT_TRUE(upload(cli, b, &b_cid));
+  ASSERT_TRUE(list_data(cli, &listing));
+  EXPECT_EQ(listing.size(), 2u);
+  ASSERT_TRUE(listing.count(a_cid));
+  ASSERT_TRUE(listing.count(b_cid));
+
+  for (auto& [cid, size] : std::vector<std::pair<std::string, std::size_t>>{
+         {a_cid, a.size()}, {b_cid, b.size()}}) {
+    SCOPED_TRACE(cid);
+    auto& m = listing[cid];
+    ASSERT_TRUE(m.contains("treeCid") && m["treeCid"].is_string()) << m;
+    auto tree = m["treeCid"].get<std::string>();
+    EXPECT_TRUE(looks_like_cid(tree)) << tree;
+    EXPECT_NE(tree, cid) << "treeCid equals the manifest CID";
+    ASSERT_TRUE(m.contains("datasetSize") && m["datasetSize"].is_number()) << m;
+    EXPECT_EQ(m["datasetSize"].get<std::int64_t>(),
+              static_cast<std::int64_t>(size));
+    ASSERT_TRUE(m.contains("blockSize") && m["blockSize"].is_number()) << m;
+    EXPECT_EQ(m["blockSize"].get<std::int64_t>(), 65536);
+    ASSERT_TRUE(m.contains("protected") && m["protected"].is_boolean()) << m;
+    EXPECT_FALSE(m["protected"].get<bool>());
+  }
+  auto& ma = listing[a_cid];
+  EXPECT_EQ(ma.value("filename", json()), json("codex.png")) << ma;
+  EXPECT_EQ(ma.value("mimetype", json()), json("image/png")) << ma;
+  auto& mb = listing[b_cid];
+  EXPECT_TRUE(!mb.contains("filename") || mb["filename"].is_null() ||
+              mb["filename"] == "")
+    << "filename was never uploaded: " << mb;
+}
+
+TEST(NodeIntegrationTest, ConcurrentUploadsAndDownloadsReturnIdenticalBytes) {
+  test_node n;
+  ASSERT_TRUE(n.proc.start());
+  constexpr int uploads = 3;
+  std::vector<std::string> data(uploads);
+  std::vector<std::string> cids(uploads);
+  std::vector<std::string> errors(uploads);
+  {
+    std::vector<std::thread> threads;
+    for (int i = 0; i < uploads; ++i) {
+      data[i] = random_bytes(4 * mib + 1000 * i, 300 + i);
+      threads.emplace_back([&, i] {
+        auto cli = n.proc.client();
+        auto r = upload(cli, data[i], &cids[i]);
+        if (!r)
+          errors[i] = r.message();
+      });
+    }
+    for (auto& t : threads)
+      t.join();
+  }
+  for (auto& e : errors)
+    ASSERT_EQ(e, "");
+  // Four concurrent readers per dataset.
+  std::vector<std::string> results(uploads * 4);
+  {
+    std::vector<std::thread> threads;
+    for (int i = 0; i < uploads * 4; ++i)
+      threads.emplace_back([&, i] {
+        auto cli = n.proc.client();
+        auto r = download_equals(cli, cids[i % uploads], data[i % uploads]);
+        if (!r)
+          results[i] = r.message();
+      });
+    for (auto& t : threads)
+      t.join();
+  }
+  for (auto& r : results)
+    EXPECT_EQ(r, "");
+}
+
+// -- ranges -------------------------------------------------------------------
+
+TEST(NodeIntegrationTest, RangeRequestsReturnExactSlices) {
+  test_node n;
+  ASSERT_TRUE(n.proc.start());
+  auto cli = n.proc.client();
+  const std::size_t size = 4 * block_size + 1000;
+  auto data = random_bytes(size, 42);
+  std::string cid;
+  ASSERT_TRUE(upload(cli, data, &cid));
+
+  struct range_case {
+    std::string header; // after "bytes="
+    std::size_t first;
+    std::size_t last; // inclusive
+  };
+  const std::vector<range_case> cases{
+    {"0-0", 0, 0},
+    {"0-99", 0, 99},
+    {"0-65535", 0, 65535},
+    {"65530-65545", 65530, 65545},
+    {"65535-65536", 65535, 65536},
+    {"65536-131071", 65536, 131071},
+    {"131000-200000", 131000, 200000},
+    {"100-" + std::to_string(size - 1), 100, size - 1},
+    {std::to_string(size - 1) + "-" + std::to_string(size - 1), size - 1,
+     size - 1},
+    {"200000-", 200000, size - 1},
+    {"0-", 0, size - 1},
+    {"-100", size - 100, size - 1},
+    {"-1", size - 1, size - 1},
+    {"-" + std::to_string(block_size + 10), size - block_size - 10, size - 1},
+  };
+  for (auto& c : cases) {
+    SCOPED_TRACE("Range: bytes=" + c.header);
+    auto res = cli.Get(api("/data/" + cid), {{"Range", "bytes=" + c.header}});
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 206) << res->body.substr(0, 200);
+    auto len = c.last - c.first + 1;
+    EXPECT_EQ(res->get_header_value("Content-Range"),
+              "bytes " + std::to_string(c.first) + "-" +
+                std::to_string(c.last) + "/" + std::to_string(size));
+    EXPECT_EQ(res->get_header_value("Content-Length"), std::to_string(len));
+    ASSERT_EQ(res->body.size(), len);
+    EXPECT_TRUE(res->body == data.substr(c.first, len))
+      << "wrong bytes for the range";
+  }
+  // The full download still works after ranged reads.
+  EXPECT_TRUE(download_equals(cli, cid, data));
+}
+
+TEST(NodeIntegrationTest, UnsatisfiableRangeReturns416) {
+  test_node n;
+  ASSERT_TRUE(n.proc.start());
+  auto cli = n.proc.client();
+  const std::size_t size = 2 * block_size + 10;
+  auto data = random_bytes(size, 43);
+  std::string cid;
+  ASSERT_TRUE(upload(cli, data, &cid));
+  for (auto& r :
+       {std::to_string(size) + "-",
+        std::to_string(size) + "-" + std::to_string(size + 10),
+        std::to_string(size + 100) + "-" + std::to_string(size + 200)}) {
+    SCOPED_TRACE("Range: bytes=" + r);
+    auto res = cli.Get(api("/data/" + cid), {{"Range", "bytes=" + r}});
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 416) << res->body.substr(0, 200);
+  }
+  // The node keeps serving.
+  EXPECT_TRUE(download_equals(cli, cid, data));
+}
+
+// -- errors, delete, exists, space, quota -------------------------------------
+
+TEST(NodeIntegrationTest, MalformedCidsAreRejectedWith400) {
+  test_node n;
+  ASSERT_TRUE(n.proc.start());
+  auto cli = n.proc.client();
+  const std::vector<std::string> bad{
+    "notacid",
+    "zzzz",
+    "z",
+    "z0OIl0OIl0OIl",
+    "zQmXoypizjW3WknFiJnKLwHCnL72vedxjQkDDP1mXWo6uco",
+    "z" + std::string(80, '1'),
+  };
+  for (auto& cid : bad) {
+    SCOPED_TRACE("cid '" + cid + "'");
+    auto res = cli.Get(api("/data/" + cid));
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 400) << res->body;
+    EXPECT_TRUE(one_line_reason(res->body));
+    res = cli.Get(api("/data/" + cid + "/exists"));
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 400) << res->body;
+    res = cli.Delete(api("/data/" + cid));
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 400) << res->body;
+  }
+  // Still alive.
+  space_info sp;
+  EXPECT_TRUE(get_space(cli, &sp)) << n.proc.diagnostics();
+}
+
+TEST(NodeIntegrationTest, UnknownCidsReturn404AndExistsFalse) {
+  test_node other;
+  ASSERT_TRUE(other.proc.start());
+  auto other_cli = other.proc.client();
+  std::string foreign_cid;
+  ASSERT_TRUE(upload(other_cli, random_bytes(5000, 5), &foreign_cid));
+
+  test_node n;
+  ASSERT_TRUE(n.proc.start());
+  auto cli = n.proc.client();
+  for (auto& cid : {unknown_root_cid, foreign_cid}) {
+    SCOPED_TRACE(cid);
+    auto res = cli.Get(api("/data/" + cid));
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 404) << res->body;
+    json j;
+    ASSERT_TRUE(get_json(cli, api("/data/" + cid + "/exists"), &j));
+    EXPECT_EQ(j, json({{"has", false}}));
+  }
+  // The uploading node has it.
+  json j;
+  ASSERT_TRUE(get_json(other_cli, api("/data/" + foreign_cid + "/exists"), &j));
+  EXPECT_EQ(j, json({{"has", true}}));
+}
+
+TEST(NodeIntegrationTest, DeleteRemovesDatasetAndReleasesQuota) {
+  test_node n;
+  ASSERT_TRUE(n.proc.start());
+  auto cli = n.proc.client();
+  space_info s0;
+  ASSERT_TRUE(get_space(cli, &s0));
+  EXPECT_EQ(s0.quota_used, 0) << "fresh node uses quota";
+
+  auto a = random_bytes(5 * block_size + 3, 51);
+  auto b = random_bytes(2 * block_size + 9, 52);
+  std::string a_cid;
+  std::string b_cid;
+  ASSERT_TRUE(upload(cli, a, &a_cid));
+  space_info sa;
+  ASSERT_TRUE(get_space(cli, &sa));
+  ASSERT_TRUE(upload(cli, b, &b_cid));
+  space_info sab;
+  ASSERT_TRUE(get_space(cli, &sab));
+  EXPECT_GT(sa.quota_used, s0.quota_used);
+  EXPECT_GT(sab.quota_used, sa.quota_used);
+
+  json j;
+  ASSERT_TRUE(get_json(cli, api("/data/" + a_cid + "/exists"), &j));
+  EXPECT_EQ(j, json({{"has", true}}));
+
+  auto res = cli.Delete(api("/data/" + a_cid));
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 204) << res->body;
+  res = cli.Get(api("/data/" + a_cid));
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 404);
+  ASSERT_TRUE(get_json(cli, api("/data/" + a_cid + "/exists"), &j));
+  EXPECT_EQ(j, json({{"has", false}}));
+  space_info sb;
+  ASSERT_TRUE(get_space(cli, &sb));
+  EXPECT_EQ(sb.quota_used, sab.quota_used - (sa.quota_used - s0.quota_used))
+    << "deleting A did not release exactly A's bytes";
+  EXPECT_LT(sb.total_blocks, sab.total_blocks);
+  std::map<std::string, json> listing;
+  ASSERT_TRUE(list_data(cli, &listing));
+  EXPECT_EQ(listing.count(a_cid), 0u) << "deleted dataset still listed";
+  EXPECT_EQ(listing.count(b_cid), 1u);
+  // B is untouched.
+  EXPECT_TRUE(download_equals(cli, b_cid, b));
+
+  res = cli.Delete(api("/data/" + b_cid));
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 204) << res->body;
+  space_info s_end;
+  ASSERT_TRUE(get_space(cli, &s_end));
+  EXPECT_EQ(s_end.quota_used, s0.quota_used);
+  EXPECT_EQ(s_end.quota_used, 0);
+  ASSERT_TRUE(list_data(cli, &listing));
+  EXPECT_TRUE(listing.empty());
+
+  // Uploading A again works and serves the same bytes.
+  std::string a_again;
+  ASSERT_TRUE(upload(cli, a, &a_again));
+  EXPECT_EQ(a_again, a_cid);
+  EXPECT_TRUE(download_equals(cli, a_again, a));
+}
+
+TEST(NodeIntegrationTest, SpaceReportsQuotaAndUsage) {
+  test_node n({"--storage-quota", "10MiB"});
+  ASSERT_TRUE(n.proc.start());
+  auto cli = n.proc.client();
+  auto res = cli.Get(api("/space"));
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->get_header_value("Content-Type").rfind("application/json", 0),
+            0u)
+    << res->get_header_value("Content-Type");
+  space_info s0;
+  ASSERT_TRUE(get_space(cli, &s0));
+  EXPECT_EQ(s0.quota_max, 10 * static_cast<std::int64_t>(mib));
+  EXPECT_GE(s0.quota_used, 0);
+  EXPECT_GE(s0.quota_reserved, 0);
+  EXPECT_GE(s0.total_blocks, 0);
+
+  const std::size_t size = mib + 17; // 17 blocks
+  std::string cid;
+  ASSERT_TRUE(upload(cli, random_bytes(size, 61), &cid));
+  space_info s1;
+  ASSERT_TRUE(get_space(cli, &s1));
+  EXPECT_EQ(s1.quota_max, s0.quota_max);
+  auto delta = s1.quota_used - s0.quota_used;
+  EXPECT_GE(delta, static_cast<std::int64_t>(size));
+  EXPECT_LE(delta, static_cast<std::int64_t>(size + mib))
+    << "quota use grew far more than the data";
+  EXPECT_GE(s1.total_blocks - s0.total_blocks, 17);
+}
+
+TEST(NodeIntegrationTest, StorageQuotaFlagAcceptsPlainBytesAndSuffixes) {
+  for (auto& [flag, bytes] : std::vector<std::pair<std::string, std::int64_t>>{
+         {"5000000", 5000000}, {"1GiB", std::int64_t{1} << 30}}) {
+    SCOPED_TRACE("--storage-quota " + flag);
+    test_node n({"--storage-quota", flag});
+    ASSERT_TRUE(n.proc.start());
+    auto cli = n.proc.client();
+    space_info s;
+    ASSERT_TRUE(get_space(cli, &s));
+    EXPECT_EQ(s.quota_max, bytes);
+  }
+}
+
+TEST(NodeIntegrationTest, UploadOverQuotaIsRejectedAndNodeKeepsServing) {
+  test_node n({"--storage-quota", "1MiB"});
+  ASSERT_TRUE(n.proc.start());
+  auto cli = n.proc.client();
+  auto small = random_bytes(100 * 1000, 71);
+  std::string small_cid;
+  ASSERT_TRUE(upload(cli, small, &small_cid));
+  space_info before;
+  ASSERT_TRUE(get_space(cli, &before));
+
+  auto big = random_bytes(3 * mib, 72);
+  for (bool chunked : {false, true}) {
+    SCOPED_TRACE(chunked ? "chunked body" : "body with Content-Length");
+    auto res =
+      raw_post(n.proc.host(), n.proc.port(), api("/data"), big, chunked);
+    EXPECT_TRUE(res.status == 413 || res.status == 507)
+      << "status " << res.status << " (socket: " << res.error
+      << "): " << res.head << "\n"
+      << res.body << n.proc.diagnostics();
+    EXPECT_TRUE(one_line_reason(res.body));
+  }
+
+  space_info after;
+  ASSERT_TRUE(get_space(cli, &after)) << n.proc.diagnostics();
+  EXPECT_EQ(after.quota_used, before.quota_used)
+    << "failed upload left bytes accounted";
+  EXPECT_EQ(after.quota_reserved, before.quota_reserved);
+  EXPECT_EQ(after.total_blocks, before.total_blocks);
+  std::map<std::string, json> listing;
+  ASSERT_TRUE(list_data(cli, &listing));
+  EXPECT_EQ(listing.size(), 1u) << "failed upload is listed";
+
+  EXPECT_TRUE(download_equals(cli, small_cid, small));
+  auto second = random_bytes(200 * 1000, 73);
+  std::string second_cid;
+  EXPECT_TRUE(upload(cli, second, &second_cid))
+    << "upload within quota failed after a rejected one";
+  EXPECT_TRUE(download_equals(cli, second_cid, second));
+}
+
+TEST(NodeIntegrationTest, ChunkedUploadRoundTripsWithSameCid) {
+  test_node n;
+  ASSERT_TRUE(n.proc.start());
+  auto cli = n.proc.client();
+  auto data = random_bytes(mib + 17, 111);
+  // Without a length, httplib sends Transfer-Encoding: chunked; odd piece
+  // sizes so that chunks never line up with blocks.
+  auto res = cli.Post(
+    api("/data"),
+    [&data](std::size_t offset, httplib::DataSink& sink) {
+      if (offset >= data.size()) {
+        sink.done();
+        return true;
+      }
+      auto len = std::min<std::size_t>(10007, data.size() - offset);
+      return sink.write(data.data() + offset, len);
+    },
+    "application/octet-stream");
+  ASSERT_TRUE(res) << httplib::to_string(res.error()) << n.proc.diagnostics();
+  ASSERT_EQ(res->status, 200) << res->body;
+  auto cid = res->body;
+  EXPECT_TRUE(looks_like_cid(cid)) << cid;
+  EXPECT_TRUE(download_equals(cli, cid, data));
+  // The same bytes and metadata with a Content-Length give the same CID.
+  std::string again;
+  ASSERT_TRUE(upload(cli, data, &again));
+  EXPECT_EQ(again, cid);
+}
+
+TEST(NodeIntegrationTest, EmptyUploadIsRejectedWith400) {
+  test_node n;
+  ASSERT_TRUE(n.proc.start());
+  auto cli = n.proc.client();
+  auto res = cli.Post(api("/data"), std::string(), "application/octet-stream");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 400) << res->body;
+  EXPECT_TRUE(one_line_reason(res->body));
+  space_info s;
+  ASSERT_TRUE(get_space(cli, &s));
+  EXPECT_EQ(s.quota_used, 0);
+  std::map<std::string, json> listing;
+  ASSERT_TRUE(list_data(cli, &listing));
+  EXPECT_TRUE(listing.empty());
+}
+
+// -- restarts and durability --------------------------------------------------
+
+TEST(NodeIntegrationTest, DatasetsSurviveCleanRestart) {
+  test_node n;
+  ASSERT_TRUE(n.proc.start());
+  auto peer = n.proc.peer_id();
+  std::vector<std::pair<std::string, std::string>> sets;
+  {
+    auto cli = n.proc.client();
+    const std::vector<std::size_t> sizes{1, block_size + 1, 3 * mib + 5};
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+      auto data = random_bytes(sizes[i], 80 + i);
+      std::string cid;
+      ASSERT_TRUE(upload(cli, data, &cid, "image/png",
+                         "file" + std::to_string(i) + ".bin"));
+      sets.emplace_back(cid, std::move(data));
+    }
+  }
+  auto st = n.proc.stop();
+  EXPECT_TRUE(st.clean()) << "SIGTERM: " << st.to_string()
+                          << n.proc.diagnostics();
+  ASSERT_TRUE(n.proc.start());
+  EXPECT_EQ(n.proc.peer_id(), peer) << "peer id changed across restart";
+  auto cli = n.proc.client();
+  std::map<std::string, json> listing;
+  ASSERT_TRUE(list_data(cli, &listing));
+  for (std::size_t i = 0; i < sets.size(); ++i) {
+    auto& [cid, data] = sets[i];
+    SCOPED_TRACE(cid);
+    EXPECT_TRUE(download_equals(cli, cid, data));
+    ASSERT_TRUE(listing.count(cid)) << "not listed after restart";
+    EXPECT_EQ(listing[cid].value("filename", json()),
+              json("file" + std::to_string(i) + ".bin"));
+  }
+  // A second clean stop also exits with 0.
+  st = n.proc.stop();
+  EXPECT_TRUE(st.clean()) << st.to_string() << n.proc.diagnostics();
+}
+
+TEST(NodeIntegrationTest, DatasetsSurviveKill9RightAfterUpload) {
+  test_node n;
+  ASSERT_TRUE(n.proc.start());
+  std::vector<std::pair<std::string, std::string>> sets;
+  std::uint64_t seed = 90;
+  auto add = [&](std::size_t size) {
+    auto cli = n.proc.client();
+    auto data = random_bytes(size, seed++);
+    std::string cid;
+    auto r = upload(cli, data, &cid);
+    if (r)
+      sets.emplace_back(cid, std::move(data));
+    return r;
+  };
+  auto verify_all = [&] {
+    auto cli = n.proc.client();
+    for (auto& [cid, data] : sets)
+      EXPECT_TRUE(download_equals(cli, cid, data))
+        << "lost after kill -9" << n.proc.diagnostics();
+  };
+
+  ASSERT_TRUE(add(10));
+  ASSERT_TRUE(add(2 * block_size));
+  ASSERT_TRUE(add(5 * mib + 123));
+  n.proc.kill9(); // immediately after the last POST returned
+  ASSERT_TRUE(n.proc.start());
+  verify_all();
+
+  ASSERT_TRUE(add(block_size - 1));
+  ASSERT_TRUE(add(mib));
+  n.proc.kill9();
+  ASSERT_TRUE(n.proc.start());
+  verify_all();
+  auto cli = n.proc.client();
+  std::map<std::string, json> listing;
+  ASSERT_TRUE(list_data(cli, &listing));
+  for (auto& [cid, data] : sets)
+    EXPECT_TRUE(listing.count(cid)) << cid << " not listed after kill -9";
+}
+
+TEST(NodeIntegrationTest, SigintShutsDownCleanly) {
+  test_node n;
+  ASSERT_TRUE(n.proc.start());
+  auto data = random_bytes(300000, 99);
+  std::string cid;
+  {
+    auto cli = n.proc.client();
+    ASSERT_TRUE(upload(cli, data, &cid));
+  }
+  n.proc.send_signal(SIGINT);
+  auto st = n.proc.wait_exit(5s);
+  ASSERT_TRUE(st) << "no exit within 5 s of SIGINT" << n.proc.diagnostics();
+  EXPECT_TRUE(st->clean()) << st->to_string() << n.proc.diagnostics();
+  ASSERT_TRUE(n.proc.start());
+  auto cli = n.proc.client();
+  EXPECT_TRUE(download_equals(cli, cid, data));
+}
+
+// -- start-up failures --------------------------------------------------------
+
+TEST(NodeIntegrationTest, InvalidFlagsMakeNodeExitNonZero) {
+  const std::vector<std::vector<std::string>> bad{
+    {"--storage-quota", "banana"},
+    {"--block-ttl", "banana"},
+    {"--log-level", "loud"},
+    {"--threads", "many"},
+    {"--no-such-flag"},
+  };
+  for (auto& extra : bad) {
+    temp_dir dir;
+    node_process proc(node_args(dir.file("data"), extra),
+                      dir.file("node-stderr.log"));
+    EXPECT_EQ(expect_bad_start(proc, extra.front()), "");
+  }
+  // Same for a bad --api-port value (not the default "0").
+  temp_dir dir;
+  node_process proc(node_args(dir.file("data"), {}, "notaport"),
+                    dir.file("node-stderr.log"));
+  EXPECT_EQ(expect_bad_start(proc, "--api-port notaport"), "");
+}
+
+TEST(NodeIntegrationTest, UnusableDataDirMakesNodeExitNonZero) {
+  temp_dir dir;
+  auto file = dir.file("regular-file");
+  std::ofstream(file) << "not a directory\n";
+  for (auto& data_dir : {file, file + "/below-a-file"}) {
+    node_process proc(node_args(data_dir), dir.file("node-stderr.log"));
+    EXPECT_EQ(expect_bad_start(proc, "--data-dir " + data_dir), "");
+  }
+}
+
+TEST(NodeIntegrationTest, BusyApiPortMakesSecondNodeExitNonZero) {
+  test_node first;
+  ASSERT_TRUE(first.proc.start());
+  temp_dir dir;
+  node_process second(
+    node_args(dir.file("data"), {}, std::to_string(first.proc.port())),
+    dir.file("node-stderr.log"));
+  EXPECT_EQ(
+    expect_bad_start(second, "--api-port " + std::to_string(first.proc.port())),
+    "");
+  // The first node is unaffected.
+  auto cli = first.proc.client();
+  space_info s;
+  EXPECT_TRUE(get_space(cli, &s));
+}
+
+// -- node and debug endpoints -------------------------------------------------
+
+TEST(NodeIntegrationTest, LogLevelEndpointAcceptsKnownLevelsAndRejectsBogus) {
+  test_node n;
+  ASSERT_TRUE(n.proc.start());
+  auto cli = n.proc.client();
+  for (auto level :
+       {"trace", "debug", "info", "notice", "warn", "error", "fatal", "info"}) {
+    SCOPED_TRACE(level);
+    auto res =
+      cli.Post(api("/debug/chronicles/loglevel?level=") + level, "", "");
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 200) << res->body;
+  }
+  auto res = cli.Post(api("/debug/chronicles/loglevel?level=bogus"), "", "");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 400) << res->body;
+  EXPECT_TRUE(one_line_reason(res->body));
+  // The OpenAPI spec: "Invalid or missing log level" -> 400.
+  res = cli.Post(api("/debug/chronicles/loglevel"), "", "");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 400) << res->body;
+  space_info s;
+  EXPECT_TRUE(get_space(cli, &s));
+}
+
+TEST(NodeIntegrationTest,
+     PeerIdEndpointsMatchReadyLineAndPersistAcrossRestart) {
+  test_node n;
+  ASSERT_TRUE(n.proc.start());
+  auto peer = n.proc.peer_id();
+  EXPECT_EQ(peer.rfind("12D3KooW", 0), 0u) << peer;
+  auto check = [&](const std::string& expected) {
+    auto cli = n.proc.client();
+    for (auto path : {"/peerid", "/node/peerid"}) {
+      SCOPED_TRACE(path);
+      auto res = cli.Get(api(path));
+      ASSERT_TRUE(res) << httplib::to_string(res.error());
+      EXPECT_EQ(res->status, 200);
+      EXPECT_EQ(res->body, expected);
+      EXPECT_EQ(res->get_header_value("Content-Type").rfind("text/plain", 0),
+                0u)
+        << res->get_header_value("Content-Type");
+    }
+  };
+  check(peer);
+  EXPECT_EQ(count_ready_lines(n.proc.stdout_text()), 1) << n.proc.stdout_text();
+  ASSERT_TRUE(n.proc.restart());
+  EXPECT_EQ(n.proc.peer_id(), peer) << "node key did not persist";
+  check(peer);
+  n.proc.kill9();
+  ASSERT_TRUE(n.proc.start());
+  EXPECT_EQ(n.proc.peer_id(), peer) << "node key did not survive kill -9";
+
+  // A different data dir is a different node.
+  test_node other;
+  ASSERT_TRUE(other.proc.start());
+  EXPECT_NE(other.proc.peer_id(), peer);
+}
+
+TEST(NodeIntegrationTest, DebugInfoReportsIdentityRepoAndVersion) {
+  // Also checks that these flags are accepted.
+  test_node n({"--log-level", "debug", "--block-ttl", "30d", "--threads", "2",
+               "--storage-quota", "1GiB"});
+  ASSERT_TRUE(n.proc.start());
+  auto cli = n.proc.client();
+  json j;
+  ASSERT_TRUE(get_json(cli, api("/debug/info"), &j));
+  ASSERT_TRUE(j.is_object()) << j;
+  EXPECT_EQ(j.value("id", json()), json(n.proc.peer_id())) << j;
+  ASSERT_TRUE(j.contains("addrs")) << j;
+  EXPECT_TRUE(j["addrs"].is_array()) << j;
+  ASSERT_TRUE(j.contains("repo") && j["repo"].is_string()) << j;
+  std::error_code ec;
+  auto canonical = std::filesystem::canonical(n.data_dir, ec).string();
+  auto repo = j["repo"].get<std::string>();
+  EXPECT_TRUE(repo == n.data_dir || repo == canonical)
+    << "repo '" << repo << "' is not the data dir '" << n.data_dir << "'";
+  ASSERT_TRUE(j.contains("spr")) << j;
+  EXPECT_TRUE(j["spr"].is_string()) << j;
+  ASSERT_TRUE(j.contains("announceAddresses")) << j;
+  EXPECT_TRUE(j["announceAddresses"].is_array()) << j;
+  EXPECT_TRUE(j.contains("table")) << j;
+  ASSERT_TRUE(j.contains("codex") && j["codex"].is_object()) << j;
+  EXPECT_TRUE(j["codex"].contains("version")) << j;
+  EXPECT_TRUE(j["codex"].contains("revision")) << j;
+}
