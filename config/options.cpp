@@ -46,15 +46,6 @@ bool split_number(std::string_view text, double& num, std::string& unit) {
   return std::isfinite(num) && num >= 0;
 }
 
-std::string env_name(const std::string& flag) {
-  std::string out = "CAIRN_";
-  for (char c : flag)
-    out += c == '-'
-             ? '_'
-             : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
-
 // Renders a TOML value as the text CLI11 would get on the command line.
 std::optional<std::vector<std::string>> toml_values(const toml::node& n) {
   std::vector<std::string> out;
@@ -81,6 +72,15 @@ std::optional<std::vector<std::string>> toml_values(const toml::node& n) {
 }
 
 } // namespace
+
+std::string env_name(const std::string& flag) {
+  std::string out = "CAIRN_";
+  for (char c : flag)
+    out += c == '-'
+             ? '_'
+             : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
 
 std::optional<uint64_t> parse_size(std::string_view text) {
   double num = 0;
@@ -162,136 +162,74 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
     "cairn-node"};
   app.set_version_flag("--version", "cairn-node 0.1.0");
   app.get_formatter()->column_width(34);
-  std::vector<CLI::Option*> opts;
-  auto add = [&](CLI::Option* opt, const std::string& flag) {
-    opt->envname(env_name(flag));
-    opts.push_back(opt);
+  // Every option also reads CAIRN_<FLAG> and shows its default.
+  auto add = [](CLI::Option* opt) {
+    opt->envname(env_name(opt->get_name().substr(2)));
     return opt;
   };
-  auto size_opt = [&](const std::string& flag, uint64_t& dst,
-                      const char* help) {
-    return add(app.add_option_function<std::string>(
-                 "--" + flag,
-                 [&dst, flag](const std::string& s) {
-                   auto v = parse_size(s);
-                   if (!v)
-                     throw CLI::ValidationError(
-                       "--" + flag,
-                       "'" + s +
-                         "' is not a size (e.g. 20GiB, 512MB, 1048576)");
-                   dst = *v;
-                 },
-                 help),
-               flag);
+  auto plain = [&](const std::string& flag, auto& dst,
+                   const std::string& help) {
+    return add(app.add_option("--" + flag, dst, help)->capture_default_str());
   };
-  auto duration_opt = [&](const std::string& flag, std::chrono::seconds& dst,
-                          const char* help) {
+  // Options whose text is parsed by `parse` (sizes, durations).
+  auto parsed = [&](const std::string& flag, auto& dst, auto parse,
+                    const std::string& what, const std::string& help) {
     return add(app.add_option_function<std::string>(
-                 "--" + flag,
-                 [&dst, flag](const std::string& s) {
-                   auto v = parse_duration(s);
-                   if (!v)
-                     throw CLI::ValidationError(
-                       "--" + flag,
-                       "'" + s + "' is not a duration (e.g. 30d, 12h, 90s)");
-                   dst = *v;
-                 },
-                 help),
-               flag);
+      "--" + flag,
+      [&dst, flag, parse, what](const std::string& s) {
+        auto v = parse(s);
+        if (!v)
+          throw CLI::ValidationError("--" + flag, "'" + s + "' is not " + what);
+        dst = *v;
+      },
+      help));
   };
   auto port = CLI::Range(0, 65535);
+  const std::string not_yet = " (not used yet: block exchange)";
   add(app.add_option("--config", o.config_file,
-                     "TOML file with settings (keys are the flag names)"),
-      "config");
-  add(app
-        .add_option("--data-dir", o.data_dir,
-                    "Directory of the LMDB store and node key")
-        ->capture_default_str(),
-      "data-dir");
-  add(app
-        .add_option("--api-bindaddr", o.api_bindaddr,
-                    "Address the REST API binds to")
-        ->capture_default_str(),
-      "api-bindaddr");
-  add(app
-        .add_option("--api-port", o.api_port,
-                    "REST API port (0 = pick a free one)")
-        ->capture_default_str()
-        ->check(port),
-      "api-port");
-  add(app
-        .add_option(
-          "--listen-ip", o.listen_ip,
-          "Address of the peer listener, TCP (not used yet: block exchange)")
-        ->capture_default_str(),
-      "listen-ip");
-  add(
-    app
-      .add_option("--listen-port", o.listen_port,
-                  "Peer listener port, 0 = pick (not used yet: block exchange)")
-      ->capture_default_str()
-      ->check(port),
-    "listen-port");
-  add(app
-        .add_option("--disc-port", o.disc_port,
-                    "DHT port, UDP, 0 = pick (not used yet: discovery)")
-        ->capture_default_str()
-        ->check(port),
-      "disc-port");
+                     "TOML file with settings (keys are the flag names)"));
+  plain("data-dir", o.data_dir, "Directory of the LMDB store and node key");
+  plain("api-bindaddr", o.api_bindaddr, "Address the REST API binds to");
+  plain("api-port", o.api_port, "REST API port (0 = pick a free one)")
+    ->check(port);
+  plain("listen-ip", o.listen_ip,
+        "Address of the peer listener, TCP" + not_yet);
+  plain("listen-port", o.listen_port, "Peer listener port, 0 = pick" + not_yet)
+    ->check(port);
+  plain("disc-port", o.disc_port,
+        "DHT port, UDP, 0 = pick (not used yet: discovery)")
+    ->check(port);
   add(app.add_option("--bootstrap-node", o.bootstrap_nodes,
                      "Signed peer record (spr:...) to join the DHT through; "
-                     "repeatable (not used yet)"),
-      "bootstrap-node");
-  size_opt("storage-quota", o.storage_quota,
-           "Bytes of blocks to store at most (default 20GiB)");
-  duration_opt("block-ttl", o.block_ttl,
-               "Lifetime of a block after its last put (default 30d)");
-  duration_opt("block-maintenance-interval", o.block_maintenance_interval,
-               "How often expired blocks are deleted (default 10m)");
-  add(app
-        .add_option("--block-maintenance-batch", o.block_maintenance_batch,
-                    "Expired blocks deleted per maintenance pass")
-        ->capture_default_str()
-        ->check(CLI::Range(1u, 1000000u)),
-      "block-maintenance-batch");
-  add(app
-        .add_option("--max-peers", o.max_peers,
-                    "Connected peers at most (not used yet: block exchange)")
-        ->capture_default_str(),
-      "max-peers");
-  add(app
-        .add_option("--log-level", o.log_level,
-                    "trace|debug|info|notice|warn|error|fatal")
-        ->capture_default_str()
-        ->check(CLI::IsMember(
-          {"trace", "debug", "info", "notice", "warn", "error", "fatal"})),
-      "log-level");
-  add(app.add_flag("--metrics", o.metrics,
-                   "Serve Prometheus metrics on --metrics-port (not used yet)"),
-      "metrics");
-  add(app
-        .add_option("--metrics-address", o.metrics_address,
-                    "Address of /metrics (not used yet)")
-        ->capture_default_str(),
-      "metrics-address");
-  add(app
-        .add_option("--metrics-port", o.metrics_port,
-                    "Port of /metrics (not used yet)")
-        ->capture_default_str()
-        ->check(port),
-      "metrics-port");
-  add(app
-        .add_option("--threads", o.threads,
-                    "Scheduler threads (0 = one per core)")
-        ->capture_default_str()
-        ->check(CLI::Range(0u, 256u)),
-      "threads");
-  add(app
-        .add_option("--stream-window", o.stream_window,
-                    "Blocks a download requests ahead of the reader")
-        ->capture_default_str()
-        ->check(CLI::Range(1u, 1024u)),
-      "stream-window");
+                     "repeatable (not used yet)"));
+  parsed("storage-quota", o.storage_quota, parse_size,
+         "a size (e.g. 20GiB, 512MB, 1048576)",
+         "Bytes of blocks to store at most (default 20GiB)");
+  parsed("block-ttl", o.block_ttl, parse_duration,
+         "a duration (e.g. 30d, 12h, 90s)",
+         "Lifetime of a block after its last put (default 30d)");
+  parsed("block-maintenance-interval", o.block_maintenance_interval,
+         parse_duration, "a duration (e.g. 10m, 30s)",
+         "How often expired blocks are deleted (default 10m)");
+  plain("block-maintenance-batch", o.block_maintenance_batch,
+        "Expired blocks deleted per maintenance pass")
+    ->check(CLI::Range(1u, 1000000u));
+  plain("max-peers", o.max_peers, "Connected peers at most" + not_yet);
+  plain("log-level", o.log_level, "trace|debug|info|notice|warn|error|fatal")
+    ->check(CLI::IsMember(
+      {"trace", "debug", "info", "notice", "warn", "error", "fatal"}));
+  add(
+    app.add_flag("--metrics", o.metrics,
+                 "Serve Prometheus metrics on --metrics-port (not used yet)"));
+  plain("metrics-address", o.metrics_address,
+        "Address of /metrics (not used yet)");
+  plain("metrics-port", o.metrics_port, "Port of /metrics (not used yet)")
+    ->check(port);
+  plain("threads", o.threads, "Scheduler threads (0 = one per core)")
+    ->check(CLI::Range(0u, 256u));
+  plain("stream-window", o.stream_window,
+        "Blocks a download requests ahead of the reader")
+    ->check(CLI::Range(1u, 1024u));
   try {
     app.parse(argc, argv);
     if (!o.config_file.empty()) {

@@ -73,6 +73,9 @@ std::optional<uint64_t> parse_size(std::string_view text);
 /// are seconds. `std::nullopt` if bad or not positive.
 std::optional<std::chrono::seconds> parse_duration(std::string_view text);
 
+/// The environment variable of a flag: `data-dir` → `CAIRN_DATA_DIR`.
+std::string env_name(const std::string& flag);
+
 /// The log levels `--log-level` and the loglevel endpoint accept.
 bool is_log_level(std::string_view level);
 

@@ -12,6 +12,9 @@
 #      Merkle tree, LMDB writes and the durable commit.
 #      Before every repetition after the first, the dataset is DELETEd so that
 #      each upload writes every block (no deduplication shortcut).
+#   2b. durable disk baseline: `dd conv=fsync` of the same file into the same
+#      temp dir — the speed at which this disk makes bytes durable, which
+#      bounds an upload that fsyncs before it answers (see README, Durability).
 #   3. local download: `curl -o /dev/null` of GET /api/codex/v1/data/{cid}.
 #   4. correctness: one more download piped into sha256sum must equal the
 #      original file's digest (not timed).
@@ -170,6 +173,18 @@ T_NGINX=$(best_of time_get "$NGINX_URL")
 stop_pid "$NGINX_PID" QUIT 5
 NGINX_PID=""
 
+# --- durable write baseline ---------------------------------------------
+time_dd() { # -> seconds to write the file with fsync
+  local t0 t1
+  t0=$(date +%s.%N)
+  dd if="$FILE" of="$WORK/dd.out" bs=4M conv=fsync status=none
+  t1=$(date +%s.%N)
+  rm -f "$WORK/dd.out"
+  awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b - a}'
+}
+echo "dd conv=fsync of the same file:" >&2
+T_DD=$(best_of time_dd)
+
 # --- cairn-node -----------------------------------------------------------
 DATA="$WORK/node-data"
 # Room for the dataset plus LMDB overhead; deletes free it between runs.
@@ -248,12 +263,16 @@ UP=$(mbps "$SIZE_BYTES" "$T_UP")
 DOWN=$(mbps "$SIZE_BYTES" "$T_DOWN")
 NGINX=$(mbps "$SIZE_BYTES" "$T_NGINX")
 RATIO=$(awk -v a="$T_NGINX" -v b="$T_DOWN" 'BEGIN{printf "%.2f", a / b}')
+DISK=$(mbps "$SIZE_BYTES" "$T_DD")
+UP_RATIO=$(awk -v a="$T_DD" -v b="$T_UP" 'BEGIN{printf "%.2f", a / b}')
 
 echo
 echo "cairn-node HTTP throughput, $SIZE_MB MiB file, best of $RUNS, $(nproc) cores, $(uname -m)"
 printf '%-28s %12s\n' "metric" "value"
 printf '%-28s %12s\n' "----------------------------" "------------"
 printf '%-28s %12s\n' "upload MB/s" "$UP"
+printf '%-28s %12s\n' "disk MB/s (dd conv=fsync)" "$DISK"
+printf '%-28s %12s\n' "upload/disk ratio" "$UP_RATIO"
 printf '%-28s %12s\n' "download MB/s" "$DOWN"
 printf '%-28s %12s\n' "nginx MB/s" "$NGINX"
 printf '%-28s %12s\n' "download/nginx ratio" "$RATIO"

@@ -56,12 +56,7 @@ const std::vector<std::string> all_flags{
 };
 
 std::string env_of(const std::string& flag) {
-  std::string out = "CAIRN_";
-  for (char c : flag)
-    out += c == '-'
-             ? '_'
-             : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
+  return cairn::config::env_name(flag);
 }
 
 // Every field but config_file equals the in-class default.

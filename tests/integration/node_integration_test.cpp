@@ -1144,3 +1144,30 @@ TEST(NodeIntegrationTest, DebugInfoReportsIdentityRepoAndVersion) {
   EXPECT_TRUE(j["codex"].contains("version")) << j;
   EXPECT_TRUE(j["codex"].contains("revision")) << j;
 }
+
+TEST(NodeIntegrationTest, MaintenanceDeletesExpiredDatasets) {
+  test_node n({"--block-ttl", "1s", "--block-maintenance-interval", "1s"});
+  ASSERT_TRUE(n.proc.start());
+  auto cli = n.proc.client();
+  std::string cid;
+  ASSERT_TRUE(upload(cli, random_bytes(3 * 65536 + 5, 71), &cid));
+  space_info s;
+  ASSERT_TRUE(get_space(cli, &s));
+  EXPECT_EQ(s.total_blocks, 5); // 4 data blocks + the manifest
+  // The TTL is 1 s and maintenance runs every second: within a few seconds
+  // the dataset and its blocks are gone and the quota is free again.
+  bool gone = false;
+  for (int i = 0; i < 50 && !gone; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto res = cli.Get(api("/data/" + cid));
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    gone = res->status == 404;
+  }
+  ASSERT_TRUE(gone) << "expired dataset still served";
+  ASSERT_TRUE(get_space(cli, &s));
+  EXPECT_EQ(s.total_blocks, 0);
+  EXPECT_EQ(s.quota_used, 0);
+  auto list = cli.Get(api("/data"));
+  ASSERT_TRUE(list);
+  EXPECT_EQ(nlohmann::json::parse(list->body)["content"].size(), 0u);
+}
