@@ -627,6 +627,10 @@ api_actor::behavior_type api(api_actor::stateful_pointer<api_state> self,
   st.server = server.server;
   add_routes(*st.server, shared);
   st.listener = std::thread{[srv = st.server] { srv->listen_after_bind(); }};
+  // httplib's stop() is a no-op until the server runs: wait for it, so that
+  // an early exit of this actor cannot leave the listener running forever.
+  for (int i = 0; i < 5000 && !st.server->is_running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
   spdlog::info("api: serving http://{}:{}{}", shared->info.api_host,
                server.port, api_prefix);
   return {

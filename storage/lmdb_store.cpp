@@ -1,7 +1,10 @@
 #include "storage/lmdb_store.hpp"
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <fstream>
 #include <map>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -242,6 +245,9 @@ struct lmdb_store::write_txn {
       return fail("mdb_del(expiry)", rc);
     used -= std::min<uint64_t>(used, m.size);
     count -= std::min<uint64_t>(count, 1);
+    // Freeing a value maps it (see trim_mapping); trim during long deletes
+    // too, not only after them.
+    st.note_read();
     return caf::none;
   }
 
@@ -362,8 +368,10 @@ caf::error lmdb_store::with_write(const char* what, F&& body) {
         return err;
     } else {
       int rc = mdb_txn_commit(w.txn);
-      if (rc == 0)
+      if (rc == 0) {
+        trim_mapping();
         return caf::none;
+      }
       if (rc != MDB_MAP_FULL)
         return make_error(ec::storage_io, what, std::string{mdb_strerror(rc)});
     }
@@ -381,7 +389,52 @@ caf::error lmdb_store::grow_map() {
   if (int rc = mdb_env_set_mapsize(env_, next))
     return make_error(ec::storage_io, "mdb_env_set_mapsize",
                       std::string{mdb_strerror(rc)});
+  map_addr_ = nullptr; // remapped: look it up again
   return caf::none;
+}
+
+void lmdb_store::trim_mapping() {
+  // LMDB maps its file read-only and shared. Every page the process touches
+  // stays mapped (and counts in its RSS), and the kernel maps up to 64 KiB
+  // around each touched page; freeing or reading a 64 KiB value thus maps
+  // the whole value. Dropping the mapping's pages keeps them in the page
+  // cache; the next access faults them back in cheaply.
+  if (!map_addr_)
+    locate_map();
+  if (map_addr_)
+    ::madvise(map_addr_, map_len_, MADV_DONTNEED);
+  reads_since_trim_ = 0;
+}
+
+void lmdb_store::locate_map() {
+  // LMDB does not say where it mapped the file (mdb_env_info reports an
+  // address only with MDB_FIXEDMAP): find the mapping of our data.mdb.
+  map_addr_ = nullptr;
+  map_len_ = 0;
+  char* real = ::realpath((opts_.path + "/data.mdb").c_str(), nullptr);
+  if (!real)
+    return;
+  std::string file{real};
+  std::free(real);
+  std::ifstream maps{"/proc/self/maps"};
+  std::string line;
+  while (std::getline(maps, line)) {
+    if (line.size() < file.size() ||
+        line.compare(line.size() - file.size(), file.size(), file) != 0)
+      continue;
+    uintptr_t lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx", &lo, &hi) == 2 &&
+        hi - lo > map_len_) {
+      map_addr_ = reinterpret_cast<void*>(lo);
+      map_len_ = hi - lo;
+    }
+  }
+}
+
+void lmdb_store::note_read() {
+  // One trim per 128 block reads (8 MiB) bounds what reads keep mapped.
+  if (++reads_since_trim_ >= 128)
+    trim_mapping();
 }
 
 uint64_t lmdb_store::map_size() const {
@@ -653,18 +706,6 @@ caf::expected<uint64_t> lmdb_store::expire(uint64_t now, size_t max) {
 
 namespace {
 
-// Unmaps the whole pages of a value from this process after it was copied
-// out. LMDB maps its file read-only and shared, so the pages stay in the page
-// cache and fault back in on the next access; without this, every block ever
-// read counts in the node's RSS.
-void release_pages(const uint8_t* p, size_t n) {
-  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  auto begin = (reinterpret_cast<uintptr_t>(p) + page - 1) & ~(page - 1);
-  auto end = (reinterpret_cast<uintptr_t>(p) + n) & ~(page - 1);
-  if (end > begin)
-    ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
-}
-
 // A read-only transaction that aborts itself.
 struct read_txn {
   MDB_txn* txn = nullptr;
@@ -688,9 +729,7 @@ caf::expected<block> read_block(MDB_txn* txn, MDB_dbi dbi, const cid& id) {
     return make_error(ec::storage_io, "mdb_get(blocks)",
                       std::string{mdb_strerror(rc)});
   auto* p = static_cast<const uint8_t*>(v.mv_data);
-  auto out = block::wrap(id, std::make_shared<const bytes>(p, p + v.mv_size));
-  release_pages(p, v.mv_size);
-  return out;
+  return block::wrap(id, std::make_shared<const bytes>(p, p + v.mv_size));
 }
 
 caf::expected<leaf_info> read_leaf(MDB_txn* txn, MDB_dbi dbi,
@@ -718,6 +757,7 @@ caf::error txn_error(int rc) {
 
 caf::expected<block> lmdb_store::get_block(const cid& id) {
   read_txn r{env_};
+  note_read();
   if (r.rc)
     return txn_error(r.rc);
   return read_block(r.txn, blocks_, id);
@@ -732,6 +772,7 @@ caf::expected<leaf_info> lmdb_store::get_leaf(const block_address& addr) {
 
 caf::expected<block> lmdb_store::get_leaf_block(const block_address& addr) {
   read_txn r{env_};
+  note_read();
   if (r.rc)
     return txn_error(r.rc);
   auto leaf = read_leaf(r.txn, leaves_, addr);

@@ -142,11 +142,18 @@ private:
   caf::error with_write(const char* what, F&& body);
   caf::error grow_map();
   void start_writeback();
+  void trim_mapping();
+  void locate_map();
+  void note_read();
 
   lmdb_options opts_;
   MDB_env* env_ = nullptr;
   MDB_dbi blocks_ = 0, meta_ = 0, expiry_ = 0, leaves_ = 0, trees_ = 0,
           manifests_ = 0, stats_ = 0;
+  uint32_t reads_since_trim_ = 0;
+  // Where LMDB mapped data.mdb (found lazily; reset when the map grows).
+  void* map_addr_ = nullptr;
+  size_t map_len_ = 0;
 };
 
 } // namespace cairn::storage
