@@ -35,6 +35,12 @@ std::string to_string(ec x) {
     return "out_of_range";
   case ec::shutting_down:
     return "shutting_down";
+  case ec::protocol_error:
+    return "protocol_error";
+  case ec::handshake_failed:
+    return "handshake_failed";
+  case ec::peer_misbehaved:
+    return "peer_misbehaved";
   }
   return "unknown_error";
 }

@@ -42,6 +42,13 @@ enum class ec : uint8_t {
   out_of_range,
   /// The node or one of its actors is shutting down.
   shutting_down,
+  /// Bytes from a peer that break the wire protocol (bad frame, bad field,
+  /// unexpected message); context says what.
+  protocol_error,
+  /// A peer failed the handshake (bad signature, wrong version, own ID).
+  handshake_failed,
+  /// A peer sent something it must not (unrequested or invalid block).
+  peer_misbehaved,
 };
 
 /// The atom under which `ec` is registered as a CAF error category.
