@@ -7,9 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "messages/ed25519.hpp"
 #include "messages/error.hpp"
 
 namespace cairn::storage {
@@ -20,8 +20,6 @@ caf::error io_error(const std::string& what, const std::string& path) {
   return make_error(ec::storage_io, what + " " + path,
                     std::string{strerror(errno)});
 }
-
-using pkey_ptr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
 
 } // namespace
 
@@ -50,43 +48,21 @@ caf::expected<node_key> node_key::load_or_create(const std::string& path) {
   } else {
     return io_error("open", path);
   }
-  pkey_ptr pk{
-    EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, k.seed_.data(), 32),
-    EVP_PKEY_free};
-  size_t len = 32;
-  if (!pk || EVP_PKEY_get_raw_public_key(pk.get(), k.pub_.data(), &len) != 1)
+  auto pub = ed25519_public_key(k.seed_);
+  if (!pub)
     return make_error(ec::storage_io, path, "invalid Ed25519 key");
+  k.pub_ = *pub;
   k.id_ = cairn::peer_id::from_ed25519(k.pub_);
   return k;
 }
 
 bytes node_key::sign(byte_view msg) const {
-  pkey_ptr pk{
-    EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed_.data(), 32),
-    EVP_PKEY_free};
-  bytes sig(64);
-  size_t len = sig.size();
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestSignInit(ctx, nullptr, nullptr, nullptr, pk.get());
-  EVP_DigestSign(ctx, sig.data(), &len, msg.data, msg.size);
-  EVP_MD_CTX_free(ctx);
-  sig.resize(len);
-  return sig;
+  return ed25519_sign(seed_, msg);
 }
 
 bool node_key::verify(const std::array<uint8_t, 32>& pub, byte_view msg,
                       byte_view sig) {
-  pkey_ptr pk{
-    EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, pub.data(), 32),
-    EVP_PKEY_free};
-  if (!pk)
-    return false;
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok =
-    EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, pk.get()) == 1 &&
-    EVP_DigestVerify(ctx, sig.data, sig.size, msg.data, msg.size) == 1;
-  EVP_MD_CTX_free(ctx);
-  return ok;
+  return ed25519_verify(pub, msg, sig);
 }
 
 caf::expected<std::unique_ptr<data_dir_lock>>
