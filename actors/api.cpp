@@ -1,5 +1,6 @@
 #include "actors/api.hpp"
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <deque>
@@ -13,6 +14,7 @@
 #include "actors/store_stream.hpp"
 #include "messages/error.hpp"
 #include "messages/http.hpp"
+#include "messages/peer_record.hpp"
 #include "storage/chunker.hpp"
 #include "storage/merkle_tree.hpp"
 
@@ -27,6 +29,8 @@ using httplib::Response;
 constexpr const char* api_prefix = "/api/codex/v1";
 constexpr auto store_timeout = std::chrono::seconds{30};
 constexpr auto commit_timeout = std::chrono::seconds{300};
+// Fetching a manifest from the network may include discovery and dialing.
+constexpr auto network_timeout = std::chrono::seconds{60};
 // Blocks per put batch (one LMDB transaction) and batches in flight.
 constexpr size_t upload_batch_blocks = 64;
 constexpr size_t upload_batches_in_flight = 2;
@@ -258,13 +262,35 @@ void handle_upload(api_shared& api, const Request& req, Response& res,
   caf::scoped_actor self{api.sys};
   uploader up{api, self};
   caf::error err;
-  reader([&](const char* data, size_t n) {
+  bool complete = reader([&](const char* data, size_t n) {
+    if (api.stopping) {
+      err = make_error(ec::shutting_down, "the node is stopping");
+      return false;
+    }
     err = up.feed(data, n);
     return !err;
   });
   if (err) {
     reply_error(req, res, err);
     return;
+  }
+  // A body cut short (client gone, read timeout) is never stored: the
+  // uploader's destructor drops what was put.
+  if (!complete) {
+    reply_error(req, res, 400,
+                "the request body ended early after " +
+                  std::to_string(up.total()) + " bytes");
+    return;
+  }
+  if (req.has_header("Content-Length")) {
+    auto want = std::strtoull(req.get_header_value("Content-Length").c_str(),
+                              nullptr, 10);
+    if (want != up.total()) {
+      reply_error(req, res, 400,
+                  "received " + std::to_string(up.total()) +
+                    " bytes, Content-Length says " + std::to_string(want));
+      return;
+    }
   }
   auto id = up.finish(std::move(filename), std::move(mimetype));
   if (!id) {
@@ -288,11 +314,14 @@ struct download {
   uint32_t block_size = default_block_size;
   std::deque<block> queue;
   uint64_t next_index = 0;
+  std::shared_ptr<download_progress> progress;
   bool done = false;
 
   // Pulls more blocks. Errors: the stream's failure.
   caf::error pull() {
-    auto res = ask<std::vector<block>>(self, stream, std::chrono::seconds{120},
+    // Longer than the stream's own retry budget (4 attempts of 30 s), so
+    // the stream's error, not this timeout, reaches the client.
+    auto res = ask<std::vector<block>>(self, stream, std::chrono::seconds{150},
                                        pull_atom::value);
     if (!res)
       return res.error();
@@ -330,16 +359,30 @@ struct download {
   }
 };
 
-void handle_download(api_shared& api, const Request& req, Response& res) {
+// The manifest (or single block) named by `id`: from the local store only,
+// or through the network store, which asks peers for what is missing.
+caf::expected<block> fetch_head(api_shared& api, caf::scoped_actor& self,
+                                const cid& id, bool network) {
+  if (network)
+    return ask<block>(self, api.network_store(), network_timeout,
+                      get_atom::value, id);
+  return ask<block>(self, api.local_store(), store_timeout, get_atom::value,
+                    id);
+}
+
+void handle_download(api_shared& api, const Request& req, Response& res,
+                     bool network) {
   auto id = cid_param(req, res);
   if (!id)
     return;
   caf::scoped_actor self{api.sys};
-  auto head =
-    ask<block>(self, api.local_store(), store_timeout, get_atom::value, *id);
+  auto head = fetch_head(api, self, *id, network);
   if (!head) {
     if (is(head.error(), ec::not_found))
-      reply_error(req, res, 404, "not found locally: " + id->to_string());
+      reply_error(req, res, 404,
+                  std::string{network ? "not found in the network: "
+                                      : "not found locally: "} +
+                    id->to_string());
     else
       reply_error(req, res, head.error());
     return;
@@ -389,6 +432,13 @@ void handle_download(api_shared& api, const Request& req, Response& res) {
     spec.last = dl->range.last / m->block_size;
     spec.window = api.ctx->options.stream_window;
     dl->next_index = spec.first;
+    spec.progress = std::make_shared<download_progress>();
+    spec.progress->manifest_cid = id->to_string();
+    spec.progress->tree_cid = m->tree_cid.to_string();
+    spec.progress->kind = network ? "stream" : "local";
+    spec.progress->blocks_total = spec.last - spec.first + 1;
+    dl->progress = spec.progress;
+    api.track(spec.progress);
     dl->stream =
       api.sys.spawn(store_stream, spec, api.network_store(), api.supervisor);
     // Fetch the first blocks before committing to a status line, so that a
@@ -414,11 +464,15 @@ void handle_download(api_shared& api, const Request& req, Response& res) {
     [dl](size_t offset, size_t, httplib::DataSink& sink) {
       return dl->write_next(offset, sink);
     },
-    [dl](bool) {
+    [dl](bool success) {
+      if (dl->progress && success)
+        dl->progress->finish(download_progress::phase::done);
       if (dl->stream)
         caf::anon_send_exit(dl->stream, caf::exit_reason::user_shutdown);
     });
 }
+
+json peers_json(api_shared& api, caf::scoped_actor& self);
 
 // -- the other endpoints
 // ----------------------------------------------------------
@@ -483,6 +537,7 @@ void handle_space(api_shared& api, const Request& req, Response& res) {
 
 void handle_debug_info(api_shared& api, const Request&, Response& res) {
   const auto& info = api.info;
+  caf::scoped_actor self{api.sys};
   auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
                   std::chrono::steady_clock::now() - api.started)
                   .count();
@@ -498,11 +553,12 @@ void handle_debug_info(api_shared& api, const Request&, Response& res) {
   reply_json(
     res,
     {{"id", info.peer_id},
-     {"addrs", json::array()},
+     {"addrs", info.addrs},
      {"repo", repo},
      {"spr", ""},
      {"announceAddresses", json::array()},
      {"table", {{"localNode", local_node}, {"nodes", json::array()}}},
+     {"peers", peers_json(api, self)},
      {"codex",
       {{"version", "cairn-0.1.0"}, {"revision", ""}, {"contracts", ""}}},
      {"cairn",
@@ -535,6 +591,157 @@ void handle_loglevel(const Request& req, Response& res) {
   res.set_content("", "text/plain");
 }
 
+// GET /data/{cid}/network/manifest and POST /data/{cid}/network: the
+// manifest, fetched from peers if needed; the POST also starts fetching
+// every block in the background.
+void handle_network_manifest(api_shared& api, const Request& req, Response& res,
+                             bool start_download) {
+  auto id = cid_param(req, res);
+  if (!id)
+    return;
+  if (id->codec != multicodec::codex_manifest) {
+    reply_error(req, res, 400, id->to_string() + " is not a manifest CID");
+    return;
+  }
+  caf::scoped_actor self{api.sys};
+  auto head = fetch_head(api, self, *id, true);
+  if (!head) {
+    reply_error(req, res,
+                is(head.error(), ec::not_found) ? 404
+                                                : http_status(head.error()),
+                "cannot fetch the manifest " + id->to_string() + ": " +
+                  describe(head.error()));
+    return;
+  }
+  auto m = manifest_from_block(*head);
+  if (!m) {
+    reply_error(req, res, 500, "invalid manifest: " + describe(m.error()));
+    return;
+  }
+  if (start_download && m->blocks_count() > 0) {
+    stream_spec spec;
+    spec.tree = m->tree_cid;
+    spec.first = 0;
+    spec.last = m->blocks_count() - 1;
+    spec.window = api.ctx->options.stream_window;
+    spec.drain = true;
+    spec.progress = std::make_shared<download_progress>();
+    spec.progress->manifest_cid = id->to_string();
+    spec.progress->tree_cid = m->tree_cid.to_string();
+    spec.progress->kind = "background";
+    spec.progress->blocks_total = m->blocks_count();
+    api.track(spec.progress);
+    api.sys.spawn(store_stream, spec, api.network_store(), api.supervisor);
+    spdlog::info("api: background download of {} started", id->to_string());
+  }
+  reply_json(res, {{"cid", id->to_string()}, {"manifest", manifest_json(*m)}});
+}
+
+// GET /connect/{peerId}?addrs=/ip4/A/tcp/P (repeatable).
+void handle_connect(api_shared& api, const Request& req, Response& res) {
+  auto peer = req.matches[1].str();
+  std::vector<std::string> addrs;
+  for (size_t i = 0; i < req.get_param_value_count("addrs"); ++i) {
+    // Also accept one comma-separated value.
+    auto v = req.get_param_value("addrs", i);
+    size_t pos = 0;
+    while (pos <= v.size()) {
+      auto comma = v.find(',', pos);
+      auto part = v.substr(pos, comma == std::string::npos ? std::string::npos
+                                                           : comma - pos);
+      if (!part.empty())
+        addrs.push_back(part);
+      if (comma == std::string::npos)
+        break;
+      pos = comma + 1;
+    }
+  }
+  if (addrs.empty()) {
+    reply_error(
+      req, res, 400,
+      "give the peer's addresses: ?addrs=/ip4/A.B.C.D/tcp/PORT (discovery "
+      "by peer ID alone is not supported yet)");
+    return;
+  }
+  for (auto& a : addrs) {
+    if (!parse_multiaddr(a)) {
+      reply_error(req, res, 400, "invalid multiaddr '" + a + "'");
+      return;
+    }
+  }
+  caf::scoped_actor self{api.sys};
+  auto ok = ask<ok_atom>(self, api.engine(), std::chrono::seconds{15},
+                         connect_atom::value, peer, addrs);
+  if (!ok) {
+    reply_error(req, res, is(ok.error(), ec::handshake_failed) ? 400 : 502,
+                "cannot connect to " + peer + ": " + describe(ok.error()));
+    return;
+  }
+  res.status = 200;
+  res.set_content("Successfully connected to peer", "text/plain");
+}
+
+json peers_json(api_shared& api, caf::scoped_actor& self) {
+  json out = json::array();
+  auto peers = ask<std::vector<peer_summary>>(self, api.engine(), store_timeout,
+                                              peers_atom::value);
+  if (!peers)
+    return out;
+  for (auto& p : *peers)
+    out.push_back({{"peerId", p.peer_id},
+                   {"addrs", p.addrs},
+                   {"blocksReceived", p.blocks_received},
+                   {"bytesReceived", p.bytes_received},
+                   {"bytesSent", p.bytes_sent},
+                   {"rateBytesPerSecond", p.rate},
+                   {"latencySeconds", p.latency},
+                   {"badBlocks", p.bad_blocks},
+                   {"timeouts", p.timeouts},
+                   {"outstanding", p.outstanding},
+                   {"queued", p.queued}});
+  return out;
+}
+
+void handle_peers(api_shared& api, const Request&, Response& res) {
+  caf::scoped_actor self{api.sys};
+  reply_json(res, {{"peers", peers_json(api, self)}});
+}
+
+// GET /api/cairn/v1/downloads: recent downloads, newest last.
+void handle_downloads(api_shared& api, const Request&, Response& res) {
+  std::deque<std::shared_ptr<download_progress>> list;
+  {
+    std::lock_guard<std::mutex> guard{api.mtx};
+    list = api.downloads;
+  }
+  static const char* states[] = {"running", "done", "failed"};
+  json out = json::array();
+  auto now = std::chrono::steady_clock::now();
+  for (auto& p : list) {
+    auto state = p->state.load();
+    double secs = state == 0
+                    ? std::chrono::duration<double>(now - p->started).count()
+                    : p->finished_ms.load() / 1000.0;
+    std::string error;
+    {
+      std::lock_guard<std::mutex> guard{p->mtx};
+      error = p->error;
+    }
+    out.push_back(
+      {{"cid", p->manifest_cid},
+       {"treeCid", p->tree_cid},
+       {"kind", p->kind},
+       {"state", states[std::clamp(state, 0, 2)]},
+       {"blocksDone", p->blocks_done.load()},
+       {"blocksTotal", p->blocks_total},
+       {"bytesDone", p->bytes_done.load()},
+       {"seconds", secs},
+       {"bytesPerSecond", secs > 0 ? p->bytes_done.load() / secs : 0.0},
+       {"error", error.empty() ? json(nullptr) : json(error)}});
+  }
+  reply_json(res, {{"downloads", out}});
+}
+
 void add_routes(httplib::Server& srv, std::shared_ptr<api_shared> api) {
   auto with = [api](auto fn) {
     return [api, fn](const Request& req, Response& res) { fn(*api, req, res); };
@@ -545,7 +752,24 @@ void add_routes(httplib::Server& srv, std::shared_ptr<api_shared> api) {
     handle_upload(*api, req, res, reader);
   });
   srv.Get(route("/data"), with(handle_list));
-  srv.Get(route("/data/") + cid_re, with(handle_download));
+  srv.Get(route("/data/") + cid_re, [api](const Request& req, Response& res) {
+    handle_download(*api, req, res, false);
+  });
+  srv.Get(route("/data/") + cid_re + "/network/stream",
+          [api](const Request& req, Response& res) {
+            handle_download(*api, req, res, true);
+          });
+  srv.Get(route("/data/") + cid_re + "/network/manifest",
+          [api](const Request& req, Response& res) {
+            handle_network_manifest(*api, req, res, false);
+          });
+  srv.Post(route("/data/") + cid_re + "/network",
+           [api](const Request& req, Response& res) {
+             handle_network_manifest(*api, req, res, true);
+           });
+  srv.Get(route("/connect/") + cid_re, with(handle_connect));
+  srv.Get("/api/cairn/v1/peers", with(handle_peers));
+  srv.Get("/api/cairn/v1/downloads", with(handle_downloads));
   srv.Delete(route("/data/") + cid_re, with(handle_delete));
   srv.Get(route("/data/") + cid_re + "/exists", with(handle_exists));
   srv.Get(route("/space"), with(handle_space));
@@ -608,6 +832,8 @@ caf::expected<bound_server> bind_api_server(const std::string& host,
 }
 
 api_state::~api_state() {
+  if (shared)
+    shared->stopping = true; // uploads in progress stop reading
   if (server)
     server->stop();
   if (listener.joinable())
@@ -619,6 +845,7 @@ api_actor::behavior_type api(api_actor::stateful_pointer<api_state> self,
   auto shared = std::make_shared<api_shared>(self->system());
   shared->local = std::move(wiring.local);
   shared->net = std::move(wiring.net);
+  shared->eng = std::move(wiring.engine);
   shared->supervisor = std::move(wiring.supervisor);
   shared->info = std::move(wiring.info);
   shared->ctx = std::move(wiring.ctx);
@@ -641,6 +868,10 @@ api_actor::behavior_type api(api_actor::stateful_pointer<api_state> self,
     [self](update_atom, network_store_actor net) {
       std::lock_guard<std::mutex> guard{self->state.shared->mtx};
       self->state.shared->net = std::move(net);
+    },
+    [self](update_atom, engine_actor eng) {
+      std::lock_guard<std::mutex> guard{self->state.shared->mtx};
+      self->state.shared->eng = std::move(eng);
     },
   };
 }

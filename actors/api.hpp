@@ -1,6 +1,8 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -9,6 +11,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/node_supervisor.hpp"
+#include "actors/store_stream.hpp"
 #include "messages/interfaces.hpp"
 
 namespace httplib {
@@ -34,6 +37,7 @@ caf::expected<bound_server> bind_api_server(const std::string& host,
 struct api_wiring {
   local_store_actor local;
   network_store_actor net;
+  engine_actor engine;
   node_supervisor_actor supervisor;
   node_info info;
   std::shared_ptr<node_context> ctx;
@@ -48,9 +52,12 @@ struct api_shared {
   std::mutex mtx;
   local_store_actor local;
   network_store_actor net;
+  engine_actor eng;
   node_supervisor_actor supervisor;
   node_info info;
   std::shared_ptr<node_context> ctx;
+  /// Set when the API stops: uploads in progress give up.
+  std::atomic<bool> stopping{false};
   std::chrono::steady_clock::time_point started =
     std::chrono::steady_clock::now();
 
@@ -61,6 +68,21 @@ struct api_shared {
   network_store_actor network_store() {
     std::lock_guard<std::mutex> guard{mtx};
     return net;
+  }
+  engine_actor engine() {
+    std::lock_guard<std::mutex> guard{mtx};
+    return eng;
+  }
+
+  /// Recent downloads (guarded by mtx; the last `max_downloads` are kept).
+  std::deque<std::shared_ptr<download_progress>> downloads;
+  static constexpr size_t max_downloads = 100;
+
+  void track(std::shared_ptr<download_progress> p) {
+    std::lock_guard<std::mutex> guard{mtx};
+    downloads.push_back(std::move(p));
+    while (downloads.size() > max_downloads)
+      downloads.pop_front();
   }
 };
 

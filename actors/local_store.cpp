@@ -86,6 +86,23 @@ local_store(local_store_actor::stateful_pointer<local_store_state> self,
     [self](expire_atom, uint64_t now, uint32_t max) -> caf::result<uint64_t> {
       return reply(self->state.store->expire(now, max));
     },
+    [self](get_atom, leaf_atom,
+           const block_address& addr) -> caf::result<block, merkle_proof> {
+      auto res = self->state.store->get_leaf_proof(addr);
+      if (!res)
+        return std::move(res.error());
+      return {std::move(res->first), std::move(res->second)};
+    },
+    [self](has_atom, const block_address& addr) -> bool {
+      return self->state.store->has_leaf(addr);
+    },
+    [self](put_atom, leaf_atom, const block_address& addr, const block& b,
+           const merkle_proof& proof) -> caf::result<ok_atom> {
+      return reply(self->state.store->put_leaf(addr, b, proof, unix_now()));
+    },
+    [self](put_atom, manifest_atom, const block& b) -> caf::result<cid> {
+      return reply(self->state.store->put_manifest(b, unix_now()));
+    },
   };
 }
 

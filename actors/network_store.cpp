@@ -2,18 +2,43 @@
 
 #include <spdlog/spdlog.h>
 
+#include "messages/error.hpp"
+
 namespace cairn::actors {
+
+namespace {
+
+using self_ptr = network_store_actor::stateful_pointer<network_store_state>;
+
+// Local store first; on a miss, the engine. Other local errors are final.
+template <class Key>
+caf::result<block> fetch(self_ptr self, const Key& key) {
+  auto rp = self->make_response_promise<block>();
+  self
+    ->request(self->state.local, std::chrono::seconds{30}, get_atom::value, key)
+    .then([rp](block& b) mutable { rp.deliver(std::move(b)); },
+          [self, rp, key](caf::error& err) mutable {
+            if (is(err, ec::not_found) && self->state.engine)
+              rp.delegate(self->state.engine, get_atom::value, key);
+            else
+              rp.deliver(std::move(err));
+          });
+  return rp;
+}
+
+} // namespace
 
 network_store_actor::behavior_type
 network_store(network_store_actor::stateful_pointer<network_store_state> self,
-              local_store_actor local) {
+              local_store_actor local, engine_actor engine) {
   self->state.local = std::move(local);
+  self->state.engine = std::move(engine);
   return {
-    [self](get_atom, const cid& id) {
-      return self->delegate(self->state.local, get_atom::value, id);
+    [self](get_atom, const cid& id) -> caf::result<block> {
+      return fetch(self, id);
     },
-    [self](get_atom, const block_address& addr) {
-      return self->delegate(self->state.local, get_atom::value, addr);
+    [self](get_atom, const block_address& addr) -> caf::result<block> {
+      return fetch(self, addr);
     },
     [self](put_atom, std::vector<block>& blocks) {
       return self->delegate(self->state.local, put_atom::value,
@@ -26,6 +51,9 @@ network_store(network_store_actor::stateful_pointer<network_store_state> self,
     [self](update_atom, local_store_actor local) {
       spdlog::debug("network_store: local_store is now {}", local.id());
       self->state.local = std::move(local);
+    },
+    [self](update_atom, engine_actor engine) {
+      self->state.engine = std::move(engine);
     },
   };
 }

@@ -11,16 +11,18 @@ namespace cairn::actors {
 /// State of the `network_store` actor.
 struct network_store_state {
   static inline constexpr const char* name = "network_store";
-  /// The current local store; replaced by the supervisor after a restart.
+  /// The current local store and engine; replaced by the supervisor after
+  /// a restart. Without an engine, a local miss is final.
   local_store_actor local;
+  engine_actor engine;
 };
 
-/// Serves blocks from the local store; forwards puts and commits to it.
-/// (The block-exchange engine joins here for blocks the store lacks.)
-/// Requests are delegated: the local store answers the caller directly, and
-/// a dead local store bounces them to the caller as errors.
+/// Serves blocks from the local store, and asks the engine for blocks the
+/// store lacks (the engine verifies and stores them before answering).
+/// Puts and commits are delegated to the local store: it answers the caller
+/// directly, and a dead local store bounces them to the caller as errors.
 network_store_actor::behavior_type
 network_store(network_store_actor::stateful_pointer<network_store_state> self,
-              local_store_actor local);
+              local_store_actor local, engine_actor engine);
 
 } // namespace cairn::actors

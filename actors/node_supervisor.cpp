@@ -2,10 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <caf/io/middleman.hpp>
+
 #include "actors/api.hpp"
+#include "actors/engine.hpp"
 #include "actors/local_store.hpp"
 #include "actors/maintenance.hpp"
 #include "actors/network_store.hpp"
+#include "actors/peer_listener.hpp"
 #include "messages/error.hpp"
 
 namespace cairn::actors {
@@ -15,8 +19,9 @@ namespace {
 using self_ptr = node_supervisor_actor::stateful_pointer<node_supervisor_state>;
 
 // Start order; stopping goes backwards.
-const char* const child_names[] = {"local_store", "network_store",
-                                   "maintenance", "api"};
+const char* const child_names[] = {"local_store",   "engine",
+                                   "network_store", "maintenance",
+                                   "peer_listener", "api"};
 
 child_entry* find_child(self_ptr self, const std::string& name) {
   for (auto& c : self->state.children)
@@ -34,9 +39,38 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
       local_store, store_options(o), st.ctx->preopened);
     return caf::actor_cast<caf::actor>(st.local);
   }
+  if (name == "engine") {
+    engine_config ec;
+    ec.session.key = st.key;
+    ec.session.listen_addrs = st.info.addrs;
+    ec.price_per_byte = o.price_per_byte;
+    ec.max_price = o.max_price;
+    ec.max_peers = o.max_peers;
+    ec.corrupt_served = o.fault_corrupt_blocks;
+    st.engine = self->spawn<caf::monitored>(engine, std::move(ec), st.local,
+                                            discovery_actor{});
+    return caf::actor_cast<caf::actor>(st.engine);
+  }
   if (name == "network_store") {
-    st.net = self->spawn<caf::monitored>(network_store, st.local);
+    st.net = self->spawn<caf::monitored>(network_store, st.local, st.engine);
     return caf::actor_cast<caf::actor>(st.net);
+  }
+  if (name == "peer_listener") {
+    if (!st.listener_socket) {
+      auto bound =
+        bind_peer_listener(self->system(), o.listen_ip, st.info.listen_port);
+      if (!bound)
+        return bound.error();
+      st.listener_socket = std::move(bound->doorman);
+    }
+    session_config sc;
+    sc.key = st.key;
+    sc.listen_addrs = st.info.addrs;
+    st.listener = self->system().middleman().spawn_broker(
+      peer_listener, std::move(st.listener_socket), std::move(sc),
+      caf::actor_cast<session_owner_actor>(st.engine));
+    self->monitor(st.listener);
+    return caf::actor_cast<caf::actor>(st.listener);
   }
   if (name == "maintenance") {
     st.maint = self->spawn<caf::monitored>(maintenance, st.local,
@@ -49,7 +83,7 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
     if (!server)
       return server.error();
     st.info.api_port = server->port;
-    api_wiring wiring{st.local, st.net, self, st.info, st.ctx};
+    api_wiring wiring{st.local, st.net, st.engine, self, st.info, st.ctx};
     st.api = self->spawn<caf::detached + caf::monitored>(
       api, std::move(*server), std::move(wiring));
     return caf::actor_cast<caf::actor>(st.api);
@@ -64,6 +98,12 @@ void rewire(self_ptr self, const std::string& name) {
     self->send(st.net, update_atom::value, st.local);
     self->send(st.maint, update_atom::value, st.local);
     self->send(st.api, update_atom::value, st.local);
+    self->send(st.engine, update_atom::value, st.local);
+  } else if (name == "engine") {
+    self->send(st.net, update_atom::value, st.engine);
+    self->send(st.listener, update_atom::value,
+               caf::actor_cast<session_owner_actor>(st.engine));
+    self->send(st.api, update_atom::value, st.engine);
   } else if (name == "network_store") {
     self->send(st.api, update_atom::value, st.net);
   }
@@ -139,6 +179,17 @@ node_supervisor_actor::behavior_type node_supervisor(
   st.info.api_host = st.ctx->options.api_bindaddr;
   st.info.api_port = st.ctx->options.api_port;
   st.info.data_dir = st.ctx->options.data_dir;
+  st.key = std::make_shared<const storage::node_key>(st.ctx->key);
+  // Children are monitored, not linked: when the supervisor is told to exit
+  // from outside, it takes them down with it.
+  // (An exit handler, not attach_functor: the state is gone by the time
+  // attached functors run.)
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    for (auto& c : self->state.children)
+      if (c.handle)
+        self->send_exit(c.handle, caf::exit_reason::user_shutdown);
+    self->quit(msg.reason);
+  });
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
     child_entry* child = nullptr;
@@ -161,6 +212,20 @@ node_supervisor_actor::behavior_type node_supervisor(
       auto& st = self->state;
       if (!st.children.empty())
         return st.info;
+      // The peer socket first: the engine announces its address.
+      auto bound = bind_peer_listener(self->system(), st.ctx->options.listen_ip,
+                                      st.ctx->options.listen_port);
+      if (!bound) {
+        self->quit(bound.error());
+        return bound.error();
+      }
+      st.listener_socket = std::move(bound->doorman);
+      st.info.listen_port = bound->port;
+      auto announce = st.ctx->options.listen_ip == "0.0.0.0"
+                        ? std::string{"127.0.0.1"}
+                        : st.ctx->options.listen_ip;
+      st.info.addrs = {"/ip4/" + announce + "/tcp/" +
+                       std::to_string(bound->port)};
       for (auto name : child_names) {
         auto h = spawn_child(self, name);
         if (!h) {

@@ -9,6 +9,8 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include <caf/io/doorman.hpp>
+
 #include "config/options.hpp"
 #include "messages/interfaces.hpp"
 #include "storage/lmdb_store.hpp"
@@ -55,21 +57,29 @@ struct node_supervisor_state {
   std::vector<child_entry> children;
   /// The typed handles the children are wired with.
   local_store_actor local;
+  engine_actor engine;
   network_store_actor net;
   maintenance_actor maint;
+  peer_listener_actor listener;
   api_actor api;
+  /// The node key, shared with the peer sessions.
+  std::shared_ptr<const storage::node_key> key;
+  /// The peer listener's socket, bound at start before the engine needs to
+  /// know its address; handed to the first peer_listener.
+  caf::io::doorman_ptr listener_socket;
   /// The resolved API address (the port stays fixed across restarts).
   node_info info;
   bool stopping = false;
   std::vector<caf::typed_response_promise<ok_atom>> stop_promises;
 };
 
-/// The root of a node (DESIGN §1): on `start_atom` spawns local_store,
-/// network_store, maintenance and api (monitored) and answers with the
-/// node's info; restarts a child that dies under the same name and re-wires
-/// its dependents; escalates (quits with an error naming the child) after
-/// more than `policy.max_restarts` restarts within `policy.window`; on
-/// `stop_atom` stops the children in reverse start order.
+/// The root of a node (DESIGN §1): on `start_atom` binds the API and peer
+/// sockets, spawns local_store, engine, network_store, maintenance,
+/// peer_listener and api (monitored) and answers with the node's info; restarts
+/// a child that dies under the same name and re-wires its dependents; escalates
+/// (quits with an error naming the child) after more than `policy.max_restarts`
+/// restarts within `policy.window`; on `stop_atom` stops the children in
+/// reverse start order.
 node_supervisor_actor::behavior_type node_supervisor(
   node_supervisor_actor::stateful_pointer<node_supervisor_state> self,
   std::shared_ptr<node_context> ctx, restart_policy policy);

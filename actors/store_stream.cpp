@@ -20,6 +20,8 @@ void fail(self_ptr self, caf::error err) {
   if (st.failure)
     return;
   spdlog::warn("store_stream {}: {}", st.spec.tree.to_string(), describe(err));
+  if (st.spec.progress)
+    st.spec.progress->finish(download_progress::phase::failed, describe(err));
   st.failure = std::move(err);
   st.ready.clear();
   if (st.has_waiting) {
@@ -31,6 +33,21 @@ void fail(self_ptr self, caf::error err) {
 // Answers the waiting reader if the next block is there (or the range ended).
 void deliver(self_ptr self) {
   auto& st = self->state;
+  if (st.spec.drain) {
+    // No reader: blocks are stored on arrival; count and forget them.
+    while (!st.ready.empty() && st.ready.begin()->first == st.next_deliver) {
+      st.ready.erase(st.ready.begin());
+      ++st.next_deliver;
+    }
+    if (st.next_deliver > st.spec.last) {
+      if (st.spec.progress)
+        st.spec.progress->finish(download_progress::phase::done);
+      self->quit();
+      return;
+    }
+    request_more(self);
+    return;
+  }
   if (!st.has_waiting)
     return;
   std::vector<block> out;
@@ -45,6 +62,8 @@ void deliver(self_ptr self) {
   if (out.empty() && st.next_deliver <= st.spec.last)
     return;
   st.has_waiting = false;
+  if (out.empty() && st.spec.progress)
+    st.spec.progress->finish(download_progress::phase::done);
   st.waiting.deliver(std::move(out));
   request_more(self);
 }
@@ -90,6 +109,10 @@ void request_block(self_ptr self, uint64_t index) {
         --s.in_flight;
         if (s.failure)
           return;
+        if (s.spec.progress) {
+          ++s.spec.progress->blocks_done;
+          s.spec.progress->bytes_done += b.size();
+        }
         s.ready.emplace(index, std::move(b));
         deliver(self);
       },
@@ -126,6 +149,12 @@ store_stream(store_stream_actor::stateful_pointer<store_stream_state> self,
   st.supervisor = std::move(supervisor);
   st.next_request = spec.first;
   st.next_deliver = spec.first;
+  if (spec.progress)
+    self->attach_functor([p = spec.progress](const caf::error& reason) {
+      if (p->state == static_cast<int>(download_progress::phase::running))
+        p->finish(download_progress::phase::failed,
+                  reason ? describe(reason) : std::string{"stopped"});
+    });
   request_more(self);
   self->delayed_send(self, spec.idle_timeout, tick_atom::value, uint64_t{0});
   return {
@@ -149,7 +178,7 @@ store_stream(store_stream_actor::stateful_pointer<store_stream_state> self,
     },
     [self](tick_atom, uint64_t seen) {
       auto& st = self->state;
-      if (st.pulls == seen && !st.has_waiting) {
+      if (!st.spec.drain && st.pulls == seen && !st.has_waiting) {
         spdlog::debug("store_stream {}: reader idle, quitting",
                       st.spec.tree.to_string());
         self->quit();

@@ -1,8 +1,11 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include <caf/typed_event_based_actor.hpp>
@@ -11,6 +14,37 @@
 #include "messages/interfaces.hpp"
 
 namespace cairn::actors {
+
+/// Progress of one download, shared by its store_stream (writer) and the
+/// API (readers): readable at any time without asking the actor.
+struct download_progress {
+  enum class phase : int { running = 0, done = 1, failed = 2 };
+  /// The dataset (manifest CID) and its tree.
+  std::string manifest_cid;
+  std::string tree_cid;
+  /// "stream" (an HTTP reader) or "background" (POST .../network).
+  std::string kind;
+  uint64_t blocks_total = 0;
+  std::atomic<uint64_t> blocks_done{0};
+  std::atomic<uint64_t> bytes_done{0};
+  std::atomic<int> state{0};
+  std::chrono::steady_clock::time_point started =
+    std::chrono::steady_clock::now();
+  std::atomic<int64_t> finished_ms{0}; ///< ms after `started`, when not running
+  mutable std::mutex mtx;
+  std::string error; ///< guarded by mtx
+
+  void finish(phase p, std::string why = {}) {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      error = std::move(why);
+    }
+    finished_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now() - started)
+                    .count();
+    state = static_cast<int>(p);
+  }
+};
 
 /// What one download fetches and how.
 struct stream_spec {
@@ -27,6 +61,11 @@ struct stream_spec {
   uint32_t max_attempts = 4;
   /// The stream quits when nobody pulled for this long (reader gone).
   std::chrono::milliseconds idle_timeout{120000};
+  /// Without a reader: fetch every block (the network store keeps them),
+  /// hand none out, quit when done.
+  bool drain = false;
+  /// Where progress is published (optional).
+  std::shared_ptr<download_progress> progress;
 };
 
 /// State of one `store_stream` actor.

@@ -185,16 +185,14 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
       help));
   };
   auto port = CLI::Range(0, 65535);
-  const std::string not_yet = " (not used yet: block exchange)";
   add(app.add_option("--config", o.config_file,
                      "TOML file with settings (keys are the flag names)"));
   plain("data-dir", o.data_dir, "Directory of the LMDB store and node key");
   plain("api-bindaddr", o.api_bindaddr, "Address the REST API binds to");
   plain("api-port", o.api_port, "REST API port (0 = pick a free one)")
     ->check(port);
-  plain("listen-ip", o.listen_ip,
-        "Address of the peer listener, TCP" + not_yet);
-  plain("listen-port", o.listen_port, "Peer listener port, 0 = pick" + not_yet)
+  plain("listen-ip", o.listen_ip, "Address of the peer listener, TCP");
+  plain("listen-port", o.listen_port, "Peer listener port, TCP (0 = pick)")
     ->check(port);
   plain("disc-port", o.disc_port,
         "DHT port, UDP, 0 = pick (not used yet: discovery)")
@@ -214,7 +212,11 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
   plain("block-maintenance-batch", o.block_maintenance_batch,
         "Expired blocks deleted per maintenance pass")
     ->check(CLI::Range(1u, 1000000u));
-  plain("max-peers", o.max_peers, "Connected peers at most" + not_yet);
+  plain("max-peers", o.max_peers, "Connected peers at most");
+  plain("price-per-byte", o.price_per_byte,
+        "Price per byte quoted to peers for this node's blocks");
+  plain("max-price", o.max_price,
+        "Highest price per byte paid; peers quoting more are not used");
   plain("log-level", o.log_level, "trace|debug|info|notice|warn|error|fatal")
     ->check(CLI::IsMember(
       {"trace", "debug", "info", "notice", "warn", "error", "fatal"}));
@@ -227,6 +229,9 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
     ->check(port);
   plain("threads", o.threads, "Scheduler threads (0 = one per core)")
     ->check(CLI::Range(0u, 256u));
+  add(app.add_flag(
+    "--fault-corrupt-blocks", o.fault_corrupt_blocks,
+    "Fault injection for tests: corrupt every block served to peers"));
   plain("stream-window", o.stream_window,
         "Blocks a download requests ahead of the reader")
     ->check(CLI::Range(1u, 1024u));

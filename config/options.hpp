@@ -38,6 +38,11 @@ struct node_options {
   uint32_t block_maintenance_batch = 1000;
   /// Connected peers at most.
   uint32_t max_peers = 160;
+  /// Price per byte this node quotes to peers for its blocks.
+  uint64_t price_per_byte = 0;
+  /// Highest price per byte this node pays; peers quoting more are not
+  /// asked for blocks.
+  uint64_t max_price = 0;
   /// trace, debug, info, notice, warn, error or fatal.
   std::string log_level = "info";
   /// Serve Prometheus metrics on `metrics_address:metrics_port`.
@@ -50,6 +55,9 @@ struct node_options {
   uint32_t threads = 0;
   /// Blocks a download keeps requested ahead of the reader.
   uint32_t stream_window = 16;
+  /// Fault injection for tests: flip a byte in every block served to peers
+  /// (the node lies; its peers must reject the blocks and penalise it).
+  bool fault_corrupt_blocks = false;
   /// The TOML file the other settings were read from, if any.
   std::string config_file;
 };

@@ -22,5 +22,19 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using start_atom = caf::atom_constant<caf::atom("start")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
+using send_atom = caf::atom_constant<caf::atom("send")>;
+using close_atom = caf::atom_constant<caf::atom("close")>;
+using timeout_atom = caf::atom_constant<caf::atom("timeout")>;
+using peer_up_atom = caf::atom_constant<caf::atom("peer_up")>;
+using peer_msg_atom = caf::atom_constant<caf::atom("peer_msg")>;
+using peer_down_atom = caf::atom_constant<caf::atom("peer_down")>;
+using sent_atom = caf::atom_constant<caf::atom("sent")>;
+using connect_atom = caf::atom_constant<caf::atom("connect")>;
+using peers_atom = caf::atom_constant<caf::atom("peers")>;
+using leaf_atom = caf::atom_constant<caf::atom("leaf")>;
+using find_atom = caf::atom_constant<caf::atom("find")>;
+using provide_atom = caf::atom_constant<caf::atom("provide")>;
+using spr_atom = caf::atom_constant<caf::atom("spr")>;
+using manifest_atom = caf::atom_constant<caf::atom("manifest")>;
 
 } // namespace cairn

@@ -4,7 +4,11 @@
 #include <string>
 #include <vector>
 
+#include <array>
+
 #include <caf/actor.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/io/typed_broker.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
@@ -14,6 +18,7 @@
 #include "messages/manifest.hpp"
 #include "messages/node_info.hpp"
 #include "messages/space.hpp"
+#include "messages/wire/messages.hpp"
 
 // The typed interfaces of Cairn's actors. Every request sent to one of these
 // carries a timeout (DESIGN §1): a request to an actor that has died gets
@@ -52,7 +57,126 @@ using local_store_actor = block_source_actor::extend<
   /// (space_atom) -> (space_info)
   caf::replies_to<space_atom>::with<space_info>,
   /// (expire_atom, now, max) -> (deleted)   deletes expired blocks
-  caf::replies_to<expire_atom, uint64_t, uint32_t>::with<uint64_t>>;
+  caf::replies_to<expire_atom, uint64_t, uint32_t>::with<uint64_t>,
+  /// (get_atom, leaf_atom, address) -> (block, proof)   for serving peers
+  ///   errors: not_found, storage_io
+  caf::replies_to<get_atom, leaf_atom, block_address>::with<block,
+                                                            merkle_proof>,
+  /// (has_atom, address) -> (bool)   the leaf and its block are stored
+  caf::replies_to<has_atom, block_address>::with<bool>,
+  /// (put_atom, leaf_atom, address, block, proof) -> (ok_atom)   a verified
+  ///   block from the network, stored under its leaf
+  ///   errors: quota_exceeded, storage_io
+  caf::replies_to<put_atom, leaf_atom, block_address, block,
+                  merkle_proof>::with<ok_atom>,
+  /// (put_atom, manifest_atom, block) -> (cid)   a manifest from the network
+  ///   errors: invalid_manifest, verification_failed, quota_exceeded
+  caf::replies_to<put_atom, manifest_atom, block>::with<cid>>;
+
+/// One TCP connection to a peer (a CAF broker on the middleman's thread).
+using peer_session_actor = caf::io::connection_handler::extend<
+  /// (data_transferred_msg) -> ()   socket progress (write acknowledgements)
+  caf::reacts_to<caf::io::data_transferred_msg>,
+  /// (send_atom, message) -> ()   writes one message; ignored until the
+  ///   handshake completed
+  caf::reacts_to<send_atom, wire::message>,
+  /// (close_atom, reason) -> ()   says GOODBYE with `reason` and closes
+  caf::reacts_to<close_atom, std::string>,
+  /// (timeout_atom) -> ()   internal: the handshake deadline
+  caf::reacts_to<timeout_atom>>;
+
+/// A peer whose handshake completed.
+struct peer_info {
+  /// Its peer ID (text form), proven by the handshake signature.
+  std::string peer_id;
+  std::array<uint8_t, 32> public_key{};
+  /// The addresses it says it listens on.
+  std::vector<std::string> addrs;
+  /// Its session: where to send messages for it.
+  peer_session_actor session;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, peer_info& x) {
+  return f(caf::meta::type_name("peer_info"), x.peer_id, x.public_key, x.addrs,
+           x.session);
+}
+
+/// Who hears from peer sessions (the engine; tests).
+using session_owner_actor = caf::typed_actor<
+  /// (peer_up_atom, info) -> ()   a session completed its handshake
+  caf::reacts_to<peer_up_atom, peer_info>,
+  /// (peer_msg_atom, peer_id, message) -> ()   a message from an
+  ///   established session (never HELLO, AUTH, PING or GOODBYE)
+  caf::reacts_to<peer_msg_atom, std::string, wire::message>,
+  /// (peer_down_atom, peer_id, was_established, reason) -> ()   a session
+  ///   ended; peer_id is empty if it ended before the peer's HELLO
+  caf::reacts_to<peer_down_atom, std::string, bool, std::string>,
+  /// (sent_atom, peer_id, unsent_bytes) -> ()   the socket wrote data; what
+  ///   is still queued (for serving backpressure)
+  caf::reacts_to<sent_atom, std::string, uint64_t>>;
+
+/// What the engine tells operators about a connected peer.
+struct peer_summary {
+  std::string peer_id;
+  std::vector<std::string> addrs;
+  uint64_t blocks_received = 0;
+  uint64_t bytes_received = 0;
+  uint64_t bytes_sent = 0;
+  /// Measured delivery rate, bytes/s.
+  double rate = 0;
+  /// Measured per-block latency, seconds.
+  double latency = 0;
+  uint32_t bad_blocks = 0;
+  uint32_t timeouts = 0;
+  /// Block requests in flight to the peer / its wants queued here.
+  uint64_t outstanding = 0;
+  uint64_t queued = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, peer_summary& x) {
+  return f(caf::meta::type_name("peer_summary"), x.peer_id, x.addrs,
+           x.blocks_received, x.bytes_received, x.bytes_sent, x.rate, x.latency,
+           x.bad_blocks, x.timeouts, x.outstanding, x.queued);
+}
+
+/// Kademlia discovery (DESIGN §6).
+using discovery_actor = caf::typed_actor<
+  /// (find_atom, cid) -> (records)   providers of `cid` as signed peer
+  ///   records in text form (`spr:...`); empty if none found
+  caf::replies_to<find_atom, cid>::with<std::vector<std::string>>,
+  /// (provide_atom, cid) -> (ok_atom)   announces that this node has `cid`
+  caf::replies_to<provide_atom, cid>::with<ok_atom>,
+  /// (get_atom, spr_atom) -> (record)   this node's signed peer record
+  caf::replies_to<get_atom, spr_atom>::with<std::string>>;
+
+/// The block-exchange engine: owner of all peer sessions.
+using engine_actor = session_owner_actor::extend<
+  /// (get_atom, block_address) -> (block)   a leaf fetched from peers,
+  ///   verified against its tree and stored locally
+  ///   errors: not_found (no peer has it), quota_exceeded, timeout
+  caf::replies_to<get_atom, block_address>::with<block>,
+  /// (get_atom, cid) -> (block)   a block (e.g. a manifest) by CID
+  caf::replies_to<get_atom, cid>::with<block>,
+  /// (connect_atom, peer_id, multiaddrs) -> (ok_atom)   dials a peer and
+  ///   answers once its handshake proved `peer_id`
+  ///   errors: unavailable (cannot connect), handshake_failed, timeout
+  caf::replies_to<connect_atom, std::string,
+                  std::vector<std::string>>::with<ok_atom>,
+  /// (peers_atom) -> (summaries)   the connected peers
+  caf::replies_to<peers_atom>::with<std::vector<peer_summary>>,
+  /// (tick_atom) -> ()   internal: timeouts, end-game, re-discovery
+  caf::reacts_to<tick_atom>,
+  /// (update_atom, local_store) -> ()   the supervisor's re-wiring
+  caf::reacts_to<update_atom, local_store_actor>,
+  /// (update_atom, discovery) -> ()
+  caf::reacts_to<update_atom, discovery_actor>>;
+
+/// Accepts peer connections; each becomes a peer_session.
+using peer_listener_actor = caf::io::accept_handler::extend<
+  /// (update_atom, owner) -> ()   sessions accepted from now on report here
+  caf::reacts_to<update_atom, session_owner_actor>>;
 
 /// Blocks from anywhere: the local store first, the network later.
 using network_store_actor = block_source_actor::extend<
@@ -61,7 +185,9 @@ using network_store_actor = block_source_actor::extend<
   /// (commit_atom, manifest_block, leaf_digests) -> (manifest_cid)
   caf::replies_to<commit_atom, block, std::vector<digest256>>::with<cid>,
   /// (update_atom, local_store) -> ()   the supervisor's re-wiring
-  caf::reacts_to<update_atom, local_store_actor>>;
+  caf::reacts_to<update_atom, local_store_actor>,
+  /// (update_atom, engine) -> ()
+  caf::reacts_to<update_atom, engine_actor>>;
 
 /// One download: fetches blocks [first, last] of a tree in order, keeping a
 /// window of requests in flight; the HTTP writer pulls.
@@ -87,7 +213,9 @@ using api_actor = caf::typed_actor<
   /// (update_atom, local_store) -> ()
   caf::reacts_to<update_atom, local_store_actor>,
   /// (update_atom, network_store) -> ()
-  caf::reacts_to<update_atom, network_store_actor>>;
+  caf::reacts_to<update_atom, network_store_actor>,
+  /// (update_atom, engine) -> ()
+  caf::reacts_to<update_atom, engine_actor>>;
 
 /// The root of a node: starts, restarts and stops the node's actors.
 using node_supervisor_actor = caf::typed_actor<
@@ -105,3 +233,7 @@ using node_supervisor_actor = caf::typed_actor<
   caf::reacts_to<retry_atom, std::string>>;
 
 } // namespace cairn
+
+// Peer messages stay inside one process (session <-> engine); they are
+// never serialized by CAF.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cairn::wire::message)

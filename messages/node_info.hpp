@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <caf/meta/type_name.hpp>
 
@@ -16,12 +17,16 @@ struct node_info {
   uint16_t api_port = 0;
   /// The data directory.
   std::string data_dir;
+  /// Port of the peer listener (resolved when 0).
+  uint16_t listen_port = 0;
+  /// Multiaddrs peers can dial (`/ip4/A/tcp/P`).
+  std::vector<std::string> addrs;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_info& x) {
   return f(caf::meta::type_name("node_info"), x.peer_id, x.api_host, x.api_port,
-           x.data_dir);
+           x.data_dir, x.listen_port, x.addrs);
 }
 
 } // namespace cairn

@@ -633,6 +633,87 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
   return manifest_block.id;
 }
 
+caf::error lmdb_store::put_leaf(const block_address& addr, const block& b,
+                                const merkle_proof& proof, uint64_t now) {
+  uint64_t expiry = now + static_cast<uint64_t>(opts_.block_ttl.count());
+  return with_write("put_leaf", [&](write_txn& w) -> caf::error {
+    auto lk = leaf_key(addr);
+    MDB_val k = as_val(lk), v;
+    int rc = mdb_get(w.txn, leaves_, &k, &v);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+      return w.fail("mdb_get(leaves)", rc);
+    auto bkey = b.id.to_bytes();
+    block_meta m;
+    auto found = w.get_meta(bkey, m);
+    if (!found)
+      return found.error();
+    if (rc == 0 && *found) {
+      // Complete already: the leaf holds its reference; refresh the expiry.
+      if (auto e = w.set_expiry(bkey, m.expiry, expiry, true))
+        return e;
+      m.expiry = expiry;
+      return w.put_meta(bkey, m);
+    }
+    // The leaf's reference (a leaf whose block expired gets it back).
+    uint64_t added = 0;
+    if (auto e = w.add_ref(b, expiry, added))
+      return e;
+    if (rc == 0)
+      return caf::none;
+    auto lv = encode_leaf(b.id.digest, proof);
+    MDB_val lvv = as_val(lv);
+    if (int rc2 = mdb_put(w.txn, leaves_, &k, &lvv, 0))
+      return w.fail("mdb_put(leaves)", rc2);
+    return caf::none;
+  });
+}
+
+caf::expected<cid> lmdb_store::put_manifest(const block& manifest_block,
+                                            uint64_t now) {
+  auto m = manifest_from_block(manifest_block);
+  if (!m)
+    return m.error();
+  if (!manifest_block.verify())
+    return make_error(ec::verification_failed,
+                      "manifest bytes do not match its CID");
+  uint64_t expiry = now + static_cast<uint64_t>(opts_.block_ttl.count());
+  auto err = with_write("put_manifest", [&](write_txn& w) -> caf::error {
+    auto mkey = manifest_block.id.to_bytes();
+    MDB_val k = as_val(mkey), v;
+    int rc = mdb_get(w.txn, manifests_, &k, &v);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+      return w.fail("mdb_get(manifests)", rc);
+    block_meta mm;
+    auto found = w.get_meta(mkey, mm);
+    if (!found)
+      return found.error();
+    if (rc == 0 && *found) {
+      if (auto e = w.set_expiry(mkey, mm.expiry, expiry, true))
+        return e;
+      mm.expiry = expiry;
+      return w.put_meta(mkey, mm);
+    }
+    uint64_t added = 0;
+    if (auto e = w.add_ref(manifest_block, expiry, added))
+      return e;
+    if (rc == 0)
+      return caf::none; // indexed, only its block had expired
+    auto tkey = m->tree_cid.to_bytes();
+    auto refs = w.tree_refs(tkey);
+    if (!refs)
+      return refs.error();
+    if (auto e = w.set_tree_refs(tkey, *refs + 1))
+      return e;
+    MDB_val empty{0, nullptr};
+    if (int rc2 = mdb_put(w.txn, manifests_, &k, &empty, 0))
+      return w.fail("mdb_put(manifests)", rc2);
+    return caf::none;
+  });
+  if (err)
+    return err;
+  return manifest_block.id;
+}
+
 caf::error lmdb_store::release_blocks(const std::vector<cid>& ids) {
   return with_write("release_blocks", [&](write_txn& w) -> caf::error {
     for (const auto& id : ids)
@@ -779,6 +860,33 @@ caf::expected<block> lmdb_store::get_leaf_block(const block_address& addr) {
   if (!leaf)
     return leaf.error();
   return read_block(r.txn, blocks_, leaf->block_cid);
+}
+
+caf::expected<std::pair<block, merkle_proof>>
+lmdb_store::get_leaf_proof(const block_address& addr) {
+  read_txn r{env_};
+  if (r.rc)
+    return txn_error(r.rc);
+  note_read();
+  auto leaf = read_leaf(r.txn, leaves_, addr);
+  if (!leaf)
+    return leaf.error();
+  auto b = read_block(r.txn, blocks_, leaf->block_cid);
+  if (!b)
+    return b.error();
+  return std::make_pair(std::move(*b), std::move(leaf->proof));
+}
+
+bool lmdb_store::has_leaf(const block_address& addr) {
+  read_txn r{env_};
+  if (r.rc)
+    return false;
+  auto leaf = read_leaf(r.txn, leaves_, addr);
+  if (!leaf)
+    return false;
+  auto key = leaf->block_cid.to_bytes();
+  MDB_val k = as_val(key), v;
+  return mdb_get(r.txn, meta_, &k, &v) == 0;
 }
 
 bool lmdb_store::has_block(const cid& id) {

@@ -90,6 +90,20 @@ public:
                                  const std::vector<digest256>& leaves,
                                  uint64_t now);
 
+  /// Stores a block fetched from the network under its leaf: the block (a
+  /// reference owned by the leaf) and the leaf entry with its proof. The
+  /// caller has verified `proof` against `addr.tree`. Storing a leaf that is
+  /// already complete only refreshes its expiry. Errors: `ec::quota_exceeded`,
+  /// `ec::storage_io`.
+  caf::error put_leaf(const block_address& addr, const block& b,
+                      const merkle_proof& proof, uint64_t now);
+
+  /// Stores a manifest fetched from the network and indexes its dataset
+  /// (whose leaves arrive later through `put_leaf`). Storing a known manifest
+  /// refreshes its expiry. Errors: `ec::invalid_manifest`,
+  /// `ec::quota_exceeded`, `ec::storage_io`.
+  caf::expected<cid> put_manifest(const block& manifest_block, uint64_t now);
+
   /// Drops one reference of each block (an aborted upload); deletes those
   /// that reach 0. Missing blocks are ignored.
   caf::error release_blocks(const std::vector<cid>& ids);
@@ -113,6 +127,14 @@ public:
 
   /// The block at leaf `addr`. Errors: `ec::not_found`, `ec::storage_io`.
   caf::expected<block> get_leaf_block(const block_address& addr);
+
+  /// The block at leaf `addr` and its proof, for serving peers. Errors:
+  /// `ec::not_found`, `ec::storage_io`.
+  caf::expected<std::pair<block, merkle_proof>>
+  get_leaf_proof(const block_address& addr);
+
+  /// True if the leaf at `addr` and its block are stored.
+  bool has_leaf(const block_address& addr);
 
   /// True if a block with CID `id` is stored.
   bool has_block(const cid& id);

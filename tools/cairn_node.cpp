@@ -9,6 +9,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -73,6 +74,7 @@ int main(int argc, char** argv) {
 
   caf::actor_system_config cfg;
   register_types(cfg);
+  cfg.load<caf::io::middleman>();
   auto threads = opts.threads != 0
                    ? opts.threads
                    : std::max(2u, std::thread::hardware_concurrency());
@@ -116,6 +118,13 @@ int main(int argc, char** argv) {
         if (sig == SIGINT || sig == SIGTERM) {
           spdlog::info("received {}, shutting down",
                        sig == SIGINT ? "SIGINT" : "SIGTERM");
+          // A hard deadline: a handler stuck in a request must not keep the
+          // process alive forever.
+          std::thread{[] {
+            std::this_thread::sleep_for(std::chrono::seconds{60});
+            spdlog::critical("shutdown took more than 60 s, exiting");
+            std::_Exit(1);
+          }}.detach();
           self->request(sup, std::chrono::seconds{30}, stop_atom::value)
             .receive([](ok_atom) {},
                      [&](caf::error& err) {

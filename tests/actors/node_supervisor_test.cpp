@@ -8,6 +8,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <gtest/gtest.h>
 
@@ -27,6 +28,7 @@ namespace {
 struct test_config : caf::actor_system_config {
   test_config() {
     register_types(*this);
+    load<caf::io::middleman>();
     set("scheduler.max-threads", size_t{2});
     set("logger.console", caf::atom("none"));
   }
@@ -39,6 +41,8 @@ protected:
     ctx_ = std::make_shared<actors::node_context>();
     ctx_->options.data_dir = dir_.path();
     ctx_->options.api_port = 0;
+    ctx_->options.listen_ip = "127.0.0.1";
+    ctx_->options.listen_port = 0;
     auto key = storage::node_key::load_or_create(dir_.path() + "/node.key");
     ASSERT_TRUE(key) << describe(key.error());
     ctx_->key = *key;

@@ -1,0 +1,724 @@
+#include "actors/engine.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <caf/blocking_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/peer_listener.hpp"
+#include "messages/error.hpp"
+#include "messages/peer_record.hpp"
+#include "storage/merkle_tree.hpp"
+
+namespace cairn::actors {
+
+namespace {
+
+using self_ptr = engine_actor::stateful_pointer<engine_state>;
+using clock = std::chrono::steady_clock;
+using wire::want_entry;
+
+constexpr double block_bytes = default_block_size;
+// Smoothing of rate and latency measurements.
+constexpr double ewma = 0.2;
+// Chance of trying a peer with few measurements instead of the best one.
+constexpr double explore = 0.1;
+// Block requests a peer gets at least / at most in flight; in between, as
+// many as it delivers in ~100 ms (the pipe's depth grows with its rate).
+constexpr size_t min_depth = 4;
+constexpr size_t max_depth = 64;
+// Concurrent store reads per peer while serving.
+constexpr uint32_t serve_reads = 4;
+// How often to ask discovery again for a block nobody has.
+constexpr auto rediscover_after = std::chrono::seconds{5};
+
+// -- helpers
+// --------------------------------------------------------------------
+
+size_t depth_of(const peer_entry& p) {
+  auto d = static_cast<size_t>(p.rate * 0.1 / block_bytes);
+  return std::clamp(d, min_depth, max_depth);
+}
+
+bool good_standing(const engine_state& st, const peer_entry& p) {
+  return p.bad_blocks < st.cfg.max_bad_blocks;
+}
+
+// Expected seconds until `p` would deliver one more block.
+double expected_time(const peer_entry& p) {
+  double rate =
+    p.rate > 0 ? p.rate : block_bytes / 0.05; // unknown: assume 1.3 MB/s
+  return (static_cast<double>(p.outstanding.size()) + 1) * block_bytes / rate +
+         p.latency;
+}
+
+void queue_want(self_ptr self, const std::string& peer,
+                const wire::address& addr, want_entry::want_type type,
+                bool cancel = false) {
+  auto& wl = self->state.outbox[peer];
+  want_entry e;
+  e.addr = addr;
+  e.type = type;
+  e.cancel = cancel;
+  e.send_dont_have = true;
+  wl.entries.push_back(std::move(e));
+  if (wl.entries.size() >= wire::max_want_entries) {
+    auto i = self->state.peers.find(peer);
+    if (i != self->state.peers.end())
+      self->send(i->second.info.session, send_atom::value,
+                 wire::message{std::move(wl)});
+    self->state.outbox.erase(peer);
+  }
+}
+
+// Sends every want gathered by the current handler.
+void flush(self_ptr self) {
+  auto& st = self->state;
+  for (auto& [peer, wl] : st.outbox) {
+    auto i = st.peers.find(peer);
+    if (i != st.peers.end() && !wl.entries.empty())
+      self->send(i->second.info.session, send_atom::value,
+                 wire::message{std::move(wl)});
+  }
+  st.outbox.clear();
+}
+
+void resolve(self_ptr self, const wire::address& addr,
+             const caf::expected<block>& res) {
+  auto& st = self->state;
+  auto i = st.pending.find(addr);
+  if (i == st.pending.end())
+    return;
+  for (auto& w : i->second.waiters) {
+    if (res)
+      w.deliver(*res);
+    else
+      w.deliver(res.error());
+  }
+  // Tell the peers still working on it that it is no longer wanted.
+  for (auto& peer : i->second.requested) {
+    auto p = st.peers.find(peer);
+    if (p == st.peers.end())
+      continue;
+    if (p->second.outstanding.erase(addr) > 0) {
+      queue_want(self, peer, addr, want_entry::want_type::block, true);
+      if (p->second.cancelled.size() > 4096)
+        p->second.cancelled.clear();
+      p->second.cancelled.insert(addr);
+    }
+  }
+  st.pending.erase(i);
+}
+
+void discover(self_ptr self, const wire::address& addr);
+void dial(self_ptr self, const std::string& peer_id,
+          const std::vector<std::string>& addrs);
+
+// Sends a want-block for `addr` to the best peer known to have it, or a
+// want-have to every peer not asked yet; asks discovery when nobody can help.
+void schedule(self_ptr self, const wire::address& addr) {
+  auto& st = self->state;
+  auto it = st.pending.find(addr);
+  if (it == st.pending.end())
+    return;
+  auto& pw = it->second;
+  if (pw.storing)
+    return;
+  // Candidates: peers that have it at an acceptable price, in good standing,
+  // not already asked for it, with room in their pipe.
+  std::vector<peer_entry*> candidates;
+  for (auto& [id, p] : st.peers) {
+    auto h = p.haves.find(addr);
+    if (h == p.haves.end() || !good_standing(st, p) ||
+        h->second > st.cfg.max_price || pw.requested.count(id) > 0 ||
+        p.outstanding.size() >= depth_of(p))
+      continue;
+    candidates.push_back(&p);
+  }
+  if (!candidates.empty()) {
+    peer_entry* best = nullptr;
+    std::uniform_real_distribution<double> coin{0, 1};
+    if (candidates.size() > 1 && coin(st.rng) < explore) {
+      // Exploration: a peer we know least about gets a chance.
+      best = *std::min_element(candidates.begin(), candidates.end(),
+                               [](auto* a, auto* b) {
+                                 return a->blocks_received < b->blocks_received;
+                               });
+    } else {
+      best = *std::min_element(
+        candidates.begin(), candidates.end(),
+        [](auto* a, auto* b) { return expected_time(*a) < expected_time(*b); });
+    }
+    best->outstanding[addr] = clock::now();
+    pw.requested.insert(best->info.peer_id);
+    queue_want(self, best->info.peer_id, addr, want_entry::want_type::block);
+    return;
+  }
+  if (!pw.requested.empty())
+    return; // in flight somewhere
+  bool asked = false;
+  bool someone_may_have = false;
+  for (auto& [id, p] : st.peers) {
+    if (!good_standing(st, p) || p.dont_haves.count(addr) > 0)
+      continue;
+    if (p.haves.count(addr) > 0) {
+      someone_may_have = true; // has it, but busy or too expensive for now
+      continue;
+    }
+    if (pw.asked_have.insert(id).second) {
+      queue_want(self, id, addr, want_entry::want_type::have);
+      asked = true;
+    } else {
+      someone_may_have = true; // asked, answer pending
+    }
+  }
+  if (!asked && !someone_may_have)
+    discover(self, addr);
+}
+
+// Asks discovery for providers of the dataset (tree or manifest CID) and
+// dials those we are not connected to.
+void discover(self_ptr self, const wire::address& addr) {
+  auto& st = self->state;
+  auto it = st.pending.find(addr);
+  if (it == st.pending.end() || !st.discovery)
+    return;
+  auto now = clock::now();
+  if (now - it->second.last_discovery < rediscover_after)
+    return;
+  it->second.last_discovery = now;
+  cid key = std::holds_alternative<cid>(addr)
+              ? std::get<cid>(addr)
+              : std::get<block_address>(addr).tree;
+  spdlog::debug("engine: looking for providers of {}", key.to_string());
+  self->request(st.discovery, std::chrono::seconds{30}, find_atom::value, key)
+    .then(
+      [self, key](std::vector<std::string>& records) {
+        auto& st = self->state;
+        for (auto& text : records) {
+          auto rec = peer_record::from_text(text);
+          if (!rec)
+            continue;
+          auto id = rec->id().to_string();
+          if (id == st.cfg.session.key->peer_id().to_string() ||
+              st.peers.count(id) > 0)
+            continue;
+          spdlog::info("engine: dialing provider {} of {}", id,
+                       key.to_string());
+          dial(self, id, rec->addrs);
+        }
+      },
+      [key](caf::error& err) {
+        spdlog::debug("engine: discovery of {} failed: {}", key.to_string(),
+                      describe(err));
+      });
+}
+
+// Drops a peer's claims on pending blocks and asks elsewhere.
+void release_peer_wants(self_ptr self, peer_entry& p) {
+  auto& st = self->state;
+  std::vector<wire::address> redo;
+  for (auto& [addr, _] : p.outstanding)
+    redo.push_back(addr);
+  p.outstanding.clear();
+  for (auto& addr : redo) {
+    auto it = st.pending.find(addr);
+    if (it != st.pending.end())
+      it->second.requested.erase(p.info.peer_id);
+  }
+  for (auto& [addr, pw] : st.pending)
+    pw.asked_have.erase(p.info.peer_id);
+  for (auto& addr : redo)
+    schedule(self, addr);
+}
+
+void penalize(self_ptr self, peer_entry& p, const std::string& why) {
+  auto& st = self->state;
+  ++p.bad_blocks;
+  ++st.bad_blocks;
+  spdlog::warn("engine: peer {} sent a bad block ({}); {} so far",
+               p.info.peer_id, why, p.bad_blocks);
+  if (p.bad_blocks >= st.cfg.max_bad_blocks)
+    self->send(p.info.session, close_atom::value,
+               "sent " + std::to_string(p.bad_blocks) +
+                 " invalid or unrequested blocks");
+}
+
+// -- requester side
+// ----------------------------------------------------------------
+
+caf::error verify(const wire::delivery& d) {
+  if (!d.data)
+    return make_error(ec::verification_failed, "no data");
+  auto digest = sha256(*d.data);
+  if (auto* c = std::get_if<cid>(&d.addr)) {
+    if (digest != c->digest)
+      return make_error(ec::verification_failed,
+                        "bytes do not hash to " + c->to_string());
+    return caf::none;
+  }
+  const auto& a = std::get<block_address>(d.addr);
+  if (!d.proof)
+    return make_error(ec::verification_failed,
+                      "leaf " + to_string(a) + " without proof");
+  if (d.proof->index != a.index ||
+      !storage::verify_proof(digest, *d.proof, a.tree))
+    return make_error(ec::verification_failed,
+                      "proof of " + to_string(a) + " fails");
+  return caf::none;
+}
+
+void on_delivery(self_ptr self, peer_entry& p, wire::block_delivery& msg) {
+  auto& st = self->state;
+  auto now = clock::now();
+  for (auto& d : msg.blocks) {
+    auto out = p.outstanding.find(d.addr);
+    auto pend = st.pending.find(d.addr);
+    if (out == p.outstanding.end() && pend == st.pending.end()) {
+      // A block we cancelled may cross the cancel on the wire.
+      if (p.cancelled.erase(d.addr) == 0)
+        penalize(self, p, "unrequested " + wire::to_string(d.addr));
+      continue;
+    }
+    if (auto err = verify(d)) {
+      penalize(self, p, describe(err));
+      if (out != p.outstanding.end())
+        p.outstanding.erase(out);
+      p.haves.erase(d.addr);
+      p.dont_haves.insert(d.addr);
+      if (pend != st.pending.end()) {
+        pend->second.requested.erase(p.info.peer_id);
+        schedule(self, d.addr);
+      }
+      continue;
+    }
+    // Measure: rate over the request's lifetime, latency as its duration.
+    if (out != p.outstanding.end()) {
+      double secs = std::max(
+        1e-4, std::chrono::duration<double>(now - out->second).count());
+      double inflight = static_cast<double>(p.outstanding.size());
+      double rate = d.data->size() * inflight / secs;
+      p.rate = p.rate == 0 ? rate : (1 - ewma) * p.rate + ewma * rate;
+      p.latency =
+        (1 - ewma) * p.latency + ewma * secs / std::max(1.0, inflight);
+      p.outstanding.erase(out);
+    }
+    ++p.blocks_received;
+    p.bytes_received += d.data->size();
+    p.debt += d.data->size() * p.haves[d.addr];
+    ++st.blocks_in;
+    st.bytes_in += d.data->size();
+    if (pend == st.pending.end() || pend->second.storing)
+      continue; // a duplicate that lost the race: valid, not needed
+    pend->second.requested.erase(p.info.peer_id);
+    pend->second.storing = true;
+    // Stored before the waiters hear of it: once answered, a block is local.
+    auto addr = d.addr;
+    if (auto* a = std::get_if<block_address>(&d.addr)) {
+      auto b =
+        block::wrap(cid{multicodec::codex_block, sha256(*d.data)}, d.data);
+      self
+        ->request(st.local, std::chrono::seconds{30}, put_atom::value,
+                  leaf_atom::value, *a, b, *d.proof)
+        .then(
+          [self, addr, b](ok_atom) {
+            resolve(self, addr, b);
+            flush(self);
+          },
+          [self, addr](caf::error& err) {
+            resolve(self, addr, err);
+            flush(self);
+          });
+    } else {
+      auto id = std::get<cid>(d.addr);
+      auto b = block::wrap(id, d.data);
+      auto done = [self, addr, b](auto&&...) {
+        resolve(self, addr, b);
+        flush(self);
+      };
+      auto failed = [self, addr](caf::error& err) {
+        resolve(self, addr, err);
+        flush(self);
+      };
+      if (id.codec == multicodec::codex_manifest)
+        self
+          ->request(st.local, std::chrono::seconds{30}, put_atom::value,
+                    manifest_atom::value, b)
+          .then([done](cid&) { done(); }, failed);
+      else
+        self
+          ->request(st.local, std::chrono::seconds{30}, put_atom::value,
+                    std::vector<block>{b})
+          .then([done](uint64_t) { done(); }, failed);
+    }
+  }
+  // The peer has room in its pipe again.
+  for (auto& [addr, pw] : st.pending)
+    if (pw.requested.empty() && p.haves.count(addr) > 0)
+      schedule(self, addr);
+}
+
+void on_presence(self_ptr self, peer_entry& p,
+                 const wire::block_presence& msg) {
+  auto& st = self->state;
+  for (auto& pr : msg.presences) {
+    if (pr.have) {
+      p.haves[pr.addr] = pr.price;
+      p.dont_haves.erase(pr.addr);
+    } else {
+      p.haves.erase(pr.addr);
+      p.dont_haves.insert(pr.addr);
+    }
+    if (st.pending.count(pr.addr) > 0)
+      schedule(self, pr.addr);
+  }
+}
+
+// -- serving side
+// -------------------------------------------------------------------
+
+void send_presence(self_ptr self, peer_entry& p,
+                   std::vector<wire::presence> ps) {
+  if (!ps.empty())
+    self->send(p.info.session, send_atom::value,
+               wire::message{wire::block_presence{std::move(ps)}});
+}
+
+void serve(self_ptr self, const std::string& peer_id) {
+  auto& st = self->state;
+  auto it = st.peers.find(peer_id);
+  if (it == st.peers.end())
+    return;
+  auto& p = it->second;
+  while (!p.serve_queue.empty() && p.serving < serve_reads &&
+         p.unsent < st.cfg.max_unsent_bytes) {
+    auto addr = p.serve_queue.front();
+    p.serve_queue.pop_front();
+    p.queued.erase(addr);
+    ++p.serving;
+    auto sent = [self, peer_id, addr](block& b,
+                                      std::optional<merkle_proof> proof) {
+      auto& st = self->state;
+      auto i = st.peers.find(peer_id);
+      if (i == st.peers.end())
+        return;
+      auto& p = i->second;
+      --p.serving;
+      p.unsent += b.size();
+      p.bytes_sent += b.size();
+      ++st.blocks_out;
+      st.bytes_out += b.size();
+      auto data = b.data;
+      if (st.cfg.corrupt_served && data && !data->empty()) {
+        auto bad = std::make_shared<bytes>(*data);
+        (*bad)[bad->size() / 2] ^= 0x01;
+        data = std::move(bad);
+      }
+      wire::block_delivery bd;
+      bd.blocks.push_back(
+        wire::delivery{addr, std::move(data), std::move(proof)});
+      self->send(p.info.session, send_atom::value,
+                 wire::message{std::move(bd)});
+      serve(self, peer_id);
+    };
+    auto missing = [self, peer_id, addr](caf::error&) {
+      auto& st = self->state;
+      auto i = st.peers.find(peer_id);
+      if (i == st.peers.end())
+        return;
+      --i->second.serving;
+      send_presence(self, i->second,
+                    {wire::presence{addr, false, st.cfg.price_per_byte}});
+      serve(self, peer_id);
+    };
+    if (auto* a = std::get_if<block_address>(&addr)) {
+      self
+        ->request(st.local, std::chrono::seconds{30}, get_atom::value,
+                  leaf_atom::value, *a)
+        .then(
+          [sent](block& b, merkle_proof& proof) { sent(b, std::move(proof)); },
+          missing);
+    } else {
+      self
+        ->request(st.local, std::chrono::seconds{30}, get_atom::value,
+                  std::get<cid>(addr))
+        .then([sent](block& b) { sent(b, std::nullopt); }, missing);
+    }
+  }
+}
+
+void on_want_list(self_ptr self, peer_entry& p, wire::want_list& wl) {
+  auto& st = self->state;
+  auto peer_id = p.info.peer_id;
+  if (wl.full) {
+    p.serve_queue.clear();
+    p.queued.clear();
+  }
+  // Answers to want-have are gathered and sent as one presence message.
+  auto answers = std::make_shared<std::vector<wire::presence>>();
+  auto open = std::make_shared<size_t>(0);
+  auto finish = [self, peer_id, answers, open]() {
+    if (--*open > 0)
+      return;
+    auto i = self->state.peers.find(peer_id);
+    if (i != self->state.peers.end())
+      send_presence(self, i->second, std::move(*answers));
+  };
+  ++*open; // held until every entry is looked at
+  for (auto& e : wl.entries) {
+    if (e.cancel) {
+      if (p.queued.erase(e.addr) > 0)
+        p.serve_queue.erase(
+          std::remove(p.serve_queue.begin(), p.serve_queue.end(), e.addr),
+          p.serve_queue.end());
+      continue;
+    }
+    if (e.type == want_entry::want_type::block) {
+      if (p.queued.count(e.addr) > 0)
+        continue;
+      if (p.serve_queue.size() >= st.cfg.max_queued_wants) {
+        if (e.send_dont_have)
+          answers->push_back(
+            wire::presence{e.addr, false, st.cfg.price_per_byte});
+        continue;
+      }
+      p.serve_queue.push_back(e.addr);
+      p.queued.insert(e.addr);
+      continue;
+    }
+    ++*open;
+    auto on_has = [self, answers, finish, addr = e.addr,
+                   send_no = e.send_dont_have](bool has) {
+      if (has || send_no)
+        answers->push_back(
+          wire::presence{addr, has, self->state.cfg.price_per_byte});
+      finish();
+    };
+    auto on_err = [finish](caf::error&) { finish(); };
+    if (auto* a = std::get_if<block_address>(&e.addr))
+      self->request(st.local, std::chrono::seconds{10}, has_atom::value, *a)
+        .then(on_has, on_err);
+    else
+      self
+        ->request(st.local, std::chrono::seconds{10}, has_atom::value,
+                  std::get<cid>(e.addr))
+        .then(on_has, on_err);
+  }
+  finish();
+  serve(self, peer_id);
+}
+
+// -- dialing
+// ------------------------------------------------------------------------
+
+// Connects in a detached helper: a TCP connect blocks its thread.
+void dial(self_ptr self, const std::string& peer_id,
+          const std::vector<std::string>& addrs) {
+  if (!self->state.dialing.insert(peer_id).second)
+    return; // already dialing
+  auto cfg = self->state.cfg.session;
+  cfg.expected_peer = peer_id;
+  engine_actor me{self};
+  self->spawn<caf::detached>([cfg, addrs, me, peer_id](caf::blocking_actor* b) {
+    caf::error last = make_error(ec::unavailable, "no dialable TCP address");
+    for (auto& a : addrs) {
+      auto ep = parse_multiaddr(a);
+      if (!ep || ep->udp)
+        continue;
+      auto s = dial_peer(b->system(), ep->host, ep->port, cfg,
+                         caf::actor_cast<session_owner_actor>(me));
+      if (s)
+        return; // the session reports to the engine
+      last = s.error();
+    }
+    b->anon_send(me, peer_down_atom::value, peer_id, false, describe(last));
+  });
+}
+
+} // namespace
+
+engine_actor::behavior_type
+engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
+       local_store_actor local, discovery_actor discovery) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.local = std::move(local);
+  st.discovery = std::move(discovery);
+  self->delayed_send(self, st.cfg.tick, tick_atom::value);
+  return {
+    // -- peers
+    // ------------------------------------------------------------------
+    [self](peer_up_atom, peer_info& info) {
+      auto& st = self->state;
+      auto id = info.peer_id;
+      st.dialing.erase(id);
+      auto waiters = st.connecting.equal_range(id);
+      for (auto i = waiters.first; i != waiters.second; ++i)
+        i->second.deliver(ok_atom::value);
+      st.connecting.erase(id);
+      if (st.peers.count(id) > 0) {
+        // Both dialed each other: keep the first session.
+        self->send(info.session, close_atom::value,
+                   std::string{"duplicate connection"});
+        return;
+      }
+      if (st.peers.size() >= st.cfg.max_peers) {
+        self->send(info.session, close_atom::value,
+                   std::string{"too many peers"});
+        return;
+      }
+      spdlog::info("engine: peer {} connected", id);
+      auto& p = st.peers[id];
+      p.info = std::move(info);
+      // Ask the newcomer about everything we wait for.
+      for (auto& [addr, pw] : st.pending)
+        if (pw.requested.empty() && pw.asked_have.insert(id).second)
+          queue_want(self, id, addr, want_entry::want_type::have);
+      flush(self);
+    },
+    [self](peer_down_atom, const std::string& id, bool was_up,
+           const std::string& why) {
+      auto& st = self->state;
+      st.dialing.erase(id);
+      auto waiters = st.connecting.equal_range(id);
+      for (auto i = waiters.first; i != waiters.second; ++i)
+        i->second.deliver(make_error(ec::unavailable, why));
+      st.connecting.erase(id);
+      auto it = st.peers.find(id);
+      if (it == st.peers.end() || !was_up)
+        return;
+      // Only the session we use counts (a duplicate's end does not).
+      spdlog::info("engine: peer {} disconnected: {}", id, why);
+      auto p = std::move(it->second);
+      st.peers.erase(it);
+      release_peer_wants(self, p);
+      flush(self);
+    },
+    [self](peer_msg_atom, const std::string& id, wire::message& msg) {
+      auto& st = self->state;
+      auto it = st.peers.find(id);
+      if (it == st.peers.end())
+        return;
+      auto& p = it->second;
+      if (auto* wl = std::get_if<wire::want_list>(&msg))
+        on_want_list(self, p, *wl);
+      else if (auto* bp = std::get_if<wire::block_presence>(&msg))
+        on_presence(self, p, *bp);
+      else if (auto* bd = std::get_if<wire::block_delivery>(&msg))
+        on_delivery(self, p, *bd);
+      flush(self);
+    },
+    [self](sent_atom, const std::string& id, uint64_t unsent) {
+      auto it = self->state.peers.find(id);
+      if (it == self->state.peers.end())
+        return;
+      it->second.unsent = unsent;
+      serve(self, id);
+    },
+    // -- requests
+    // -----------------------------------------------------------------
+    [self](get_atom, const block_address& addr) -> caf::result<block> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<block>();
+      wire::address key{addr};
+      auto [it, fresh] = st.pending.try_emplace(key);
+      it->second.waiters.push_back(rp);
+      if (fresh) {
+        it->second.since = clock::now();
+        schedule(self, key);
+        flush(self);
+      }
+      return rp;
+    },
+    [self](get_atom, const cid& id) -> caf::result<block> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<block>();
+      wire::address key{id};
+      auto [it, fresh] = st.pending.try_emplace(key);
+      it->second.waiters.push_back(rp);
+      if (fresh) {
+        it->second.since = clock::now();
+        schedule(self, key);
+        flush(self);
+      }
+      return rp;
+    },
+    [self](connect_atom, const std::string& id,
+           const std::vector<std::string>& addrs) -> caf::result<ok_atom> {
+      auto& st = self->state;
+      if (st.peers.count(id) > 0)
+        return ok_atom::value;
+      auto rp = self->make_response_promise<ok_atom>();
+      st.connecting.emplace(id, rp);
+      dial(self, id, addrs);
+      return rp;
+    },
+    [self](peers_atom) {
+      std::vector<peer_summary> out;
+      for (auto& [id, p] : self->state.peers)
+        out.push_back(peer_summary{id, p.info.addrs, p.blocks_received,
+                                   p.bytes_received, p.bytes_sent, p.rate,
+                                   p.latency, p.bad_blocks, p.timeouts,
+                                   p.outstanding.size(), p.serve_queue.size()});
+      return out;
+    },
+    // -- housekeeping
+    // -----------------------------------------------------------
+    [self](tick_atom) {
+      auto& st = self->state;
+      auto now = clock::now();
+      // Requests that took too long: the peer loses them, others get them.
+      std::vector<wire::address> redo;
+      for (auto& [id, p] : st.peers) {
+        for (auto i = p.outstanding.begin(); i != p.outstanding.end();) {
+          if (now - i->second > st.cfg.block_timeout) {
+            ++p.timeouts;
+            auto pw = st.pending.find(i->first);
+            if (pw != st.pending.end())
+              pw->second.requested.erase(id);
+            redo.push_back(i->first);
+            i = p.outstanding.erase(i);
+          } else {
+            ++i;
+          }
+        }
+      }
+      for (auto& addr : redo)
+        schedule(self, addr);
+      // End-game: with few blocks left, a block waiting on one peer is also
+      // asked from another; the first delivery wins, the other is cancelled.
+      if (st.pending.size() <= 8) {
+        for (auto& [addr, pw] : st.pending) {
+          if (pw.requested.size() == 1 &&
+              now - pw.since > std::chrono::milliseconds{500})
+            schedule(self, addr);
+        }
+      }
+      // Blocks nobody has: give up after a while, else look again.
+      std::vector<wire::address> lost;
+      for (auto& [addr, pw] : st.pending) {
+        if (!pw.requested.empty())
+          continue;
+        if (now - pw.since > st.cfg.want_timeout)
+          lost.push_back(addr);
+        else
+          schedule(self, addr);
+      }
+      for (auto& addr : lost)
+        resolve(
+          self, addr,
+          make_error(ec::not_found, "no peer has " + wire::to_string(addr)));
+      flush(self);
+      self->delayed_send(self, st.cfg.tick, tick_atom::value);
+    },
+    [self](update_atom, local_store_actor local) {
+      self->state.local = std::move(local);
+    },
+    [self](update_atom, discovery_actor d) {
+      self->state.discovery = std::move(d);
+    },
+  };
+}
+
+} // namespace cairn::actors

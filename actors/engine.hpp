@@ -1,0 +1,118 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "actors/peer_session.hpp"
+#include "messages/interfaces.hpp"
+
+namespace cairn::actors {
+
+/// Settings of the block-exchange engine.
+struct engine_config {
+  /// Signs handshakes of the sessions the engine dials.
+  session_config session;
+  /// Price per byte quoted to peers in presences.
+  uint64_t price_per_byte = 0;
+  /// The engine buys only from peers quoting at most this per byte.
+  uint64_t max_price = 0;
+  /// A block request unanswered this long counts against the peer and is
+  /// sent elsewhere.
+  std::chrono::milliseconds block_timeout{5000};
+  /// A wanted block that no peer has (after discovery) fails with
+  /// `not_found` after this long.
+  std::chrono::milliseconds want_timeout{60000};
+  /// Invalid or unrequested blocks a peer may send before it is dropped.
+  uint32_t max_bad_blocks = 3;
+  /// Queued block wants per peer on the serving side (DESIGN §4).
+  size_t max_queued_wants = 1024;
+  /// Bytes queued in a peer's socket above which serving it pauses.
+  uint64_t max_unsent_bytes = uint64_t{4} << 20;
+  /// How often timeouts, end-game and re-discovery are checked.
+  std::chrono::milliseconds tick{200};
+  /// Connected peers at most.
+  uint32_t max_peers = 160;
+  /// Fault injection: serve every block with one byte flipped.
+  bool corrupt_served = false;
+};
+
+/// What the engine knows about one connected peer ("peers admin").
+struct peer_entry {
+  peer_info info;
+  /// Requester side: what the peer has (and its price), and does not have.
+  std::map<wire::address, uint64_t> haves;
+  std::set<wire::address> dont_haves;
+  /// Block requests in flight to the peer and when they were sent.
+  std::map<wire::address, std::chrono::steady_clock::time_point> outstanding;
+  /// Requests we cancelled: their blocks may still arrive, without blame.
+  std::set<wire::address> cancelled;
+  /// Measured delivery rate (bytes/s, EWMA) and per-block latency (s).
+  double rate = 0;
+  double latency = 0.05;
+  uint64_t blocks_received = 0;
+  uint64_t bytes_received = 0;
+  uint32_t bad_blocks = 0;
+  uint32_t timeouts = 0;
+  /// Ledger: bytes exchanged both ways and what we owe at quoted prices.
+  uint64_t bytes_sent = 0;
+  uint64_t debt = 0;
+  /// Serving side: block wants queued by the peer, reads in progress, and
+  /// bytes still queued in its socket.
+  std::deque<wire::address> serve_queue;
+  std::set<wire::address> queued;
+  uint32_t serving = 0;
+  uint64_t unsent = 0;
+};
+
+/// A block some caller waits for.
+struct pending_want {
+  std::vector<caf::typed_response_promise<block>> waiters;
+  /// Peers asked whether they have it, and asked for it.
+  std::set<std::string> asked_have;
+  std::set<std::string> requested;
+  std::chrono::steady_clock::time_point since;
+  /// A verified copy arrived and is being stored: ask nobody else.
+  bool storing = false;
+  std::chrono::steady_clock::time_point last_discovery{};
+};
+
+/// State of the `engine` actor.
+struct engine_state {
+  static inline constexpr const char* name = "engine";
+  engine_config cfg;
+  local_store_actor local;
+  discovery_actor discovery;
+  std::map<std::string, peer_entry> peers;
+  std::map<wire::address, pending_want> pending;
+  /// Wants to send per peer, flushed at the end of each handler.
+  std::map<std::string, wire::want_list> outbox;
+  /// Callers of `connect_atom` waiting for a peer's handshake.
+  std::multimap<std::string, caf::typed_response_promise<ok_atom>> connecting;
+  /// Peers being dialed (at most one dial per peer at a time).
+  std::set<std::string> dialing;
+  std::mt19937_64 rng{std::random_device{}()};
+  /// Totals for operators.
+  uint64_t blocks_in = 0, blocks_out = 0, bytes_in = 0, bytes_out = 0;
+  uint64_t bad_blocks = 0;
+};
+
+/// The block-exchange engine (DESIGN §5), both sides: fetches blocks that
+/// the local store lacks from peers (want-have, presence, want-block,
+/// verified delivery, stored in the local store before its waiters are
+/// answered) and serves the local store's blocks to peers. Owns the peer
+/// sessions' events; asks discovery for providers when no peer has a block.
+engine_actor::behavior_type
+engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
+       local_store_actor local, discovery_actor discovery);
+
+} // namespace cairn::actors

@@ -1,0 +1,49 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/io/typed_broker.hpp>
+
+#include "actors/peer_session.hpp"
+#include "messages/interfaces.hpp"
+
+namespace cairn::actors {
+
+/// State of the `peer_listener` actor.
+struct peer_listener_state {
+  static inline constexpr const char* name = "peer_listener";
+  session_config cfg;
+  session_owner_actor owner;
+  /// Connections accepted since start.
+  uint64_t accepted = 0;
+};
+
+/// A bound listening socket and its port (resolved when 0 was asked for).
+struct bound_listener {
+  caf::io::doorman_ptr doorman;
+  uint16_t port = 0;
+};
+
+/// Binds the peer listener's socket on `ip:port` (port 0 picks a free one).
+/// Errors: `ec::unavailable` with the address and the system's reason.
+caf::expected<bound_listener> bind_peer_listener(caf::actor_system& sys,
+                                                 const std::string& ip,
+                                                 uint16_t port);
+
+/// Accepts peer connections on `listener`; each becomes a `peer_session`
+/// (forked from this broker, so it runs on the middleman's I/O thread too)
+/// that reports to `owner`.
+peer_listener_actor::behavior_type peer_listener(
+  peer_listener_actor::stateful_broker_pointer<peer_listener_state> self,
+  caf::io::doorman_ptr listener, session_config cfg, session_owner_actor owner);
+
+/// Dials `host:port` and starts a `peer_session` on the connection. Blocks
+/// the calling thread during the TCP connect: call it from a detached actor
+/// or a non-scheduler thread. Errors: `ec::unavailable` (connect failed).
+caf::expected<peer_session_actor> dial_peer(caf::actor_system& sys,
+                                            const std::string& host,
+                                            uint16_t port, session_config cfg,
+                                            session_owner_actor owner);
+
+} // namespace cairn::actors

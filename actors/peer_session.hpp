@@ -1,0 +1,76 @@
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/io/typed_broker.hpp>
+
+#include "messages/interfaces.hpp"
+#include "messages/peer_id.hpp"
+#include "messages/wire/frame.hpp"
+#include "messages/wire/messages.hpp"
+#include "storage/node_key.hpp"
+
+namespace cairn::actors {
+
+/// What a session needs to know about its own node.
+struct session_config {
+  /// The node's key: signs the handshake.
+  std::shared_ptr<const storage::node_key> key;
+  /// Addresses the node listens on, told to the peer in HELLO.
+  std::vector<std::string> listen_addrs;
+  /// When dialing a known peer: the ID it must prove; empty to accept any.
+  std::string expected_peer;
+  /// The handshake must complete within this time.
+  std::chrono::milliseconds handshake_timeout{10000};
+  /// Unsent bytes above this close the session ("peer too slow"): a peer
+  /// that does not read cannot make the node buffer without bound.
+  size_t max_unsent_bytes = size_t{64} << 20;
+};
+
+/// Where a session is in its life.
+enum class session_phase : uint8_t {
+  awaiting_hello,
+  awaiting_auth,
+  established,
+  closing
+};
+
+/// State of one `peer_session`: one TCP connection to one peer.
+struct peer_session_state {
+  static inline constexpr const char* name = "peer_session";
+  caf::io::connection_handle hdl;
+  session_config cfg;
+  session_owner_actor owner;
+  session_phase phase = session_phase::awaiting_hello;
+  wire::frame_reader reader;
+  std::array<uint8_t, 32> nonce{};
+  wire::hello peer_hello;
+  peer_id peer;
+  /// Traffic counters (payload + framing).
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  uint64_t frames_in = 0;
+  uint64_t frames_out = 0;
+  /// Bytes handed to the socket and not yet written.
+  uint64_t unsent = 0;
+};
+
+/// One connection to a peer (DESIGN §4): frames and decodes what arrives,
+/// runs the Ed25519 handshake, then forwards every message to `owner` and
+/// writes what `owner` sends. Ends, with a logged reason told to `owner`
+/// and (best effort) to the peer in GOODBYE, on: a malformed, oversized or
+/// unexpected frame, a failed handshake (version, signature, own ID, not the
+/// expected peer), a handshake timeout, a peer too slow to read, the
+/// connection closing, or `close_atom`. Brokers share the middleman's I/O
+/// thread: this actor only frames and decodes.
+peer_session_actor::behavior_type peer_session(
+  peer_session_actor::stateful_broker_pointer<peer_session_state> self,
+  caf::io::connection_handle hdl, session_config cfg,
+  session_owner_actor owner);
+
+} // namespace cairn::actors
