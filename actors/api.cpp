@@ -538,6 +538,24 @@ void handle_space(api_shared& api, const Request& req, Response& res) {
 void handle_debug_info(api_shared& api, const Request&, Response& res) {
   const auto& info = api.info;
   caf::scoped_actor self{api.sys};
+  auto spr = ask<std::string>(self, api.discovery(), store_timeout,
+                              get_atom::value, spr_atom::value);
+  json nodes = json::array();
+  if (auto table = ask<std::vector<std::string>>(
+        self, api.discovery(), store_timeout, list_atom::value)) {
+    for (auto& text : *table) {
+      auto rec = peer_record::from_text(text);
+      if (!rec)
+        continue;
+      auto id = sha256(rec->id().to_bytes());
+      nodes.push_back(
+        {{"nodeId", to_hex(byte_view{id.data(), id.size()})},
+         {"peerId", rec->id().to_string()},
+         {"record", text},
+         {"address", rec->addrs.empty() ? "" : rec->addrs.front()},
+         {"seen", true}});
+    }
+  }
   auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
                   std::chrono::steady_clock::now() - api.started)
                   .count();
@@ -555,9 +573,9 @@ void handle_debug_info(api_shared& api, const Request&, Response& res) {
     {{"id", info.peer_id},
      {"addrs", info.addrs},
      {"repo", repo},
-     {"spr", ""},
+     {"spr", spr ? *spr : std::string{}},
      {"announceAddresses", json::array()},
-     {"table", {{"localNode", local_node}, {"nodes", json::array()}}},
+     {"table", {{"localNode", local_node}, {"nodes", nodes}}},
      {"peers", peers_json(api, self)},
      {"codex",
       {{"version", "cairn-0.1.0"}, {"revision", ""}, {"contracts", ""}}},
@@ -702,6 +720,23 @@ json peers_json(api_shared& api, caf::scoped_actor& self) {
   return out;
 }
 
+// GET /spr: this node's signed peer record (text, or JSON when asked).
+void handle_spr(api_shared& api, const Request& req, Response& res) {
+  caf::scoped_actor self{api.sys};
+  auto spr = ask<std::string>(self, api.discovery(), store_timeout,
+                              get_atom::value, spr_atom::value);
+  if (!spr) {
+    reply_error(req, res, 503,
+                "discovery is not running: " + describe(spr.error()));
+    return;
+  }
+  if (req.get_header_value("Accept").find("application/json") !=
+      std::string::npos)
+    reply_json(res, {{"spr", *spr}});
+  else
+    res.set_content(*spr, "text/plain");
+}
+
 void handle_peers(api_shared& api, const Request&, Response& res) {
   caf::scoped_actor self{api.sys};
   reply_json(res, {{"peers", peers_json(api, self)}});
@@ -769,6 +804,7 @@ void add_routes(httplib::Server& srv, std::shared_ptr<api_shared> api) {
            });
   srv.Get(route("/connect/") + cid_re, with(handle_connect));
   srv.Get("/api/cairn/v1/peers", with(handle_peers));
+  srv.Get(route("/spr"), with(handle_spr));
   srv.Get("/api/cairn/v1/downloads", with(handle_downloads));
   srv.Delete(route("/data/") + cid_re, with(handle_delete));
   srv.Get(route("/data/") + cid_re + "/exists", with(handle_exists));
@@ -846,6 +882,7 @@ api_actor::behavior_type api(api_actor::stateful_pointer<api_state> self,
   shared->local = std::move(wiring.local);
   shared->net = std::move(wiring.net);
   shared->eng = std::move(wiring.engine);
+  shared->disc = std::move(wiring.discovery);
   shared->supervisor = std::move(wiring.supervisor);
   shared->info = std::move(wiring.info);
   shared->ctx = std::move(wiring.ctx);
@@ -872,6 +909,10 @@ api_actor::behavior_type api(api_actor::stateful_pointer<api_state> self,
     [self](update_atom, engine_actor eng) {
       std::lock_guard<std::mutex> guard{self->state.shared->mtx};
       self->state.shared->eng = std::move(eng);
+    },
+    [self](update_atom, discovery_actor d) {
+      std::lock_guard<std::mutex> guard{self->state.shared->mtx};
+      self->state.shared->disc = std::move(d);
     },
   };
 }

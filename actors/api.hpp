@@ -38,6 +38,7 @@ struct api_wiring {
   local_store_actor local;
   network_store_actor net;
   engine_actor engine;
+  discovery_actor discovery;
   node_supervisor_actor supervisor;
   node_info info;
   std::shared_ptr<node_context> ctx;
@@ -53,6 +54,7 @@ struct api_shared {
   local_store_actor local;
   network_store_actor net;
   engine_actor eng;
+  discovery_actor disc;
   node_supervisor_actor supervisor;
   node_info info;
   std::shared_ptr<node_context> ctx;
@@ -72,6 +74,10 @@ struct api_shared {
   engine_actor engine() {
     std::lock_guard<std::mutex> guard{mtx};
     return eng;
+  }
+  discovery_actor discovery() {
+    std::lock_guard<std::mutex> guard{mtx};
+    return disc;
   }
 
   /// Recent downloads (guarded by mtx; the last `max_downloads` are kept).

@@ -4,6 +4,7 @@
 
 #include <caf/io/middleman.hpp>
 
+#include "actors/advertiser.hpp"
 #include "actors/api.hpp"
 #include "actors/engine.hpp"
 #include "actors/local_store.hpp"
@@ -19,8 +20,8 @@ namespace {
 using self_ptr = node_supervisor_actor::stateful_pointer<node_supervisor_state>;
 
 // Start order; stopping goes backwards.
-const char* const child_names[] = {"local_store",   "engine",
-                                   "network_store", "maintenance",
+const char* const child_names[] = {"local_store",   "discovery",   "engine",
+                                   "network_store", "maintenance", "advertiser",
                                    "peer_listener", "api"};
 
 child_entry* find_child(self_ptr self, const std::string& name) {
@@ -39,6 +40,19 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
       local_store, store_options(o), st.ctx->preopened);
     return caf::actor_cast<caf::actor>(st.local);
   }
+  if (name == "discovery") {
+    discovery_config dc;
+    dc.key = st.key;
+    dc.socket = st.disc_socket;
+    dc.addrs = st.info.addrs;
+    dc.bootstrap = o.bootstrap_nodes;
+    st.discovery = self->spawn<caf::monitored>(discovery, std::move(dc));
+    return caf::actor_cast<caf::actor>(st.discovery);
+  }
+  if (name == "advertiser") {
+    st.advert = self->spawn<caf::monitored>(advertiser, st.local, st.discovery);
+    return caf::actor_cast<caf::actor>(st.advert);
+  }
   if (name == "engine") {
     engine_config ec;
     ec.session.key = st.key;
@@ -48,7 +62,7 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
     ec.max_peers = o.max_peers;
     ec.corrupt_served = o.fault_corrupt_blocks;
     st.engine = self->spawn<caf::monitored>(engine, std::move(ec), st.local,
-                                            discovery_actor{});
+                                            st.discovery);
     return caf::actor_cast<caf::actor>(st.engine);
   }
   if (name == "network_store") {
@@ -83,7 +97,8 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
     if (!server)
       return server.error();
     st.info.api_port = server->port;
-    api_wiring wiring{st.local, st.net, st.engine, self, st.info, st.ctx};
+    api_wiring wiring{st.local, st.net,  st.engine, st.discovery,
+                      self,     st.info, st.ctx};
     st.api = self->spawn<caf::detached + caf::monitored>(
       api, std::move(*server), std::move(wiring));
     return caf::actor_cast<caf::actor>(st.api);
@@ -99,6 +114,11 @@ void rewire(self_ptr self, const std::string& name) {
     self->send(st.maint, update_atom::value, st.local);
     self->send(st.api, update_atom::value, st.local);
     self->send(st.engine, update_atom::value, st.local);
+    self->send(st.advert, update_atom::value, st.local);
+  } else if (name == "discovery") {
+    self->send(st.engine, update_atom::value, st.discovery);
+    self->send(st.advert, update_atom::value, st.discovery);
+    self->send(st.api, update_atom::value, st.discovery);
   } else if (name == "engine") {
     self->send(st.net, update_atom::value, st.engine);
     self->send(st.listener, update_atom::value,
@@ -221,11 +241,19 @@ node_supervisor_actor::behavior_type node_supervisor(
       }
       st.listener_socket = std::move(bound->doorman);
       st.info.listen_port = bound->port;
+      auto udp =
+        udp_socket::bind(st.ctx->options.listen_ip, st.ctx->options.disc_port);
+      if (!udp) {
+        self->quit(udp.error());
+        return udp.error();
+      }
+      st.disc_socket = std::move(*udp);
       auto announce = st.ctx->options.listen_ip == "0.0.0.0"
                         ? std::string{"127.0.0.1"}
                         : st.ctx->options.listen_ip;
-      st.info.addrs = {"/ip4/" + announce + "/tcp/" +
-                       std::to_string(bound->port)};
+      st.info.addrs = {
+        "/ip4/" + announce + "/tcp/" + std::to_string(bound->port),
+        "/ip4/" + announce + "/udp/" + std::to_string(st.disc_socket->port())};
       for (auto name : child_names) {
         auto h = spawn_child(self, name);
         if (!h) {

@@ -11,6 +11,7 @@
 
 #include <caf/io/doorman.hpp>
 
+#include "actors/discovery.hpp"
 #include "config/options.hpp"
 #include "messages/interfaces.hpp"
 #include "storage/lmdb_store.hpp"
@@ -57,6 +58,8 @@ struct node_supervisor_state {
   std::vector<child_entry> children;
   /// The typed handles the children are wired with.
   local_store_actor local;
+  discovery_actor discovery;
+  advertiser_actor advert;
   engine_actor engine;
   network_store_actor net;
   maintenance_actor maint;
@@ -67,6 +70,8 @@ struct node_supervisor_state {
   /// The peer listener's socket, bound at start before the engine needs to
   /// know its address; handed to the first peer_listener.
   caf::io::doorman_ptr listener_socket;
+  /// The DHT's UDP socket, bound at start; restarts of discovery reuse it.
+  std::shared_ptr<udp_socket> disc_socket;
   /// The resolved API address (the port stays fixed across restarts).
   node_info info;
   bool stopping = false;

@@ -195,11 +195,11 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
   plain("listen-port", o.listen_port, "Peer listener port, TCP (0 = pick)")
     ->check(port);
   plain("disc-port", o.disc_port,
-        "DHT port, UDP, 0 = pick (not used yet: discovery)")
+        "DHT discovery port, UDP (0 = pick)")
     ->check(port);
   add(app.add_option("--bootstrap-node", o.bootstrap_nodes,
                      "Signed peer record (spr:...) to join the DHT through; "
-                     "repeatable (not used yet)"));
+                     "repeatable"));
   parsed("storage-quota", o.storage_quota, parse_size,
          "a size (e.g. 20GiB, 512MB, 1048576)",
          "Bytes of blocks to store at most (default 20GiB)");

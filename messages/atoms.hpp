@@ -35,6 +35,7 @@ using leaf_atom = caf::atom_constant<caf::atom("leaf")>;
 using find_atom = caf::atom_constant<caf::atom("find")>;
 using provide_atom = caf::atom_constant<caf::atom("provide")>;
 using spr_atom = caf::atom_constant<caf::atom("spr")>;
+using udp_atom = caf::atom_constant<caf::atom("udp")>;
 using manifest_atom = caf::atom_constant<caf::atom("manifest")>;
 
 } // namespace cairn

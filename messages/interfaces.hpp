@@ -149,7 +149,13 @@ using discovery_actor = caf::typed_actor<
   /// (provide_atom, cid) -> (ok_atom)   announces that this node has `cid`
   caf::replies_to<provide_atom, cid>::with<ok_atom>,
   /// (get_atom, spr_atom) -> (record)   this node's signed peer record
-  caf::replies_to<get_atom, spr_atom>::with<std::string>>;
+  caf::replies_to<get_atom, spr_atom>::with<std::string>,
+  /// (list_atom) -> (records)   the routing table's contacts
+  caf::replies_to<list_atom>::with<std::vector<std::string>>,
+  /// (udp_atom, datagram, from) -> ()   internal: from the receiver thread
+  caf::reacts_to<udp_atom, bytes, std::string>,
+  /// (tick_atom) -> ()   internal: request timeouts, record expiry
+  caf::reacts_to<tick_atom>>;
 
 /// The block-exchange engine: owner of all peer sessions.
 using engine_actor = session_owner_actor::extend<
@@ -208,6 +214,15 @@ using maintenance_actor = caf::typed_actor<
   /// (update_atom, local_store) -> ()
   caf::reacts_to<update_atom, local_store_actor>>;
 
+/// Announces the local datasets (manifest and tree CIDs) to discovery.
+using advertiser_actor = caf::typed_actor<
+  /// (tick_atom) -> ()   internal: one pass over the local datasets
+  caf::reacts_to<tick_atom>,
+  /// (update_atom, local_store) -> ()
+  caf::reacts_to<update_atom, local_store_actor>,
+  /// (update_atom, discovery) -> ()
+  caf::reacts_to<update_atom, discovery_actor>>;
+
 /// The REST API front: owns the HTTP server (detached).
 using api_actor = caf::typed_actor<
   /// (update_atom, local_store) -> ()
@@ -215,7 +230,9 @@ using api_actor = caf::typed_actor<
   /// (update_atom, network_store) -> ()
   caf::reacts_to<update_atom, network_store_actor>,
   /// (update_atom, engine) -> ()
-  caf::reacts_to<update_atom, engine_actor>>;
+  caf::reacts_to<update_atom, engine_actor>,
+  /// (update_atom, discovery) -> ()
+  caf::reacts_to<update_atom, discovery_actor>>;
 
 /// The root of a node: starts, restarts and stops the node's actors.
 using node_supervisor_actor = caf::typed_actor<

@@ -43,6 +43,7 @@ protected:
     ctx_->options.api_port = 0;
     ctx_->options.listen_ip = "127.0.0.1";
     ctx_->options.listen_port = 0;
+    ctx_->options.disc_port = 0;
     auto key = storage::node_key::load_or_create(dir_.path() + "/node.key");
     ASSERT_TRUE(key) << describe(key.error());
     ctx_->key = *key;

@@ -1,0 +1,76 @@
+#include "actors/advertiser.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "messages/error.hpp"
+
+namespace cairn::actors {
+
+namespace {
+
+// Provides at most this many CIDs per pass, so a large store announces
+// itself gradually.
+constexpr size_t provides_per_pass = 32;
+
+} // namespace
+
+advertiser_actor::behavior_type
+advertiser(advertiser_actor::stateful_pointer<advertiser_state> self,
+           local_store_actor local, discovery_actor discovery) {
+  self->state.local = std::move(local);
+  self->state.discovery = std::move(discovery);
+  self->send(self, tick_atom::value);
+  return {
+    [self](tick_atom) {
+      auto& st = self->state;
+      self->delayed_send(self, st.interval, tick_atom::value);
+      if (st.busy || !st.discovery)
+        return;
+      st.busy = true;
+      self->request(st.local, std::chrono::seconds{30}, list_atom::value)
+        .then(
+          [self](std::vector<dataset_entry>& datasets) {
+            auto& st = self->state;
+            st.busy = false;
+            auto now = std::chrono::steady_clock::now();
+            size_t sent = 0;
+            for (auto& d : datasets) {
+              for (auto& id : {d.manifest_cid, d.meta.tree_cid}) {
+                auto i = st.provided.find(id);
+                if (i != st.provided.end() && now - i->second < st.reprovide)
+                  continue;
+                if (sent++ >= provides_per_pass)
+                  return;
+                st.provided[id] = now;
+                self
+                  ->request(st.discovery, std::chrono::seconds{60},
+                            provide_atom::value, id)
+                  .then(
+                    [id](ok_atom) {
+                      spdlog::debug("advertiser: provided {}", id.to_string());
+                    },
+                    [self, id](caf::error& err) {
+                      // Try again at the next pass.
+                      self->state.provided.erase(id);
+                      spdlog::debug("advertiser: providing {} failed: {}",
+                                    id.to_string(), describe(err));
+                    });
+              }
+            }
+          },
+          [self](caf::error& err) {
+            self->state.busy = false;
+            spdlog::debug("advertiser: listing datasets failed: {}",
+                          describe(err));
+          });
+    },
+    [self](update_atom, local_store_actor local) {
+      self->state.local = std::move(local);
+    },
+    [self](update_atom, discovery_actor d) {
+      self->state.discovery = std::move(d);
+    },
+  };
+}
+
+} // namespace cairn::actors

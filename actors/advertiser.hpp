@@ -1,0 +1,33 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+
+#include <caf/typed_event_based_actor.hpp>
+
+#include "messages/interfaces.hpp"
+
+namespace cairn::actors {
+
+/// State of the `advertiser` actor.
+struct advertiser_state {
+  static inline constexpr const char* name = "advertiser";
+  local_store_actor local;
+  discovery_actor discovery;
+  /// How often the local datasets are looked at, and how often each CID is
+  /// provided again (provider records expire after 24 h).
+  std::chrono::milliseconds interval{3000};
+  std::chrono::hours reprovide{12};
+  /// When each CID was last provided.
+  std::map<cid, std::chrono::steady_clock::time_point> provided;
+  bool busy = false;
+};
+
+/// Provides every local dataset's manifest CID and tree CID to discovery:
+/// new ones within `interval` of being stored, all of them again every
+/// `reprovide`. Polls the local store, so no other actor has to tell it.
+advertiser_actor::behavior_type
+advertiser(advertiser_actor::stateful_pointer<advertiser_state> self,
+           local_store_actor local, discovery_actor discovery);
+
+} // namespace cairn::actors

@@ -1,0 +1,366 @@
+#include "actors/discovery.hpp"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <netinet/in.h>
+#include <openssl/rand.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/local_store.hpp"
+#include "messages/error.hpp"
+
+namespace cairn::actors {
+
+namespace dht = wire::dht;
+
+// -- the socket
+// ---------------------------------------------------------------------
+
+caf::expected<std::shared_ptr<udp_socket>>
+udp_socket::bind(const std::string& ip, uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return make_error(ec::unavailable, "socket(UDP)",
+                      std::string{strerror(errno)});
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  if (::inet_pton(AF_INET, ip.c_str(), &addr.sin_addr) != 1) {
+    ::close(fd);
+    return make_error(ec::unavailable, "invalid IPv4 address '" + ip + "'");
+  }
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    auto why = std::string{strerror(errno)};
+    ::close(fd);
+    return make_error(
+      ec::unavailable,
+      "cannot bind the DHT to " + ip + ":" + std::to_string(port), why);
+  }
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  // recvfrom wakes up regularly, so the receiver thread notices a stop.
+  timeval tv{0, 200 * 1000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return std::shared_ptr<udp_socket>{new udp_socket(fd, ntohs(addr.sin_port))};
+}
+
+udp_socket::~udp_socket() {
+  ::close(fd_);
+}
+
+discovery_state::~discovery_state() {
+  if (stop)
+    *stop = true;
+  if (receiver.joinable())
+    receiver.join();
+}
+
+namespace {
+
+using self_ptr = discovery_actor::stateful_pointer<discovery_state>;
+using clock = std::chrono::steady_clock;
+
+uint64_t random_id() {
+  uint64_t x = 0;
+  RAND_bytes(reinterpret_cast<uint8_t*>(&x), sizeof(x));
+  return x;
+}
+
+// The UDP endpoint in a record, if any.
+std::optional<endpoint> udp_of(const peer_record& r) {
+  for (auto& a : r.addrs) {
+    auto ep = parse_multiaddr(a);
+    if (ep && ep->udp)
+      return ep;
+  }
+  return std::nullopt;
+}
+
+void send_packet(self_ptr self, const endpoint& to, dht::packet pkt) {
+  auto& st = self->state;
+  dht::trim_to_fit(pkt);
+  auto bytes = dht::encode(pkt);
+  if (!bytes) {
+    spdlog::warn("discovery: cannot encode {}: {}", dht::kind_name(pkt.body),
+                 describe(bytes.error()));
+    return;
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(to.port);
+  if (::inet_pton(AF_INET, to.host.c_str(), &addr.sin_addr) != 1)
+    return;
+  ::sendto(st.cfg.socket->fd(), bytes->data(), bytes->size(), MSG_DONTWAIT,
+           reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  ++st.packets_out;
+}
+
+// Sends a request to `c`; its answer (or timeout) goes to lookup `lookup`.
+void request(self_ptr self, const storage::contact& c, dht::body body,
+             uint64_t lookup) {
+  auto& st = self->state;
+  auto ep = udp_of(c.record);
+  if (!ep) {
+    // Unreachable contact: count it as failed right away.
+    if (auto l = st.lookups.find(lookup); l != st.lookups.end())
+      l->second.walk.on_failure(c.id);
+    return;
+  }
+  auto id = random_id();
+  st.requests[id] =
+    dht_request{c.id, lookup, clock::now() + st.cfg.request_timeout};
+  send_packet(self, *ep, dht::packet{id, st.self_record, std::move(body)});
+}
+
+std::vector<peer_record> records_of(const std::vector<storage::contact>& cs) {
+  std::vector<peer_record> out;
+  for (auto& c : cs)
+    out.push_back(c.record);
+  return out;
+}
+
+void finish(self_ptr self, uint64_t id);
+
+// Sends the next queries of a lookup; finishes it when it is done.
+void drive(self_ptr self, uint64_t id) {
+  auto& st = self->state;
+  auto it = st.lookups.find(id);
+  if (it == st.lookups.end())
+    return;
+  auto& l = it->second;
+  if (l.kind == dht_lookup::mode::find_providers && l.found.size() >= 5) {
+    finish(self, id);
+    return;
+  }
+  for (auto& c : l.walk.next_queries()) {
+    if (l.kind == dht_lookup::mode::find_providers)
+      request(self, c, dht::get_providers{l.key}, id);
+    else
+      request(self, c, dht::find_node{l.key}, id);
+  }
+  if (st.lookups.count(id) > 0 && st.lookups.at(id).walk.done())
+    finish(self, id);
+}
+
+void finish(self_ptr self, uint64_t id) {
+  auto& st = self->state;
+  auto it = st.lookups.find(id);
+  if (it == st.lookups.end())
+    return;
+  auto l = std::move(it->second);
+  st.lookups.erase(it);
+  for (auto i = st.requests.begin(); i != st.requests.end();)
+    i = i->second.lookup == id ? st.requests.erase(i) : std::next(i);
+  if (l.kind == dht_lookup::mode::find_providers) {
+    std::vector<std::string> out;
+    for (auto& [peer, text] : l.found)
+      out.push_back(text);
+    for (auto& p : l.finders)
+      p.deliver(out);
+  } else if (l.kind == dht_lookup::mode::provide) {
+    // The k closest nodes store our record for the key.
+    for (auto& c : l.walk.result())
+      request(self, c, dht::add_provider{l.key, st.self_record}, 0);
+    for (auto& p : l.providers)
+      p.deliver(ok_atom::value);
+  }
+}
+
+uint64_t start_lookup(self_ptr self, dht_lookup::mode kind,
+                      const digest256& key) {
+  auto& st = self->state;
+  auto id = st.next_id++;
+  auto seeds = st.table->closest(key, st.table->k());
+  dht_lookup l{
+    kind, storage::kad_lookup{key, seeds, st.table->k(), 3, st.self_id},
+    key,  {},
+    {},   {}};
+  st.lookups.emplace(id, std::move(l));
+  return id;
+}
+
+void learn(self_ptr self, const peer_record& r) {
+  auto& st = self->state;
+  if (r.public_key == st.cfg.key->public_key())
+    return;
+  auto res = st.table->update(r, clock::now());
+  // A full bucket: ask its oldest contact whether it is still there.
+  if (res.ping_candidate)
+    request(self, *res.ping_candidate, dht::ping{}, 0);
+}
+
+void on_packet(self_ptr self, dht::packet& pkt, const std::string& from) {
+  auto& st = self->state;
+  learn(self, pkt.sender);
+  auto reply_to = udp_of(pkt.sender);
+  auto reply = [&](dht::body b) {
+    if (reply_to)
+      send_packet(self, *reply_to,
+                  dht::packet{pkt.request_id, st.self_record, std::move(b)});
+  };
+  auto k = st.table->k();
+  std::visit(
+    [&](auto& body) {
+      using T = std::decay_t<decltype(body)>;
+      if constexpr (std::is_same_v<T, dht::ping>) {
+        reply(dht::pong{});
+      } else if constexpr (std::is_same_v<T, dht::find_node>) {
+        reply(dht::nodes{records_of(st.table->closest(body.target, k))});
+      } else if constexpr (std::is_same_v<T, dht::get_providers>) {
+        reply(dht::providers{st.store.get(body.key, clock::now()),
+                             records_of(st.table->closest(body.key, k))});
+      } else if constexpr (std::is_same_v<T, dht::add_provider>) {
+        st.store.add(body.key, body.provider, clock::now());
+        reply(dht::pong{});
+      } else {
+        // An answer: match it to its request.
+        auto req = st.requests.find(pkt.request_id);
+        if (req == st.requests.end())
+          return; // late, duplicate or unsolicited: ignored
+        auto info = req->second;
+        st.requests.erase(req);
+        auto l = st.lookups.find(info.lookup);
+        if (l == st.lookups.end())
+          return;
+        auto sender = storage::node_id_of(pkt.sender);
+        if constexpr (std::is_same_v<T, dht::nodes>) {
+          l->second.walk.on_response(sender, body.closer);
+        } else if constexpr (std::is_same_v<T, dht::providers>) {
+          for (auto& p : body.providers)
+            if (p.public_key != st.cfg.key->public_key())
+              l->second.found[p.id().to_string()] = p.to_text();
+          l->second.walk.on_response(sender, body.closer);
+        } else {
+          l->second.walk.on_response(sender, {});
+        }
+        drive(self, info.lookup);
+      }
+    },
+    pkt.body);
+  (void)from;
+}
+
+} // namespace
+
+discovery_actor::behavior_type
+discovery(discovery_actor::stateful_pointer<discovery_state> self,
+          discovery_config cfg) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  const auto& key = *st.cfg.key;
+  st.self_record =
+    peer_record::make(key.public_key(), unix_now(), st.cfg.addrs,
+                      [&key](byte_view m) { return key.sign(m); });
+  st.self_text = st.self_record.to_text();
+  st.self_id = storage::node_id_of(st.self_record);
+  st.table = std::make_unique<storage::routing_table>(st.self_id);
+  // The receiver thread: datagrams into the mailbox.
+  st.stop = std::make_shared<std::atomic<bool>>(false);
+  discovery_actor me{self};
+  st.receiver = std::thread{[sock = st.cfg.socket, stop = st.stop, me] {
+    std::vector<uint8_t> buf(dht::max_datagram_size + 1);
+    while (!*stop) {
+      sockaddr_in from{};
+      socklen_t len = sizeof(from);
+      auto n = ::recvfrom(sock->fd(), buf.data(), buf.size(), 0,
+                          reinterpret_cast<sockaddr*>(&from), &len);
+      if (n <= 0)
+        continue; // timeout (checks the stop flag) or a transient error
+      char host[INET_ADDRSTRLEN] = {0};
+      ::inet_ntop(AF_INET, &from.sin_addr, host, sizeof(host));
+      caf::anon_send(me, udp_atom::value, bytes(buf.begin(), buf.begin() + n),
+                     std::string{host} + ":" +
+                       std::to_string(ntohs(from.sin_port)));
+    }
+  }};
+  for (auto& text : st.cfg.bootstrap) {
+    auto rec = peer_record::from_text(text);
+    if (!rec) {
+      spdlog::warn("discovery: ignoring bootstrap record: {}",
+                   describe(rec.error()));
+      continue;
+    }
+    learn(self, *rec);
+  }
+  if (st.table->size() > 0) {
+    // Join: look ourselves up, which fills the table with our neighbours.
+    auto id = start_lookup(self, dht_lookup::mode::find_node, st.self_id);
+    drive(self, id);
+  }
+  spdlog::info("discovery: DHT on UDP port {}, {} bootstrap contacts",
+               st.cfg.socket->port(), st.table->size());
+  self->delayed_send(self, st.cfg.tick, tick_atom::value);
+  return {
+    [self](find_atom, const cid& c) -> caf::result<std::vector<std::string>> {
+      auto& st = self->state;
+      auto key = storage::provider_key(c);
+      auto rp = self->make_response_promise<std::vector<std::string>>();
+      auto id = start_lookup(self, dht_lookup::mode::find_providers, key);
+      // Providers this node stores count too.
+      for (auto& p : st.store.get(key, clock::now()))
+        if (p.public_key != st.cfg.key->public_key())
+          st.lookups.at(id).found[p.id().to_string()] = p.to_text();
+      st.lookups.at(id).finders.push_back(rp);
+      drive(self, id);
+      return rp;
+    },
+    [self](provide_atom, const cid& c) -> caf::result<ok_atom> {
+      auto& st = self->state;
+      auto key = storage::provider_key(c);
+      st.store.add(key, st.self_record, clock::now());
+      auto rp = self->make_response_promise<ok_atom>();
+      auto id = start_lookup(self, dht_lookup::mode::provide, key);
+      st.lookups.at(id).providers.push_back(rp);
+      drive(self, id);
+      return rp;
+    },
+    [self](get_atom, spr_atom) { return self->state.self_text; },
+    [self](list_atom) {
+      std::vector<std::string> out;
+      for (auto& c : self->state.table->all())
+        out.push_back(c.record.to_text());
+      return out;
+    },
+    [self](udp_atom, bytes& data, std::string& from) {
+      auto& st = self->state;
+      ++st.packets_in;
+      auto pkt = dht::decode(data);
+      if (!pkt) {
+        ++st.bad_packets;
+        spdlog::debug("discovery: dropped a packet from {}: {}", from,
+                      describe(pkt.error()));
+        return;
+      }
+      on_packet(self, *pkt, from);
+    },
+    [self](tick_atom) {
+      auto& st = self->state;
+      auto now = clock::now();
+      std::vector<std::pair<uint64_t, dht_request>> expired;
+      for (auto i = st.requests.begin(); i != st.requests.end();) {
+        if (i->second.deadline <= now) {
+          expired.emplace_back(*i);
+          i = st.requests.erase(i);
+        } else {
+          ++i;
+        }
+      }
+      for (auto& [id, req] : expired) {
+        st.table->failed(req.to);
+        auto l = st.lookups.find(req.lookup);
+        if (l != st.lookups.end()) {
+          l->second.walk.on_failure(req.to);
+          drive(self, req.lookup);
+        }
+      }
+      st.store.expire(now);
+      self->delayed_send(self, st.cfg.tick, tick_atom::value);
+    },
+  };
+}
+
+} // namespace cairn::actors
