@@ -536,6 +536,20 @@ void dial(self_ptr self, const std::string& peer_id,
   });
 }
 
+// A caller waits for `key`: joins its pending want, or starts one.
+caf::result<block> want(self_ptr self, wire::address key) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise<block>();
+  auto [it, fresh] = st.pending.try_emplace(key);
+  it->second.waiters.push_back(rp);
+  if (fresh) {
+    it->second.since = clock::now();
+    schedule(self, key);
+    flush(self);
+  }
+  return rp;
+}
+
 } // namespace
 
 engine_actor::behavior_type
@@ -619,30 +633,10 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
     // -- requests
     // -----------------------------------------------------------------
     [self](get_atom, const block_address& addr) -> caf::result<block> {
-      auto& st = self->state;
-      auto rp = self->make_response_promise<block>();
-      wire::address key{addr};
-      auto [it, fresh] = st.pending.try_emplace(key);
-      it->second.waiters.push_back(rp);
-      if (fresh) {
-        it->second.since = clock::now();
-        schedule(self, key);
-        flush(self);
-      }
-      return rp;
+      return want(self, wire::address{addr});
     },
     [self](get_atom, const cid& id) -> caf::result<block> {
-      auto& st = self->state;
-      auto rp = self->make_response_promise<block>();
-      wire::address key{id};
-      auto [it, fresh] = st.pending.try_emplace(key);
-      it->second.waiters.push_back(rp);
-      if (fresh) {
-        it->second.since = clock::now();
-        schedule(self, key);
-        flush(self);
-      }
-      return rp;
+      return want(self, wire::address{id});
     },
     [self](connect_atom, const std::string& id,
            const std::vector<std::string>& addrs) -> caf::result<ok_atom> {

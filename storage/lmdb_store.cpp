@@ -198,6 +198,14 @@ struct lmdb_store::write_txn {
     return caf::none;
   }
 
+  // Moves the expiry of stored block `key` (meta `m`) to `expiry`.
+  caf::error touch(const bytes& key, block_meta& m, uint64_t expiry) {
+    if (auto e = set_expiry(key, m.expiry, expiry, true))
+      return e;
+    m.expiry = expiry;
+    return put_meta(key, m);
+  }
+
   // Adds a reference to `b`, storing it if new. Adds new bytes to `added`.
   caf::error add_ref(const block& b, uint64_t expiry, uint64_t& added) {
     auto key = b.id.to_bytes();
@@ -583,10 +591,7 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
       if (tree_known && bm.refcount > n)
         bm.refcount -= n;
       // The dataset's blocks expire with its manifest, as one unit.
-      if (auto e = w.set_expiry(key, bm.expiry, expiry, true))
-        return e;
-      bm.expiry = expiry;
-      if (auto e = w.put_meta(key, bm))
+      if (auto e = w.touch(key, bm, expiry))
         return e;
     }
     if (!tree_known) {
@@ -605,12 +610,8 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
       auto found = w.get_meta(mkey, mm);
       if (!found)
         return found.error();
-      if (*found) {
-        if (auto e = w.set_expiry(mkey, mm.expiry, expiry, true))
-          return e;
-        mm.expiry = expiry;
-        return w.put_meta(mkey, mm);
-      }
+      if (*found)
+        return w.touch(mkey, mm, expiry);
       // The manifest block itself expired: store it again below.
       uint64_t added = 0;
       return w.add_ref(manifest_block, expiry, added);
@@ -647,13 +648,8 @@ caf::error lmdb_store::put_leaf(const block_address& addr, const block& b,
     auto found = w.get_meta(bkey, m);
     if (!found)
       return found.error();
-    if (rc == 0 && *found) {
-      // Complete already: the leaf holds its reference; refresh the expiry.
-      if (auto e = w.set_expiry(bkey, m.expiry, expiry, true))
-        return e;
-      m.expiry = expiry;
-      return w.put_meta(bkey, m);
-    }
+    if (rc == 0 && *found) // complete already: the leaf holds its reference
+      return w.touch(bkey, m, expiry);
     // The leaf's reference (a leaf whose block expired gets it back).
     uint64_t added = 0;
     if (auto e = w.add_ref(b, expiry, added))
@@ -687,12 +683,8 @@ caf::expected<cid> lmdb_store::put_manifest(const block& manifest_block,
     auto found = w.get_meta(mkey, mm);
     if (!found)
       return found.error();
-    if (rc == 0 && *found) {
-      if (auto e = w.set_expiry(mkey, mm.expiry, expiry, true))
-        return e;
-      mm.expiry = expiry;
-      return w.put_meta(mkey, mm);
-    }
+    if (rc == 0 && *found)
+      return w.touch(mkey, mm, expiry);
     uint64_t added = 0;
     if (auto e = w.add_ref(manifest_block, expiry, added))
       return e;
