@@ -128,13 +128,25 @@ void schedule(self_ptr self, const wire::address& addr) {
   // Candidates: peers that have it at an acceptable price, in good standing,
   // not already asked for it, with room in their pipe.
   std::vector<peer_entry*> candidates;
+  auto* leaf = std::get_if<block_address>(&addr);
   for (auto& [id, p] : st.peers) {
-    auto h = p.haves.find(addr);
-    if (h == p.haves.end() || !good_standing(st, p) ||
-        h->second > st.cfg.max_price || pw.requested.count(id) > 0 ||
-        p.outstanding.size() >= depth_of(p))
+    if (!good_standing(st, p) || pw.requested.count(id) > 0 ||
+        p.outstanding.size() >= depth_of(p) || p.dont_haves.count(addr) > 0)
       continue;
-    candidates.push_back(&p);
+    auto h = p.haves.find(addr);
+    if (h != p.haves.end()) {
+      if (h->second <= st.cfg.max_price)
+        candidates.push_back(&p);
+      continue;
+    }
+    // A peer that holds blocks of this tree at an acceptable price most
+    // likely holds this one: ask for the block directly (it answers
+    // DONT_HAVE if not), saving a want-have round trip per block.
+    if (leaf) {
+      auto t = p.trees.find(leaf->tree);
+      if (t != p.trees.end() && t->second <= st.cfg.max_price)
+        candidates.push_back(&p);
+    }
   }
   if (!candidates.empty()) {
     peer_entry* best = nullptr;
@@ -248,6 +260,46 @@ void penalize(self_ptr self, peer_entry& p, const std::string& why) {
 // -- requester side
 // ----------------------------------------------------------------
 
+// Verified leaves are stored in batches (one transaction for up to
+// `store_batch` blocks, at most `store_delay` late), then their waiters are
+// answered.
+constexpr size_t store_batch = 64;
+constexpr auto store_delay = std::chrono::milliseconds{2};
+
+void flush_stores(self_ptr self) {
+  auto& st = self->state;
+  if (st.to_store.empty())
+    return;
+  std::vector<storage_leaf> batch;
+  batch.swap(st.to_store);
+  st.store_timer = false;
+  self
+    ->request(st.local, std::chrono::seconds{30}, put_atom::value,
+              leaf_atom::value, batch)
+    .then(
+      [self, batch](ok_atom) {
+        for (auto& l : batch)
+          resolve(self, wire::address{l.addr}, l.data);
+        flush(self);
+      },
+      [self, batch](caf::error& err) {
+        for (auto& l : batch)
+          resolve(self, wire::address{l.addr}, err);
+        flush(self);
+      });
+}
+
+void queue_store(self_ptr self, storage_leaf leaf) {
+  auto& st = self->state;
+  st.to_store.push_back(std::move(leaf));
+  if (st.to_store.size() >= store_batch) {
+    flush_stores(self);
+  } else if (!st.store_timer) {
+    st.store_timer = true;
+    self->delayed_send(self, store_delay, put_atom::value);
+  }
+}
+
 caf::error verify(const wire::delivery& d) {
   if (!d.data)
     return make_error(ec::verification_failed, "no data");
@@ -306,7 +358,16 @@ void on_delivery(self_ptr self, peer_entry& p, wire::block_delivery& msg) {
     }
     ++p.blocks_received;
     p.bytes_received += d.data->size();
-    p.debt += d.data->size() * p.haves[d.addr];
+    {
+      auto h = p.haves.find(d.addr);
+      uint64_t price = h != p.haves.end() ? h->second : 0;
+      if (auto* a = std::get_if<block_address>(&d.addr);
+          a && h == p.haves.end()) {
+        auto t = p.trees.find(a->tree);
+        price = t != p.trees.end() ? t->second : 0;
+      }
+      p.debt += d.data->size() * price;
+    }
     ++st.blocks_in;
     st.bytes_in += d.data->size();
     if (pend == st.pending.end() || pend->second.storing)
@@ -318,18 +379,7 @@ void on_delivery(self_ptr self, peer_entry& p, wire::block_delivery& msg) {
     if (auto* a = std::get_if<block_address>(&d.addr)) {
       auto b =
         block::wrap(cid{multicodec::codex_block, sha256(*d.data)}, d.data);
-      self
-        ->request(st.local, std::chrono::seconds{30}, put_atom::value,
-                  leaf_atom::value, *a, b, *d.proof)
-        .then(
-          [self, addr, b](ok_atom) {
-            resolve(self, addr, b);
-            flush(self);
-          },
-          [self, addr](caf::error& err) {
-            resolve(self, addr, err);
-            flush(self);
-          });
+      queue_store(self, storage_leaf{*a, b, *d.proof});
     } else {
       auto id = std::get<cid>(d.addr);
       auto b = block::wrap(id, d.data);
@@ -366,9 +416,17 @@ void on_presence(self_ptr self, peer_entry& p,
     if (pr.have) {
       p.haves[pr.addr] = pr.price;
       p.dont_haves.erase(pr.addr);
+      if (auto* a = std::get_if<block_address>(&pr.addr))
+        p.trees[a->tree] = pr.price;
     } else {
       p.haves.erase(pr.addr);
       p.dont_haves.insert(pr.addr);
+      // A block asked for directly that the peer lacks: ask others.
+      if (p.outstanding.erase(pr.addr) > 0) {
+        auto pw = st.pending.find(pr.addr);
+        if (pw != st.pending.end())
+          pw->second.requested.erase(p.info.peer_id);
+      }
     }
     if (st.pending.count(pr.addr) > 0)
       schedule(self, pr.addr);
@@ -706,6 +764,7 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
       flush(self);
       self->delayed_send(self, st.cfg.tick, tick_atom::value);
     },
+    [self](put_atom) { flush_stores(self); },
     [self](update_atom, local_store_actor local) {
       self->state.local = std::move(local);
     },

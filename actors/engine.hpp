@@ -51,6 +51,8 @@ struct peer_entry {
   peer_info info;
   /// Requester side: what the peer has (and its price), and does not have.
   std::map<wire::address, uint64_t> haves;
+  /// Trees the peer said it has blocks of, with the price it quoted.
+  std::map<cid, uint64_t> trees;
   std::set<wire::address> dont_haves;
   /// Block requests in flight to the peer and when they were sent.
   std::map<wire::address, std::chrono::steady_clock::time_point> outstanding;
@@ -101,6 +103,9 @@ struct engine_state {
   /// Peers being dialed (at most one dial per peer at a time).
   std::set<std::string> dialing;
   std::mt19937_64 rng{std::random_device{}()};
+  /// Verified leaves waiting to be stored together; a flush is scheduled.
+  std::vector<storage_leaf> to_store;
+  bool store_timer = false;
   /// Totals for operators.
   uint64_t blocks_in = 0, blocks_out = 0, bytes_in = 0, bytes_out = 0;
   uint64_t bad_blocks = 0;

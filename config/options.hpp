@@ -54,7 +54,7 @@ struct node_options {
   /// Worker threads of the actor scheduler; 0 = one per core.
   uint32_t threads = 0;
   /// Blocks a download keeps requested ahead of the reader.
-  uint32_t stream_window = 16;
+  uint32_t stream_window = 64;
   /// Fault injection for tests: flip a byte in every block served to peers
   /// (the node lies; its peers must reject the blocks and penalise it).
   bool fault_corrupt_blocks = false;

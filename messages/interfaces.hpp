@@ -27,6 +27,18 @@
 
 namespace cairn {
 
+/// A verified block from the network and where it belongs (batched puts).
+struct storage_leaf {
+  block_address addr;
+  block data;
+  merkle_proof proof;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, storage_leaf& x) {
+  return f(caf::meta::type_name("storage_leaf"), x.addr, x.data, x.proof);
+}
+
 /// Where a download reads blocks from: both stores implement it.
 using block_source_actor = caf::typed_actor<
   /// (get_atom, cid) -> (block)
@@ -69,6 +81,9 @@ using local_store_actor = block_source_actor::extend<
   ///   errors: quota_exceeded, storage_io
   caf::replies_to<put_atom, leaf_atom, block_address, block,
                   merkle_proof>::with<ok_atom>,
+  /// (put_atom, leaf_atom, leaves) -> (ok_atom)   many, one transaction
+  caf::replies_to<put_atom, leaf_atom,
+                  std::vector<storage_leaf>>::with<ok_atom>,
   /// (put_atom, manifest_atom, block) -> (cid)   a manifest from the network
   ///   errors: invalid_manifest, verification_failed, quota_exceeded
   caf::replies_to<put_atom, manifest_atom, block>::with<cid>>;
@@ -174,6 +189,8 @@ using engine_actor = session_owner_actor::extend<
   caf::replies_to<peers_atom>::with<std::vector<peer_summary>>,
   /// (tick_atom) -> ()   internal: timeouts, end-game, re-discovery
   caf::reacts_to<tick_atom>,
+  /// (put_atom) -> ()   internal: store the verified blocks gathered so far
+  caf::reacts_to<put_atom>,
   /// (update_atom, local_store) -> ()   the supervisor's re-wiring
   caf::reacts_to<update_atom, local_store_actor>,
   /// (update_atom, discovery) -> ()

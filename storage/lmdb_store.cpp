@@ -377,7 +377,12 @@ caf::error lmdb_store::with_write(const char* what, F&& body) {
     } else {
       int rc = mdb_txn_commit(w.txn);
       if (rc == 0) {
-        trim_mapping();
+        // Bounded, not per commit: one transaction per network block would
+        // otherwise pay a TLB shootdown each.
+        if (++writes_since_trim_ >= 64) {
+          writes_since_trim_ = 0;
+          trim_mapping();
+        }
         return caf::none;
       }
       if (rc != MDB_MAP_FULL)
@@ -636,30 +641,40 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
 
 caf::error lmdb_store::put_leaf(const block_address& addr, const block& b,
                                 const merkle_proof& proof, uint64_t now) {
+  return put_leaves({leaf_put{addr, b, proof}}, now);
+}
+
+caf::error lmdb_store::put_leaves(const std::vector<leaf_put>& leaves,
+                                  uint64_t now) {
   uint64_t expiry = now + static_cast<uint64_t>(opts_.block_ttl.count());
-  return with_write("put_leaf", [&](write_txn& w) -> caf::error {
-    auto lk = leaf_key(addr);
-    MDB_val k = as_val(lk), v;
-    int rc = mdb_get(w.txn, leaves_, &k, &v);
-    if (rc != 0 && rc != MDB_NOTFOUND)
-      return w.fail("mdb_get(leaves)", rc);
-    auto bkey = b.id.to_bytes();
-    block_meta m;
-    auto found = w.get_meta(bkey, m);
-    if (!found)
-      return found.error();
-    if (rc == 0 && *found) // complete already: the leaf holds its reference
-      return w.touch(bkey, m, expiry);
-    // The leaf's reference (a leaf whose block expired gets it back).
-    uint64_t added = 0;
-    if (auto e = w.add_ref(b, expiry, added))
-      return e;
-    if (rc == 0)
-      return caf::none;
-    auto lv = encode_leaf(b.id.digest, proof);
-    MDB_val lvv = as_val(lv);
-    if (int rc2 = mdb_put(w.txn, leaves_, &k, &lvv, 0))
-      return w.fail("mdb_put(leaves)", rc2);
+  return with_write("put_leaves", [&](write_txn& w) -> caf::error {
+    for (const auto& l : leaves) {
+      auto lk = leaf_key(l.addr);
+      MDB_val k = as_val(lk), v;
+      int rc = mdb_get(w.txn, leaves_, &k, &v);
+      if (rc != 0 && rc != MDB_NOTFOUND)
+        return w.fail("mdb_get(leaves)", rc);
+      auto bkey = l.data.id.to_bytes();
+      block_meta m;
+      auto found = w.get_meta(bkey, m);
+      if (!found)
+        return found.error();
+      if (rc == 0 && *found) { // complete already: the leaf holds its reference
+        if (auto e = w.touch(bkey, m, expiry))
+          return e;
+        continue;
+      }
+      // The leaf's reference (a leaf whose block expired gets it back).
+      uint64_t added = 0;
+      if (auto e = w.add_ref(l.data, expiry, added))
+        return e;
+      if (rc == 0)
+        continue;
+      auto lv = encode_leaf(l.data.id.digest, l.proof);
+      MDB_val lvv = as_val(lv);
+      if (int rc2 = mdb_put(w.txn, leaves_, &k, &lvv, 0))
+        return w.fail("mdb_put(leaves)", rc2);
+    }
     return caf::none;
   });
 }

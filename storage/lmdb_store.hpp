@@ -98,6 +98,16 @@ public:
   caf::error put_leaf(const block_address& addr, const block& b,
                       const merkle_proof& proof, uint64_t now);
 
+  /// A block from the network with where it belongs.
+  struct leaf_put {
+    block_address addr;
+    block data;
+    merkle_proof proof;
+  };
+
+  /// `put_leaf` for many blocks in one transaction (group commit).
+  caf::error put_leaves(const std::vector<leaf_put>& leaves, uint64_t now);
+
   /// Stores a manifest fetched from the network and indexes its dataset
   /// (whose leaves arrive later through `put_leaf`). Storing a known manifest
   /// refreshes its expiry. Errors: `ec::invalid_manifest`,
@@ -173,6 +183,7 @@ private:
   MDB_dbi blocks_ = 0, meta_ = 0, expiry_ = 0, leaves_ = 0, trees_ = 0,
           manifests_ = 0, stats_ = 0;
   uint32_t reads_since_trim_ = 0;
+  uint32_t writes_since_trim_ = 0;
   // Where LMDB mapped data.mdb (found lazily; reset when the map grows).
   void* map_addr_ = nullptr;
   size_t map_len_ = 0;
