@@ -30,7 +30,7 @@ constexpr const char* api_prefix = "/api/codex/v1";
 constexpr auto store_timeout = std::chrono::seconds{30};
 constexpr auto commit_timeout = std::chrono::seconds{300};
 // Fetching a manifest from the network may include discovery and dialing.
-constexpr auto network_timeout = std::chrono::seconds{60};
+constexpr auto network_timeout = std::chrono::seconds{30};
 // Blocks per put batch (one LMDB transaction) and batches in flight.
 constexpr size_t upload_batch_blocks = 64;
 constexpr size_t upload_batches_in_flight = 2;

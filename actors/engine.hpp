@@ -31,7 +31,7 @@ struct engine_config {
   std::chrono::milliseconds block_timeout{5000};
   /// A wanted block that no peer has (after discovery) fails with
   /// `not_found` after this long.
-  std::chrono::milliseconds want_timeout{60000};
+  std::chrono::milliseconds want_timeout{20000};
   /// Invalid or unrequested blocks a peer may send before it is dropped.
   uint32_t max_bad_blocks = 3;
   /// Queued block wants per peer on the serving side (DESIGN §4).
