@@ -762,9 +762,21 @@ void handle_downloads(api_shared& api, const Request&, Response& res) {
       std::lock_guard<std::mutex> guard{p->mtx};
       error = p->error;
     }
+    json serving = json::array();
+    if (auto tree = cid::parse(p->tree_cid)) {
+      caf::scoped_actor self{api.sys};
+      self->request(api.engine(), store_timeout, peers_atom::value, *tree)
+        .receive(
+          [&](std::vector<std::string>& ids, std::vector<uint64_t>& counts) {
+            for (size_t i = 0; i < ids.size() && i < counts.size(); ++i)
+              serving.push_back({{"peerId", ids[i]}, {"blocks", counts[i]}});
+          },
+          [](caf::error&) {});
+    }
     out.push_back(
       {{"cid", p->manifest_cid},
        {"treeCid", p->tree_cid},
+       {"peers", serving},
        {"kind", p->kind},
        {"state", states[std::clamp(state, 0, 2)]},
        {"blocksDone", p->blocks_done.load()},

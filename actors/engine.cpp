@@ -379,6 +379,15 @@ void on_delivery(self_ptr self, peer_entry& p, wire::block_delivery& msg) {
     if (auto* a = std::get_if<block_address>(&d.addr)) {
       auto b =
         block::wrap(cid{multicodec::codex_block, sha256(*d.data)}, d.data);
+      auto [tp, fresh] = st.tree_peers.try_emplace(a->tree);
+      if (fresh) {
+        st.tree_order.push_back(a->tree);
+        if (st.tree_order.size() > engine_state::max_tracked_trees) {
+          st.tree_peers.erase(st.tree_order.front());
+          st.tree_order.pop_front();
+        }
+      }
+      ++tp->second[p.info.peer_id];
       queue_store(self, storage_leaf{*a, b, *d.proof});
     } else {
       auto id = std::get<cid>(d.addr);
@@ -765,6 +774,18 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
       self->delayed_send(self, st.cfg.tick, tick_atom::value);
     },
     [self](put_atom) { flush_stores(self); },
+    [self](peers_atom, const cid& tree)
+      -> caf::result<std::vector<std::string>, std::vector<uint64_t>> {
+      std::vector<std::string> ids;
+      std::vector<uint64_t> counts;
+      auto it = self->state.tree_peers.find(tree);
+      if (it != self->state.tree_peers.end())
+        for (auto& [id, n] : it->second) {
+          ids.push_back(id);
+          counts.push_back(n);
+        }
+      return {std::move(ids), std::move(counts)};
+    },
     [self](update_atom, local_store_actor local) {
       self->state.local = std::move(local);
     },
