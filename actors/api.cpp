@@ -658,6 +658,10 @@ void handle_network_manifest(api_shared& api, const Request& req, Response& res,
 // GET /connect/{peerId}?addrs=/ip4/A/tcp/P (repeatable).
 void handle_connect(api_shared& api, const Request& req, Response& res) {
   auto peer = req.matches[1].str();
+  if (!peer_id::is_valid_text(peer)) {
+    reply_error(req, res, 400, "invalid peer ID '" + peer + "'");
+    return;
+  }
   std::vector<std::string> addrs;
   for (size_t i = 0; i < req.get_param_value_count("addrs"); ++i) {
     // Also accept one comma-separated value.

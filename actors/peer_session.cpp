@@ -42,9 +42,11 @@ void close_session(self_ptr self, caf::error reason, bool tell_peer = true) {
     write_message(self, wire::goodbye{describe(reason)});
   }
   self->close(st.hdl);
+  // Before the peer's HELLO we only know whom we dialed; the owner's
+  // pending connect for that ID must hear of the failure.
+  auto id = st.peer.empty() ? st.cfg.expected_peer : st.peer.to_string();
   if (st.owner)
-    self->send(st.owner, peer_down_atom::value, st.peer.to_string(), was_up,
-               describe(reason));
+    self->send(st.owner, peer_down_atom::value, id, was_up, describe(reason));
   self->quit(std::move(reason));
 }
 

@@ -16,4 +16,15 @@ peer_id peer_id::from_ed25519(const std::array<uint8_t, 32>& pub) {
   return out;
 }
 
+bool peer_id::is_valid_text(std::string_view text) {
+  auto bin = base58_decode(text, 128);
+  if (!bin || bin->size() < 2)
+    return false;
+  auto code = (*bin)[0];
+  auto len = (*bin)[1];
+  if (len != bin->size() - 2)
+    return false;
+  return (code == 0x00 && len <= 42) || (code == 0x12 && len == 32);
+}
+
 } // namespace cairn

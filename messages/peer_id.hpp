@@ -2,6 +2,7 @@
 
 #include <array>
 #include <string>
+#include <string_view>
 
 #include "messages/bytes.hpp"
 
@@ -17,6 +18,10 @@ public:
 
   /// The ID of the Ed25519 public key `pub`.
   static peer_id from_ed25519(const std::array<uint8_t, 32>& pub);
+
+  /// True if `text` is a well-formed peer ID: base58btc of an identity
+  /// multihash (keys up to 42 bytes, e.g. Ed25519) or of a sha2-256 one.
+  static bool is_valid_text(std::string_view text);
 
   /// The base58btc text form.
   const std::string& to_string() const { return text_; }

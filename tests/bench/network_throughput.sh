@@ -1,0 +1,360 @@
+#!/usr/bin/env bash
+# network_throughput.sh — block-exchange throughput between cairn-nodes on
+# loopback.
+#
+# What it measures (one run, all on 127.0.0.1, nodes connected explicitly
+# with GET /api/codex/v1/connect/{peerId}?addrs=...; no DHT):
+#   a. raw TCP baseline: SIZE_MB MiB sent over one loopback TCP connection by
+#      a python3 sender process to a python3 receiver process (1 MiB sends and
+#      recv_into, no disk, no hashing) — the ceiling of "one TCP stream on
+#      this machine".
+#   b. network download: node A holds a SIZE_MB MiB random file (uploaded with
+#      POST /data); node B, connected to A, serves it with
+#      `curl -o /dev/null GET /data/{cid}/network/stream`. Every block crosses
+#      the peer connection, is verified against the Merkle tree and stored in
+#      B's LMDB before it is streamed to curl. Reported as MB/s and as a ratio
+#      to (a). Between repetitions the dataset is DELETEd on B so that each
+#      run fetches every block again. Afterwards B's local copy
+#      (GET /data/{cid} on B) must have the original's sha256 (not timed).
+#      VmRSS of A and B is sampled every 0.2 s for the whole run; the maximum
+#      (and its anonymous part, RssAnon) per node is reported.
+#   c. time to first byte: a 1 MiB file on A, fetched by B through
+#      /network/stream (curl %{time_starttransfer}: manifest fetch over the
+#      network + first blocks). Deleted on B between repetitions.
+#   d. aggregate: DOWNLOADERS (default 8) more nodes, each connected to A,
+#      stream the same DL_MB MiB file (default 128) from A at once; aggregate
+#      MB/s = DOWNLOADERS * size / wall time until the last curl finished.
+# Each timing is repeated RUNS times (default 3) and the best is reported.
+# MB/s means 10^6 bytes/s.
+#
+# Usage: tests/bench/network_throughput.sh [BUILD_DIR]     (default: build)
+# Environment: SIZE_MB      size of (a) and (b) in MiB (default 1024)
+#              RUNS         repetitions per timing (default 3)
+#              DL_MB        file size of (d) in MiB (default 128)
+#              DOWNLOADERS  nodes in (d) (default 8)
+#              KEEP_TMP     set to 1 to keep the temp dir (logs) for inspection
+# Needs: curl, python3, sha256sum, awk. Nothing outside a private temp dir is
+# touched; every process started here is stopped on exit (trap).
+
+set -Eeuo pipefail
+shopt -s inherit_errexit
+
+BUILD_DIR=${1:-build}
+SIZE_MB=${SIZE_MB:-1024}
+RUNS=${RUNS:-3}
+DL_MB=${DL_MB:-128}
+DOWNLOADERS=${DOWNLOADERS:-8}
+NODE_BIN="$BUILD_DIR/bin/cairn-node"
+API=/api/codex/v1
+
+die() { echo "network_throughput: $*" >&2; exit 1; }
+
+[[ -x "$NODE_BIN" ]] || die "no executable $NODE_BIN (build first, or pass the build dir as \$1)"
+for v in SIZE_MB RUNS DL_MB DOWNLOADERS; do
+  [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
+done
+for tool in curl python3 sha256sum awk; do
+  command -v "$tool" >/dev/null || die "$tool is required"
+done
+NODE_BIN=$(cd "$(dirname "$NODE_BIN")" && pwd)/$(basename "$NODE_BIN")
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/cairn-netbench-XXXXXX")
+NODE_PIDS=()
+CURL_PIDS=()
+SAMPLER_PID=""
+
+stop_pid() { # pid signal grace_seconds
+  local pid=$1 sig=$2 grace=$3 i
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill "-$sig" "$pid" 2>/dev/null || true
+  for ((i = 0; i < grace * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$? pid
+  trap - EXIT INT TERM
+  stop_pid "$SAMPLER_PID" TERM 1
+  for pid in "${CURL_PIDS[@]}"; do stop_pid "$pid" TERM 1; done
+  # SIGTERM all nodes first, then wait for each.
+  for pid in "${NODE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${NODE_PIDS[@]}"; do stop_pid "$pid" TERM 5; done
+  if [[ "${KEEP_TMP:-0}" == 1 ]]; then
+    echo "temp dir kept: $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo "network_throughput: command failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# best_of CMD...: runs CMD (which prints seconds on stdout) RUNS times and
+# prints the smallest value.
+best_of() {
+  local best="" t i
+  for ((i = 1; i <= RUNS; i++)); do
+    t=$("$@")
+    echo "    run $i: ${t}s" >&2
+    if [[ -z "$best" ]] || awk -v a="$t" -v b="$best" 'BEGIN{exit !(a < b)}'; then
+      best=$t
+    fi
+  done
+  echo "$best"
+}
+
+mbps() { awk -v b="$1" -v t="$2" 'BEGIN{printf "%.1f", b / t / 1e6}'; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b - a}'; }
+
+json_get() { # python expression on `j` (the parsed stdin)
+  python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"
+}
+
+SIZE_BYTES=$((SIZE_MB * 1024 * 1024))
+DL_BYTES=$((DL_MB * 1024 * 1024))
+# Room for every dataset plus LMDB overhead.
+QUOTA=$((SIZE_BYTES * 2 + DL_BYTES * 2 + 1024 * 1024 * 1024))
+
+# --- nodes ----------------------------------------------------------------
+# start_node NAME: starts a node in $WORK/NAME; sets BASE_<NAME>, PID_<NAME>,
+# PEER_<NAME>, ADDR_<NAME> (its peer listener multiaddr).
+start_node() {
+  local name=$1 dir="$WORK/$1" pid ready="" base peer addr i
+  mkdir -p "$dir"
+  "$NODE_BIN" --data-dir "$dir/data" --api-bindaddr 127.0.0.1 --api-port 0 \
+    --listen-ip 127.0.0.1 --listen-port 0 --disc-port 0 \
+    --storage-quota "$QUOTA" --log-level warn \
+    >"$dir/stdout" 2>"$dir/stderr" &
+  pid=$!
+  NODE_PIDS+=("$pid")
+  for ((i = 0; i < 200; i++)); do
+    ready=$(grep -m1 '^cairn-node ready ' "$dir/stdout" || true)
+    [[ -n "$ready" ]] && break
+    kill -0 "$pid" 2>/dev/null || { tail -n 20 "$dir/stderr" >&2; die "node $name exited before its ready line"; }
+    sleep 0.1
+  done
+  [[ -n "$ready" ]] || { tail -n 20 "$dir/stderr" >&2; die "no ready line from node $name within 20 s"; }
+  base=$(sed -n 's/.* api=\(http:\/\/[^ ]*\).*/\1/p' <<<"$ready")
+  base=${base%/}
+  peer=$(sed -n 's/.* peer-id=\([^ ]*\).*/\1/p' <<<"$ready")
+  [[ -n "$base" && -n "$peer" ]] || die "cannot parse the ready line of $name: $ready"
+  addr=$(curl -sf "$base$API/debug/info" | json_get 'j["addrs"][0]') ||
+    die "GET /debug/info of $name failed"
+  [[ "$addr" == /ip4/127.0.0.1/tcp/* ]] || die "node $name reports peer address '$addr'"
+  printf -v "BASE_$name" '%s' "$base"
+  printf -v "PID_$name" '%s' "$pid"
+  printf -v "PEER_$name" '%s' "$peer"
+  printf -v "ADDR_$name" '%s' "$addr"
+  echo "node $name: $base pid $pid peer $peer at $addr" >&2
+}
+
+connect() { # from to
+  local from="BASE_$1" peer="PEER_$2" addr="ADDR_$2" out
+  out=$(curl -s -w ' %{http_code}' "${!from}$API/connect/${!peer}?addrs=${!addr}")
+  [[ "$out" == *" 200" ]] || die "connect $1 -> $2 failed: $out"
+}
+
+upload() { # base file -> cid
+  local out code body
+  out=$(curl -s -o "$WORK/upload.body" -w '%{http_code}' \
+    -H 'Content-Type: application/octet-stream' -H 'Expect:' \
+    -X POST -T "$2" "$1$API/data")
+  body=$(cat "$WORK/upload.body")
+  [[ "$out" == 200 && "$body" == z* ]] || die "upload to $1 returned $out: $body"
+  echo "$body"
+}
+
+delete() { # base cid
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$1$API/data/$2")
+  [[ "$code" == 204 ]] || die "DELETE $2 on $1 returned $code"
+}
+
+# --- a. raw loopback TCP ----------------------------------------------------
+time_tcp() { # -> seconds to move SIZE_BYTES over one loopback connection
+  python3 - "$SIZE_BYTES" <<'EOF'
+import os, socket, sys, time
+size = int(sys.argv[1])
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+port = srv.getsockname()[1]
+pid = os.fork()
+if pid == 0:
+    srv.close()
+    c = socket.create_connection(("127.0.0.1", port))
+    buf = memoryview(os.urandom(1 << 20))
+    left = size
+    while left > 0:
+        n = min(left, len(buf))
+        c.sendall(buf[:n])
+        left -= n
+    c.close()
+    os._exit(0)
+conn, _ = srv.accept()
+t0 = time.monotonic()
+buf = bytearray(1 << 20)
+got = 0
+while True:
+    n = conn.recv_into(buf)
+    if n == 0:
+        break
+    got += n
+t = time.monotonic() - t0
+os.waitpid(pid, 0)
+if got != size:
+    sys.exit("received %d bytes, expected %d" % (got, size))
+print("%.3f" % t)
+EOF
+}
+echo "raw loopback TCP, $SIZE_MB MiB (python3 sender -> receiver):" >&2
+T_TCP=$(best_of time_tcp)
+
+# --- b. network download A -> B -------------------------------------------
+FILE="$WORK/data.bin"
+echo "creating $SIZE_MB MiB random file ..." >&2
+head -c "$SIZE_BYTES" /dev/urandom >"$FILE"
+SHA_ORIG=$(sha256sum "$FILE" | awk '{print $1}')
+
+start_node A
+start_node B
+
+# RSS sampler: "phase node VmRSS-kB RssAnon-kB" every 0.2 s.
+echo idle >"$WORK/phase"
+(
+  while :; do
+    ph=$(cat "$WORK/phase")
+    for n in A:$PID_A B:$PID_B; do
+      rss=$(awk '/^VmRSS:/{r = $2} /^RssAnon:/{a = $2} END{if (r != "") print r, a + 0}' \
+        "/proc/${n#*:}/status" 2>/dev/null || true)
+      [[ -n "$rss" ]] && echo "$ph ${n%%:*} $rss"
+    done
+    sleep 0.2
+  done
+) >"$WORK/rss.log" 2>/dev/null &
+SAMPLER_PID=$!
+
+echo upload >"$WORK/phase"
+echo "uploading to A ..." >&2
+CID=$(upload "$BASE_A" "$FILE")
+connect B A
+
+time_stream() { # base cid bytes -> seconds; then deletes it on that node
+  local out code size t
+  out=$(curl -s -o /dev/null -w '%{http_code} %{size_download} %{time_total}' \
+    "$1$API/data/$2/network/stream")
+  read -r code size t <<<"$out"
+  [[ "$code" == 200 ]] || die "network stream of $2 from $1 returned $code"
+  [[ "$size" == "$3" ]] || die "network stream of $2 from $1 gave $size bytes, expected $3"
+  echo "$t"
+}
+time_stream_fresh() { # base cid bytes: delete on the node first
+  delete "$1" "$2"
+  time_stream "$@"
+}
+
+echo network >"$WORK/phase"
+echo "B streams $SIZE_MB MiB from A through /network/stream:" >&2
+T_NET=$(best_of time_stream_fresh "$BASE_B" "$CID" "$SIZE_BYTES")
+
+echo verify >"$WORK/phase"
+SHA_B=$(curl -s "$BASE_B$API/data/$CID" | sha256sum | awk '{print $1}')
+[[ "$SHA_B" == "$SHA_ORIG" ]] || die "sha256 mismatch: B's copy $SHA_B, original $SHA_ORIG"
+echo "sha256 of B's copy matches the original" >&2
+# Free B's (and the page cache's) copy before the next phases.
+delete "$BASE_B" "$CID"
+
+# --- c. time to first byte -------------------------------------------------
+echo ttfb >"$WORK/phase"
+SMALL="$WORK/small.bin"
+head -c $((1024 * 1024)) /dev/urandom >"$SMALL"
+CID_SMALL=$(upload "$BASE_A" "$SMALL")
+time_ttfb() {
+  local out code size t
+  delete "$BASE_B" "$CID_SMALL"
+  out=$(curl -s -o /dev/null -w '%{http_code} %{size_download} %{time_starttransfer}' \
+    "$BASE_B$API/data/$CID_SMALL/network/stream")
+  read -r code size t <<<"$out"
+  [[ "$code" == 200 && "$size" == $((1024 * 1024)) ]] || die "1 MiB network stream: $code, $size bytes"
+  echo "$t"
+}
+echo "time to first byte, 1 MiB over the network:" >&2
+T_TTFB=$(best_of time_ttfb)
+
+# --- d. aggregate of DOWNLOADERS nodes ------------------------------------
+echo agg-setup >"$WORK/phase"
+DLFILE="$WORK/dl.bin"
+head -c "$DL_BYTES" /dev/urandom >"$DLFILE"
+CID_DL=$(upload "$BASE_A" "$DLFILE")
+for ((d = 1; d <= DOWNLOADERS; d++)); do
+  start_node "D$d"
+  connect "D$d" A
+done
+time_aggregate() { # -> wall seconds until all DOWNLOADERS streams finished
+  local d t0 t1 base pid rc=0 out code size
+  CURL_PIDS=()
+  for ((d = 1; d <= DOWNLOADERS; d++)); do
+    base="BASE_D$d"
+    delete "${!base}" "$CID_DL"
+  done
+  t0=$(now)
+  for ((d = 1; d <= DOWNLOADERS; d++)); do
+    base="BASE_D$d"
+    curl -s -o /dev/null -w '%{http_code} %{size_download}\n' \
+      "${!base}$API/data/$CID_DL/network/stream" >"$WORK/agg.$d" &
+    CURL_PIDS+=("$!")
+  done
+  for pid in "${CURL_PIDS[@]}"; do wait "$pid" || rc=1; done
+  t1=$(now)
+  CURL_PIDS=()
+  ((rc == 0)) || die "a curl of the aggregate phase failed"
+  for ((d = 1; d <= DOWNLOADERS; d++)); do
+    read -r code size <"$WORK/agg.$d" || true
+    [[ "$code" == 200 && "$size" == "$DL_BYTES" ]] ||
+      die "downloader D$d: status $code, $size bytes (expected $DL_BYTES)"
+  done
+  elapsed "$t0" "$t1"
+}
+echo aggregate >"$WORK/phase"
+echo "$DOWNLOADERS nodes stream $DL_MB MiB from A at once:" >&2
+T_AGG=$(best_of time_aggregate)
+
+sleep 0.3
+stop_pid "$SAMPLER_PID" TERM 1
+SAMPLER_PID=""
+
+max_rss() { # node column(3 = VmRSS, 4 = RssAnon) [phase] -> MiB
+  awk -v n="$1" -v c="$2" -v p="${3:-}" \
+    '$2 == n && (p == "" || $1 == p) && $c > m {m = $c} END {printf "%.1f", m / 1024}' "$WORK/rss.log"
+}
+
+TCP=$(mbps "$SIZE_BYTES" "$T_TCP")
+NET=$(mbps "$SIZE_BYTES" "$T_NET")
+RATIO=$(awk -v a="$T_TCP" -v b="$T_NET" 'BEGIN{printf "%.2f", a / b}')
+AGG=$(mbps $((DL_BYTES * DOWNLOADERS)) "$T_AGG")
+TTFB_MS=$(awk -v t="$T_TTFB" 'BEGIN{printf "%.1f", t * 1000}')
+
+echo
+echo "cairn-node network throughput, $SIZE_MB MiB, best of $RUNS, $(nproc) cores, $(uname -m)"
+printf '%-40s %12s\n' "metric" "value"
+printf '%-40s %12s\n' "----------------------------------------" "------------"
+printf '%-40s %12s\n' "raw loopback TCP MB/s (python3)" "$TCP"
+printf '%-40s %12s\n' "network stream A->B MB/s" "$NET"
+printf '%-40s %12s\n' "network/raw TCP ratio" "$RATIO"
+printf '%-40s %12s\n' "time to first byte, 1 MiB (ms)" "$TTFB_MS"
+printf '%-40s %12s\n' "aggregate $DOWNLOADERS x $DL_MB MiB MB/s" "$AGG"
+printf '%-40s %12s\n' "max RSS A (seeder) MiB" "$(max_rss A 3)"
+printf '%-40s %12s\n' "  during network stream" "$(max_rss A 3 network)"
+printf '%-40s %12s\n' "  during aggregate" "$(max_rss A 3 aggregate)"
+printf '%-40s %12s\n' "max RssAnon A MiB" "$(max_rss A 4)"
+printf '%-40s %12s\n' "max RSS B (downloader) MiB" "$(max_rss B 3)"
+printf '%-40s %12s\n' "  during network stream" "$(max_rss B 3 network)"
+printf '%-40s %12s\n' "max RssAnon B MiB" "$(max_rss B 4)"
+printf '%-40s %12s\n' "RSS samples (A+B)" "$(wc -l <"$WORK/rss.log")"

@@ -1,0 +1,860 @@
+// Multi-node integration tests: real `cairn-node` processes (binary
+// CAIRN_NODE_BIN) on 127.0.0.1 that connect to each other with
+// `GET /connect/{peerId}?addrs=...` and download through the block exchange
+// (`/data/{cid}/network/...`). Every node has its own temp dir and API/peer
+// ports chosen by the OS; node_process stops every node, also when an
+// assertion fails. Discovery (DHT) is not used: nodes are connected
+// explicitly.
+//
+// UnknownCidOverTheNetworkFailsCleanly waits ~20 s: the engine gives up on
+// a block no peer has after 20 s.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/integration/node_process.hpp"
+
+namespace {
+
+using cairn::test::node_args;
+using cairn::test::node_process;
+using cairn::test::temp_dir;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+constexpr std::uint64_t block_size = 65536;
+constexpr std::size_t mib = 1024 * 1024;
+
+std::string api(const std::string& rest) {
+  return "/api/codex/v1" + rest;
+}
+
+double seconds_since(steady::time_point t0) {
+  return std::chrono::duration<double>(steady::now() - t0).count();
+}
+
+/// `n` deterministic pseudo-random bytes.
+std::string random_bytes(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  std::string out(n, '\0');
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    auto v = gen();
+    std::memcpy(&out[i], &v, 8);
+  }
+  if (i < n) {
+    auto v = gen();
+    std::memcpy(&out[i], &v, n - i);
+  }
+  return out;
+}
+
+/// Incremental SHA-256 (OpenSSL EVP), hex digest.
+class sha256_stream {
+public:
+  sha256_stream() : ctx_(EVP_MD_CTX_new()) {
+    EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr);
+  }
+  ~sha256_stream() { EVP_MD_CTX_free(ctx_); }
+  sha256_stream(const sha256_stream&) = delete;
+  sha256_stream& operator=(const sha256_stream&) = delete;
+
+  void update(const char* data, std::size_t n) {
+    EVP_DigestUpdate(ctx_, data, n);
+  }
+
+  std::string hex() {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx_, md, &len);
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < len; ++i) {
+      out += digits[md[i] >> 4];
+      out += digits[md[i] & 0xf];
+    }
+    return out;
+  }
+
+private:
+  EVP_MD_CTX* ctx_;
+};
+
+std::string sha256_hex(const std::string& data) {
+  sha256_stream s;
+  s.update(data.data(), data.size());
+  return s.hex();
+}
+
+/// A base58btc multibase string: 'z' followed by base58 characters only.
+bool looks_like_cid(const std::string& s) {
+  static const std::string alphabet =
+    "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+  return s.size() > 10 && s[0] == 'z' &&
+         s.find_first_not_of(alphabet, 1) == std::string::npos;
+}
+
+/// A node in its own temp dir, its peer listener on 127.0.0.1 (port chosen
+/// by the OS), stderr in `<tmp>/node-stderr.log`.
+struct test_node {
+  temp_dir dir;
+  std::string data_dir;
+  node_process proc;
+
+  explicit test_node(const std::vector<std::string>& extra = {})
+    : dir("cairn-net-it"), data_dir(dir.file("data")),
+      proc(node_args(data_dir, with_defaults(extra)),
+           dir.file("node-stderr.log")) {
+    // nop
+  }
+
+  static std::vector<std::string>
+  with_defaults(const std::vector<std::string>& extra) {
+    std::vector<std::string> args{"--listen-ip", "127.0.0.1", "--storage-quota",
+                                  "1GiB"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+};
+
+/// A client with long timeouts for streaming downloads.
+httplib::Client long_client(const std::string& host, int port) {
+  httplib::Client cli(host, port);
+  cli.set_connection_timeout(5, 0);
+  cli.set_read_timeout(60, 0);
+  cli.set_write_timeout(60, 0);
+  return cli;
+}
+
+::testing::AssertionResult upload(httplib::Client& cli, const std::string& body,
+                                  std::string* cid) {
+  auto res = cli.Post(api("/data"), body, "application/octet-stream");
+  if (!res)
+    return ::testing::AssertionFailure()
+           << "POST /data (" << body.size()
+           << " bytes) failed: " << httplib::to_string(res.error());
+  if (res->status != 200)
+    return ::testing::AssertionFailure()
+           << "POST /data (" << body.size() << " bytes) returned "
+           << res->status << ": " << res->body;
+  if (!looks_like_cid(res->body))
+    return ::testing::AssertionFailure()
+           << "POST /data returned a body that is not a bare base58btc CID: '"
+           << res->body << "'";
+  *cid = res->body;
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult get_json(httplib::Client& cli,
+                                    const std::string& path, json* out) {
+  auto res = cli.Get(path);
+  if (!res)
+    return ::testing::AssertionFailure()
+           << "GET " << path << " failed: " << httplib::to_string(res.error());
+  if (res->status != 200)
+    return ::testing::AssertionFailure() << "GET " << path << " returned "
+                                         << res->status << ": " << res->body;
+  try {
+    *out = json::parse(res->body);
+  } catch (const std::exception& e) {
+    return ::testing::AssertionFailure()
+           << "GET " << path << " returned invalid JSON (" << e.what()
+           << "): " << res->body;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+/// The first peer-listener multiaddr `/debug/info` reports for `n`.
+::testing::AssertionResult peer_addr(const node_process& n, std::string* out) {
+  auto cli = n.client();
+  json info;
+  auto r = get_json(cli, api("/debug/info"), &info);
+  if (!r)
+    return r;
+  if (!info.contains("id") || info["id"] != n.peer_id())
+    return ::testing::AssertionFailure()
+           << "/debug/info id differs from the ready line's peer id "
+           << n.peer_id() << ": " << info.dump();
+  if (!info.contains("addrs") || !info["addrs"].is_array() ||
+      info["addrs"].empty() || !info["addrs"][0].is_string())
+    return ::testing::AssertionFailure()
+           << "/debug/info has no addrs: " << info.dump();
+  auto addr = info["addrs"][0].get<std::string>();
+  if (addr.rfind("/ip4/127.0.0.1/tcp/", 0) != 0 ||
+      addr == "/ip4/127.0.0.1/tcp/0")
+    return ::testing::AssertionFailure()
+           << "/debug/info addrs[0] is not /ip4/127.0.0.1/tcp/PORT: " << addr;
+  *out = addr;
+  return ::testing::AssertionSuccess();
+}
+
+/// `GET /connect/{peer}?addrs={addr}` on `from`; the response (or nullptr).
+httplib::Result connect_raw(const node_process& from, const std::string& peer,
+                            const std::string& addr) {
+  auto cli = from.client();
+  return cli.Get(api("/connect/" + peer + "?addrs=" + addr));
+}
+
+/// Connects `from` to `to` (asks `to` for its address first).
+::testing::AssertionResult connect_nodes(const node_process& from,
+                                         const node_process& to) {
+  std::string addr;
+  auto r = peer_addr(to, &addr);
+  if (!r)
+    return r;
+  auto res = connect_raw(from, to.peer_id(), addr);
+  if (!res)
+    return ::testing::AssertionFailure()
+           << "GET /connect/" << to.peer_id() << "?addrs=" << addr
+           << " failed: " << httplib::to_string(res.error());
+  if (res->status != 200)
+    return ::testing::AssertionFailure()
+           << "GET /connect/" << to.peer_id() << "?addrs=" << addr
+           << " returned " << res->status << ": " << res->body;
+  return ::testing::AssertionSuccess();
+}
+
+/// `/api/cairn/v1/peers` of `n` as peerId -> entry.
+::testing::AssertionResult peers_of(const node_process& n,
+                                    std::map<std::string, json>* out) {
+  auto cli = n.client();
+  json j;
+  auto r = get_json(cli, "/api/cairn/v1/peers", &j);
+  if (!r)
+    return r;
+  if (!j.contains("peers") || !j["peers"].is_array())
+    return ::testing::AssertionFailure()
+           << "/api/cairn/v1/peers: no 'peers' array: " << j.dump();
+  out->clear();
+  for (auto& p : j["peers"]) {
+    if (!p.contains("peerId") || !p["peerId"].is_string())
+      return ::testing::AssertionFailure()
+             << "/api/cairn/v1/peers: entry without peerId: " << p.dump();
+    (*out)[p["peerId"].get<std::string>()] = p;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+std::uint64_t counter(const json& entry, const char* key) {
+  if (!entry.contains(key) || !entry[key].is_number())
+    return 0;
+  return entry[key].get<std::uint64_t>();
+}
+
+/// Polls `/api/cairn/v1/downloads` of `n` until the newest entry for `cid`
+/// of `kind` is no longer running (or `timeout`); that entry, or null.
+json wait_download(const node_process& n, const std::string& cid,
+                   const std::string& kind, std::chrono::milliseconds timeout,
+                   std::string* last_seen) {
+  auto deadline = steady::now() + timeout;
+  for (;;) {
+    auto cli = n.client();
+    json j;
+    json found;
+    if (get_json(cli, "/api/cairn/v1/downloads", &j) &&
+        j.contains("downloads")) {
+      *last_seen = j.dump();
+      for (auto& d : j["downloads"])
+        if (d.value("cid", "") == cid && d.value("kind", "") == kind)
+          found = d; // newest last
+    }
+    if (!found.is_null() && found.value("state", "") != "running")
+      return found;
+    if (steady::now() >= deadline)
+      return found;
+    std::this_thread::sleep_for(100ms);
+  }
+}
+
+/// Outcome of a streamed GET whose body is hashed on the fly.
+struct stream_result {
+  /// httplib's error if no complete response arrived, else empty.
+  std::string error;
+  int status = 0;
+  std::string content_length;
+  std::string content_range;
+  std::uint64_t bytes = 0;
+  std::string sha256;
+  /// The body if asked for, else at most its first 4 KiB (for messages).
+  std::string body;
+  double seconds = 0;
+
+  std::string describe() const {
+    std::ostringstream o;
+    o << "status " << status << ", " << bytes << " bytes in " << seconds
+      << " s, Content-Length '" << content_length << "'";
+    if (!error.empty())
+      o << ", error: " << error;
+    if (status != 200 && status != 206)
+      o << ", body: " << body.substr(0, 300);
+    return o.str();
+  }
+};
+
+/// GET `path` from host:port with a 60 s read timeout; the body is hashed as
+/// it arrives. `on_bytes(total)` is called after each piece; returning false
+/// aborts the download.
+stream_result stream_get(const std::string& host, int port,
+                         const std::string& path,
+                         const httplib::Headers& headers = {},
+                         bool keep_body = false,
+                         std::function<bool(std::uint64_t)> on_bytes = {}) {
+  stream_result out;
+  sha256_stream sha;
+  auto cli = long_client(host, port);
+  auto t0 = steady::now();
+  auto res = cli.Get(
+    path, headers,
+    [&](const httplib::Response& r) {
+      out.status = r.status;
+      out.content_length = r.get_header_value("Content-Length");
+      out.content_range = r.get_header_value("Content-Range");
+      return true;
+    },
+    [&](const char* data, std::size_t n) {
+      sha.update(data, n);
+      out.bytes += n;
+      if (keep_body || out.body.size() < 4096)
+        out.body.append(
+          data,
+          keep_body ? n : std::min<std::size_t>(n, 4096 - out.body.size()));
+      return on_bytes ? on_bytes(out.bytes) : true;
+    });
+  out.seconds = seconds_since(t0);
+  if (!res)
+    out.error = httplib::to_string(res.error());
+  out.sha256 = sha.hex();
+  return out;
+}
+
+stream_result stream_network(const node_process& n, const std::string& cid,
+                             const httplib::Headers& headers = {},
+                             bool keep_body = false,
+                             std::function<bool(std::uint64_t)> on_bytes = {}) {
+  return stream_get(n.host(), n.port(), api("/data/" + cid + "/network/stream"),
+                    headers, keep_body, std::move(on_bytes));
+}
+
+/// A complete 200 with the right Content-Length, size and digest.
+::testing::AssertionResult is_whole(const stream_result& r,
+                                    const std::string& expected) {
+  if (!r.error.empty() || r.status != 200)
+    return ::testing::AssertionFailure() << r.describe();
+  if (r.content_length != std::to_string(expected.size()))
+    return ::testing::AssertionFailure()
+           << "Content-Length '" << r.content_length << "', expected "
+           << expected.size() << " (" << r.describe() << ")";
+  if (r.bytes != expected.size())
+    return ::testing::AssertionFailure()
+           << "got " << r.bytes << " bytes, expected " << expected.size();
+  auto want = sha256_hex(expected);
+  if (r.sha256 != want)
+    return ::testing::AssertionFailure()
+           << "sha256 " << r.sha256 << ", expected " << want;
+  return ::testing::AssertionSuccess();
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on (bound, then closed).
+int closed_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof(a);
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  ::close(fd);
+  return port;
+}
+
+#define START(node) ASSERT_TRUE((node).proc.start())
+
+} // namespace
+
+// -- two nodes ----------------------------------------------------------------
+
+TEST(NetworkIntegrationTest, TwoNodesStreamOverTheNetwork) {
+  test_node a, b;
+  START(a);
+  START(b);
+  // 20 MiB and a bit: the last block is partial.
+  auto data = random_bytes(20 * mib + 12345, 101);
+  auto ca = a.proc.client();
+  std::string cid;
+  ASSERT_TRUE(upload(ca, data, &cid));
+
+  // B does not have it yet.
+  {
+    auto cb = b.proc.client();
+    auto res = cb.Get(api("/data/" + cid));
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 404) << res->body;
+  }
+  ASSERT_TRUE(connect_nodes(b.proc, a.proc));
+
+  auto r = stream_network(b.proc, cid);
+  ASSERT_TRUE(is_whole(r, data)) << b.proc.diagnostics();
+  std::cout << "[  info    ] 20 MiB over the network in " << r.seconds
+            << " s\n";
+
+  // The blocks were stored on B: the local endpoint serves the dataset.
+  auto local = stream_get(b.proc.host(), b.proc.port(), api("/data/" + cid));
+  EXPECT_TRUE(is_whole(local, data)) << b.proc.diagnostics();
+
+  std::string seen;
+  auto d = wait_download(b.proc, cid, "stream", 5s, &seen);
+  ASSERT_FALSE(d.is_null()) << "no stream download of " << cid
+                            << " in /api/cairn/v1/downloads: " << seen;
+  EXPECT_EQ(d.value("state", ""), "done") << d.dump();
+  EXPECT_EQ(counter(d, "blocksTotal"),
+            (data.size() + block_size - 1) / block_size)
+    << d.dump();
+  EXPECT_EQ(counter(d, "blocksDone"), counter(d, "blocksTotal")) << d.dump();
+  EXPECT_EQ(d.value("treeCid", "").empty(), false) << d.dump();
+
+  // B's view of A: it received blocks from A.
+  std::map<std::string, json> peers;
+  ASSERT_TRUE(peers_of(b.proc, &peers));
+  ASSERT_EQ(peers.count(a.proc.peer_id()), 1u)
+    << "A missing from B's peers: " << json(peers).dump();
+  EXPECT_GE(counter(peers[a.proc.peer_id()], "blocksReceived"),
+            counter(d, "blocksTotal"))
+    << peers[a.proc.peer_id()].dump();
+  EXPECT_EQ(counter(peers[a.proc.peer_id()], "badBlocks"), 0u);
+}
+
+TEST(NetworkIntegrationTest, NetworkRangeFetchesOnlyCoveringBlocks) {
+  test_node a, b;
+  START(a);
+  START(b);
+  auto data = random_bytes(20 * mib, 202);
+  auto ca = a.proc.client();
+  std::string cid;
+  ASSERT_TRUE(upload(ca, data, &cid));
+  ASSERT_TRUE(connect_nodes(b.proc, a.proc));
+
+  // Not block-aligned at either end.
+  const std::uint64_t first = 10'000'000, last = 10'300'000;
+  const std::uint64_t covering = last / block_size - first / block_size + 1;
+  auto r = stream_network(
+    b.proc, cid,
+    {{"Range", "bytes=" + std::to_string(first) + "-" + std::to_string(last)}},
+    true);
+  ASSERT_TRUE(r.error.empty()) << r.describe();
+  ASSERT_EQ(r.status, 206) << r.describe();
+  EXPECT_EQ(r.content_length, std::to_string(last - first + 1));
+  EXPECT_EQ(r.content_range, "bytes " + std::to_string(first) + "-" +
+                               std::to_string(last) + "/" +
+                               std::to_string(data.size()));
+  ASSERT_EQ(r.body.size(), last - first + 1);
+  EXPECT_TRUE(r.body == data.substr(first, last - first + 1))
+    << "the range's bytes differ from the original";
+
+  std::map<std::string, json> peers;
+  ASSERT_TRUE(peers_of(b.proc, &peers));
+  ASSERT_EQ(peers.count(a.proc.peer_id()), 1u) << json(peers).dump();
+  auto got = counter(peers[a.proc.peer_id()], "blocksReceived");
+  std::cout << "[  info    ] range of " << covering << " blocks: B received "
+            << got << " blocks from A\n";
+  // The covering blocks, the manifest, and a few for end-game/read-ahead;
+  // far from the dataset's 320 blocks.
+  EXPECT_GE(got, covering) << peers[a.proc.peer_id()].dump();
+  EXPECT_LE(got, covering + 1 + 8)
+    << "a range of " << covering << " blocks made B fetch " << got
+    << " blocks: " << peers[a.proc.peer_id()].dump();
+}
+
+TEST(NetworkIntegrationTest, BackgroundDownloadCompletes) {
+  test_node a, b;
+  START(a);
+  START(b);
+  auto data = random_bytes(12 * mib + 777, 303);
+  auto ca = a.proc.client();
+  std::string cid;
+  ASSERT_TRUE(upload(ca, data, &cid));
+  ASSERT_TRUE(connect_nodes(b.proc, a.proc));
+
+  auto cb = b.proc.client();
+  auto t0 = steady::now();
+  auto res = cb.Post(api("/data/" + cid + "/network"), "", "text/plain");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  ASSERT_EQ(res->status, 200) << res->body;
+  // It answers at once, before the dataset is downloaded.
+  EXPECT_LT(seconds_since(t0), 10.0);
+  json j = json::parse(res->body, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << res->body;
+  EXPECT_EQ(j.value("cid", ""), cid) << res->body;
+  ASSERT_TRUE(j.contains("manifest") && j["manifest"].is_object()) << res->body;
+  EXPECT_EQ(j["manifest"].value("datasetSize", std::uint64_t{0}), data.size())
+    << res->body;
+
+  std::string seen;
+  auto d = wait_download(b.proc, cid, "background", 30s, &seen);
+  ASSERT_FALSE(d.is_null()) << "no background download of " << cid
+                            << " in /api/cairn/v1/downloads: " << seen;
+  ASSERT_EQ(d.value("state", ""), "done") << d.dump() << b.proc.diagnostics();
+  EXPECT_EQ(counter(d, "blocksDone"), counter(d, "blocksTotal")) << d.dump();
+
+  auto local = stream_get(b.proc.host(), b.proc.port(), api("/data/" + cid));
+  EXPECT_TRUE(is_whole(local, data)) << b.proc.diagnostics();
+  // And it is listed as a local dataset.
+  json list;
+  ASSERT_TRUE(get_json(cb, api("/data"), &list));
+  bool listed = false;
+  for (auto& item : list.value("content", json::array()))
+    listed = listed || item.value("cid", "") == cid;
+  EXPECT_TRUE(listed) << list.dump();
+}
+
+// -- many nodes ---------------------------------------------------------------
+
+TEST(NetworkIntegrationTest, EightDownloadersAtOnce) {
+  constexpr int downloaders = 8;
+  test_node a;
+  START(a);
+  auto data = random_bytes(16 * mib + 4321, 404);
+  auto ca = a.proc.client();
+  std::string cid;
+  ASSERT_TRUE(upload(ca, data, &cid));
+
+  std::vector<std::unique_ptr<test_node>> nodes;
+  for (int i = 0; i < downloaders; ++i) {
+    nodes.push_back(std::make_unique<test_node>());
+    START(*nodes.back());
+    ASSERT_TRUE(connect_nodes(nodes.back()->proc, a.proc)) << "node " << i;
+  }
+
+  std::vector<stream_result> results(downloaders);
+  std::vector<std::thread> threads;
+  auto t0 = steady::now();
+  for (int i = 0; i < downloaders; ++i) {
+    auto host = nodes[i]->proc.host();
+    auto port = nodes[i]->proc.port();
+    threads.emplace_back([&results, i, host, port, cid] {
+      results[i] =
+        stream_get(host, port, api("/data/" + cid + "/network/stream"));
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  auto total = seconds_since(t0);
+  std::cout << "[  info    ] " << downloaders << " x "
+            << data.size() / double(mib) << " MiB in " << total << " s\n";
+  for (int i = 0; i < downloaders; ++i)
+    EXPECT_TRUE(is_whole(results[i], data))
+      << "downloader " << i << nodes[i]->proc.diagnostics();
+}
+
+TEST(NetworkIntegrationTest, FourSeedersShareTheLoad) {
+  constexpr int seeders = 4;
+  auto data = random_bytes(32 * mib, 505);
+  std::vector<std::unique_ptr<test_node>> s;
+  std::string cid;
+  for (int i = 0; i < seeders; ++i) {
+    s.push_back(std::make_unique<test_node>());
+    START(*s.back());
+    auto cli = s.back()->proc.client();
+    std::string c;
+    ASSERT_TRUE(upload(cli, data, &c));
+    if (i == 0)
+      cid = c;
+    ASSERT_EQ(c, cid) << "same bytes must give the same CID";
+  }
+  test_node d;
+  START(d);
+  for (auto& n : s)
+    ASSERT_TRUE(connect_nodes(d.proc, n->proc));
+
+  auto r = stream_network(d.proc, cid);
+  ASSERT_TRUE(is_whole(r, data)) << d.proc.diagnostics();
+
+  std::map<std::string, json> peers;
+  ASSERT_TRUE(peers_of(d.proc, &peers));
+  int contributing = 0;
+  std::uint64_t sum = 0;
+  std::ostringstream dist;
+  for (int i = 0; i < seeders; ++i) {
+    auto it = peers.find(s[i]->proc.peer_id());
+    ASSERT_NE(it, peers.end())
+      << "seeder " << i << " not in D's peers: " << json(peers).dump();
+    auto n = counter(it->second, "blocksReceived");
+    dist << (i ? ", " : "") << n;
+    sum += n;
+    contributing += n > 0 ? 1 : 0;
+    EXPECT_EQ(counter(it->second, "badBlocks"), 0u) << it->second.dump();
+  }
+  std::cout << "[  info    ] 32 MiB from 4 seeders in " << r.seconds
+            << " s; blocks per seeder: " << dist.str() << "\n";
+  EXPECT_GT(contributing, 1)
+    << "all blocks came from one seeder (" << dist.str()
+    << "): the engine does not spread the load";
+  EXPECT_GE(sum, data.size() / block_size);
+}
+
+TEST(NetworkIntegrationTest, SeederKilledMidTransfer) {
+  auto data = random_bytes(64 * mib, 606);
+  test_node s1, s2, d;
+  START(s1);
+  START(s2);
+  START(d);
+  std::string cid, cid2;
+  {
+    auto c1 = s1.proc.client();
+    auto c2 = s2.proc.client();
+    ASSERT_TRUE(upload(c1, data, &cid));
+    ASSERT_TRUE(upload(c2, data, &cid2));
+    ASSERT_EQ(cid, cid2);
+  }
+  ASSERT_TRUE(connect_nodes(d.proc, s1.proc));
+  ASSERT_TRUE(connect_nodes(d.proc, s2.proc));
+
+  // The reader stops once a quarter has arrived and waits until a seeder was
+  // killed; the node fetches at most its window plus socket buffers ahead,
+  // so most of the dataset is still to come from the survivor.
+  std::mutex mtx;
+  std::condition_variable cv;
+  bool paused = false, resume = false;
+  stream_result r;
+  std::thread reader([&] {
+    r = stream_network(d.proc, cid, {}, false, [&](std::uint64_t got) {
+      if (got >= data.size() / 4) {
+        std::unique_lock<std::mutex> lk(mtx);
+        if (!paused) {
+          paused = true;
+          cv.notify_all();
+          cv.wait_for(lk, 20s, [&] { return resume; });
+        }
+      }
+      return true;
+    });
+  });
+  bool was_paused;
+  {
+    std::unique_lock<std::mutex> lk(mtx);
+    was_paused = cv.wait_for(lk, 30s, [&] { return paused; });
+  }
+  std::string victim_id;
+  std::uint64_t victim_blocks = 0;
+  if (was_paused) {
+    // Kill the seeder that served more so far (the one D relies on).
+    std::map<std::string, json> peers;
+    EXPECT_TRUE(peers_of(d.proc, &peers));
+    auto b1 = counter(peers[s1.proc.peer_id()], "blocksReceived");
+    auto b2 = counter(peers[s2.proc.peer_id()], "blocksReceived");
+    auto& victim = b1 >= b2 ? s1 : s2;
+    victim_id = victim.proc.peer_id();
+    victim_blocks = std::max(b1, b2);
+    std::cout << "[  info    ] paused at 1/4: blocks from s1 " << b1 << ", s2 "
+              << b2 << "; kill -9 " << (b1 >= b2 ? "s1" : "s2") << "\n";
+    victim.proc.kill9();
+  }
+  {
+    std::lock_guard<std::mutex> lk(mtx);
+    resume = true;
+  }
+  cv.notify_all();
+  reader.join();
+  ASSERT_TRUE(was_paused) << "the stream never reached 1/4: " << r.describe()
+                          << d.proc.diagnostics();
+  EXPECT_GT(victim_blocks, 0u) << "the killed seeder had served nothing yet";
+  EXPECT_TRUE(is_whole(r, data)) << d.proc.diagnostics();
+  std::cout << "[  info    ] 64 MiB with a seeder killed at 1/4 in "
+            << r.seconds << " s\n";
+
+  // The dead seeder is no longer a connected peer.
+  std::map<std::string, json> peers;
+  ASSERT_TRUE(peers_of(d.proc, &peers));
+  EXPECT_EQ(peers.count(victim_id), 0u)
+    << "killed seeder still listed: " << peers[victim_id].dump();
+}
+
+TEST(NetworkIntegrationTest, CorruptSeederIsRejectedAndPenalised) {
+  auto data = random_bytes(8 * mib + 99, 707);
+  test_node liar({"--fault-corrupt-blocks"});
+  test_node honest, d;
+  START(liar);
+  START(honest);
+  START(d);
+  std::string cid, cid2;
+  {
+    auto cl = liar.proc.client();
+    auto ch = honest.proc.client();
+    ASSERT_TRUE(upload(cl, data, &cid));
+    ASSERT_TRUE(upload(ch, data, &cid2));
+    ASSERT_EQ(cid, cid2);
+  }
+  // The liar first, so that it is asked.
+  ASSERT_TRUE(connect_nodes(d.proc, liar.proc));
+  ASSERT_TRUE(connect_nodes(d.proc, honest.proc));
+
+  auto r = stream_network(d.proc, cid);
+  ASSERT_TRUE(is_whole(r, data)) << d.proc.diagnostics();
+
+  std::map<std::string, json> peers;
+  ASSERT_TRUE(peers_of(d.proc, &peers));
+  auto it = peers.find(liar.proc.peer_id());
+  if (it != peers.end()) {
+    EXPECT_GE(counter(it->second, "badBlocks"), 1u)
+      << "the corrupting seeder is still connected and was never penalised: "
+      << it->second.dump() << d.proc.diagnostics();
+    EXPECT_EQ(counter(it->second, "blocksReceived"), 0u)
+      << "blocks from the corrupting seeder were counted as received: "
+      << it->second.dump();
+  } else {
+    std::cout << "[  info    ] the corrupting seeder was disconnected\n";
+  }
+  auto log = d.proc.stderr_text();
+  std::cout << "[  info    ] D's log mentions the liar "
+            << (log.find(liar.proc.peer_id()) != std::string::npos ? "yes"
+                                                                   : "no")
+            << "\n";
+  ASSERT_EQ(peers.count(honest.proc.peer_id()), 1u);
+  EXPECT_GT(counter(peers[honest.proc.peer_id()], "blocksReceived"), 0u);
+  EXPECT_EQ(counter(peers[honest.proc.peer_id()], "badBlocks"), 0u);
+  // D stored only verified blocks: its local copy is right too.
+  auto local = stream_get(d.proc.host(), d.proc.port(), api("/data/" + cid));
+  EXPECT_TRUE(is_whole(local, data));
+}
+
+// -- failures -----------------------------------------------------------------
+
+TEST(NetworkIntegrationTest, UnknownCidOverTheNetworkFailsCleanly) {
+  test_node a, b;
+  START(a);
+  START(b);
+  // A manifest CID nobody has: uploaded to A, then deleted there.
+  std::string cid;
+  {
+    auto ca = a.proc.client();
+    ASSERT_TRUE(upload(ca, random_bytes(100000, 808), &cid));
+    auto del = ca.Delete(api("/data/" + cid));
+    ASSERT_TRUE(del);
+    ASSERT_EQ(del->status, 204);
+    auto res = ca.Get(api("/data/" + cid + "/exists"));
+    ASSERT_TRUE(res);
+    ASSERT_NE(res->body.find("false"), std::string::npos) << res->body;
+  }
+  ASSERT_TRUE(connect_nodes(b.proc, a.proc));
+
+  auto cli = long_client(b.proc.host(), b.proc.port());
+  cli.set_read_timeout(75, 0);
+  auto t0 = steady::now();
+  auto res = cli.Get(api("/data/" + cid + "/network/manifest"));
+  auto took = seconds_since(t0);
+  std::cout << "[  info    ] /network/manifest of an absent CID answered in "
+            << took << " s\n";
+  ASSERT_TRUE(res) << httplib::to_string(res.error()) << " after " << took
+                   << " s";
+  EXPECT_EQ(res->status, 404) << res->body << " after " << took << " s";
+  EXPECT_LT(took, 30.0);
+  // The node still works.
+  std::map<std::string, json> peers;
+  EXPECT_TRUE(peers_of(b.proc, &peers));
+  EXPECT_EQ(peers.count(a.proc.peer_id()), 1u);
+}
+
+TEST(NetworkIntegrationTest, ConnectToBadAddressFails) {
+  test_node a, b, c;
+  START(a);
+  START(b);
+  START(c);
+  std::string addr_a, addr_c;
+  ASSERT_TRUE(peer_addr(a.proc, &addr_a));
+  ASSERT_TRUE(peer_addr(c.proc, &addr_c));
+
+  // Nothing listens on the port: refused at once.
+  {
+    auto port = closed_port();
+    ASSERT_GT(port, 0);
+    auto t0 = steady::now();
+    auto res = connect_raw(b.proc, a.proc.peer_id(),
+                           "/ip4/127.0.0.1/tcp/" + std::to_string(port));
+    auto took = seconds_since(t0);
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_NE(res->status, 200) << res->body;
+    EXPECT_LT(took, 5.0) << "connecting to a closed port took " << took
+                         << " s (" << res->status << " " << res->body << ")";
+  }
+  // Malformed input: 400 at once.
+  {
+    auto res = connect_raw(b.proc, a.proc.peer_id(), "not-a-multiaddr");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400) << res->body;
+    auto cli = b.proc.client();
+    auto none = cli.Get(api("/connect/" + a.proc.peer_id()));
+    ASSERT_TRUE(none);
+    EXPECT_EQ(none->status, 400) << none->body;
+  }
+  // A live address, but it belongs to A, not to C: the handshake proves A's
+  // identity, which is not the one asked for. The node knows that within
+  // one round trip on loopback.
+  {
+    auto t0 = steady::now();
+    auto res = connect_raw(b.proc, c.proc.peer_id(), addr_a);
+    auto took = seconds_since(t0);
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_NE(res->status, 200) << res->body;
+    EXPECT_LT(took, 5.0) << "a peer-id mismatch was answered after " << took
+                         << " s: " << res->status << " " << res->body
+                         << b.proc.diagnostics();
+    std::map<std::string, json> peers;
+    ASSERT_TRUE(peers_of(b.proc, &peers));
+    EXPECT_EQ(peers.count(c.proc.peer_id()), 0u)
+      << "B lists C as a peer after connecting to A's address: "
+      << json(peers).dump();
+  }
+  // The failed attempt must not poison later ones: C at its real address.
+  {
+    auto t0 = steady::now();
+    auto res = connect_raw(b.proc, c.proc.peer_id(), addr_c);
+    auto took = seconds_since(t0);
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 200)
+      << "connecting to C at its real address after a failed attempt with "
+         "C's id: "
+      << res->body << " after " << took << " s" << b.proc.diagnostics();
+  }
+  // Not a peer id at all: rejected without dialing.
+  {
+    auto t0 = steady::now();
+    auto res = connect_raw(b.proc, "notapeerid", addr_a);
+    auto took = seconds_since(t0);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400) << res->body << " after " << took << " s";
+    EXPECT_LT(took, 5.0) << res->status << " " << res->body;
+  }
+  // B still connects to A fine afterwards.
+  ASSERT_TRUE(connect_nodes(b.proc, a.proc));
+  std::map<std::string, json> peers;
+  ASSERT_TRUE(peers_of(b.proc, &peers));
+  EXPECT_EQ(peers.count(a.proc.peer_id()), 1u) << json(peers).dump();
+}
