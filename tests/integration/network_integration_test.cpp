@@ -37,13 +37,21 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/integration/api_helpers.hpp"
 #include "tests/integration/node_process.hpp"
 
 namespace {
 
+using cairn::test::api;
+using cairn::test::get_json;
+using cairn::test::looks_like_cid;
 using cairn::test::node_args;
 using cairn::test::node_process;
+using cairn::test::random_bytes;
+using cairn::test::sha256_hex;
+using cairn::test::sha256_stream;
 using cairn::test::temp_dir;
+using cairn::test::upload;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
@@ -51,73 +59,8 @@ using steady = std::chrono::steady_clock;
 constexpr std::uint64_t block_size = 65536;
 constexpr std::size_t mib = 1024 * 1024;
 
-std::string api(const std::string& rest) {
-  return "/api/codex/v1" + rest;
-}
-
 double seconds_since(steady::time_point t0) {
   return std::chrono::duration<double>(steady::now() - t0).count();
-}
-
-/// `n` deterministic pseudo-random bytes.
-std::string random_bytes(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 gen(seed);
-  std::string out(n, '\0');
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    auto v = gen();
-    std::memcpy(&out[i], &v, 8);
-  }
-  if (i < n) {
-    auto v = gen();
-    std::memcpy(&out[i], &v, n - i);
-  }
-  return out;
-}
-
-/// Incremental SHA-256 (OpenSSL EVP), hex digest.
-class sha256_stream {
-public:
-  sha256_stream() : ctx_(EVP_MD_CTX_new()) {
-    EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr);
-  }
-  ~sha256_stream() { EVP_MD_CTX_free(ctx_); }
-  sha256_stream(const sha256_stream&) = delete;
-  sha256_stream& operator=(const sha256_stream&) = delete;
-
-  void update(const char* data, std::size_t n) {
-    EVP_DigestUpdate(ctx_, data, n);
-  }
-
-  std::string hex() {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx_, md, &len);
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < len; ++i) {
-      out += digits[md[i] >> 4];
-      out += digits[md[i] & 0xf];
-    }
-    return out;
-  }
-
-private:
-  EVP_MD_CTX* ctx_;
-};
-
-std::string sha256_hex(const std::string& data) {
-  sha256_stream s;
-  s.update(data.data(), data.size());
-  return s.hex();
-}
-
-/// A base58btc multibase string: 'z' followed by base58 characters only.
-bool looks_like_cid(const std::string& s) {
-  static const std::string alphabet =
-    "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-  return s.size() > 10 && s[0] == 'z' &&
-         s.find_first_not_of(alphabet, 1) == std::string::npos;
 }
 
 /// A node in its own temp dir, its peer listener on 127.0.0.1 (port chosen
@@ -150,44 +93,6 @@ httplib::Client long_client(const std::string& host, int port) {
   cli.set_read_timeout(60, 0);
   cli.set_write_timeout(60, 0);
   return cli;
-}
-
-::testing::AssertionResult upload(httplib::Client& cli, const std::string& body,
-                                  std::string* cid) {
-  auto res = cli.Post(api("/data"), body, "application/octet-stream");
-  if (!res)
-    return ::testing::AssertionFailure()
-           << "POST /data (" << body.size()
-           << " bytes) failed: " << httplib::to_string(res.error());
-  if (res->status != 200)
-    return ::testing::AssertionFailure()
-           << "POST /data (" << body.size() << " bytes) returned "
-           << res->status << ": " << res->body;
-  if (!looks_like_cid(res->body))
-    return ::testing::AssertionFailure()
-           << "POST /data returned a body that is not a bare base58btc CID: '"
-           << res->body << "'";
-  *cid = res->body;
-  return ::testing::AssertionSuccess();
-}
-
-::testing::AssertionResult get_json(httplib::Client& cli,
-                                    const std::string& path, json* out) {
-  auto res = cli.Get(path);
-  if (!res)
-    return ::testing::AssertionFailure()
-           << "GET " << path << " failed: " << httplib::to_string(res.error());
-  if (res->status != 200)
-    return ::testing::AssertionFailure() << "GET " << path << " returned "
-                                         << res->status << ": " << res->body;
-  try {
-    *out = json::parse(res->body);
-  } catch (const std::exception& e) {
-    return ::testing::AssertionFailure()
-           << "GET " << path << " returned invalid JSON (" << e.what()
-           << "): " << res->body;
-  }
-  return ::testing::AssertionSuccess();
 }
 
 /// The first peer-listener multiaddr `/debug/info` reports for `n`.

@@ -30,14 +30,21 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/integration/api_helpers.hpp"
 #include "tests/integration/node_process.hpp"
 
 namespace {
 
+using cairn::test::api;
 using cairn::test::exit_status;
+using cairn::test::get_json;
+using cairn::test::looks_like_cid;
 using cairn::test::node_args;
 using cairn::test::node_process;
+using cairn::test::random_bytes;
+using cairn::test::sha256_hex;
 using cairn::test::temp_dir;
+using cairn::test::upload;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
@@ -48,49 +55,6 @@ constexpr std::size_t mib = 1024 * 1024;
 /// stored as a manifest.
 const std::string unknown_root_cid =
   "zDzSvJTezk7bJNQqFq8k1iHXY84psNuUfZVusA5bBQQUSuyzDSVL";
-
-std::string api(const std::string& rest) {
-  return "/api/codex/v1" + rest;
-}
-
-/// `n` deterministic pseudo-random bytes.
-std::string random_bytes(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 gen(seed);
-  std::string out(n, '\0');
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    auto v = gen();
-    std::memcpy(&out[i], &v, 8);
-  }
-  if (i < n) {
-    auto v = gen();
-    std::memcpy(&out[i], &v, n - i);
-  }
-  return out;
-}
-
-std::string sha256_hex(const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) !=
-      1)
-    return "EVP_Digest failed";
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 0xf];
-  }
-  return out;
-}
-
-/// A base58btc multibase string: 'z' followed by base58 characters only.
-bool looks_like_cid(const std::string& s) {
-  static const std::string alphabet =
-    "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-  return s.size() > 10 && s[0] == 'z' &&
-         s.find_first_not_of(alphabet, 1) == std::string::npos;
-}
 
 /// A node in its own temp dir: data in `<tmp>/data` (created by the node),
 /// stderr in `<tmp>/node-stderr.log`.
@@ -105,50 +69,6 @@ struct test_node {
     // nop
   }
 };
-
-::testing::AssertionResult
-upload(httplib::Client& cli, const std::string& body, std::string* cid,
-       const std::string& content_type = "application/octet-stream",
-       const std::string& filename = "") {
-  httplib::Headers headers;
-  if (!filename.empty())
-    headers.emplace("Content-Disposition",
-                    "attachment; filename=\"" + filename + "\"");
-  auto res = cli.Post(api("/data"), headers, body, content_type);
-  if (!res)
-    return ::testing::AssertionFailure()
-           << "POST /data (" << body.size()
-           << " bytes) failed: " << httplib::to_string(res.error());
-  if (res->status != 200)
-    return ::testing::AssertionFailure()
-           << "POST /data (" << body.size() << " bytes) returned "
-           << res->status << ": " << res->body;
-  if (!looks_like_cid(res->body))
-    return ::testing::AssertionFailure()
-           << "POST /data returned a body that is not a bare base58btc CID: '"
-           << res->body << "'";
-  *cid = res->body;
-  return ::testing::AssertionSuccess();
-}
-
-::testing::AssertionResult get_json(httplib::Client& cli,
-                                    const std::string& path, json* out) {
-  auto res = cli.Get(path);
-  if (!res)
-    return ::testing::AssertionFailure()
-           << "GET " << path << " failed: " << httplib::to_string(res.error());
-  if (res->status != 200)
-    return ::testing::AssertionFailure() << "GET " << path << " returned "
-                                         << res->status << ": " << res->body;
-  try {
-    *out = json::parse(res->body);
-  } catch (const std::exception& e) {
-    return ::testing::AssertionFailure()
-           << "GET " << path << " returned invalid JSON (" << e.what()
-           << "): " << res->body;
-  }
-  return ::testing::AssertionSuccess();
-}
 
 struct space_info {
   std::int64_t total_blocks = -1;
