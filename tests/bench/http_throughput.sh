@@ -34,6 +34,9 @@
 # is stopped on exit (trap).
 
 set -euo pipefail
+
+# shellcheck source=tests/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 shopt -s inherit_errexit
 
 BUILD_DIR=${1:-build}
@@ -59,17 +62,6 @@ NODE_PID=""
 NGINX_PID=""
 SAMPLER_PID=""
 
-stop_pid() { # pid signal grace_seconds
-  local pid=$1 sig=$2 grace=$3 i
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill "-$sig" "$pid" 2>/dev/null || true
-  for ((i = 0; i < grace * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
   local rc=$?
@@ -92,19 +84,6 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# best_of CMD...: runs CMD (which prints seconds on stdout) RUNS times and
-# prints the smallest value.
-best_of() {
-  local best="" t i
-  for ((i = 1; i <= RUNS; i++)); do
-    t=$("$@")
-    echo "    run $i: ${t}s" >&2
-    if [[ -z "$best" ]] || awk -v a="$t" -v b="$best" 'BEGIN{exit !(a < b)}'; then
-      best=$t
-    fi
-  done
-  echo "$best"
-}
 
 mbps() { awk -v b="$1" -v t="$2" 'BEGIN{printf "%.1f", b / t / 1e6}'; }
 

@@ -39,6 +39,9 @@
 set -Eeuo pipefail
 shopt -s inherit_errexit
 
+# shellcheck source=tests/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 BUILD_DIR=${1:-build}
 SIZE_MB=${SIZE_MB:-1024}
 RUNS=${RUNS:-3}
@@ -63,17 +66,6 @@ NODE_PIDS=()
 CURL_PIDS=()
 SAMPLER_PID=""
 
-stop_pid() { # pid signal grace_seconds
-  local pid=$1 sig=$2 grace=$3 i
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill "-$sig" "$pid" 2>/dev/null || true
-  for ((i = 0; i < grace * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
   local rc=$? pid
@@ -95,19 +87,6 @@ trap 'echo "network_throughput: command failed at line $LINENO: $BASH_COMMAND" >
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# best_of CMD...: runs CMD (which prints seconds on stdout) RUNS times and
-# prints the smallest value.
-best_of() {
-  local best="" t i
-  for ((i = 1; i <= RUNS; i++)); do
-    t=$("$@")
-    echo "    run $i: ${t}s" >&2
-    if [[ -z "$best" ]] || awk -v a="$t" -v b="$best" 'BEGIN{exit !(a < b)}'; then
-      best=$t
-    fi
-  done
-  echo "$best"
-}
 
 mbps() { awk -v b="$1" -v t="$2" 'BEGIN{printf "%.1f", b / t / 1e6}'; }
 now() { date +%s.%N; }
