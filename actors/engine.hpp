@@ -103,7 +103,7 @@ struct engine_state {
   /// Peers being dialed (at most one dial per peer at a time).
   std::set<std::string> dialing;
   std::mt19937_64 rng{std::random_device{}()};
-    /// Blocks delivered per dataset (tree) and peer, for operators; the
+  /// Blocks delivered per dataset (tree) and peer, for operators; the
   /// oldest trees are forgotten beyond `max_tracked_trees`.
   std::map<cid, std::map<std::string, uint64_t>> tree_peers;
   std::deque<cid> tree_order;

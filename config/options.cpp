@@ -194,8 +194,7 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
   plain("listen-ip", o.listen_ip, "Address of the peer listener, TCP");
   plain("listen-port", o.listen_port, "Peer listener port, TCP (0 = pick)")
     ->check(port);
-  plain("disc-port", o.disc_port,
-        "DHT discovery port, UDP (0 = pick)")
+  plain("disc-port", o.disc_port, "DHT discovery port, UDP (0 = pick)")
     ->check(port);
   add(app.add_option("--bootstrap-node", o.bootstrap_nodes,
                      "Signed peer record (spr:...) to join the DHT through; "

@@ -185,11 +185,12 @@ using engine_actor = session_owner_actor::extend<
   ///   errors: unavailable (cannot connect), handshake_failed, timeout
   caf::replies_to<connect_atom, std::string,
                   std::vector<std::string>>::with<ok_atom>,
-    /// (peers_atom) -> (summaries)   the connected peers
+  /// (peers_atom) -> (summaries)   the connected peers
   caf::replies_to<peers_atom>::with<std::vector<peer_summary>>,
   /// (peers_atom, tree) -> (peer_ids, blocks)   who delivered how many
   ///   blocks of a dataset (its tree CID) to this node
-  caf::replies_to<peers_atom, cid>::with<std::vector<std::string>, std::vector<uint64_t>>,
+  caf::replies_to<peers_atom, cid>::with<std::vector<std::string>,
+                                         std::vector<uint64_t>>,
   /// (tick_atom) -> ()   internal: timeouts, end-game, re-discovery
   caf::reacts_to<tick_atom>,
   /// (put_atom) -> ()   internal: store the verified blocks gathered so far
