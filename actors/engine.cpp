@@ -261,10 +261,9 @@ void penalize(self_ptr self, peer_entry& p, const std::string& why) {
 // ----------------------------------------------------------------
 
 // Verified leaves are stored in batches (one transaction for up to
-// `store_batch` blocks, at most `store_delay` late), then their waiters are
-// answered.
+// `store_batch` blocks: those that arrive before the engine's next turn),
+// then their waiters are answered.
 constexpr size_t store_batch = 64;
-constexpr auto store_delay = std::chrono::milliseconds{2};
 
 void flush_stores(self_ptr self) {
   auto& st = self->state;
@@ -296,7 +295,7 @@ void queue_store(self_ptr self, storage_leaf leaf) {
     flush_stores(self);
   } else if (!st.store_timer) {
     st.store_timer = true;
-    self->delayed_send(self, store_delay, put_atom::value);
+    self->send(self, put_atom::value);
   }
 }
 

@@ -15,7 +15,8 @@ template <class Key>
 caf::result<block> fetch(self_ptr self, const Key& key) {
   auto rp = self->make_response_promise<block>();
   self
-    ->request(self->state.local, std::chrono::seconds{30}, get_atom::value, key)
+    ->request<caf::message_priority::high>(
+      self->state.local, std::chrono::seconds{30}, get_atom::value, key)
     .then([rp](block& b) mutable { rp.deliver(std::move(b)); },
           [self, rp, key](caf::error& err) mutable {
             if (is(err, ec::not_found) && self->state.engine)
