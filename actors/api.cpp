@@ -235,15 +235,15 @@ void handle_upload(api_shared& api, const Request& req, Response& res,
       "multipart uploads are not supported: send the file as the raw body");
     return;
   }
-  if (req.has_header("Content-Length")) {
-    auto len = std::strtoull(req.get_header_value("Content-Length").c_str(),
+  std::optional<uint64_t> declared;
+  if (req.has_header("Content-Length"))
+    declared = std::strtoull(req.get_header_value("Content-Length").c_str(),
                              nullptr, 10);
-    if (len > api.ctx->options.storage_quota) {
-      reply_error(req, res, 413,
-                  "quota_exceeded: upload of " + std::to_string(len) +
-                    " bytes exceeds the storage quota");
-      return;
-    }
+  if (declared && *declared > api.ctx->options.storage_quota) {
+    reply_error(req, res, 413,
+                "quota_exceeded: upload of " + std::to_string(*declared) +
+                  " bytes exceeds the storage quota");
+    return;
   }
   std::optional<std::string> filename, mimetype;
   if (req.has_header("Content-Disposition"))
@@ -282,15 +282,11 @@ void handle_upload(api_shared& api, const Request& req, Response& res,
                   std::to_string(up.total()) + " bytes");
     return;
   }
-  if (req.has_header("Content-Length")) {
-    auto want = std::strtoull(req.get_header_value("Content-Length").c_str(),
-                              nullptr, 10);
-    if (want != up.total()) {
-      reply_error(req, res, 400,
-                  "received " + std::to_string(up.total()) +
-                    " bytes, Content-Length says " + std::to_string(want));
-      return;
-    }
+  if (declared && *declared != up.total()) {
+    reply_error(req, res, 400,
+                "received " + std::to_string(up.total()) +
+                  " bytes, Content-Length says " + std::to_string(*declared));
+    return;
   }
   auto id = up.finish(std::move(filename), std::move(mimetype));
   if (!id) {

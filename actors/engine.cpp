@@ -269,9 +269,9 @@ void flush_stores(self_ptr self) {
   auto& st = self->state;
   if (st.to_store.empty())
     return;
-  std::vector<storage_leaf> batch;
+  std::vector<leaf_block> batch;
   batch.swap(st.to_store);
-  st.store_timer = false;
+  st.store_flush_queued = false;
   self
     ->request(st.local, std::chrono::seconds{30}, put_atom::value,
               leaf_atom::value, batch)
@@ -288,13 +288,13 @@ void flush_stores(self_ptr self) {
       });
 }
 
-void queue_store(self_ptr self, storage_leaf leaf) {
+void queue_store(self_ptr self, leaf_block leaf) {
   auto& st = self->state;
   st.to_store.push_back(std::move(leaf));
   if (st.to_store.size() >= store_batch) {
     flush_stores(self);
-  } else if (!st.store_timer) {
-    st.store_timer = true;
+  } else if (!st.store_flush_queued) {
+    st.store_flush_queued = true;
     self->send(self, put_atom::value);
   }
 }
@@ -387,7 +387,7 @@ void on_delivery(self_ptr self, peer_entry& p, wire::block_delivery& msg) {
         }
       }
       ++tp->second[p.info.peer_id];
-      queue_store(self, storage_leaf{*a, b, *d.proof});
+      queue_store(self, leaf_block{*a, b, *d.proof});
     } else {
       auto id = std::get<cid>(d.addr);
       auto b = block::wrap(id, d.data);

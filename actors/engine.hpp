@@ -108,9 +108,10 @@ struct engine_state {
   std::map<cid, std::map<std::string, uint64_t>> tree_peers;
   std::deque<cid> tree_order;
   static constexpr size_t max_tracked_trees = 256;
-  /// Verified leaves waiting to be stored together; a flush is scheduled.
-  std::vector<storage_leaf> to_store;
-  bool store_timer = false;
+  /// Verified leaves waiting to be stored together, and whether a flush
+  /// message is already on its way to this actor.
+  std::vector<leaf_block> to_store;
+  bool store_flush_queued = false;
   /// Totals for operators.
   uint64_t blocks_in = 0, blocks_out = 0, bytes_in = 0, bytes_out = 0;
   uint64_t bad_blocks = 0;

@@ -96,17 +96,9 @@ local_store(local_store_actor::stateful_pointer<local_store_state> self,
     [self](has_atom, const block_address& addr) -> bool {
       return self->state.store->has_leaf(addr);
     },
-    [self](put_atom, leaf_atom, const block_address& addr, const block& b,
-           const merkle_proof& proof) -> caf::result<ok_atom> {
-      return reply(self->state.store->put_leaf(addr, b, proof, unix_now()));
-    },
     [self](put_atom, leaf_atom,
-           const std::vector<storage_leaf>& leaves) -> caf::result<ok_atom> {
-      std::vector<storage::lmdb_store::leaf_put> batch;
-      batch.reserve(leaves.size());
-      for (auto& l : leaves)
-        batch.push_back({l.addr, l.data, l.proof});
-      return reply(self->state.store->put_leaves(batch, unix_now()));
+           const std::vector<leaf_block>& leaves) -> caf::result<ok_atom> {
+      return reply(self->state.store->put_leaves(leaves, unix_now()));
     },
     [self](put_atom, manifest_atom, const block& b) -> caf::result<cid> {
       return reply(self->state.store->put_manifest(b, unix_now()));

@@ -8,6 +8,7 @@
 
 #include "messages/bytes.hpp"
 #include "messages/cid.hpp"
+#include "messages/proof.hpp"
 
 namespace cairn {
 
@@ -56,6 +57,19 @@ inspect(Inspector& f, block& x) {
   };
   return f(caf::meta::type_name("block"), x.id, *buf,
            caf::meta::load_callback(commit));
+}
+
+/// A block of a dataset with its leaf address and inclusion proof: what a
+/// node stores for a block it fetched from the network.
+struct leaf_block {
+  block_address addr;
+  block data;
+  merkle_proof proof;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, leaf_block& x) {
+  return f(caf::meta::type_name("leaf_block"), x.addr, x.data, x.proof);
 }
 
 } // namespace cairn

@@ -27,18 +27,6 @@
 
 namespace cairn {
 
-/// A verified block from the network and where it belongs (batched puts).
-struct storage_leaf {
-  block_address addr;
-  block data;
-  merkle_proof proof;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, storage_leaf& x) {
-  return f(caf::meta::type_name("storage_leaf"), x.addr, x.data, x.proof);
-}
-
 /// Where a download reads blocks from: both stores implement it.
 using block_source_actor = caf::typed_actor<
   /// (get_atom, cid) -> (block)
@@ -76,14 +64,10 @@ using local_store_actor = block_source_actor::extend<
                                                             merkle_proof>,
   /// (has_atom, address) -> (bool)   the leaf and its block are stored
   caf::replies_to<has_atom, block_address>::with<bool>,
-  /// (put_atom, leaf_atom, address, block, proof) -> (ok_atom)   a verified
-  ///   block from the network, stored under its leaf
+  /// (put_atom, leaf_atom, leaves) -> (ok_atom)   verified blocks from the
+  ///   network, stored under their leaves in one transaction
   ///   errors: quota_exceeded, storage_io
-  caf::replies_to<put_atom, leaf_atom, block_address, block,
-                  merkle_proof>::with<ok_atom>,
-  /// (put_atom, leaf_atom, leaves) -> (ok_atom)   many, one transaction
-  caf::replies_to<put_atom, leaf_atom,
-                  std::vector<storage_leaf>>::with<ok_atom>,
+  caf::replies_to<put_atom, leaf_atom, std::vector<leaf_block>>::with<ok_atom>,
   /// (put_atom, manifest_atom, block) -> (cid)   a manifest from the network
   ///   errors: invalid_manifest, verification_failed, quota_exceeded
   caf::replies_to<put_atom, manifest_atom, block>::with<cid>>;

@@ -639,12 +639,7 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
   return manifest_block.id;
 }
 
-caf::error lmdb_store::put_leaf(const block_address& addr, const block& b,
-                                const merkle_proof& proof, uint64_t now) {
-  return put_leaves({leaf_put{addr, b, proof}}, now);
-}
-
-caf::error lmdb_store::put_leaves(const std::vector<leaf_put>& leaves,
+caf::error lmdb_store::put_leaves(const std::vector<leaf_block>& leaves,
                                   uint64_t now) {
   uint64_t expiry = now + static_cast<uint64_t>(opts_.block_ttl.count());
   return with_write("put_leaves", [&](write_txn& w) -> caf::error {

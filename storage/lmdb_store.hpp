@@ -90,26 +90,15 @@ public:
                                  const std::vector<digest256>& leaves,
                                  uint64_t now);
 
-  /// Stores a block fetched from the network under its leaf: the block (a
-  /// reference owned by the leaf) and the leaf entry with its proof. The
-  /// caller has verified `proof` against `addr.tree`. Storing a leaf that is
-  /// already complete only refreshes its expiry. Errors: `ec::quota_exceeded`,
-  /// `ec::storage_io`.
-  caf::error put_leaf(const block_address& addr, const block& b,
-                      const merkle_proof& proof, uint64_t now);
-
-  /// A block from the network with where it belongs.
-  struct leaf_put {
-    block_address addr;
-    block data;
-    merkle_proof proof;
-  };
-
-  /// `put_leaf` for many blocks in one transaction (group commit).
-  caf::error put_leaves(const std::vector<leaf_put>& leaves, uint64_t now);
+  /// Stores blocks fetched from the network under their leaves, in one
+  /// transaction: each block (a reference owned by its leaf) and its leaf
+  /// entry with its proof. The caller has verified each proof against its
+  /// tree. A leaf that is already complete only gets its expiry refreshed.
+  /// Errors: `ec::quota_exceeded`, `ec::storage_io`.
+  caf::error put_leaves(const std::vector<leaf_block>& leaves, uint64_t now);
 
   /// Stores a manifest fetched from the network and indexes its dataset
-  /// (whose leaves arrive later through `put_leaf`). Storing a known manifest
+  /// (whose leaves arrive later through `put_leaves`). Storing a known manifest
   /// refreshes its expiry. Errors: `ec::invalid_manifest`,
   /// `ec::quota_exceeded`, `ec::storage_io`.
   caf::expected<cid> put_manifest(const block& manifest_block, uint64_t now);
