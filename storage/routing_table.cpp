@@ -65,6 +65,18 @@ insert_result routing_table::update(const peer_record& record,
     if (record.seq > c.record.seq)
       c.record = record;
   };
+  // The contact for `record`: taken (and refreshed) from the bucket's
+  // replacement cache if it waits there, else new.
+  auto take_cached = [&] {
+    contact c{id, record, now, 0};
+    auto i = std::find_if(b.replacements.begin(), b.replacements.end(), same);
+    if (i != b.replacements.end()) {
+      c = std::move(*i);
+      b.replacements.erase(i);
+      refresh(c);
+    }
+    return c;
+  };
   if (auto i = std::find_if(b.entries.begin(), b.entries.end(), same);
       i != b.entries.end()) {
     auto c = std::move(*i);
@@ -78,14 +90,7 @@ insert_result routing_table::update(const peer_record& record,
   if (b.entries.size() < k_) {
     // A cached replacement that shows up again while there is room (after
     // an eviction without replacements) goes straight into the bucket.
-    contact c{id, record, now, 0};
-    if (auto i =
-          std::find_if(b.replacements.begin(), b.replacements.end(), same);
-        i != b.replacements.end()) {
-      c = std::move(*i);
-      b.replacements.erase(i);
-      refresh(c);
-    }
+    auto c = take_cached();
     b.entries.push_back(std::move(c));
     ++size_;
     res.inserted = true;
@@ -95,14 +100,7 @@ insert_result routing_table::update(const peer_record& record,
   // Full bucket: remember the newcomer (newest last) and ask for a ping of
   // the least-recently-seen contact.
   if (max_replacements_ > 0) {
-    contact c{id, record, now, 0};
-    if (auto i =
-          std::find_if(b.replacements.begin(), b.replacements.end(), same);
-        i != b.replacements.end()) {
-      c = std::move(*i);
-      b.replacements.erase(i);
-      refresh(c);
-    }
+    auto c = take_cached();
     b.replacements.push_back(std::move(c));
     while (b.replacements.size() > max_replacements_)
       b.replacements.pop_front();
