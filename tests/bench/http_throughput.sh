@@ -172,14 +172,7 @@ QUOTA=$((SIZE_BYTES * 3 + 1024 * 1024 * 1024))
   --listen-port 0 --disc-port 0 --storage-quota "$QUOTA" --log-level warn \
   >"$WORK/node.stdout" 2>"$WORK/node.stderr" &
 NODE_PID=$!
-READY=""
-for ((i = 0; i < 200; i++)); do
-  READY=$(grep -m1 '^cairn-node ready ' "$WORK/node.stdout" || true)
-  [[ -n "$READY" ]] && break
-  kill -0 "$NODE_PID" 2>/dev/null || { tail -n 20 "$WORK/node.stderr" >&2; die "cairn-node exited before its ready line"; }
-  sleep 0.1
-done
-[[ -n "$READY" ]] || { tail -n 20 "$WORK/node.stderr" >&2; die "no ready line from cairn-node within 20 s"; }
+READY=$(wait_ready "$WORK/node.stdout" "$WORK/node.stderr" "$NODE_PID" cairn-node)
 BASE=$(sed -n 's/.* api=\(http:\/\/[^ ]*\).*/\1/p' <<<"$READY")
 BASE=${BASE%/}
 [[ -n "$BASE" ]] || die "cannot parse the ready line: $READY"

@@ -27,3 +27,17 @@ best_of() {
   done
   echo "$best"
 }
+
+# wait_ready STDOUT STDERR PID NAME: waits up to 20 s for cairn-node's ready
+# line in STDOUT and prints it; dies (with STDERR's tail) if PID exits first.
+wait_ready() {
+  local out=$1 err=$2 pid=$3 name=$4 line="" i
+  for ((i = 0; i < 200; i++)); do
+    line=$(grep -m1 '^cairn-node ready ' "$out" || true)
+    [[ -n "$line" ]] && break
+    kill -0 "$pid" 2>/dev/null || { tail -n 20 "$err" >&2; die "$name exited before its ready line"; }
+    sleep 0.1
+  done
+  [[ -n "$line" ]] || { tail -n 20 "$err" >&2; die "no ready line from $name within 20 s"; }
+  echo "$line"
+}

@@ -113,13 +113,7 @@ start_node() {
     >"$dir/stdout" 2>"$dir/stderr" &
   pid=$!
   NODE_PIDS+=("$pid")
-  for ((i = 0; i < 200; i++)); do
-    ready=$(grep -m1 '^cairn-node ready ' "$dir/stdout" || true)
-    [[ -n "$ready" ]] && break
-    kill -0 "$pid" 2>/dev/null || { tail -n 20 "$dir/stderr" >&2; die "node $name exited before its ready line"; }
-    sleep 0.1
-  done
-  [[ -n "$ready" ]] || { tail -n 20 "$dir/stderr" >&2; die "no ready line from node $name within 20 s"; }
+  ready=$(wait_ready "$dir/stdout" "$dir/stderr" "$pid" "node $name")
   base=$(sed -n 's/.* api=\(http:\/\/[^ ]*\).*/\1/p' <<<"$ready")
   base=${base%/}
   peer=$(sed -n 's/.* peer-id=\([^ ]*\).*/\1/p' <<<"$ready")
