@@ -20,7 +20,8 @@ advertiser(advertiser_actor::stateful_pointer<advertiser_state> self,
   self->state.local = std::move(local);
   self->state.discovery = std::move(discovery);
   self->send(self, tick_atom::value);
-  return {
+  return instrumented<advertiser_actor::behavior_type>(
+    self, self->state.stats,
     [self](tick_atom) {
       auto& st = self->state;
       self->delayed_send(self, st.interval, tick_atom::value);
@@ -69,8 +70,7 @@ advertiser(advertiser_actor::stateful_pointer<advertiser_state> self,
     },
     [self](update_atom, discovery_actor d) {
       self->state.discovery = std::move(d);
-    },
-  };
+    });
 }
 
 } // namespace cairn::actors

@@ -5,6 +5,7 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/instrumented.hpp"
 #include "messages/interfaces.hpp"
 
 namespace cairn::actors {
@@ -12,6 +13,8 @@ namespace cairn::actors {
 /// State of the `advertiser` actor.
 struct advertiser_state {
   static inline constexpr const char* name = "advertiser";
+  /// Handler counters, published for the inspector.
+  std::shared_ptr<actor_stats> stats = std::make_shared<actor_stats>();
   local_store_actor local;
   discovery_actor discovery;
   /// How often the local datasets are looked at, and how often each CID is

@@ -1,6 +1,7 @@
 #include "actors/api.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <deque>
@@ -16,6 +17,7 @@
 #include "messages/http.hpp"
 #include "messages/peer_record.hpp"
 #include "storage/chunker.hpp"
+#include "storage/erasure.hpp"
 #include "storage/merkle_tree.hpp"
 
 namespace cairn::actors {
@@ -104,31 +106,40 @@ caf::expected<T> ask(caf::scoped_actor& self, const Handle& dest,
 
 // -- upload -------------------------------------------------------------------
 
-// Streams an upload into the store: chunks, hashes, and puts batches of
-// blocks with a bounded number of batches in flight, then commits the
-// dataset. On failure, drops the references the upload added.
-class uploader {
+// Writes a dataset's blocks into the store in batches (one transaction
+// each) with a bounded number of batches in flight, then commits the
+// dataset. Until committed, its destructor drops the references it added.
+class dataset_writer {
 public:
-  uploader(api_shared& api, caf::scoped_actor& self)
-    : api_(api), self_(self), net_(api.network_store()),
-      chunker_([this](bytes b) { return add_block(std::move(b)); }) {}
+  dataset_writer(api_shared& api, caf::scoped_actor& self)
+    : api_(api), self_(self), net_(api.network_store()) {}
 
-  ~uploader() {
+  ~dataset_writer() {
     if (!committed_)
       abort();
   }
 
-  caf::error feed(const char* data, size_t n) {
-    return chunker_.feed(reinterpret_cast<const uint8_t*>(data), n);
+  /// Queues a block as the next leaf.
+  caf::error add(block b) { return add_at(leaves_.size(), std::move(b)); }
+
+  /// Queues a block as leaf `index` (leaves may come in any order; every
+  /// index below the highest must be given before `commit`).
+  caf::error add_at(uint64_t index, block b) {
+    if (index >= leaves_.size())
+      leaves_.resize(index + 1);
+    leaves_[index] = b.id.digest;
+    batch_.push_back(std::move(b));
+    if (batch_.size() >= upload_batch_blocks)
+      return flush();
+    return caf::none;
   }
 
-  caf::expected<cid> finish(std::optional<std::string> filename,
-                            std::optional<std::string> mimetype) {
-    if (chunker_.total() == 0)
-      return make_error(ec::invalid_argument,
-                        "the request body is empty: nothing to store");
-    if (auto err = chunker_.finish())
-      return err;
+  /// The dataset's tree, once committed.
+  const cid& tree_cid() const { return tree_cid_; }
+
+  /// Stores what is queued and records the dataset of `m` (whose tree is
+  /// built here over every block added).
+  caf::expected<cid> commit(manifest m) {
     if (auto err = flush())
       return err;
     while (!pending_.empty())
@@ -137,33 +148,16 @@ public:
     auto tree = storage::merkle_tree::build(leaves_);
     if (!tree)
       return tree.error();
-    manifest m;
     m.tree_cid = tree->root_cid();
-    m.dataset_size = chunker_.total();
-    m.filename = std::move(filename);
-    m.mimetype = std::move(mimetype);
-    auto mblock = m.to_block();
-    auto res = ask<cid>(self_, net_, commit_timeout, commit_atom::value, mblock,
-                        leaves_);
+    tree_cid_ = m.tree_cid;
+    auto res = ask<cid>(self_, net_, commit_timeout, commit_atom::value,
+                        m.to_block(), leaves_);
     if (res)
       committed_ = true;
     return res;
   }
 
-  uint64_t total() const { return chunker_.total(); }
-
 private:
-  caf::error add_block(bytes data) {
-    auto digest = sha256(data);
-    leaves_.push_back(digest);
-    batch_.push_back(
-      block::wrap(cid{multicodec::codex_block, digest},
-                  std::make_shared<const bytes>(std::move(data))));
-    if (batch_.size() >= upload_batch_blocks)
-      return flush();
-    return caf::none;
-  }
-
   caf::error flush() {
     if (batch_.empty())
       return caf::none;
@@ -204,7 +198,7 @@ private:
     auto res =
       ask<ok_atom>(self_, local, store_timeout, release_atom::value, stored_);
     if (!res)
-      spdlog::warn("api: releasing an aborted upload failed: {}",
+      spdlog::warn("api: releasing an aborted dataset failed: {}",
                    describe(res.error()));
   }
 
@@ -219,12 +213,49 @@ private:
   api_shared& api_;
   caf::scoped_actor& self_;
   network_store_actor net_;
-  storage::chunker chunker_;
   std::vector<digest256> leaves_;
   std::vector<block> batch_;
   std::deque<pending_put> pending_;
   std::vector<cid> stored_;
+  cid tree_cid_{multicodec::codex_root, {}};
   bool committed_ = false;
+};
+
+// Streams an upload into the store: chunks and hashes the body, and hands
+// the blocks to a dataset_writer.
+class uploader {
+public:
+  uploader(api_shared& api, caf::scoped_actor& self)
+    : writer_(api, self), chunker_([this](bytes b) {
+        auto digest = sha256(b);
+        return writer_.add(
+          block::wrap(cid{multicodec::codex_block, digest},
+                      std::make_shared<const bytes>(std::move(b))));
+      }) {}
+
+  caf::error feed(const char* data, size_t n) {
+    return chunker_.feed(reinterpret_cast<const uint8_t*>(data), n);
+  }
+
+  caf::expected<cid> finish(std::optional<std::string> filename,
+                            std::optional<std::string> mimetype) {
+    if (chunker_.total() == 0)
+      return make_error(ec::invalid_argument,
+                        "the request body is empty: nothing to store");
+    if (auto err = chunker_.finish())
+      return err;
+    manifest m;
+    m.dataset_size = chunker_.total();
+    m.filename = std::move(filename);
+    m.mimetype = std::move(mimetype);
+    return writer_.commit(std::move(m));
+  }
+
+  uint64_t total() const { return chunker_.total(); }
+
+private:
+  dataset_writer writer_;
+  storage::chunker chunker_;
 };
 
 void handle_upload(api_shared& api, const Request& req, Response& res,
@@ -298,6 +329,186 @@ void handle_upload(api_shared& api, const Request& req, Response& res,
   res.set_content(id->to_string(), "text/plain");
 }
 
+// -- protect ------------------------------------------------------------------
+
+// Parses a positive integer query parameter, or answers 400.
+std::optional<uint32_t> uint_param(const Request& req, Response& res,
+                                   const char* name) {
+  auto text = req.get_param_value(name);
+  char* end = nullptr;
+  errno = 0;
+  auto v = std::strtoul(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno != 0 || v > 65535) {
+    reply_error(req, res, 400,
+                std::string{"give ?"} + name + "= as a positive integer" +
+                  (text.empty() ? "" : " (got '" + text + "')"));
+    return std::nullopt;
+  }
+  return static_cast<uint32_t>(v);
+}
+
+// Encodes a stored dataset step by step (reading the K data blocks of a
+// step, computing its M parity blocks, storing them) into a protected
+// dataset: memory holds one step and the writer's batches, never the
+// dataset. Runs on the HTTP handler thread, off the actor scheduler.
+caf::expected<std::pair<cid, manifest>>
+protect_dataset(api_shared& api, caf::scoped_actor& self, const manifest& orig,
+                uint32_t k, uint32_t m) {
+  auto layout = storage::ec_layout::make(orig.blocks_count(), k, m);
+  if (!layout)
+    return layout.error();
+  auto backend = storage::parse_ec_backend(api.ctx->options.ec_backend);
+  if (!backend)
+    return backend.error();
+  auto codec = storage::erasure_codec::get(k, m, *backend);
+  if (!codec)
+    return codec.error();
+  auto local = api.local_store();
+  if (!local)
+    return make_error(ec::unavailable, "local_store is not running");
+  const size_t len = orig.block_size;
+  auto zero = block::make(bytes(len, 0));
+  dataset_writer writer{api, self};
+  std::vector<block> data(k);
+  std::vector<bytes> out(m, bytes(len));
+  for (uint64_t s = 0; s < layout->steps; ++s) {
+    std::vector<const uint8_t*> in;
+    for (uint32_t j = 0; j < k; ++j) {
+      auto index = layout->index_of(s, j);
+      if (layout->is_padding(index)) {
+        data[j] = zero;
+      } else {
+        auto b = ask<block>(self, local, store_timeout, get_atom::value,
+                            block_address{orig.tree_cid, index});
+        if (!b)
+          return make_error(
+            is(b.error(), ec::not_found) ? ec::not_found : ec::storage_io,
+            "block " + std::to_string(index) + " of the dataset",
+            describe(b.error()) + "; the whole dataset must be stored here");
+        if (b->size() != len)
+          return make_error(ec::storage_io, "block " + std::to_string(index) +
+                                              " has the wrong size");
+        data[j] = std::move(*b);
+      }
+      in.push_back(data[j].data->data());
+      // The new dataset holds its own reference to each data leaf.
+      if (auto err = writer.add_at(index, data[j]))
+        return err;
+    }
+    std::vector<uint8_t*> outp;
+    for (auto& o : out) {
+      o.resize(len);
+      outp.push_back(o.data());
+    }
+    if (auto err = (*codec)->encode(in, outp, len))
+      return err;
+    for (uint32_t j = 0; j < m; ++j)
+      if (auto err = writer.add_at(layout->index_of(s, k + j),
+                                   block::make(std::move(out[j]))))
+        return err;
+  }
+  manifest pm;
+  pm.dataset_size = layout->total() * len;
+  pm.block_size = orig.block_size;
+  pm.codec = orig.codec;
+  pm.hcodec = orig.hcodec;
+  pm.version = orig.version;
+  pm.filename = orig.filename;
+  pm.mimetype = orig.mimetype;
+  pm.is_protected = true;
+  pm.ec_k = k;
+  pm.ec_m = m;
+  pm.original_tree_cid = orig.tree_cid;
+  pm.original_dataset_size = orig.dataset_size;
+  pm.strategy = ec_strategy::stepped;
+  auto id = writer.commit(pm);
+  if (!id)
+    return id.error();
+  pm.tree_cid = writer.tree_cid();
+  return std::make_pair(*id, pm);
+}
+
+// POST /api/cairn/v1/data/{cid}/protect?ecK=K&ecM=M
+void handle_protect(api_shared& api, const Request& req, Response& res) {
+  auto id = cid_param(req, res);
+  if (!id)
+    return;
+  if (id->codec != multicodec::codex_manifest) {
+    reply_error(req, res, 400, id->to_string() + " is not a manifest CID");
+    return;
+  }
+  auto k = uint_param(req, res, "ecK");
+  if (!k)
+    return;
+  auto m = uint_param(req, res, "ecM");
+  if (!m)
+    return;
+  caf::scoped_actor self{api.sys};
+  auto head =
+    ask<block>(self, api.local_store(), store_timeout, get_atom::value, *id);
+  if (!head) {
+    reply_error(req, res, is(head.error(), ec::not_found) ? 404 : 500,
+                "cannot protect " + id->to_string() + ": " +
+                  describe(head.error()));
+    return;
+  }
+  auto orig = manifest_from_block(*head);
+  if (!orig) {
+    reply_error(req, res, 500, "invalid manifest: " + describe(orig.error()));
+    return;
+  }
+  if (orig->is_protected) {
+    reply_error(req, res, 400, id->to_string() + " is protected already");
+    return;
+  }
+  auto started = std::chrono::steady_clock::now();
+  auto out = protect_dataset(api, self, *orig, *k, *m);
+  if (!out) {
+    reply_error(req, res,
+                is(out.error(), ec::invalid_argument) ? 400
+                : is(out.error(), ec::not_found)      ? 409
+                                                 : http_status(out.error()),
+                "cannot protect " + id->to_string() + ": " +
+                  describe(out.error()));
+    return;
+  }
+  spdlog::info(
+    "api: protected {} as {} (K={}, M={}) in {:.2f} s", id->to_string(),
+    out->first.to_string(), *k, *m,
+    std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+      .count());
+  reply_json(res, {{"cid", out->first.to_string()},
+                   {"manifest", manifest_json(out->second)}});
+}
+
+// DELETE /api/cairn/v1/blocks/{treeCid}/{index}
+void handle_delete_leaf(api_shared& api, const Request& req, Response& res) {
+  auto tree = cid_param(req, res);
+  if (!tree)
+    return;
+  if (tree->codec != multicodec::codex_root) {
+    reply_error(req, res, 400, tree->to_string() + " is not a tree CID");
+    return;
+  }
+  auto text = req.matches[2].str();
+  char* end = nullptr;
+  errno = 0;
+  auto index = std::strtoull(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno != 0 || text[0] == '-') {
+    reply_error(req, res, 400, "invalid block index '" + text + "'");
+    return;
+  }
+  caf::scoped_actor self{api.sys};
+  auto ok = ask<ok_atom>(self, api.local_store(), store_timeout,
+                         delete_atom::value, block_address{*tree, index});
+  if (!ok) {
+    reply_error(req, res, ok.error());
+    return;
+  }
+  spdlog::info("api: deleted block {} of {}", index, tree->to_string());
+  res.status = 204;
+}
+
 // -- download -----------------------------------------------------------------
 
 // The HTTP writer's side of a download: pulls ordered blocks from a
@@ -354,6 +565,40 @@ struct download {
                       until - from);
   }
 };
+
+// What a download of bytes [first, last] of a dataset fetches: the data
+// blocks covering them (of a protected dataset, with repair from parity),
+// with its progress tracked for /api/cairn/v1/downloads.
+stream_spec stream_spec_for(api_shared& api, const cid& id, const manifest& m,
+                            uint64_t first, uint64_t last, const char* kind) {
+  stream_spec spec;
+  spec.tree = m.tree_cid;
+  spec.first = first / m.block_size;
+  spec.last = last / m.block_size;
+  spec.window = api.ctx->options.stream_window;
+  spec.block_size = m.block_size;
+  if (m.is_protected) {
+    auto data_blocks = m.original_dataset_size / m.block_size +
+                       (m.original_dataset_size % m.block_size != 0);
+    auto layout = storage::ec_layout::make(data_blocks, m.ec_k, m.ec_m);
+    auto backend = storage::parse_ec_backend(api.ctx->options.ec_backend);
+    if (layout && backend && layout->total() == m.blocks_count()) {
+      spec.ec = *layout;
+      spec.ec_backend = *backend;
+    } else {
+      spdlog::warn("api: {} has an inconsistent erasure layout; downloading "
+                   "without repair",
+                   id.to_string());
+    }
+  }
+  spec.progress = std::make_shared<download_progress>();
+  spec.progress->manifest_cid = id.to_string();
+  spec.progress->tree_cid = m.tree_cid.to_string();
+  spec.progress->kind = kind;
+  spec.progress->blocks_total = spec.last - spec.first + 1;
+  api.track(spec.progress);
+  return spec;
+}
 
 // The manifest (or single block) named by `id`: from the local store only,
 // or through the network store, which asks peers for what is missing.
@@ -422,19 +667,10 @@ void handle_download(api_shared& api, const Request& req, Response& res,
       res.status = 200;
     }
     const_cast<Request&>(req).ranges.clear();
-    stream_spec spec;
-    spec.tree = m->tree_cid;
-    spec.first = dl->range.first / m->block_size;
-    spec.last = dl->range.last / m->block_size;
-    spec.window = api.ctx->options.stream_window;
+    auto spec = stream_spec_for(api, *id, *m, dl->range.first, dl->range.last,
+                                network ? "stream" : "local");
     dl->next_index = spec.first;
-    spec.progress = std::make_shared<download_progress>();
-    spec.progress->manifest_cid = id->to_string();
-    spec.progress->tree_cid = m->tree_cid.to_string();
-    spec.progress->kind = network ? "stream" : "local";
-    spec.progress->blocks_total = spec.last - spec.first + 1;
     dl->progress = spec.progress;
-    api.track(spec.progress);
     dl->stream =
       api.sys.spawn(store_stream, spec, api.network_store(), api.supervisor);
     // Fetch the first blocks before committing to a status line, so that a
@@ -632,19 +868,10 @@ void handle_network_manifest(api_shared& api, const Request& req, Response& res,
     reply_error(req, res, 500, "invalid manifest: " + describe(m.error()));
     return;
   }
-  if (start_download && m->blocks_count() > 0) {
-    stream_spec spec;
-    spec.tree = m->tree_cid;
-    spec.first = 0;
-    spec.last = m->blocks_count() - 1;
-    spec.window = api.ctx->options.stream_window;
+  if (start_download && m->content_size() > 0) {
+    auto spec =
+      stream_spec_for(api, *id, *m, 0, m->content_size() - 1, "background");
     spec.drain = true;
-    spec.progress = std::make_shared<download_progress>();
-    spec.progress->manifest_cid = id->to_string();
-    spec.progress->tree_cid = m->tree_cid.to_string();
-    spec.progress->kind = "background";
-    spec.progress->blocks_total = m->blocks_count();
-    api.track(spec.progress);
     api.sys.spawn(store_stream, spec, api.network_store(), api.supervisor);
     spdlog::info("api: background download of {} started", id->to_string());
   }
@@ -782,6 +1009,7 @@ void handle_downloads(api_shared& api, const Request&, Response& res) {
        {"blocksDone", p->blocks_done.load()},
        {"blocksTotal", p->blocks_total},
        {"bytesDone", p->bytes_done.load()},
+       {"blocksRepaired", p->blocks_repaired.load()},
        {"seconds", secs},
        {"bytesPerSecond", secs > 0 ? p->bytes_done.load() / secs : 0.0},
        {"error", error.empty() ? json(nullptr) : json(error)}});
@@ -818,6 +1046,9 @@ void add_routes(httplib::Server& srv, std::shared_ptr<api_shared> api) {
   srv.Get("/api/cairn/v1/peers", with(handle_peers));
   srv.Get(route("/spr"), with(handle_spr));
   srv.Get("/api/cairn/v1/downloads", with(handle_downloads));
+  srv.Post("/api/cairn/v1/data/" + cid_re + "/protect", with(handle_protect));
+  srv.Delete("/api/cairn/v1/blocks/" + cid_re + "/([^/]+)",
+             with(handle_delete_leaf));
   srv.Delete(route("/data/") + cid_re, with(handle_delete));
   srv.Get(route("/data/") + cid_re + "/exists", with(handle_exists));
   srv.Get(route("/space"), with(handle_space));
@@ -909,7 +1140,8 @@ api_actor::behavior_type api(api_actor::stateful_pointer<api_state> self,
     std::this_thread::sleep_for(std::chrono::milliseconds{1});
   spdlog::info("api: serving http://{}:{}{}", shared->info.api_host,
                server.port, api_prefix);
-  return {
+  return instrumented<api_actor::behavior_type>(
+    self, self->state.stats,
     [self](update_atom, local_store_actor local) {
       std::lock_guard<std::mutex> guard{self->state.shared->mtx};
       self->state.shared->local = std::move(local);
@@ -925,8 +1157,7 @@ api_actor::behavior_type api(api_actor::stateful_pointer<api_state> self,
     [self](update_atom, discovery_actor d) {
       std::lock_guard<std::mutex> guard{self->state.shared->mtx};
       self->state.shared->disc = std::move(d);
-    },
-  };
+    });
 }
 
 } // namespace cairn::actors

@@ -10,6 +10,7 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/instrumented.hpp"
 #include "actors/node_supervisor.hpp"
 #include "actors/store_stream.hpp"
 #include "messages/interfaces.hpp"
@@ -95,6 +96,8 @@ struct api_shared {
 /// State of the `api` actor: the HTTP server and its listening thread.
 struct api_state {
   static inline constexpr const char* name = "api";
+  /// Handler counters, published for the inspector.
+  std::shared_ptr<actor_stats> stats = std::make_shared<actor_stats>();
   std::shared_ptr<api_shared> shared;
   std::shared_ptr<httplib::Server> server;
   std::thread listener;

@@ -294,7 +294,8 @@ discovery(discovery_actor::stateful_pointer<discovery_state> self,
   spdlog::info("discovery: DHT on UDP port {}, {} bootstrap contacts",
                st.cfg.socket->port(), st.table->size());
   self->delayed_send(self, st.cfg.tick, tick_atom::value);
-  return {
+  return instrumented<discovery_actor::behavior_type>(
+    self, self->state.stats,
     [self](find_atom, const cid& c) -> caf::result<std::vector<std::string>> {
       auto& st = self->state;
       auto key = storage::provider_key(c);
@@ -359,8 +360,7 @@ discovery(discovery_actor::stateful_pointer<discovery_state> self,
       }
       st.store.expire(now);
       self->delayed_send(self, st.cfg.tick, tick_atom::value);
-    },
-  };
+    });
 }
 
 } // namespace cairn::actors

@@ -12,6 +12,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include "actors/instrumented.hpp"
 #include "messages/interfaces.hpp"
 #include "messages/peer_record.hpp"
 #include "messages/wire/dht_messages.hpp"
@@ -75,6 +76,8 @@ struct dht_request {
 /// State of the `discovery` actor.
 struct discovery_state {
   static inline constexpr const char* name = "discovery";
+  /// Handler counters, published for the inspector.
+  std::shared_ptr<actor_stats> stats = std::make_shared<actor_stats>();
   discovery_config cfg;
   peer_record self_record;
   std::string self_text;

@@ -185,29 +185,74 @@ void schedule(self_ptr self, const wire::address& addr) {
       someone_may_have = true; // asked, answer pending
     }
   }
-  if (!asked && !someone_may_have)
-    discover(self, addr);
+  if (asked || someone_may_have)
+    return;
+  // Every peer that holds blocks of this dataset said it lacks this one,
+  // and a recent provider lookup found nobody new: nobody can serve it.
+  // Failing now (not after `want_timeout`) lets a download of a protected
+  // dataset repair the block from parity at once.
+  if (leaf) {
+    bool holder_lacks = false;
+    for (auto& [id, p] : st.peers)
+      if (p.trees.count(leaf->tree) > 0 && p.dont_haves.count(addr) > 0)
+        holder_lacks = true;
+    auto lk = st.lookups.find(leaf->tree);
+    if (holder_lacks && lk != st.lookups.end() && !lk->second.in_flight &&
+        lk->second.dialed == 0 &&
+        lk->second.finished + rediscover_after >= pw.since) {
+      if (st.lost.empty())
+        self->send(self, lost_atom::value);
+      st.lost.push_back(addr);
+      return;
+    }
+  }
+  discover(self, addr);
 }
 
 // Asks discovery for providers of the dataset (tree or manifest CID) and
-// dials those we are not connected to.
+// dials those we are not connected to. One lookup per dataset at a time,
+// at most one every `rediscover_after`.
 void discover(self_ptr self, const wire::address& addr) {
   auto& st = self->state;
-  auto it = st.pending.find(addr);
-  if (it == st.pending.end() || !st.discovery)
+  if (!st.discovery)
     return;
-  auto now = clock::now();
-  if (now - it->second.last_discovery < rediscover_after)
-    return;
-  it->second.last_discovery = now;
   cid key = std::holds_alternative<cid>(addr)
               ? std::get<cid>(addr)
               : std::get<block_address>(addr).tree;
+  auto& lk = st.lookups[key];
+  auto now = clock::now();
+  if (lk.in_flight || now - lk.finished < rediscover_after)
+    return;
+  lk.in_flight = true;
+  if (st.lookups.size() > 1024) // forget finished lookups of old datasets
+    for (auto i = st.lookups.begin(); i != st.lookups.end();)
+      i = !i->second.in_flight && now - i->second.finished > rediscover_after
+            ? st.lookups.erase(i)
+            : std::next(i);
   spdlog::debug("engine: looking for providers of {}", key.to_string());
+  auto done = [self, key](size_t dialed) {
+    auto& st = self->state;
+    auto& lk = st.lookups[key];
+    lk.in_flight = false;
+    lk.finished = clock::now();
+    lk.dialed = dialed;
+    // Wants nobody could serve get their verdict now, not at the next tick.
+    std::vector<wire::address> waiting;
+    for (auto& [a, pw] : st.pending) {
+      auto* leaf = std::get_if<block_address>(&a);
+      if (pw.requested.empty() &&
+          (leaf ? leaf->tree == key : std::get<cid>(a) == key))
+        waiting.push_back(a);
+    }
+    for (auto& a : waiting)
+      schedule(self, a);
+    flush(self);
+  };
   self->request(st.discovery, std::chrono::seconds{30}, find_atom::value, key)
     .then(
-      [self, key](std::vector<std::string>& records) {
+      [self, key, done](std::vector<std::string>& records) {
         auto& st = self->state;
+        size_t dialed = 0;
         for (auto& text : records) {
           auto rec = peer_record::from_text(text);
           if (!rec)
@@ -219,11 +264,14 @@ void discover(self_ptr self, const wire::address& addr) {
           spdlog::info("engine: dialing provider {} of {}", id,
                        key.to_string());
           dial(self, id, rec->addrs);
+          ++dialed;
         }
+        done(dialed);
       },
-      [key](caf::error& err) {
+      [key, done](caf::error& err) {
         spdlog::debug("engine: discovery of {} failed: {}", key.to_string(),
                       describe(err));
+        done(1); // no verdict from a failed lookup
       });
 }
 
@@ -626,7 +674,8 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
   st.local = std::move(local);
   st.discovery = std::move(discovery);
   self->delayed_send(self, st.cfg.tick, tick_atom::value);
-  return {
+  return instrumented<engine_actor::behavior_type>(
+    self, self->state.stats,
     // -- peers
     // ------------------------------------------------------------------
     [self](peer_up_atom, peer_info& info) {
@@ -773,6 +822,22 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
       self->delayed_send(self, st.cfg.tick, tick_atom::value);
     },
     [self](put_atom) { flush_stores(self); },
+    [self](lost_atom) {
+      auto& st = self->state;
+      auto lost = std::move(st.lost);
+      st.lost.clear();
+      for (auto& addr : lost) {
+        auto it = st.pending.find(addr);
+        if (it == st.pending.end() || !it->second.requested.empty() ||
+            it->second.storing)
+          continue;
+        resolve(self, addr,
+                make_error(ec::not_found,
+                           "no peer has " + wire::to_string(addr),
+                           "the dataset's holders lack it"));
+      }
+      flush(self);
+    },
     [self](peers_atom, const cid& tree)
       -> caf::result<std::vector<std::string>, std::vector<uint64_t>> {
       std::vector<std::string> ids;
@@ -788,10 +853,22 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
     [self](update_atom, local_store_actor local) {
       self->state.local = std::move(local);
     },
+    [self](wants_atom) {
+      std::vector<want_summary> out;
+      auto now = clock::now();
+      for (auto& [addr, pw] : self->state.pending) {
+        want_summary w;
+        w.address = wire::to_string(addr);
+        w.age_seconds = std::chrono::duration<double>(now - pw.since).count();
+        w.peers.assign(pw.requested.begin(), pw.requested.end());
+        w.waiters = static_cast<uint32_t>(pw.waiters.size());
+        out.push_back(std::move(w));
+      }
+      return out;
+    },
     [self](update_atom, discovery_actor d) {
       self->state.discovery = std::move(d);
-    },
-  };
+    });
 }
 
 } // namespace cairn::actors

@@ -13,6 +13,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include "actors/instrumented.hpp"
 #include "actors/peer_session.hpp"
 #include "messages/interfaces.hpp"
 
@@ -85,17 +86,31 @@ struct pending_want {
   std::chrono::steady_clock::time_point since;
   /// A verified copy arrived and is being stored: ask nobody else.
   bool storing = false;
-  std::chrono::steady_clock::time_point last_discovery{};
+};
+
+/// A provider lookup of one dataset key (tree or manifest CID), shared by
+/// every pending want of that dataset.
+struct provider_lookup {
+  bool in_flight = false;
+  /// When the last lookup answered, and how many new peers it dialed.
+  std::chrono::steady_clock::time_point finished{};
+  size_t dialed = 0;
 };
 
 /// State of the `engine` actor.
 struct engine_state {
   static inline constexpr const char* name = "engine";
+  /// Handler counters, published for the inspector.
+  std::shared_ptr<actor_stats> stats = std::make_shared<actor_stats>();
   engine_config cfg;
   local_store_actor local;
   discovery_actor discovery;
   std::map<std::string, peer_entry> peers;
   std::map<wire::address, pending_want> pending;
+  /// Provider lookups per dataset key.
+  std::map<cid, provider_lookup> lookups;
+  /// Wants that every known holder lacks: failed by the next `lost_atom`.
+  std::vector<wire::address> lost;
   /// Wants to send per peer, flushed at the end of each handler.
   std::map<std::string, wire::want_list> outbox;
   /// Callers of `connect_atom` waiting for a peer's handshake.

@@ -50,7 +50,8 @@ local_store(local_store_actor::stateful_pointer<local_store_state> self,
     self->state.store = std::move(*st);
     spdlog::info("local_store: opened {}", opts.path);
   }
-  return {
+  return instrumented<local_store_actor::behavior_type>(
+    self, self->state.stats,
     [self](get_atom, const cid& id) -> caf::result<block> {
       return reply(self->state.store->get_block(id));
     },
@@ -103,7 +104,9 @@ local_store(local_store_actor::stateful_pointer<local_store_state> self,
     [self](put_atom, manifest_atom, const block& b) -> caf::result<cid> {
       return reply(self->state.store->put_manifest(b, unix_now()));
     },
-  };
+    [self](delete_atom, const block_address& addr) -> caf::result<ok_atom> {
+      return reply(self->state.store->remove_leaf(addr));
+    });
 }
 
 } // namespace cairn::actors

@@ -4,6 +4,7 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/instrumented.hpp"
 #include "messages/interfaces.hpp"
 #include "storage/lmdb_store.hpp"
 
@@ -12,6 +13,8 @@ namespace cairn::actors {
 /// State of the `local_store` actor: the node's LMDB repository.
 struct local_store_state {
   static inline constexpr const char* name = "local_store";
+  /// Handler counters, published for the inspector.
+  std::shared_ptr<actor_stats> stats = std::make_shared<actor_stats>();
   std::unique_ptr<storage::lmdb_store> store;
 };
 

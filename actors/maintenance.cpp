@@ -16,7 +16,8 @@ maintenance(maintenance_actor::stateful_pointer<maintenance_state> self,
   st.interval = interval;
   st.batch = batch;
   self->delayed_send(self, interval, tick_atom::value);
-  return {
+  return instrumented<maintenance_actor::behavior_type>(
+    self, self->state.stats,
     [self](tick_atom) {
       auto& st = self->state;
       if (st.busy)
@@ -46,8 +47,7 @@ maintenance(maintenance_actor::stateful_pointer<maintenance_state> self,
     },
     [self](update_atom, local_store_actor store) {
       self->state.store = std::move(store);
-    },
-  };
+    });
 }
 
 } // namespace cairn::actors

@@ -5,6 +5,7 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/instrumented.hpp"
 #include "messages/interfaces.hpp"
 
 namespace cairn::actors {
@@ -12,6 +13,8 @@ namespace cairn::actors {
 /// State of the `maintenance` actor.
 struct maintenance_state {
   static inline constexpr const char* name = "maintenance";
+  /// Handler counters, published for the inspector.
+  std::shared_ptr<actor_stats> stats = std::make_shared<actor_stats>();
   local_store_actor store;
   /// Time between passes, and blocks deleted per pass at most.
   std::chrono::seconds interval{600};

@@ -27,6 +27,44 @@ caf::result<block> fetch(self_ptr self, const Key& key) {
   return rp;
 }
 
+// A leaf with its proof: from the local store, else fetched by the engine
+// (which stores it with its proof) and then read back.
+caf::result<block, merkle_proof> fetch_proof(self_ptr self,
+                                             const block_address& addr) {
+  auto rp = self->make_response_promise<block, merkle_proof>();
+  auto read_local = [self, addr, rp](auto on_missing) mutable {
+    self
+      ->request<caf::message_priority::high>(
+        self->state.local, std::chrono::seconds{30}, get_atom::value,
+        leaf_atom::value, addr)
+      .then(
+        [rp](block& b, merkle_proof& p) mutable {
+          rp.deliver(std::move(b), std::move(p));
+        },
+        [rp, on_missing](caf::error& err) mutable {
+          if (is(err, ec::not_found))
+            on_missing(err);
+          else
+            rp.deliver(std::move(err));
+        });
+  };
+  read_local([self, addr, rp, read_local](caf::error& err) mutable {
+    if (!self->state.engine) {
+      rp.deliver(std::move(err));
+      return;
+    }
+    self
+      ->request(self->state.engine, std::chrono::seconds{60}, get_atom::value,
+                addr)
+      .then(
+        [rp, read_local](block&) mutable {
+          read_local([rp](caf::error& e) mutable { rp.deliver(e); });
+        },
+        [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  });
+  return rp;
+}
+
 } // namespace
 
 network_store_actor::behavior_type
@@ -34,7 +72,8 @@ network_store(network_store_actor::stateful_pointer<network_store_state> self,
               local_store_actor local, engine_actor engine) {
   self->state.local = std::move(local);
   self->state.engine = std::move(engine);
-  return {
+  return instrumented<network_store_actor::behavior_type>(
+    self, self->state.stats,
     [self](get_atom, const cid& id) -> caf::result<block> {
       return fetch(self, id);
     },
@@ -49,14 +88,19 @@ network_store(network_store_actor::stateful_pointer<network_store_state> self,
       return self->delegate(self->state.local, commit_atom::value,
                             std::move(manifest_block), std::move(leaves));
     },
+    [self](get_atom, proof_atom, const block_address& addr)
+      -> caf::result<block, merkle_proof> { return fetch_proof(self, addr); },
+    [self](put_atom, leaf_atom, std::vector<leaf_block>& leaves) {
+      return self->delegate(self->state.local, put_atom::value,
+                            leaf_atom::value, std::move(leaves));
+    },
     [self](update_atom, local_store_actor local) {
       spdlog::debug("network_store: local_store is now {}", local.id());
       self->state.local = std::move(local);
     },
     [self](update_atom, engine_actor engine) {
       self->state.engine = std::move(engine);
-    },
-  };
+    });
 }
 
 } // namespace cairn::actors

@@ -4,6 +4,7 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/instrumented.hpp"
 #include "messages/interfaces.hpp"
 
 namespace cairn::actors {
@@ -11,6 +12,8 @@ namespace cairn::actors {
 /// State of the `network_store` actor.
 struct network_store_state {
   static inline constexpr const char* name = "network_store";
+  /// Handler counters, published for the inspector.
+  std::shared_ptr<actor_stats> stats = std::make_shared<actor_stats>();
   /// The current local store and engine; replaced by the supervisor after
   /// a restart. Without an engine, a local miss is final.
   local_store_actor local;

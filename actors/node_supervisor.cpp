@@ -227,7 +227,8 @@ node_supervisor_actor::behavior_type node_supervisor(
                  dm.reason ? describe(dm.reason) : std::string{"normally"});
     restart(self, *child, dm.reason);
   });
-  return {
+  return instrumented<node_supervisor_actor::behavior_type>(
+    self, self->state.stats,
     [self](start_atom) -> caf::result<node_info> {
       auto& st = self->state;
       if (!st.children.empty())
@@ -287,13 +288,22 @@ node_supervisor_actor::behavior_type node_supervisor(
       }
       return p;
     },
+    [self](restart_atom, const std::string& name) -> caf::result<ok_atom> {
+      auto* c = find_child(self, name);
+      if (!c)
+        return make_error(ec::not_found, "no child named " + name);
+      if (!c->handle)
+        return make_error(ec::unavailable, name + " is restarting");
+      spdlog::info("node_supervisor: restarting {} on request", name);
+      self->send_exit(c->handle, caf::exit_reason::kill);
+      return ok_atom::value;
+    },
     [self](retry_atom, const std::string& name) {
       auto* c = find_child(self, name);
       if (c && !c->handle && !self->state.stopping)
         restart(self, *c,
                 make_error(ec::unavailable, "previous restart failed"));
-    },
-  };
+    });
 }
 
 } // namespace cairn::actors

@@ -12,6 +12,7 @@
 #include <caf/io/doorman.hpp>
 
 #include "actors/discovery.hpp"
+#include "actors/instrumented.hpp"
 #include "config/options.hpp"
 #include "messages/interfaces.hpp"
 #include "storage/lmdb_store.hpp"
@@ -52,6 +53,8 @@ struct child_entry {
 /// State of the `node_supervisor` actor.
 struct node_supervisor_state {
   static inline constexpr const char* name = "node_supervisor";
+  /// Handler counters, published for the inspector.
+  std::shared_ptr<actor_stats> stats = std::make_shared<actor_stats>();
   std::shared_ptr<node_context> ctx;
   restart_policy policy;
   /// Children in start order.

@@ -28,7 +28,8 @@ peer_listener_actor::behavior_type peer_listener(
   self->state.cfg = std::move(cfg);
   self->state.owner = std::move(owner);
   self->add_doorman(std::move(listener));
-  return {
+  return instrumented<peer_listener_actor::behavior_type>(
+    self, self->state.stats,
     [self](const caf::io::new_connection_msg& msg) {
       auto& st = self->state;
       ++st.accepted;
@@ -40,8 +41,7 @@ peer_listener_actor::behavior_type peer_listener(
     [self](const caf::io::acceptor_closed_msg&) {
       spdlog::warn("peer_listener: listening socket closed");
       self->quit(make_error(ec::unavailable, "peer listener socket closed"));
-    },
-  };
+    });
 }
 
 caf::expected<peer_session_actor> dial_peer(caf::actor_system& sys,

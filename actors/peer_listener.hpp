@@ -5,6 +5,7 @@
 
 #include <caf/io/typed_broker.hpp>
 
+#include "actors/instrumented.hpp"
 #include "actors/peer_session.hpp"
 #include "messages/interfaces.hpp"
 
@@ -13,6 +14,8 @@ namespace cairn::actors {
 /// State of the `peer_listener` actor.
 struct peer_listener_state {
   static inline constexpr const char* name = "peer_listener";
+  /// Handler counters, published for the inspector.
+  std::shared_ptr<actor_stats> stats = std::make_shared<actor_stats>();
   session_config cfg;
   session_owner_actor owner;
   /// Connections accepted since start.

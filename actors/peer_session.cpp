@@ -149,7 +149,8 @@ peer_session_actor::behavior_type peer_session(
     if (dm.source == self->state.owner.address())
       close_session(self, make_error(ec::unavailable, "engine stopped"));
   });
-  return {
+  return instrumented<peer_session_actor::behavior_type>(
+    self, self->state.stats,
     [self](const caf::io::new_data_msg& msg) {
       auto& st = self->state;
       if (st.phase == session_phase::closing)
@@ -206,8 +207,7 @@ peer_session_actor::behavior_type peer_session(
           self->state.phase == session_phase::awaiting_auth)
         close_session(self,
                       make_error(ec::handshake_failed, "handshake timed out"));
-    },
-  };
+    });
 }
 
 } // namespace cairn::actors

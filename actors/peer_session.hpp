@@ -9,6 +9,7 @@
 
 #include <caf/io/typed_broker.hpp>
 
+#include "actors/instrumented.hpp"
 #include "messages/interfaces.hpp"
 #include "messages/peer_id.hpp"
 #include "messages/wire/frame.hpp"
@@ -43,6 +44,8 @@ enum class session_phase : uint8_t {
 /// State of one `peer_session`: one TCP connection to one peer.
 struct peer_session_state {
   static inline constexpr const char* name = "peer_session";
+  /// Handler counters, published for the inspector.
+  std::shared_ptr<actor_stats> stats = std::make_shared<actor_stats>();
   caf::io::connection_handle hdl;
   session_config cfg;
   session_owner_actor owner;

@@ -1,5 +1,6 @@
 #include "actors/store_stream.hpp"
 
+#include <caf/event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
 #include "messages/error.hpp"
@@ -97,6 +98,286 @@ void retry(self_ptr self, uint64_t index, const caf::error& err) {
       });
 }
 
+// -- repair of protected datasets ---------------------------------------------
+
+// A worker that decodes steps (detached: erasure coding of a whole step
+// stays off the cooperative scheduler). (decode_atom, k, m, backend, shards)
+// -> (shards): the absent shards (no data) rebuilt, the others left empty.
+caf::behavior step_decoder(caf::event_based_actor*) {
+  return {
+    [](decode_atom, uint32_t k, uint32_t m, int32_t backend,
+       std::vector<block>& shards) -> caf::result<std::vector<block>> {
+      auto codec = storage::erasure_codec::get(
+        k, m, static_cast<storage::ec_backend>(backend));
+      if (!codec)
+        return codec.error();
+      size_t len = 0;
+      for (auto& b : shards)
+        len = std::max(len, b.size());
+      std::vector<bytes> bufs(shards.size(), bytes(len, 0));
+      std::vector<uint8_t*> ptrs;
+      std::vector<bool> present;
+      for (size_t i = 0; i < shards.size(); ++i) {
+        present.push_back(shards[i].data != nullptr);
+        if (shards[i].data)
+          std::copy(shards[i].data->begin(), shards[i].data->end(),
+                    bufs[i].begin());
+        ptrs.push_back(bufs[i].data());
+      }
+      if (auto err = (*codec)->decode(ptrs, present, len))
+        return err;
+      std::vector<block> out(shards.size(),
+                             block{cid{multicodec::codex_block, {}}, nullptr});
+      for (size_t i = 0; i < shards.size(); ++i)
+        if (!present[i])
+          out[i] = block::make(std::move(bufs[i]));
+      return out;
+    },
+  };
+}
+
+void start_repair(self_ptr self, uint64_t step);
+void prove_rebuilt(self_ptr self);
+
+bool is_lost(const store_stream_state& st, uint64_t index) {
+  return st.lost.count(index) > 0;
+}
+
+// The first leaf in [first, end) not known to be lost, or `end`.
+uint64_t first_available(const store_stream_state& st, uint64_t first,
+                         uint64_t end) {
+  auto it = st.lost.lower_bound(first);
+  while (first < end && it != st.lost.end() && *it == first) {
+    ++it;
+    ++first;
+  }
+  return first;
+}
+
+// Proof fetches and step repairs kept running at once for the witness:
+// losses tend to come in runs (a step's shards are `steps` apart), so the
+// leaves after a needed one are likely needed next.
+constexpr size_t max_proof_fetches = 32;
+constexpr size_t max_repairs = 16;
+
+// Fetches a leaf's proof for the witness (the leaf is stored on the way).
+void fetch_proof(self_ptr self, uint64_t index) {
+  auto& st = self->state;
+  if (st.witness->knows_leaf(index) || !st.proof_fetches.insert(index).second)
+    return;
+  self
+    ->request(st.source, st.spec.block_timeout, get_atom::value,
+              proof_atom::value, block_address{st.spec.tree, index})
+    .then(
+      [=](block& b, merkle_proof& p) {
+        auto& s = self->state;
+        s.proof_fetches.erase(index);
+        if (!s.witness->add_proof(b.id.digest, p))
+          s.lost.insert(index); // a stored proof that fails: do not use it
+        prove_rebuilt(self);
+      },
+      [=](caf::error&) {
+        auto& s = self->state;
+        s.proof_fetches.erase(index);
+        s.lost.insert(index);
+        prove_rebuilt(self);
+      });
+}
+
+// Proves the rebuilt blocks the reader waits for; stores and delivers those
+// proven, and fetches (or repairs) what the witness needs first.
+void prove_rebuilt(self_ptr self) {
+  auto& st = self->state;
+  if (st.failure)
+    return;
+  std::vector<uint64_t> todo(st.awaiting.begin(), st.awaiting.end());
+  for (auto index : todo) {
+    auto rb = st.rebuilt.find(index);
+    if (rb == st.rebuilt.end())
+      continue;
+    auto res = st.witness->prove(
+      index, rb->second.id.digest,
+      [&st](uint64_t a, uint64_t b) { return first_available(st, a, b); });
+    if (auto* err = std::get_if<caf::error>(&res)) {
+      fail(self,
+           make_error(ec::verification_failed,
+                      "repair of " + st.spec.tree.to_string(), describe(*err)));
+      return;
+    }
+    if (auto* need = std::get_if<storage::witness_need>(&res)) {
+      const auto& ec = *st.spec.ec;
+      if (!is_lost(st, need->leaf)) {
+        fetch_proof(self, need->leaf);
+        for (auto j = need->leaf + 1;
+             j < ec.total() && st.proof_fetches.size() < max_proof_fetches; ++j)
+          if (!is_lost(st, j))
+            fetch_proof(self, j);
+      } else {
+        if (st.repaired.count(ec.step_of(need->leaf)) == 0)
+          start_repair(self, ec.step_of(need->leaf));
+        for (auto it = st.lost.upper_bound(need->leaf);
+             it != st.lost.end() && st.repairs.size() < max_repairs; ++it)
+          if (st.repaired.count(ec.step_of(*it)) == 0)
+            start_repair(self, ec.step_of(*it));
+      }
+      continue;
+    }
+    auto proof = std::get<merkle_proof>(std::move(res));
+    auto b = std::move(rb->second);
+    st.rebuilt.erase(rb);
+    st.awaiting.erase(index);
+    ++st.in_flight; // until stored
+    self
+      ->request(st.source, st.spec.block_timeout, put_atom::value,
+                leaf_atom::value,
+                std::vector<leaf_block>{
+                  leaf_block{block_address{st.spec.tree, index}, b, proof}})
+      .then(
+        [=](ok_atom) {
+          auto& s = self->state;
+          --s.in_flight;
+          if (s.failure)
+            return;
+          if (s.spec.progress) {
+            ++s.spec.progress->blocks_done;
+            ++s.spec.progress->blocks_repaired;
+            s.spec.progress->bytes_done += b.size();
+          }
+          s.ready.emplace(index, b);
+          deliver(self);
+        },
+        [=](caf::error& err) {
+          --self->state.in_flight;
+          fail(self, std::move(err));
+        });
+  }
+}
+
+// Rebuilt shards of `step` arrived from the decoder.
+void on_decoded(self_ptr self, uint64_t step, std::vector<block>& out) {
+  auto& st = self->state;
+  const auto& ec = *st.spec.ec;
+  st.repairs.erase(step);
+  st.repaired.insert(step);
+  for (uint32_t shard = 0; shard < out.size(); ++shard) {
+    if (!out[shard].data)
+      continue;
+    auto index = ec.index_of(step, shard);
+    st.witness->add_candidate(index, out[shard].id.digest);
+    // Kept for the reader: data blocks of the range it has not passed yet
+    // (any of them may turn out lost when the window reaches it).
+    if (!ec.is_parity(index) && index >= st.next_deliver &&
+        index <= st.spec.last)
+      st.rebuilt.emplace(index, std::move(out[shard]));
+  }
+  spdlog::debug("store_stream {}: rebuilt step {}", st.spec.tree.to_string(),
+                step);
+  prove_rebuilt(self);
+}
+
+// Requests shards of a step under repair until `k` are had or none is left
+// to try; decodes when `k` are there.
+void fill_repair(self_ptr self, uint64_t step) {
+  auto& st = self->state;
+  auto it = st.repairs.find(step);
+  if (st.failure || it == st.repairs.end())
+    return;
+  auto& r = it->second;
+  const auto& ec = *st.spec.ec;
+  while (r.have + r.in_flight < ec.k && r.next_shard < ec.k + ec.m) {
+    auto shard = r.next_shard++;
+    auto index = ec.index_of(step, shard);
+    if (r.shards[shard].data || is_lost(st, index))
+      continue;
+    ++r.in_flight;
+    self
+      ->request(st.source, st.spec.block_timeout, get_atom::value,
+                proof_atom::value, block_address{st.spec.tree, index})
+      .then(
+        [=](block& b, merkle_proof& p) {
+          auto& s = self->state;
+          auto i = s.repairs.find(step);
+          if (i == s.repairs.end())
+            return;
+          --i->second.in_flight;
+          s.witness->add_proof(b.id.digest, p);
+          if (!i->second.shards[shard].data) {
+            i->second.shards[shard] = std::move(b);
+            ++i->second.have;
+          }
+          fill_repair(self, step);
+        },
+        [=](caf::error&) {
+          auto& s = self->state;
+          auto i = s.repairs.find(step);
+          if (i == s.repairs.end())
+            return;
+          --i->second.in_flight;
+          s.lost.insert(index);
+          fill_repair(self, step);
+        });
+  }
+  if (r.decoding)
+    return;
+  if (r.have >= ec.k) {
+    r.decoding = true;
+    if (!st.decoder)
+      st.decoder = self->spawn<caf::detached + caf::linked>(step_decoder);
+    // Only k shards go to the decoder; the others are rebuilt.
+    std::vector<block> shards = r.shards;
+    self
+      ->request(st.decoder, std::chrono::seconds{60}, decode_atom::value, ec.k,
+                ec.m, static_cast<int32_t>(st.spec.ec_backend),
+                std::move(shards))
+      .then([=](std::vector<block>& out) { on_decoded(self, step, out); },
+            [=](caf::error& err) { fail(self, std::move(err)); });
+    return;
+  }
+  if (r.in_flight == 0)
+    fail(self,
+         make_error(ec::not_found,
+                    "cannot repair step " + std::to_string(step) + " of " +
+                      st.spec.tree.to_string(),
+                    "only " + std::to_string(r.have) + " of its " +
+                      std::to_string(ec.k + ec.m) + " blocks can be had; " +
+                      std::to_string(ec.k) + " are needed"));
+}
+
+void start_repair(self_ptr self, uint64_t step) {
+  auto& st = self->state;
+  if (st.repairs.count(step) > 0 || st.repaired.count(step) > 0)
+    return;
+  const auto& ec = *st.spec.ec;
+  auto& r = st.repairs[step];
+  r.shards.assign(ec.k + ec.m,
+                  block{cid{multicodec::codex_block, {}}, nullptr});
+  // Padding blocks are zero by definition: no need to fetch them.
+  for (uint32_t shard = 0; shard < ec.k; ++shard) {
+    if (ec.is_padding(ec.index_of(step, shard))) {
+      r.shards[shard] =
+        block::make(bytes(st.spec.block_size, 0), multicodec::codex_block);
+      ++r.have;
+    }
+  }
+  spdlog::debug("store_stream {}: repairing step {}", st.spec.tree.to_string(),
+                step);
+  fill_repair(self, step);
+}
+
+// A data block of a protected dataset that nobody has: rebuild it.
+void on_lost(self_ptr self, uint64_t index) {
+  auto& st = self->state;
+  st.lost.insert(index);
+  st.awaiting.insert(index);
+  auto step = st.spec.ec->step_of(index);
+  if (st.rebuilt.count(index) > 0) {
+    prove_rebuilt(self); // its step was rebuilt for another block
+    return;
+  }
+  st.repaired.erase(step);
+  start_repair(self, step);
+}
+
 void request_block(self_ptr self, uint64_t index) {
   auto& st = self->state;
   ++st.in_flight;
@@ -113,6 +394,7 @@ void request_block(self_ptr self, uint64_t index) {
           ++s.spec.progress->blocks_done;
           s.spec.progress->bytes_done += b.size();
         }
+        s.rebuilt.erase(index); // had after all
         s.ready.emplace(index, std::move(b));
         deliver(self);
       },
@@ -123,7 +405,9 @@ void request_block(self_ptr self, uint64_t index) {
           return;
         // A missing or unreadable block will not appear by asking again;
         // a dead or slow source may recover.
-        if (is(err, ec::not_found) || is(err, ec::storage_io))
+        if (is(err, ec::not_found) && s.spec.ec)
+          on_lost(self, index);
+        else if (is(err, ec::not_found) || is(err, ec::storage_io))
           fail(self, std::move(err));
         else
           retry(self, index, err);
@@ -133,7 +417,7 @@ void request_block(self_ptr self, uint64_t index) {
 void request_more(self_ptr self) {
   auto& st = self->state;
   while (!st.failure && st.next_request <= st.spec.last &&
-         st.in_flight + st.ready.size() < st.spec.window)
+         st.in_flight + st.ready.size() + st.awaiting.size() < st.spec.window)
     request_block(self, st.next_request++);
 }
 
@@ -149,6 +433,14 @@ store_stream(store_stream_actor::stateful_pointer<store_stream_state> self,
   st.supervisor = std::move(supervisor);
   st.next_request = spec.first;
   st.next_deliver = spec.first;
+  if (spec.ec) {
+    st.witness =
+      std::make_unique<storage::tree_witness>(spec.tree, spec.ec->total());
+    // Padding leaves are zero blocks: their digests are known.
+    auto zero = sha256(bytes(spec.block_size, 0));
+    for (auto i = spec.ec->blocks; i < spec.ec->rounded; ++i)
+      st.witness->add_candidate(i, zero);
+  }
   if (spec.progress)
     self->attach_functor([p = spec.progress](const caf::error& reason) {
       if (p->state == static_cast<int>(download_progress::phase::running))
@@ -157,7 +449,8 @@ store_stream(store_stream_actor::stateful_pointer<store_stream_state> self,
     });
   request_more(self);
   self->delayed_send(self, spec.idle_timeout, tick_atom::value, uint64_t{0});
-  return {
+  return instrumented<store_stream_actor::behavior_type>(
+    self, self->state.stats,
     [self](pull_atom) -> caf::result<std::vector<block>> {
       auto& st = self->state;
       ++st.pulls;
@@ -186,8 +479,7 @@ store_stream(store_stream_actor::stateful_pointer<store_stream_state> self,
       }
       self->delayed_send(self, st.spec.idle_timeout, tick_atom::value,
                          st.pulls);
-    },
-  };
+    });
 }
 
 } // namespace cairn::actors

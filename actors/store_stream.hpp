@@ -6,12 +6,17 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include "actors/instrumented.hpp"
 #include "messages/interfaces.hpp"
+#include "storage/erasure.hpp"
+#include "storage/tree_witness.hpp"
 
 namespace cairn::actors {
 
@@ -27,6 +32,8 @@ struct download_progress {
   uint64_t blocks_total = 0;
   std::atomic<uint64_t> blocks_done{0};
   std::atomic<uint64_t> bytes_done{0};
+  /// Blocks rebuilt from parity (protected datasets).
+  std::atomic<uint64_t> blocks_repaired{0};
   std::atomic<int> state{0};
   std::chrono::steady_clock::time_point started =
     std::chrono::steady_clock::now();
@@ -66,11 +73,29 @@ struct stream_spec {
   bool drain = false;
   /// Where progress is published (optional).
   std::shared_ptr<download_progress> progress;
+  /// Set for a protected dataset (`tree` covers data and parity): a data
+  /// block nobody has is rebuilt from any `k` blocks of its step.
+  std::optional<storage::ec_layout> ec;
+  storage::ec_backend ec_backend = storage::ec_backend::jerasure;
+  uint32_t block_size = default_block_size;
+};
+
+/// One step being repaired: the shards fetched so far.
+struct step_repair {
+  /// `k + m` shards; those not (yet) had have no data.
+  std::vector<block> shards;
+  uint32_t have = 0;
+  uint32_t in_flight = 0;
+  /// Next shard to try fetching.
+  uint32_t next_shard = 0;
+  bool decoding = false;
 };
 
 /// State of one `store_stream` actor.
 struct store_stream_state {
   static inline constexpr const char* name = "store_stream";
+  /// Handler counters, published for the inspector.
+  std::shared_ptr<actor_stats> stats = std::make_shared<actor_stats>();
   stream_spec spec;
   /// Where blocks come from (the network store), and who knows its current
   /// handle after a restart.
@@ -92,6 +117,22 @@ struct store_stream_state {
   caf::error failure;
   /// Bumped by every pull, checked by the idle timer.
   uint64_t pulls = 0;
+
+  // -- repair of protected datasets ------------------------------------------
+  /// Steps being repaired, and steps already decoded.
+  std::map<uint64_t, step_repair> repairs;
+  std::set<uint64_t> repaired;
+  /// Leaves that cannot be had from anyone.
+  std::set<uint64_t> lost;
+  /// Lost leaves in the range, waiting to be rebuilt and proven.
+  std::set<uint64_t> awaiting;
+  /// Rebuilt blocks not yet proven against the tree.
+  std::map<uint64_t, block> rebuilt;
+  /// Leaves whose proofs are being fetched for the witness.
+  std::set<uint64_t> proof_fetches;
+  std::unique_ptr<storage::tree_witness> witness;
+  /// Decodes steps off the cooperative scheduler (spawned when needed).
+  caf::actor decoder;
 };
 
 /// Delivers blocks `spec.first..spec.last` of `spec.tree` in order to
@@ -100,6 +141,14 @@ struct store_stream_state {
 /// with the supervisor's current `network_store`; a missing block
 /// (`not_found`) or exhausted attempts fail the stream: the pending and every
 /// later pull get the error.
+///
+/// For a protected dataset (`spec.ec`), a missing data block is rebuilt
+/// instead: the stream fetches any `k` blocks of its step (with proofs),
+/// decodes the step in a detached worker, proves each rebuilt block against
+/// the tree (`storage::tree_witness`), stores it, and delivers it in order.
+/// A step with fewer than `k` blocks to be had fails the stream with
+/// `not_found`; a rebuilt block that does not match the tree fails it with
+/// `verification_failed`.
 store_stream_actor::behavior_type
 store_stream(store_stream_actor::stateful_pointer<store_stream_state> self,
              stream_spec spec, network_store_actor source,

@@ -221,10 +221,10 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
       {"trace", "debug", "info", "notice", "warn", "error", "fatal"}));
   add(
     app.add_flag("--metrics", o.metrics,
-                 "Serve Prometheus metrics on --metrics-port (not used yet)"));
+                 "Serve Prometheus metrics on --metrics-port"));
   plain("metrics-address", o.metrics_address,
-        "Address of /metrics (not used yet)");
-  plain("metrics-port", o.metrics_port, "Port of /metrics (not used yet)")
+        "Address of /metrics");
+  plain("metrics-port", o.metrics_port, "Port of /metrics")
     ->check(port);
   plain("threads", o.threads, "Scheduler threads (0 = one per core)")
     ->check(CLI::Range(0u, 256u));
@@ -234,6 +234,14 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
   plain("stream-window", o.stream_window,
         "Blocks a download requests ahead of the reader")
     ->check(CLI::Range(1u, 1024u));
+  plain("ec-backend", o.ec_backend,
+        "Erasure-coding library: jerasure|isal (identical codes)")
+    ->check(CLI::IsMember({"jerasure", "isal"}));
+  add(app.add_flag("--enable-fault-injection", o.enable_fault_injection,
+                   "Allow POST /api/cairn/v1/actors/{name}/crash"));
+  plain("api-token", o.api_token,
+        "Token (Authorization: Bearer) that lets non-loopback clients use "
+        "endpoints that change state");
   try {
     app.parse(argc, argv);
     if (!o.config_file.empty()) {

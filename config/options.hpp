@@ -58,6 +58,14 @@ struct node_options {
   /// Fault injection for tests: flip a byte in every block served to peers
   /// (the node lies; its peers must reject the blocks and penalise it).
   bool fault_corrupt_blocks = false;
+  /// Library that computes erasure codes: "jerasure" or "isal" (the same
+  /// code, byte for byte; ISA-L is faster).
+  std::string ec_backend = "isal";
+  /// Allow `POST /api/cairn/v1/actors/{name}/crash` (fault injection).
+  bool enable_fault_injection = false;
+  /// If set, endpoints that change state accept non-loopback clients that
+  /// present it as `Authorization: Bearer <token>`.
+  std::string api_token;
   /// The TOML file the other settings were read from, if any.
   std::string config_file;
 };

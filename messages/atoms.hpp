@@ -37,5 +37,12 @@ using provide_atom = caf::atom_constant<caf::atom("provide")>;
 using spr_atom = caf::atom_constant<caf::atom("spr")>;
 using udp_atom = caf::atom_constant<caf::atom("udp")>;
 using manifest_atom = caf::atom_constant<caf::atom("manifest")>;
+using proof_atom = caf::atom_constant<caf::atom("proof")>;
+using lost_atom = caf::atom_constant<caf::atom("lost")>;
+using decode_atom = caf::atom_constant<caf::atom("decode")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
+using crash_atom = caf::atom_constant<caf::atom("crash")>;
+using restart_atom = caf::atom_constant<caf::atom("restart")>;
+using wants_atom = caf::atom_constant<caf::atom("wants")>;
 
 } // namespace cairn

@@ -41,6 +41,8 @@ std::string to_string(ec x) {
     return "handshake_failed";
   case ec::peer_misbehaved:
     return "peer_misbehaved";
+  case ec::injected_fault:
+    return "injected_fault";
   }
   return "unknown_error";
 }

@@ -49,6 +49,8 @@ enum class ec : uint8_t {
   handshake_failed,
   /// A peer sent something it must not (unrequested or invalid block).
   peer_misbehaved,
+  /// An operator injected this failure (`POST .../actors/{name}/crash`).
+  injected_fault,
 };
 
 /// The atom under which `ec` is registered as a CAF error category.

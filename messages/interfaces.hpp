@@ -12,6 +12,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "messages/actor_status.hpp"
 #include "messages/atoms.hpp"
 #include "messages/block.hpp"
 #include "messages/cid.hpp"
@@ -27,8 +28,22 @@
 
 namespace cairn {
 
+/// What every actor of a node answers (actors/instrumented.hpp).
+using inspectable_actor = caf::typed_actor<
+  /// (status_atom) -> (status)   its counters, mailbox and gauges; sent with
+  ///   high priority by the inspector
+  caf::replies_to<status_atom>::with<actor_status>,
+  /// (crash_atom, why) -> ()   fault injection: the actor dies with
+  ///   `injected_fault`
+  caf::reacts_to<crash_atom, std::string>>;
+
+/// Signatures of `inspectable_actor`, for interfaces that extend others.
+#define CAIRN_INSPECTABLE                                                      \
+  caf::replies_to<status_atom>::with<actor_status>,                            \
+    caf::reacts_to<crash_atom, std::string>
+
 /// Where a download reads blocks from: both stores implement it.
-using block_source_actor = caf::typed_actor<
+using block_source_actor = inspectable_actor::extend<
   /// (get_atom, cid) -> (block)
   ///   errors: not_found, storage_io
   caf::replies_to<get_atom, cid>::with<block>,
@@ -70,7 +85,10 @@ using local_store_actor = block_source_actor::extend<
   caf::replies_to<put_atom, leaf_atom, std::vector<leaf_block>>::with<ok_atom>,
   /// (put_atom, manifest_atom, block) -> (cid)   a manifest from the network
   ///   errors: invalid_manifest, verification_failed, quota_exceeded
-  caf::replies_to<put_atom, manifest_atom, block>::with<cid>>;
+  caf::replies_to<put_atom, manifest_atom, block>::with<cid>,
+  /// (delete_atom, address) -> (ok_atom)   one leaf and its block reference
+  ///   errors: not_found (no such leaf), storage_io
+  caf::replies_to<delete_atom, block_address>::with<ok_atom>>;
 
 /// One TCP connection to a peer (a CAF broker on the middleman's thread).
 using peer_session_actor = caf::io::connection_handler::extend<
@@ -82,7 +100,7 @@ using peer_session_actor = caf::io::connection_handler::extend<
   /// (close_atom, reason) -> ()   says GOODBYE with `reason` and closes
   caf::reacts_to<close_atom, std::string>,
   /// (timeout_atom) -> ()   internal: the handshake deadline
-  caf::reacts_to<timeout_atom>>;
+  caf::reacts_to<timeout_atom>, CAIRN_INSPECTABLE>;
 
 /// A peer whose handshake completed.
 struct peer_info {
@@ -140,8 +158,24 @@ typename Inspector::result_type inspect(Inspector& f, peer_summary& x) {
            x.bad_blocks, x.timeouts, x.outstanding, x.queued);
 }
 
+/// A block the engine waits for, as operators see it.
+struct want_summary {
+  /// `<treeCid>/<index>` or a CID.
+  std::string address;
+  double age_seconds = 0;
+  /// Peers it is requested from.
+  std::vector<std::string> peers;
+  uint32_t waiters = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, want_summary& x) {
+  return f(caf::meta::type_name("want_summary"), x.address, x.age_seconds,
+           x.peers, x.waiters);
+}
+
 /// Kademlia discovery (DESIGN §6).
-using discovery_actor = caf::typed_actor<
+using discovery_actor = inspectable_actor::extend<
   /// (find_atom, cid) -> (records)   providers of `cid` as signed peer
   ///   records in text form (`spr:...`); empty if none found
   caf::replies_to<find_atom, cid>::with<std::vector<std::string>>,
@@ -177,17 +211,22 @@ using engine_actor = session_owner_actor::extend<
                                          std::vector<uint64_t>>,
   /// (tick_atom) -> ()   internal: timeouts, end-game, re-discovery
   caf::reacts_to<tick_atom>,
+  /// (lost_atom) -> ()   internal: fail the wants no known holder has
+  caf::reacts_to<lost_atom>,
   /// (put_atom) -> ()   internal: store the verified blocks gathered so far
   caf::reacts_to<put_atom>,
   /// (update_atom, local_store) -> ()   the supervisor's re-wiring
   caf::reacts_to<update_atom, local_store_actor>,
   /// (update_atom, discovery) -> ()
-  caf::reacts_to<update_atom, discovery_actor>>;
+  caf::reacts_to<update_atom, discovery_actor>,
+  /// (wants_atom) -> (wants)   the blocks this node waits for
+  caf::replies_to<wants_atom>::with<std::vector<want_summary>>,
+  CAIRN_INSPECTABLE>;
 
 /// Accepts peer connections; each becomes a peer_session.
 using peer_listener_actor = caf::io::accept_handler::extend<
   /// (update_atom, owner) -> ()   sessions accepted from now on report here
-  caf::reacts_to<update_atom, session_owner_actor>>;
+  caf::reacts_to<update_atom, session_owner_actor>, CAIRN_INSPECTABLE>;
 
 /// Blocks from anywhere: the local store first, the network later.
 using network_store_actor = block_source_actor::extend<
@@ -195,6 +234,14 @@ using network_store_actor = block_source_actor::extend<
   caf::replies_to<put_atom, std::vector<block>>::with<uint64_t>,
   /// (commit_atom, manifest_block, leaf_digests) -> (manifest_cid)
   caf::replies_to<commit_atom, block, std::vector<digest256>>::with<cid>,
+  /// (get_atom, proof_atom, address) -> (block, proof)   a leaf with its
+  ///   inclusion proof, fetched from peers first if it is not stored here
+  ///   errors: as (get_atom, block_address)
+  caf::replies_to<get_atom, proof_atom, block_address>::with<block,
+                                                             merkle_proof>,
+  /// (put_atom, leaf_atom, leaves) -> (ok_atom)   verified leaves (e.g.
+  ///   rebuilt from parity), see local_store
+  caf::replies_to<put_atom, leaf_atom, std::vector<leaf_block>>::with<ok_atom>,
   /// (update_atom, local_store) -> ()   the supervisor's re-wiring
   caf::reacts_to<update_atom, local_store_actor>,
   /// (update_atom, engine) -> ()
@@ -202,7 +249,7 @@ using network_store_actor = block_source_actor::extend<
 
 /// One download: fetches blocks [first, last] of a tree in order, keeping a
 /// window of requests in flight; the HTTP writer pulls.
-using store_stream_actor = caf::typed_actor<
+using store_stream_actor = inspectable_actor::extend<
   /// (pull_atom) -> (blocks)   the next blocks in order, at least one;
   ///   empty when the range is done
   ///   errors: not_found (a block is missing), unavailable, timeout
@@ -213,14 +260,14 @@ using store_stream_actor = caf::typed_actor<
   caf::reacts_to<tick_atom, uint64_t>>;
 
 /// Deletes expired blocks periodically.
-using maintenance_actor = caf::typed_actor<
+using maintenance_actor = inspectable_actor::extend<
   /// (tick_atom) -> ()   one pass (sent to itself on a timer)
   caf::reacts_to<tick_atom>,
   /// (update_atom, local_store) -> ()
   caf::reacts_to<update_atom, local_store_actor>>;
 
 /// Announces the local datasets (manifest and tree CIDs) to discovery.
-using advertiser_actor = caf::typed_actor<
+using advertiser_actor = inspectable_actor::extend<
   /// (tick_atom) -> ()   internal: one pass over the local datasets
   caf::reacts_to<tick_atom>,
   /// (update_atom, local_store) -> ()
@@ -229,7 +276,7 @@ using advertiser_actor = caf::typed_actor<
   caf::reacts_to<update_atom, discovery_actor>>;
 
 /// The REST API front: owns the HTTP server (detached).
-using api_actor = caf::typed_actor<
+using api_actor = inspectable_actor::extend<
   /// (update_atom, local_store) -> ()
   caf::reacts_to<update_atom, local_store_actor>,
   /// (update_atom, network_store) -> ()
@@ -240,7 +287,7 @@ using api_actor = caf::typed_actor<
   caf::reacts_to<update_atom, discovery_actor>>;
 
 /// The root of a node: starts, restarts and stops the node's actors.
-using node_supervisor_actor = caf::typed_actor<
+using node_supervisor_actor = inspectable_actor::extend<
   /// (start_atom) -> (node_info)   spawns the children; answers when the
   ///   node serves
   ///   errors: the first child that failed to start, with its reason
@@ -252,7 +299,23 @@ using node_supervisor_actor = caf::typed_actor<
   ///   then the supervisor itself
   caf::replies_to<stop_atom>::with<ok_atom>,
   /// (retry_atom, name) -> ()   internal: retry a restart that failed
-  caf::reacts_to<retry_atom, std::string>>;
+  caf::reacts_to<retry_atom, std::string>,
+  /// (restart_atom, name) -> (ok_atom)   stops child `name`; it restarts
+  ///   as after a crash (and counts against the restart budget)
+  ///   errors: not_found (no such child), unavailable (restarting)
+  caf::replies_to<restart_atom, std::string>::with<ok_atom>>;
+
+/// The registry of a node's live actors, for operators (DESIGN §1).
+using inspector_actor = inspectable_actor::extend<
+  /// (put_atom, handle, name, kind, parent) -> ()   registers (or renames)
+  ///   a live actor; it is monitored and forgotten when it dies
+  caf::reacts_to<put_atom, caf::actor, std::string, std::string, std::string>,
+  /// (list_atom) -> (statuses)   every live actor, asked for its status
+  ///   with high priority (a busy actor gets its published counters)
+  caf::replies_to<list_atom>::with<std::vector<actor_status>>,
+  /// (get_atom, name) -> (handle)   a live actor by name
+  ///   errors: not_found
+  caf::replies_to<get_atom, std::string>::with<caf::actor>>;
 
 } // namespace cairn
 

@@ -741,6 +741,25 @@ caf::error lmdb_store::remove(const cid& id) {
   });
 }
 
+caf::error lmdb_store::remove_leaf(const block_address& addr) {
+  return with_write("remove_leaf", [&](write_txn& w) -> caf::error {
+    auto lk = leaf_key(addr);
+    MDB_val k = as_val(lk), v;
+    int rc = mdb_get(w.txn, leaves_, &k, &v);
+    if (rc == MDB_NOTFOUND)
+      return make_error(ec::not_found, "no leaf " + to_string(addr));
+    if (rc != 0)
+      return w.fail("mdb_get(leaves)", rc);
+    if (v.mv_size < 32)
+      return make_error(ec::storage_io, "corrupt leaf record");
+    cid bc{multicodec::codex_block, {}};
+    std::memcpy(bc.digest.data(), v.mv_data, 32);
+    if ((rc = mdb_del(w.txn, leaves_, &k, nullptr)) != 0)
+      return w.fail("mdb_del(leaves)", rc);
+    return w.drop_ref(bc.to_bytes());
+  });
+}
+
 caf::expected<uint64_t> lmdb_store::expire(uint64_t now, size_t max) {
   uint64_t deleted = 0;
   auto err = with_write("expire", [&](write_txn& w) -> caf::error {

@@ -112,6 +112,12 @@ public:
   /// single block when `id` is not a manifest. Absent → no error.
   caf::error remove(const cid& id);
 
+  /// Deletes one leaf of a dataset: its entry and its block reference (the
+  /// block goes when no other leaf or dataset holds it). The dataset stays
+  /// indexed; the leaf can be stored again by `put_leaves`. Errors:
+  /// `ec::not_found` (no such leaf), `ec::storage_io`.
+  caf::error remove_leaf(const block_address& addr);
+
   /// Deletes up to `max` blocks whose expiry is ≤ `now`; an expired manifest
   /// removes its dataset. Returns how many blocks it deleted.
   caf::expected<uint64_t> expire(uint64_t now, size_t max = 4096);

@@ -33,6 +33,11 @@ std::vector<digest256> reduce(const std::vector<digest256>& layer,
 
 } // namespace
 
+digest256 parent_digest(const digest256& left, const digest256& right,
+                        bool bottom, bool odd) {
+  return sha256_pair(left, odd ? zero_digest : right, pair_key(bottom, odd));
+}
+
 caf::expected<merkle_tree> merkle_tree::build(std::vector<digest256> leaves) {
   if (leaves.empty())
     return make_error(ec::invalid_argument, "a tree needs at least one leaf");

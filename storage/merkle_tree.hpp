@@ -44,6 +44,12 @@ private:
   std::vector<std::vector<digest256>> layers_;
 };
 
+/// The parent of two nodes of a CodexTree: `H(left ‖ right ‖ key)` with the
+/// key of the layer (`bottom`) and of an odd last node (`right` is then the
+/// zero digest).
+digest256 parent_digest(const digest256& left, const digest256& right,
+                        bool bottom, bool odd);
+
 /// Recomputes the root from a leaf digest and its proof. Errors:
 /// `ec::verification_failed` when the proof's shape does not fit `nleaves`.
 caf::expected<digest256> root_from_proof(const digest256& leaf,

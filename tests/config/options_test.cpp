@@ -56,6 +56,9 @@ const std::vector<std::string> all_flags{
   "metrics-port",
   "threads",
   "stream-window",
+  "ec-backend",
+  "enable-fault-injection",
+  "api-token",
 };
 
 std::string env_of(const std::string& flag) {
@@ -83,6 +86,9 @@ void expect_defaults(const node_options& o) {
   EXPECT_EQ(o.metrics_port, d.metrics_port);
   EXPECT_EQ(o.threads, d.threads);
   EXPECT_EQ(o.stream_window, d.stream_window);
+  EXPECT_EQ(o.ec_backend, d.ec_backend);
+  EXPECT_EQ(o.enable_fault_injection, d.enable_fault_injection);
+  EXPECT_EQ(o.api_token, d.api_token);
 }
 
 } // namespace

@@ -1,0 +1,121 @@
+#include "storage/tree_witness.hpp"
+
+#include "messages/error.hpp"
+#include "storage/merkle_tree.hpp"
+
+namespace cairn::storage {
+
+namespace {
+
+const digest256 zero_digest{};
+
+} // namespace
+
+tree_witness::tree_witness(const cid& tree, uint64_t nleaves)
+  : root_(tree.digest), nleaves_(nleaves == 0 ? 1 : nleaves) {
+  // The same layers as merkle_tree::build: the bottom layer is always
+  // reduced, then until one node is left.
+  uint64_t w = nleaves_;
+  widths_.push_back(w);
+  do {
+    w = w / 2 + (w & 1);
+    widths_.push_back(w);
+  } while (w > 1);
+}
+
+bool tree_witness::add_proof(const digest256& leaf, const merkle_proof& proof) {
+  if (proof.nleaves != nleaves_ || proof.path.size() + 1 != widths_.size())
+    return false;
+  auto root = root_from_proof(leaf, proof);
+  if (!root || *root != root_)
+    return false;
+  digest256 acc = leaf;
+  uint64_t idx = proof.index;
+  for (size_t l = 0; l + 1 < widths_.size(); ++l) {
+    nodes_[key(l, idx)] = acc;
+    uint64_t sib = idx ^ 1;
+    bool odd = sib >= widths_[l];
+    if (!odd)
+      nodes_[key(l, sib)] = proof.path[l];
+    acc = (idx & 1) ? parent_digest(proof.path[l], acc, l == 0, false)
+                    : parent_digest(acc, proof.path[l], l == 0, odd);
+    idx >>= 1;
+  }
+  return true;
+}
+
+void tree_witness::add_candidate(uint64_t index, const digest256& leaf) {
+  if (index < nleaves_)
+    candidates_[index] = leaf;
+}
+
+tree_witness::node_result tree_witness::resolve(size_t level, uint64_t index,
+                                                const lost_fn& lost) {
+  if (auto i = nodes_.find(key(level, index)); i != nodes_.end())
+    return i->second;
+  if (auto i = derived_.find(key(level, index)); i != derived_.end())
+    return i->second;
+  if (level == 0) {
+    if (auto i = candidates_.find(index); i != candidates_.end())
+      return i->second;
+    return witness_need{index};
+  }
+  // The proof of any available leaf below this node yields the node.
+  uint64_t first = index << level;
+  uint64_t end = std::min(nleaves_, (index + 1) << level);
+  if (auto j = lost(first, end); j < end)
+    return witness_need{j};
+  // Every leaf below is lost: compute the node from their candidates.
+  auto left = resolve(level - 1, 2 * index, lost);
+  if (auto* n = std::get_if<witness_need>(&left))
+    return *n;
+  bool odd = 2 * index + 1 >= widths_[level - 1];
+  digest256 right = zero_digest;
+  if (!odd) {
+    auto r = resolve(level - 1, 2 * index + 1, lost);
+    if (auto* n = std::get_if<witness_need>(&r))
+      return *n;
+    right = std::get<digest256>(r);
+  }
+  auto node = parent_digest(std::get<digest256>(left), right, level == 1, odd);
+  derived_[key(level, index)] = node;
+  return node;
+}
+
+std::variant<merkle_proof, witness_need, caf::error>
+tree_witness::prove(uint64_t index, const digest256& leaf,
+                    const lost_fn& lost) {
+  if (index >= nleaves_)
+    return make_error(ec::out_of_range, "leaf " + std::to_string(index) +
+                                          " of " + std::to_string(nleaves_));
+  merkle_proof proof;
+  proof.index = index;
+  proof.nleaves = nleaves_;
+  digest256 acc = leaf;
+  uint64_t idx = index;
+  for (size_t l = 0; l + 1 < widths_.size(); ++l) {
+    uint64_t sib = idx ^ 1;
+    bool odd = sib >= widths_[l];
+    digest256 s = zero_digest;
+    if (!odd) {
+      auto r = resolve(l, sib, lost);
+      if (auto* n = std::get_if<witness_need>(&r))
+        return *n;
+      s = std::get<digest256>(r);
+    }
+    proof.path.push_back(s);
+    acc = (idx & 1) ? parent_digest(s, acc, l == 0, false)
+                    : parent_digest(acc, s, l == 0, odd);
+    idx >>= 1;
+  }
+  if (acc != root_) {
+    derived_.clear(); // some candidate is wrong: trust none of their nodes
+    return make_error(ec::verification_failed,
+                      "rebuilt leaf " + std::to_string(index) +
+                        " does not belong to the tree");
+  }
+  add_proof(leaf, proof);
+  return proof;
+}
+
+} // namespace cairn::storage

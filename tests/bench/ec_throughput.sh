@@ -1,0 +1,346 @@
+#!/usr/bin/env bash
+# ec_throughput.sh — cost of erasure coding on loopback: encoding a dataset,
+# and downloading it from a peer with and without lost blocks.
+#
+# What it measures (one run, all on 127.0.0.1, node B connected to node A
+# explicitly with GET /api/codex/v1/connect/{peerId}?addrs=...; no DHT):
+#   a. protect: A holds a SIZE_MB MiB random file (POST /data → CID U);
+#      POST /api/cairn/v1/data/{U}/protect?ecK=K&ecM=M encodes it into a
+#      protected dataset P (tree T: K data + M parity blocks per step).
+#      Reported as SIZE / wall time of that request.
+#   b. baseline: B streams U from A with
+#      `curl -o /dev/null GET /data/{U}/network/stream`; every block crosses
+#      the peer connection. Deleted on B before every repetition.
+#   c. protected, no losses: the same for P (only P's data blocks are
+#      fetched). Reported as MB/s and as a ratio to (b).
+#   d. protected, M losses in every step: U is DELETEd on A (so only T holds
+#      the blocks), then DELETE /api/cairn/v1/blocks/{T}/{index} removes the
+#      DATA shards 0..M-1 of every step on A (Codex's stepped layout: data
+#      shard j of step s is leaf s + j*steps, parity j is rounded + s +
+#      j*steps) — the worst case, every lost block has to be rebuilt from
+#      the K survivors of its step. B streams P as in (c); reported as MB/s,
+#      ratio to (b) (goal >= 0.60) and blocksRepaired of B's newest download
+#      entry for P (GET /api/cairn/v1/downloads).
+#   After (b), (c) and (d) B's local copy (GET /data/{cid} on B) must have the
+#   original's sha256 (once each, not timed). VmRSS of A and B is sampled
+#   every 0.2 s for the whole run; the maximum per node is reported.
+# Each download is repeated RUNS times (default 3) and the best is reported;
+# a download that takes longer than MAX_TIME seconds fails the run.
+# MB/s means 10^6 bytes/s.
+#
+# Usage: tests/bench/ec_throughput.sh [BUILD_DIR]     (default: build)
+# Environment: SIZE_MB   dataset size in MiB (default 256)
+#              RUNS      repetitions per download (default 3)
+#              K, M      data and parity blocks per step (default 4, 2;
+#                        K + M <= 256, M <= K)
+#              MAX_TIME  curl --max-time of each download, s (default 600)
+#              KEEP_TMP  set to 1 to keep the temp dir (logs) for inspection
+# Needs: curl, python3, sha256sum, awk. Nothing outside a private temp dir is
+# touched; every process started here is stopped on exit (trap).
+
+set -Eeuo pipefail
+shopt -s inherit_errexit
+
+# shellcheck source=tests/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+BUILD_DIR=${1:-build}
+SIZE_MB=${SIZE_MB:-256}
+RUNS=${RUNS:-3}
+K=${K:-4}
+M=${M:-2}
+MAX_TIME=${MAX_TIME:-600}
+NODE_BIN="$BUILD_DIR/bin/cairn-node"
+API=/api/codex/v1
+CAPI=/api/cairn/v1
+BLOCK=65536
+DELETERS=4
+
+die() { echo "ec_throughput: $*" >&2; exit 1; }
+
+[[ -x "$NODE_BIN" ]] || die "no executable $NODE_BIN (build first, or pass the build dir as \$1)"
+for v in SIZE_MB RUNS K M MAX_TIME; do
+  [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
+done
+((K + M <= 256)) || die "K + M must be at most 256 (got $K + $M)"
+((M <= K)) || die "M must be at most K (M data shards per step are deleted)"
+for tool in curl python3 sha256sum awk; do
+  command -v "$tool" >/dev/null || die "$tool is required"
+done
+NODE_BIN=$(cd "$(dirname "$NODE_BIN")" && pwd)/$(basename "$NODE_BIN")
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/cairn-ecbench-XXXXXX")
+NODE_PIDS=()
+CURL_PIDS=()
+SAMPLER_PID=""
+
+
+cleanup() {
+  local rc=$? pid
+  trap - EXIT INT TERM
+  stop_pid "$SAMPLER_PID" TERM 1
+  for pid in "${CURL_PIDS[@]}"; do stop_pid "$pid" TERM 1; done
+  # SIGTERM all nodes first, then wait for each.
+  for pid in "${NODE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${NODE_PIDS[@]}"; do stop_pid "$pid" TERM 5; done
+  if [[ "${KEEP_TMP:-0}" == 1 ]]; then
+    echo "temp dir kept: $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo "ec_throughput: command failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+
+mbps() { awk -v b="$1" -v t="$2" 'BEGIN{printf "%.1f", b / t / 1e6}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a / b}'; }
+
+json_get() { # python expression on `j` (the parsed stdin)
+  python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"
+}
+
+# die_logs REASON: dies after showing the tails of both nodes' stderr.
+die_logs() {
+  local n
+  for n in A B; do
+    [[ -f "$WORK/$n/stderr" ]] || continue
+    [[ -s "$WORK/$n/stderr" ]] || { echo "--- node $n's stderr is empty" >&2; continue; }
+    echo "--- tail of node $n's stderr ($WORK/$n/stderr):" >&2
+    tail -n 20 "$WORK/$n/stderr" >&2
+  done
+  die "$*"
+}
+
+SIZE_BYTES=$((SIZE_MB * 1024 * 1024))
+BLOCKS=$(((SIZE_BYTES + BLOCK - 1) / BLOCK))
+STEPS=$(((BLOCKS + K - 1) / K))
+ROUNDED=$((STEPS * K))
+# 8 GiB, or more if the datasets (U, P with parity, B's copy) need it.
+QUOTA=$((8 * 1024 * 1024 * 1024))
+((SIZE_BYTES * 4 + (1 << 30) <= QUOTA)) || QUOTA=$((SIZE_BYTES * 4 + (1 << 30)))
+
+# --- nodes ----------------------------------------------------------------
+# start_node NAME: starts a node in $WORK/NAME; sets BASE_<NAME>, PID_<NAME>,
+# PEER_<NAME>, ADDR_<NAME> (its peer listener multiaddr).
+start_node() {
+  local name=$1 dir="$WORK/$1" pid ready="" base peer addr
+  mkdir -p "$dir"
+  "$NODE_BIN" --data-dir "$dir/data" --api-bindaddr 127.0.0.1 --api-port 0 \
+    --listen-ip 127.0.0.1 --listen-port 0 --disc-port 0 \
+    --storage-quota "$QUOTA" --log-level warn \
+    >"$dir/stdout" 2>"$dir/stderr" &
+  pid=$!
+  NODE_PIDS+=("$pid")
+  ready=$(wait_ready "$dir/stdout" "$dir/stderr" "$pid" "node $name")
+  base=$(sed -n 's/.* api=\(http:\/\/[^ ]*\).*/\1/p' <<<"$ready")
+  base=${base%/}
+  peer=$(sed -n 's/.* peer-id=\([^ ]*\).*/\1/p' <<<"$ready")
+  [[ -n "$base" && -n "$peer" ]] || die "cannot parse the ready line of $name: $ready"
+  addr=$(curl -sf "$base$API/debug/info" | json_get 'j["addrs"][0]') ||
+    die "GET /debug/info of $name failed"
+  [[ "$addr" == /ip4/127.0.0.1/tcp/* ]] || die "node $name reports peer address '$addr'"
+  printf -v "BASE_$name" '%s' "$base"
+  printf -v "PID_$name" '%s' "$pid"
+  printf -v "PEER_$name" '%s' "$peer"
+  printf -v "ADDR_$name" '%s' "$addr"
+  echo "node $name: $base pid $pid peer $peer at $addr" >&2
+}
+
+connect() { # from to
+  local from="BASE_$1" peer="PEER_$2" addr="ADDR_$2" out
+  out=$(curl -s -w ' %{http_code}' "${!from}$API/connect/${!peer}?addrs=${!addr}")
+  [[ "$out" == *" 200" ]] || die "connect $1 -> $2 failed: $out"
+}
+
+upload() { # base file -> cid
+  local out body
+  out=$(curl -s -o "$WORK/upload.body" -w '%{http_code}' \
+    -H 'Content-Type: application/octet-stream' -H 'Expect:' \
+    -X POST -T "$2" "$1$API/data")
+  body=$(cat "$WORK/upload.body")
+  [[ "$out" == 200 && "$body" == z* ]] || die "upload to $1 returned $out: $body"
+  echo "$body"
+}
+
+delete() { # base cid
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$1$API/data/$2")
+  [[ "$code" == 204 ]] || die "DELETE $2 on $1 returned $code"
+}
+
+# time_stream_fresh BASE CID: deletes CID on that node, then streams it
+# through /network/stream; prints the seconds.
+time_stream_fresh() {
+  local out rc=0 code size t
+  delete "$1" "$2"
+  out=$(curl -s --max-time "$MAX_TIME" -o /dev/null \
+    -w '%{http_code} %{size_download} %{time_total}' \
+    "$1$API/data/$2/network/stream") || rc=$?
+  read -r code size t <<<"$out"
+  ((rc == 0)) ||
+    die_logs "network stream of $2 from $1: curl exit $rc after ${t:-?} s, status ${code:-?}, $size of $SIZE_BYTES bytes"
+  [[ "$code" == 200 ]] || die_logs "network stream of $2 from $1 returned $code"
+  [[ "$size" == "$SIZE_BYTES" ]] ||
+    die_logs "network stream of $2 from $1 gave $size bytes, expected $SIZE_BYTES"
+  echo "$t"
+}
+
+check_sha() { # base cid what
+  local sha
+  sha=$(curl -s --max-time "$MAX_TIME" "$1$API/data/$2" | sha256sum | awk '{print $1}')
+  [[ "$sha" == "$SHA_ORIG" ]] || die_logs "sha256 mismatch ($3): B's copy $sha, original $SHA_ORIG"
+  echo "sha256 of B's copy ($3) matches the original" >&2
+}
+
+FILE="$WORK/data.bin"
+echo "creating $SIZE_MB MiB random file ..." >&2
+head -c "$SIZE_BYTES" /dev/urandom >"$FILE"
+SHA_ORIG=$(sha256sum "$FILE" | awk '{print $1}')
+
+start_node A
+start_node B
+
+# RSS sampler: "phase node VmRSS-kB" every 0.2 s.
+echo idle >"$WORK/phase"
+(
+  while :; do
+    ph=$(cat "$WORK/phase")
+    for n in A:$PID_A B:$PID_B; do
+      rss=$(awk '/^VmRSS:/{print $2}' "/proc/${n#*:}/status" 2>/dev/null || true)
+      [[ -n "$rss" ]] && echo "$ph ${n%%:*} $rss"
+    done
+    sleep 0.2
+  done
+) >"$WORK/rss.log" 2>/dev/null &
+SAMPLER_PID=$!
+
+echo upload >"$WORK/phase"
+echo "uploading $SIZE_MB MiB to A ..." >&2
+CID_U=$(upload "$BASE_A" "$FILE")
+connect B A
+
+# --- a. protect -------------------------------------------------------------
+echo protect >"$WORK/phase"
+echo "protecting $CID_U on A (K=$K, M=$M) ..." >&2
+# An empty body, sent with Content-Length: 0 (the API answers a bare POST
+# without Content-Length with an empty 400).
+rc=0
+out=$(curl -s --max-time "$MAX_TIME" -o "$WORK/protect.body" \
+  -w '%{http_code} %{time_total}' --data-binary '' \
+  "$BASE_A$CAPI/data/$CID_U/protect?ecK=$K&ecM=$M") || rc=$?
+read -r code T_PROTECT <<<"$out"
+((rc == 0)) || die_logs "protect: curl exit $rc after ${T_PROTECT:-?} s"
+[[ "$code" == 200 ]] || die "protect returned $code: $(cat "$WORK/protect.body")"
+CID_P=$(json_get 'j["cid"]' <"$WORK/protect.body")
+TREE_P=$(json_get 'j["manifest"]["treeCid"]' <"$WORK/protect.body")
+[[ "$CID_P" == z* && "$TREE_P" == z* ]] || die "protect answered $(cat "$WORK/protect.body")"
+# The leaf indices below assume the stepped layout of ROUNDED data leaves
+# (padding included) followed by STEPS * M parity leaves.
+P_SIZE=$(json_get 'j["manifest"]["datasetSize"]' <"$WORK/protect.body")
+((P_SIZE == (ROUNDED + STEPS * M) * BLOCK)) ||
+  die "protected dataset has $P_SIZE bytes, expected $(((ROUNDED + STEPS * M) * BLOCK)) for the stepped layout"
+echo "  protected CID $CID_P, tree $TREE_P (${T_PROTECT}s)" >&2
+
+# --- b. baseline ------------------------------------------------------------
+echo baseline >"$WORK/phase"
+echo "B streams $SIZE_MB MiB (unprotected) from A:" >&2
+T_BASE=$(best_of time_stream_fresh "$BASE_B" "$CID_U")
+check_sha "$BASE_B" "$CID_U" "unprotected"
+delete "$BASE_B" "$CID_U"
+
+# --- c. protected, no losses -------------------------------------------------
+echo protected >"$WORK/phase"
+echo "B streams $SIZE_MB MiB (protected, no losses) from A:" >&2
+T_PROT=$(best_of time_stream_fresh "$BASE_B" "$CID_P")
+check_sha "$BASE_B" "$CID_P" "protected, no losses"
+delete "$BASE_B" "$CID_P"
+
+# --- d. protected, M data shards lost in every step ----------------------------
+echo delete-leaves >"$WORK/phase"
+delete "$BASE_A" "$CID_U"
+# Leaf indices of data shards 0..M-1 of every step, except padding (leaves
+# >= BLOCKS are all-zero and never stored), dealt round-robin into DELETERS
+# curl config files; each curl runs its URLs over one keep-alive connection.
+awk -v steps="$STEPS" -v m="$M" -v blocks="$BLOCKS" -v n="$DELETERS" \
+  -v url="$BASE_A$CAPI/blocks/$TREE_P/" -v dir="$WORK" 'BEGIN {
+    c = 0
+    for (s = 0; s < steps; s++)
+      for (j = 0; j < m; j++) {
+        i = s + j * steps
+        if (i >= blocks) continue
+        f = dir "/del." (c++ % n)
+        printf "url = \"%s%d\"\noutput = \"/dev/null\"\n", url, i > f
+      }
+    print c > (dir "/del.count")
+  }'
+LOST=$(cat "$WORK/del.count")
+((LOST > 0)) || die "no data leaves to delete"
+echo "deleting $LOST data leaves of $TREE_P on A ($M per step, $STEPS steps) ..." >&2
+t0=$(date +%s.%N)
+CURL_PIDS=()
+for ((d = 0; d < DELETERS; d++)); do
+  [[ -s "$WORK/del.$d" ]] || continue
+  curl -s -X DELETE -w '%{http_code}\n' -K "$WORK/del.$d" >"$WORK/del.$d.codes" &
+  CURL_PIDS+=("$!")
+done
+rc=0
+for pid in "${CURL_PIDS[@]}"; do wait "$pid" || rc=1; done
+CURL_PIDS=()
+t1=$(date +%s.%N)
+((rc == 0)) || die_logs "a curl deleting leaves failed"
+DELETED=$(cat "$WORK"/del.*.codes | grep -c '^204$' || true)
+((DELETED == LOST)) ||
+  die_logs "deleting leaves: $DELETED of $LOST answered 204 (codes: $(cat "$WORK"/del.*.codes | sort | uniq -c | tr -s ' \n' ' '))"
+echo "  $DELETED leaves deleted in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b - a}') s" >&2
+
+echo lossy >"$WORK/phase"
+echo "B streams $SIZE_MB MiB (protected, $M of $K data blocks lost per step) from A:" >&2
+T_LOSS=$(best_of time_stream_fresh "$BASE_B" "$CID_P")
+curl -s "$BASE_B$CAPI/downloads" >"$WORK/downloads.json" || die "GET /downloads on B failed"
+read -r REPAIRED DL_STATE < <(python3 -c '
+import json, sys
+d = [x for x in json.load(open(sys.argv[1]))["downloads"]
+     if x["cid"] == sys.argv[2] and x["kind"] == "stream"]
+print(d[-1]["blocksRepaired"], d[-1]["state"]) if d else print("? none")
+' "$WORK/downloads.json" "$CID_P")
+echo "  newest download of P on B: state $DL_STATE, blocksRepaired $REPAIRED (lost: $LOST)" >&2
+check_sha "$BASE_B" "$CID_P" "protected, $M losses per step"
+
+sleep 0.3
+stop_pid "$SAMPLER_PID" TERM 1
+SAMPLER_PID=""
+
+max_rss() { # node [phase] -> MiB
+  awk -v n="$1" -v p="${2:-}" \
+    '$2 == n && (p == "" || $1 == p) && $3 > m {m = $3} END {printf "%.1f", m / 1024}' "$WORK/rss.log"
+}
+
+BASE=$(mbps "$SIZE_BYTES" "$T_BASE")
+PROT=$(mbps "$SIZE_BYTES" "$T_PROT")
+LOSS=$(mbps "$SIZE_BYTES" "$T_LOSS")
+R_PROT=$(ratio "$T_BASE" "$T_PROT")
+R_LOSS=$(ratio "$T_BASE" "$T_LOSS")
+GOAL=$(awk -v r="$R_LOSS" 'BEGIN{print (r >= 0.60) ? "met" : "MISSED"}')
+
+echo
+echo "cairn-node erasure-coding throughput, $SIZE_MB MiB ($BLOCKS blocks, $STEPS steps), K=$K M=$M, best of $RUNS, $(nproc) cores, $(uname -m)"
+printf '%-44s %12s\n' "metric" "value"
+printf '%-44s %12s\n' "--------------------------------------------" "------------"
+printf '%-44s %12s\n' "protect (encode on A) MB/s" "$(mbps "$SIZE_BYTES" "$T_PROTECT")"
+printf '%-44s %12s\n' "baseline stream A->B (unprotected) MB/s" "$BASE"
+printf '%-44s %12s\n' "protected, no losses MB/s" "$PROT"
+printf '%-44s %12s\n' "  ratio to baseline" "$R_PROT"
+printf '%-44s %12s\n' "protected, $M losses/step MB/s" "$LOSS"
+printf '%-44s %12s\n' "  ratio to baseline (goal >= 0.60: $GOAL)" "$R_LOSS"
+printf '%-44s %12s\n' "blocks lost on A / repaired by B (last run)" "$LOST / $REPAIRED"
+printf '%-44s %12s\n' "max RSS B (downloader) MiB" "$(max_rss B)"
+printf '%-44s %12s\n' "  during baseline" "$(max_rss B baseline)"
+printf '%-44s %12s\n' "  during protected, no losses" "$(max_rss B protected)"
+printf '%-44s %12s\n' "  during protected, $M losses/step" "$(max_rss B lossy)"
+printf '%-44s %12s\n' "max RSS A (seeder) MiB" "$(max_rss A)"
+printf '%-44s %12s\n' "  during protect" "$(max_rss A protect)"
+printf '%-44s %12s\n' "RSS samples (A+B)" "$(wc -l <"$WORK/rss.log")"
