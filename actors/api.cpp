@@ -5,6 +5,9 @@
 #include <climits>
 #include <cstdlib>
 #include <deque>
+#include <functional>
+#include <map>
+#include <sstream>
 #include <sys/socket.h>
 
 #include <caf/scoped_actor.hpp>
@@ -71,6 +74,17 @@ std::optional<cid> cid_param(const Request& req, Response& res) {
     return std::nullopt;
   }
   return *parsed;
+}
+
+// Parses the {cid} path parameter and checks its codec, or answers 400.
+std::optional<cid> cid_param(const Request& req, Response& res,
+                             multicodec codec, const char* what) {
+  auto id = cid_param(req, res);
+  if (id && id->codec != codec) {
+    reply_error(req, res, 400, id->to_string() + " is not a " + what + " CID");
+    return std::nullopt;
+  }
+  return id;
 }
 
 json manifest_json(const manifest& m) {
@@ -324,12 +338,15 @@ void handle_upload(api_shared& api, const Request& req, Response& res,
     reply_error(req, res, id.error());
     return;
   }
+  ++api.uploads;
   spdlog::info("api: uploaded {} ({} bytes)", id->to_string(), up.total());
   res.status = 200;
   res.set_content(id->to_string(), "text/plain");
 }
 
 // -- protect ------------------------------------------------------------------
+
+bool allowed(api_shared& api, const Request& req, Response& res);
 
 // Parses a positive integer query parameter, or answers 400.
 std::optional<uint32_t> uint_param(const Request& req, Response& res,
@@ -430,13 +447,11 @@ protect_dataset(api_shared& api, caf::scoped_actor& self, const manifest& orig,
 
 // POST /api/cairn/v1/data/{cid}/protect?ecK=K&ecM=M
 void handle_protect(api_shared& api, const Request& req, Response& res) {
-  auto id = cid_param(req, res);
+  if (!allowed(api, req, res))
+    return;
+  auto id = cid_param(req, res, multicodec::codex_manifest, "manifest");
   if (!id)
     return;
-  if (id->codec != multicodec::codex_manifest) {
-    reply_error(req, res, 400, id->to_string() + " is not a manifest CID");
-    return;
-  }
   auto k = uint_param(req, res, "ecK");
   if (!k)
     return;
@@ -483,13 +498,11 @@ void handle_protect(api_shared& api, const Request& req, Response& res) {
 
 // DELETE /api/cairn/v1/blocks/{treeCid}/{index}
 void handle_delete_leaf(api_shared& api, const Request& req, Response& res) {
-  auto tree = cid_param(req, res);
+  if (!allowed(api, req, res))
+    return;
+  auto tree = cid_param(req, res, multicodec::codex_root, "tree");
   if (!tree)
     return;
-  if (tree->codec != multicodec::codex_root) {
-    reply_error(req, res, 400, tree->to_string() + " is not a tree CID");
-    return;
-  }
   auto text = req.matches[2].str();
   char* end = nullptr;
   errno = 0;
@@ -522,14 +535,34 @@ struct download {
   std::deque<block> queue;
   uint64_t next_index = 0;
   std::shared_ptr<download_progress> progress;
+  /// Bytes of the range sent so far, and why the stream ended early.
+  uint64_t written = 0;
+  std::string abort_reason;
+  /// The API's stopping flag: a download gives up when it is set.
+  const std::atomic<bool>* stopping = nullptr;
   bool done = false;
 
-  // Pulls more blocks. Errors: the stream's failure.
+  // Pulls more blocks. Errors: the stream's failure, its death, or the API
+  // stopping.
   caf::error pull() {
-    // Longer than the stream's own retry budget (4 attempts of 30 s), so
-    // the stream's error, not this timeout, reaches the client.
-    auto res = ask<std::vector<block>>(self, stream, std::chrono::seconds{150},
-                                       pull_atom::value);
+    // CAF 0.17 never answers a request pending at an actor that dies, so a
+    // pull waits a second at a time and checks in between that the
+    // stream is alive; in all, longer than the stream's own retry budget
+    // (4 attempts of 30 s), so that its error reaches the client.
+    caf::expected<std::vector<block>> res{make_error(ec::timeout)};
+    for (int waited = 0; waited < 150; ++waited) {
+      if (stopping && *stopping)
+        return make_error(ec::shutting_down, "the API is stopping");
+      res = ask<std::vector<block>>(self, stream, std::chrono::seconds{1},
+                                    pull_atom::value);
+      if (res || res.error() != caf::sec::request_timeout)
+        break;
+      auto alive = ask<actor_status>(self, stream, std::chrono::seconds{2},
+                                     status_atom::value);
+      if (!alive)
+        return make_error(ec::unavailable, "the download's stream died",
+                          describe(alive.error()));
+    }
     if (!res)
       return res.error();
     if (res->empty())
@@ -547,6 +580,7 @@ struct download {
         return false;
       if (auto err = pull()) {
         spdlog::warn("api: download aborted: {}", describe(err));
+        abort_reason = describe(err);
         return false;
       }
       if (queue.empty())
@@ -561,8 +595,25 @@ struct download {
                     // bytes
     uint64_t from = pos - block_start;
     uint64_t until = std::min<uint64_t>(b.size(), range.last + 1 - block_start);
-    return sink.write(reinterpret_cast<const char*>(b.data->data() + from),
-                      until - from);
+    if (!sink.write(reinterpret_cast<const char*>(b.data->data() + from),
+                    until - from))
+      return false;
+    written += until - from;
+    return true;
+  }
+
+  // Records how the download ended: done only if every byte went out.
+  void finish(bool success) {
+    if (!progress || progress->state != 0)
+      return;
+    if (success && written == range.length())
+      progress->finish(download_progress::phase::done);
+    else
+      progress->finish(
+        download_progress::phase::failed,
+        "sent " + std::to_string(written) + " of " +
+          std::to_string(range.length()) + " bytes: " +
+          (abort_reason.empty() ? "the client went away" : abort_reason));
   }
 };
 
@@ -629,6 +680,7 @@ void handle_download(api_shared& api, const Request& req, Response& res,
     return;
   }
   auto dl = std::make_shared<download>(api.sys);
+  dl->stopping = &api.stopping;
   uint64_t size = 0;
   std::string content_type = "application/octet-stream";
   if (id->codec == multicodec::codex_manifest) {
@@ -671,8 +723,7 @@ void handle_download(api_shared& api, const Request& req, Response& res,
                                 network ? "stream" : "local");
     dl->next_index = spec.first;
     dl->progress = spec.progress;
-    dl->stream =
-      api.sys.spawn(store_stream, spec, api.network_store(), api.supervisor);
+    dl->stream = api.spawn_stream(spec);
     // Fetch the first blocks before committing to a status line, so that a
     // dataset with missing blocks answers with an error, not a cut stream.
     if (auto err = dl->pull()) {
@@ -697,8 +748,7 @@ void handle_download(api_shared& api, const Request& req, Response& res,
       return dl->write_next(offset, sink);
     },
     [dl](bool success) {
-      if (dl->progress && success)
-        dl->progress->finish(download_progress::phase::done);
+      dl->finish(success);
       if (dl->stream)
         caf::anon_send_exit(dl->stream, caf::exit_reason::user_shutdown);
     });
@@ -846,13 +896,9 @@ void handle_loglevel(const Request& req, Response& res) {
 // every block in the background.
 void handle_network_manifest(api_shared& api, const Request& req, Response& res,
                              bool start_download) {
-  auto id = cid_param(req, res);
+  auto id = cid_param(req, res, multicodec::codex_manifest, "manifest");
   if (!id)
     return;
-  if (id->codec != multicodec::codex_manifest) {
-    reply_error(req, res, 400, id->to_string() + " is not a manifest CID");
-    return;
-  }
   caf::scoped_actor self{api.sys};
   auto head = fetch_head(api, self, *id, true);
   if (!head) {
@@ -872,7 +918,7 @@ void handle_network_manifest(api_shared& api, const Request& req, Response& res,
     auto spec =
       stream_spec_for(api, *id, *m, 0, m->content_size() - 1, "background");
     spec.drain = true;
-    api.sys.spawn(store_stream, spec, api.network_store(), api.supervisor);
+    api.spawn_stream(spec);
     spdlog::info("api: background download of {} started", id->to_string());
   }
   reply_json(res, {{"cid", id->to_string()}, {"manifest", manifest_json(*m)}});
@@ -971,11 +1017,7 @@ void handle_peers(api_shared& api, const Request&, Response& res) {
 
 // GET /api/cairn/v1/downloads: recent downloads, newest last.
 void handle_downloads(api_shared& api, const Request&, Response& res) {
-  std::deque<std::shared_ptr<download_progress>> list;
-  {
-    std::lock_guard<std::mutex> guard{api.mtx};
-    list = api.downloads;
-  }
+  auto list = api.ctx->downloads->list();
   static const char* states[] = {"running", "done", "failed"};
   json out = json::array();
   auto now = std::chrono::steady_clock::now();
@@ -1017,6 +1059,268 @@ void handle_downloads(api_shared& api, const Request&, Response& res) {
   reply_json(res, {{"downloads", out}});
 }
 
+// -- operator inspection ------------------------------------------------------
+
+// Every live actor's status, from the inspector.
+caf::expected<std::vector<actor_status>>
+actor_statuses(api_shared& api, caf::scoped_actor& self) {
+  auto insp = api.ctx->inspector->get();
+  if (!insp)
+    return make_error(ec::unavailable, "the inspector is not running");
+  return ask<std::vector<actor_status>>(self, insp, std::chrono::seconds{5},
+                                        list_atom::value);
+}
+
+json status_json(const actor_status& s) {
+  json gauges = json::object();
+  for (auto& [k, v] : s.gauges)
+    gauges[k] = v;
+  return {{"name", s.name},
+          {"id", s.id},
+          {"kind", s.kind},
+          {"parent", s.parent},
+          {"mailbox", s.mailbox},
+          {"processed", s.processed},
+          {"busy_seconds", s.busy_seconds},
+          {"restarts", s.restarts},
+          {"last_error", s.last_error},
+          {"responsive", s.responsive},
+          {"gauges", gauges}};
+}
+
+void handle_actors(api_shared& api, const Request& req, Response& res) {
+  caf::scoped_actor self{api.sys};
+  auto list = actor_statuses(api, self);
+  if (!list) {
+    reply_error(req, res, list.error());
+    return;
+  }
+  json out = json::array();
+  for (auto& s : *list)
+    out.push_back(status_json(s));
+  reply_json(res, {{"node", api.info.peer_id}, {"actors", out}});
+}
+
+// GET /api/cairn/v1/tree: the supervision tree, from the parent links the
+// inspector knows, with the supervisor's restart counts per child.
+void handle_tree(api_shared& api, const Request& req, Response& res) {
+  caf::scoped_actor self{api.sys};
+  auto list = actor_statuses(api, self);
+  if (!list) {
+    reply_error(req, res, list.error());
+    return;
+  }
+  std::map<std::string, double> sup;
+  for (auto& s : *list)
+    if (s.name == "node_supervisor")
+      for (auto& [k, v] : s.gauges)
+        sup[k] = v;
+  std::function<json(const actor_status&)> node = [&](const actor_status& s) {
+    json children = json::array();
+    for (auto& c : *list)
+      if (c.parent == s.name && c.name != s.name)
+        children.push_back(node(c));
+    json j{{"name", s.name},
+           {"id", s.id},
+           {"kind", s.kind},
+           {"restarts", s.restarts},
+           {"children", children}};
+    if (s.name == "node_supervisor") {
+      double left = 1e9;
+      for (auto& [k, v] : sup)
+        if (k.rfind("intensity_left.", 0) == 0)
+          left = std::min(left, v);
+      j["intensity_left"] = left == 1e9 ? 0 : left;
+    } else if (auto i = sup.find("intensity_left." + s.name); i != sup.end()) {
+      j["intensity_left"] = i->second;
+    }
+    return j;
+  };
+  for (auto& s : *list)
+    if (s.parent.empty()) {
+      reply_json(res, node(s));
+      return;
+    }
+  reply_error(req, res, 503, "the supervisor is not registered yet");
+}
+
+void handle_wants(api_shared& api, const Request& req, Response& res) {
+  caf::scoped_actor self{api.sys};
+  auto wants = ask<std::vector<want_summary>>(self, api.engine(), store_timeout,
+                                              wants_atom::value);
+  if (!wants) {
+    reply_error(req, res, wants.error());
+    return;
+  }
+  json out = json::array();
+  for (auto& w : *wants)
+    out.push_back({{"address", w.address},
+                   {"ageSeconds", w.age_seconds},
+                   {"peers", w.peers},
+                   {"waiters", w.waiters}});
+  reply_json(res, {{"wants", out}});
+}
+
+// GET /api/cairn/v1/store: the local store's counters.
+void handle_store(api_shared& api, const Request& req, Response& res) {
+  caf::scoped_actor self{api.sys};
+  auto local = api.local_store();
+  auto sp = ask<space_info>(self, local, store_timeout, space_atom::value);
+  auto list = ask<std::vector<dataset_entry>>(self, local, store_timeout,
+                                              list_atom::value);
+  if (!sp || !list) {
+    reply_error(req, res, sp ? list.error() : sp.error());
+    return;
+  }
+  json out{{"blocks", sp->total_blocks},
+           {"bytes", sp->quota_used_bytes},
+           {"quotaBytes", sp->quota_max_bytes},
+           {"datasets", list->size()}};
+  // The store's own counters.
+  if (auto st = ask<actor_status>(self, local, std::chrono::seconds{1},
+                                  status_atom::value)) {
+    for (auto& [k, v] : st->gauges) {
+      if (k == "map_bytes")
+        out["mapBytes"] = static_cast<uint64_t>(v);
+      else if (k == "reads" || k == "writes")
+        out[k] = static_cast<uint64_t>(v);
+      else if (k == "txn_per_second")
+        out["txnPerSecond"] = v;
+    }
+  }
+  reply_json(res, out);
+}
+
+// Endpoints that change state answer loopback clients, or clients that
+// present --api-token. Answers 403 (and returns false) otherwise.
+bool allowed(api_shared& api, const Request& req, Response& res) {
+  const auto& token = api.ctx->options.api_token;
+  auto auth = req.get_header_value("Authorization");
+  if (!token.empty() && auth == "Bearer " + token)
+    return true;
+  auto& addr = req.remote_addr;
+  if (addr == "127.0.0.1" || addr == "::1" || addr == "::ffff:127.0.0.1" ||
+      addr.rfind("127.", 0) == 0) {
+    if (token.empty() || auth.empty())
+      return true;
+  }
+  reply_error(req, res, 403,
+              token.empty() ? "refused: " + req.method + " " + req.path +
+                                " is for loopback clients (start the node with "
+                                "--api-token to allow others)"
+                            : "refused: " + req.method + " " + req.path +
+                                " needs 'Authorization: Bearer <--api-token>'");
+  return false;
+}
+
+// POST /api/cairn/v1/actors/{name}/restart | crash
+void handle_actor_action(api_shared& api, const Request& req, Response& res,
+                         bool crash) {
+  if (!allowed(api, req, res))
+    return;
+  auto name = req.matches[1].str();
+  if (crash && !api.ctx->options.enable_fault_injection) {
+    reply_error(req, res, 403,
+                "refused: fault injection is disabled (start the node with "
+                "--enable-fault-injection)");
+    return;
+  }
+  caf::scoped_actor self{api.sys};
+  auto insp = api.ctx->inspector->get();
+  auto handle =
+    ask<caf::actor>(self, insp, store_timeout, get_atom::value, name);
+  if (!handle) {
+    reply_error(req, res, is(handle.error(), ec::not_found) ? 404 : 503,
+                is(handle.error(), ec::not_found) ? "no actor named " + name
+                                                  : describe(handle.error()));
+    return;
+  }
+  if (crash) {
+    spdlog::warn("api: crashing {} on request (fault injection)", name);
+    self->send<caf::message_priority::high>(
+      caf::actor_cast<inspectable_actor>(*handle), crash_atom::value,
+      "crashed by an operator (fault injection)");
+  } else {
+    auto ok = ask<ok_atom>(self, api.supervisor, store_timeout,
+                           restart_atom::value, name);
+    if (!ok) {
+      reply_error(req, res, is(ok.error(), ec::not_found) ? 409 : 503,
+                  is(ok.error(), ec::not_found)
+                    ? name + " is not supervised and cannot be restarted "
+                             "(crash it instead)"
+                    : describe(ok.error()));
+      return;
+    }
+  }
+  reply_json(res, {{"actor", name}, {"done", crash ? "crashed" : "restarted"}});
+}
+
+// The Prometheus text of GET /metrics.
+std::string metrics_text(api_shared& api) {
+  caf::scoped_actor self{api.sys};
+  std::ostringstream o;
+  auto metric = [&](const char* name, const char* type, const char* help,
+                    double v) {
+    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type
+      << '\n'
+      << name << ' ' << v << '\n';
+  };
+  std::map<std::string, double> engine, store;
+  auto list = actor_statuses(api, self);
+  if (list)
+    for (auto& s : *list) {
+      if (s.name == "engine")
+        engine.insert(s.gauges.begin(), s.gauges.end());
+      if (s.name == "local_store")
+        store.insert(s.gauges.begin(), s.gauges.end());
+    }
+  metric("cairn_block_exchange_peers", "gauge", "Connected peers.",
+         engine["peers"]);
+  metric("cairn_block_exchange_pending_blocks", "gauge",
+         "Blocks this node waits for.", engine["pending_blocks"]);
+  metric("cairn_block_exchange_blocks_received_total", "counter",
+         "Verified blocks received from peers.", engine["blocks_in"]);
+  metric("cairn_block_exchange_blocks_sent_total", "counter",
+         "Blocks sent to peers.", engine["blocks_out"]);
+  metric("cairn_block_exchange_bytes_received_total", "counter",
+         "Block bytes received from peers.", engine["bytes_in"]);
+  metric("cairn_block_exchange_bytes_sent_total", "counter",
+         "Block bytes sent to peers.", engine["bytes_out"]);
+  metric("cairn_block_exchange_bad_blocks_total", "counter",
+         "Invalid or unrequested blocks received.", engine["bad_blocks"]);
+  metric("cairn_repostore_blocks", "gauge", "Blocks in the local store.",
+         store["blocks"]);
+  metric("cairn_repostore_bytes_used", "gauge",
+         "Bytes of blocks in the local store.", store["bytes"]);
+  metric("cairn_repostore_bytes_quota", "gauge", "The storage quota.",
+         store["quota_bytes"]);
+  metric("cairn_api_uploads_total", "counter", "Datasets uploaded.",
+         static_cast<double>(api.uploads.load()));
+  metric("cairn_api_downloads_total", "counter", "Downloads started.",
+         static_cast<double>(api.downloads_started.load()));
+  metric("cairn_actors", "gauge", "Live actors.",
+         list ? static_cast<double>(list->size()) : 0);
+  auto per_actor = [&](const char* name, const char* type, const char* help,
+                       auto value) {
+    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type
+      << '\n';
+    if (list)
+      for (auto& s : *list)
+        o << name << "{actor=\"" << s.name << "\"} " << value(s) << '\n';
+  };
+  per_actor("cairn_actor_mailbox", "gauge", "Messages waiting per actor.",
+            [](auto& s) { return s.mailbox; });
+  per_actor("cairn_actor_processed_total", "counter",
+            "Messages handled per actor.", [](auto& s) { return s.processed; });
+  per_actor("cairn_actor_busy_seconds_total", "counter",
+            "Time spent in handlers per actor.",
+            [](auto& s) { return s.busy_seconds; });
+  per_actor("cairn_actor_restarts_total", "counter",
+            "Supervisor restarts per actor name.",
+            [](auto& s) { return s.restarts; });
+  return o.str();
+}
+
 void add_routes(httplib::Server& srv, std::shared_ptr<api_shared> api) {
   auto with = [api](auto fn) {
     return [api, fn](const Request& req, Response& res) { fn(*api, req, res); };
@@ -1046,6 +1350,18 @@ void add_routes(httplib::Server& srv, std::shared_ptr<api_shared> api) {
   srv.Get("/api/cairn/v1/peers", with(handle_peers));
   srv.Get(route("/spr"), with(handle_spr));
   srv.Get("/api/cairn/v1/downloads", with(handle_downloads));
+  srv.Get("/api/cairn/v1/actors", with(handle_actors));
+  srv.Get("/api/cairn/v1/tree", with(handle_tree));
+  srv.Get("/api/cairn/v1/wants", with(handle_wants));
+  srv.Get("/api/cairn/v1/store", with(handle_store));
+  srv.Post("/api/cairn/v1/actors/(.+)/restart",
+           [api](const Request& req, Response& res) {
+             handle_actor_action(*api, req, res, false);
+           });
+  srv.Post("/api/cairn/v1/actors/(.+)/crash",
+           [api](const Request& req, Response& res) {
+             handle_actor_action(*api, req, res, true);
+           });
   srv.Post("/api/cairn/v1/data/" + cid_re + "/protect", with(handle_protect));
   srv.Delete("/api/cairn/v1/blocks/" + cid_re + "/([^/]+)",
              with(handle_delete_leaf));
@@ -1085,6 +1401,16 @@ void add_routes(httplib::Server& srv, std::shared_ptr<api_shared> api) {
 
 } // namespace
 
+store_stream_actor api_shared::spawn_stream(stream_spec spec) {
+  auto h = sys.spawn(store_stream, spec, network_store(), supervisor);
+  ++downloads_started;
+  if (auto insp = ctx->inspector->get())
+    caf::anon_send(insp, put_atom::value, caf::actor_cast<caf::actor>(h),
+                   "store_stream/" + std::to_string(++next_stream),
+                   std::string{"event_based"}, std::string{"api"});
+  return h;
+}
+
 caf::expected<bound_server> bind_api_server(const std::string& host,
                                             uint16_t port) {
   auto srv = std::make_shared<httplib::Server>();
@@ -1117,6 +1443,10 @@ api_state::~api_state() {
     server->stop();
   if (listener.joinable())
     listener.join();
+  if (metrics)
+    metrics->stop();
+  if (metrics_listener.joinable())
+    metrics_listener.join();
 }
 
 api_actor::behavior_type api(api_actor::stateful_pointer<api_state> self,
@@ -1140,6 +1470,18 @@ api_actor::behavior_type api(api_actor::stateful_pointer<api_state> self,
     std::this_thread::sleep_for(std::chrono::milliseconds{1});
   spdlog::info("api: serving http://{}:{}{}", shared->info.api_host,
                server.port, api_prefix);
+  if (wiring.metrics) {
+    st.metrics = wiring.metrics->server;
+    st.metrics->Get("/metrics", [shared](const Request&, Response& res) {
+      res.set_content(metrics_text(*shared), "text/plain; version=0.0.4");
+    });
+    st.metrics_listener =
+      std::thread{[srv = st.metrics] { srv->listen_after_bind(); }};
+    for (int i = 0; i < 5000 && !st.metrics->is_running(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds{1});
+    spdlog::info("api: metrics on http://{}:{}/metrics",
+                 shared->ctx->options.metrics_address, wiring.metrics->port);
+  }
   return instrumented<api_actor::behavior_type>(
     self, self->state.stats,
     [self](update_atom, local_store_actor local) {

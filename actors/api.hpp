@@ -5,6 +5,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -43,6 +44,8 @@ struct api_wiring {
   node_supervisor_actor supervisor;
   node_info info;
   std::shared_ptr<node_context> ctx;
+  /// The metrics server, bound when `--metrics` is on.
+  std::optional<bound_server> metrics;
 };
 
 /// What the HTTP handler threads share with the `api` actor: the current
@@ -81,15 +84,18 @@ struct api_shared {
     return disc;
   }
 
-  /// Recent downloads (guarded by mtx; the last `max_downloads` are kept).
-  std::deque<std::shared_ptr<download_progress>> downloads;
-  static constexpr size_t max_downloads = 100;
+  /// Counters for /metrics.
+  std::atomic<uint64_t> uploads{0};
+  std::atomic<uint64_t> downloads_started{0};
+  /// Numbers the downloads' store_streams for the inspector.
+  std::atomic<uint64_t> next_stream{0};
 
+  /// Spawns a download's store_stream and registers it with the inspector.
+  store_stream_actor spawn_stream(stream_spec spec);
+
+  /// Records a download in the node's log (it survives API restarts).
   void track(std::shared_ptr<download_progress> p) {
-    std::lock_guard<std::mutex> guard{mtx};
-    downloads.push_back(std::move(p));
-    while (downloads.size() > max_downloads)
-      downloads.pop_front();
+    ctx->downloads->track(std::move(p));
   }
 };
 
@@ -101,7 +107,10 @@ struct api_state {
   std::shared_ptr<api_shared> shared;
   std::shared_ptr<httplib::Server> server;
   std::thread listener;
-  /// Stops the server and waits for its threads (the actor is detached, so
+  /// The Prometheus endpoint (`--metrics`), if enabled.
+  std::shared_ptr<httplib::Server> metrics;
+  std::thread metrics_listener;
+  /// Stops the servers and waits for its threads (the actor is detached, so
   /// this blocks no scheduler worker).
   ~api_state();
 };

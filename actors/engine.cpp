@@ -293,6 +293,27 @@ void release_peer_wants(self_ptr self, peer_entry& p) {
     schedule(self, addr);
 }
 
+// A session ended (it said so, or it died): forget the peer and ask others
+// for what it owed us.
+void peer_gone(self_ptr self, const std::string& id, bool was_up,
+               const std::string& why) {
+  auto& st = self->state;
+  st.dialing.erase(id);
+  auto waiters = st.connecting.equal_range(id);
+  for (auto i = waiters.first; i != waiters.second; ++i)
+    i->second.deliver(make_error(ec::unavailable, why));
+  st.connecting.erase(id);
+  auto it = st.peers.find(id);
+  if (it == st.peers.end() || !was_up)
+    return;
+  // Only the session we use counts (a duplicate's end does not).
+  spdlog::info("engine: peer {} disconnected: {}", id, why);
+  auto p = std::move(it->second);
+  st.peers.erase(it);
+  release_peer_wants(self, p);
+  flush(self);
+}
+
 void penalize(self_ptr self, peer_entry& p, const std::string& why) {
   auto& st = self->state;
   ++p.bad_blocks;
@@ -674,6 +695,17 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
   st.local = std::move(local);
   st.discovery = std::move(discovery);
   self->delayed_send(self, st.cfg.tick, tick_atom::value);
+  self->set_down_handler([self](caf::down_msg& dm) {
+    for (auto& [id, p] : self->state.peers)
+      if (p.info.session.address() == dm.source) {
+        auto peer = id;
+        peer_gone(self, peer, true,
+                  "session died: " +
+                    (dm.reason ? describe(dm.reason) : std::string{"exited"}));
+        flush(self);
+        return;
+      }
+  });
   return instrumented<engine_actor::behavior_type>(
     self, self->state.stats,
     // -- peers
@@ -698,8 +730,16 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
         return;
       }
       spdlog::info("engine: peer {} connected", id);
+      if (st.cfg.inspector)
+        if (auto insp = st.cfg.inspector->get())
+          self->send(
+            insp, put_atom::value, caf::actor_cast<caf::actor>(info.session),
+            "peer_session/" + id, std::string{"broker"}, std::string{"engine"});
       auto& p = st.peers[id];
       p.info = std::move(info);
+      // A session that dies without saying goodbye (a crash) is noticed
+      // through its down message.
+      self->monitor(p.info.session);
       // Ask the newcomer about everything we wait for.
       for (auto& [addr, pw] : st.pending)
         if (pw.requested.empty() && pw.asked_have.insert(id).second)
@@ -707,23 +747,7 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
       flush(self);
     },
     [self](peer_down_atom, const std::string& id, bool was_up,
-           const std::string& why) {
-      auto& st = self->state;
-      st.dialing.erase(id);
-      auto waiters = st.connecting.equal_range(id);
-      for (auto i = waiters.first; i != waiters.second; ++i)
-        i->second.deliver(make_error(ec::unavailable, why));
-      st.connecting.erase(id);
-      auto it = st.peers.find(id);
-      if (it == st.peers.end() || !was_up)
-        return;
-      // Only the session we use counts (a duplicate's end does not).
-      spdlog::info("engine: peer {} disconnected: {}", id, why);
-      auto p = std::move(it->second);
-      st.peers.erase(it);
-      release_peer_wants(self, p);
-      flush(self);
-    },
+           const std::string& why) { peer_gone(self, id, was_up, why); },
     [self](peer_msg_atom, const std::string& id, wire::message& msg) {
       auto& st = self->state;
       auto it = st.peers.find(id);

@@ -13,6 +13,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include "actors/inspector.hpp"
 #include "actors/instrumented.hpp"
 #include "actors/peer_session.hpp"
 #include "messages/interfaces.hpp"
@@ -45,6 +46,8 @@ struct engine_config {
   uint32_t max_peers = 160;
   /// Fault injection: serve every block with one byte flipped.
   bool corrupt_served = false;
+  /// Where established peer sessions are registered for operators.
+  std::shared_ptr<inspector_ref> inspector;
 };
 
 /// What the engine knows about one connected peer ("peers admin").
@@ -130,6 +133,16 @@ struct engine_state {
   /// Totals for operators.
   uint64_t blocks_in = 0, blocks_out = 0, bytes_in = 0, bytes_out = 0;
   uint64_t bad_blocks = 0;
+
+  void gauges(std::vector<std::pair<std::string, double>>& out) const {
+    out.emplace_back("peers", static_cast<double>(peers.size()));
+    out.emplace_back("pending_blocks", static_cast<double>(pending.size()));
+    out.emplace_back("blocks_in", static_cast<double>(blocks_in));
+    out.emplace_back("blocks_out", static_cast<double>(blocks_out));
+    out.emplace_back("bytes_in", static_cast<double>(bytes_in));
+    out.emplace_back("bytes_out", static_cast<double>(bytes_out));
+    out.emplace_back("bad_blocks", static_cast<double>(bad_blocks));
+  }
 };
 
 /// The block-exchange engine (DESIGN §5), both sides: fetches blocks that

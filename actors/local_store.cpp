@@ -53,17 +53,21 @@ local_store(local_store_actor::stateful_pointer<local_store_state> self,
   return instrumented<local_store_actor::behavior_type>(
     self, self->state.stats,
     [self](get_atom, const cid& id) -> caf::result<block> {
+      ++self->state.reads;
       return reply(self->state.store->get_block(id));
     },
     [self](get_atom, const block_address& addr) -> caf::result<block> {
+      ++self->state.reads;
       return reply(self->state.store->get_leaf_block(addr));
     },
     [self](put_atom,
            const std::vector<block>& blocks) -> caf::result<uint64_t> {
+      ++self->state.writes;
       return reply(self->state.store->put_blocks(blocks, unix_now()));
     },
     [self](commit_atom, const block& manifest_block,
            const std::vector<digest256>& leaves) -> caf::result<cid> {
+      ++self->state.writes;
       auto res =
         self->state.store->put_dataset(manifest_block, leaves, unix_now());
       if (res)
@@ -72,39 +76,52 @@ local_store(local_store_actor::stateful_pointer<local_store_state> self,
       return reply(std::move(res));
     },
     [self](release_atom, const std::vector<cid>& ids) -> caf::result<ok_atom> {
+      ++self->state.writes;
       return reply(self->state.store->release_blocks(ids));
     },
     [self](has_atom, const cid& id) -> bool {
+      ++self->state.reads;
       return self->state.store->has_block(id);
     },
     [self](delete_atom, const cid& id) -> caf::result<ok_atom> {
+      ++self->state.writes;
       return reply(self->state.store->remove(id));
     },
     [self](list_atom) -> caf::result<std::vector<dataset_entry>> {
+      ++self->state.reads;
       return reply(self->state.store->list_datasets());
     },
-    [self](space_atom) -> space_info { return self->state.store->space(); },
+    [self](space_atom) -> space_info {
+      ++self->state.reads;
+      return self->state.store->space();
+    },
     [self](expire_atom, uint64_t now, uint32_t max) -> caf::result<uint64_t> {
+      ++self->state.writes;
       return reply(self->state.store->expire(now, max));
     },
     [self](get_atom, leaf_atom,
            const block_address& addr) -> caf::result<block, merkle_proof> {
+      ++self->state.reads;
       auto res = self->state.store->get_leaf_proof(addr);
       if (!res)
         return std::move(res.error());
       return {std::move(res->first), std::move(res->second)};
     },
     [self](has_atom, const block_address& addr) -> bool {
+      ++self->state.reads;
       return self->state.store->has_leaf(addr);
     },
     [self](put_atom, leaf_atom,
            const std::vector<leaf_block>& leaves) -> caf::result<ok_atom> {
+      ++self->state.writes;
       return reply(self->state.store->put_leaves(leaves, unix_now()));
     },
     [self](put_atom, manifest_atom, const block& b) -> caf::result<cid> {
+      ++self->state.writes;
       return reply(self->state.store->put_manifest(b, unix_now()));
     },
     [self](delete_atom, const block_address& addr) -> caf::result<ok_atom> {
+      ++self->state.writes;
       return reply(self->state.store->remove_leaf(addr));
     });
 }

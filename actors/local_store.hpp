@@ -1,5 +1,7 @@
 #pragma once
 
+#include <chrono>
+
 #include <memory>
 
 #include <caf/typed_event_based_actor.hpp>
@@ -16,6 +18,27 @@ struct local_store_state {
   /// Handler counters, published for the inspector.
   std::shared_ptr<actor_stats> stats = std::make_shared<actor_stats>();
   std::unique_ptr<storage::lmdb_store> store;
+  /// Read and write requests served (a write is one LMDB transaction).
+  uint64_t reads = 0;
+  uint64_t writes = 0;
+  std::chrono::steady_clock::time_point started =
+    std::chrono::steady_clock::now();
+
+  void gauges(std::vector<std::pair<std::string, double>>& out) const {
+    if (!store)
+      return;
+    auto sp = store->space();
+    out.emplace_back("blocks", static_cast<double>(sp.total_blocks));
+    out.emplace_back("bytes", static_cast<double>(sp.quota_used_bytes));
+    out.emplace_back("quota_bytes", static_cast<double>(sp.quota_max_bytes));
+    out.emplace_back("map_bytes", static_cast<double>(store->map_size()));
+    out.emplace_back("reads", static_cast<double>(reads));
+    out.emplace_back("writes", static_cast<double>(writes));
+    auto secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+        .count();
+    out.emplace_back("txn_per_second", secs > 0 ? writes / secs : 0.0);
+  }
 };
 
 /// Serves `local_store_actor` from `store`, or from a store it opens with

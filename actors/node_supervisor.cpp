@@ -20,9 +20,35 @@ namespace {
 using self_ptr = node_supervisor_actor::stateful_pointer<node_supervisor_state>;
 
 // Start order; stopping goes backwards.
-const char* const child_names[] = {"local_store",   "discovery",   "engine",
-                                   "network_store", "maintenance", "advertiser",
-                                   "peer_listener", "api"};
+const char* const child_names[] = {"inspector",  "local_store",   "discovery",
+                                   "engine",     "network_store", "maintenance",
+                                   "advertiser", "peer_listener", "api"};
+
+// How the operator sees a child's kind.
+const char* kind_of(const std::string& name) {
+  if (name == "local_store" || name == "api")
+    return "detached";
+  if (name == "peer_listener")
+    return "broker";
+  return "event_based";
+}
+
+// Tells the inspector about a (re)started child.
+void announce(self_ptr self, const std::string& name, const caf::actor& h) {
+  self->send(self->state.inspector, put_atom::value, h, name,
+             std::string{kind_of(name)}, std::string{"node_supervisor"});
+}
+
+// A new inspector knows nobody: introduce the supervisor and its children.
+void announce_all(self_ptr self) {
+  auto& st = self->state;
+  self->send(st.inspector, put_atom::value, caf::actor_cast<caf::actor>(self),
+             std::string{"node_supervisor"}, std::string{"supervisor"},
+             std::string{});
+  for (auto& c : st.children)
+    if (c.handle)
+      announce(self, c.name, c.handle);
+}
 
 child_entry* find_child(self_ptr self, const std::string& name) {
   for (auto& c : self->state.children)
@@ -35,6 +61,11 @@ child_entry* find_child(self_ptr self, const std::string& name) {
 caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
   auto& st = self->state;
   const auto& o = st.ctx->options;
+  if (name == "inspector") {
+    st.inspector = self->spawn<caf::monitored>(inspector);
+    st.ctx->inspector->set(st.inspector);
+    return caf::actor_cast<caf::actor>(st.inspector);
+  }
   if (name == "local_store") {
     st.local = self->spawn<caf::detached + caf::monitored>(
       local_store, store_options(o), st.ctx->preopened);
@@ -61,6 +92,7 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
     ec.max_price = o.max_price;
     ec.max_peers = o.max_peers;
     ec.corrupt_served = o.fault_corrupt_blocks;
+    ec.inspector = st.ctx->inspector;
     st.engine = self->spawn<caf::monitored>(engine, std::move(ec), st.local,
                                             st.discovery);
     return caf::actor_cast<caf::actor>(st.engine);
@@ -98,7 +130,15 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
       return server.error();
     st.info.api_port = server->port;
     api_wiring wiring{st.local, st.net,  st.engine, st.discovery,
-                      self,     st.info, st.ctx};
+                      self,     st.info, st.ctx,    std::nullopt};
+    if (o.metrics) {
+      auto m = bind_api_server(o.metrics_address, st.metrics_port);
+      if (!m)
+        return make_error(ec::unavailable, "metrics endpoint",
+                          describe(m.error()));
+      st.metrics_port = m->port;
+      wiring.metrics = std::move(*m);
+    }
     st.api = self->spawn<caf::detached + caf::monitored>(
       api, std::move(*server), std::move(wiring));
     return caf::actor_cast<caf::actor>(st.api);
@@ -177,6 +217,10 @@ void restart(self_ptr self, child_entry& child, const caf::error& reason) {
   spdlog::info("node_supervisor: restarted {} (restart {})", child.name,
                child.restarts);
   rewire(self, child.name);
+  if (child.name == "inspector")
+    announce_all(self);
+  else
+    announce(self, child.name, child.handle);
 }
 
 } // namespace
@@ -198,6 +242,7 @@ node_supervisor_actor::behavior_type node_supervisor(
   st.info.peer_id = st.ctx->key.peer_id().to_string();
   st.info.api_host = st.ctx->options.api_bindaddr;
   st.info.api_port = st.ctx->options.api_port;
+  st.metrics_port = st.ctx->options.metrics_port;
   st.info.data_dir = st.ctx->options.data_dir;
   st.key = std::make_shared<const storage::node_key>(st.ctx->key);
   // Children are monitored, not linked: when the supervisor is told to exit
@@ -266,6 +311,7 @@ node_supervisor_actor::behavior_type node_supervisor(
         }
         st.children.push_back(child_entry{name, *h, {}, 0});
       }
+      announce_all(self);
       // The store has been handed over; restarts reopen it by path.
       st.ctx->preopened.reset();
       return st.info;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <algorithm>
+
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -12,7 +14,9 @@
 #include <caf/io/doorman.hpp>
 
 #include "actors/discovery.hpp"
+#include "actors/inspector.hpp"
 #include "actors/instrumented.hpp"
+#include "actors/store_stream.hpp"
 #include "config/options.hpp"
 #include "messages/interfaces.hpp"
 #include "storage/lmdb_store.hpp"
@@ -29,6 +33,10 @@ struct node_context {
   /// The store opened (and checked) before start; the first `local_store`
   /// takes it, later ones reopen `options.data_dir`.
   std::shared_ptr<std::unique_ptr<storage::lmdb_store>> preopened;
+  /// The node's inspector, for actors that register the actors they spawn.
+  std::shared_ptr<inspector_ref> inspector = std::make_shared<inspector_ref>();
+  /// Recent downloads, kept across API restarts.
+  std::shared_ptr<download_log> downloads = std::make_shared<download_log>();
 };
 
 /// The LMDB settings of a node: the store lives in `<data-dir>/repo`.
@@ -68,6 +76,7 @@ struct node_supervisor_state {
   maintenance_actor maint;
   peer_listener_actor listener;
   api_actor api;
+  inspector_actor inspector;
   /// The node key, shared with the peer sessions.
   std::shared_ptr<const storage::node_key> key;
   /// The peer listener's socket, bound at start before the engine needs to
@@ -77,7 +86,23 @@ struct node_supervisor_state {
   std::shared_ptr<udp_socket> disc_socket;
   /// The resolved API address (the port stays fixed across restarts).
   node_info info;
+  /// The metrics port (resolved when 0 was asked for; fixed across restarts).
+  uint16_t metrics_port = 0;
   bool stopping = false;
+
+  /// Restarts per child and the restarts left before escalation.
+  void gauges(std::vector<std::pair<std::string, double>>& out) const {
+    auto now = std::chrono::steady_clock::now();
+    for (auto& c : children) {
+      auto recent =
+        std::count_if(c.recent.begin(), c.recent.end(),
+                      [&](auto t) { return now - t <= policy.window; });
+      out.emplace_back("restarts." + c.name, c.restarts);
+      out.emplace_back("intensity_left." + c.name,
+                       static_cast<double>(policy.max_restarts) -
+                         static_cast<double>(recent));
+    }
+  }
   std::vector<caf::typed_response_promise<ok_atom>> stop_promises;
 };
 

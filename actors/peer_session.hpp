@@ -61,6 +61,14 @@ struct peer_session_state {
   uint64_t frames_out = 0;
   /// Bytes handed to the socket and not yet written.
   uint64_t unsent = 0;
+
+  void gauges(std::vector<std::pair<std::string, double>>& out) const {
+    out.emplace_back("bytes_in", static_cast<double>(bytes_in));
+    out.emplace_back("bytes_out", static_cast<double>(bytes_out));
+    out.emplace_back("frames_in", static_cast<double>(frames_in));
+    out.emplace_back("frames_out", static_cast<double>(frames_out));
+    out.emplace_back("unsent", static_cast<double>(unsent));
+  }
 };
 
 /// One connection to a peer (DESIGN §4): frames and decodes what arrives,

@@ -143,43 +143,73 @@ bool is_lost(const store_stream_state& st, uint64_t index) {
   return st.lost.count(index) > 0;
 }
 
-// The first leaf in [first, end) not known to be lost, or `end`.
+// The first leaf in [first, end) not known to be lost, or `end`: one
+// lookup in the runs of lost leaves (losses come in long runs).
 uint64_t first_available(const store_stream_state& st, uint64_t first,
                          uint64_t end) {
-  auto it = st.lost.lower_bound(first);
-  while (first < end && it != st.lost.end() && *it == first) {
-    ++it;
-    ++first;
+  auto it = st.lost_runs.upper_bound(first);
+  if (it != st.lost_runs.begin()) {
+    --it;
+    if (it->second > first)
+      first = it->second;
   }
-  return first;
+  return std::min(first, end);
+}
+
+void mark_lost(store_stream_state& st, uint64_t index) {
+  if (!st.lost.insert(index).second)
+    return;
+  uint64_t lo = index, hi = index + 1;
+  auto next = st.lost_runs.find(hi);
+  if (next != st.lost_runs.end()) {
+    hi = next->second;
+    st.lost_runs.erase(next);
+  }
+  auto prev = st.lost_runs.lower_bound(index);
+  if (prev != st.lost_runs.begin()) {
+    --prev;
+    if (prev->second == index) {
+      lo = prev->first;
+      st.lost_runs.erase(prev);
+    }
+  }
+  st.lost_runs[lo] = hi;
 }
 
 // Proof fetches and step repairs kept running at once for the witness:
 // losses tend to come in runs (a step's shards are `steps` apart), so the
 // leaves after a needed one are likely needed next.
-constexpr size_t max_proof_fetches = 32;
-constexpr size_t max_repairs = 16;
+constexpr size_t max_proof_fetches = 64;
+constexpr size_t max_repairs = 32;
+// Rebuilt blocks kept in memory at most this many windows ahead of the
+// reader.
+constexpr uint64_t rebuilt_ahead = 4;
+
+// Requests leaf `index` with its proof from the source.
+auto request_with_proof(self_ptr self, uint64_t index) {
+  auto& st = self->state;
+  return self->request(st.source, st.spec.block_timeout, get_atom::value,
+                       proof_atom::value, block_address{st.spec.tree, index});
+}
 
 // Fetches a leaf's proof for the witness (the leaf is stored on the way).
 void fetch_proof(self_ptr self, uint64_t index) {
   auto& st = self->state;
   if (st.witness->knows_leaf(index) || !st.proof_fetches.insert(index).second)
     return;
-  self
-    ->request(st.source, st.spec.block_timeout, get_atom::value,
-              proof_atom::value, block_address{st.spec.tree, index})
+  request_with_proof(self, index)
     .then(
       [=](block& b, merkle_proof& p) {
         auto& s = self->state;
         s.proof_fetches.erase(index);
         if (!s.witness->add_proof(b.id.digest, p))
-          s.lost.insert(index); // a stored proof that fails: do not use it
+          mark_lost(s, index); // a stored proof that fails: do not use it
         prove_rebuilt(self);
       },
       [=](caf::error&) {
         auto& s = self->state;
         s.proof_fetches.erase(index);
-        s.lost.insert(index);
+        mark_lost(s, index);
         prove_rebuilt(self);
       });
 }
@@ -191,6 +221,7 @@ void prove_rebuilt(self_ptr self) {
   if (st.failure)
     return;
   std::vector<uint64_t> todo(st.awaiting.begin(), st.awaiting.end());
+  std::vector<leaf_block> proven;
   for (auto index : todo) {
     auto rb = st.rebuilt.find(index);
     if (rb == st.rebuilt.end())
@@ -223,34 +254,38 @@ void prove_rebuilt(self_ptr self) {
       continue;
     }
     auto proof = std::get<merkle_proof>(std::move(res));
-    auto b = std::move(rb->second);
+    proven.push_back(leaf_block{block_address{st.spec.tree, index},
+                                std::move(rb->second), std::move(proof)});
     st.rebuilt.erase(rb);
     st.awaiting.erase(index);
-    ++st.in_flight; // until stored
-    self
-      ->request(st.source, st.spec.block_timeout, put_atom::value,
-                leaf_atom::value,
-                std::vector<leaf_block>{
-                  leaf_block{block_address{st.spec.tree, index}, b, proof}})
-      .then(
-        [=](ok_atom) {
-          auto& s = self->state;
-          --s.in_flight;
-          if (s.failure)
-            return;
+  }
+  if (proven.empty())
+    return;
+  // Stored in one transaction, then delivered.
+  st.in_flight += static_cast<uint32_t>(proven.size());
+  self
+    ->request(st.source, st.spec.block_timeout, put_atom::value,
+              leaf_atom::value, proven)
+    .then(
+      [=](ok_atom) {
+        auto& s = self->state;
+        s.in_flight -= static_cast<uint32_t>(proven.size());
+        if (s.failure)
+          return;
+        for (auto& l : proven) {
           if (s.spec.progress) {
             ++s.spec.progress->blocks_done;
             ++s.spec.progress->blocks_repaired;
-            s.spec.progress->bytes_done += b.size();
+            s.spec.progress->bytes_done += l.data.size();
           }
-          s.ready.emplace(index, b);
-          deliver(self);
-        },
-        [=](caf::error& err) {
-          --self->state.in_flight;
-          fail(self, std::move(err));
-        });
-  }
+          s.ready.emplace(l.addr.index, l.data);
+        }
+        deliver(self);
+      },
+      [=](caf::error& err) {
+        self->state.in_flight -= static_cast<uint32_t>(proven.size());
+        fail(self, std::move(err));
+      });
 }
 
 // Rebuilt shards of `step` arrived from the decoder.
@@ -265,9 +300,13 @@ void on_decoded(self_ptr self, uint64_t step, std::vector<block>& out) {
     auto index = ec.index_of(step, shard);
     st.witness->add_candidate(index, out[shard].id.digest);
     // Kept for the reader: data blocks of the range it has not passed yet
-    // (any of them may turn out lost when the window reaches it).
+    // (any of them may turn out lost when the window reaches it), up to
+    // `rebuilt_ahead` windows ahead; beyond, only the digest is kept (for
+    // the witness) and the step is decoded again when the reader gets
+    // there (its shards are local by then), so memory stays bounded.
     if (!ec.is_parity(index) && index >= st.next_deliver &&
-        index <= st.spec.last)
+        index <= st.spec.last &&
+        index < st.next_deliver + rebuilt_ahead * uint64_t{st.spec.window})
       st.rebuilt.emplace(index, std::move(out[shard]));
   }
   spdlog::debug("store_stream {}: rebuilt step {}", st.spec.tree.to_string(),
@@ -290,9 +329,7 @@ void fill_repair(self_ptr self, uint64_t step) {
     if (r.shards[shard].data || is_lost(st, index))
       continue;
     ++r.in_flight;
-    self
-      ->request(st.source, st.spec.block_timeout, get_atom::value,
-                proof_atom::value, block_address{st.spec.tree, index})
+    request_with_proof(self, index)
       .then(
         [=](block& b, merkle_proof& p) {
           auto& s = self->state;
@@ -313,7 +350,7 @@ void fill_repair(self_ptr self, uint64_t step) {
           if (i == s.repairs.end())
             return;
           --i->second.in_flight;
-          s.lost.insert(index);
+          mark_lost(s, index);
           fill_repair(self, step);
         });
   }
@@ -367,7 +404,7 @@ void start_repair(self_ptr self, uint64_t step) {
 // A data block of a protected dataset that nobody has: rebuild it.
 void on_lost(self_ptr self, uint64_t index) {
   auto& st = self->state;
-  st.lost.insert(index);
+  mark_lost(st, index);
   st.awaiting.insert(index);
   auto step = st.spec.ec->step_of(index);
   if (st.rebuilt.count(index) > 0) {
@@ -456,8 +493,10 @@ store_stream(store_stream_actor::stateful_pointer<store_stream_state> self,
       ++st.pulls;
       if (st.failure)
         return st.failure;
+      // A reader whose pull timed out pulls again: the new pull replaces
+      // the old one (whose requester no longer listens).
       if (st.has_waiting)
-        return make_error(ec::invalid_argument, "one pull at a time");
+        st.waiting.deliver(make_error(ec::timeout, "superseded by a new pull"));
       st.waiting = self->make_response_promise<std::vector<block>>();
       st.has_waiting = true;
       deliver(self);

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,6 +52,30 @@ struct download_progress {
                     .count();
     state = static_cast<int>(p);
   }
+};
+
+/// The node's recent downloads, newest last (the last `max_kept`), for
+/// `GET /api/cairn/v1/downloads`. Owned by the node (it outlives API
+/// restarts); thread-safe.
+class download_log {
+public:
+  static constexpr size_t max_kept = 100;
+
+  void track(std::shared_ptr<download_progress> p) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    list_.push_back(std::move(p));
+    while (list_.size() > max_kept)
+      list_.pop_front();
+  }
+
+  std::deque<std::shared_ptr<download_progress>> list() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return list_;
+  }
+
+private:
+  mutable std::mutex mtx_;
+  std::deque<std::shared_ptr<download_progress>> list_;
 };
 
 /// What one download fetches and how.
@@ -122,8 +147,10 @@ struct store_stream_state {
   /// Steps being repaired, and steps already decoded.
   std::map<uint64_t, step_repair> repairs;
   std::set<uint64_t> repaired;
-  /// Leaves that cannot be had from anyone.
+  /// Leaves that cannot be had from anyone, and the same as runs
+  /// [first, end) for fast range queries.
   std::set<uint64_t> lost;
+  std::map<uint64_t, uint64_t> lost_runs;
   /// Lost leaves in the range, waiting to be rebuilt and proven.
   std::set<uint64_t> awaiting;
   /// Rebuilt blocks not yet proven against the tree.
@@ -133,6 +160,17 @@ struct store_stream_state {
   std::unique_ptr<storage::tree_witness> witness;
   /// Decodes steps off the cooperative scheduler (spawned when needed).
   caf::actor decoder;
+
+  void gauges(std::vector<std::pair<std::string, double>>& out) const {
+    out.emplace_back("next_block", static_cast<double>(next_deliver));
+    out.emplace_back("last_block", static_cast<double>(spec.last));
+    out.emplace_back("in_flight", static_cast<double>(in_flight));
+    out.emplace_back("ready", static_cast<double>(ready.size()));
+    out.emplace_back("repairing_steps", static_cast<double>(repairs.size()));
+    if (spec.progress)
+      out.emplace_back("blocks_repaired",
+                       static_cast<double>(spec.progress->blocks_repaired));
+  }
 };
 
 /// Delivers blocks `spec.first..spec.last` of `spec.tree` in order to

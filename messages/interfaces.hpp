@@ -251,7 +251,8 @@ using network_store_actor = block_source_actor::extend<
 /// window of requests in flight; the HTTP writer pulls.
 using store_stream_actor = inspectable_actor::extend<
   /// (pull_atom) -> (blocks)   the next blocks in order, at least one;
-  ///   empty when the range is done
+  ///   empty when the range is done; a new pull replaces a pending one
+  ///   (which gets `timeout`)
   ///   errors: not_found (a block is missing), unavailable, timeout
   caf::replies_to<pull_atom>::with<std::vector<block>>,
   /// (retry_atom, index) -> ()   internal: re-request a block after backoff

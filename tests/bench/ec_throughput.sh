@@ -15,7 +15,7 @@
 #      fetched). Reported as MB/s and as a ratio to (b).
 #   d. protected, M losses in every step: U is DELETEd on A (so only T holds
 #      the blocks), then DELETE /api/cairn/v1/blocks/{T}/{index} removes the
-#      DATA shards 0..M-1 of every step on A (Codex's stepped layout: data
+#      M DATA shards of every step on A (PATTERN; Codex's stepped layout: data
 #      shard j of step s is leaf s + j*steps, parity j is rounded + s +
 #      j*steps) — the worst case, every lost block has to be rebuilt from
 #      the K survivors of its step. B streams P as in (c); reported as MB/s,
@@ -33,6 +33,10 @@
 #              RUNS      repetitions per download (default 3)
 #              K, M      data and parity blocks per step (default 4, 2;
 #                        K + M <= 256, M <= K)
+#              PATTERN   which M data shards of each step are lost: "first"
+#                        (shards 0..M-1, so the first M/K of the data is
+#                        gone as one run; default) or "rotating" (shards
+#                        s, s+1, ... mod K in step s: losses spread evenly)
 #              MAX_TIME  curl --max-time of each download, s (default 600)
 #              KEEP_TMP  set to 1 to keep the temp dir (logs) for inspection
 # Needs: curl, python3, sha256sum, awk. Nothing outside a private temp dir is
@@ -49,6 +53,8 @@ SIZE_MB=${SIZE_MB:-256}
 RUNS=${RUNS:-3}
 K=${K:-4}
 M=${M:-2}
+PATTERN=${PATTERN:-first}
+[[ "$PATTERN" == first || "$PATTERN" == rotating ]] || { echo "ec_throughput: PATTERN must be first or rotating" >&2; exit 1; }
 MAX_TIME=${MAX_TIME:-600}
 NODE_BIN="$BUILD_DIR/bin/cairn-node"
 API=/api/codex/v1
@@ -96,12 +102,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 
-mbps() { awk -v b="$1" -v t="$2" 'BEGIN{printf "%.1f", b / t / 1e6}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a / b}'; }
 
-json_get() { # python expression on `j` (the parsed stdin)
-  python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"
-}
 
 # die_logs REASON: dies after showing the tails of both nodes' stderr.
 die_logs() {
@@ -123,54 +125,9 @@ ROUNDED=$((STEPS * K))
 QUOTA=$((8 * 1024 * 1024 * 1024))
 ((SIZE_BYTES * 4 + (1 << 30) <= QUOTA)) || QUOTA=$((SIZE_BYTES * 4 + (1 << 30)))
 
-# --- nodes ----------------------------------------------------------------
-# start_node NAME: starts a node in $WORK/NAME; sets BASE_<NAME>, PID_<NAME>,
-# PEER_<NAME>, ADDR_<NAME> (its peer listener multiaddr).
-start_node() {
-  local name=$1 dir="$WORK/$1" pid ready="" base peer addr
-  mkdir -p "$dir"
-  "$NODE_BIN" --data-dir "$dir/data" --api-bindaddr 127.0.0.1 --api-port 0 \
-    --listen-ip 127.0.0.1 --listen-port 0 --disc-port 0 \
-    --storage-quota "$QUOTA" --log-level warn \
-    >"$dir/stdout" 2>"$dir/stderr" &
-  pid=$!
-  NODE_PIDS+=("$pid")
-  ready=$(wait_ready "$dir/stdout" "$dir/stderr" "$pid" "node $name")
-  base=$(sed -n 's/.* api=\(http:\/\/[^ ]*\).*/\1/p' <<<"$ready")
-  base=${base%/}
-  peer=$(sed -n 's/.* peer-id=\([^ ]*\).*/\1/p' <<<"$ready")
-  [[ -n "$base" && -n "$peer" ]] || die "cannot parse the ready line of $name: $ready"
-  addr=$(curl -sf "$base$API/debug/info" | json_get 'j["addrs"][0]') ||
-    die "GET /debug/info of $name failed"
-  [[ "$addr" == /ip4/127.0.0.1/tcp/* ]] || die "node $name reports peer address '$addr'"
-  printf -v "BASE_$name" '%s' "$base"
-  printf -v "PID_$name" '%s' "$pid"
-  printf -v "PEER_$name" '%s' "$peer"
-  printf -v "ADDR_$name" '%s' "$addr"
-  echo "node $name: $base pid $pid peer $peer at $addr" >&2
-}
 
-connect() { # from to
-  local from="BASE_$1" peer="PEER_$2" addr="ADDR_$2" out
-  out=$(curl -s -w ' %{http_code}' "${!from}$API/connect/${!peer}?addrs=${!addr}")
-  [[ "$out" == *" 200" ]] || die "connect $1 -> $2 failed: $out"
-}
 
-upload() { # base file -> cid
-  local out body
-  out=$(curl -s -o "$WORK/upload.body" -w '%{http_code}' \
-    -H 'Content-Type: application/octet-stream' -H 'Expect:' \
-    -X POST -T "$2" "$1$API/data")
-  body=$(cat "$WORK/upload.body")
-  [[ "$out" == 200 && "$body" == z* ]] || die "upload to $1 returned $out: $body"
-  echo "$body"
-}
 
-delete() { # base cid
-  local code
-  code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$1$API/data/$2")
-  [[ "$code" == 204 ]] || die "DELETE $2 on $1 returned $code"
-}
 
 # time_stream_fresh BASE CID: deletes CID on that node, then streams it
 # through /network/stream; prints the seconds.
@@ -265,12 +222,14 @@ delete "$BASE_A" "$CID_U"
 # Leaf indices of data shards 0..M-1 of every step, except padding (leaves
 # >= BLOCKS are all-zero and never stored), dealt round-robin into DELETERS
 # curl config files; each curl runs its URLs over one keep-alive connection.
-awk -v steps="$STEPS" -v m="$M" -v blocks="$BLOCKS" -v n="$DELETERS" \
+awk -v steps="$STEPS" -v m="$M" -v k="$K" -v pattern="$PATTERN" \
+  -v blocks="$BLOCKS" -v n="$DELETERS" \
   -v url="$BASE_A$CAPI/blocks/$TREE_P/" -v dir="$WORK" 'BEGIN {
     c = 0
     for (s = 0; s < steps; s++)
       for (j = 0; j < m; j++) {
-        i = s + j * steps
+        sh = pattern == "rotating" ? (s + j) % k : j
+        i = s + sh * steps
         if (i >= blocks) continue
         f = dir "/del." (c++ % n)
         printf "url = \"%s%d\"\noutput = \"/dev/null\"\n", url, i > f

@@ -85,7 +85,6 @@ free_port() {
 }
 
 
-mbps() { awk -v b="$1" -v t="$2" 'BEGIN{printf "%.1f", b / t / 1e6}'; }
 
 # --- the test file --------------------------------------------------------
 SIZE_BYTES=$((SIZE_MB * 1024 * 1024))

@@ -41,3 +41,59 @@ wait_ready() {
   [[ -n "$line" ]] || { tail -n 20 "$err" >&2; die "no ready line from $name within 20 s"; }
   echo "$line"
 }
+
+# -- nodes (callers set WORK, NODE_BIN, API, QUOTA, NODE_PIDS=() and die()) --
+
+mbps() { awk -v b="$1" -v t="$2" 'BEGIN{printf "%.1f", b / t / 1e6}'; }
+
+json_get() { # python expression on `j` (the parsed stdin)
+  python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"
+}
+
+# start_node NAME: starts a node in $WORK/NAME; sets BASE_<NAME>, PID_<NAME>,
+# PEER_<NAME>, ADDR_<NAME> (its peer listener multiaddr).
+start_node() {
+  local name=$1 dir="$WORK/$1" pid ready="" base peer addr i
+  mkdir -p "$dir"
+  "$NODE_BIN" --data-dir "$dir/data" --api-bindaddr 127.0.0.1 --api-port 0 \
+    --listen-ip 127.0.0.1 --listen-port 0 --disc-port 0 \
+    --storage-quota "$QUOTA" --log-level warn \
+    >"$dir/stdout" 2>"$dir/stderr" &
+  pid=$!
+  NODE_PIDS+=("$pid")
+  ready=$(wait_ready "$dir/stdout" "$dir/stderr" "$pid" "node $name")
+  base=$(sed -n 's/.* api=\(http:\/\/[^ ]*\).*/\1/p' <<<"$ready")
+  base=${base%/}
+  peer=$(sed -n 's/.* peer-id=\([^ ]*\).*/\1/p' <<<"$ready")
+  [[ -n "$base" && -n "$peer" ]] || die "cannot parse the ready line of $name: $ready"
+  addr=$(curl -sf "$base$API/debug/info" | json_get 'j["addrs"][0]') ||
+    die "GET /debug/info of $name failed"
+  [[ "$addr" == /ip4/127.0.0.1/tcp/* ]] || die "node $name reports peer address '$addr'"
+  printf -v "BASE_$name" '%s' "$base"
+  printf -v "PID_$name" '%s' "$pid"
+  printf -v "PEER_$name" '%s' "$peer"
+  printf -v "ADDR_$name" '%s' "$addr"
+  echo "node $name: $base pid $pid peer $peer at $addr" >&2
+}
+
+connect() { # from to
+  local from="BASE_$1" peer="PEER_$2" addr="ADDR_$2" out
+  out=$(curl -s -w ' %{http_code}' "${!from}$API/connect/${!peer}?addrs=${!addr}")
+  [[ "$out" == *" 200" ]] || die "connect $1 -> $2 failed: $out"
+}
+
+upload() { # base file -> cid
+  local out code body
+  out=$(curl -s -o "$WORK/upload.body" -w '%{http_code}' \
+    -H 'Content-Type: application/octet-stream' -H 'Expect:' \
+    -X POST -T "$2" "$1$API/data")
+  body=$(cat "$WORK/upload.body")
+  [[ "$out" == 200 && "$body" == z* ]] || die "upload to $1 returned $out: $body"
+  echo "$body"
+}
+
+delete() { # base cid
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$1$API/data/$2")
+  [[ "$code" == 204 ]] || die "DELETE $2 on $1 returned $code"
+}

@@ -51,6 +51,9 @@ struct test_node {
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
+
+  /// The node's API base URL (`http://127.0.0.1:PORT`).
+  std::string url() const { return proc.base_url(); }
 };
 
 /// A client with long timeouts for streaming downloads.
