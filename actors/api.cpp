@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <functional>
@@ -864,6 +866,8 @@ void handle_debug_info(api_shared& api, const Request&, Response& res) {
      {"cairn",
       {{"api", "http://" + info.api_host + ":" + std::to_string(info.api_port)},
        {"uptimeSeconds", uptime},
+       {"metrics",
+        api.metrics_url.empty() ? json(nullptr) : json(api.metrics_url)},
        {"storageQuota", api.ctx->options.storage_quota},
        {"blockTtlSeconds", api.ctx->options.block_ttl.count()}}}});
 }
@@ -1255,6 +1259,17 @@ void handle_actor_action(api_shared& api, const Request& req, Response& res,
   reply_json(res, {{"actor", name}, {"done", crash ? "crashed" : "restarted"}});
 }
 
+// A sample value: integers exactly (byte counters exceed the 6 digits of
+// the stream default), others with 9 significant digits.
+std::string sample(double v) {
+  char buf[64];
+  if (v == std::floor(v) && std::fabs(v) < 9007199254740992.0)
+    std::snprintf(buf, sizeof(buf), "%.0f", v);
+  else
+    std::snprintf(buf, sizeof(buf), "%.9g", v);
+  return buf;
+}
+
 // The Prometheus text of GET /metrics.
 std::string metrics_text(api_shared& api) {
   caf::scoped_actor self{api.sys};
@@ -1263,7 +1278,7 @@ std::string metrics_text(api_shared& api) {
                     double v) {
     o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type
       << '\n'
-      << name << ' ' << v << '\n';
+      << name << ' ' << sample(v) << '\n';
   };
   std::map<std::string, double> engine, store;
   auto list = actor_statuses(api, self);
@@ -1306,7 +1321,8 @@ std::string metrics_text(api_shared& api) {
       << '\n';
     if (list)
       for (auto& s : *list)
-        o << name << "{actor=\"" << s.name << "\"} " << value(s) << '\n';
+        o << name << "{actor=\"" << s.name << "\"} "
+          << sample(static_cast<double>(value(s))) << '\n';
   };
   per_actor("cairn_actor_mailbox", "gauge", "Messages waiting per actor.",
             [](auto& s) { return s.mailbox; });
@@ -1458,6 +1474,10 @@ api_actor::behavior_type api(api_actor::stateful_pointer<api_state> self,
   shared->disc = std::move(wiring.discovery);
   shared->supervisor = std::move(wiring.supervisor);
   shared->info = std::move(wiring.info);
+  if (wiring.metrics)
+    shared->metrics_url = "http://" + wiring.ctx->options.metrics_address +
+                          ":" + std::to_string(wiring.metrics->port) +
+                          "/metrics";
   shared->ctx = std::move(wiring.ctx);
   auto& st = self->state;
   st.shared = shared;
@@ -1479,8 +1499,7 @@ api_actor::behavior_type api(api_actor::stateful_pointer<api_state> self,
       std::thread{[srv = st.metrics] { srv->listen_after_bind(); }};
     for (int i = 0; i < 5000 && !st.metrics->is_running(); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds{1});
-    spdlog::info("api: metrics on http://{}:{}/metrics",
-                 shared->ctx->options.metrics_address, wiring.metrics->port);
+    spdlog::info("api: metrics on {}", shared->metrics_url);
   }
   return instrumented<api_actor::behavior_type>(
     self, self->state.stats,

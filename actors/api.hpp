@@ -62,6 +62,8 @@ struct api_shared {
   node_supervisor_actor supervisor;
   node_info info;
   std::shared_ptr<node_context> ctx;
+  /// `http://HOST:PORT/metrics` when `--metrics` is on, else empty.
+  std::string metrics_url;
   /// Set when the API stops: uploads in progress give up.
   std::atomic<bool> stopping{false};
   std::chrono::steady_clock::time_point started =
