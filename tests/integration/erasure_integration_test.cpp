@@ -162,10 +162,12 @@ TEST_F(ErasureIntegrationTest, OneLossTooManyFailsCleanly) {
   for (std::uint32_t shard : {0u, 1u, ec_k})
     ASSERT_EQ(delete_leaf(a.proc, tree(), std::to_string(leaf_of(3, shard))),
               204);
-  for (std::uint64_t s = 0; s < steps; ++s)
-    if (s != 3)
+  for (std::uint64_t s = 0; s < steps; ++s) {
+    if (s != 3) {
       ASSERT_EQ(delete_leaf(a.proc, tree(), std::to_string(leaf_of(s, 2))),
                 204);
+    }
+  }
   ASSERT_TRUE(connect_nodes(b.proc, a.proc));
   auto t0 = steady::now();
   auto r = stream_network(b.proc, ds.cid, {}, true);
