@@ -556,7 +556,8 @@ struct download {
       if (stopping && *stopping)
         return make_error(ec::shutting_down, "the API is stopping");
       res = ask<std::vector<block>>(self, stream, std::chrono::seconds{1},
-                                    pull_atom::value);
+                                    pull_atom::value,
+                                    next_index + uint64_t{queue.size()});
       if (res || res.error() != caf::sec::request_timeout)
         break;
       auto alive = ask<actor_status>(self, stream, std::chrono::seconds{2},

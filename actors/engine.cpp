@@ -747,7 +747,17 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
       flush(self);
     },
     [self](peer_down_atom, const std::string& id, bool was_up,
-           const std::string& why) { peer_gone(self, id, was_up, why); },
+           const std::string& why) {
+      // A duplicate session we closed must not take the peer's live
+      // session with it.
+      auto it = self->state.peers.find(id);
+      if (was_up && it != self->state.peers.end() &&
+          it->second.info.session.address() != self->current_sender()) {
+        spdlog::debug("engine: duplicate session of {} ended: {}", id, why);
+        return;
+      }
+      peer_gone(self, id, was_up, why);
+    },
     [self](peer_msg_atom, const std::string& id, wire::message& msg) {
       auto& st = self->state;
       auto it = st.peers.find(id);
@@ -854,6 +864,13 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
         auto it = st.pending.find(addr);
         if (it == st.pending.end() || !it->second.requested.empty() ||
             it->second.storing)
+          continue;
+        // Still true? A peer that connected meanwhile may have been asked.
+        bool someone_may_have = false;
+        for (auto& [id, p] : st.peers)
+          if (good_standing(st, p) && p.dont_haves.count(addr) == 0)
+            someone_may_have = true;
+        if (someone_may_have)
           continue;
         resolve(self, addr,
                 make_error(ec::not_found,

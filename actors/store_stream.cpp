@@ -40,6 +40,8 @@ void deliver(self_ptr self) {
       st.ready.erase(st.ready.begin());
       ++st.next_deliver;
     }
+    st.rebuilt.erase(st.rebuilt.begin(),
+                     st.rebuilt.lower_bound(st.next_deliver));
     if (st.next_deliver > st.spec.last) {
       if (st.spec.progress)
         st.spec.progress->finish(download_progress::phase::done);
@@ -60,11 +62,17 @@ void deliver(self_ptr self) {
     st.ready.erase(i);
     ++st.next_deliver;
   }
+  // Rebuilt copies of blocks the reader has passed are not needed.
+  st.rebuilt.erase(st.rebuilt.begin(), st.rebuilt.lower_bound(st.next_deliver));
   if (out.empty() && st.next_deliver <= st.spec.last)
     return;
   st.has_waiting = false;
   if (out.empty() && st.spec.progress)
     st.spec.progress->finish(download_progress::phase::done);
+  // Kept until the reader asks past it: an answer that crosses the
+  // reader's timeout is sent again (see the pull handler).
+  st.last_batch_first = st.next_deliver - out.size();
+  st.last_batch = out;
   st.waiting.deliver(std::move(out));
   request_more(self);
 }
@@ -206,10 +214,13 @@ void fetch_proof(self_ptr self, uint64_t index) {
           mark_lost(s, index); // a stored proof that fails: do not use it
         prove_rebuilt(self);
       },
-      [=](caf::error&) {
+      [=](caf::error& err) {
         auto& s = self->state;
         s.proof_fetches.erase(index);
-        mark_lost(s, index);
+        // Not found is a verdict; other errors (timeouts, a restarting
+        // store) are retried a few times before the leaf counts as lost.
+        if (is(err, ec::not_found) || ++s.proof_attempts[index] >= 3)
+          mark_lost(s, index);
         prove_rebuilt(self);
       });
 }
@@ -244,8 +255,10 @@ void prove_rebuilt(self_ptr self) {
           if (!is_lost(st, j))
             fetch_proof(self, j);
       } else {
-        if (st.repaired.count(ec.step_of(need->leaf)) == 0)
-          start_repair(self, ec.step_of(need->leaf));
+        // Lost and without a candidate: (re)build its step (a step decoded
+        // before the leaf was known to be lost kept no digest for it).
+        st.repaired.erase(ec.step_of(need->leaf));
+        start_repair(self, ec.step_of(need->leaf));
         for (auto it = st.lost.upper_bound(need->leaf);
              it != st.lost.end() && st.repairs.size() < max_repairs; ++it)
           if (st.repaired.count(ec.step_of(*it)) == 0)
@@ -292,21 +305,31 @@ void prove_rebuilt(self_ptr self) {
 void on_decoded(self_ptr self, uint64_t step, std::vector<block>& out) {
   auto& st = self->state;
   const auto& ec = *st.spec.ec;
-  st.repairs.erase(step);
+  std::vector<block> had;
+  if (auto r = st.repairs.find(step); r != st.repairs.end()) {
+    had = std::move(r->second.shards);
+    st.repairs.erase(r);
+  }
   st.repaired.insert(step);
   for (uint32_t shard = 0; shard < out.size(); ++shard) {
-    if (!out[shard].data)
-      continue;
     auto index = ec.index_of(step, shard);
+    if (!out[shard].data) {
+      // A shard fetched for the repair that the reader waits for too (its
+      // own request failed meanwhile): hand it over.
+      if (shard < had.size() && had[shard].data && st.awaiting.count(index))
+        st.rebuilt.emplace(index, had[shard]);
+      continue;
+    }
     st.witness->add_candidate(index, out[shard].id.digest);
-    // Kept for the reader: data blocks of the range it has not passed yet
-    // (any of them may turn out lost when the window reaches it), up to
-    // `rebuilt_ahead` windows ahead; beyond, only the digest is kept (for
-    // the witness) and the step is decoded again when the reader gets
-    // there (its shards are local by then), so memory stays bounded.
-    if (!ec.is_parity(index) && index >= st.next_deliver &&
-        index <= st.spec.last &&
-        index < st.next_deliver + rebuilt_ahead * uint64_t{st.spec.window})
+    // Kept for the reader: data blocks it waits for, or has not requested
+    // yet, up to `rebuilt_ahead` windows ahead; beyond, only the digest is
+    // kept (for the witness) and the step is decoded again when the reader
+    // gets there (its shards are local by then), so memory stays bounded.
+    bool wanted =
+      st.awaiting.count(index) > 0 ||
+      (index >= st.next_request && index <= st.spec.last &&
+       index < st.next_deliver + rebuilt_ahead * uint64_t{st.spec.window});
+    if (!ec.is_parity(index) && wanted)
       st.rebuilt.emplace(index, std::move(out[shard]));
   }
   spdlog::debug("store_stream {}: rebuilt step {}", st.spec.tree.to_string(),
@@ -337,20 +360,25 @@ void fill_repair(self_ptr self, uint64_t step) {
           if (i == s.repairs.end())
             return;
           --i->second.in_flight;
-          s.witness->add_proof(b.id.digest, p);
-          if (!i->second.shards[shard].data) {
+          // A shard whose proof fails must not feed the decoder.
+          if (!s.witness->add_proof(b.id.digest, p)) {
+            mark_lost(s, index);
+          } else if (!i->second.shards[shard].data) {
             i->second.shards[shard] = std::move(b);
             ++i->second.have;
           }
           fill_repair(self, step);
         },
-        [=](caf::error&) {
+        [=](caf::error& err) {
           auto& s = self->state;
           auto i = s.repairs.find(step);
           if (i == s.repairs.end())
             return;
           --i->second.in_flight;
-          mark_lost(s, index);
+          // Only a block nobody has is lost; after other errors (timeouts)
+          // this repair just tries the step's next shard.
+          if (is(err, ec::not_found))
+            mark_lost(s, index);
           fill_repair(self, step);
         });
   }
@@ -488,11 +516,26 @@ store_stream(store_stream_actor::stateful_pointer<store_stream_state> self,
   self->delayed_send(self, spec.idle_timeout, tick_atom::value, uint64_t{0});
   return instrumented<store_stream_actor::behavior_type>(
     self, self->state.stats,
-    [self](pull_atom) -> caf::result<std::vector<block>> {
+    [self](pull_atom, uint64_t next) -> caf::result<std::vector<block>> {
       auto& st = self->state;
       ++st.pulls;
       if (st.failure)
         return st.failure;
+      // The reader missed the last answer (it timed out as the answer was
+      // on its way): send it again.
+      if (next == st.last_batch_first && !st.last_batch.empty() &&
+          next < st.next_deliver) {
+        if (st.has_waiting) {
+          st.has_waiting = false;
+          st.waiting.deliver(make_error(ec::timeout, "superseded"));
+        }
+        return st.last_batch;
+      }
+      if (next != st.next_deliver)
+        return make_error(ec::invalid_argument,
+                          "pull from block " + std::to_string(next) +
+                            ", the stream is at " +
+                            std::to_string(st.next_deliver));
       // A reader whose pull timed out pulls again: the new pull replaces
       // the old one (whose requester no longer listens).
       if (st.has_waiting)

@@ -135,6 +135,9 @@ struct store_stream_state {
   std::map<uint64_t, block> ready;
   /// Failed attempts per index.
   std::map<uint64_t, uint32_t> attempts;
+  /// The last answer to a pull and the index of its first block.
+  std::vector<block> last_batch;
+  uint64_t last_batch_first = 0;
   /// The reader's pending pull, if it is waiting.
   caf::typed_response_promise<std::vector<block>> waiting;
   bool has_waiting = false;
@@ -155,8 +158,10 @@ struct store_stream_state {
   std::set<uint64_t> awaiting;
   /// Rebuilt blocks not yet proven against the tree.
   std::map<uint64_t, block> rebuilt;
-  /// Leaves whose proofs are being fetched for the witness.
+  /// Leaves whose proofs are being fetched for the witness, and failed
+  /// fetches per leaf.
   std::set<uint64_t> proof_fetches;
+  std::map<uint64_t, uint32_t> proof_attempts;
   std::unique_ptr<storage::tree_witness> witness;
   /// Decodes steps off the cooperative scheduler (spawned when needed).
   caf::actor decoder;

@@ -250,11 +250,13 @@ using network_store_actor = block_source_actor::extend<
 /// One download: fetches blocks [first, last] of a tree in order, keeping a
 /// window of requests in flight; the HTTP writer pulls.
 using store_stream_actor = inspectable_actor::extend<
-  /// (pull_atom) -> (blocks)   the next blocks in order, at least one;
-  ///   empty when the range is done; a new pull replaces a pending one
-  ///   (which gets `timeout`)
-  ///   errors: not_found (a block is missing), unavailable, timeout
-  caf::replies_to<pull_atom>::with<std::vector<block>>,
+  /// (pull_atom, next) -> (blocks)   the blocks from index `next` on, in
+  ///   order, at least one; empty when the range is done. A new pull
+  ///   replaces a pending one (which gets `timeout`); a pull of the last
+  ///   answer's first index gets that answer again (the reader missed it)
+  ///   errors: not_found (a block is missing), unavailable, timeout,
+  ///   invalid_argument (`next` is neither)
+  caf::replies_to<pull_atom, uint64_t>::with<std::vector<block>>,
   /// (retry_atom, index) -> ()   internal: re-request a block after backoff
   caf::reacts_to<retry_atom, uint64_t>,
   /// (tick_atom, pulls_seen) -> ()   internal: idle check

@@ -179,14 +179,16 @@ TEST_F(SupervisorFixture,
   caf::error err;
   bool done = false;
   bool killed = false;
+  uint64_t next = spec.first;
   auto t0 = std::chrono::steady_clock::now();
   while (!done && !err) {
     (*self_)
-      ->request(stream, 20s, pull_atom::value)
+      ->request(stream, 20s, pull_atom::value, next)
       .receive(
         [&](std::vector<block>& bs) {
           if (bs.empty())
             done = true;
+          next += bs.size();
           for (auto& b : bs)
             got.insert(got.end(), b.data->begin(), b.data->end());
         },
