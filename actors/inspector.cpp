@@ -12,6 +12,9 @@ namespace {
 
 using self_ptr = inspector_actor::stateful_pointer<inspector_state>;
 
+// Names remembered at most (beyond, those without a live actor are dropped).
+constexpr size_t max_history = 1024;
+
 // How long a status request may take before the last known status is used.
 constexpr auto status_timeout = std::chrono::milliseconds{500};
 
@@ -64,6 +67,15 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self) {
     }
     auto name = i->second.name;
     st.live.erase(i);
+    // Sessions and downloads have names of their own: forget the history
+    // of names no live actor has once it grows large.
+    if (st.history.size() > max_history)
+      for (auto h = st.history.begin(); h != st.history.end();) {
+        bool live = false;
+        for (auto& [addr, e] : st.live)
+          live = live || e.name == h->first;
+        h = !live && h->first != name ? st.history.erase(h) : std::next(h);
+      }
     // Names of finished sessions and downloads need no history.
     if (normal && h.restarts == 0 && h.last_error.empty())
       st.history.erase(name);
