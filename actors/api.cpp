@@ -1,7 +1,6 @@
 #include "actors/api.hpp"
 
 #include <algorithm>
-#include <cerrno>
 #include <climits>
 #include <cmath>
 #include <cstdio>
@@ -354,16 +353,14 @@ bool allowed(api_shared& api, const Request& req, Response& res);
 std::optional<uint32_t> uint_param(const Request& req, Response& res,
                                    const char* name) {
   auto text = req.get_param_value(name);
-  char* end = nullptr;
-  errno = 0;
-  auto v = std::strtoul(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno != 0 || v > 65535) {
+  auto v = parse_decimal(text, 65535);
+  if (!v) {
     reply_error(req, res, 400,
                 std::string{"give ?"} + name + "= as a positive integer" +
                   (text.empty() ? "" : " (got '" + text + "')"));
     return std::nullopt;
   }
-  return static_cast<uint32_t>(v);
+  return static_cast<uint32_t>(*v);
 }
 
 // Encodes a stored dataset step by step (reading the K data blocks of a
@@ -506,21 +503,19 @@ void handle_delete_leaf(api_shared& api, const Request& req, Response& res) {
   if (!tree)
     return;
   auto text = req.matches[2].str();
-  char* end = nullptr;
-  errno = 0;
-  auto index = std::strtoull(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno != 0 || text[0] == '-') {
+  auto index = parse_decimal(text);
+  if (!index) {
     reply_error(req, res, 400, "invalid block index '" + text + "'");
     return;
   }
   caf::scoped_actor self{api.sys};
   auto ok = ask<ok_atom>(self, api.local_store(), store_timeout,
-                         delete_atom::value, block_address{*tree, index});
+                         delete_atom::value, block_address{*tree, *index});
   if (!ok) {
     reply_error(req, res, ok.error());
     return;
   }
-  spdlog::info("api: deleted block {} of {}", index, tree->to_string());
+  spdlog::info("api: deleted block {} of {}", *index, tree->to_string());
   res.status = 204;
 }
 
@@ -632,9 +627,8 @@ stream_spec stream_spec_for(api_shared& api, const cid& id, const manifest& m,
   spec.window = api.ctx->options.stream_window;
   spec.block_size = m.block_size;
   if (m.is_protected) {
-    auto data_blocks = m.original_dataset_size / m.block_size +
-                       (m.original_dataset_size % m.block_size != 0);
-    auto layout = storage::ec_layout::make(data_blocks, m.ec_k, m.ec_m);
+    auto layout =
+      storage::ec_layout::make(m.content_blocks_count(), m.ec_k, m.ec_m);
     auto backend = storage::parse_ec_backend(api.ctx->options.ec_backend);
     if (layout && backend && layout->total() == m.blocks_count()) {
       spec.ec = *layout;

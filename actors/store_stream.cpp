@@ -147,10 +147,6 @@ caf::behavior step_decoder(caf::event_based_actor*) {
 void start_repair(self_ptr self, uint64_t step);
 void prove_rebuilt(self_ptr self);
 
-bool is_lost(const store_stream_state& st, uint64_t index) {
-  return st.lost.count(index) > 0;
-}
-
 // The first leaf in [first, end) not known to be lost, or `end`: one
 // lookup in the runs of lost leaves (losses come in long runs).
 uint64_t first_available(const store_stream_state& st, uint64_t first,
@@ -164,8 +160,12 @@ uint64_t first_available(const store_stream_state& st, uint64_t first,
   return std::min(first, end);
 }
 
+bool is_lost(const store_stream_state& st, uint64_t index) {
+  return first_available(st, index, index + 1) != index;
+}
+
 void mark_lost(store_stream_state& st, uint64_t index) {
-  if (!st.lost.insert(index).second)
+  if (is_lost(st, index))
     return;
   uint64_t lo = index, hi = index + 1;
   auto next = st.lost_runs.find(hi);
@@ -225,6 +225,23 @@ void fetch_proof(self_ptr self, uint64_t index) {
       });
 }
 
+// Starts repairs of the steps of the lost leaves after `leaf`, while fewer
+// than `max_repairs` run. Looks at most `steps` leaves ahead: consecutive
+// leaves belong to consecutive steps, so further ones repeat them.
+void repair_lost_after(self_ptr self, uint64_t leaf) {
+  auto& st = self->state;
+  const auto& ec = *st.spec.ec;
+  auto limit = leaf + 1 + ec.steps;
+  auto r = st.lost_runs.upper_bound(leaf);
+  if (r != st.lost_runs.begin() && std::prev(r)->second > leaf + 1)
+    r = std::prev(r);
+  for (; r != st.lost_runs.end() && r->first < limit; ++r)
+    for (auto j = std::max(r->first, leaf + 1);
+         j < std::min(r->second, limit) && st.repairs.size() < max_repairs; ++j)
+      if (st.repaired.count(ec.step_of(j)) == 0)
+        start_repair(self, ec.step_of(j));
+}
+
 // Proves the rebuilt blocks the reader waits for; stores and delivers those
 // proven, and fetches (or repairs) what the witness needs first.
 void prove_rebuilt(self_ptr self) {
@@ -250,8 +267,9 @@ void prove_rebuilt(self_ptr self) {
       const auto& ec = *st.spec.ec;
       if (!is_lost(st, need->leaf)) {
         fetch_proof(self, need->leaf);
+        auto end = std::min(ec.total(), need->leaf + 1 + max_proof_fetches);
         for (auto j = need->leaf + 1;
-             j < ec.total() && st.proof_fetches.size() < max_proof_fetches; ++j)
+             j < end && st.proof_fetches.size() < max_proof_fetches; ++j)
           if (!is_lost(st, j))
             fetch_proof(self, j);
       } else {
@@ -259,10 +277,7 @@ void prove_rebuilt(self_ptr self) {
         // before the leaf was known to be lost kept no digest for it).
         st.repaired.erase(ec.step_of(need->leaf));
         start_repair(self, ec.step_of(need->leaf));
-        for (auto it = st.lost.upper_bound(need->leaf);
-             it != st.lost.end() && st.repairs.size() < max_repairs; ++it)
-          if (st.repaired.count(ec.step_of(*it)) == 0)
-            start_repair(self, ec.step_of(*it));
+        repair_lost_after(self, need->leaf);
       }
       continue;
     }

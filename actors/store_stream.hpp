@@ -150,9 +150,8 @@ struct store_stream_state {
   /// Steps being repaired, and steps already decoded.
   std::map<uint64_t, step_repair> repairs;
   std::set<uint64_t> repaired;
-  /// Leaves that cannot be had from anyone, and the same as runs
-  /// [first, end) for fast range queries.
-  std::set<uint64_t> lost;
+  /// Leaves that cannot be had from anyone, as runs [first, end) keyed by
+  /// first (losses come in long runs).
   std::map<uint64_t, uint64_t> lost_runs;
   /// Lost leaves in the range, waiting to be rebuilt and proven.
   std::set<uint64_t> awaiting;

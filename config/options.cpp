@@ -219,13 +219,10 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
   plain("log-level", o.log_level, "trace|debug|info|notice|warn|error|fatal")
     ->check(CLI::IsMember(
       {"trace", "debug", "info", "notice", "warn", "error", "fatal"}));
-  add(
-    app.add_flag("--metrics", o.metrics,
-                 "Serve Prometheus metrics on --metrics-port"));
-  plain("metrics-address", o.metrics_address,
-        "Address of /metrics");
-  plain("metrics-port", o.metrics_port, "Port of /metrics")
-    ->check(port);
+  add(app.add_flag("--metrics", o.metrics,
+                   "Serve Prometheus metrics on --metrics-port"));
+  plain("metrics-address", o.metrics_address, "Address of /metrics");
+  plain("metrics-port", o.metrics_port, "Port of /metrics")->check(port);
   plain("threads", o.threads, "Scheduler threads (0 = one per core)")
     ->check(CLI::Range(0u, 256u));
   add(app.add_flag(

@@ -8,6 +8,21 @@
 
 namespace cairn {
 
+std::optional<uint64_t> parse_decimal(std::string_view text, uint64_t max) {
+  if (text.empty())
+    return std::nullopt;
+  uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9')
+      return std::nullopt;
+    auto d = static_cast<uint64_t>(c - '0');
+    if (v > (max - d) / 10)
+      return std::nullopt;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
 std::optional<byte_range> resolve_range(int64_t first, int64_t last,
                                         uint64_t size) {
   if (size == 0)

@@ -32,6 +32,11 @@ std::optional<std::string> filename_from_disposition(std::string_view header);
 /// control characters dropped.
 std::string disposition_for(std::string_view filename);
 
+/// A decimal number from a URL (path segment or query value): digits only,
+/// no sign, no spaces, at most `max`. `std::nullopt` otherwise.
+std::optional<uint64_t> parse_decimal(std::string_view text,
+                                      uint64_t max = UINT64_MAX);
+
 /// The HTTP status for an error: 400 malformed input, 404 not found, 413
 /// quota, 503 unavailable or timed out, 500 otherwise.
 int http_status(const caf::error& err);

@@ -50,13 +50,20 @@ struct manifest {
   ec_strategy strategy = ec_strategy::stepped;
 
   /// Number of leaves of `tree_cid`: ceil(dataset_size / block_size).
-  uint64_t blocks_count() const {
-    return dataset_size / block_size + (dataset_size % block_size != 0);
-  }
+  uint64_t blocks_count() const { return blocks_for(dataset_size); }
+
+  /// Number of leaves holding the bytes a download returns (the data blocks
+  /// of a protected dataset).
+  uint64_t content_blocks_count() const { return blocks_for(content_size()); }
 
   /// Length of the bytes a download returns (original size when protected).
   uint64_t content_size() const {
     return is_protected ? original_dataset_size : dataset_size;
+  }
+
+  /// Blocks that hold `bytes` bytes: ceil(bytes / block_size).
+  uint64_t blocks_for(uint64_t bytes) const {
+    return bytes / block_size + (bytes % block_size != 0);
   }
 
   /// The msgpack encoding: a map with short string keys (see manifest.cpp).

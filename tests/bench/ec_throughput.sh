@@ -54,7 +54,6 @@ RUNS=${RUNS:-3}
 K=${K:-4}
 M=${M:-2}
 PATTERN=${PATTERN:-first}
-[[ "$PATTERN" == first || "$PATTERN" == rotating ]] || { echo "ec_throughput: PATTERN must be first or rotating" >&2; exit 1; }
 MAX_TIME=${MAX_TIME:-600}
 NODE_BIN="$BUILD_DIR/bin/cairn-node"
 API=/api/codex/v1
@@ -70,6 +69,7 @@ for v in SIZE_MB RUNS K M MAX_TIME; do
 done
 ((K + M <= 256)) || die "K + M must be at most 256 (got $K + $M)"
 ((M <= K)) || die "M must be at most K (M data shards per step are deleted)"
+[[ "$PATTERN" == first || "$PATTERN" == rotating ]] || die "PATTERN must be first or rotating"
 for tool in curl python3 sha256sum awk; do
   command -v "$tool" >/dev/null || die "$tool is required"
 done
@@ -80,30 +80,9 @@ NODE_PIDS=()
 CURL_PIDS=()
 SAMPLER_PID=""
 
-
-cleanup() {
-  local rc=$? pid
-  trap - EXIT INT TERM
-  stop_pid "$SAMPLER_PID" TERM 1
-  for pid in "${CURL_PIDS[@]}"; do stop_pid "$pid" TERM 1; done
-  # SIGTERM all nodes first, then wait for each.
-  for pid in "${NODE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${NODE_PIDS[@]}"; do stop_pid "$pid" TERM 5; done
-  if [[ "${KEEP_TMP:-0}" == 1 ]]; then
-    echo "temp dir kept: $WORK" >&2
-  else
-    rm -rf "$WORK"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "ec_throughput: command failed at line $LINENO: $BASH_COMMAND" >&2' ERR
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
+bench_traps ec_throughput
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a / b}'; }
-
 
 # die_logs REASON: dies after showing the tails of both nodes' stderr.
 die_logs() {
@@ -124,10 +103,6 @@ ROUNDED=$((STEPS * K))
 # 8 GiB, or more if the datasets (U, P with parity, B's copy) need it.
 QUOTA=$((8 * 1024 * 1024 * 1024))
 ((SIZE_BYTES * 4 + (1 << 30) <= QUOTA)) || QUOTA=$((SIZE_BYTES * 4 + (1 << 30)))
-
-
-
-
 
 # time_stream_fresh BASE CID: deletes CID on that node, then streams it
 # through /network/stream; prints the seconds.

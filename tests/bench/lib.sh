@@ -97,3 +97,31 @@ delete() { # base cid
   code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$1$API/data/$2")
   [[ "$code" == 204 ]] || die "DELETE $2 on $1 returned $code"
 }
+
+# bench_cleanup: the EXIT trap of the node benchmarks (uses WORK, NODE_PIDS,
+# CURL_PIDS, SAMPLER_PID): stops the RSS sampler, curls and nodes (SIGTERM to
+# all first, then waits for each), removes WORK unless KEEP_TMP=1.
+bench_cleanup() {
+  local rc=$? pid
+  trap - EXIT INT TERM
+  stop_pid "$SAMPLER_PID" TERM 1
+  for pid in "${CURL_PIDS[@]}"; do stop_pid "$pid" TERM 1; done
+  for pid in "${NODE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${NODE_PIDS[@]}"; do stop_pid "$pid" TERM 5; done
+  if [[ "${KEEP_TMP:-0}" == 1 ]]; then
+    echo "temp dir kept: $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$rc"
+}
+
+# bench_traps NAME: installs bench_cleanup, and an ERR trap naming the
+# failed command of script NAME.
+bench_traps() {
+  trap bench_cleanup EXIT
+  # shellcheck disable=SC2016  # expanded when the trap runs
+  trap 'echo "'"$1"': command failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}

@@ -66,40 +66,15 @@ NODE_PIDS=()
 CURL_PIDS=()
 SAMPLER_PID=""
 
-
-cleanup() {
-  local rc=$? pid
-  trap - EXIT INT TERM
-  stop_pid "$SAMPLER_PID" TERM 1
-  for pid in "${CURL_PIDS[@]}"; do stop_pid "$pid" TERM 1; done
-  # SIGTERM all nodes first, then wait for each.
-  for pid in "${NODE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${NODE_PIDS[@]}"; do stop_pid "$pid" TERM 5; done
-  if [[ "${KEEP_TMP:-0}" == 1 ]]; then
-    echo "temp dir kept: $WORK" >&2
-  else
-    rm -rf "$WORK"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "network_throughput: command failed at line $LINENO: $BASH_COMMAND" >&2' ERR
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
+bench_traps network_throughput
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b - a}'; }
-
 
 SIZE_BYTES=$((SIZE_MB * 1024 * 1024))
 DL_BYTES=$((DL_MB * 1024 * 1024))
 # Room for every dataset plus LMDB overhead.
 QUOTA=$((SIZE_BYTES * 2 + DL_BYTES * 2 + 1024 * 1024 * 1024))
-
-
-
-
 
 # --- a. raw loopback TCP ----------------------------------------------------
 time_tcp() { # -> seconds to move SIZE_BYTES over one loopback connection
