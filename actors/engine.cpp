@@ -9,7 +9,7 @@
 #include "actors/peer_listener.hpp"
 #include "messages/error.hpp"
 #include "messages/peer_record.hpp"
-#include "storage/merkle_tree.hpp"
+#include "storage/delivery_check.hpp"
 
 namespace cairn::actors {
 
@@ -28,8 +28,13 @@ constexpr double explore = 0.1;
 // many as it delivers in ~100 ms (the pipe's depth grows with its rate).
 constexpr size_t min_depth = 4;
 constexpr size_t max_depth = 64;
-// Concurrent store reads per peer while serving.
-constexpr uint32_t serve_reads = 4;
+// Serving a peer: store reads (each of up to `serve_batch` leaves) in
+// flight per peer, and the block bytes per DELIVERY message (well inside
+// the 4 MiB frame; one message, one store transaction per batch instead of
+// per block).
+constexpr uint32_t serve_reads = 2;
+constexpr size_t serve_batch = 16;
+constexpr size_t delivery_bytes = 1 << 20;
 // How often to ask discovery again for a block nobody has.
 constexpr auto rediscover_after = std::chrono::seconds{5};
 
@@ -368,27 +373,6 @@ void queue_store(self_ptr self, leaf_block leaf) {
   }
 }
 
-caf::error verify(const wire::delivery& d) {
-  if (!d.data)
-    return make_error(ec::verification_failed, "no data");
-  auto digest = sha256(*d.data);
-  if (auto* c = std::get_if<cid>(&d.addr)) {
-    if (digest != c->digest)
-      return make_error(ec::verification_failed,
-                        "bytes do not hash to " + c->to_string());
-    return caf::none;
-  }
-  const auto& a = std::get<block_address>(d.addr);
-  if (!d.proof)
-    return make_error(ec::verification_failed,
-                      "leaf " + to_string(a) + " without proof");
-  if (d.proof->index != a.index ||
-      !storage::verify_proof(digest, *d.proof, a.tree))
-    return make_error(ec::verification_failed,
-                      "proof of " + to_string(a) + " fails");
-  return caf::none;
-}
-
 void on_delivery(self_ptr self, peer_entry& p, wire::block_delivery& msg) {
   auto& st = self->state;
   auto now = clock::now();
@@ -401,8 +385,12 @@ void on_delivery(self_ptr self, peer_entry& p, wire::block_delivery& msg) {
         penalize(self, p, "unrequested " + wire::to_string(d.addr));
       continue;
     }
-    if (auto err = verify(d)) {
-      penalize(self, p, describe(err));
+    // The session hashed it already; a block it did not vouch for is
+    // checked here (and fails again if it failed there).
+    auto digest = d.verified ? caf::expected<digest256>{*d.verified}
+                             : storage::check_delivery(d);
+    if (!digest) {
+      penalize(self, p, describe(digest.error()));
       if (out != p.outstanding.end())
         p.outstanding.erase(out);
       p.haves.erase(d.addr);
@@ -445,8 +433,7 @@ void on_delivery(self_ptr self, peer_entry& p, wire::block_delivery& msg) {
     // Stored before the waiters hear of it: once answered, a block is local.
     auto addr = d.addr;
     if (auto* a = std::get_if<block_address>(&d.addr)) {
-      auto b =
-        block::wrap(cid{multicodec::codex_block, sha256(*d.data)}, d.data);
+      auto b = block::wrap(cid{multicodec::codex_block, *digest}, d.data);
       auto [tp, fresh] = st.tree_peers.try_emplace(a->tree);
       if (fresh) {
         st.tree_order.push_back(a->tree);
@@ -520,6 +507,98 @@ void send_presence(self_ptr self, peer_entry& p,
                wire::message{wire::block_presence{std::move(ps)}});
 }
 
+// Accounts for one block going out to `p` and wraps it for the wire.
+wire::delivery outgoing(engine_state& st, peer_entry& p, wire::address addr,
+                        const block& b, std::optional<merkle_proof> proof) {
+  p.unsent += b.size();
+  p.bytes_sent += b.size();
+  ++st.blocks_out;
+  st.bytes_out += b.size();
+  auto data = b.data;
+  if (st.cfg.corrupt_served && data && !data->empty()) {
+    auto bad = std::make_shared<bytes>(*data);
+    (*bad)[bad->size() / 2] ^= 0x01;
+    data = std::move(bad);
+  }
+  return wire::delivery{std::move(addr), std::move(data), std::move(proof)};
+}
+
+void serve(self_ptr self, const std::string& peer_id);
+
+// Reads leaves for `peer_id` in one store request and sends what was found
+// in DELIVERY messages of at most `delivery_bytes`, DONT_HAVE for the rest.
+void serve_leaves(self_ptr self, const std::string& peer_id,
+                  std::vector<block_address> addrs) {
+  auto& st = self->state;
+  auto done = [self, peer_id](const std::vector<block_address>& asked,
+                              std::vector<leaf_block> found) {
+    auto& st = self->state;
+    auto i = st.peers.find(peer_id);
+    if (i == st.peers.end())
+      return;
+    auto& p = i->second;
+    --p.serving;
+    wire::block_delivery bd;
+    size_t bd_bytes = 0;
+    std::vector<wire::presence> missing;
+    size_t j = 0;
+    for (auto& a : asked) {
+      if (j >= found.size() || !(found[j].addr == a)) {
+        missing.push_back(wire::presence{a, false, st.cfg.price_per_byte});
+        continue;
+      }
+      auto& l = found[j++];
+      if (!bd.blocks.empty() && bd_bytes + l.data.size() > delivery_bytes) {
+        self->send(p.info.session, send_atom::value,
+                   wire::message{std::move(bd)});
+        bd.blocks.clear();
+        bd_bytes = 0;
+      }
+      bd_bytes += l.data.size();
+      bd.blocks.push_back(
+        outgoing(st, p, wire::address{a}, l.data, std::move(l.proof)));
+    }
+    if (!bd.blocks.empty())
+      self->send(p.info.session, send_atom::value,
+                 wire::message{std::move(bd)});
+    send_presence(self, p, std::move(missing));
+    serve(self, peer_id);
+  };
+  self
+    ->request(st.local, std::chrono::seconds{30}, get_atom::value,
+              leaf_atom::value, addrs)
+    .then([done, addrs](
+            std::vector<leaf_block>& found) { done(addrs, std::move(found)); },
+          [done, addrs](caf::error&) { done(addrs, {}); });
+}
+
+// Reads one block by CID for `peer_id` (manifests) and sends it, or
+// DONT_HAVE.
+void serve_block(self_ptr self, const std::string& peer_id, const cid& id) {
+  auto& st = self->state;
+  auto done = [self, peer_id, id](const block* b) {
+    auto& st = self->state;
+    auto i = st.peers.find(peer_id);
+    if (i == st.peers.end())
+      return;
+    auto& p = i->second;
+    --p.serving;
+    if (b) {
+      wire::block_delivery bd;
+      bd.blocks.push_back(outgoing(st, p, wire::address{id}, *b, std::nullopt));
+      self->send(p.info.session, send_atom::value,
+                 wire::message{std::move(bd)});
+    } else {
+      send_presence(self, p,
+                    {wire::presence{id, false, st.cfg.price_per_byte}});
+    }
+    serve(self, peer_id);
+  };
+  self->request(st.local, std::chrono::seconds{30}, get_atom::value, id)
+    .then([done](block& b) { done(&b); },
+          [done](caf::error&) { done(nullptr); });
+}
+
 void serve(self_ptr self, const std::string& peer_id) {
   auto& st = self->state;
   auto it = st.peers.find(peer_id);
@@ -528,57 +607,21 @@ void serve(self_ptr self, const std::string& peer_id) {
   auto& p = it->second;
   while (!p.serve_queue.empty() && p.serving < serve_reads &&
          p.unsent < st.cfg.max_unsent_bytes) {
-    auto addr = p.serve_queue.front();
-    p.serve_queue.pop_front();
-    p.queued.erase(addr);
-    ++p.serving;
-    auto sent = [self, peer_id, addr](block& b,
-                                      std::optional<merkle_proof> proof) {
-      auto& st = self->state;
-      auto i = st.peers.find(peer_id);
-      if (i == st.peers.end())
-        return;
-      auto& p = i->second;
-      --p.serving;
-      p.unsent += b.size();
-      p.bytes_sent += b.size();
-      ++st.blocks_out;
-      st.bytes_out += b.size();
-      auto data = b.data;
-      if (st.cfg.corrupt_served && data && !data->empty()) {
-        auto bad = std::make_shared<bytes>(*data);
-        (*bad)[bad->size() / 2] ^= 0x01;
-        data = std::move(bad);
+    std::vector<block_address> leaves;
+    while (!p.serve_queue.empty() && leaves.size() < serve_batch) {
+      auto addr = p.serve_queue.front();
+      p.serve_queue.pop_front();
+      p.queued.erase(addr);
+      if (auto* a = std::get_if<block_address>(&addr)) {
+        leaves.push_back(*a);
+      } else {
+        ++p.serving;
+        serve_block(self, peer_id, std::get<cid>(addr));
       }
-      wire::block_delivery bd;
-      bd.blocks.push_back(
-        wire::delivery{addr, std::move(data), std::move(proof)});
-      self->send(p.info.session, send_atom::value,
-                 wire::message{std::move(bd)});
-      serve(self, peer_id);
-    };
-    auto missing = [self, peer_id, addr](caf::error&) {
-      auto& st = self->state;
-      auto i = st.peers.find(peer_id);
-      if (i == st.peers.end())
-        return;
-      --i->second.serving;
-      send_presence(self, i->second,
-                    {wire::presence{addr, false, st.cfg.price_per_byte}});
-      serve(self, peer_id);
-    };
-    if (auto* a = std::get_if<block_address>(&addr)) {
-      self
-        ->request(st.local, std::chrono::seconds{30}, get_atom::value,
-                  leaf_atom::value, *a)
-        .then(
-          [sent](block& b, merkle_proof& proof) { sent(b, std::move(proof)); },
-          missing);
-    } else {
-      self
-        ->request(st.local, std::chrono::seconds{30}, get_atom::value,
-                  std::get<cid>(addr))
-        .then([sent](block& b) { sent(b, std::nullopt); }, missing);
+    }
+    if (!leaves.empty()) {
+      ++p.serving;
+      serve_leaves(self, peer_id, std::move(leaves));
     }
   }
 }

@@ -107,6 +107,11 @@ local_store(local_store_actor::stateful_pointer<local_store_state> self,
         return std::move(res.error());
       return {std::move(res->first), std::move(res->second)};
     },
+    [self](get_atom, leaf_atom, const std::vector<block_address>& addrs)
+      -> caf::result<std::vector<leaf_block>> {
+      self->state.reads += addrs.size();
+      return reply(self->state.store->get_leaf_proofs(addrs));
+    },
     [self](has_atom, const block_address& addr) -> bool {
       ++self->state.reads;
       return self->state.store->has_leaf(addr);

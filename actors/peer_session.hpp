@@ -51,6 +51,9 @@ struct peer_session_state {
   session_owner_actor owner;
   session_phase phase = session_phase::awaiting_hello;
   wire::frame_reader reader;
+  /// Blocks received in the current read, checked, not yet forwarded: one
+  /// message to the owner per read, not per frame.
+  wire::block_delivery arrived;
   std::array<uint8_t, 32> nonce{};
   wire::hello peer_hello;
   peer_id peer;
@@ -78,7 +81,8 @@ struct peer_session_state {
 /// unexpected frame, a failed handshake (version, signature, own ID, not the
 /// expected peer), a handshake timeout, a peer too slow to read, the
 /// connection closing, or `close_atom`. Brokers share the middleman's I/O
-/// thread: this actor only frames and decodes.
+/// thread: this actor frames, decodes and hashes delivered blocks (see
+/// `wire::delivery::verified`); the owner decides what to do with them.
 peer_session_actor::behavior_type peer_session(
   peer_session_actor::stateful_broker_pointer<peer_session_state> self,
   caf::io::connection_handle hdl, session_config cfg,

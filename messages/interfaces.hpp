@@ -77,6 +77,11 @@ using local_store_actor = block_source_actor::extend<
   ///   errors: not_found, storage_io
   caf::replies_to<get_atom, leaf_atom, block_address>::with<block,
                                                             merkle_proof>,
+  /// (get_atom, leaf_atom, addresses) -> (leaves)   the stored ones, in
+  ///   order, with blocks and proofs, in one transaction (serving in batches)
+  ///   errors: storage_io
+  caf::replies_to<get_atom, leaf_atom,
+                  std::vector<block_address>>::with<std::vector<leaf_block>>,
   /// (has_atom, address) -> (bool)   the leaf and its block are stored
   caf::replies_to<has_atom, block_address>::with<bool>,
   /// (put_atom, leaf_atom, leaves) -> (ok_atom)   verified blocks from the

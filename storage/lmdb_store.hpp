@@ -138,6 +138,12 @@ public:
   caf::expected<std::pair<block, merkle_proof>>
   get_leaf_proof(const block_address& addr);
 
+  /// The leaves of `addrs` that are stored, with their blocks and proofs, in
+  /// the order asked, read in one transaction (serving peers in batches).
+  /// Absent leaves are left out. Errors: `ec::storage_io`.
+  caf::expected<std::vector<leaf_block>>
+  get_leaf_proofs(const std::vector<block_address>& addrs);
+
   /// True if the leaf at `addr` and its block are stored.
   bool has_leaf(const block_address& addr);
 
@@ -172,6 +178,8 @@ private:
   void trim_mapping();
   void locate_map();
   void note_read();
+  shared_bytes copy_value(const void* data, size_t size);
+  caf::expected<block> read_block(MDB_txn* txn, const cid& id);
 
   lmdb_options opts_;
   MDB_env* env_ = nullptr;

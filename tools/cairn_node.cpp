@@ -7,6 +7,8 @@
 #include <iostream>
 #include <thread>
 
+#include <malloc.h>
+
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
@@ -44,6 +46,13 @@ spdlog::level::level_enum spd_level(const std::string& l) {
 
 int main(int argc, char** argv) {
   using namespace cairn;
+  // Block-sized buffers (64 KiB blocks, frames of up to 4 MiB, LMDB's dirty
+  // pages) are allocated and freed by the MiB every transaction. glibc's
+  // defaults hand such memory back to the kernel at once (trim above
+  // 128 KiB, mmap for large chunks), so every page was faulted in again:
+  // one page fault per 4 KiB received. Keep up to 32 MiB per arena instead.
+  mallopt(M_MMAP_THRESHOLD, 8 << 20);
+  mallopt(M_TRIM_THRESHOLD, 32 << 20);
   auto parsed = config::parse_node_options(argc, argv);
   if (!parsed.options)
     return parsed.exit_code;
@@ -80,6 +89,11 @@ int main(int argc, char** argv) {
                    : std::max(2u, std::thread::hardware_concurrency());
   cfg.set("scheduler.max-threads", static_cast<size_t>(threads));
   cfg.set("logger.console", caf::atom("none"));
+  // An idle worker spins briefly, then sleeps on its condition variable
+  // (woken by the next enqueue). CAF's default middle phase of 500 polls
+  // with 50 us sleeps costs a context switch per poll: on a small machine
+  // that is CPU the I/O thread, the store and the HTTP threads need.
+  cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
   int exit_code = 0;
   {
     caf::actor_system sys{cfg};

@@ -10,6 +10,7 @@
 #include <msgpack.hpp>
 
 #include "messages/error.hpp"
+#include "messages/wire/frame.hpp"
 
 // Encoding (FORMAT.md has the details): a 2-element array [type, body], body
 // a map with one-letter keys. CIDs are BIN of cid::to_bytes(), addresses the
@@ -83,12 +84,20 @@ bytes auth_payload(const std::array<uint8_t, 32>& receiver_nonce,
 namespace {
 
 /// msgpack output stream that appends to a byte vector (one copy of block
-/// data, straight into the result).
+/// data, straight into the result): `bytes` or a socket's `vector<char>`.
 struct byte_sink {
-  bytes& out;
-  void write(const char* p, size_t n) {
-    auto b = reinterpret_cast<const uint8_t*>(p);
-    out.insert(out.end(), b, b + n);
+  void* out;
+  void (*append)(void* out, const char* p, size_t n);
+  void write(const char* p, size_t n) { append(out, p, n); }
+
+  template <class Vector>
+  static byte_sink to(Vector& v) {
+    return {&v, [](void* out, const char* p, size_t n) {
+              using value_type = typename Vector::value_type;
+              auto b = reinterpret_cast<const value_type*>(p);
+              auto& vec = *static_cast<Vector*>(out);
+              vec.insert(vec.end(), b, b + n);
+            }};
   }
 };
 
@@ -269,15 +278,37 @@ size_t size_hint(const message& x) {
 
 } // namespace
 
-bytes encode(const message& x) {
-  bytes out;
-  out.reserve(size_hint(x));
-  byte_sink sink{out};
+namespace {
+
+void pack_message(byte_sink& sink, const message& x) {
   packer pk(sink);
   pk.pack_array(2);
   pk.pack_uint8(type_of(x));
   std::visit([&](const auto& body) { pack_body(pk, body); }, x);
+}
+
+} // namespace
+
+bytes encode(const message& x) {
+  bytes out;
+  out.reserve(size_hint(x));
+  auto sink = byte_sink::to(out);
+  pack_message(sink, x);
   return out;
+}
+
+void append_frame(const message& x, std::vector<char>& out) {
+  auto start = out.size();
+  // Geometric growth: `out` may already hold frames waiting for the socket.
+  auto need = start + frame_header_size + size_hint(x);
+  if (out.capacity() < need)
+    out.reserve(std::max(need, 2 * out.capacity()));
+  out.resize(start + frame_header_size);
+  auto sink = byte_sink::to(out);
+  pack_message(sink, x);
+  auto n = static_cast<uint32_t>(out.size() - start - frame_header_size);
+  for (size_t i = 0; i < frame_header_size; ++i)
+    out[start + i] = static_cast<char>(n >> (8 * (frame_header_size - 1 - i)));
 }
 
 // -- decoding -----------------------------------------------------------------

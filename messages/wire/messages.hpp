@@ -175,6 +175,10 @@ struct delivery {
   /// Inclusion proof of the leaf in its tree: present exactly when `addr` is
   /// a `block_address`, with `proof->index == addr.index`.
   std::optional<merkle_proof> proof;
+  /// Not on the wire: the digest of `data`, set by the receiving session
+  /// once `storage::check_delivery` passed (hashing happens there, beside
+  /// the socket, not in the engine). Unset: not checked yet, or failed.
+  std::optional<digest256> verified;
 
   friend bool operator==(const delivery& x, const delivery& y) {
     auto size = [](const shared_bytes& b) { return b ? b->size() : 0; };
@@ -238,6 +242,11 @@ using message = std::variant<hello, auth, want_list, block_presence,
 /// `max_reason_size` is truncated (at a UTF-8 character boundary).
 /// Thread-safe.
 bytes encode(const message& x);
+
+/// Appends the frame of `x` to `out`: what `encode_frame(encode(x))` returns,
+/// written straight into `out` (a socket's write buffer) with one copy of
+/// the block data. Thread-safe.
+void append_frame(const message& x, std::vector<char>& out);
 
 /// Decodes one payload. Errors: `ec::protocol_error` whose context says what
 /// is wrong (not msgpack, limit exceeded, trailing bytes, "unknown message

@@ -876,6 +876,22 @@ TEST(WireMessagesTest, FramedMessagesThroughTheReader) {
   EXPECT_EQ(i, expected.size());
 }
 
+TEST(WireMessagesTest, AppendFrameEqualsEncodeFrameAndAppends) {
+  // Written straight into a buffer that already holds bytes (a socket's
+  // write buffer with frames not yet sent): the same bytes, appended.
+  std::vector<char> buf{'x', 'y'};
+  bytes expected{'x', 'y'};
+  for (auto& x : samples()) {
+    append_frame(x, buf);
+    auto f = encode_frame(encode(x));
+    expected.insert(expected.end(), f.begin(), f.end());
+  }
+  ASSERT_EQ(buf.size(), expected.size());
+  EXPECT_TRUE(
+    std::equal(buf.begin(), buf.end(), expected.begin(),
+               [](char a, uint8_t b) { return static_cast<uint8_t>(a) == b; }));
+}
+
 // -- handshake ----------------------------------------------------------------
 
 TEST(WireMessagesTest, AuthPayloadLayout) {
