@@ -242,18 +242,31 @@ void repair_lost_after(self_ptr self, uint64_t leaf) {
         start_repair(self, ec.step_of(j));
 }
 
-// Proves the rebuilt blocks the reader waits for; stores and delivers those
-// proven, and fetches (or repairs) what the witness needs first.
+// Proves the rebuilt blocks the reader waits for, then those rebuilt ahead
+// of it; stores those proven in one transaction and delivers the awaited
+// ones. For an awaited block, fetches (or repairs) what the witness needs
+// first; a block rebuilt ahead only waits (with proof fetches) for it.
 void prove_rebuilt(self_ptr self) {
   auto& st = self->state;
   if (st.failure)
     return;
-  std::vector<uint64_t> todo(st.awaiting.begin(), st.awaiting.end());
   std::vector<leaf_block> proven;
-  for (auto index : todo) {
+  std::vector<bool> ahead;
+  // False if the stream failed.
+  auto try_prove = [&](uint64_t index, bool is_ahead) {
     auto rb = st.rebuilt.find(index);
-    if (rb == st.rebuilt.end())
-      continue;
+    if (rb == st.rebuilt.end()) {
+      st.blocked.erase(index);
+      if (is_ahead)
+        st.storing_ahead.erase(index); // the reader passed it
+      return true;
+    }
+    if (auto b = st.blocked.find(index); b != st.blocked.end()) {
+      auto [leaf, was_lost] = b->second;
+      if (!st.witness->has_leaf(leaf) && is_lost(st, leaf) == was_lost)
+        return true; // nothing new for it
+      st.blocked.erase(b);
+    }
     auto res = st.witness->prove(
       index, rb->second.id.digest,
       [&st](uint64_t a, uint64_t b) { return first_available(st, a, b); });
@@ -261,10 +274,11 @@ void prove_rebuilt(self_ptr self) {
       fail(self,
            make_error(ec::verification_failed,
                       "repair of " + st.spec.tree.to_string(), describe(*err)));
-      return;
+      return false;
     }
     if (auto* need = std::get_if<storage::witness_need>(&res)) {
       const auto& ec = *st.spec.ec;
+      st.blocked[index] = {need->leaf, is_lost(st, need->leaf)};
       if (!is_lost(st, need->leaf)) {
         fetch_proof(self, need->leaf);
         auto end = std::min(ec.total(), need->leaf + 1 + max_proof_fetches);
@@ -272,46 +286,84 @@ void prove_rebuilt(self_ptr self) {
              j < end && st.proof_fetches.size() < max_proof_fetches; ++j)
           if (!is_lost(st, j))
             fetch_proof(self, j);
-      } else {
+      } else if (!is_ahead) {
         // Lost and without a candidate: (re)build its step (a step decoded
         // before the leaf was known to be lost kept no digest for it).
         st.repaired.erase(ec.step_of(need->leaf));
         start_repair(self, ec.step_of(need->leaf));
         repair_lost_after(self, need->leaf);
       }
-      continue;
+      return true;
     }
     auto proof = std::get<merkle_proof>(std::move(res));
     proven.push_back(leaf_block{block_address{st.spec.tree, index},
                                 std::move(rb->second), std::move(proof)});
+    ahead.push_back(is_ahead);
     st.rebuilt.erase(rb);
-    st.awaiting.erase(index);
-  }
+    if (is_ahead) {
+      st.storing_ahead.erase(index);
+      st.storing.insert(index);
+    } else {
+      st.awaiting.erase(index);
+    }
+    return true;
+  };
+  for (auto index :
+       std::vector<uint64_t>(st.awaiting.begin(), st.awaiting.end()))
+    if (!try_prove(index, false))
+      return;
+  for (auto index :
+       std::vector<uint64_t>(st.storing_ahead.begin(), st.storing_ahead.end()))
+    if (!try_prove(index, true))
+      return;
   if (proven.empty())
     return;
   // Stored in one transaction, then delivered.
-  st.in_flight += static_cast<uint32_t>(proven.size());
+  auto awaited =
+    static_cast<uint32_t>(std::count(ahead.begin(), ahead.end(), false));
+  st.in_flight += awaited;
   self
     ->request(st.source, st.spec.block_timeout, put_atom::value,
               leaf_atom::value, proven)
     .then(
       [=](ok_atom) {
         auto& s = self->state;
-        s.in_flight -= static_cast<uint32_t>(proven.size());
-        if (s.failure)
-          return;
-        for (auto& l : proven) {
-          if (s.spec.progress) {
-            ++s.spec.progress->blocks_done;
-            ++s.spec.progress->blocks_repaired;
-            s.spec.progress->bytes_done += l.data.size();
+        s.in_flight -= awaited;
+        for (size_t i = 0; i < proven.size(); ++i) {
+          auto& l = proven[i];
+          auto index = l.addr.index;
+          bool handed = !ahead[i];
+          if (ahead[i]) {
+            s.storing.erase(index);
+            if (s.wanted_from_store.erase(index) > 0) {
+              --s.in_flight;
+              handed = true;
+            }
           }
-          s.ready.emplace(l.addr.index, l.data);
+          if (s.failure)
+            continue;
+          if (s.spec.progress) {
+            ++s.spec.progress->blocks_repaired;
+            if (handed) {
+              ++s.spec.progress->blocks_done;
+              s.spec.progress->bytes_done += l.data.size();
+            }
+          }
+          if (handed)
+            s.ready.emplace(index, l.data);
         }
-        deliver(self);
+        if (!s.failure)
+          deliver(self);
       },
       [=](caf::error& err) {
-        self->state.in_flight -= static_cast<uint32_t>(proven.size());
+        auto& s = self->state;
+        s.in_flight -= awaited;
+        for (size_t i = 0; i < proven.size(); ++i)
+          if (ahead[i]) {
+            s.storing.erase(proven[i].addr.index);
+            if (s.wanted_from_store.erase(proven[i].addr.index) > 0)
+              --s.in_flight;
+          }
         fail(self, std::move(err));
       });
 }
@@ -336,16 +388,20 @@ void on_decoded(self_ptr self, uint64_t step, std::vector<block>& out) {
       continue;
     }
     st.witness->add_candidate(index, out[shard].id.digest);
-    // Kept for the reader: data blocks it waits for, or has not requested
-    // yet, up to `rebuilt_ahead` windows ahead; beyond, only the digest is
+    if (ec.is_parity(index))
+      continue;
+    // Kept: data blocks the reader waits for, and those it has not asked
+    // for yet (proven and stored ahead of it) while at most
+    // `rebuilt_ahead` windows of them are held; beyond, only the digest is
     // kept (for the witness) and the step is decoded again when the reader
     // gets there (its shards are local by then), so memory stays bounded.
-    bool wanted =
-      st.awaiting.count(index) > 0 ||
-      (index >= st.next_request && index <= st.spec.last &&
-       index < st.next_deliver + rebuilt_ahead * uint64_t{st.spec.window});
-    if (!ec.is_parity(index) && wanted)
+    if (st.awaiting.count(index) > 0) {
       st.rebuilt.emplace(index, std::move(out[shard]));
+    } else if (index >= st.next_request && index <= st.spec.last &&
+               st.rebuilt.size() < rebuilt_ahead * uint64_t{st.spec.window}) {
+      st.rebuilt.emplace(index, std::move(out[shard]));
+      st.storing_ahead.insert(index);
+    }
   }
   spdlog::debug("store_stream {}: rebuilt step {}", st.spec.tree.to_string(),
                 step);
@@ -448,6 +504,9 @@ void start_repair(self_ptr self, uint64_t step) {
 void on_lost(self_ptr self, uint64_t index) {
   auto& st = self->state;
   mark_lost(st, index);
+  // Awaited now: what the witness needs for it is fetched or repaired,
+  // not just waited for.
+  st.blocked.erase(index);
   st.awaiting.insert(index);
   auto step = st.spec.ec->step_of(index);
   if (st.rebuilt.count(index) > 0) {
@@ -460,6 +519,19 @@ void on_lost(self_ptr self, uint64_t index) {
 
 void request_block(self_ptr self, uint64_t index) {
   auto& st = self->state;
+  if (st.spec.ec) {
+    // Rebuilt ahead of the reader: no one needs to be asked.
+    if (st.rebuilt.count(index) > 0) {
+      st.storing_ahead.erase(index);
+      on_lost(self, index);
+      return;
+    }
+    if (st.storing.count(index) > 0) {
+      ++st.in_flight; // handed over when its write completes
+      st.wanted_from_store.insert(index);
+      return;
+    }
+  }
   ++st.in_flight;
   self
     ->request(st.source, st.spec.block_timeout, get_atom::value,

@@ -157,6 +157,18 @@ struct store_stream_state {
   std::set<uint64_t> awaiting;
   /// Rebuilt blocks not yet proven against the tree.
   std::map<uint64_t, block> rebuilt;
+  /// Rebuilt data blocks the reader has not asked for yet: proven and
+  /// stored as soon as the witness allows, so that the reader finds them in
+  /// the store instead of repairing their step a second time.
+  std::set<uint64_t> storing_ahead;
+  /// Such blocks being written, and those of them the reader asked for
+  /// meanwhile (handed over when the write completes).
+  std::set<uint64_t> storing;
+  std::set<uint64_t> wanted_from_store;
+  /// Rebuilt leaves the witness could not prove yet: the leaf it needed and
+  /// whether that leaf was lost then. Not tried again until that changes
+  /// (a proof or candidate arrives, or the leaf turns out lost).
+  std::map<uint64_t, std::pair<uint64_t, bool>> blocked;
   /// Leaves whose proofs are being fetched for the witness, and failed
   /// fetches per leaf.
   std::set<uint64_t> proof_fetches;

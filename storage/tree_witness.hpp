@@ -58,6 +58,12 @@ public:
     return nodes_.count(key(0, index)) > 0;
   }
 
+  /// True if leaf `index` has a verified digest or a candidate: what a
+  /// `witness_need` for it asks for is there.
+  bool has_leaf(uint64_t index) const {
+    return knows_leaf(index) || candidates_.count(index) > 0;
+  }
+
   /// Number of node digests known (for tests and gauges).
   size_t known_nodes() const { return nodes_.size(); }
 
