@@ -845,13 +845,16 @@ caf::error txn_error(int rc) {
 } // namespace
 
 // Values of at least this size are read with pread(2) from the file
-// instead of copied out of the map: the copy is the same, but the map's
-// pages are not faulted in (no page faults, no TLB shootdowns at the next
-// trim, no RSS). LMDB's own reads (keys, branch pages) still use the map.
+// instead of copied out of the map: the copy is the same, but the value's
+// pages are not faulted in one by one. LMDB's own reads (keys, branch
+// pages, an overflow value's first page) still use the map.
 constexpr size_t pread_threshold = 16 * 1024;
 
 shared_bytes lmdb_store::copy_value(const void* data, size_t size) {
   auto* p = static_cast<const uint8_t*>(data);
+  // Even with pread, LMDB touched the value's first page through the map
+  // (the kernel maps up to 64 KiB around it): still trimmed regularly.
+  note_read();
   if (size >= pread_threshold) {
     if (!map_addr_)
       locate_map();
@@ -875,7 +878,6 @@ shared_bytes lmdb_store::copy_value(const void* data, size_t size) {
         return out;
     }
   }
-  note_read();
   return std::make_shared<const bytes>(p, p + size);
 }
 

@@ -50,9 +50,10 @@ int main(int argc, char** argv) {
   // pages) are allocated and freed by the MiB every transaction. glibc's
   // defaults hand such memory back to the kernel at once (trim above
   // 128 KiB, mmap for large chunks), so every page was faulted in again:
-  // one page fault per 4 KiB received. Keep up to 32 MiB per arena instead.
+  // one page fault per 4 KiB received. Keep up to 8 MiB per arena instead
+  // (two transactions' worth of dirty pages).
   mallopt(M_MMAP_THRESHOLD, 8 << 20);
-  mallopt(M_TRIM_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 8 << 20);
   auto parsed = config::parse_node_options(argc, argv);
   if (!parsed.options)
     return parsed.exit_code;
