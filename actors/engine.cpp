@@ -525,6 +525,16 @@ wire::delivery outgoing(engine_state& st, peer_entry& p, wire::address addr,
 
 void serve(self_ptr self, const std::string& peer_id);
 
+// A store read for `peer_id` ended: the peer (if still connected), with
+// one read fewer in flight.
+peer_entry* read_done(engine_state& st, const std::string& peer_id) {
+  auto i = st.peers.find(peer_id);
+  if (i == st.peers.end())
+    return nullptr;
+  --i->second.serving;
+  return &i->second;
+}
+
 // Reads leaves for `peer_id` in one store request and sends what was found
 // in DELIVERY messages of at most `delivery_bytes`, DONT_HAVE for the rest.
 void serve_leaves(self_ptr self, const std::string& peer_id,
@@ -533,11 +543,10 @@ void serve_leaves(self_ptr self, const std::string& peer_id,
   auto done = [self, peer_id](const std::vector<block_address>& asked,
                               std::vector<leaf_block> found) {
     auto& st = self->state;
-    auto i = st.peers.find(peer_id);
-    if (i == st.peers.end())
+    auto* pp = read_done(st, peer_id);
+    if (!pp)
       return;
-    auto& p = i->second;
-    --p.serving;
+    auto& p = *pp;
     wire::block_delivery bd;
     size_t bd_bytes = 0;
     std::vector<wire::presence> missing;
@@ -578,11 +587,10 @@ void serve_block(self_ptr self, const std::string& peer_id, const cid& id) {
   auto& st = self->state;
   auto done = [self, peer_id, id](const block* b) {
     auto& st = self->state;
-    auto i = st.peers.find(peer_id);
-    if (i == st.peers.end())
+    auto* pp = read_done(st, peer_id);
+    if (!pp)
       return;
-    auto& p = i->second;
-    --p.serving;
+    auto& p = *pp;
     if (b) {
       wire::block_delivery bd;
       bd.blocks.push_back(outgoing(st, p, wire::address{id}, *b, std::nullopt));
