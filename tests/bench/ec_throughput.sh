@@ -136,19 +136,7 @@ SHA_ORIG=$(sha256sum "$FILE" | awk '{print $1}')
 start_node A
 start_node B
 
-# RSS sampler: "phase node VmRSS-kB" every 0.2 s.
-echo idle >"$WORK/phase"
-(
-  while :; do
-    ph=$(cat "$WORK/phase")
-    for n in A:$PID_A B:$PID_B; do
-      rss=$(awk '/^VmRSS:/{print $2}' "/proc/${n#*:}/status" 2>/dev/null || true)
-      [[ -n "$rss" ]] && echo "$ph ${n%%:*} $rss"
-    done
-    sleep 0.2
-  done
-) >"$WORK/rss.log" 2>/dev/null &
-SAMPLER_PID=$!
+start_rss_sampler A B
 
 echo upload >"$WORK/phase"
 echo "uploading $SIZE_MB MiB to A ..." >&2
@@ -244,14 +232,7 @@ print(d[-1]["blocksRepaired"], d[-1]["state"]) if d else print("? none")
 echo "  newest download of P on B: state $DL_STATE, blocksRepaired $REPAIRED (lost: $LOST)" >&2
 check_sha "$BASE_B" "$CID_P" "protected, $M losses per step"
 
-sleep 0.3
-stop_pid "$SAMPLER_PID" TERM 1
-SAMPLER_PID=""
-
-max_rss() { # node [phase] -> MiB
-  awk -v n="$1" -v p="${2:-}" \
-    '$2 == n && (p == "" || $1 == p) && $3 > m {m = $3} END {printf "%.1f", m / 1024}' "$WORK/rss.log"
-}
+stop_rss_sampler
 
 BASE=$(mbps "$SIZE_BYTES" "$T_BASE")
 PROT=$(mbps "$SIZE_BYTES" "$T_PROT")
@@ -271,10 +252,10 @@ printf '%-44s %12s\n' "  ratio to baseline" "$R_PROT"
 printf '%-44s %12s\n' "protected, $M losses/step MB/s" "$LOSS"
 printf '%-44s %12s\n' "  ratio to baseline (goal >= 0.60: $GOAL)" "$R_LOSS"
 printf '%-44s %12s\n' "blocks lost on A / repaired by B (last run)" "$LOST / $REPAIRED"
-printf '%-44s %12s\n' "max RSS B (downloader) MiB" "$(max_rss B)"
-printf '%-44s %12s\n' "  during baseline" "$(max_rss B baseline)"
-printf '%-44s %12s\n' "  during protected, no losses" "$(max_rss B protected)"
-printf '%-44s %12s\n' "  during protected, $M losses/step" "$(max_rss B lossy)"
-printf '%-44s %12s\n' "max RSS A (seeder) MiB" "$(max_rss A)"
-printf '%-44s %12s\n' "  during protect" "$(max_rss A protect)"
+printf '%-44s %12s\n' "max RSS B (downloader) MiB" "$(max_rss B 3)"
+printf '%-44s %12s\n' "  during baseline" "$(max_rss B 3 baseline)"
+printf '%-44s %12s\n' "  during protected, no losses" "$(max_rss B 3 protected)"
+printf '%-44s %12s\n' "  during protected, $M losses/step" "$(max_rss B 3 lossy)"
+printf '%-44s %12s\n' "max RSS A (seeder) MiB" "$(max_rss A 3)"
+printf '%-44s %12s\n' "  during protect" "$(max_rss A 3 protect)"
 printf '%-44s %12s\n' "RSS samples (A+B)" "$(wc -l <"$WORK/rss.log")"

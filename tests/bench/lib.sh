@@ -125,3 +125,41 @@ bench_traps() {
   trap 'exit 130' INT
   trap 'exit 143' TERM
 }
+
+# start_rss_sampler NODE...: every 0.2 s appends "phase node VmRSS-kB
+# RssAnon-kB" for each named node (PID_<node>) to $WORK/rss.log, the phase
+# being the content of $WORK/phase (set to "idle" here). Sets SAMPLER_PID
+# (stopped by bench_cleanup, or by stop_rss_sampler).
+start_rss_sampler() {
+  local nodes=() n pid
+  for n in "$@"; do
+    pid="PID_$n"
+    nodes+=("$n:${!pid}")
+  done
+  echo idle >"$WORK/phase"
+  (
+    while :; do
+      ph=$(cat "$WORK/phase")
+      for n in "${nodes[@]}"; do
+        rss=$(awk '/^VmRSS:/{r = $2} /^RssAnon:/{a = $2} END{if (r != "") print r, a + 0}' \
+          "/proc/${n#*:}/status" 2>/dev/null || true)
+        [[ -n "$rss" ]] && echo "$ph ${n%%:*} $rss"
+      done
+      sleep 0.2
+    done
+  ) >"$WORK/rss.log" 2>/dev/null &
+  SAMPLER_PID=$!
+}
+
+# stop_rss_sampler: takes a last look after 0.3 s, then stops the sampler.
+stop_rss_sampler() {
+  sleep 0.3
+  stop_pid "$SAMPLER_PID" TERM 1
+  SAMPLER_PID=""
+}
+
+# max_rss NODE COLUMN(3 = VmRSS, 4 = RssAnon) [PHASE] -> MiB, from rss.log.
+max_rss() {
+  awk -v n="$1" -v c="$2" -v p="${3:-}" \
+    '$2 == n && (p == "" || $1 == p) && $c > m {m = $c} END {printf "%.1f", m / 1024}' "$WORK/rss.log"
+}

@@ -125,20 +125,7 @@ SHA_ORIG=$(sha256sum "$FILE" | awk '{print $1}')
 start_node A
 start_node B
 
-# RSS sampler: "phase node VmRSS-kB RssAnon-kB" every 0.2 s.
-echo idle >"$WORK/phase"
-(
-  while :; do
-    ph=$(cat "$WORK/phase")
-    for n in A:$PID_A B:$PID_B; do
-      rss=$(awk '/^VmRSS:/{r = $2} /^RssAnon:/{a = $2} END{if (r != "") print r, a + 0}' \
-        "/proc/${n#*:}/status" 2>/dev/null || true)
-      [[ -n "$rss" ]] && echo "$ph ${n%%:*} $rss"
-    done
-    sleep 0.2
-  done
-) >"$WORK/rss.log" 2>/dev/null &
-SAMPLER_PID=$!
+start_rss_sampler A B
 
 echo upload >"$WORK/phase"
 echo "uploading to A ..." >&2
@@ -225,14 +212,7 @@ echo aggregate >"$WORK/phase"
 echo "$DOWNLOADERS nodes stream $DL_MB MiB from A at once:" >&2
 T_AGG=$(best_of time_aggregate)
 
-sleep 0.3
-stop_pid "$SAMPLER_PID" TERM 1
-SAMPLER_PID=""
-
-max_rss() { # node column(3 = VmRSS, 4 = RssAnon) [phase] -> MiB
-  awk -v n="$1" -v c="$2" -v p="${3:-}" \
-    '$2 == n && (p == "" || $1 == p) && $c > m {m = $c} END {printf "%.1f", m / 1024}' "$WORK/rss.log"
-}
+stop_rss_sampler
 
 TCP=$(mbps "$SIZE_BYTES" "$T_TCP")
 NET=$(mbps "$SIZE_BYTES" "$T_NET")
