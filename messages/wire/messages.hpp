@@ -178,7 +178,7 @@ struct delivery {
   /// Not on the wire: the digest of `data`, set by the receiving session
   /// once `storage::check_delivery` passed (hashing happens there, beside
   /// the socket, not in the engine). Unset: not checked yet, or failed.
-  std::optional<digest256> verified;
+  std::optional<digest256> verified = std::nullopt;
 
   friend bool operator==(const delivery& x, const delivery& y) {
     auto size = [](const shared_bytes& b) { return b ? b->size() : 0; };
