@@ -507,6 +507,14 @@ void send_presence(self_ptr self, peer_entry& p,
                wire::message{wire::block_presence{std::move(ps)}});
 }
 
+// Sends the blocks gathered in `bd` to `p` (if any) and empties `bd`.
+void send_blocks(self_ptr self, peer_entry& p, wire::block_delivery& bd) {
+  if (bd.blocks.empty())
+    return;
+  self->send(p.info.session, send_atom::value, wire::message{std::move(bd)});
+  bd.blocks.clear();
+}
+
 // Accounts for one block going out to `p` and wraps it for the wire.
 wire::delivery outgoing(engine_state& st, peer_entry& p, wire::address addr,
                         const block& b, std::optional<merkle_proof> proof) {
@@ -558,18 +566,14 @@ void serve_leaves(self_ptr self, const std::string& peer_id,
       }
       auto& l = found[j++];
       if (!bd.blocks.empty() && bd_bytes + l.data.size() > delivery_bytes) {
-        self->send(p.info.session, send_atom::value,
-                   wire::message{std::move(bd)});
-        bd.blocks.clear();
+        send_blocks(self, p, bd);
         bd_bytes = 0;
       }
       bd_bytes += l.data.size();
       bd.blocks.push_back(
         outgoing(st, p, wire::address{a}, l.data, std::move(l.proof)));
     }
-    if (!bd.blocks.empty())
-      self->send(p.info.session, send_atom::value,
-                 wire::message{std::move(bd)});
+    send_blocks(self, p, bd);
     send_presence(self, p, std::move(missing));
     serve(self, peer_id);
   };
@@ -594,8 +598,7 @@ void serve_block(self_ptr self, const std::string& peer_id, const cid& id) {
     if (b) {
       wire::block_delivery bd;
       bd.blocks.push_back(outgoing(st, p, wire::address{id}, *b, std::nullopt));
-      self->send(p.info.session, send_atom::value,
-                 wire::message{std::move(bd)});
+      send_blocks(self, p, bd);
     } else {
       send_presence(self, p,
                     {wire::presence{id, false, st.cfg.price_per_byte}});

@@ -242,6 +242,16 @@ void repair_lost_after(self_ptr self, uint64_t leaf) {
         start_repair(self, ec.step_of(j));
 }
 
+// The write of a block rebuilt ahead of the reader ended: true if the
+// reader asked for it meanwhile (its slot in the window is handed over).
+bool stored_ahead(store_stream_state& st, uint64_t index) {
+  st.storing.erase(index);
+  if (st.wanted_from_store.erase(index) == 0)
+    return false;
+  --st.in_flight;
+  return true;
+}
+
 // Proves the rebuilt blocks the reader waits for, then those rebuilt ahead
 // of it; stores those proven in one transaction and delivers the awaited
 // ones. For an awaited block, fetches (or repairs) what the witness needs
@@ -278,8 +288,9 @@ void prove_rebuilt(self_ptr self) {
     }
     if (auto* need = std::get_if<storage::witness_need>(&res)) {
       const auto& ec = *st.spec.ec;
-      st.blocked[index] = {need->leaf, is_lost(st, need->leaf)};
-      if (!is_lost(st, need->leaf)) {
+      bool need_lost = is_lost(st, need->leaf);
+      st.blocked[index] = {need->leaf, need_lost};
+      if (!need_lost) {
         fetch_proof(self, need->leaf);
         auto end = std::min(ec.total(), need->leaf + 1 + max_proof_fetches);
         for (auto j = need->leaf + 1;
@@ -332,14 +343,7 @@ void prove_rebuilt(self_ptr self) {
         for (size_t i = 0; i < proven.size(); ++i) {
           auto& l = proven[i];
           auto index = l.addr.index;
-          bool handed = !ahead[i];
-          if (ahead[i]) {
-            s.storing.erase(index);
-            if (s.wanted_from_store.erase(index) > 0) {
-              --s.in_flight;
-              handed = true;
-            }
-          }
+          bool handed = !ahead[i] || stored_ahead(s, index);
           if (s.failure)
             continue;
           if (s.spec.progress) {
@@ -359,11 +363,8 @@ void prove_rebuilt(self_ptr self) {
         auto& s = self->state;
         s.in_flight -= awaited;
         for (size_t i = 0; i < proven.size(); ++i)
-          if (ahead[i]) {
-            s.storing.erase(proven[i].addr.index);
-            if (s.wanted_from_store.erase(proven[i].addr.index) > 0)
-              --s.in_flight;
-          }
+          if (ahead[i])
+            stored_ahead(s, proven[i].addr.index);
         fail(self, std::move(err));
       });
 }
@@ -398,6 +399,7 @@ void on_decoded(self_ptr self, uint64_t step, std::vector<block>& out) {
     if (st.awaiting.count(index) > 0) {
       st.rebuilt.emplace(index, std::move(out[shard]));
     } else if (index >= st.next_request && index <= st.spec.last &&
+               st.storing.count(index) == 0 &&
                st.rebuilt.size() < rebuilt_ahead * uint64_t{st.spec.window}) {
       st.rebuilt.emplace(index, std::move(out[shard]));
       st.storing_ahead.insert(index);
