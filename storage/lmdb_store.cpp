@@ -403,6 +403,7 @@ caf::error lmdb_store::grow_map() {
     return make_error(ec::storage_io, "mdb_env_set_mapsize",
                       std::string{mdb_strerror(rc)});
   map_addr_ = nullptr; // remapped: look it up again
+  map_looked_up_ = false;
   return caf::none;
 }
 
@@ -412,7 +413,7 @@ void lmdb_store::trim_mapping() {
   // around each touched page; freeing or reading a 64 KiB value thus maps
   // the whole value. Dropping the mapping's pages keeps them in the page
   // cache; the next access faults them back in cheaply.
-  if (!map_addr_)
+  if (!map_looked_up_)
     locate_map();
   if (map_addr_)
     ::madvise(map_addr_, map_len_, MADV_DONTNEED);
@@ -422,6 +423,7 @@ void lmdb_store::trim_mapping() {
 void lmdb_store::locate_map() {
   // LMDB does not say where it mapped the file (mdb_env_info reports an
   // address only with MDB_FIXEDMAP): find the mapping of our data.mdb.
+  map_looked_up_ = true;
   map_addr_ = nullptr;
   map_len_ = 0;
   char* real = ::realpath((opts_.path + "/data.mdb").c_str(), nullptr);
@@ -852,11 +854,8 @@ constexpr size_t pread_threshold = 16 * 1024;
 
 shared_bytes lmdb_store::copy_value(const void* data, size_t size) {
   auto* p = static_cast<const uint8_t*>(data);
-  // Even with pread, LMDB touched the value's first page through the map
-  // (the kernel maps up to 64 KiB around it): still trimmed regularly.
-  note_read();
   if (size >= pread_threshold) {
-    if (!map_addr_)
+    if (!map_looked_up_)
       locate_map();
     auto* base = static_cast<const uint8_t*>(map_addr_);
     int fd = -1;
@@ -890,7 +889,11 @@ caf::expected<block> lmdb_store::read_block(MDB_txn* txn, const cid& id) {
   if (rc != 0)
     return make_error(ec::storage_io, "mdb_get(blocks)",
                       std::string{mdb_strerror(rc)});
-  return block::wrap(id, copy_value(v.mv_data, v.mv_size));
+  auto data = copy_value(v.mv_data, v.mv_size);
+  // Even with pread, LMDB touched the value's first page through the map
+  // (the kernel maps up to 64 KiB around it): still trimmed regularly.
+  note_read();
+  return block::wrap(id, std::move(data));
 }
 
 caf::expected<block> lmdb_store::get_block(const cid& id) {

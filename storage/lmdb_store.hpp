@@ -187,8 +187,10 @@ private:
           manifests_ = 0, stats_ = 0;
   uint32_t reads_since_trim_ = 0;
   uint32_t writes_since_trim_ = 0;
-  // Where LMDB mapped data.mdb (found lazily; reset when the map grows).
+  // Where LMDB mapped data.mdb (looked up once, lazily, and again after the
+  // map grows; null if /proc/self/maps did not show it).
   void* map_addr_ = nullptr;
+  bool map_looked_up_ = false;
   size_t map_len_ = 0;
 };
 
