@@ -192,17 +192,24 @@ void schedule(self_ptr self, const wire::address& addr) {
   }
   if (asked || someone_may_have)
     return;
-  // Every peer that holds blocks of this dataset said it lacks this one,
-  // and a recent provider lookup found nobody new: nobody can serve it.
-  // Failing now (not after `want_timeout`) lets a download of a protected
-  // dataset repair the block from parity at once.
+  // Every peer that holds blocks of this dataset said it lacks this one (or
+  // none is known to hold any, and every peer asked lacks it), and a recent
+  // provider lookup found nobody new: nobody can serve it. Failing now (not
+  // after `want_timeout`) lets a download of a protected dataset repair the
+  // block from parity at once, even when its first blocks are the lost ones.
   if (leaf) {
-    bool holder_lacks = false;
-    for (auto& [id, p] : st.peers)
-      if (p.trees.count(leaf->tree) > 0 && p.dont_haves.count(addr) > 0)
-        holder_lacks = true;
+    bool holder_known = false, holder_lacks = false, asked_lacks = false;
+    for (auto& [id, p] : st.peers) {
+      bool lacks = good_standing(st, p) && p.dont_haves.count(addr) > 0;
+      asked_lacks = asked_lacks || lacks;
+      if (p.trees.count(leaf->tree) > 0) {
+        holder_known = true;
+        holder_lacks = holder_lacks || lacks;
+      }
+    }
     auto lk = st.lookups.find(leaf->tree);
-    if (holder_lacks && lk != st.lookups.end() && !lk->second.in_flight &&
+    if ((holder_lacks || (!holder_known && asked_lacks)) &&
+        lk != st.lookups.end() && !lk->second.in_flight &&
         lk->second.dialed == 0 &&
         lk->second.finished + rediscover_after >= pw.since) {
       if (st.lost.empty())

@@ -94,6 +94,10 @@ network_store(network_store_actor::stateful_pointer<network_store_state> self,
       return self->delegate(self->state.local, put_atom::value,
                             leaf_atom::value, std::move(leaves));
     },
+    [self](release_atom, std::vector<cid>& ids) {
+      return self->delegate(self->state.local, release_atom::value,
+                            std::move(ids));
+    },
     [self](update_atom, local_store_actor local) {
       spdlog::debug("network_store: local_store is now {}", local.id());
       self->state.local = std::move(local);

@@ -97,8 +97,10 @@ void retry(self_ptr self, uint64_t index, const caf::error& err) {
               std::string{"network_store"})
     .then(
       [=](const caf::actor& current) {
-        if (current)
+        if (current) {
           self->state.source = caf::actor_cast<network_store_actor>(current);
+          self->state.parked->store = self->state.source;
+        }
         self->delayed_send(self, backoff, retry_atom::value, index);
       },
       [=](caf::error&) {
@@ -122,15 +124,22 @@ caf::behavior step_decoder(caf::event_based_actor*) {
       size_t len = 0;
       for (auto& b : shards)
         len = std::max(len, b.size());
-      std::vector<bytes> bufs(shards.size(), bytes(len, 0));
-      std::vector<uint8_t*> ptrs;
-      std::vector<bool> present;
+      // Present shards are read in place (the codec writes only the absent
+      // ones); absent shards, and a short one, get buffers of their own.
+      std::vector<bytes> bufs(shards.size());
+      std::vector<uint8_t*> ptrs(shards.size());
+      std::vector<bool> present(shards.size());
       for (size_t i = 0; i < shards.size(); ++i) {
-        present.push_back(shards[i].data != nullptr);
-        if (shards[i].data)
+        present[i] = shards[i].data != nullptr;
+        if (present[i] && shards[i].size() == len) {
+          ptrs[i] = const_cast<uint8_t*>(shards[i].data->data());
+          continue;
+        }
+        bufs[i].resize(len);
+        if (present[i])
           std::copy(shards[i].data->begin(), shards[i].data->end(),
                     bufs[i].begin());
-        ptrs.push_back(bufs[i].data());
+        ptrs[i] = bufs[i].data();
       }
       if (auto err = (*codec)->decode(ptrs, present, len))
         return err;
@@ -145,7 +154,17 @@ caf::behavior step_decoder(caf::event_based_actor*) {
 }
 
 void start_repair(self_ptr self, uint64_t step);
-void prove_rebuilt(self_ptr self);
+
+// Proves what can be proven once the events already queued are handled:
+// events come in bursts (a peer's batch of blocks, a decoded step), and each
+// pass looks at every waiting block.
+void prove_rebuilt(self_ptr self) {
+  auto& st = self->state;
+  if (st.prove_scheduled || st.failure)
+    return;
+  st.prove_scheduled = true;
+  self->send(self, proof_atom::value);
+}
 
 // The first leaf in [first, end) not known to be lost, or `end`: one
 // lookup in the runs of lost leaves (losses come in long runs).
@@ -256,7 +275,7 @@ bool stored_ahead(store_stream_state& st, uint64_t index) {
 // of it; stores those proven in one transaction and delivers the awaited
 // ones. For an awaited block, fetches (or repairs) what the witness needs
 // first; a block rebuilt ahead only waits (with proof fetches) for it.
-void prove_rebuilt(self_ptr self) {
+void prove_now(self_ptr self) {
   auto& st = self->state;
   if (st.failure)
     return;
@@ -340,6 +359,16 @@ void prove_rebuilt(self_ptr self) {
       [=](ok_atom) {
         auto& s = self->state;
         s.in_flight -= awaited;
+        // The leaves hold parked blocks now: the download's references go.
+        std::vector<cid> unpark;
+        for (auto& l : proven)
+          if (auto pk = s.parked->blocks.find(l.addr.index);
+              pk != s.parked->blocks.end()) {
+            unpark.push_back(pk->second);
+            s.parked->blocks.erase(pk);
+          }
+        if (!unpark.empty())
+          caf::anon_send(s.source, release_atom::value, std::move(unpark));
         for (size_t i = 0; i < proven.size(); ++i) {
           auto& l = proven[i];
           auto index = l.addr.index;
@@ -369,6 +398,35 @@ void prove_rebuilt(self_ptr self) {
       });
 }
 
+// Stores rebuilt blocks the reader has not reached yet by CID, holding a
+// reference, until it gets there (see `store_stream_state::parked`). A
+// block that could not be parked is rebuilt again when the reader needs it.
+void park(self_ptr self, std::vector<std::pair<uint64_t, block>> blocks) {
+  auto& st = self->state;
+  std::vector<block> bs;
+  for (auto& [index, b] : blocks) {
+    st.parking_now.insert(index);
+    bs.push_back(b);
+  }
+  self
+    ->request(st.source, st.spec.block_timeout, put_atom::value, std::move(bs))
+    .then(
+      [=](uint64_t) {
+        auto& s = self->state;
+        for (auto& [index, b] : blocks) {
+          s.parking_now.erase(index);
+          s.parked->blocks.emplace(index, b.id);
+        }
+      },
+      [=](caf::error& err) {
+        auto& s = self->state;
+        for (auto& [index, b] : blocks)
+          s.parking_now.erase(index);
+        spdlog::debug("store_stream {}: cannot park rebuilt blocks: {}",
+                      s.spec.tree.to_string(), describe(err));
+      });
+}
+
 // Rebuilt shards of `step` arrived from the decoder.
 void on_decoded(self_ptr self, uint64_t step, std::vector<block>& out) {
   auto& st = self->state;
@@ -379,6 +437,7 @@ void on_decoded(self_ptr self, uint64_t step, std::vector<block>& out) {
     st.repairs.erase(r);
   }
   st.repaired.insert(step);
+  std::vector<std::pair<uint64_t, block>> to_park;
   for (uint32_t shard = 0; shard < out.size(); ++shard) {
     auto index = ec.index_of(step, shard);
     if (!out[shard].data) {
@@ -393,20 +452,26 @@ void on_decoded(self_ptr self, uint64_t step, std::vector<block>& out) {
       continue;
     // Kept: data blocks the reader waits for, and those it has not asked
     // for yet (proven and stored ahead of it) while at most
-    // `rebuilt_ahead` windows of them are held; beyond, only the digest is
-    // kept (for the witness) and the step is decoded again when the reader
-    // gets there (its shards are local by then), so memory stays bounded.
+    // `rebuilt_ahead` windows of them are held; beyond, they are parked in
+    // the store, so memory stays bounded.
     if (st.awaiting.count(index) > 0) {
       st.rebuilt.emplace(index, std::move(out[shard]));
     } else if (index >= st.next_request && index <= st.spec.last &&
                st.storing.count(index) == 0 &&
-               st.rebuilt.size() < rebuilt_ahead * uint64_t{st.spec.window}) {
-      st.rebuilt.emplace(index, std::move(out[shard]));
-      st.storing_ahead.insert(index);
+               st.parked->blocks.count(index) == 0 &&
+               st.parking_now.count(index) == 0) {
+      if (st.rebuilt.size() < rebuilt_ahead * uint64_t{st.spec.window}) {
+        st.rebuilt.emplace(index, std::move(out[shard]));
+        st.storing_ahead.insert(index);
+      } else {
+        to_park.emplace_back(index, std::move(out[shard]));
+      }
     }
   }
   spdlog::debug("store_stream {}: rebuilt step {}", st.spec.tree.to_string(),
                 step);
+  if (!to_park.empty())
+    park(self, std::move(to_park));
   prove_rebuilt(self);
 }
 
@@ -533,6 +598,30 @@ void request_block(self_ptr self, uint64_t index) {
       st.wanted_from_store.insert(index);
       return;
     }
+    if (auto pk = st.parked->blocks.find(index);
+        pk != st.parked->blocks.end()) {
+      // Rebuilt earlier and parked: read it back, then prove and store it
+      // like any rebuilt block (or rebuild it again if it cannot be read).
+      ++st.in_flight;
+      self
+        ->request(st.source, st.spec.block_timeout, get_atom::value, pk->second)
+        .then(
+          [=](block& b) {
+            auto& s = self->state;
+            --s.in_flight;
+            if (s.failure)
+              return;
+            s.rebuilt.emplace(index, std::move(b));
+            on_lost(self, index);
+          },
+          [=](caf::error&) {
+            auto& s = self->state;
+            --s.in_flight;
+            if (!s.failure)
+              on_lost(self, index);
+          });
+      return;
+    }
   }
   ++st.in_flight;
   self
@@ -587,6 +676,15 @@ store_stream(store_stream_actor::stateful_pointer<store_stream_state> self,
   st.supervisor = std::move(supervisor);
   st.next_request = spec.first;
   st.next_deliver = spec.first;
+  st.parked->store = st.source;
+  self->attach_functor([parked = st.parked](const caf::error&) {
+    if (parked->blocks.empty())
+      return;
+    std::vector<cid> ids;
+    for (auto& [index, id] : parked->blocks)
+      ids.push_back(id);
+    caf::anon_send(parked->store, release_atom::value, std::move(ids));
+  });
   if (spec.ec) {
     st.witness =
       std::make_unique<storage::tree_witness>(spec.tree, spec.ec->total());
@@ -639,6 +737,10 @@ store_stream(store_stream_actor::stateful_pointer<store_stream_state> self,
       --st.in_flight; // released by request_block's own count
       if (!st.failure)
         request_block(self, index);
+    },
+    [self](proof_atom) {
+      self->state.prove_scheduled = false;
+      prove_now(self);
     },
     [self](tick_atom, uint64_t seen) {
       auto& st = self->state;

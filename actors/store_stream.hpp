@@ -165,6 +165,18 @@ struct store_stream_state {
   /// meanwhile (handed over when the write completes).
   std::set<uint64_t> storing;
   std::set<uint64_t> wanted_from_store;
+  /// Rebuilt data blocks beyond those held in memory: stored by CID (a
+  /// reference held by this download) until the reader gets there, then
+  /// read back, proven and stored under their leaves, so that their step is
+  /// not decoded again. Shared with the exit handler, which drops the
+  /// references of blocks never used.
+  struct parking {
+    std::map<uint64_t, cid> blocks;
+    network_store_actor store;
+  };
+  std::shared_ptr<parking> parked = std::make_shared<parking>();
+  /// Blocks being parked.
+  std::set<uint64_t> parking_now;
   /// Rebuilt leaves the witness could not prove yet: the leaf it needed and
   /// whether that leaf was lost then. Not tried again until that changes
   /// (a proof or candidate arrives, or the leaf turns out lost).
@@ -174,6 +186,8 @@ struct store_stream_state {
   std::set<uint64_t> proof_fetches;
   std::map<uint64_t, uint32_t> proof_attempts;
   std::unique_ptr<storage::tree_witness> witness;
+  /// A (proof_atom) to self is on its way: new events wait for it.
+  bool prove_scheduled = false;
   /// Decodes steps off the cooperative scheduler (spawned when needed).
   caf::actor decoder;
 
@@ -183,6 +197,7 @@ struct store_stream_state {
     out.emplace_back("in_flight", static_cast<double>(in_flight));
     out.emplace_back("ready", static_cast<double>(ready.size()));
     out.emplace_back("repairing_steps", static_cast<double>(repairs.size()));
+    out.emplace_back("parked", static_cast<double>(parked->blocks.size()));
     if (spec.progress)
       out.emplace_back("blocks_repaired",
                        static_cast<double>(spec.progress->blocks_repaired));

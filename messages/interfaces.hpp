@@ -247,6 +247,9 @@ using network_store_actor = block_source_actor::extend<
   /// (put_atom, leaf_atom, leaves) -> (ok_atom)   verified leaves (e.g.
   ///   rebuilt from parity), see local_store
   caf::replies_to<put_atom, leaf_atom, std::vector<leaf_block>>::with<ok_atom>,
+  /// (release_atom, cids) -> (ok_atom)   drops one reference of each block
+  ///   (see local_store)
+  caf::replies_to<release_atom, std::vector<cid>>::with<ok_atom>,
   /// (update_atom, local_store) -> ()   the supervisor's re-wiring
   caf::reacts_to<update_atom, local_store_actor>,
   /// (update_atom, engine) -> ()
@@ -265,7 +268,10 @@ using store_stream_actor = inspectable_actor::extend<
   /// (retry_atom, index) -> ()   internal: re-request a block after backoff
   caf::reacts_to<retry_atom, uint64_t>,
   /// (tick_atom, pulls_seen) -> ()   internal: idle check
-  caf::reacts_to<tick_atom, uint64_t>>;
+  caf::reacts_to<tick_atom, uint64_t>,
+  /// (proof_atom) -> ()   internal: prove rebuilt blocks, once for all the
+  ///   events handled since it was sent
+  caf::reacts_to<proof_atom>>;
 
 /// Deletes expired blocks periodically.
 using maintenance_actor = inspectable_actor::extend<

@@ -24,23 +24,38 @@ tree_witness::tree_witness(const cid& tree, uint64_t nleaves)
 }
 
 bool tree_witness::add_proof(const digest256& leaf, const merkle_proof& proof) {
-  if (proof.nleaves != nleaves_ || proof.path.size() + 1 != widths_.size())
+  if (proof.nleaves != nleaves_ || proof.index >= nleaves_ ||
+      proof.path.size() + 1 != widths_.size())
     return false;
-  auto root = root_from_proof(leaf, proof);
-  if (!root || *root != root_)
-    return false;
+  // Walks up until the root or a node already verified (whose own path is
+  // known then): a proof next to known ones costs a hash or two.
+  learnt_.clear();
   digest256 acc = leaf;
   uint64_t idx = proof.index;
+  bool verified = false;
   for (size_t l = 0; l + 1 < widths_.size(); ++l) {
-    nodes_[key(l, idx)] = acc;
+    if (auto known = nodes_.find(key(l, idx)); known != nodes_.end()) {
+      if (known->second != acc)
+        return false;
+      verified = true;
+      break;
+    }
+    learnt_.emplace_back(key(l, idx), acc);
     uint64_t sib = idx ^ 1;
     bool odd = sib >= widths_[l];
+    const auto& s = proof.path[l];
+    if (odd && s != zero_digest)
+      return false;
     if (!odd)
-      nodes_[key(l, sib)] = proof.path[l];
-    acc = (idx & 1) ? parent_digest(proof.path[l], acc, l == 0, false)
-                    : parent_digest(acc, proof.path[l], l == 0, odd);
+      learnt_.emplace_back(key(l, sib), s);
+    acc = (idx & 1) ? parent_digest(s, acc, l == 0, false)
+                    : parent_digest(acc, s, l == 0, odd);
     idx >>= 1;
   }
+  if (!verified && acc != root_)
+    return false;
+  for (auto& [k, d] : learnt_)
+    nodes_.emplace(k, d);
   return true;
 }
 
@@ -91,30 +106,46 @@ tree_witness::prove(uint64_t index, const digest256& leaf,
   merkle_proof proof;
   proof.index = index;
   proof.nleaves = nleaves_;
-  digest256 acc = leaf;
+  proof.path.reserve(widths_.size() - 1);
+  // Siblings first (lookups, and nodes computed from candidates, which are
+  // kept): a leaf still waiting for something costs no hashing. `top` is the
+  // first level whose node on the path is already verified; above it the
+  // path is known and need not be hashed.
+  size_t top = widths_.size() - 1;
   uint64_t idx = index;
-  for (size_t l = 0; l + 1 < widths_.size(); ++l) {
+  for (size_t l = 0; l + 1 < widths_.size(); ++l, idx >>= 1) {
+    if (top == widths_.size() - 1 && nodes_.count(key(l, idx)) > 0)
+      top = l;
     uint64_t sib = idx ^ 1;
-    bool odd = sib >= widths_[l];
     digest256 s = zero_digest;
-    if (!odd) {
+    if (sib < widths_[l]) {
       auto r = resolve(l, sib, lost);
       if (auto* n = std::get_if<witness_need>(&r))
         return *n;
       s = std::get<digest256>(r);
     }
     proof.path.push_back(s);
+  }
+  learnt_.clear();
+  digest256 acc = leaf;
+  idx = index;
+  for (size_t l = 0; l < top; ++l, idx >>= 1) {
+    learnt_.emplace_back(key(l, idx), acc);
+    const auto& s = proof.path[l];
+    bool odd = (idx ^ 1) >= widths_[l];
+    if (!odd)
+      learnt_.emplace_back(key(l, idx ^ 1), s);
     acc = (idx & 1) ? parent_digest(s, acc, l == 0, false)
                     : parent_digest(acc, s, l == 0, odd);
-    idx >>= 1;
   }
-  if (acc != root_) {
+  if (acc != (top + 1 == widths_.size() ? root_ : nodes_.at(key(top, idx)))) {
     derived_.clear(); // some candidate is wrong: trust none of their nodes
     return make_error(ec::verification_failed,
                       "rebuilt leaf " + std::to_string(index) +
                         " does not belong to the tree");
   }
-  add_proof(leaf, proof);
+  for (auto& [k, d] : learnt_)
+    nodes_.emplace(k, d);
   return proof;
 }
 

@@ -24,7 +24,9 @@ struct witness_need {
 /// leaves that were rebuilt from parity (erasure decoding yields bytes, not
 /// proofs). A rebuilt leaf is accepted only if it and the known sibling
 /// digests hash up to the tree's root, which also yields its proof to store
-/// and serve. Where every leaf under a sibling is lost, the sibling is
+/// and serve. Checks stop at the first node on the path already verified
+/// (its path to the root is known), so a leaf next to proven ones costs a
+/// hash or two. Where every leaf under a sibling is lost, the sibling is
 /// computed from candidate digests of those leaves (rebuilt too): the root
 /// check then vouches for all of them.
 ///
@@ -38,8 +40,11 @@ public:
   /// A witness of `tree` with `nleaves` leaves (at least 1).
   tree_witness(const cid& tree, uint64_t nleaves);
 
-  /// Learns the nodes on a leaf's path and their siblings. Returns false
-  /// (and learns nothing) if the proof does not verify against the tree.
+  /// Checks that `leaf` is the digest of leaf `proof.index` and learns the
+  /// nodes on its path and their siblings, up to the first node already
+  /// verified (above it the proof is not looked at). Returns false (and
+  /// learns nothing) if the proof does not reach the root or contradicts a
+  /// verified node.
   bool add_proof(const digest256& leaf, const merkle_proof& proof);
 
   /// Records an unverified digest for leaf `index` (a rebuilt block). It is
@@ -85,6 +90,9 @@ private:
   /// Nodes computed from candidates (unverified until a root check passes;
   /// dropped when one fails).
   std::unordered_map<uint64_t, digest256> derived_;
+  /// Scratch of `add_proof` and `prove`: nodes on the path being checked,
+  /// kept only if it verifies.
+  std::vector<std::pair<uint64_t, digest256>> learnt_;
 };
 
 } // namespace cairn::storage

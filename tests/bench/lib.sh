@@ -57,7 +57,7 @@ start_node() {
   mkdir -p "$dir"
   "$NODE_BIN" --data-dir "$dir/data" --api-bindaddr 127.0.0.1 --api-port 0 \
     --listen-ip 127.0.0.1 --listen-port 0 --disc-port 0 \
-    --storage-quota "$QUOTA" --log-level warn \
+    --storage-quota "$QUOTA" --log-level "${LOG_LEVEL:-warn}" \
     >"$dir/stdout" 2>"$dir/stderr" &
   pid=$!
   NODE_PIDS+=("$pid")

@@ -31,10 +31,14 @@ constexpr std::uint64_t data_blocks = 38;
 constexpr std::uint64_t rounded = 40;
 constexpr std::uint64_t steps = rounded / ec_k;
 
-// DESIGN §2, written out independently of storage/erasure.hpp.
-std::uint64_t leaf_of(std::uint64_t step, std::uint32_t shard) {
-  return shard < ec_k ? step + shard * steps
-                      : rounded + step + (shard - ec_k) * steps;
+// DESIGN §2, written out independently of storage/erasure.hpp: the leaf of
+// shard `shard` of step `step` in a layout of `nsteps` steps whose data is
+// padded to `nrounded` blocks.
+std::uint64_t leaf_of(std::uint64_t step, std::uint32_t shard,
+                      std::uint64_t nsteps = steps,
+                      std::uint64_t nrounded = rounded) {
+  return shard < ec_k ? step + shard * nsteps
+                      : nrounded + step + (shard - ec_k) * nsteps;
 }
 
 struct protected_dataset {
@@ -44,10 +48,11 @@ struct protected_dataset {
   json manifest;
 };
 
-// Uploads `data_size` random bytes on `n` and protects them.
+// Uploads `size` random bytes on `n` and protects them.
 ::testing::AssertionResult make_protected(const node_process& n,
-                                          protected_dataset* out) {
-  out->data = random_bytes(data_size, 4242);
+                                          protected_dataset* out,
+                                          std::uint64_t size = data_size) {
+  out->data = random_bytes(size, 4242);
   auto cli = n.client();
   if (auto r =
         upload(cli, out->data, &out->original_cid, "text/plain", "ec.bin");
@@ -160,6 +165,52 @@ TEST_F(ErasureIntegrationTest, DownloadRepairsUpToMLossesInEveryStep) {
   // The rebuilt blocks were stored on B: a local read needs no peer.
   auto local = stream_get(b.proc.host(), b.proc.port(), api("/data/" + ds.cid));
   EXPECT_TRUE(is_whole(local, ds.data));
+}
+
+// Half the data lost as one run (data shards 0 and 1 of every step): far
+// more rebuilt blocks than a download holds in memory, so most wait in B's
+// store (parked) until the reader gets there. Each is rebuilt once, and
+// deleting the dataset afterwards empties B's store: no reference the
+// download took outlives it.
+TEST(ErasureLongLossTest, RebuildsALongRunOnceAndLeavesNothingBehind) {
+  constexpr std::uint64_t blocks = 320; // 80 steps, 160 lost data blocks
+  constexpr std::uint64_t nsteps = blocks / ec_k;
+  test_node a, b;
+  ASSERT_TRUE(a.proc.start()) << a.proc.stderr_tail();
+  ASSERT_TRUE(b.proc.start()) << b.proc.stderr_tail();
+  protected_dataset ds;
+  ASSERT_TRUE(make_protected(a.proc, &ds, blocks * block_size));
+  auto cli_a = a.proc.client();
+  auto res = cli_a.Delete(api("/data/" + ds.original_cid));
+  ASSERT_TRUE(res && res->status == 204);
+  std::string tree = ds.manifest.value("treeCid", "");
+  for (std::uint64_t s = 0; s < nsteps; ++s)
+    for (std::uint32_t shard : {0u, 1u})
+      ASSERT_EQ(delete_leaf(a.proc, tree,
+                            std::to_string(leaf_of(s, shard, nsteps, blocks))),
+                204);
+  ASSERT_TRUE(connect_nodes(b.proc, a.proc));
+  auto r = stream_network(b.proc, ds.cid);
+  EXPECT_TRUE(is_whole(r, ds.data));
+  std::string seen;
+  auto d = wait_download(b.proc, ds.cid, "stream", 10s, &seen);
+  ASSERT_FALSE(d.is_null()) << seen;
+  EXPECT_EQ(d.value("state", ""), "done") << d.dump();
+  EXPECT_EQ(d.value("blocksRepaired", 0u), 2 * nsteps) << d.dump();
+  // The first blocks asked for are lost, before A ever said it has any
+  // block of the tree: they are repaired at once, not after the engine's
+  // 20 s want timeout.
+  EXPECT_LT(d.value("seconds", 99.0), 10.0) << d.dump();
+  auto local = stream_get(b.proc.host(), b.proc.port(), api("/data/" + ds.cid));
+  EXPECT_TRUE(is_whole(local, ds.data));
+  auto cli_b = b.proc.client();
+  res = cli_b.Delete(api("/data/" + ds.cid));
+  ASSERT_TRUE(res && res->status == 204);
+  json space;
+  ASSERT_TRUE(get_json(cli_b, api("/space"), &space));
+  EXPECT_EQ(space.value("totalBlocks", std::uint64_t{1}), 0u) << space.dump();
+  EXPECT_EQ(space.value("quotaUsedBytes", std::uint64_t{1}), 0u)
+    << space.dump();
 }
 
 TEST_F(ErasureIntegrationTest, OneLossTooManyFailsCleanly) {

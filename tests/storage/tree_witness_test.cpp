@@ -131,6 +131,33 @@ TEST(TreeWitnessTest, RefusesAWrongCandidateForALostSibling) {
   EXPECT_TRUE(is(std::get<caf::error>(res), ec::verification_failed));
 }
 
+TEST(TreeWitnessTest, RefusesAProofThatContradictsKnownNodes) {
+  auto tree = *merkle_tree::build(leaves_of(13, 5));
+  tree_witness w{tree.root_cid(), 13};
+  for (uint64_t j = 0; j < 13; ++j) {
+    if (j != 6 && j != 7) {
+      ASSERT_TRUE(w.add_proof(tree.leaf(j), *tree.proof(j)));
+    }
+  }
+  auto known = w.known_nodes();
+  // The parent of leaves 6 and 7 is known (a sibling on leaf 5's path): a
+  // wrong digest is caught there, and so is a proof with a wrong sibling.
+  EXPECT_FALSE(w.add_proof(tree.leaf(7), *tree.proof(6)));
+  auto bad = *tree.proof(6);
+  bad.path[0] = tree.leaf(5);
+  EXPECT_FALSE(w.add_proof(tree.leaf(6), bad));
+  EXPECT_EQ(w.known_nodes(), known);
+  EXPECT_TRUE(w.add_proof(tree.leaf(6), *tree.proof(6)));
+  EXPECT_EQ(w.known_nodes(), known + 2); // leaves 6 and 7
+  // Known now: proving it again yields the same proof; a wrong digest fails.
+  auto none = [](uint64_t first, uint64_t) { return first; };
+  auto res = w.prove(7, tree.leaf(7), none);
+  ASSERT_TRUE(std::holds_alternative<merkle_proof>(res));
+  EXPECT_EQ(std::get<merkle_proof>(res), *tree.proof(7));
+  EXPECT_TRUE(
+    std::holds_alternative<caf::error>(w.prove(7, tree.leaf(6), none)));
+}
+
 TEST(TreeWitnessTest, IgnoresProofsOfOtherTrees) {
   auto a = *merkle_tree::build(leaves_of(8, 1));
   auto b = *merkle_tree::build(leaves_of(8, 2));
