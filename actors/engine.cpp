@@ -89,8 +89,11 @@ void flush(self_ptr self) {
   st.outbox.clear();
 }
 
+// Answers the waiters of `addr` (with `proof` for those that want it: a
+// stored leaf has one).
 void resolve(self_ptr self, const wire::address& addr,
-             const caf::expected<block>& res) {
+             const caf::expected<block>& res,
+             const merkle_proof* proof = nullptr) {
   auto& st = self->state;
   auto i = st.pending.find(addr);
   if (i == st.pending.end())
@@ -100,6 +103,14 @@ void resolve(self_ptr self, const wire::address& addr,
       w.deliver(*res);
     else
       w.deliver(res.error());
+  }
+  for (auto& w : i->second.proof_waiters) {
+    if (res && proof)
+      w.deliver(*res, *proof);
+    else
+      w.deliver(
+        res ? make_error(ec::not_found, "no proof for " + wire::to_string(addr))
+            : res.error());
   }
   // Tell the peers still working on it that it is no longer wanted.
   for (auto& peer : i->second.requested) {
@@ -359,7 +370,7 @@ void flush_stores(self_ptr self) {
     .then(
       [self, batch](ok_atom) {
         for (auto& l : batch)
-          resolve(self, wire::address{l.addr}, l.data);
+          resolve(self, wire::address{l.addr}, l.data, &l.proof);
         flush(self);
       },
       [self, batch](caf::error& err) {
@@ -732,12 +743,17 @@ void dial(self_ptr self, const std::string& peer_id,
   });
 }
 
-// A caller waits for `key`: joins its pending want, or starts one.
-caf::result<block> want(self_ptr self, wire::address key) {
+// A caller waits for `key`: joins its pending want, or starts one. `Proof`
+// selects the waiters that get the leaf's proof as well.
+template <class... Proof>
+caf::result<block, Proof...> want(self_ptr self, wire::address key) {
   auto& st = self->state;
-  auto rp = self->make_response_promise<block>();
+  auto rp = self->make_response_promise<block, Proof...>();
   auto [it, fresh] = st.pending.try_emplace(key);
-  it->second.waiters.push_back(rp);
+  if constexpr (sizeof...(Proof) == 0)
+    it->second.waiters.push_back(rp);
+  else
+    it->second.proof_waiters.push_back(rp);
   if (fresh) {
     it->second.since = clock::now();
     schedule(self, key);
@@ -844,6 +860,10 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
     // -----------------------------------------------------------------
     [self](get_atom, const block_address& addr) -> caf::result<block> {
       return want(self, wire::address{addr});
+    },
+    [self](get_atom, proof_atom,
+           const block_address& addr) -> caf::result<block, merkle_proof> {
+      return want<merkle_proof>(self, wire::address{addr});
     },
     [self](get_atom, const cid& id) -> caf::result<block> {
       return want(self, wire::address{id});
@@ -963,7 +983,8 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
         w.address = wire::to_string(addr);
         w.age_seconds = std::chrono::duration<double>(now - pw.since).count();
         w.peers.assign(pw.requested.begin(), pw.requested.end());
-        w.waiters = static_cast<uint32_t>(pw.waiters.size());
+        w.waiters =
+          static_cast<uint32_t>(pw.waiters.size() + pw.proof_waiters.size());
         out.push_back(std::move(w));
       }
       return out;

@@ -83,6 +83,8 @@ struct peer_entry {
 /// A block some caller waits for.
 struct pending_want {
   std::vector<caf::typed_response_promise<block>> waiters;
+  /// Waiters that want the leaf's proof too.
+  std::vector<caf::typed_response_promise<block, merkle_proof>> proof_waiters;
   /// Peers asked whether they have it, and asked for it.
   std::set<std::string> asked_have;
   std::set<std::string> requested;

@@ -28,40 +28,25 @@ caf::result<block> fetch(self_ptr self, const Key& key) {
 }
 
 // A leaf with its proof: from the local store, else fetched by the engine
-// (which stores it with its proof) and then read back.
+// (which stores it with its proof and answers with both).
 caf::result<block, merkle_proof> fetch_proof(self_ptr self,
                                              const block_address& addr) {
   auto rp = self->make_response_promise<block, merkle_proof>();
-  auto read_local = [self, addr, rp](auto on_missing) mutable {
-    self
-      ->request<caf::message_priority::high>(
-        self->state.local, std::chrono::seconds{30}, get_atom::value,
-        leaf_atom::value, addr)
-      .then(
-        [rp](block& b, merkle_proof& p) mutable {
-          rp.deliver(std::move(b), std::move(p));
-        },
-        [rp, on_missing](caf::error& err) mutable {
-          if (is(err, ec::not_found))
-            on_missing(err);
-          else
-            rp.deliver(std::move(err));
-        });
-  };
-  read_local([self, addr, rp, read_local](caf::error& err) mutable {
-    if (!self->state.engine) {
-      rp.deliver(std::move(err));
-      return;
-    }
-    self
-      ->request(self->state.engine, std::chrono::seconds{60}, get_atom::value,
-                addr)
-      .then(
-        [rp, read_local](block&) mutable {
-          read_local([rp](caf::error& e) mutable { rp.deliver(e); });
-        },
-        [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
-  });
+  self
+    ->request<caf::message_priority::high>(
+      self->state.local, std::chrono::seconds{30}, get_atom::value,
+      leaf_atom::value, addr)
+    .then(
+      [rp](block& b, merkle_proof& p) mutable {
+        rp.deliver(std::move(b), std::move(p));
+      },
+      [self, rp, addr](caf::error& err) mutable {
+        if (is(err, ec::not_found) && self->state.engine)
+          rp.delegate(self->state.engine, get_atom::value, proof_atom::value,
+                      addr);
+        else
+          rp.deliver(std::move(err));
+      });
   return rp;
 }
 

@@ -475,6 +475,30 @@ void on_decoded(self_ptr self, uint64_t step, std::vector<block>& out) {
   prove_rebuilt(self);
 }
 
+// The shard of step `step` to fetch next: not had, not tried, not known to
+// be lost. One whose neighbouring leaf is lost comes last: losses come in
+// runs, and asking for a lost shard costs a round trip before the next
+// one is asked for.
+std::optional<uint32_t> next_shard(const store_stream_state& st, uint64_t step,
+                                   const step_repair& r) {
+  const auto& ec = *st.spec.ec;
+  std::optional<uint32_t> suspect;
+  for (uint32_t shard = 0; shard < ec.k + ec.m; ++shard) {
+    if (r.tried[shard] || r.shards[shard].data)
+      continue;
+    auto index = ec.index_of(step, shard);
+    if (is_lost(st, index))
+      continue;
+    bool near_loss = (index > 0 && is_lost(st, index - 1)) ||
+                     (index + 1 < ec.total() && is_lost(st, index + 1));
+    if (!near_loss)
+      return shard;
+    if (!suspect)
+      suspect = shard;
+  }
+  return suspect;
+}
+
 // Requests shards of a step under repair until `k` are had or none is left
 // to try; decodes when `k` are there.
 void fill_repair(self_ptr self, uint64_t step) {
@@ -484,11 +508,13 @@ void fill_repair(self_ptr self, uint64_t step) {
     return;
   auto& r = it->second;
   const auto& ec = *st.spec.ec;
-  while (r.have + r.in_flight < ec.k && r.next_shard < ec.k + ec.m) {
-    auto shard = r.next_shard++;
+  while (r.have + r.in_flight < ec.k) {
+    auto next = next_shard(st, step, r);
+    if (!next)
+      break;
+    auto shard = *next;
     auto index = ec.index_of(step, shard);
-    if (r.shards[shard].data || is_lost(st, index))
-      continue;
+    r.tried[shard] = true;
     ++r.in_flight;
     request_with_proof(self, index)
       .then(
@@ -554,6 +580,7 @@ void start_repair(self_ptr self, uint64_t step) {
   auto& r = st.repairs[step];
   r.shards.assign(ec.k + ec.m,
                   block{cid{multicodec::codex_block, {}}, nullptr});
+  r.tried.assign(ec.k + ec.m, false);
   // Padding blocks are zero by definition: no need to fetch them.
   for (uint32_t shard = 0; shard < ec.k; ++shard) {
     if (ec.is_padding(ec.index_of(step, shard))) {

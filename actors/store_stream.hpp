@@ -111,8 +111,8 @@ struct step_repair {
   std::vector<block> shards;
   uint32_t have = 0;
   uint32_t in_flight = 0;
-  /// Next shard to try fetching.
-  uint32_t next_shard = 0;
+  /// Shards asked for already (each is asked once).
+  std::vector<bool> tried;
   bool decoding = false;
 };
 

@@ -201,6 +201,10 @@ using engine_actor = session_owner_actor::extend<
   ///   verified against its tree and stored locally
   ///   errors: not_found (no peer has it), quota_exceeded, timeout
   caf::replies_to<get_atom, block_address>::with<block>,
+  /// (get_atom, proof_atom, block_address) -> (block, proof)   the same,
+  ///   with the inclusion proof it was verified and stored with
+  caf::replies_to<get_atom, proof_atom, block_address>::with<block,
+                                                             merkle_proof>,
   /// (get_atom, cid) -> (block)   a block (e.g. a manifest) by CID
   caf::replies_to<get_atom, cid>::with<block>,
   /// (connect_atom, peer_id, multiaddrs) -> (ok_atom)   dials a peer and

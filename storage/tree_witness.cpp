@@ -75,21 +75,37 @@ tree_witness::node_result tree_witness::resolve(size_t level, uint64_t index,
       return i->second;
     return witness_need{index};
   }
+  // What this node waited for last time, if that is still missing: leaves
+  // only gain proofs and candidates, and lost ones stay lost, so the same
+  // walk would stop at the same leaf.
+  auto is_lost = [&lost](uint64_t leaf) {
+    return lost(leaf, leaf + 1) != leaf;
+  };
+  if (auto m = needs_.find(key(level, index)); m != needs_.end()) {
+    auto [leaf, was_lost] = m->second;
+    if (!has_leaf(leaf) && is_lost(leaf) == was_lost)
+      return witness_need{leaf};
+    needs_.erase(m);
+  }
+  auto wait_for = [&](uint64_t leaf) -> node_result {
+    needs_[key(level, index)] = {leaf, is_lost(leaf)};
+    return witness_need{leaf};
+  };
   // The proof of any available leaf below this node yields the node.
   uint64_t first = index << level;
   uint64_t end = std::min(nleaves_, (index + 1) << level);
   if (auto j = lost(first, end); j < end)
-    return witness_need{j};
+    return wait_for(j);
   // Every leaf below is lost: compute the node from their candidates.
   auto left = resolve(level - 1, 2 * index, lost);
   if (auto* n = std::get_if<witness_need>(&left))
-    return *n;
+    return wait_for(n->leaf);
   bool odd = 2 * index + 1 >= widths_[level - 1];
   digest256 right = zero_digest;
   if (!odd) {
     auto r = resolve(level - 1, 2 * index + 1, lost);
     if (auto* n = std::get_if<witness_need>(&r))
-      return *n;
+      return wait_for(n->leaf);
     right = std::get<digest256>(r);
   }
   auto node = parent_digest(std::get<digest256>(left), right, level == 1, odd);
@@ -140,6 +156,7 @@ tree_witness::prove(uint64_t index, const digest256& leaf,
   }
   if (acc != (top + 1 == widths_.size() ? root_ : nodes_.at(key(top, idx)))) {
     derived_.clear(); // some candidate is wrong: trust none of their nodes
+    needs_.clear();
     return make_error(ec::verification_failed,
                       "rebuilt leaf " + std::to_string(index) +
                         " does not belong to the tree");

@@ -90,6 +90,11 @@ private:
   /// Nodes computed from candidates (unverified until a root check passes;
   /// dropped when one fails).
   std::unordered_map<uint64_t, digest256> derived_;
+  /// Nodes computed from candidates that could not be computed yet: the
+  /// leaf they wait for and whether it was lost then (a memo for `resolve`,
+  /// valid while that leaf has neither proof nor candidate and its loss is
+  /// unchanged).
+  std::unordered_map<uint64_t, std::pair<uint64_t, bool>> needs_;
   /// Scratch of `add_proof` and `prove`: nodes on the path being checked,
   /// kept only if it verifies.
   std::vector<std::pair<uint64_t, digest256>> learnt_;
