@@ -215,6 +215,8 @@ struct store_stream_state {
 /// instead: the stream fetches any `k` blocks of its step (with proofs),
 /// decodes the step in a detached worker, proves each rebuilt block against
 /// the tree (`storage::tree_witness`), stores it, and delivers it in order.
+/// Rebuilt blocks far ahead of the reader are parked in the store by CID
+/// until it gets there (see `store_stream_state::parked`).
 /// A step with fewer than `k` blocks to be had fails the stream with
 /// `not_found`; a rebuilt block that does not match the tree fails it with
 /// `verification_failed`.
