@@ -80,6 +80,19 @@ int delete_leaf(const node_process& n, const std::string& tree,
   return res ? res->status : -1;
 }
 
+// Connects `b` to `a`, streams `ds` through the network on `b` and checks
+// the bytes; the download's entry on `b` (null, with a failure, if none).
+json download_from(const node_process& b, const node_process& a,
+                   const protected_dataset& ds) {
+  EXPECT_TRUE(connect_nodes(b, a));
+  auto r = stream_network(b, ds.cid);
+  EXPECT_TRUE(is_whole(r, ds.data));
+  std::string seen;
+  auto d = wait_download(b, ds.cid, "stream", 10s, &seen);
+  EXPECT_FALSE(d.is_null()) << seen;
+  return d;
+}
+
 struct ErasureIntegrationTest : ::testing::Test {
   test_node a, b;
   protected_dataset ds;
@@ -153,12 +166,8 @@ TEST_F(ErasureIntegrationTest, DownloadRepairsUpToMLossesInEveryStep) {
         ++lost_data;
     }
   }
-  ASSERT_TRUE(connect_nodes(b.proc, a.proc));
-  auto r = stream_network(b.proc, ds.cid);
-  EXPECT_TRUE(is_whole(r, ds.data));
-  std::string seen;
-  auto d = wait_download(b.proc, ds.cid, "stream", 10s, &seen);
-  ASSERT_FALSE(d.is_null()) << seen;
+  auto d = download_from(b.proc, a.proc, ds);
+  ASSERT_FALSE(d.is_null());
   // Every lost data block rebuilt exactly once (those rebuilt ahead of the
   // reader are stored, not repaired again).
   EXPECT_EQ(d.value("blocksRepaired", 0u), lost_data) << d.dump();
@@ -189,12 +198,8 @@ TEST(ErasureLongLossTest, RebuildsALongRunOnceAndLeavesNothingBehind) {
       ASSERT_EQ(delete_leaf(a.proc, tree,
                             std::to_string(leaf_of(s, shard, nsteps, blocks))),
                 204);
-  ASSERT_TRUE(connect_nodes(b.proc, a.proc));
-  auto r = stream_network(b.proc, ds.cid);
-  EXPECT_TRUE(is_whole(r, ds.data));
-  std::string seen;
-  auto d = wait_download(b.proc, ds.cid, "stream", 10s, &seen);
-  ASSERT_FALSE(d.is_null()) << seen;
+  auto d = download_from(b.proc, a.proc, ds);
+  ASSERT_FALSE(d.is_null());
   EXPECT_EQ(d.value("state", ""), "done") << d.dump();
   EXPECT_EQ(d.value("blocksRepaired", 0u), 2 * nsteps) << d.dump();
   // The first blocks asked for are lost, before A ever said it has any
