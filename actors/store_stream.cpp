@@ -15,6 +15,7 @@ using self_ptr = store_stream_actor::stateful_pointer<store_stream_state>;
 constexpr size_t max_blocks_per_pull = 8;
 
 void request_more(self_ptr self);
+void request_block(self_ptr self, uint64_t index);
 
 void fail(self_ptr self, caf::error err) {
   auto& st = self->state;
@@ -398,6 +399,24 @@ void prove_now(self_ptr self) {
       });
 }
 
+// The write of blocks being parked ended. A reader that asked for one
+// meanwhile asks again: it reads the parked block back, or (if it could not
+// be parked) fetches or repairs it anew.
+void parked(self_ptr self,
+            const std::vector<std::pair<uint64_t, block>>& blocks, bool ok) {
+  auto& st = self->state;
+  for (auto& [index, b] : blocks) {
+    st.parking_now.erase(index);
+    if (ok)
+      st.parked->blocks.emplace(index, b.id);
+    if (st.wanted_from_store.erase(index) > 0) {
+      --st.in_flight;
+      if (!st.failure)
+        request_block(self, index);
+    }
+  }
+}
+
 // Stores rebuilt blocks the reader has not reached yet by CID, holding a
 // reference, until it gets there (see `store_stream_state::parked`). A
 // block that could not be parked is rebuilt again when the reader needs it.
@@ -410,21 +429,12 @@ void park(self_ptr self, std::vector<std::pair<uint64_t, block>> blocks) {
   }
   self
     ->request(st.source, st.spec.block_timeout, put_atom::value, std::move(bs))
-    .then(
-      [=](uint64_t) {
-        auto& s = self->state;
-        for (auto& [index, b] : blocks) {
-          s.parking_now.erase(index);
-          s.parked->blocks.emplace(index, b.id);
-        }
-      },
-      [=](caf::error& err) {
-        auto& s = self->state;
-        for (auto& [index, b] : blocks)
-          s.parking_now.erase(index);
-        spdlog::debug("store_stream {}: cannot park rebuilt blocks: {}",
-                      s.spec.tree.to_string(), describe(err));
-      });
+    .then([=](uint64_t) { parked(self, blocks, true); },
+          [=](caf::error& err) {
+            spdlog::debug("store_stream {}: cannot park rebuilt blocks: {}",
+                          self->state.spec.tree.to_string(), describe(err));
+            parked(self, blocks, false);
+          });
 }
 
 // Rebuilt shards of `step` arrived from the decoder.
@@ -620,8 +630,8 @@ void request_block(self_ptr self, uint64_t index) {
       on_lost(self, index);
       return;
     }
-    if (st.storing.count(index) > 0) {
-      ++st.in_flight; // handed over when its write completes
+    if (st.storing.count(index) > 0 || st.parking_now.count(index) > 0) {
+      ++st.in_flight; // handed over (or asked again) when its write ends
       st.wanted_from_store.insert(index);
       return;
     }

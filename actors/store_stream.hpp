@@ -161,8 +161,9 @@ struct store_stream_state {
   /// stored as soon as the witness allows, so that the reader finds them in
   /// the store instead of repairing their step a second time.
   std::set<uint64_t> storing_ahead;
-  /// Such blocks being written, and those of them the reader asked for
-  /// meanwhile (handed over when the write completes).
+  /// Such blocks being written, and those of them (or of `parking_now`)
+  /// the reader asked for meanwhile (handed over, or asked for again, when
+  /// the write completes).
   std::set<uint64_t> storing;
   std::set<uint64_t> wanted_from_store;
   /// Rebuilt data blocks beyond those held in memory: stored by CID (a
