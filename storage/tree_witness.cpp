@@ -124,14 +124,10 @@ tree_witness::prove(uint64_t index, const digest256& leaf,
   proof.nleaves = nleaves_;
   proof.path.reserve(widths_.size() - 1);
   // Siblings first (lookups, and nodes computed from candidates, which are
-  // kept): a leaf still waiting for something costs no hashing. `top` is the
-  // first level whose node on the path is already verified; above it the
-  // path is known and need not be hashed.
-  size_t top = widths_.size() - 1;
+  // kept): a leaf still waiting for something costs no hashing. Then the
+  // path is checked like a fetched proof, up to the first verified node.
   uint64_t idx = index;
   for (size_t l = 0; l + 1 < widths_.size(); ++l, idx >>= 1) {
-    if (top == widths_.size() - 1 && nodes_.count(key(l, idx)) > 0)
-      top = l;
     uint64_t sib = idx ^ 1;
     digest256 s = zero_digest;
     if (sib < widths_[l]) {
@@ -142,27 +138,13 @@ tree_witness::prove(uint64_t index, const digest256& leaf,
     }
     proof.path.push_back(s);
   }
-  learnt_.clear();
-  digest256 acc = leaf;
-  idx = index;
-  for (size_t l = 0; l < top; ++l, idx >>= 1) {
-    learnt_.emplace_back(key(l, idx), acc);
-    const auto& s = proof.path[l];
-    bool odd = (idx ^ 1) >= widths_[l];
-    if (!odd)
-      learnt_.emplace_back(key(l, idx ^ 1), s);
-    acc = (idx & 1) ? parent_digest(s, acc, l == 0, false)
-                    : parent_digest(acc, s, l == 0, odd);
-  }
-  if (acc != (top + 1 == widths_.size() ? root_ : nodes_.at(key(top, idx)))) {
+  if (!add_proof(leaf, proof)) {
     derived_.clear(); // some candidate is wrong: trust none of their nodes
     needs_.clear();
     return make_error(ec::verification_failed,
                       "rebuilt leaf " + std::to_string(index) +
                         " does not belong to the tree");
   }
-  for (auto& [k, d] : learnt_)
-    nodes_.emplace(k, d);
   return proof;
 }
 

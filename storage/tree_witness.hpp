@@ -95,8 +95,8 @@ private:
   /// valid while that leaf has neither proof nor candidate and its loss is
   /// unchanged).
   std::unordered_map<uint64_t, std::pair<uint64_t, bool>> needs_;
-  /// Scratch of `add_proof` and `prove`: nodes on the path being checked,
-  /// kept only if it verifies.
+  /// Scratch of `add_proof`: nodes on the path being checked, kept only if
+  /// it verifies.
   std::vector<std::pair<uint64_t, digest256>> learnt_;
 };
 
