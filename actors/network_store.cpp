@@ -1,5 +1,7 @@
 #include "actors/network_store.hpp"
 
+#include <tuple>
+
 #include <spdlog/spdlog.h>
 
 #include "messages/error.hpp"
@@ -11,43 +13,46 @@ namespace {
 using self_ptr = network_store_actor::stateful_pointer<network_store_state>;
 
 // Local store first; on a miss, the engine. Other local errors are final.
-template <class Key>
-caf::result<block> fetch(self_ptr self, const Key& key) {
-  auto rp = self->make_response_promise<block>();
-  self
-    ->request<caf::message_priority::high>(
-      self->state.local, std::chrono::seconds{30}, get_atom::value, key)
-    .then([rp](block& b) mutable { rp.deliver(std::move(b)); },
-          [self, rp, key](caf::error& err) mutable {
-            if (is(err, ec::not_found) && self->state.engine)
-              rp.delegate(self->state.engine, get_atom::value, key);
-            else
-              rp.deliver(std::move(err));
-          });
+// `local` and `engine` are the arguments of the request to each; both answer
+// with `Rs`.
+template <class... Rs, class... Local, class... Engine>
+caf::result<Rs...> local_first(self_ptr self, std::tuple<Local...> local,
+                               std::tuple<Engine...> engine) {
+  auto rp = self->make_response_promise<Rs...>();
+  auto on_miss = [self, rp, engine](caf::error& err) mutable {
+    if (!is(err, ec::not_found) || !self->state.engine) {
+      rp.deliver(std::move(err));
+      return;
+    }
+    std::apply([&](auto&... xs) { rp.delegate(self->state.engine, xs...); },
+               engine);
+  };
+  std::apply(
+    [&](auto&... xs) {
+      self
+        ->request<caf::message_priority::high>(self->state.local,
+                                               std::chrono::seconds{30}, xs...)
+        .then([rp](Rs&... rs) mutable { rp.deliver(std::move(rs)...); },
+              std::move(on_miss));
+    },
+    local);
   return rp;
 }
 
-// A leaf with its proof: from the local store, else fetched by the engine
-// (which stores it with its proof and answers with both).
+// A block by CID or leaf address.
+template <class Key>
+caf::result<block> fetch(self_ptr self, const Key& key) {
+  return local_first<block>(self, std::make_tuple(get_atom::value, key),
+                            std::make_tuple(get_atom::value, key));
+}
+
+// A leaf with its proof (the engine stores a fetched leaf with its proof and
+// answers with both).
 caf::result<block, merkle_proof> fetch_proof(self_ptr self,
                                              const block_address& addr) {
-  auto rp = self->make_response_promise<block, merkle_proof>();
-  self
-    ->request<caf::message_priority::high>(
-      self->state.local, std::chrono::seconds{30}, get_atom::value,
-      leaf_atom::value, addr)
-    .then(
-      [rp](block& b, merkle_proof& p) mutable {
-        rp.deliver(std::move(b), std::move(p));
-      },
-      [self, rp, addr](caf::error& err) mutable {
-        if (is(err, ec::not_found) && self->state.engine)
-          rp.delegate(self->state.engine, get_atom::value, proof_atom::value,
-                      addr);
-        else
-          rp.deliver(std::move(err));
-      });
-  return rp;
+  return local_first<block, merkle_proof>(
+    self, std::make_tuple(get_atom::value, leaf_atom::value, addr),
+    std::make_tuple(get_atom::value, proof_atom::value, addr));
 }
 
 } // namespace
