@@ -262,14 +262,21 @@ void repair_lost_after(self_ptr self, uint64_t leaf) {
         start_repair(self, ec.step_of(j));
 }
 
-// The write of a block rebuilt ahead of the reader ended: true if the
-// reader asked for it meanwhile (its slot in the window is handed over).
-bool stored_ahead(store_stream_state& st, uint64_t index) {
-  st.storing.erase(index);
+// A write of block `index` (stored or parked ahead of the reader) ended:
+// true if the reader asked for it meanwhile (the request that held its slot
+// in the window is over; the caller answers it).
+bool reader_waited(store_stream_state& st, uint64_t index) {
   if (st.wanted_from_store.erase(index) == 0)
     return false;
   --st.in_flight;
   return true;
+}
+
+// The write of a block rebuilt ahead of the reader ended: true if the
+// reader asked for it meanwhile (its slot in the window is handed over).
+bool stored_ahead(store_stream_state& st, uint64_t index) {
+  st.storing.erase(index);
+  return reader_waited(st, index);
 }
 
 // Proves the rebuilt blocks the reader waits for, then those rebuilt ahead
@@ -409,11 +416,8 @@ void parked(self_ptr self,
     st.parking_now.erase(index);
     if (ok)
       st.parked->blocks.emplace(index, b.id);
-    if (st.wanted_from_store.erase(index) > 0) {
-      --st.in_flight;
-      if (!st.failure)
-        request_block(self, index);
-    }
+    if (reader_waited(st, index) && !st.failure)
+      request_block(self, index);
   }
 }
 
