@@ -27,6 +27,10 @@ constexpr size_t block_len = default_block_size;
 struct step_buffers {
   std::vector<std::vector<uint8_t>> shards;
   std::vector<uint8_t*> ptrs;
+  /// The first k of `ptrs` (read-only) and the other m, as `encode` takes
+  /// them.
+  std::vector<const uint8_t*> data;
+  std::vector<uint8_t*> parity;
 
   step_buffers(uint32_t k, uint32_t m) : shards(k + m) {
     std::mt19937_64 gen{k * 100 + m};
@@ -36,6 +40,8 @@ struct step_buffers {
         x = static_cast<uint8_t>(gen());
       ptrs.push_back(s.data());
     }
+    data.assign(ptrs.begin(), ptrs.begin() + k);
+    parity.assign(ptrs.begin() + k, ptrs.end());
   }
 };
 
@@ -58,10 +64,8 @@ void BM_Encode(benchmark::State& state) {
     return;
   auto k = codec->k(), m = codec->m();
   step_buffers buf{k, m};
-  std::vector<const uint8_t*> data(buf.ptrs.begin(), buf.ptrs.begin() + k);
-  std::vector<uint8_t*> parity(buf.ptrs.begin() + k, buf.ptrs.end());
   for (auto _ : state) {
-    if (auto err = codec->encode(data, parity, block_len)) {
+    if (auto err = codec->encode(buf.data, buf.parity, block_len)) {
       state.SkipWithError(describe(err).c_str());
       break;
     }
@@ -76,13 +80,9 @@ void BM_Decode(benchmark::State& state) {
     return;
   auto k = codec->k(), m = codec->m();
   step_buffers buf{k, m};
-  {
-    std::vector<const uint8_t*> data(buf.ptrs.begin(), buf.ptrs.begin() + k);
-    std::vector<uint8_t*> parity(buf.ptrs.begin() + k, buf.ptrs.end());
-    if (auto err = codec->encode(data, parity, block_len)) {
-      state.SkipWithError(describe(err).c_str());
-      return;
-    }
+  if (auto err = codec->encode(buf.data, buf.parity, block_len)) {
+    state.SkipWithError(describe(err).c_str());
+    return;
   }
   // The worst case: m data shards lost, every one needing the full matrix.
   std::vector<bool> present(k + m, true);
