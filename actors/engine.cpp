@@ -352,31 +352,44 @@ void penalize(self_ptr self, peer_entry& p, const std::string& why) {
 // -- requester side
 // ----------------------------------------------------------------
 
-// Verified leaves are stored in batches (one transaction for up to
-// `store_batch` blocks: those that arrive before the engine's next turn),
-// then their waiters are answered.
-constexpr size_t store_batch = 64;
+// Verified leaves are stored in group commits: while one store transaction
+// is in flight, the leaves that arrive wait and go together in the next
+// one, so batches grow with the store's latency. A second transaction may
+// start only once `store_batch` blocks are waiting. Small commits are not
+// just slower per block: each leaves a freelist record of copied B-tree
+// pages, and LMDB scans its whole freelist for every 64 KiB value it
+// places (measured: 8-block commits over a reused file write 4-5x slower
+// than 64-block ones).
+constexpr size_t store_batch = 256;
+constexpr size_t max_stores_in_flight = 2;
 
 void flush_stores(self_ptr self) {
   auto& st = self->state;
-  if (st.to_store.empty())
+  st.store_flush_queued = false;
+  if (st.to_store.empty() || st.stores_in_flight >= max_stores_in_flight ||
+      (st.stores_in_flight > 0 && st.to_store.size() < store_batch))
     return;
   std::vector<leaf_block> batch;
   batch.swap(st.to_store);
-  st.store_flush_queued = false;
+  ++st.stores_in_flight;
+  auto done = [self] {
+    --self->state.stores_in_flight;
+    flush_stores(self);
+    flush(self);
+  };
   self
     ->request(st.local, std::chrono::seconds{30}, put_atom::value,
               leaf_atom::value, batch)
     .then(
-      [self, batch](ok_atom) {
+      [self, batch, done](ok_atom) {
         for (auto& l : batch)
           resolve(self, wire::address{l.addr}, l.data, &l.proof);
-        flush(self);
+        done();
       },
-      [self, batch](caf::error& err) {
+      [self, batch, done](caf::error& err) {
         for (auto& l : batch)
           resolve(self, wire::address{l.addr}, err);
-        flush(self);
+        done();
       });
 }
 

@@ -128,10 +128,12 @@ struct engine_state {
   std::map<cid, std::map<std::string, uint64_t>> tree_peers;
   std::deque<cid> tree_order;
   static constexpr size_t max_tracked_trees = 256;
-  /// Verified leaves waiting to be stored together, and whether a flush
-  /// message is already on its way to this actor.
+  /// Verified leaves waiting to be stored together, whether a flush
+  /// message is already on its way to this actor, and how many store
+  /// transactions are in flight.
   std::vector<leaf_block> to_store;
   bool store_flush_queued = false;
+  size_t stores_in_flight = 0;
   /// Totals for operators.
   uint64_t blocks_in = 0, blocks_out = 0, bytes_in = 0, bytes_out = 0;
   uint64_t bad_blocks = 0;
