@@ -174,7 +174,7 @@ private:
   template <class F>
   caf::error with_write(const char* what, F&& body);
   caf::error grow_map();
-  void start_writeback();
+  void start_writeback(uint64_t new_bytes);
   void trim_mapping();
   void locate_map();
   void note_read();
@@ -187,6 +187,8 @@ private:
           manifests_ = 0, stats_ = 0;
   uint32_t reads_since_trim_ = 0;
   uint32_t writes_since_trim_ = 0;
+  // Bytes `put_blocks` stored since it last started writeback.
+  uint64_t unflushed_bytes_ = 0;
   // Where LMDB mapped data.mdb (looked up once, lazily, and again after the
   // map grows; null if /proc/self/maps did not show it).
   void* map_addr_ = nullptr;
