@@ -474,7 +474,10 @@ void on_delivery(self_ptr self, peer_entry& p, wire::block_delivery& msg) {
         }
       }
       ++tp->second[p.info.peer_id];
-      queue_store(self, leaf_block{*a, b, *d.proof});
+      if (pend->second.keep)
+        queue_store(self, leaf_block{*a, b, *d.proof});
+      else
+        resolve(self, addr, b, &*d.proof);
     } else {
       auto id = std::get<cid>(d.addr);
       auto b = block::wrap(id, d.data);
@@ -757,12 +760,15 @@ void dial(self_ptr self, const std::string& peer_id,
 }
 
 // A caller waits for `key`: joins its pending want, or starts one. `Proof`
-// selects the waiters that get the leaf's proof as well.
+// selects the waiters that get the leaf's proof as well; `keep` whether
+// this caller wants the block stored.
 template <class... Proof>
-caf::result<block, Proof...> want(self_ptr self, wire::address key) {
+caf::result<block, Proof...> want(self_ptr self, wire::address key,
+                                  bool keep = true) {
   auto& st = self->state;
   auto rp = self->make_response_promise<block, Proof...>();
   auto [it, fresh] = st.pending.try_emplace(key);
+  it->second.keep |= keep;
   if constexpr (sizeof...(Proof) == 0)
     it->second.waiters.push_back(rp);
   else
@@ -874,9 +880,9 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
     [self](get_atom, const block_address& addr) -> caf::result<block> {
       return want(self, wire::address{addr});
     },
-    [self](get_atom, proof_atom,
-           const block_address& addr) -> caf::result<block, merkle_proof> {
-      return want<merkle_proof>(self, wire::address{addr});
+    [self](get_atom, proof_atom, const block_address& addr,
+           bool keep) -> caf::result<block, merkle_proof> {
+      return want<merkle_proof>(self, wire::address{addr}, keep);
     },
     [self](get_atom, const cid& id) -> caf::result<block> {
       return want(self, wire::address{id});

@@ -91,6 +91,9 @@ struct pending_want {
   std::chrono::steady_clock::time_point since;
   /// A verified copy arrived and is being stored: ask nobody else.
   bool storing = false;
+  /// Store it when it arrives: false while every waiter needs it only once
+  /// (a parity shard fetched to rebuild lost data).
+  bool keep = false;
 };
 
 /// A provider lookup of one dataset key (tree or manifest CID), shared by

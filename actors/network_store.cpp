@@ -46,13 +46,13 @@ caf::result<block> fetch(self_ptr self, const Key& key) {
                             std::make_tuple(get_atom::value, key));
 }
 
-// A leaf with its proof (the engine stores a fetched leaf with its proof and
-// answers with both).
-caf::result<block, merkle_proof> fetch_proof(self_ptr self,
-                                             const block_address& addr) {
+// A leaf with its proof (the engine answers a fetched leaf with the proof
+// it verified, and stores both if `keep`).
+caf::result<block, merkle_proof>
+fetch_proof(self_ptr self, const block_address& addr, bool keep) {
   return local_first<block, merkle_proof>(
     self, std::make_tuple(get_atom::value, leaf_atom::value, addr),
-    std::make_tuple(get_atom::value, proof_atom::value, addr));
+    std::make_tuple(get_atom::value, proof_atom::value, addr, keep));
 }
 
 } // namespace
@@ -78,8 +78,10 @@ network_store(network_store_actor::stateful_pointer<network_store_state> self,
       return self->delegate(self->state.local, commit_atom::value,
                             std::move(manifest_block), std::move(leaves));
     },
-    [self](get_atom, proof_atom, const block_address& addr)
-      -> caf::result<block, merkle_proof> { return fetch_proof(self, addr); },
+    [self](get_atom, proof_atom, const block_address& addr,
+           bool keep) -> caf::result<block, merkle_proof> {
+      return fetch_proof(self, addr, keep);
+    },
     [self](put_atom, leaf_atom, std::vector<leaf_block>& leaves) {
       return self->delegate(self->state.local, put_atom::value,
                             leaf_atom::value, std::move(leaves));

@@ -213,11 +213,15 @@ constexpr size_t max_repairs = 32;
 // reader.
 constexpr uint64_t rebuilt_ahead = 4;
 
-// Requests leaf `index` with its proof from the source.
+// Requests leaf `index` with its proof from the source. Parity fetched
+// from peers is not stored: it serves only to rebuild this download's
+// lost data (the reader reads data blocks, kept and rebuilt ones alike).
 auto request_with_proof(self_ptr self, uint64_t index) {
   auto& st = self->state;
+  bool keep = !st.spec.ec || !st.spec.ec->is_parity(index);
   return self->request(st.source, st.spec.block_timeout, get_atom::value,
-                       proof_atom::value, block_address{st.spec.tree, index});
+                       proof_atom::value, block_address{st.spec.tree, index},
+                       keep);
 }
 
 // Fetches a leaf's proof for the witness (the leaf is stored on the way).

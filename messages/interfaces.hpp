@@ -201,10 +201,12 @@ using engine_actor = session_owner_actor::extend<
   ///   verified against its tree and stored locally
   ///   errors: not_found (no peer has it), quota_exceeded, timeout
   caf::replies_to<get_atom, block_address>::with<block>,
-  /// (get_atom, proof_atom, block_address) -> (block, proof)   the same,
-  ///   with the inclusion proof it was verified and stored with
-  caf::replies_to<get_atom, proof_atom, block_address>::with<block,
-                                                             merkle_proof>,
+  /// (get_atom, proof_atom, block_address, keep) -> (block, proof)   the
+  ///   same, with the inclusion proof it was verified with; stored only if
+  ///   `keep` or another waiter wants it kept (shards fetched only to
+  ///   rebuild others are not)
+  caf::replies_to<get_atom, proof_atom, block_address,
+                  bool>::with<block, merkle_proof>,
   /// (get_atom, cid) -> (block)   a block (e.g. a manifest) by CID
   caf::replies_to<get_atom, cid>::with<block>,
   /// (connect_atom, peer_id, multiaddrs) -> (ok_atom)   dials a peer and
@@ -243,11 +245,12 @@ using network_store_actor = block_source_actor::extend<
   caf::replies_to<put_atom, std::vector<block>>::with<uint64_t>,
   /// (commit_atom, manifest_block, leaf_digests) -> (manifest_cid)
   caf::replies_to<commit_atom, block, std::vector<digest256>>::with<cid>,
-  /// (get_atom, proof_atom, address) -> (block, proof)   a leaf with its
-  ///   inclusion proof, fetched from peers first if it is not stored here
+  /// (get_atom, proof_atom, address, keep) -> (block, proof)   a leaf with
+  ///   its inclusion proof, fetched from peers first if it is not stored
+  ///   here (and then stored only if `keep`, see engine)
   ///   errors: as (get_atom, block_address)
-  caf::replies_to<get_atom, proof_atom, block_address>::with<block,
-                                                             merkle_proof>,
+  caf::replies_to<get_atom, proof_atom, block_address,
+                  bool>::with<block, merkle_proof>,
   /// (put_atom, leaf_atom, leaves) -> (ok_atom)   verified leaves (e.g.
   ///   rebuilt from parity), see local_store
   caf::replies_to<put_atom, leaf_atom, std::vector<leaf_block>>::with<ok_atom>,

@@ -174,6 +174,14 @@ TEST_F(ErasureIntegrationTest, DownloadRepairsUpToMLossesInEveryStep) {
   // The rebuilt blocks were stored on B: a local read needs no peer.
   auto local = stream_get(b.proc.host(), b.proc.port(), api("/data/" + ds.cid));
   EXPECT_TRUE(is_whole(local, ds.data));
+  // Step 0 lost data shards 0 and 1: B fetched shards 2, 3 and both parity
+  // shards to rebuild them, and kept only the data (a leaf B lacks cannot
+  // be deleted: 404).
+  EXPECT_EQ(delete_leaf(b.proc, tree(), std::to_string(leaf_of(0, 2))), 204);
+  EXPECT_EQ(delete_leaf(b.proc, tree(), std::to_string(leaf_of(0, ec_k))),
+            404);
+  EXPECT_EQ(delete_leaf(b.proc, tree(), std::to_string(leaf_of(0, ec_k + 1))),
+            404);
 }
 
 // Half the data lost as one run (data shards 0 and 1 of every step): far
