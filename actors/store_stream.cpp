@@ -425,24 +425,46 @@ void parked(self_ptr self,
   }
 }
 
+// Writes the queued blocks to park in one transaction, unless a write is
+// in flight: then they go together when it ends (a step yields a few
+// blocks, and a transaction per step costs more than its bytes).
+void flush_parks(self_ptr self) {
+  auto& st = self->state;
+  if (st.park_writing || st.park_queue.empty())
+    return;
+  std::vector<std::pair<uint64_t, block>> blocks;
+  blocks.swap(st.park_queue);
+  std::vector<block> bs;
+  bs.reserve(blocks.size());
+  for (auto& ib : blocks)
+    bs.push_back(ib.second);
+  st.park_writing = true;
+  auto done = [self, blocks](bool ok) {
+    self->state.park_writing = false;
+    parked(self, blocks, ok);
+    if (!self->state.failure)
+      flush_parks(self);
+  };
+  self
+    ->request(st.source, st.spec.block_timeout, put_atom::value, std::move(bs))
+    .then([done](uint64_t) { done(true); },
+          [self, done](caf::error& err) {
+            spdlog::debug("store_stream {}: cannot park rebuilt blocks: {}",
+                          self->state.spec.tree.to_string(), describe(err));
+            done(false);
+          });
+}
+
 // Stores rebuilt blocks the reader has not reached yet by CID, holding a
 // reference, until it gets there (see `store_stream_state::parked`). A
 // block that could not be parked is rebuilt again when the reader needs it.
 void park(self_ptr self, std::vector<std::pair<uint64_t, block>> blocks) {
   auto& st = self->state;
-  std::vector<block> bs;
-  for (auto& [index, b] : blocks) {
-    st.parking_now.insert(index);
-    bs.push_back(b);
+  for (auto& ib : blocks) {
+    st.parking_now.insert(ib.first);
+    st.park_queue.push_back(std::move(ib));
   }
-  self
-    ->request(st.source, st.spec.block_timeout, put_atom::value, std::move(bs))
-    .then([=](uint64_t) { parked(self, blocks, true); },
-          [=](caf::error& err) {
-            spdlog::debug("store_stream {}: cannot park rebuilt blocks: {}",
-                          self->state.spec.tree.to_string(), describe(err));
-            parked(self, blocks, false);
-          });
+  flush_parks(self);
 }
 
 // Rebuilt shards of `step` arrived from the decoder.

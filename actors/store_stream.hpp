@@ -176,8 +176,11 @@ struct store_stream_state {
     network_store_actor store;
   };
   std::shared_ptr<parking> parked = std::make_shared<parking>();
-  /// Blocks being parked.
+  /// Blocks being parked (written, or queued for the next write), the
+  /// queued ones, and whether a write is in flight.
   std::set<uint64_t> parking_now;
+  std::vector<std::pair<uint64_t, block>> park_queue;
+  bool park_writing = false;
   /// Rebuilt leaves the witness could not prove yet: the leaf it needed and
   /// whether that leaf was lost then. Not tried again until that changes
   /// (a proof or candidate arrives, or the leaf turns out lost).
