@@ -358,6 +358,9 @@ struct lmdb_store::write_txn {
   }
 };
 
+// Bytes stored or freed between two trims of the mapping.
+constexpr uint64_t trim_bytes = uint64_t{8} << 20;
+
 template <class F>
 caf::error lmdb_store::with_write(const char* what, F&& body) {
   for (int attempt = 0; attempt < 16; ++attempt) {
@@ -366,6 +369,7 @@ caf::error lmdb_store::with_write(const char* what, F&& body) {
       return make_error(ec::storage_io, "mdb_txn_begin",
                         std::string{mdb_strerror(rc)});
     caf::error err = w.load_stats();
+    auto used_before = w.used;
     if (!err)
       err = body(w);
     if (!err)
@@ -378,9 +382,14 @@ caf::error lmdb_store::with_write(const char* what, F&& body) {
       int rc = mdb_txn_commit(w.txn);
       if (rc == 0) {
         // Bounded, not per commit: one transaction per network block would
-        // otherwise pay a TLB shootdown each.
-        if (++writes_since_trim_ >= 64) {
+        // otherwise pay a TLB shootdown each. Every 64 transactions, or
+        // sooner after large ones (group commits of up to 16 MiB): writing
+        // and freeing values maps their pages too.
+        bytes_since_trim_ +=
+          w.used > used_before ? w.used - used_before : used_before - w.used;
+        if (++writes_since_trim_ >= 64 || bytes_since_trim_ >= trim_bytes) {
           writes_since_trim_ = 0;
+          bytes_since_trim_ = 0;
           trim_mapping();
         }
         return caf::none;

@@ -187,6 +187,7 @@ private:
           manifests_ = 0, stats_ = 0;
   uint32_t reads_since_trim_ = 0;
   uint32_t writes_since_trim_ = 0;
+  uint64_t bytes_since_trim_ = 0;
   // Bytes `put_blocks` stored since it last started writeback.
   uint64_t unflushed_bytes_ = 0;
   // Where LMDB mapped data.mdb (looked up once, lazily, and again after the
