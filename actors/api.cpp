@@ -535,6 +535,9 @@ struct download {
   /// Bytes of the range sent so far, and why the stream ended early.
   uint64_t written = 0;
   std::string abort_reason;
+  /// Consecutive blocks copied together for one write.
+  static constexpr size_t write_chunk = size_t{1} << 20;
+  std::vector<char> chunk;
   /// The API's stopping flag: a download gives up when it is set.
   const std::atomic<bool>* stopping = nullptr;
   bool done = false;
@@ -570,8 +573,28 @@ struct download {
     return caf::none;
   }
 
-  // Writes the part of the next block inside the range; `offset` is the
-  // position within the range.
+  // The part of the next queued block inside the range, for a write at
+  // `pos` of the dataset; null (and nothing taken) if the stream and the
+  // writer disagree: never send wrong bytes.
+  std::optional<std::pair<block, std::pair<uint64_t, uint64_t>>>
+  take_next(uint64_t pos) {
+    auto& b = queue.front();
+    uint64_t block_start = next_index * block_size;
+    if (pos < block_start || pos >= block_start + b.size())
+      return std::nullopt;
+    uint64_t from = pos - block_start;
+    uint64_t until = std::min<uint64_t>(b.size(), range.last + 1 - block_start);
+    auto out = std::make_pair(std::move(b), std::make_pair(from, until));
+    queue.pop_front();
+    ++next_index;
+    return out;
+  }
+
+  // Writes the parts inside the range of the next blocks pulled (at least
+  // one, pulling if none is queued); `offset` is the position within the
+  // range. Several queued blocks go out in one write of up to
+  // `write_chunk` bytes: one system call (and one wake-up of the client)
+  // instead of one per block.
   bool write_next(size_t offset, httplib::DataSink& sink) {
     if (queue.empty()) {
       if (done)
@@ -584,19 +607,30 @@ struct download {
       if (queue.empty())
         return false;
     }
-    auto b = std::move(queue.front());
-    queue.pop_front();
-    uint64_t block_start = next_index++ * block_size;
     uint64_t pos = range.first + offset;
-    if (pos < block_start || pos >= block_start + b.size())
-      return false; // the stream and the writer disagree: never send wrong
-                    // bytes
-    uint64_t from = pos - block_start;
-    uint64_t until = std::min<uint64_t>(b.size(), range.last + 1 - block_start);
-    if (!sink.write(reinterpret_cast<const char*>(b.data->data() + from),
-                    until - from))
+    auto first = take_next(pos);
+    if (!first)
       return false;
-    written += until - from;
+    auto [b, span] = std::move(*first);
+    uint64_t n = span.second - span.first;
+    const char* data =
+      reinterpret_cast<const char*>(b.data->data()) + span.first;
+    if (!queue.empty() && n < write_chunk) {
+      chunk.assign(data, data + n);
+      while (!queue.empty() && chunk.size() < write_chunk) {
+        auto next = take_next(pos + chunk.size());
+        if (!next)
+          return false;
+        auto& [nb, ns] = *next;
+        auto* p = reinterpret_cast<const char*>(nb.data->data());
+        chunk.insert(chunk.end(), p + ns.first, p + ns.second);
+      }
+      data = chunk.data();
+      n = chunk.size();
+    }
+    if (!sink.write(data, n))
+      return false;
+    written += n;
     return true;
   }
 
