@@ -359,7 +359,7 @@ struct lmdb_store::write_txn {
 };
 
 // Bytes stored or freed between two trims of the mapping.
-constexpr uint64_t trim_bytes = uint64_t{8} << 20;
+constexpr uint64_t trim_bytes = uint64_t{4} << 20;
 
 template <class F>
 caf::error lmdb_store::with_write(const char* what, F&& body) {
@@ -600,7 +600,16 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
     for (const auto& d : leaves)
       ++added_refs[d];
     bool tree_known = manifest_known || *refs > 0;
+    // One transaction for the whole dataset: the pages its lookups map
+    // are dropped along the way (safe mid-transaction: they refault from
+    // the page cache), or a 1 GiB upload maps ~100 MiB here.
+    uint32_t touched = 0;
+    auto trim_now_and_then = [&] {
+      if (++touched % 1024 == 0)
+        trim_mapping();
+    };
     for (const auto& [digest, n] : added_refs) {
+      trim_now_and_then();
       auto key = cid{multicodec::codex_block, digest}.to_bytes();
       block_meta bm;
       auto found = w.get_meta(key, bm);
@@ -622,6 +631,7 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
     }
     if (!tree_known) {
       for (uint64_t i = 0; i < leaves.size(); ++i) {
+        trim_now_and_then();
         auto p = tree->proof(i);
         auto lk = leaf_key(block_address{m->tree_cid, i});
         auto lv = encode_leaf(leaves[i], *p);
