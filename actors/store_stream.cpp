@@ -490,11 +490,16 @@ void on_decoded(self_ptr self, uint64_t step, std::vector<block>& out) {
     st.witness->add_candidate(index, out[shard].id.digest);
     if (ec.is_parity(index))
       continue;
-    // Kept: data blocks the reader waits for, and those it has not asked
-    // for yet (proven and stored ahead of it) while at most
+    // Kept: data blocks the reader waits for or has asked for, and those
+    // it has not asked for yet (proven and stored ahead of it) while at most
     // `rebuilt_ahead` windows of them are held; beyond, they are parked in
     // the store, so memory stays bounded.
     if (st.awaiting.count(index) > 0) {
+      st.rebuilt.emplace(index, std::move(out[shard]));
+    } else if (index >= st.next_deliver && index < st.next_request &&
+               st.ready.count(index) == 0) {
+      // Asked for, and the answer is on its way: if it says the block is
+      // lost, this copy serves (without it the step was decoded again).
       st.rebuilt.emplace(index, std::move(out[shard]));
     } else if (index >= st.next_request && index <= st.spec.last &&
                st.storing.count(index) == 0 &&
