@@ -178,8 +178,7 @@ TEST_F(ErasureIntegrationTest, DownloadRepairsUpToMLossesInEveryStep) {
   // shards to rebuild them, and kept only the data (a leaf B lacks cannot
   // be deleted: 404).
   EXPECT_EQ(delete_leaf(b.proc, tree(), std::to_string(leaf_of(0, 2))), 204);
-  EXPECT_EQ(delete_leaf(b.proc, tree(), std::to_string(leaf_of(0, ec_k))),
-            404);
+  EXPECT_EQ(delete_leaf(b.proc, tree(), std::to_string(leaf_of(0, ec_k))), 404);
   EXPECT_EQ(delete_leaf(b.proc, tree(), std::to_string(leaf_of(0, ec_k + 1))),
             404);
 }
