@@ -20,24 +20,40 @@ std::string base58_encode(byte_view x) {
   size_t zeros = 0;
   while (zeros < x.size && x.data[zeros] == 0)
     ++zeros;
-  // Base-256 to base-58 conversion, most significant digit first.
-  std::vector<uint8_t> digits((x.size - zeros) * 138 / 100 + 1, 0);
-  size_t len = 0;
+  // Base-256 to base-58^9 conversion, least significant limb first: nine
+  // base-58 digits per 64-bit limb (58^9 * 256 < 2^64) make this about nine
+  // times fewer divisions than digit by digit. CIDs are encoded on every
+  // log line and error that names them.
+  constexpr uint64_t limb_base = 7427658739644928ull; // 58^9
+  std::vector<uint64_t> limbs;
+  limbs.reserve((x.size - zeros) * 138 / 100 / 9 + 2);
   for (size_t i = zeros; i < x.size; ++i) {
-    uint32_t carry = x.data[i];
-    size_t j = 0;
-    for (auto it = digits.rbegin();
-         (carry != 0 || j < len) && it != digits.rend(); ++it, ++j) {
-      carry += 256u * *it;
-      *it = static_cast<uint8_t>(carry % 58);
-      carry /= 58;
+    uint64_t carry = x.data[i];
+    for (auto& limb : limbs) {
+      carry += limb << 8;
+      limb = carry % limb_base;
+      carry /= limb_base;
     }
-    len = j;
+    while (carry != 0) {
+      limbs.push_back(carry % limb_base);
+      carry /= limb_base;
+    }
   }
-  auto it = digits.begin() + static_cast<std::ptrdiff_t>(digits.size() - len);
   std::string out(zeros, '1');
-  for (; it != digits.end(); ++it)
-    out += alphabet[*it];
+  char digits[9];
+  for (size_t l = limbs.size(); l-- > 0;) {
+    auto limb = limbs[l];
+    for (int d = 8; d >= 0; --d) {
+      digits[d] = alphabet[limb % 58];
+      limb /= 58;
+    }
+    // The most significant limb has no leading zero digits.
+    int first = 0;
+    if (l + 1 == limbs.size())
+      while (first < 8 && digits[first] == '1')
+        ++first;
+    out.append(digits + first, digits + 9);
+  }
   return out;
 }
 
