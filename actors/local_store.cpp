@@ -121,6 +121,11 @@ local_store(local_store_actor::stateful_pointer<local_store_state> self,
       ++self->state.writes;
       return reply(self->state.store->put_leaves(leaves, unix_now()));
     },
+    [self](put_atom, link_atom,
+           const std::vector<leaf_link>& links) -> caf::result<uint64_t> {
+      ++self->state.writes;
+      return reply(self->state.store->link_leaves(links, unix_now()));
+    },
     [self](put_atom, manifest_atom, const block& b) -> caf::result<cid> {
       ++self->state.writes;
       return reply(self->state.store->put_manifest(b, unix_now()));

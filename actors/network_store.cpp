@@ -86,6 +86,10 @@ network_store(network_store_actor::stateful_pointer<network_store_state> self,
       return self->delegate(self->state.local, put_atom::value,
                             leaf_atom::value, std::move(leaves));
     },
+    [self](put_atom, link_atom, std::vector<leaf_link>& links) {
+      return self->delegate(self->state.local, put_atom::value,
+                            link_atom::value, std::move(links));
+    },
     [self](release_atom, std::vector<cid>& ids) {
       return self->delegate(self->state.local, release_atom::value,
                             std::move(ids));

@@ -283,6 +283,81 @@ bool stored_ahead(store_stream_state& st, uint64_t index) {
   return reader_waited(st, index);
 }
 
+// Parked blocks linked as leaves per transaction.
+constexpr size_t max_links = 512;
+
+// Proves parked blocks in order, from their CIDs' digests, and links those
+// proven as leaves (one transaction; one at a time), so that the reader
+// reads them like stored blocks instead of reading them back, proving and
+// storing them one pull at a time. Stops at the first block the witness
+// cannot prove yet and waits until what it needs arrives (a long run of
+// losses proves only once its last step is rebuilt, then all at once).
+void link_parked(self_ptr self) {
+  auto& st = self->state;
+  if (st.failure || st.link_off || !st.linking.empty() ||
+      st.parked->blocks.empty())
+    return;
+  if (st.link_wait) {
+    auto [leaf, was_lost] = *st.link_wait;
+    if (!st.witness->has_leaf(leaf) && is_lost(st, leaf) == was_lost)
+      return;
+    st.link_wait.reset();
+  }
+  std::vector<leaf_link> links;
+  // Those the reader asked for already are read back on its behalf.
+  auto& parked = st.parked->blocks;
+  for (auto it = parked.lower_bound(st.next_request);
+       it != parked.end() && links.size() < max_links;) {
+    auto index = it->first;
+    auto res = st.witness->prove(
+      index, it->second.digest,
+      [&st](uint64_t a, uint64_t b) { return first_available(st, a, b); });
+    if (auto* need = std::get_if<storage::witness_need>(&res)) {
+      st.link_wait.emplace(need->leaf, is_lost(st, need->leaf));
+      break;
+    }
+    if (std::holds_alternative<caf::error>(res)) {
+      st.link_off = true; // the reader's own proof fails the download
+      break;
+    }
+    links.push_back(leaf_link{block_address{st.spec.tree, index}, it->second,
+                              std::get<merkle_proof>(std::move(res))});
+    st.linking.emplace(index, it->second);
+    it = parked.erase(it);
+  }
+  if (links.empty())
+    return;
+  std::vector<uint64_t> indices;
+  indices.reserve(links.size());
+  for (auto& l : links)
+    indices.push_back(l.addr.index);
+  auto done = [self, indices](bool ok) {
+    auto& s = self->state;
+    for (auto index : indices) {
+      auto id = s.linking.at(index);
+      s.linking.erase(index);
+      if (!ok)
+        s.parked->blocks.emplace(index, id);
+      else if (s.spec.progress)
+        ++s.spec.progress->blocks_repaired;
+      if (reader_waited(s, index) && !s.failure)
+        request_block(self, index);
+    }
+    if (!ok)
+      s.link_off = true;
+    link_parked(self);
+  };
+  self
+    ->request(st.source, st.spec.block_timeout, put_atom::value,
+              link_atom::value, std::move(links))
+    .then([done](uint64_t) { done(true); },
+          [self, done](caf::error& err) {
+            spdlog::debug("store_stream {}: cannot link parked blocks: {}",
+                          self->state.spec.tree.to_string(), describe(err));
+            done(false);
+          });
+}
+
 // Proves the rebuilt blocks the reader waits for, then those rebuilt ahead
 // of it; stores those proven in one transaction and delivers the awaited
 // ones. For an awaited block, fetches (or repairs) what the witness needs
@@ -358,8 +433,10 @@ void prove_now(self_ptr self) {
        std::vector<uint64_t>(st.storing_ahead.begin(), st.storing_ahead.end()))
     if (!try_prove(index, true))
       return;
-  if (proven.empty())
+  if (proven.empty()) {
+    link_parked(self);
     return;
+  }
   // Stored in one transaction, then delivered.
   auto awaited =
     static_cast<uint32_t>(std::count(ahead.begin(), ahead.end(), false));
@@ -408,6 +485,7 @@ void prove_now(self_ptr self) {
             stored_ahead(s, proven[i].addr.index);
         fail(self, std::move(err));
       });
+  link_parked(self);
 }
 
 // The write of blocks being parked ended. A reader that asked for one
@@ -423,6 +501,7 @@ void parked(self_ptr self,
     if (reader_waited(st, index) && !st.failure)
       request_block(self, index);
   }
+  link_parked(self);
 }
 
 // Writes the queued blocks to park in one transaction, unless a write is
@@ -504,7 +583,8 @@ void on_decoded(self_ptr self, uint64_t step, std::vector<block>& out) {
     } else if (index >= st.next_request && index <= st.spec.last &&
                st.storing.count(index) == 0 &&
                st.parked->blocks.count(index) == 0 &&
-               st.parking_now.count(index) == 0) {
+               st.parking_now.count(index) == 0 &&
+               st.linking.count(index) == 0) {
       if (st.rebuilt.size() < rebuilt_ahead * uint64_t{st.spec.window}) {
         st.rebuilt.emplace(index, std::move(out[shard]));
         st.storing_ahead.insert(index);
@@ -665,7 +745,8 @@ void request_block(self_ptr self, uint64_t index) {
       on_lost(self, index);
       return;
     }
-    if (st.storing.count(index) > 0 || st.parking_now.count(index) > 0) {
+    if (st.storing.count(index) > 0 || st.parking_now.count(index) > 0 ||
+        st.linking.count(index) > 0) {
       ++st.in_flight; // handed over (or asked again) when its write ends
       st.wanted_from_store.insert(index);
       return;

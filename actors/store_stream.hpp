@@ -167,9 +167,9 @@ struct store_stream_state {
   std::set<uint64_t> storing;
   std::set<uint64_t> wanted_from_store;
   /// Rebuilt data blocks beyond those held in memory: stored by CID (a
-  /// reference held by this download) until the reader gets there, then
-  /// read back, proven and stored under their leaves, so that their step is
-  /// not decoded again. Shared with the exit handler, which drops the
+  /// reference held by this download), so that their step is not decoded
+  /// again, until proven and linked as leaves (see `linking`); one the
+  /// reader gets to first is read back, proven and stored under its leaf. Shared with the exit handler, which drops the
   /// references of blocks never used.
   struct parking {
     std::map<uint64_t, cid> blocks;
@@ -181,6 +181,18 @@ struct store_stream_state {
   std::set<uint64_t> parking_now;
   std::vector<std::pair<uint64_t, block>> park_queue;
   bool park_writing = false;
+  /// Parked blocks proven ahead of the reader (by their CIDs' digests, no
+  /// read back) and being linked as leaves in one transaction: their
+  /// references go to the leaves, so the reader finds them like any stored
+  /// block. Not released on exit: a link in flight then either succeeded or
+  /// leaves them to expire.
+  std::map<uint64_t, cid> linking;
+  /// Where the last sweep over parked blocks stopped: the leaf the witness
+  /// needed first and whether it was lost then (see `blocked`).
+  std::optional<std::pair<uint64_t, bool>> link_wait;
+  /// Set when a link failed or a parked block did not prove: the rest are
+  /// read back and proven when the reader gets there.
+  bool link_off = false;
   /// Rebuilt leaves the witness could not prove yet: the leaf it needed and
   /// whether that leaf was lost then. Not tried again until that changes
   /// (a proof or candidate arrives, or the leaf turns out lost).

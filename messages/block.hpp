@@ -72,4 +72,17 @@ typename Inspector::result_type inspect(Inspector& f, leaf_block& x) {
   return f(caf::meta::type_name("leaf_block"), x.addr, x.data, x.proof);
 }
 
+/// A leaf to record for a block stored already by CID, whose reference the
+/// caller holds and hands over to the leaf (see `lmdb_store::link_leaves`).
+struct leaf_link {
+  block_address addr;
+  cid id;
+  merkle_proof proof;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, leaf_link& x) {
+  return f(caf::meta::type_name("leaf_link"), x.addr, x.id, x.proof);
+}
+
 } // namespace cairn

@@ -88,6 +88,13 @@ using local_store_actor = block_source_actor::extend<
   ///   network, stored under their leaves in one transaction
   ///   errors: quota_exceeded, storage_io
   caf::replies_to<put_atom, leaf_atom, std::vector<leaf_block>>::with<ok_atom>,
+  /// (put_atom, link_atom, links) -> (linked)   leaves for blocks stored by
+  ///   CID, each handing the caller's reference over to its leaf, in one
+  ///   transaction; returns how many leaves are new (for a leaf stored
+  ///   already the handed reference is dropped)
+  ///   errors: not_found (a block is not stored: nothing is linked),
+  ///   storage_io
+  caf::replies_to<put_atom, link_atom, std::vector<leaf_link>>::with<uint64_t>,
   /// (put_atom, manifest_atom, block) -> (cid)   a manifest from the network
   ///   errors: invalid_manifest, verification_failed, quota_exceeded
   caf::replies_to<put_atom, manifest_atom, block>::with<cid>,
@@ -254,6 +261,9 @@ using network_store_actor = block_source_actor::extend<
   /// (put_atom, leaf_atom, leaves) -> (ok_atom)   verified leaves (e.g.
   ///   rebuilt from parity), see local_store
   caf::replies_to<put_atom, leaf_atom, std::vector<leaf_block>>::with<ok_atom>,
+  /// (put_atom, link_atom, links) -> (linked)   leaves for blocks the caller
+  ///   parked by CID (see local_store)
+  caf::replies_to<put_atom, link_atom, std::vector<leaf_link>>::with<uint64_t>,
   /// (release_atom, cids) -> (ok_atom)   drops one reference of each block
   ///   (see local_store)
   caf::replies_to<release_atom, std::vector<cid>>::with<ok_atom>,

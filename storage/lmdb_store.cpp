@@ -705,6 +705,47 @@ caf::error lmdb_store::put_leaves(const std::vector<leaf_block>& leaves,
   });
 }
 
+caf::expected<uint64_t>
+lmdb_store::link_leaves(const std::vector<leaf_link>& links, uint64_t now) {
+  uint64_t expiry = now + static_cast<uint64_t>(opts_.block_ttl.count());
+  uint64_t linked = 0;
+  auto err = with_write("link_leaves", [&](write_txn& w) -> caf::error {
+    linked = 0;
+    for (const auto& l : links) {
+      auto bkey = l.id.to_bytes();
+      block_meta m;
+      auto found = w.get_meta(bkey, m);
+      if (!found)
+        return found.error();
+      if (!*found)
+        return make_error(ec::not_found, "no block " + l.id.to_string() +
+                                           " to link as leaf " +
+                                           to_string(l.addr));
+      auto lk = leaf_key(l.addr);
+      MDB_val k = as_val(lk), v;
+      int rc = mdb_get(w.txn, leaves_, &k, &v);
+      if (rc != 0 && rc != MDB_NOTFOUND)
+        return w.fail("mdb_get(leaves)", rc);
+      if (rc == 0) { // the leaf holds a reference of its own
+        if (auto e = w.drop_ref(bkey))
+          return e;
+        continue;
+      }
+      if (auto e = w.touch(bkey, m, expiry))
+        return e;
+      auto lv = encode_leaf(l.id.digest, l.proof);
+      MDB_val lvv = as_val(lv);
+      if (int rc2 = mdb_put(w.txn, leaves_, &k, &lvv, 0))
+        return w.fail("mdb_put(leaves)", rc2);
+      ++linked;
+    }
+    return caf::none;
+  });
+  if (err)
+    return err;
+  return linked;
+}
+
 caf::expected<cid> lmdb_store::put_manifest(const block& manifest_block,
                                             uint64_t now) {
   auto m = manifest_from_block(manifest_block);

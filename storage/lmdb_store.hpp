@@ -97,6 +97,16 @@ public:
   /// Errors: `ec::quota_exceeded`, `ec::storage_io`.
   caf::error put_leaves(const std::vector<leaf_block>& leaves, uint64_t now);
 
+  /// Records leaves for blocks stored already by CID (rebuilt blocks a
+  /// download parked), in one transaction, without rewriting their bytes:
+  /// the caller holds a reference of each block and hands it over to the
+  /// leaf; for a leaf stored already the handed reference is dropped. The
+  /// caller has verified each proof. Refreshes the blocks' expiry. Returns
+  /// how many leaves are new. Errors: `ec::not_found` (a block is not
+  /// stored; nothing is linked), `ec::storage_io`.
+  caf::expected<uint64_t> link_leaves(const std::vector<leaf_link>& links,
+                                      uint64_t now);
+
   /// Stores a manifest fetched from the network and indexes its dataset
   /// (whose leaves arrive later through `put_leaves`). Storing a known manifest
   /// refreshes its expiry. Errors: `ec::invalid_manifest`,

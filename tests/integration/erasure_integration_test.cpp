@@ -184,14 +184,14 @@ TEST_F(ErasureIntegrationTest, DownloadRepairsUpToMLossesInEveryStep) {
 }
 
 // Half the data lost as one run (data shards 0 and 1 of every step): far
-// more rebuilt blocks than a download holds in memory, so most wait in B's
-// store (parked) until the reader gets there. Each is rebuilt once, and
-// deleting the dataset afterwards empties B's store: no reference the
-// download took outlives it.
+// more rebuilt blocks than B's download holds in memory (4 windows of 8),
+// so most wait in B's store (parked) and become leaves once the run is
+// proven. Each is rebuilt once, and deleting the dataset afterwards empties
+// B's store: no reference the download took outlives it.
 TEST(ErasureLongLossTest, RebuildsALongRunOnceAndLeavesNothingBehind) {
   constexpr std::uint64_t blocks = 320; // 80 steps, 160 lost data blocks
   constexpr std::uint64_t nsteps = blocks / ec_k;
-  test_node a, b;
+  test_node a, b{{"--stream-window", "8"}};
   ASSERT_TRUE(a.proc.start()) << a.proc.stderr_tail();
   ASSERT_TRUE(b.proc.start()) << b.proc.stderr_tail();
   protected_dataset ds;

@@ -733,6 +733,51 @@ TEST_F(LmdbStoreTest, ReleaseBlocksOfAbortedUploadFreesThem) {
   EXPECT_OK(st->release_blocks({}));
 }
 
+// A download parks rebuilt blocks by CID, then links them as leaves once
+// proven: the parking reference becomes the leaf's, no bytes are rewritten.
+TEST_F(LmdbStoreTest, LinkLeavesHandsParkedReferencesToTheLeaves) {
+  auto st = open();
+  ASSERT_TRUE(st);
+  auto ds = random_dataset(4, 37);
+  auto tree = merkle_tree::build(ds.leaves);
+  ASSERT_OK(tree);
+  ASSERT_OK(st->put_manifest(ds.manifest_block, 0));
+  auto link_of = [&](uint64_t i) {
+    auto proof = tree->proof(i);
+    EXPECT_OK(proof);
+    return leaf_link{block_address{ds.meta.tree_cid, i}, ds.blocks[i].id,
+                     *proof};
+  };
+  ASSERT_OK(st->put_blocks({ds.blocks[0], ds.blocks[1]}, 0));
+  auto linked = st->link_leaves({link_of(0), link_of(1)}, 0);
+  ASSERT_OK(linked);
+  EXPECT_EQ(*linked, 2u);
+  for (uint64_t i : {0u, 1u}) {
+    EXPECT_EQ(*st->refcount_of(ds.blocks[i].id), 1u);
+    auto got = st->get_leaf_proof(block_address{ds.meta.tree_cid, i});
+    ASSERT_OK(got);
+    EXPECT_EQ(*got->first.data, *ds.blocks[i].data);
+    EXPECT_TRUE(verify_proof(ds.leaves[i], got->second, ds.meta.tree_cid));
+  }
+  // A leaf stored already keeps its own reference: the handed one goes.
+  ASSERT_OK(st->put_blocks({ds.blocks[0]}, 0));
+  EXPECT_EQ(*st->refcount_of(ds.blocks[0].id), 2u);
+  linked = st->link_leaves({link_of(0)}, 0);
+  ASSERT_OK(linked);
+  EXPECT_EQ(*linked, 0u);
+  EXPECT_EQ(*st->refcount_of(ds.blocks[0].id), 1u);
+  // A block that is not stored fails the whole batch: nothing is linked.
+  ASSERT_OK(st->put_blocks({ds.blocks[2]}, 0));
+  EXPECT_ERR(st->link_leaves({link_of(2), link_of(3)}, 0), ec::not_found);
+  EXPECT_FALSE(st->has_leaf(block_address{ds.meta.tree_cid, 2}));
+  EXPECT_EQ(*st->refcount_of(ds.blocks[2].id), 1u);
+  // The dataset's deletion takes the linked leaves' blocks with it.
+  ASSERT_OK(st->release_blocks({ds.blocks[2].id}));
+  ASSERT_OK(st->remove(ds.id()));
+  EXPECT_EQ(st->space().total_blocks, 0u);
+  EXPECT_EQ(st->space().quota_used_bytes, 0u);
+}
+
 TEST_F(LmdbStoreTest, RemoveOfPlainBlockDeletesJustThatBlock) {
   auto st = open();
   ASSERT_TRUE(st);
