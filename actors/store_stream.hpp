@@ -169,8 +169,9 @@ struct store_stream_state {
   /// Rebuilt data blocks beyond those held in memory: stored by CID (a
   /// reference held by this download), so that their step is not decoded
   /// again, until proven and linked as leaves (see `linking`); one the
-  /// reader gets to first is read back, proven and stored under its leaf. Shared with the exit handler, which drops the
-  /// references of blocks never used.
+  /// reader gets to first is read back, proven and stored under its leaf.
+  /// Shared with the exit handler, which drops the references of blocks never
+  /// used.
   struct parking {
     std::map<uint64_t, cid> blocks;
     network_store_actor store;
