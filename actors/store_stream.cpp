@@ -297,23 +297,26 @@ void link_parked(self_ptr self) {
   if (st.failure || st.link_off || !st.linking.empty() ||
       st.parked->blocks.empty())
     return;
-  if (st.link_wait) {
-    auto [leaf, was_lost] = *st.link_wait;
-    if (!st.witness->has_leaf(leaf) && is_lost(st, leaf) == was_lost)
-      return;
-    st.link_wait.reset();
-  }
-  std::vector<leaf_link> links;
   // Those the reader asked for already are read back on its behalf.
   auto& parked = st.parked->blocks;
-  for (auto it = parked.lower_bound(st.next_request);
-       it != parked.end() && links.size() < max_links;) {
+  auto first = parked.lower_bound(st.next_request);
+  if (first == parked.end())
+    return;
+  if (auto& w = st.link_wait) {
+    if (w->index == first->first && !st.witness->has_leaf(w->leaf) &&
+        is_lost(st, w->leaf) == w->leaf_lost)
+      return;
+    w.reset();
+  }
+  std::vector<leaf_link> links;
+  for (auto it = first; it != parked.end() && links.size() < max_links;) {
     auto index = it->first;
     auto res = st.witness->prove(
       index, it->second.digest,
       [&st](uint64_t a, uint64_t b) { return first_available(st, a, b); });
     if (auto* need = std::get_if<storage::witness_need>(&res)) {
-      st.link_wait.emplace(need->leaf, is_lost(st, need->leaf));
+      st.link_wait = store_stream_state::link_stop{index, need->leaf,
+                                                   is_lost(st, need->leaf)};
       break;
     }
     if (std::holds_alternative<caf::error>(res)) {
@@ -331,14 +334,19 @@ void link_parked(self_ptr self) {
   indices.reserve(links.size());
   for (auto& l : links)
     indices.push_back(l.addr.index);
-  auto done = [self, indices](bool ok) {
+  // `rolled_back`: the store answered with an error, so nothing was
+  // linked and the references are still the download's. After a timeout
+  // the transaction may have committed: the blocks are forgotten (a
+  // reference left over expires), since releasing them could take a
+  // leaf's block; a reader finds the leaf, or rebuilds the block.
+  auto done = [self, indices](bool ok, bool rolled_back) {
     auto& s = self->state;
     for (auto index : indices) {
       auto id = s.linking.at(index);
       s.linking.erase(index);
-      if (!ok)
+      if (!ok && rolled_back)
         s.parked->blocks.emplace(index, id);
-      else if (s.spec.progress)
+      else if (ok && s.spec.progress)
         ++s.spec.progress->blocks_repaired;
       if (reader_waited(s, index) && !s.failure)
         request_block(self, index);
@@ -350,11 +358,11 @@ void link_parked(self_ptr self) {
   self
     ->request(st.source, st.spec.block_timeout, put_atom::value,
               link_atom::value, std::move(links))
-    .then([done](uint64_t) { done(true); },
+    .then([done](uint64_t) { done(true, false); },
           [self, done](caf::error& err) {
             spdlog::debug("store_stream {}: cannot link parked blocks: {}",
                           self->state.spec.tree.to_string(), describe(err));
-            done(false);
+            done(false, err.category() == error_category);
           });
 }
 

@@ -188,9 +188,15 @@ struct store_stream_state {
   /// block. Not released on exit: a link in flight then either succeeded or
   /// leaves them to expire.
   std::map<uint64_t, cid> linking;
-  /// Where the last sweep over parked blocks stopped: the leaf the witness
-  /// needed first and whether it was lost then (see `blocked`).
-  std::optional<std::pair<uint64_t, bool>> link_wait;
+  /// Where the last sweep over parked blocks stopped: the block, the leaf
+  /// the witness needed for it and whether that leaf was lost then (see
+  /// `blocked`). The next sweep starts only when one of them changed.
+  struct link_stop {
+    uint64_t index = 0;
+    uint64_t leaf = 0;
+    bool leaf_lost = false;
+  };
+  std::optional<link_stop> link_wait;
   /// Set when a link failed or a parked block did not prove: the rest are
   /// read back and proven when the reader gets there.
   bool link_off = false;

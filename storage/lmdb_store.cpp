@@ -726,13 +726,18 @@ lmdb_store::link_leaves(const std::vector<leaf_link>& links, uint64_t now) {
       int rc = mdb_get(w.txn, leaves_, &k, &v);
       if (rc != 0 && rc != MDB_NOTFOUND)
         return w.fail("mdb_get(leaves)", rc);
-      if (rc == 0) { // the leaf holds a reference of its own
-        if (auto e = w.drop_ref(bkey))
-          return e;
-        continue;
-      }
       if (auto e = w.touch(bkey, m, expiry))
         return e;
+      // A leaf stored already holds a reference of its own, unless its
+      // block expired and the caller stored it anew: then the handed
+      // reference is the only one, and it stays the leaf's.
+      if (rc == 0) {
+        if (m.refcount > 1) {
+          if (auto e = w.drop_ref(bkey))
+            return e;
+        }
+        continue;
+      }
       auto lv = encode_leaf(l.id.digest, l.proof);
       MDB_val lvv = as_val(lv);
       if (int rc2 = mdb_put(w.txn, leaves_, &k, &lvv, 0))

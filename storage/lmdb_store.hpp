@@ -100,7 +100,8 @@ public:
   /// Records leaves for blocks stored already by CID (rebuilt blocks a
   /// download parked), in one transaction, without rewriting their bytes:
   /// the caller holds a reference of each block and hands it over to the
-  /// leaf; for a leaf stored already the handed reference is dropped. The
+  /// leaf; for a leaf stored already the handed reference is dropped
+  /// (unless it is the block's only one: the leaf's block had expired). The
   /// caller has verified each proof. Refreshes the blocks' expiry. Returns
   /// how many leaves are new. Errors: `ec::not_found` (a block is not
   /// stored; nothing is linked), `ec::storage_io`.
