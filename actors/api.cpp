@@ -1260,6 +1260,21 @@ void handle_actor_action(api_shared& api, const Request& req, Response& res,
     return;
   }
   caf::scoped_actor self{api.sys};
+  // A restart asks the supervisor first: it knows its children even while
+  // one is being replaced (the inspector forgets the old actor before it
+  // hears of the new one, and would answer 404 meanwhile).
+  if (!crash) {
+    auto ok = ask<ok_atom>(self, api.supervisor, store_timeout,
+                           restart_atom::value, name);
+    if (ok) {
+      reply_json(res, {{"actor", name}, {"done", "restarted"}});
+      return;
+    }
+    if (!is(ok.error(), ec::not_found)) {
+      reply_error(req, res, 503, describe(ok.error()));
+      return;
+    }
+  }
   auto insp = api.ctx->inspector->get();
   auto handle =
     ask<caf::actor>(self, insp, store_timeout, get_atom::value, name);
@@ -1269,24 +1284,17 @@ void handle_actor_action(api_shared& api, const Request& req, Response& res,
                                                   : describe(handle.error()));
     return;
   }
-  if (crash) {
-    spdlog::warn("api: crashing {} on request (fault injection)", name);
-    self->send<caf::message_priority::high>(
-      caf::actor_cast<inspectable_actor>(*handle), crash_atom::value,
-      "crashed by an operator (fault injection)");
-  } else {
-    auto ok = ask<ok_atom>(self, api.supervisor, store_timeout,
-                           restart_atom::value, name);
-    if (!ok) {
-      reply_error(req, res, is(ok.error(), ec::not_found) ? 409 : 503,
-                  is(ok.error(), ec::not_found)
-                    ? name + " is not supervised and cannot be restarted "
-                             "(crash it instead)"
-                    : describe(ok.error()));
-      return;
-    }
+  if (!crash) {
+    reply_error(req, res, 409,
+                name + " is not supervised and cannot be restarted "
+                       "(crash it instead)");
+    return;
   }
-  reply_json(res, {{"actor", name}, {"done", crash ? "crashed" : "restarted"}});
+  spdlog::warn("api: crashing {} on request (fault injection)", name);
+  self->send<caf::message_priority::high>(
+    caf::actor_cast<inspectable_actor>(*handle), crash_atom::value,
+    "crashed by an operator (fault injection)");
+  reply_json(res, {{"actor", name}, {"done", "crashed"}});
 }
 
 // A sample value: integers exactly (byte counters exceed the 6 digits of

@@ -189,7 +189,9 @@ void restart(self_ptr self, child_entry& child, const caf::error& reason) {
   auto now = std::chrono::steady_clock::now();
   while (!child.recent.empty() && now - child.recent.front() > st.policy.window)
     child.recent.pop_front();
-  if (child.recent.size() >= st.policy.max_restarts) {
+  bool requested = child.requested;
+  child.requested = false;
+  if (!requested && child.recent.size() >= st.policy.max_restarts) {
     auto err = make_error(
       ec::unavailable, child.name,
       "restarted " + std::to_string(child.recent.size()) +
@@ -202,7 +204,8 @@ void restart(self_ptr self, child_entry& child, const caf::error& reason) {
     self->quit(err);
     return;
   }
-  child.recent.push_back(now);
+  if (!requested)
+    child.recent.push_back(now);
   ++child.restarts;
   auto h = spawn_child(self, child.name);
   if (!h) {
@@ -341,6 +344,7 @@ node_supervisor_actor::behavior_type node_supervisor(
       if (!c->handle)
         return make_error(ec::unavailable, name + " is restarting");
       spdlog::info("node_supervisor: restarting {} on request", name);
+      c->requested = true;
       self->send_exit(c->handle, caf::exit_reason::kill);
       return ok_atom::value;
     },

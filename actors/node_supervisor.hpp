@@ -56,6 +56,9 @@ struct child_entry {
   std::deque<std::chrono::steady_clock::time_point> recent;
   /// Restarts since the node started.
   uint32_t restarts = 0;
+  /// An operator asked for the restart under way: it does not count against
+  /// the restart budget (which is there to stop crash loops).
+  bool requested = false;
 };
 
 /// State of the `node_supervisor` actor.
