@@ -89,6 +89,17 @@ void flush(self_ptr self) {
   st.outbox.clear();
 }
 
+// Sends the wants gathered so far once the messages already queued are
+// handled: a reader asks for blocks one request each, and a WANT_LIST per
+// request costs the peer a message and a store read per block.
+void flush_soon(self_ptr self) {
+  auto& st = self->state;
+  if (st.flush_pending || st.outbox.empty())
+    return;
+  st.flush_pending = true;
+  self->send(self, flush_atom::value);
+}
+
 // Answers the waiters of `addr` (with `proof` for those that want it: a
 // stored leaf has one).
 void resolve(self_ptr self, const wire::address& addr,
@@ -776,7 +787,7 @@ caf::result<block, Proof...> want(self_ptr self, wire::address key,
   if (fresh) {
     it->second.since = clock::now();
     schedule(self, key);
-    flush(self);
+    flush_soon(self);
   }
   return rp;
 }
@@ -956,6 +967,10 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
       self->delayed_send(self, st.cfg.tick, tick_atom::value);
     },
     [self](put_atom) { flush_stores(self); },
+    [self](flush_atom) {
+      self->state.flush_pending = false;
+      flush(self);
+    },
     [self](lost_atom) {
       auto& st = self->state;
       auto lost = std::move(st.lost);

@@ -119,8 +119,11 @@ struct engine_state {
   std::map<cid, provider_lookup> lookups;
   /// Wants that every known holder lacks: failed by the next `lost_atom`.
   std::vector<wire::address> lost;
-  /// Wants to send per peer, flushed at the end of each handler.
+  /// Wants to send per peer, flushed at the end of each handler, except
+  /// those of new requests: they wait for a `flush_atom` (set: one is on its
+  /// way), so that the requests already queued go in the same WANT_LIST.
   std::map<std::string, wire::want_list> outbox;
+  bool flush_pending = false;
   /// Callers of `connect_atom` waiting for a peer's handshake.
   std::multimap<std::string, caf::typed_response_promise<ok_atom>> connecting;
   /// Peers being dialed (at most one dial per peer at a time).

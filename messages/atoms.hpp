@@ -40,6 +40,7 @@ using udp_atom = caf::atom_constant<caf::atom("udp")>;
 using manifest_atom = caf::atom_constant<caf::atom("manifest")>;
 using proof_atom = caf::atom_constant<caf::atom("proof")>;
 using lost_atom = caf::atom_constant<caf::atom("lost")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using decode_atom = caf::atom_constant<caf::atom("decode")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using crash_atom = caf::atom_constant<caf::atom("crash")>;

@@ -231,6 +231,8 @@ using engine_actor = session_owner_actor::extend<
   caf::reacts_to<tick_atom>,
   /// (lost_atom) -> ()   internal: fail the wants no known holder has
   caf::reacts_to<lost_atom>,
+  /// (flush_atom) -> ()   internal: send the wants of new requests
+  caf::reacts_to<flush_atom>,
   /// (put_atom) -> ()   internal: store the verified blocks gathered so far
   caf::reacts_to<put_atom>,
   /// (update_atom, local_store) -> ()   the supervisor's re-wiring

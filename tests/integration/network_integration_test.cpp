@@ -131,6 +131,21 @@ TEST(NetworkIntegrationTest, TwoNodesStreamOverTheNetwork) {
             counter(d, "blocksTotal"))
     << peers[a.proc.peer_id()].dump();
   EXPECT_EQ(counter(peers[a.proc.peer_id()], "badBlocks"), 0u);
+
+  // B's engine gathers the wants of the requests queued together into one
+  // WANT_LIST: A received fewer frames than blocks (one per block and a few
+  // more without it; how many fewer depends on timing: a quarter alone, two
+  // thirds under a parallel ctest).
+  json actors;
+  auto ca2 = a.proc.client();
+  ASSERT_TRUE(get_json(ca2, "/api/cairn/v1/actors", &actors));
+  double frames_in = -1;
+  for (auto& s : actors.value("actors", json::array()))
+    if (s.value("name", "") == "peer_session/" + b.proc.peer_id())
+      frames_in = s["gauges"].value("frames_in", -1.0);
+  ASSERT_GE(frames_in, 0) << actors.dump();
+  EXPECT_LT(frames_in, static_cast<double>(counter(d, "blocksTotal")))
+    << actors.dump();
 }
 
 TEST(NetworkIntegrationTest, NetworkRangeFetchesOnlyCoveringBlocks) {
