@@ -437,15 +437,18 @@ void prove_now(self_ptr self) {
        std::vector<uint64_t>(st.awaiting.begin(), st.awaiting.end()))
     if (!try_prove(index, false))
       return;
-  // Blocks ahead, in order, up to the first that still waits: those after
-  // it wait for the same leaves (or later ones) nearly always, and a pass
-  // over all of them after every decoded step costs more than it proves.
-  // The reader's request makes any of them awaited anyway.
+  // Blocks ahead, in order, up to the first that waits for a lost leaf's
+  // rebuild: those after it wait for the same rebuilds (or later ones)
+  // nearly always, and a pass over all of them after every decoded step
+  // costs more than it proves. Blocks that wait for a proof do not stop
+  // the pass: trying them fetches the proofs ahead of the reader. The
+  // reader's request makes any of them awaited anyway.
   for (auto it = st.storing_ahead.begin(); it != st.storing_ahead.end();) {
     auto index = *it++; // try_prove may erase `index`, not its successors
     if (!try_prove(index, true))
       return;
-    if (st.blocked.count(index) > 0)
+    if (auto b = st.blocked.find(index);
+        b != st.blocked.end() && b->second.second)
       break;
   }
   if (proven.empty()) {
