@@ -283,6 +283,8 @@ bool stored_ahead(store_stream_state& st, uint64_t index) {
   return reader_waited(st, index);
 }
 
+void flush_proven(self_ptr self);
+
 // Parked blocks linked as leaves per transaction.
 constexpr size_t max_links = 512;
 
@@ -456,15 +458,38 @@ void prove_now(self_ptr self) {
     return;
   }
   // Stored in one transaction, then delivered.
+  st.in_flight +=
+    static_cast<uint32_t>(std::count(ahead.begin(), ahead.end(), false));
+  for (size_t i = 0; i < proven.size(); ++i) {
+    st.store_queue.push_back(std::move(proven[i]));
+    st.store_queue_ahead.push_back(ahead[i]);
+  }
+  flush_proven(self);
+  link_parked(self);
+}
+
+// Stores the queued proven blocks under their leaves in one transaction,
+// unless a write is in flight: then they go together when it ends (each
+// decoded step proves a few blocks, and a transaction per step costs more
+// than its bytes). Then delivers those the reader waits for.
+void flush_proven(self_ptr self) {
+  auto& st = self->state;
+  if (st.store_writing || st.store_queue.empty() || st.failure)
+    return;
+  std::vector<leaf_block> proven;
+  proven.swap(st.store_queue);
+  std::vector<bool> ahead;
+  ahead.swap(st.store_queue_ahead);
   auto awaited =
     static_cast<uint32_t>(std::count(ahead.begin(), ahead.end(), false));
-  st.in_flight += awaited;
+  st.store_writing = true;
   self
     ->request(st.source, st.spec.block_timeout, put_atom::value,
               leaf_atom::value, proven)
     .then(
       [=](ok_atom) {
         auto& s = self->state;
+        s.store_writing = false;
         s.in_flight -= awaited;
         // The leaves hold parked blocks now: the download's references go.
         std::vector<cid> unpark;
@@ -492,18 +517,20 @@ void prove_now(self_ptr self) {
           if (handed)
             s.ready.emplace(index, l.data);
         }
-        if (!s.failure)
+        if (!s.failure) {
           deliver(self);
+          flush_proven(self);
+        }
       },
       [=](caf::error& err) {
         auto& s = self->state;
+        s.store_writing = false;
         s.in_flight -= awaited;
         for (size_t i = 0; i < proven.size(); ++i)
           if (ahead[i])
             stored_ahead(s, proven[i].addr.index);
         fail(self, std::move(err));
       });
-  link_parked(self);
 }
 
 // The write of blocks being parked ended. A reader that asked for one

@@ -166,6 +166,12 @@ struct store_stream_state {
   /// the write completes).
   std::set<uint64_t> storing;
   std::set<uint64_t> wanted_from_store;
+  /// Proven rebuilt blocks waiting to be stored under their leaves, whether
+  /// each was rebuilt ahead of the reader, and whether a write is in flight
+  /// (one at a time; the queue goes in the next).
+  std::vector<leaf_block> store_queue;
+  std::vector<bool> store_queue_ahead;
+  bool store_writing = false;
   /// Rebuilt data blocks beyond those held in memory: stored by CID (a
   /// reference held by this download), so that their step is not decoded
   /// again, until proven and linked as leaves (see `linking`); one the
