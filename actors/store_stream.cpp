@@ -285,6 +285,21 @@ bool stored_ahead(store_stream_state& st, uint64_t index) {
 
 void flush_proven(self_ptr self);
 
+// Asks the witness to prove rebuilt leaf `index` with digest `digest`,
+// given the leaves known to be lost.
+std::variant<merkle_proof, storage::witness_need, caf::error>
+prove_leaf(store_stream_state& st, uint64_t index, const digest256& digest) {
+  return st.witness->prove(index, digest, [&st](uint64_t a, uint64_t b) {
+    return first_available(st, a, b);
+  });
+}
+
+// True while what the witness needed (leaf `leaf`, lost or not then) is
+// still missing: trying again would stop at the same leaf.
+bool still_needs(const store_stream_state& st, uint64_t leaf, bool was_lost) {
+  return !st.witness->has_leaf(leaf) && is_lost(st, leaf) == was_lost;
+}
+
 // Parked blocks linked as leaves per transaction.
 constexpr size_t max_links = 512;
 
@@ -305,17 +320,14 @@ void link_parked(self_ptr self) {
   if (first == parked.end())
     return;
   if (auto& w = st.link_wait) {
-    if (w->index == first->first && !st.witness->has_leaf(w->leaf) &&
-        is_lost(st, w->leaf) == w->leaf_lost)
+    if (w->index == first->first && still_needs(st, w->leaf, w->leaf_lost))
       return;
     w.reset();
   }
   std::vector<leaf_link> links;
   for (auto it = first; it != parked.end() && links.size() < max_links;) {
     auto index = it->first;
-    auto res = st.witness->prove(
-      index, it->second.digest,
-      [&st](uint64_t a, uint64_t b) { return first_available(st, a, b); });
+    auto res = prove_leaf(st, index, it->second.digest);
     if (auto* need = std::get_if<storage::witness_need>(&res)) {
       st.link_wait = store_stream_state::link_stop{index, need->leaf,
                                                    is_lost(st, need->leaf)};
@@ -332,20 +344,17 @@ void link_parked(self_ptr self) {
   }
   if (links.empty())
     return;
-  std::vector<uint64_t> indices;
-  indices.reserve(links.size());
-  for (auto& l : links)
-    indices.push_back(l.addr.index);
   // `rolled_back`: the store answered with an error, so nothing was
   // linked and the references are still the download's. After a timeout
   // the transaction may have committed: the blocks are forgotten (a
   // reference left over expires), since releasing them could take a
   // leaf's block; a reader finds the leaf, or rebuilds the block.
-  auto done = [self, indices](bool ok, bool rolled_back) {
+  // One link is in flight at a time: `linking` is this one's blocks.
+  auto done = [self](bool ok, bool rolled_back) {
     auto& s = self->state;
-    for (auto index : indices) {
-      auto id = s.linking.at(index);
-      s.linking.erase(index);
+    auto batch = std::move(s.linking);
+    s.linking.clear();
+    for (auto& [index, id] : batch) {
       if (!ok && rolled_back)
         s.parked->blocks.emplace(index, id);
       else if (ok && s.spec.progress)
@@ -389,13 +398,11 @@ void prove_now(self_ptr self) {
     }
     if (auto b = st.blocked.find(index); b != st.blocked.end()) {
       auto [leaf, was_lost] = b->second;
-      if (!st.witness->has_leaf(leaf) && is_lost(st, leaf) == was_lost)
+      if (still_needs(st, leaf, was_lost))
         return true; // nothing new for it
       st.blocked.erase(b);
     }
-    auto res = st.witness->prove(
-      index, rb->second.id.digest,
-      [&st](uint64_t a, uint64_t b) { return first_available(st, a, b); });
+    auto res = prove_leaf(st, index, rb->second.id.digest);
     if (auto* err = std::get_if<caf::error>(&res)) {
       fail(self,
            make_error(ec::verification_failed,
