@@ -27,13 +27,13 @@ caf::result<Rs...> local_first(self_ptr self, std::tuple<Local...> local,
     std::apply([&](auto&... xs) { rp.delegate(self->state.engine, xs...); },
                engine);
   };
+  // Swept, not timed by CAF: one of these per block of every download.
   std::apply(
     [&](auto&... xs) {
-      self
-        ->request<caf::message_priority::high>(self->state.local,
-                                               std::chrono::seconds{30}, xs...)
-        .then([rp](Rs&... rs) mutable { rp.deliver(std::move(rs)...); },
-              std::move(on_miss));
+      swept_request<caf::message_priority::high, Rs...>(
+        self, self->state.local, std::chrono::seconds{30},
+        [rp](Rs&... rs) mutable { rp.deliver(std::move(rs)...); },
+        std::move(on_miss), xs...);
     },
     local);
   return rp;
@@ -100,7 +100,8 @@ network_store(network_store_actor::stateful_pointer<network_store_state> self,
     },
     [self](update_atom, engine_actor engine) {
       self->state.engine = std::move(engine);
-    });
+    },
+    [self](sweep_atom) { sweep_deadlines(self); });
 }
 
 } // namespace cairn::actors

@@ -4,6 +4,7 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/deadlines.hpp"
 #include "actors/instrumented.hpp"
 #include "messages/interfaces.hpp"
 
@@ -18,6 +19,8 @@ struct network_store_state {
   /// a restart. Without an engine, a local miss is final.
   local_store_actor local;
   engine_actor engine;
+  /// Timeouts of the lookups in the local store (see deadlines.hpp).
+  deadline_book deadlines;
 };
 
 /// Serves blocks from the local store, and asks the engine for blocks the

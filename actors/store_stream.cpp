@@ -216,12 +216,15 @@ constexpr uint64_t rebuilt_ahead = 4;
 // Requests leaf `index` with its proof from the source. Parity fetched
 // from peers is not stored: it serves only to rebuild this download's
 // lost data (the reader reads data blocks, kept and rebuilt ones alike).
-auto request_with_proof(self_ptr self, uint64_t index) {
+template <class OnValue, class OnError>
+void request_with_proof(self_ptr self, uint64_t index, OnValue on_value,
+                        OnError on_error) {
   auto& st = self->state;
   bool keep = !st.spec.ec || !st.spec.ec->is_parity(index);
-  return self->request(st.source, st.spec.block_timeout, get_atom::value,
-                       proof_atom::value, block_address{st.spec.tree, index},
-                       keep);
+  swept_request<caf::message_priority::normal, block, merkle_proof>(
+    self, st.source, st.spec.block_timeout, std::move(on_value),
+    std::move(on_error), get_atom::value, proof_atom::value,
+    block_address{st.spec.tree, index}, keep);
 }
 
 // Fetches a leaf's proof for the witness (the leaf is stored on the way).
@@ -229,24 +232,24 @@ void fetch_proof(self_ptr self, uint64_t index) {
   auto& st = self->state;
   if (st.witness->knows_leaf(index) || !st.proof_fetches.insert(index).second)
     return;
-  request_with_proof(self, index)
-    .then(
-      [=](block& b, merkle_proof& p) {
-        auto& s = self->state;
-        s.proof_fetches.erase(index);
-        if (!s.witness->add_proof(b.id.digest, p))
-          mark_lost(s, index); // a stored proof that fails: do not use it
-        prove_rebuilt(self);
-      },
-      [=](caf::error& err) {
-        auto& s = self->state;
-        s.proof_fetches.erase(index);
-        // Not found is a verdict; other errors (timeouts, a restarting
-        // store) are retried a few times before the leaf counts as lost.
-        if (is(err, ec::not_found) || ++s.proof_attempts[index] >= 3)
-          mark_lost(s, index);
-        prove_rebuilt(self);
-      });
+  request_with_proof(
+    self, index,
+    [=](block& b, merkle_proof& p) {
+      auto& s = self->state;
+      s.proof_fetches.erase(index);
+      if (!s.witness->add_proof(b.id.digest, p))
+        mark_lost(s, index); // a stored proof that fails: do not use it
+      prove_rebuilt(self);
+    },
+    [=](caf::error& err) {
+      auto& s = self->state;
+      s.proof_fetches.erase(index);
+      // Not found is a verdict; other errors (timeouts, a restarting
+      // store) are retried a few times before the leaf counts as lost.
+      if (is(err, ec::not_found) || ++s.proof_attempts[index] >= 3)
+        mark_lost(s, index);
+      prove_rebuilt(self);
+    });
 }
 
 // Starts repairs of the steps of the lost leaves after `leaf`, while fewer
@@ -693,35 +696,35 @@ void fill_repair(self_ptr self, uint64_t step) {
     auto index = ec.index_of(step, shard);
     r.tried[shard] = true;
     ++r.in_flight;
-    request_with_proof(self, index)
-      .then(
-        [=](block& b, merkle_proof& p) {
-          auto& s = self->state;
-          auto i = s.repairs.find(step);
-          if (i == s.repairs.end())
-            return;
-          --i->second.in_flight;
-          // A shard whose proof fails must not feed the decoder.
-          if (!s.witness->add_proof(b.id.digest, p)) {
-            mark_lost(s, index);
-          } else if (!i->second.shards[shard].data) {
-            i->second.shards[shard] = std::move(b);
-            ++i->second.have;
-          }
-          fill_repair(self, step);
-        },
-        [=](caf::error& err) {
-          auto& s = self->state;
-          auto i = s.repairs.find(step);
-          if (i == s.repairs.end())
-            return;
-          --i->second.in_flight;
-          // Only a block nobody has is lost; after other errors (timeouts)
-          // this repair just tries the step's next shard.
-          if (is(err, ec::not_found))
-            mark_lost(s, index);
-          fill_repair(self, step);
-        });
+    request_with_proof(
+      self, index,
+      [=](block& b, merkle_proof& p) {
+        auto& s = self->state;
+        auto i = s.repairs.find(step);
+        if (i == s.repairs.end())
+          return;
+        --i->second.in_flight;
+        // A shard whose proof fails must not feed the decoder.
+        if (!s.witness->add_proof(b.id.digest, p)) {
+          mark_lost(s, index);
+        } else if (!i->second.shards[shard].data) {
+          i->second.shards[shard] = std::move(b);
+          ++i->second.have;
+        }
+        fill_repair(self, step);
+      },
+      [=](caf::error& err) {
+        auto& s = self->state;
+        auto i = s.repairs.find(step);
+        if (i == s.repairs.end())
+          return;
+        --i->second.in_flight;
+        // Only a block nobody has is lost; after other errors (timeouts)
+        // this repair just tries the step's next shard.
+        if (is(err, ec::not_found))
+          mark_lost(s, index);
+        fill_repair(self, step);
+      });
   }
   if (r.decoding)
     return;
@@ -808,58 +811,57 @@ void request_block(self_ptr self, uint64_t index) {
       // Rebuilt earlier and parked: read it back, then prove and store it
       // like any rebuilt block (or rebuild it again if it cannot be read).
       ++st.in_flight;
-      self
-        ->request(st.source, st.spec.block_timeout, get_atom::value, pk->second)
-        .then(
-          [=](block& b) {
-            auto& s = self->state;
-            --s.in_flight;
-            if (s.failure)
-              return;
-            s.rebuilt.emplace(index, std::move(b));
+      swept_request<caf::message_priority::normal, block>(
+        self, st.source, st.spec.block_timeout,
+        [=](block& b) {
+          auto& s = self->state;
+          --s.in_flight;
+          if (s.failure)
+            return;
+          s.rebuilt.emplace(index, std::move(b));
+          on_lost(self, index);
+        },
+        [=](caf::error&) {
+          auto& s = self->state;
+          --s.in_flight;
+          if (!s.failure)
             on_lost(self, index);
-          },
-          [=](caf::error&) {
-            auto& s = self->state;
-            --s.in_flight;
-            if (!s.failure)
-              on_lost(self, index);
-          });
+        },
+        get_atom::value, pk->second);
       return;
     }
   }
   ++st.in_flight;
-  self
-    ->request(st.source, st.spec.block_timeout, get_atom::value,
-              block_address{st.spec.tree, index})
-    .then(
-      [=](block& b) {
-        auto& s = self->state;
-        --s.in_flight;
-        if (s.failure)
-          return;
-        if (s.spec.progress) {
-          ++s.spec.progress->blocks_done;
-          s.spec.progress->bytes_done += b.size();
-        }
-        s.rebuilt.erase(index); // had after all
-        s.ready.emplace(index, std::move(b));
-        deliver(self);
-      },
-      [=](caf::error& err) {
-        auto& s = self->state;
-        --s.in_flight;
-        if (s.failure)
-          return;
-        // A missing or unreadable block will not appear by asking again;
-        // a dead or slow source may recover.
-        if (is(err, ec::not_found) && s.spec.ec)
-          on_lost(self, index);
-        else if (is(err, ec::not_found) || is(err, ec::storage_io))
-          fail(self, std::move(err));
-        else
-          retry(self, index, err);
-      });
+  swept_request<caf::message_priority::normal, block>(
+    self, st.source, st.spec.block_timeout,
+    [=](block& b) {
+      auto& s = self->state;
+      --s.in_flight;
+      if (s.failure)
+        return;
+      if (s.spec.progress) {
+        ++s.spec.progress->blocks_done;
+        s.spec.progress->bytes_done += b.size();
+      }
+      s.rebuilt.erase(index); // had after all
+      s.ready.emplace(index, std::move(b));
+      deliver(self);
+    },
+    [=](caf::error& err) {
+      auto& s = self->state;
+      --s.in_flight;
+      if (s.failure)
+        return;
+      // A missing or unreadable block will not appear by asking again;
+      // a dead or slow source may recover.
+      if (is(err, ec::not_found) && s.spec.ec)
+        on_lost(self, index);
+      else if (is(err, ec::not_found) || is(err, ec::storage_io))
+        fail(self, std::move(err));
+      else
+        retry(self, index, err);
+    },
+    get_atom::value, block_address{st.spec.tree, index});
 }
 
 void request_more(self_ptr self) {
@@ -947,6 +949,7 @@ store_stream(store_stream_actor::stateful_pointer<store_stream_state> self,
       self->state.prove_scheduled = false;
       prove_now(self);
     },
+    [self](sweep_atom) { sweep_deadlines(self); },
     [self](tick_atom, uint64_t seen) {
       auto& st = self->state;
       if (!st.spec.drain && st.pulls == seen && !st.has_waiting) {

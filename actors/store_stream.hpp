@@ -14,6 +14,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include "actors/deadlines.hpp"
 #include "actors/instrumented.hpp"
 #include "messages/interfaces.hpp"
 #include "storage/erasure.hpp"
@@ -122,6 +123,8 @@ struct store_stream_state {
   /// Handler counters, published for the inspector.
   std::shared_ptr<actor_stats> stats = std::make_shared<actor_stats>();
   stream_spec spec;
+  /// Timeouts of the block requests to `source` (see deadlines.hpp).
+  deadline_book deadlines;
   /// Where blocks come from (the network store), and who knows its current
   /// handle after a restart.
   network_store_actor source;

@@ -272,7 +272,10 @@ using network_store_actor = block_source_actor::extend<
   /// (update_atom, local_store) -> ()   the supervisor's re-wiring
   caf::reacts_to<update_atom, local_store_actor>,
   /// (update_atom, engine) -> ()
-  caf::reacts_to<update_atom, engine_actor>>;
+  caf::reacts_to<update_atom, engine_actor>,
+  /// (sweep_atom) -> ()   internal: fail requests past their deadline (see
+  ///   actors/deadlines.hpp)
+  caf::reacts_to<sweep_atom>>;
 
 /// One download: fetches blocks [first, last] of a tree in order, keeping a
 /// window of requests in flight; the HTTP writer pulls.
@@ -290,7 +293,10 @@ using store_stream_actor = inspectable_actor::extend<
   caf::reacts_to<tick_atom, uint64_t>,
   /// (proof_atom) -> ()   internal: prove rebuilt blocks, once for all the
   ///   events handled since it was sent
-  caf::reacts_to<proof_atom>>;
+  caf::reacts_to<proof_atom>,
+  /// (sweep_atom) -> ()   internal: fail requests past their deadline (see
+  ///   actors/deadlines.hpp)
+  caf::reacts_to<sweep_atom>>;
 
 /// Deletes expired blocks periodically.
 using maintenance_actor = inspectable_actor::extend<
