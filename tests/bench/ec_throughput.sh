@@ -8,23 +8,28 @@
 #      POST /api/cairn/v1/data/{U}/protect?ecK=K&ecM=M encodes it into a
 #      protected dataset P (tree T: K data + M parity blocks per step).
 #      Reported as SIZE / wall time of that request.
-#   b. baseline: B streams U from A with
-#      `curl -o /dev/null GET /data/{U}/network/stream`; every block crosses
+#   b. baseline: A also holds a second random file of the same size
+#      (CID D, unprotected, blocks of its own); B streams it with
+#      `curl -o /dev/null GET /data/{D}/network/stream`, every block crossing
 #      the peer connection. Deleted on B before every repetition.
 #   c. protected, no losses: the same for P (only P's data blocks are
-#      fetched). Reported as MB/s and as a ratio to (b).
+#      fetched), each repetition right after one of (b) (pairs, so that both
+#      sides of the ratio see the same moments of this shared machine).
+#      Reported as MB/s and as a ratio to the best of its paired baselines.
 #   d. protected, M losses in every step: U is DELETEd on A (so only T holds
 #      the blocks), then DELETE /api/cairn/v1/blocks/{T}/{index} removes the
 #      M DATA shards of every step on A (PATTERN; Codex's stepped layout: data
 #      shard j of step s is leaf s + j*steps, parity j is rounded + s +
 #      j*steps) — the worst case, every lost block has to be rebuilt from
-#      the K survivors of its step. B streams P as in (c); reported as MB/s,
-#      ratio to (b) (goal >= 0.60) and blocksRepaired of B's newest download
-#      entry for P (GET /api/cairn/v1/downloads).
+#      the K survivors of its step. B streams P as in (c), again in pairs
+#      with (b); reported as MB/s, ratio to the best of its paired baselines
+#      (goal >= 0.60) and blocksRepaired of B's newest download entry for P
+#      (GET /api/cairn/v1/downloads).
 #   After (b), (c) and (d) B's local copy (GET /data/{cid} on B) must have the
 #   original's sha256 (once each, not timed). VmRSS of A and B is sampled
 #   every 0.2 s for the whole run; the maximum per node is reported.
-# Each download is repeated RUNS times (default 3) and the best is reported;
+# Each download is repeated RUNS times (default 3) and the best is reported
+# (the baseline 2 x RUNS times, RUNS in each pairing);
 # a download that takes longer than MAX_TIME seconds fails the run.
 # MB/s means 10^6 bytes/s.
 #
@@ -121,17 +126,42 @@ time_stream_fresh() {
   echo "$t"
 }
 
-check_sha() { # base cid what
+check_sha() { # base cid what [sha]
   local sha
   sha=$(curl -s --max-time "$MAX_TIME" "$1$API/data/$2" | sha256sum | awk '{print $1}')
-  [[ "$sha" == "$SHA_ORIG" ]] || die_logs "sha256 mismatch ($3): B's copy $sha, original $SHA_ORIG"
+  [[ "$sha" == "${4:-$SHA_ORIG}" ]] || die_logs "sha256 mismatch ($3): B's copy $sha, original ${4:-$SHA_ORIG}"
   echo "sha256 of B's copy ($3) matches the original" >&2
 }
 
+# paired CID PHASE: RUNS pairs of downloads on B, the baseline dataset D
+# then CID (labelled PHASE in the RSS log); sets PAIR_BASE and PAIR_OTHER to
+# the best seconds of each side. B holds one of them at a time: a store
+# that has to grow its file is slower (on this VM, much slower: memory it
+# has not touched yet), and the ratio is about the downloads.
+paired() {
+  local i tb to
+  PAIR_BASE="" PAIR_OTHER=""
+  for ((i = 1; i <= RUNS; i++)); do
+    echo baseline >"$WORK/phase"
+    delete "$BASE_B" "$1"
+    tb=$(time_stream_fresh "$BASE_B" "$CID_D")
+    ((i > 1)) || check_sha "$BASE_B" "$CID_D" "unprotected" "$SHA_D"
+    echo "$2" >"$WORK/phase"
+    delete "$BASE_B" "$CID_D"
+    to=$(time_stream_fresh "$BASE_B" "$1")
+    echo "    run $i: baseline ${tb}s, $2 ${to}s" >&2
+    PAIR_BASE=$(awk -v a="$tb" -v b="$PAIR_BASE" 'BEGIN{print (b == "" || a < b) ? a : b}')
+    PAIR_OTHER=$(awk -v a="$to" -v b="$PAIR_OTHER" 'BEGIN{print (b == "" || a < b) ? a : b}')
+  done
+}
+
 FILE="$WORK/data.bin"
-echo "creating $SIZE_MB MiB random file ..." >&2
+FILE_D="$WORK/baseline.bin"
+echo "creating two $SIZE_MB MiB random files ..." >&2
 head -c "$SIZE_BYTES" /dev/urandom >"$FILE"
+head -c "$SIZE_BYTES" /dev/urandom >"$FILE_D"
 SHA_ORIG=$(sha256sum "$FILE" | awk '{print $1}')
+SHA_D=$(sha256sum "$FILE_D" | awk '{print $1}')
 
 start_node A
 start_node B
@@ -141,6 +171,7 @@ start_rss_sampler A B
 echo upload >"$WORK/phase"
 echo "uploading $SIZE_MB MiB to A ..." >&2
 CID_U=$(upload "$BASE_A" "$FILE")
+CID_D=$(upload "$BASE_A" "$FILE_D")
 connect B A
 
 # --- a. protect -------------------------------------------------------------
@@ -165,17 +196,11 @@ P_SIZE=$(json_get 'j["manifest"]["datasetSize"]' <"$WORK/protect.body")
   die "protected dataset has $P_SIZE bytes, expected $(((ROUNDED + STEPS * M) * BLOCK)) for the stepped layout"
 echo "  protected CID $CID_P, tree $TREE_P (${T_PROTECT}s)" >&2
 
-# --- b. baseline ------------------------------------------------------------
-echo baseline >"$WORK/phase"
-echo "B streams $SIZE_MB MiB (unprotected) from A:" >&2
-T_BASE=$(best_of time_stream_fresh "$BASE_B" "$CID_U")
-check_sha "$BASE_B" "$CID_U" "unprotected"
-delete "$BASE_B" "$CID_U"
-
-# --- c. protected, no losses -------------------------------------------------
-echo protected >"$WORK/phase"
-echo "B streams $SIZE_MB MiB (protected, no losses) from A:" >&2
-T_PROT=$(best_of time_stream_fresh "$BASE_B" "$CID_P")
+# --- b, c. baseline and protected without losses, in pairs --------------------
+echo "B streams $SIZE_MB MiB from A, unprotected (baseline) then protected without losses:" >&2
+paired "$CID_P" protected
+T_BASE_C=$PAIR_BASE
+T_PROT=$PAIR_OTHER
 check_sha "$BASE_B" "$CID_P" "protected, no losses"
 delete "$BASE_B" "$CID_P"
 
@@ -219,9 +244,10 @@ DELETED=$(cat "$WORK"/del.*.codes | grep -c '^204$' || true)
   die_logs "deleting leaves: $DELETED of $LOST answered 204 (codes: $(cat "$WORK"/del.*.codes | sort | uniq -c | tr -s ' \n' ' '))"
 echo "  $DELETED leaves deleted in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b - a}') s" >&2
 
-echo lossy >"$WORK/phase"
-echo "B streams $SIZE_MB MiB (protected, $M of $K data blocks lost per step) from A:" >&2
-T_LOSS=$(best_of time_stream_fresh "$BASE_B" "$CID_P")
+echo "B streams $SIZE_MB MiB from A, unprotected (baseline) then protected with $M of $K data blocks lost per step:" >&2
+paired "$CID_P" lossy
+T_BASE_D=$PAIR_BASE
+T_LOSS=$PAIR_OTHER
 curl -s "$BASE_B$CAPI/downloads" >"$WORK/downloads.json" || die "GET /downloads on B failed"
 read -r REPAIRED DL_STATE < <(python3 -c '
 import json, sys
@@ -234,11 +260,12 @@ check_sha "$BASE_B" "$CID_P" "protected, $M losses per step"
 
 stop_rss_sampler
 
+T_BASE=$(awk -v a="$T_BASE_C" -v b="$T_BASE_D" 'BEGIN{print (a < b) ? a : b}')
 BASE=$(mbps "$SIZE_BYTES" "$T_BASE")
 PROT=$(mbps "$SIZE_BYTES" "$T_PROT")
 LOSS=$(mbps "$SIZE_BYTES" "$T_LOSS")
-R_PROT=$(ratio "$T_BASE" "$T_PROT")
-R_LOSS=$(ratio "$T_BASE" "$T_LOSS")
+R_PROT=$(ratio "$T_BASE_C" "$T_PROT")
+R_LOSS=$(ratio "$T_BASE_D" "$T_LOSS")
 GOAL=$(awk -v r="$R_LOSS" 'BEGIN{print (r >= 0.60) ? "met" : "MISSED"}')
 
 echo
@@ -248,8 +275,10 @@ printf '%-44s %12s\n' "--------------------------------------------" "----------
 printf '%-44s %12s\n' "protect (encode on A) MB/s" "$(mbps "$SIZE_BYTES" "$T_PROTECT")"
 printf '%-44s %12s\n' "baseline stream A->B (unprotected) MB/s" "$BASE"
 printf '%-44s %12s\n' "protected, no losses MB/s" "$PROT"
+printf '%-44s %12s\n' "  paired baseline MB/s" "$(mbps "$SIZE_BYTES" "$T_BASE_C")"
 printf '%-44s %12s\n' "  ratio to baseline" "$R_PROT"
 printf '%-44s %12s\n' "protected, $M losses/step MB/s" "$LOSS"
+printf '%-44s %12s\n' "  paired baseline MB/s" "$(mbps "$SIZE_BYTES" "$T_BASE_D")"
 printf '%-44s %12s\n' "  ratio to baseline (goal >= 0.60: $GOAL)" "$R_LOSS"
 printf '%-44s %12s\n' "blocks lost on A / repaired by B (last run)" "$LOST / $REPAIRED"
 printf '%-44s %12s\n' "max RSS B (downloader) MiB" "$(max_rss B 3)"
