@@ -734,12 +734,11 @@ void fill_repair(self_ptr self, uint64_t step) {
       st.decoder = self->spawn<caf::detached + caf::linked>(step_decoder);
     // Only k shards go to the decoder; the others are rebuilt.
     std::vector<block> shards = r.shards;
-    self
-      ->request(st.decoder, std::chrono::seconds{60}, decode_atom::value, ec.k,
-                ec.m, static_cast<int32_t>(st.spec.ec_backend),
-                std::move(shards))
-      .then([=](std::vector<block>& out) { on_decoded(self, step, out); },
-            [=](caf::error& err) { fail(self, std::move(err)); });
+    swept_request<caf::message_priority::normal, std::vector<block>>(
+      self, st.decoder, std::chrono::seconds{60},
+      [=](std::vector<block>& out) { on_decoded(self, step, out); },
+      [=](caf::error& err) { fail(self, std::move(err)); }, decode_atom::value,
+      ec.k, ec.m, static_cast<int32_t>(st.spec.ec_backend), std::move(shards));
     return;
   }
   if (r.in_flight == 0)
