@@ -546,19 +546,34 @@ struct download {
   // Pulls more blocks. Errors: the stream's failure, its death, or the API
   // stopping.
   caf::error pull() {
-    // CAF 0.17 never answers a request pending at an actor that dies, so a
-    // pull waits a second at a time and checks in between that the
-    // stream is alive; in all, longer than the stream's own retry budget
-    // (4 attempts of 30 s), so that its error reaches the client.
+    // One request per pull, without a CAF timeout (which would set and
+    // cancel a timer on CAF's clock thread for every pull, about one per
+    // block): the answer is awaited a second at a time on this thread's own
+    // mailbox, checking in between that the stream is alive (CAF 0.17
+    // never answers a request pending at an actor that dies). In all,
+    // longer than the stream's own retry budget (4 attempts of 30 s), so
+    // that its error reaches the client.
     caf::expected<std::vector<block>> res{make_error(ec::timeout)};
-    for (int waited = 0; waited < 150; ++waited) {
+    auto pending = self->request(stream, caf::infinite, pull_atom::value,
+                                 next_index + uint64_t{queue.size()});
+    bool answered = false;
+    for (int waited = 0; waited < 150 && !answered; ++waited) {
+      caf::blocking_actor::accept_one_cond one;
+      self->varargs_receive(
+        one, pending.id(),
+        [&](std::vector<block>& bs) {
+          res = std::move(bs);
+          answered = true;
+        },
+        [&](caf::error& err) {
+          res = std::move(err);
+          answered = true;
+        },
+        caf::after(std::chrono::seconds{1}) >> [] {});
+      if (answered)
+        break;
       if (stopping && *stopping)
         return make_error(ec::shutting_down, "the API is stopping");
-      res = ask<std::vector<block>>(self, stream, std::chrono::seconds{1},
-                                    pull_atom::value,
-                                    next_index + uint64_t{queue.size()});
-      if (res || res.error() != caf::sec::request_timeout)
-        break;
       auto alive = ask<actor_status>(self, stream, std::chrono::seconds{2},
                                      status_atom::value);
       if (!alive)
