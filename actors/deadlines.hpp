@@ -23,7 +23,8 @@
 // or from actors that end with their work (a download's store_stream).
 //
 // Convention: the actor's state has a member `deadlines` (a `deadline_book`)
-// and its behavior a handler `[self](sweep_atom) { sweep_deadlines(self); }`.
+// and its behavior a handler
+// `[self](sweep_atom, int64_t t) { sweep_deadlines(self, t); }`.
 
 #include <chrono>
 #include <cstdint>
@@ -71,8 +72,13 @@ public:
   /// scheduled comes later. Records `deadline` as scheduled.
   bool arm(clock::time_point deadline);
 
-  /// A scheduled sweep arrived.
-  void disarm() { armed_.reset(); }
+  /// The sweep scheduled for `deadline` arrived: a sweep may be scheduled
+  /// again. A sweep for another deadline (one superseded by an earlier
+  /// deadline, or sent by someone else) changes nothing.
+  void disarm(clock::time_point deadline) {
+    if (armed_ && *armed_ == deadline)
+      armed_.reset();
+  }
 
   size_t size() const { return by_id_.size(); }
   bool empty() const { return by_id_.empty(); }
@@ -95,21 +101,26 @@ void arm_sweep(Self self, deadline_book::clock::time_point deadline) {
   auto delay =
     deadline > now ? deadline - now : deadline_book::clock::duration{0};
   self->delayed_send(self, std::chrono::duration_cast<caf::timespan>(delay),
-                     sweep_atom::value);
+                     sweep_atom::value,
+                     int64_t{deadline.time_since_epoch().count()});
 }
 
-/// Fails the requests of `self` whose deadline passed, then schedules the
-/// next sweep. The handler of `sweep_atom`.
+/// Fails the requests of `self` whose deadline passed, once the next sweep
+/// is scheduled (their handlers may send new requests). The handler of
+/// `(sweep_atom, deadline)`, `deadline` being the one the sweep was
+/// scheduled for.
 template <class Self>
-void sweep_deadlines(Self self) {
+void sweep_deadlines(Self self, int64_t deadline) {
+  using clock = deadline_book::clock;
   auto& book = self->state.deadlines;
-  book.disarm();
-  for (auto& fn : book.expire(deadline_book::clock::now())) {
+  book.disarm(clock::time_point{clock::duration{deadline}});
+  auto due = book.expire(clock::now());
+  if (auto next = book.next_deadline())
+    arm_sweep(self, *next);
+  for (auto& fn : due) {
     auto err = caf::make_error(caf::sec::request_timeout);
     fn(err);
   }
-  if (auto next = self->state.deadlines.next_deadline())
-    arm_sweep(self, *next);
 }
 
 /// Sends `xs...` to `dest` as a request answered with `Rs...`, at priority

@@ -101,7 +101,7 @@ network_store(network_store_actor::stateful_pointer<network_store_state> self,
     [self](update_atom, engine_actor engine) {
       self->state.engine = std::move(engine);
     },
-    [self](sweep_atom) { sweep_deadlines(self); });
+    [self](sweep_atom, int64_t t) { sweep_deadlines(self, t); });
 }
 
 } // namespace cairn::actors

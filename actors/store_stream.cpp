@@ -948,7 +948,7 @@ store_stream(store_stream_actor::stateful_pointer<store_stream_state> self,
       self->state.prove_scheduled = false;
       prove_now(self);
     },
-    [self](sweep_atom) { sweep_deadlines(self); },
+    [self](sweep_atom, int64_t t) { sweep_deadlines(self, t); },
     [self](tick_atom, uint64_t seen) {
       auto& st = self->state;
       if (!st.spec.drain && st.pulls == seen && !st.has_waiting) {

@@ -273,9 +273,9 @@ using network_store_actor = block_source_actor::extend<
   caf::reacts_to<update_atom, local_store_actor>,
   /// (update_atom, engine) -> ()
   caf::reacts_to<update_atom, engine_actor>,
-  /// (sweep_atom) -> ()   internal: fail requests past their deadline (see
-  ///   actors/deadlines.hpp)
-  caf::reacts_to<sweep_atom>>;
+  /// (sweep_atom, deadline) -> ()   internal: fail requests past their
+  ///   deadline (see actors/deadlines.hpp)
+  caf::reacts_to<sweep_atom, int64_t>>;
 
 /// One download: fetches blocks [first, last] of a tree in order, keeping a
 /// window of requests in flight; the HTTP writer pulls.
@@ -294,9 +294,9 @@ using store_stream_actor = inspectable_actor::extend<
   /// (proof_atom) -> ()   internal: prove rebuilt blocks, once for all the
   ///   events handled since it was sent
   caf::reacts_to<proof_atom>,
-  /// (sweep_atom) -> ()   internal: fail requests past their deadline (see
-  ///   actors/deadlines.hpp)
-  caf::reacts_to<sweep_atom>>;
+  /// (sweep_atom, deadline) -> ()   internal: fail requests past their
+  ///   deadline (see actors/deadlines.hpp)
+  caf::reacts_to<sweep_atom, int64_t>>;
 
 /// Deletes expired blocks periodically.
 using maintenance_actor = inspectable_actor::extend<

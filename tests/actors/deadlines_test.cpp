@@ -73,7 +73,10 @@ TEST(DeadlineBookTest, ArmsOnlyForAnEarlierDeadline) {
   EXPECT_FALSE(book.arm(t0 + 40s)) << "the sweep at +30 s comes first";
   EXPECT_FALSE(book.arm(t0 + 30s));
   EXPECT_TRUE(book.arm(t0 + 5s)) << "a shorter timeout needs its own sweep";
-  book.disarm();
+  book.disarm(t0 + 30s);
+  EXPECT_FALSE(book.arm(t0 + 40s))
+    << "the superseded sweep at +30 s must not disarm the one at +5 s";
+  book.disarm(t0 + 5s);
   EXPECT_TRUE(book.arm(t0 + 40s));
 }
 
@@ -116,23 +119,45 @@ caf::behavior responder(caf::stateful_actor<responder_state>* self,
 }
 
 // Sends (get_atom, x) to `target` as a swept request with `timeout`, and
-// reports (ok_atom, y) or the error to `reporter`.
+// reports (ok_atom, y) or the error to `reporter`. (put_atom, target, n,
+// timeout) sends such a request and, from its error handler, the next one,
+// n in all. (get_atom) -> sweeps handled so far.
 struct requester_state {
   deadline_book deadlines;
+  int sweeps = 0;
 };
 
-caf::behavior requester(caf::stateful_actor<requester_state>* self,
-                        caf::actor reporter) {
+using requester_ptr = caf::stateful_actor<requester_state>*;
+
+void ask_swept(requester_ptr self, const caf::actor& reporter,
+               const caf::actor& target, int x, caf::timespan timeout,
+               int then = 0) {
+  swept_request<caf::message_priority::normal, int>(
+    self, target, timeout,
+    [self, reporter](int& y) { self->send(reporter, ok_atom::value, y); },
+    [=](caf::error& err) {
+      self->send(reporter, err);
+      if (then > 0)
+        ask_swept(self, reporter, target, x, timeout, then - 1);
+    },
+    get_atom::value, x);
+}
+
+caf::behavior requester(requester_ptr self, caf::actor reporter) {
   return {
     [self, reporter](get_atom, caf::actor target, int x,
                      caf::timespan timeout) {
-      swept_request<caf::message_priority::normal, int>(
-        self, target, timeout,
-        [self, reporter](int& y) { self->send(reporter, ok_atom::value, y); },
-        [self, reporter](caf::error& err) { self->send(reporter, err); },
-        get_atom::value, x);
+      ask_swept(self, reporter, target, x, timeout);
     },
-    [self](sweep_atom) { sweep_deadlines(self); },
+    [self, reporter](put_atom, caf::actor target, int n,
+                     caf::timespan timeout) {
+      ask_swept(self, reporter, target, 0, timeout, n - 1);
+    },
+    [self](get_atom) { return self->state.sweeps; },
+    [self](sweep_atom, int64_t t) {
+      ++self->state.sweeps;
+      sweep_deadlines(self, t);
+    },
   };
 }
 
@@ -199,6 +224,26 @@ TEST_F(SweptRequestTest, ALateAnswerIsDroppedAfterTheTimeout) {
   EXPECT_EQ(next_report(), "timeout");
   EXPECT_EQ(next_report(std::chrono::milliseconds{600}), "none")
     << "the answer at 300 ms must not reach the handler";
+}
+
+TEST_F(SweptRequestTest, OneSweepPerDeadlineWhenHandlersRequestAgain) {
+  // A request of 300 ms, and a chain of five of 200 ms each sent from the
+  // error handler of the one before: six deadlines (0.2, 0.3, 0.4, 0.6,
+  // 0.8, 1.0 s), each swept once. A sweep that ran the handlers before
+  // scheduling the next one, or that let a superseded sweep reset the
+  // scheduled one, started a second chain of sweeps here.
+  auto silent = spawn_responder(caf::timespan{-1});
+  ask(silent, 0, std::chrono::milliseconds{300});
+  reporter->send(req, put_atom::value, silent, 5,
+                 caf::timespan{std::chrono::milliseconds{200}});
+  for (int i = 0; i < 6; ++i)
+    ASSERT_EQ(next_report(), "timeout") << "report " << i;
+  EXPECT_EQ(next_report(std::chrono::milliseconds{300}), "none");
+  int sweeps = -1;
+  reporter->request(req, std::chrono::seconds{5}, get_atom::value)
+    .receive([&](int n) { sweeps = n; }, [](caf::error&) {});
+  EXPECT_GE(sweeps, 6);
+  EXPECT_LE(sweeps, 7);
 }
 
 TEST_F(SweptRequestTest, EveryOneOfManyRequestsEndsExactlyOnce) {
