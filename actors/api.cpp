@@ -120,6 +120,24 @@ caf::expected<T> ask(caf::scoped_actor& self, const Handle& dest,
   return out;
 }
 
+// Waits up to `wait` (with no other message arriving meanwhile) for the
+// answer to the request whose response id is `id`, and hands it to
+// `on_value` or `on_error`; false if it did not come. The wait is on the
+// scoped actor's own mailbox: no timer on CAF's clock thread, and no
+// timeout message left in the mailbox afterwards (a blocking actor's
+// timed request leaves one even when answered in time). Other messages
+// stay queued for later receives.
+template <class OnValue, class OnError>
+bool await_answer(caf::scoped_actor& self, caf::message_id id,
+                  caf::timespan wait, OnValue on_value, OnError on_error) {
+  bool timed_out = false;
+  caf::blocking_actor::accept_one_cond one;
+  self->varargs_receive(
+    one, id, std::move(on_value), std::move(on_error),
+    caf::after(wait) >> [&] { timed_out = true; });
+  return !timed_out;
+}
+
 // -- upload -------------------------------------------------------------------
 
 // Writes a dataset's blocks into the store in batches (one transaction
@@ -554,31 +572,28 @@ struct download {
     // longer than the stream's own retry budget (4 attempts of 30 s), so
     // that its error reaches the client.
     caf::expected<std::vector<block>> res{make_error(ec::timeout)};
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds{150};
     auto pending = self->request(stream, caf::infinite, pull_atom::value,
                                  next_index + uint64_t{queue.size()});
-    bool answered = false;
-    for (int waited = 0; waited < 150 && !answered; ++waited) {
-      caf::blocking_actor::accept_one_cond one;
-      self->varargs_receive(
-        one, pending.id(),
-        [&](std::vector<block>& bs) {
-          res = std::move(bs);
-          answered = true;
-        },
-        [&](caf::error& err) {
-          res = std::move(err);
-          answered = true;
-        },
-        caf::after(std::chrono::seconds{1}) >> [] {});
-      if (answered)
+    for (;;) {
+      if (await_answer(
+            self, pending.id(), std::chrono::seconds{1},
+            [&](std::vector<block>& bs) { res = std::move(bs); },
+            [&](caf::error& err) { res = std::move(err); }))
         break;
       if (stopping && *stopping)
         return make_error(ec::shutting_down, "the API is stopping");
-      auto alive = ask<actor_status>(self, stream, std::chrono::seconds{2},
-                                     status_atom::value);
-      if (!alive)
+      if (std::chrono::steady_clock::now() >= give_up)
+        break;
+      caf::error dead = make_error(ec::timeout, "no status within 2 s");
+      auto probe = self->request(stream, caf::infinite, status_atom::value);
+      await_answer(
+        self, probe.id(), std::chrono::seconds{2},
+        [&](actor_status&) { dead = caf::none; },
+        [&](caf::error& err) { dead = std::move(err); });
+      if (dead)
         return make_error(ec::unavailable, "the download's stream died",
-                          describe(alive.error()));
+                          describe(dead));
     }
     if (!res)
       return res.error();
