@@ -274,6 +274,27 @@ struct lmdb_store::write_txn {
     return erase_block(key, m);
   }
 
+  // True if leaf `addr` has a record.
+  caf::expected<bool> has_leaf(const block_address& addr) {
+    auto lk = leaf_key(addr);
+    MDB_val k = as_val(lk), v;
+    int rc = mdb_get(txn, st.leaves_, &k, &v);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+      return fail("mdb_get(leaves)", rc);
+    return rc == 0;
+  }
+
+  // Records leaf `addr`: its block's digest and its proof.
+  caf::error put_leaf(const block_address& addr, const digest256& digest,
+                      const merkle_proof& proof) {
+    auto lk = leaf_key(addr);
+    auto lv = encode_leaf(digest, proof);
+    MDB_val k = as_val(lk), v = as_val(lv);
+    if (int rc = mdb_put(txn, st.leaves_, &k, &v, 0))
+      return fail("mdb_put(leaves)", rc);
+    return caf::none;
+  }
+
   // Reads the tree refcount; 0 if absent.
   caf::expected<uint32_t> tree_refs(const bytes& key) {
     MDB_val k = as_val(key), v;
@@ -633,11 +654,8 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
       for (uint64_t i = 0; i < leaves.size(); ++i) {
         trim_now_and_then();
         auto p = tree->proof(i);
-        auto lk = leaf_key(block_address{m->tree_cid, i});
-        auto lv = encode_leaf(leaves[i], *p);
-        MDB_val lkv = as_val(lk), lvv = as_val(lv);
-        if (int rc2 = mdb_put(w.txn, leaves_, &lkv, &lvv, 0))
-          return w.fail("mdb_put(leaves)", rc2);
+        if (auto e = w.put_leaf(block_address{m->tree_cid, i}, leaves[i], *p))
+          return e;
       }
     }
     if (manifest_known) {
@@ -675,17 +693,16 @@ caf::error lmdb_store::put_leaves(const std::vector<leaf_block>& leaves,
   uint64_t expiry = now + static_cast<uint64_t>(opts_.block_ttl.count());
   return with_write("put_leaves", [&](write_txn& w) -> caf::error {
     for (const auto& l : leaves) {
-      auto lk = leaf_key(l.addr);
-      MDB_val k = as_val(lk), v;
-      int rc = mdb_get(w.txn, leaves_, &k, &v);
-      if (rc != 0 && rc != MDB_NOTFOUND)
-        return w.fail("mdb_get(leaves)", rc);
+      auto leaf_known = w.has_leaf(l.addr);
+      if (!leaf_known)
+        return leaf_known.error();
       auto bkey = l.data.id.to_bytes();
       block_meta m;
       auto found = w.get_meta(bkey, m);
       if (!found)
         return found.error();
-      if (rc == 0 && *found) { // complete already: the leaf holds its reference
+      if (*leaf_known &&
+          *found) { // complete already: the leaf holds its reference
         if (auto e = w.touch(bkey, m, expiry))
           return e;
         continue;
@@ -694,12 +711,10 @@ caf::error lmdb_store::put_leaves(const std::vector<leaf_block>& leaves,
       uint64_t added = 0;
       if (auto e = w.add_ref(l.data, expiry, added))
         return e;
-      if (rc == 0)
+      if (*leaf_known)
         continue;
-      auto lv = encode_leaf(l.data.id.digest, l.proof);
-      MDB_val lvv = as_val(lv);
-      if (int rc2 = mdb_put(w.txn, leaves_, &k, &lvv, 0))
-        return w.fail("mdb_put(leaves)", rc2);
+      if (auto e = w.put_leaf(l.addr, l.data.id.digest, l.proof))
+        return e;
     }
     return caf::none;
   });
@@ -721,27 +736,23 @@ lmdb_store::link_leaves(const std::vector<leaf_link>& links, uint64_t now) {
         return make_error(ec::not_found, "no block " + l.id.to_string() +
                                            " to link as leaf " +
                                            to_string(l.addr));
-      auto lk = leaf_key(l.addr);
-      MDB_val k = as_val(lk), v;
-      int rc = mdb_get(w.txn, leaves_, &k, &v);
-      if (rc != 0 && rc != MDB_NOTFOUND)
-        return w.fail("mdb_get(leaves)", rc);
+      auto leaf_known = w.has_leaf(l.addr);
+      if (!leaf_known)
+        return leaf_known.error();
       if (auto e = w.touch(bkey, m, expiry))
         return e;
       // A leaf stored already holds a reference of its own, unless its
       // block expired and the caller stored it anew: then the handed
       // reference is the only one, and it stays the leaf's.
-      if (rc == 0) {
+      if (*leaf_known) {
         if (m.refcount > 1) {
           if (auto e = w.drop_ref(bkey))
             return e;
         }
         continue;
       }
-      auto lv = encode_leaf(l.id.digest, l.proof);
-      MDB_val lvv = as_val(lv);
-      if (int rc2 = mdb_put(w.txn, leaves_, &k, &lvv, 0))
-        return w.fail("mdb_put(leaves)", rc2);
+      if (auto e = w.put_leaf(l.addr, l.id.digest, l.proof))
+        return e;
       ++linked;
     }
     return caf::none;
