@@ -790,6 +790,31 @@ void on_lost(self_ptr self, uint64_t index) {
   start_repair(self, step);
 }
 
+// Asks the source for the block `key` (a CID or a leaf address) as one of
+// the window's requests in flight; the handlers run only while the stream
+// has not failed.
+template <class Key, class OnBlock, class OnError>
+void get_from_source(self_ptr self, const Key& key, OnBlock on_block,
+                     OnError on_error) {
+  auto& st = self->state;
+  ++st.in_flight;
+  swept_request<caf::message_priority::normal, block>(
+    self, st.source, st.spec.block_timeout,
+    [self, f = std::move(on_block)](block& b) mutable {
+      auto& s = self->state;
+      --s.in_flight;
+      if (!s.failure)
+        f(b);
+    },
+    [self, g = std::move(on_error)](caf::error& err) mutable {
+      auto& s = self->state;
+      --s.in_flight;
+      if (!s.failure)
+        g(err);
+    },
+    get_atom::value, key);
+}
+
 void request_block(self_ptr self, uint64_t index) {
   auto& st = self->state;
   if (st.spec.ec) {
@@ -809,35 +834,20 @@ void request_block(self_ptr self, uint64_t index) {
         pk != st.parked->blocks.end()) {
       // Rebuilt earlier and parked: read it back, then prove and store it
       // like any rebuilt block (or rebuild it again if it cannot be read).
-      ++st.in_flight;
-      swept_request<caf::message_priority::normal, block>(
-        self, st.source, st.spec.block_timeout,
+      get_from_source(
+        self, pk->second,
         [=](block& b) {
-          auto& s = self->state;
-          --s.in_flight;
-          if (s.failure)
-            return;
-          s.rebuilt.emplace(index, std::move(b));
+          self->state.rebuilt.emplace(index, std::move(b));
           on_lost(self, index);
         },
-        [=](caf::error&) {
-          auto& s = self->state;
-          --s.in_flight;
-          if (!s.failure)
-            on_lost(self, index);
-        },
-        get_atom::value, pk->second);
+        [=](caf::error&) { on_lost(self, index); });
       return;
     }
   }
-  ++st.in_flight;
-  swept_request<caf::message_priority::normal, block>(
-    self, st.source, st.spec.block_timeout,
+  get_from_source(
+    self, block_address{st.spec.tree, index},
     [=](block& b) {
       auto& s = self->state;
-      --s.in_flight;
-      if (s.failure)
-        return;
       if (s.spec.progress) {
         ++s.spec.progress->blocks_done;
         s.spec.progress->bytes_done += b.size();
@@ -847,20 +857,15 @@ void request_block(self_ptr self, uint64_t index) {
       deliver(self);
     },
     [=](caf::error& err) {
-      auto& s = self->state;
-      --s.in_flight;
-      if (s.failure)
-        return;
       // A missing or unreadable block will not appear by asking again;
       // a dead or slow source may recover.
-      if (is(err, ec::not_found) && s.spec.ec)
+      if (is(err, ec::not_found) && self->state.spec.ec)
         on_lost(self, index);
       else if (is(err, ec::not_found) || is(err, ec::storage_io))
         fail(self, std::move(err));
       else
         retry(self, index, err);
-    },
-    get_atom::value, block_address{st.spec.tree, index});
+    });
 }
 
 void request_more(self_ptr self) {
