@@ -3,6 +3,7 @@
 #include <caf/event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "messages/buffer_pool.hpp"
 #include "messages/error.hpp"
 
 namespace cairn::actors {
@@ -136,10 +137,14 @@ caf::behavior step_decoder(caf::event_based_actor*) {
           ptrs[i] = const_cast<uint8_t*>(shards[i].data->data());
           continue;
         }
-        bufs[i].resize(len);
-        if (present[i])
-          std::copy(shards[i].data->begin(), shards[i].data->end(),
-                    bufs[i].begin());
+        // Pooled: absent shards are written whole by the codec; a short
+        // one is copied and its tail zero-padded.
+        bufs[i] = buffer_pool::blocks().take(len);
+        if (present[i]) {
+          auto tail = std::copy(shards[i].data->begin(), shards[i].data->end(),
+                                bufs[i].begin());
+          std::fill(tail, bufs[i].end(), uint8_t{0});
+        }
         ptrs[i] = bufs[i].data();
       }
       if (auto err = (*codec)->decode(ptrs, present, len))

@@ -1,10 +1,12 @@
 #include "messages/block.hpp"
 
+#include "messages/buffer_pool.hpp"
+
 namespace cairn {
 
 block block::make(bytes data, multicodec codec) {
   auto id = cid::of(codec, data);
-  return block{id, std::make_shared<const bytes>(std::move(data))};
+  return block{id, buffer_pool::blocks().share(std::move(data))};
 }
 
 bool block::verify() const {

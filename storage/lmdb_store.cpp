@@ -12,6 +12,7 @@
 
 #include <lmdb.h>
 
+#include "messages/buffer_pool.hpp"
 #include "messages/error.hpp"
 #include "storage/merkle_tree.hpp"
 
@@ -949,21 +950,22 @@ shared_bytes lmdb_store::copy_value(const void* data, size_t size) {
         mdb_env_get_fd(env_, &fd) == 0 && fd >= 0) {
       // The read transaction pins these pages: the file holds exactly the
       // bytes the map shows until it ends.
-      auto out = std::make_shared<bytes>(size);
+      auto& pool = buffer_pool::blocks();
+      auto out = pool.take(size);
       auto off = static_cast<off_t>(p - base);
       size_t done = 0;
       while (done < size) {
-        auto n = ::pread(fd, out->data() + done, size - done,
+        auto n = ::pread(fd, out.data() + done, size - done,
                          off + static_cast<off_t>(done));
         if (n <= 0)
           break;
         done += static_cast<size_t>(n);
       }
       if (done == size)
-        return out;
+        return pool.share(std::move(out));
     }
   }
-  return std::make_shared<const bytes>(p, p + size);
+  return buffer_pool::blocks().copy(p, size);
 }
 
 caf::expected<block> lmdb_store::read_block(MDB_txn* txn, const cid& id) {

@@ -9,6 +9,7 @@
 
 #include <msgpack.hpp>
 
+#include "messages/buffer_pool.hpp"
 #include "messages/error.hpp"
 #include "messages/wire/frame.hpp"
 
@@ -760,7 +761,7 @@ caf::error decode_delivery(const object& o, const path& p, delivery& x,
     return bad("field " + p.child("p").str() +
                " (proof) given for a block addressed by CID");
   }
-  x.data = std::make_shared<const bytes>(data.data, data.data + data.size);
+  x.data = buffer_pool::blocks().copy(data.data, data.size);
   return caf::none;
 }
 

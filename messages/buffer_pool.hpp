@@ -1,0 +1,50 @@
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include "messages/bytes.hpp"
+
+namespace cairn {
+
+/// Byte buffers of one size (a block's), handed out again when the last
+/// reference to one goes instead of being freed. A block buffer that comes
+/// from `malloc` is often fresh memory: the kernel zeroes its pages on first
+/// touch, and `bytes(n)` zeroes it once more before the bytes are written.
+/// The node allocates one per block it reads, receives or rebuilds, so
+/// reusing them saves both. Thread-safe: a buffer taken on one thread may
+/// come back from another. Kept buffers are bounded (`max_kept`).
+class buffer_pool {
+public:
+  /// A pool of buffers of `size` bytes that keeps at most `max_kept` idle.
+  buffer_pool(size_t size, size_t max_kept);
+
+  /// A buffer of `n` bytes whose contents are unspecified (the caller
+  /// writes every byte): a kept one if `n` is at most `size()`.
+  bytes take(size_t n);
+
+  /// Shares `buf` as immutable bytes. When the last reference goes, the
+  /// buffer comes back to this pool if it has room for it (and if `buf`
+  /// has the pool's capacity), or is freed.
+  shared_bytes share(bytes buf);
+
+  /// A shared copy of `[data, data + n)` in a pooled buffer.
+  shared_bytes copy(const uint8_t* data, size_t n);
+
+  /// The size of the buffers.
+  size_t size() const;
+
+  /// Idle buffers kept now (for tests and gauges).
+  size_t kept() const;
+
+  /// The process-wide pool of `default_block_size` buffers.
+  static buffer_pool& blocks();
+
+private:
+  struct impl;
+  // Shared with the deleters of the buffers handed out: the pool's state
+  // outlives the pool while buffers are out.
+  std::shared_ptr<impl> impl_;
+};
+
+} // namespace cairn

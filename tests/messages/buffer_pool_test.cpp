@@ -1,0 +1,128 @@
+// Tests of messages/buffer_pool.hpp: buffers come back when their last
+// reference goes (and only then), the pool keeps at most `max_kept` and only
+// buffers of its capacity, sizes other than the pool's work, and buffers
+// cross threads safely.
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "messages/block.hpp"
+#include "messages/buffer_pool.hpp"
+
+using namespace cairn;
+
+TEST(BufferPool, BufferComesBackWhenTheLastReferenceGoes) {
+  buffer_pool pool{1024, 4};
+  auto buf = pool.take(1024);
+  ASSERT_EQ(buf.size(), 1024u);
+  const uint8_t* storage = buf.data();
+  auto shared = pool.share(std::move(buf));
+  auto other = shared;
+  EXPECT_EQ(pool.kept(), 0u);
+  shared.reset();
+  EXPECT_EQ(pool.kept(), 0u) << "one reference is still out";
+  other.reset();
+  EXPECT_EQ(pool.kept(), 1u);
+  // The same memory is handed out again, at full size.
+  auto again = pool.take(1024);
+  EXPECT_EQ(again.data(), storage);
+  EXPECT_EQ(again.size(), 1024u);
+  EXPECT_EQ(pool.kept(), 0u);
+}
+
+TEST(BufferPool, ReusedBufferKeepsItsBytesAndHasTheAskedSize) {
+  buffer_pool pool{256, 2};
+  auto buf = pool.take(256);
+  for (size_t i = 0; i < buf.size(); ++i)
+    buf[i] = static_cast<uint8_t>(i);
+  pool.share(std::move(buf)).reset();
+  // Not zeroed on the way out or in: the caller writes every byte.
+  auto shorter = pool.take(100);
+  ASSERT_EQ(shorter.size(), 100u);
+  EXPECT_EQ(shorter[99], 99);
+  // A short buffer grows back to the pool's size when it returns.
+  pool.share(std::move(shorter)).reset();
+  ASSERT_EQ(pool.kept(), 1u);
+  EXPECT_EQ(pool.take(256).size(), 256u);
+}
+
+TEST(BufferPool, KeepsAtMostMaxKept) {
+  buffer_pool pool{64, 3};
+  std::vector<shared_bytes> out;
+  for (int i = 0; i < 10; ++i)
+    out.push_back(pool.copy(reinterpret_cast<const uint8_t*>("x"), 1));
+  out.clear();
+  EXPECT_EQ(pool.kept(), 3u);
+}
+
+TEST(BufferPool, BuffersOfAnotherCapacityAreFreedNotKept) {
+  buffer_pool pool{64, 4};
+  pool.share(bytes(32)).reset();
+  pool.share(bytes(128)).reset();
+  EXPECT_EQ(pool.kept(), 0u);
+  // Larger than the pool's size: served, never kept.
+  auto big = pool.take(100);
+  EXPECT_EQ(big.size(), 100u);
+  pool.share(std::move(big)).reset();
+  EXPECT_EQ(pool.kept(), 0u);
+  // A plain vector of exactly the pool's size is welcome.
+  pool.share(bytes(64)).reset();
+  EXPECT_EQ(pool.kept(), 1u);
+}
+
+TEST(BufferPool, CopyHoldsTheBytes) {
+  buffer_pool pool{16, 2};
+  const uint8_t src[5] = {1, 2, 3, 4, 5};
+  auto b = pool.copy(src, sizeof src);
+  EXPECT_EQ(*b, (bytes{1, 2, 3, 4, 5}));
+  EXPECT_EQ(pool.copy(src, 0)->size(), 0u);
+}
+
+TEST(BufferPool, BuffersOutliveThePool) {
+  shared_bytes survivor;
+  {
+    buffer_pool pool{32, 2};
+    survivor = pool.copy(reinterpret_cast<const uint8_t*>("abc"), 3);
+  }
+  EXPECT_EQ(survivor->size(), 3u);
+  survivor.reset(); // returns to the pool's state, which it kept alive
+}
+
+TEST(BufferPool, BlocksMadeFromBytesReturnToTheBlockPool) {
+  auto& pool = buffer_pool::blocks();
+  auto buf = pool.take(default_block_size);
+  const uint8_t* storage = buf.data();
+  std::fill(buf.begin(), buf.end(), uint8_t{7});
+  auto b = block::make(std::move(buf));
+  EXPECT_TRUE(b.verify());
+  b.data.reset();
+  // The most recently returned buffer is the next one handed out.
+  EXPECT_EQ(pool.take(default_block_size).data(), storage);
+}
+
+TEST(BufferPool, ThreadsTakeAndReturnConcurrently) {
+  buffer_pool pool{4096, 16};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&pool, &bad, t] {
+      for (int i = 0; i < 2000; ++i) {
+        auto buf = pool.take(4096);
+        std::fill(buf.begin(), buf.end(), static_cast<uint8_t>(t));
+        auto shared = pool.share(std::move(buf));
+        for (auto x : *shared)
+          if (x != static_cast<uint8_t>(t)) {
+            ++bad;
+            break;
+          }
+      }
+    });
+  for (auto& th : threads)
+    th.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_LE(pool.kept(), 16u);
+}
