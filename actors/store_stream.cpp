@@ -483,10 +483,25 @@ void prove_now(self_ptr self) {
   link_parked(self);
 }
 
+// Counts a proven block as repaired and, if handed to the reader, done.
+void count_proven(store_stream_state& st, const leaf_block& l, bool handed) {
+  if (!st.spec.progress)
+    return;
+  ++st.spec.progress->blocks_repaired;
+  if (handed) {
+    ++st.spec.progress->blocks_done;
+    st.spec.progress->bytes_done += l.data.size();
+  }
+}
+
 // Stores the queued proven blocks under their leaves in one transaction,
 // unless a write is in flight: then they go together when it ends (each
 // decoded step proves a few blocks, and a transaction per step costs more
-// than its bytes). Then delivers those the reader waits for.
+// than its bytes). Those the reader waits for go out at once, proven, while
+// the store writes them (a failed write fails the stream): after a long
+// run of losses the first transaction holds windows of blocks, and the
+// reader waited for all of them. Without a reader (`drain`), a block
+// counts as had only once stored.
 void flush_proven(self_ptr self) {
   auto& st = self->state;
   if (st.store_writing || st.store_queue.empty() || st.failure)
@@ -497,7 +512,16 @@ void flush_proven(self_ptr self) {
   ahead.swap(st.store_queue_ahead);
   auto awaited =
     static_cast<uint32_t>(std::count(ahead.begin(), ahead.end(), false));
+  bool early = !st.spec.drain;
   st.store_writing = true;
+  if (early && awaited > 0) {
+    for (size_t i = 0; i < proven.size(); ++i)
+      if (!ahead[i]) {
+        count_proven(st, proven[i], true);
+        st.ready.emplace(proven[i].addr.index, proven[i].data);
+      }
+    deliver(self);
+  }
   self
     ->request(st.source, st.spec.block_timeout, put_atom::value,
               leaf_atom::value, proven)
@@ -519,21 +543,21 @@ void flush_proven(self_ptr self) {
         for (size_t i = 0; i < proven.size(); ++i) {
           auto& l = proven[i];
           auto index = l.addr.index;
+          if (!ahead[i] && early)
+            continue; // handed over already
           bool handed = !ahead[i] || stored_ahead(s, index);
           if (s.failure)
             continue;
-          if (s.spec.progress) {
-            ++s.spec.progress->blocks_repaired;
-            if (handed) {
-              ++s.spec.progress->blocks_done;
-              s.spec.progress->bytes_done += l.data.size();
-            }
-          }
+          count_proven(s, l, handed);
           if (handed)
             s.ready.emplace(index, l.data);
         }
         if (!s.failure) {
           deliver(self);
+          // The window has room again (blocks handed over early kept
+          // their slots until now).
+          if (early && awaited > 0)
+            request_more(self);
           flush_proven(self);
         }
       },
