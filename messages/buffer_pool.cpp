@@ -35,7 +35,9 @@ buffer_pool::buffer_pool(size_t size, size_t max_kept)
 }
 
 bytes buffer_pool::take(size_t n) {
-  if (n <= impl_->size) {
+  // Much smaller buffers (manifests, small block sizes) are not worth a
+  // pooled one: it would hold the pool's size for each.
+  if (n <= impl_->size && n > impl_->size / 2) {
     std::unique_lock<std::mutex> guard{impl_->mtx};
     if (!impl_->idle.empty()) {
       auto buf = std::move(impl_->idle.back());
@@ -47,7 +49,7 @@ bytes buffer_pool::take(size_t n) {
     guard.unlock();
     bytes buf;
     buf.reserve(impl_->size); // the pool's capacity, so that it comes back
-    buf.resize(n);
+    buf.resize(n);            // zeroed once, on first use only
     return buf;
   }
   return bytes(n);
@@ -81,8 +83,9 @@ size_t buffer_pool::kept() const {
 buffer_pool& buffer_pool::blocks() {
   // 256 idle blocks (16 MiB) cover a download's window and the blocks a
   // repair holds between decoding and storing them.
-  static buffer_pool pool{default_block_size, 256};
-  return pool;
+  // Never destroyed: buffers may come back during static destruction.
+  static auto* pool = new buffer_pool{default_block_size, 256};
+  return *pool;
 }
 
 } // namespace cairn

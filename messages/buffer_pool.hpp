@@ -20,7 +20,8 @@ public:
   buffer_pool(size_t size, size_t max_kept);
 
   /// A buffer of `n` bytes whose contents are unspecified (the caller
-  /// writes every byte): a kept one if `n` is at most `size()`.
+  /// writes every byte): a kept one if `n` is at most `size()` and more
+  /// than half of it, else (or if none is kept) a new one.
   bytes take(size_t n);
 
   /// Shares `buf` as immutable bytes. When the last reference goes, the

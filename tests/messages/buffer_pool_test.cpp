@@ -1,10 +1,12 @@
 // Tests of messages/buffer_pool.hpp: buffers come back when their last
 // reference goes (and only then), the pool keeps at most `max_kept` and only
-// buffers of its capacity, sizes other than the pool's work, and buffers
-// cross threads safely.
+// buffers of its capacity, sizes other than the pool's work (much smaller
+// ones are not pooled), and buffers cross threads safely.
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <thread>
 #include <vector>
 
@@ -41,9 +43,9 @@ TEST(BufferPool, ReusedBufferKeepsItsBytesAndHasTheAskedSize) {
     buf[i] = static_cast<uint8_t>(i);
   pool.share(std::move(buf)).reset();
   // Not zeroed on the way out or in: the caller writes every byte.
-  auto shorter = pool.take(100);
-  ASSERT_EQ(shorter.size(), 100u);
-  EXPECT_EQ(shorter[99], 99);
+  auto shorter = pool.take(200);
+  ASSERT_EQ(shorter.size(), 200u);
+  EXPECT_EQ(shorter[199], 199);
   // A short buffer grows back to the pool's size when it returns.
   pool.share(std::move(shorter)).reset();
   ASSERT_EQ(pool.kept(), 1u);
@@ -53,8 +55,9 @@ TEST(BufferPool, ReusedBufferKeepsItsBytesAndHasTheAskedSize) {
 TEST(BufferPool, KeepsAtMostMaxKept) {
   buffer_pool pool{64, 3};
   std::vector<shared_bytes> out;
+  const bytes src(40, 1);
   for (int i = 0; i < 10; ++i)
-    out.push_back(pool.copy(reinterpret_cast<const uint8_t*>("x"), 1));
+    out.push_back(pool.copy(src.data(), src.size()));
   out.clear();
   EXPECT_EQ(pool.kept(), 3u);
 }
@@ -68,6 +71,12 @@ TEST(BufferPool, BuffersOfAnotherCapacityAreFreedNotKept) {
   auto big = pool.take(100);
   EXPECT_EQ(big.size(), 100u);
   pool.share(std::move(big)).reset();
+  EXPECT_EQ(pool.kept(), 0u);
+  // Much smaller than the pool's size: a buffer of its own, not kept.
+  auto small = pool.take(10);
+  EXPECT_EQ(small.size(), 10u);
+  EXPECT_LT(small.capacity(), 64u);
+  pool.share(std::move(small)).reset();
   EXPECT_EQ(pool.kept(), 0u);
   // A plain vector of exactly the pool's size is welcome.
   pool.share(bytes(64)).reset();
@@ -110,15 +119,22 @@ TEST(BufferPool, ThreadsTakeAndReturnConcurrently) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t)
     threads.emplace_back([&pool, &bad, t] {
+      // Each thread holds its last few buffers while the others take and
+      // return theirs: a buffer handed out twice would be overwritten.
+      std::deque<std::pair<uint8_t, shared_bytes>> held;
       for (int i = 0; i < 2000; ++i) {
+        auto mark = static_cast<uint8_t>(t * 64 + i % 64);
         auto buf = pool.take(4096);
-        std::fill(buf.begin(), buf.end(), static_cast<uint8_t>(t));
-        auto shared = pool.share(std::move(buf));
-        for (auto x : *shared)
-          if (x != static_cast<uint8_t>(t)) {
+        std::fill(buf.begin(), buf.end(), mark);
+        held.emplace_back(mark, pool.share(std::move(buf)));
+        if (held.size() > 4) {
+          auto& [m, b] = held.front();
+          if (std::any_of(b->begin(), b->end(),
+                          [m = m](uint8_t x) { return x != m; }))
             ++bad;
-            break;
-          }
+          held.pop_front();
+        }
+        std::this_thread::yield();
       }
     });
   for (auto& th : threads)
