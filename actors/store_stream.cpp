@@ -291,6 +291,17 @@ bool stored_ahead(store_stream_state& st, uint64_t index) {
   return reader_waited(st, index);
 }
 
+// Counts a proven block as repaired and, if handed to the reader, done.
+void count_proven(store_stream_state& st, const leaf_block& l, bool handed) {
+  if (!st.spec.progress)
+    return;
+  ++st.spec.progress->blocks_repaired;
+  if (handed) {
+    ++st.spec.progress->blocks_done;
+    st.spec.progress->bytes_done += l.data.size();
+  }
+}
+
 void flush_proven(self_ptr self);
 
 // Asks the witness to prove rebuilt leaf `index` with digest `digest`,
@@ -472,9 +483,22 @@ void prove_now(self_ptr self) {
     link_parked(self);
     return;
   }
-  // Stored in one transaction, then delivered.
-  st.in_flight +=
+  // Those the reader waits for go out at once, proven, while the store
+  // writes them (a failed write fails the stream): after a long run of
+  // losses the first write holds windows of blocks, and a later one may wait
+  // for the write in flight. Without a reader (`drain`), a block counts as
+  // had only once stored.
+  auto awaited =
     static_cast<uint32_t>(std::count(ahead.begin(), ahead.end(), false));
+  st.in_flight += awaited;
+  if (!st.spec.drain && awaited > 0) {
+    for (size_t i = 0; i < proven.size(); ++i)
+      if (!ahead[i]) {
+        count_proven(st, proven[i], true);
+        st.ready.emplace(proven[i].addr.index, proven[i].data);
+      }
+    deliver(self);
+  }
   for (size_t i = 0; i < proven.size(); ++i) {
     st.store_queue.push_back(std::move(proven[i]));
     st.store_queue_ahead.push_back(ahead[i]);
@@ -483,25 +507,12 @@ void prove_now(self_ptr self) {
   link_parked(self);
 }
 
-// Counts a proven block as repaired and, if handed to the reader, done.
-void count_proven(store_stream_state& st, const leaf_block& l, bool handed) {
-  if (!st.spec.progress)
-    return;
-  ++st.spec.progress->blocks_repaired;
-  if (handed) {
-    ++st.spec.progress->blocks_done;
-    st.spec.progress->bytes_done += l.data.size();
-  }
-}
-
 // Stores the queued proven blocks under their leaves in one transaction,
 // unless a write is in flight: then they go together when it ends (each
 // decoded step proves a few blocks, and a transaction per step costs more
-// than its bytes). Those the reader waits for go out at once, proven, while
-// the store writes them (a failed write fails the stream): after a long
-// run of losses the first transaction holds windows of blocks, and the
-// reader waited for all of them. Without a reader (`drain`), a block
-// counts as had only once stored.
+// than its bytes). Those the reader waits for were handed over already
+// (see `prove_now`), unless the stream drains; the others are handed over
+// once stored if the reader asked for them meanwhile.
 void flush_proven(self_ptr self) {
   auto& st = self->state;
   if (st.store_writing || st.store_queue.empty() || st.failure)
@@ -514,14 +525,6 @@ void flush_proven(self_ptr self) {
     static_cast<uint32_t>(std::count(ahead.begin(), ahead.end(), false));
   bool early = !st.spec.drain;
   st.store_writing = true;
-  if (early && awaited > 0) {
-    for (size_t i = 0; i < proven.size(); ++i)
-      if (!ahead[i]) {
-        count_proven(st, proven[i], true);
-        st.ready.emplace(proven[i].addr.index, proven[i].data);
-      }
-    deliver(self);
-  }
   self
     ->request(st.source, st.spec.block_timeout, put_atom::value,
               leaf_atom::value, proven)

@@ -43,11 +43,13 @@ struct download_progress {
   mutable std::mutex mtx;
   std::string error; ///< guarded by mtx
 
+  /// Ends a running download; the first end counts (a write that fails
+  /// after the reader got every byte does not turn done into failed).
   void finish(phase p, std::string why = {}) {
-    {
-      std::lock_guard<std::mutex> guard{mtx};
-      error = std::move(why);
-    }
+    std::lock_guard<std::mutex> guard{mtx};
+    if (state != static_cast<int>(phase::running))
+      return;
+    error = std::move(why);
     finished_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::steady_clock::now() - started)
                     .count();
@@ -132,7 +134,8 @@ struct store_stream_state {
   /// Next index to request and next index to deliver.
   uint64_t next_request = 0;
   uint64_t next_deliver = 0;
-  /// Requests in flight.
+  /// Requests in flight (a rebuilt block handed to the reader before its
+  /// write ended holds its slot until the write ends).
   uint32_t in_flight = 0;
   /// Blocks received, not yet delivered (at most `window`).
   std::map<uint64_t, block> ready;
@@ -246,7 +249,8 @@ struct store_stream_state {
 /// For a protected dataset (`spec.ec`), a missing data block is rebuilt
 /// instead: the stream fetches any `k` blocks of its step (with proofs),
 /// decodes the step in a detached worker, proves each rebuilt block against
-/// the tree (`storage::tree_witness`), stores it, and delivers it in order.
+/// the tree (`storage::tree_witness`), and delivers it in order while the
+/// store writes it.
 /// Rebuilt blocks far ahead of the reader are parked in the store by CID
 /// until it gets there (see `store_stream_state::parked`).
 /// A step with fewer than `k` blocks to be had fails the stream with

@@ -171,6 +171,9 @@ TEST_F(ErasureIntegrationTest, DownloadRepairsUpToMLossesInEveryStep) {
   // Every lost data block rebuilt exactly once (those rebuilt ahead of the
   // reader are stored, not repaired again).
   EXPECT_EQ(d.value("blocksRepaired", 0u), lost_data) << d.dump();
+  // Each block counted once, rebuilt ones handed over before their write
+  // ended too.
+  EXPECT_EQ(d.value("blocksDone", 0u), d.value("blocksTotal", 1u)) << d.dump();
   // The rebuilt blocks were stored on B: a local read needs no peer.
   auto local = stream_get(b.proc.host(), b.proc.port(), api("/data/" + ds.cid));
   EXPECT_TRUE(is_whole(local, ds.data));
@@ -209,6 +212,7 @@ TEST(ErasureLongLossTest, RebuildsALongRunOnceAndLeavesNothingBehind) {
   ASSERT_FALSE(d.is_null());
   EXPECT_EQ(d.value("state", ""), "done") << d.dump();
   EXPECT_EQ(d.value("blocksRepaired", 0u), 2 * nsteps) << d.dump();
+  EXPECT_EQ(d.value("blocksDone", 0u), blocks) << d.dump();
   // The first blocks asked for are lost, before A ever said it has any
   // block of the tree: they are repaired at once, not after the engine's
   // 20 s want timeout.
