@@ -523,7 +523,6 @@ void flush_proven(self_ptr self) {
   ahead.swap(st.store_queue_ahead);
   auto awaited =
     static_cast<uint32_t>(std::count(ahead.begin(), ahead.end(), false));
-  bool early = !st.spec.drain;
   st.store_writing = true;
   self
     ->request(st.source, st.spec.block_timeout, put_atom::value,
@@ -546,8 +545,8 @@ void flush_proven(self_ptr self) {
         for (size_t i = 0; i < proven.size(); ++i) {
           auto& l = proven[i];
           auto index = l.addr.index;
-          if (!ahead[i] && early)
-            continue; // handed over already
+          if (!ahead[i] && !s.spec.drain)
+            continue; // handed over already (see prove_now)
           bool handed = !ahead[i] || stored_ahead(s, index);
           if (s.failure)
             continue;
@@ -559,7 +558,7 @@ void flush_proven(self_ptr self) {
           deliver(self);
           // The window has room again (blocks handed over early kept
           // their slots until now).
-          if (early && awaited > 0)
+          if (!s.spec.drain && awaited > 0)
             request_more(self);
           flush_proven(self);
         }

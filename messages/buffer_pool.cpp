@@ -71,10 +71,6 @@ shared_bytes buffer_pool::copy(const uint8_t* data, size_t n) {
   return share(std::move(buf));
 }
 
-size_t buffer_pool::size() const {
-  return impl_->size;
-}
-
 size_t buffer_pool::kept() const {
   std::lock_guard<std::mutex> guard{impl_->mtx};
   return impl_->idle.size();

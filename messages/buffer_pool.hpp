@@ -32,9 +32,6 @@ public:
   /// A shared copy of `[data, data + n)` in a pooled buffer.
   shared_bytes copy(const uint8_t* data, size_t n);
 
-  /// The size of the buffers.
-  size_t size() const;
-
   /// Idle buffers kept now (for tests and gauges).
   size_t kept() const;
 

@@ -941,6 +941,7 @@ constexpr size_t pread_threshold = 16 * 1024;
 
 shared_bytes lmdb_store::copy_value(const void* data, size_t size) {
   auto* p = static_cast<const uint8_t*>(data);
+  auto& pool = buffer_pool::blocks();
   if (size >= pread_threshold) {
     if (!map_looked_up_)
       locate_map();
@@ -950,7 +951,6 @@ shared_bytes lmdb_store::copy_value(const void* data, size_t size) {
         mdb_env_get_fd(env_, &fd) == 0 && fd >= 0) {
       // The read transaction pins these pages: the file holds exactly the
       // bytes the map shows until it ends.
-      auto& pool = buffer_pool::blocks();
       auto out = pool.take(size);
       auto off = static_cast<off_t>(p - base);
       size_t done = 0;
@@ -965,7 +965,7 @@ shared_bytes lmdb_store::copy_value(const void* data, size_t size) {
         return pool.share(std::move(out));
     }
   }
-  return buffer_pool::blocks().copy(p, size);
+  return pool.copy(p, size);
 }
 
 caf::expected<block> lmdb_store::read_block(MDB_txn* txn, const cid& id) {
