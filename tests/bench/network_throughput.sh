@@ -69,6 +69,8 @@ SAMPLER_PID=""
 bench_traps network_throughput
 
 now() { date +%s.%N; }
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b - a}'; }
 
 SIZE_BYTES=$((SIZE_MB * 1024 * 1024))
@@ -78,8 +80,8 @@ QUOTA=$((SIZE_BYTES * 2 + DL_BYTES * 2 + 1024 * 1024 * 1024))
 
 # --- a. raw loopback TCP ----------------------------------------------------
 time_tcp() { # -> seconds to move SIZE_BYTES over one loopback connection
-  python3 - "$SIZE_BYTES" <<'EOF'
-import os, socket, sys, time
+  python3 - "$SIZE_BYTES" "$WORK/cpu.tcp" <<'EOF'
+import os, resource, socket, sys, time
 size = int(sys.argv[1])
 srv = socket.socket()
 srv.bind(("127.0.0.1", 0))
@@ -107,9 +109,13 @@ while True:
         break
     got += n
 t = time.monotonic() - t0
-os.waitpid(pid, 0)
+_, _, child = os.wait4(pid, 0)
+me = resource.getrusage(resource.RUSAGE_SELF)
 if got != size:
     sys.exit("received %d bytes, expected %d" % (got, size))
+cpu = child.ru_utime + child.ru_stime + me.ru_utime + me.ru_stime
+with open(sys.argv[2], "a") as f:
+    f.write("%.3f %.3f\n" % (t, cpu))
 print("%.3f" % t)
 EOF
 }
@@ -132,13 +138,22 @@ echo "uploading to A ..." >&2
 CID=$(upload "$BASE_A" "$FILE")
 connect B A
 
-time_stream() { # base cid bytes -> seconds; then deletes it on that node
-  local out code size t
-  out=$(curl -s -o /dev/null -w '%{http_code} %{size_download} %{time_total}' \
-    "$1$API/data/$2/network/stream")
-  read -r code size t <<<"$out"
+time_stream() { # base cid bytes -> seconds
+  local code size t a0 b0 a1 b1 cu cs TIMEFORMAT='%3U %3S'
+  a0=$(cpu_ticks "$PID_A")
+  b0=$(cpu_ticks "$PID_B")
+  # bash's `time` writes curl's own CPU seconds (user, system) to stderr.
+  { time curl -s -o /dev/null -w '%{http_code} %{size_download} %{time_total}\n' \
+    "$1$API/data/$2/network/stream" >"$WORK/stream.out" 2>/dev/null; } 2>"$WORK/curl.cpu"
+  a1=$(cpu_ticks "$PID_A")
+  b1=$(cpu_ticks "$PID_B")
+  read -r code size t <"$WORK/stream.out"
   [[ "$code" == 200 ]] || die "network stream of $2 from $1 returned $code"
   [[ "$size" == "$3" ]] || die "network stream of $2 from $1 gave $size bytes, expected $3"
+  read -r cu cs <"$WORK/curl.cpu"
+  awk -v t="$t" -v a=$((a1 - a0)) -v b=$((b1 - b0)) -v hz="$CLK_TCK" \
+    -v cu="$cu" -v cs="$cs" \
+    'BEGIN{printf "%s %.3f %.3f %.3f\n", t, a / hz, b / hz, cu + cs}' >>"$WORK/cpu.net"
   echo "$t"
 }
 time_stream_fresh() { # base cid bytes: delete on the node first
@@ -214,6 +229,39 @@ T_AGG=$(best_of time_aggregate)
 
 stop_rss_sampler
 
+# --- e. CPU cost and its floor --------------------------------------------
+# CPU-seconds per GiB of the fastest run of (a) and of (b), and the floor of
+# (b): what its unavoidable work costs on this machine, measured apart by
+# store_bench (built with -DCAIRN_BUILD_BENCHMARKS=ON). A download moves
+# every byte over two TCP hops (A -> B, B -> curl; each costs what (a)
+# does), hashes it once (SHA-256 on B), writes it to LMDB (B) and reads it
+# from LMDB (A). The ceiling is the throughput at which that floor alone
+# keeps every core busy.
+per_gib() { # file: columns after the first (seconds), of its fastest row, per GiB
+  sort -g "$1" | head -n 1 |
+    awk -v n="$SIZE_BYTES" '{for (i = 2; i <= NF; i++) printf "%.2f ", $i * 1073741824 / n}'
+}
+read -r CPU_TCP <<<"$(per_gib "$WORK/cpu.tcp")"
+read -r CPU_A CPU_B CPU_CURL <<<"$(per_gib "$WORK/cpu.net")"
+STORE_BENCH="$BUILD_DIR/bin/store_bench"
+FLOOR="" CEILING="" CEILING_RATIO=""
+if [[ -x "$STORE_BENCH" ]]; then
+  echo "store_bench: CPU of SHA-256, LMDB writes and reads per GiB ..." >&2
+  echo floor >"$WORK/phase"
+  TMPDIR="$WORK" "$STORE_BENCH" --benchmark_format=json >"$WORK/store_bench.json" 2>/dev/null ||
+    die "store_bench failed"
+  read -r SHA_CPU PUT_CPU GET_CPU <<<"$(python3 - "$WORK/store_bench.json" <<'EOF'
+import json, sys
+rate = {b["name"].split("/")[0] + ("/" + b["name"].split("/")[1] if b["name"].startswith("BM_PutLeaves") else ""):
+        b["bytes_per_second"] for b in json.load(open(sys.argv[1]))["benchmarks"]}
+# Writes into a file that has grown already (PutLeaves/1), as in (b).
+print(" ".join("%.2f" % (2**30 / rate[k]) for k in ("BM_Sha256Block", "BM_PutLeaves/1", "BM_GetLeafProofs")))
+EOF
+)"
+  FLOOR=$(awk -v t="$CPU_TCP" -v s="$SHA_CPU" -v p="$PUT_CPU" -v g="$GET_CPU" 'BEGIN{printf "%.2f", 2 * t + s + p + g}')
+  CEILING=$(awk -v f="$FLOOR" -v c="$(nproc)" 'BEGIN{printf "%.1f", c / f * 1073741824 / 1e6}')
+fi
+
 TCP=$(mbps "$SIZE_BYTES" "$T_TCP")
 NET=$(mbps "$SIZE_BYTES" "$T_NET")
 RATIO=$(awk -v a="$T_TCP" -v b="$T_NET" 'BEGIN{printf "%.2f", a / b}')
@@ -237,3 +285,19 @@ printf '%-40s %12s\n' "max RSS B (downloader) MiB" "$(max_rss B 3)"
 printf '%-40s %12s\n' "  during network stream" "$(max_rss B 3 network)"
 printf '%-40s %12s\n' "max RssAnon B MiB" "$(max_rss B 4)"
 printf '%-40s %12s\n' "RSS samples (A+B)" "$(wc -l <"$WORK/rss.log")"
+printf '%-40s %12s\n' "CPU s/GiB raw TCP (sender+receiver)" "$CPU_TCP"
+printf '%-40s %12s\n' "CPU s/GiB network stream: A" "$CPU_A"
+printf '%-40s %12s\n' "  B" "$CPU_B"
+printf '%-40s %12s\n' "  curl" "$CPU_CURL"
+printf '%-40s %12s\n' "  total" "$(awk -v a="$CPU_A" -v b="$CPU_B" -v c="$CPU_CURL" 'BEGIN{printf "%.2f", a + b + c}')"
+if [[ -n "$FLOOR" ]]; then
+  printf '%-40s %12s\n' "CPU s/GiB SHA-256 (store_bench)" "$SHA_CPU"
+  printf '%-40s %12s\n' "CPU s/GiB LMDB write (store_bench)" "$PUT_CPU"
+  printf '%-40s %12s\n' "CPU s/GiB LMDB read (store_bench)" "$GET_CPU"
+  printf '%-40s %12s\n' "floor CPU s/GiB (2 hops+SHA+write+read)" "$FLOOR"
+  printf '%-40s %12s\n' "ceiling MB/s on $(nproc) cores" "$CEILING"
+  printf '%-40s %12s\n' "ceiling/raw TCP ratio" "$(awk -v c="$CEILING" -v t="$TCP" 'BEGIN{printf "%.2f", c / t}')"
+  printf '%-40s %12s\n' "network stream/ceiling" "$(awk -v c="$CEILING" -v n="$NET" 'BEGIN{printf "%.2f", n / c}')"
+else
+  echo "(no $STORE_BENCH: configure with -DCAIRN_BUILD_BENCHMARKS=ON for the floor)"
+fi
