@@ -24,6 +24,13 @@
 #   d. aggregate: DOWNLOADERS (default 8) more nodes, each connected to A,
 #      stream the same DL_MB MiB file (default 128) from A at once; aggregate
 #      MB/s = DOWNLOADERS * size / wall time until the last curl finished.
+#   e. CPU: CPU-seconds per GiB of the fastest run of (a) (sender and
+#      receiver) and of (b) (A, B and curl, from /proc/PID/stat and bash's
+#      `time`); then, if BUILD_DIR has store_bench (configure with
+#      -DCAIRN_BUILD_BENCHMARKS=ON), the floor of (b) on this machine: two
+#      TCP hops as in (a), plus SHA-256, an LMDB write and an LMDB read of
+#      every byte as store_bench measures them; and the ceiling, the MB/s at
+#      which that floor alone keeps every core busy, as a ratio to (a).
 # Each timing is repeated RUNS times (default 3) and the best is reported.
 # MB/s means 10^6 bytes/s.
 #
