@@ -18,6 +18,32 @@ constexpr size_t max_blocks_per_pull = 8;
 void request_more(self_ptr self);
 void request_block(self_ptr self, uint64_t index);
 
+// Drops the download's references of its parked blocks: only the rest of
+// the download would have used them.
+void release_parked(store_stream_state::parking& p) {
+  if (p.blocks.empty())
+    return;
+  std::vector<cid> ids;
+  ids.reserve(p.blocks.size());
+  for (auto& [index, id] : p.blocks)
+    ids.push_back(id);
+  p.blocks.clear();
+  caf::anon_send(p.store, release_atom::value, std::move(ids));
+}
+
+// Ends the stream's work with `err`: nothing new starts, and what it holds
+// for the blocks to come goes now. Blocks whose park write is in flight go
+// when it ends (see `parked`).
+void stop(store_stream_state& st, caf::error err) {
+  st.failure = std::move(err);
+  st.ready.clear();
+  st.rebuilt.clear();
+  st.storing_ahead.clear();
+  release_parked(*st.parked);
+}
+
+// The stream failed: it lives on until its reader has the error (or the
+// idle timer, or the reader, ends it).
 void fail(self_ptr self, caf::error err) {
   auto& st = self->state;
   if (st.failure)
@@ -25,12 +51,20 @@ void fail(self_ptr self, caf::error err) {
   spdlog::warn("store_stream {}: {}", st.spec.tree.to_string(), describe(err));
   if (st.spec.progress)
     st.spec.progress->finish(download_progress::phase::failed, describe(err));
-  st.failure = std::move(err);
-  st.ready.clear();
+  stop(st, std::move(err));
   if (st.has_waiting) {
     st.has_waiting = false;
     st.waiting.deliver(st.failure);
   }
+}
+
+// Quits once the stream is closing and no write it started is in flight:
+// their answers hand over or release the references those writes add
+// (parked blocks, links), which an exit would leave to expire.
+void close_when_idle(self_ptr self) {
+  auto& st = self->state;
+  if (st.closing && !st.park_writing && !st.store_writing && st.linking.empty())
+    self->quit(st.close_reason);
 }
 
 // Answers the waiting reader if the next block is there (or the range ended).
@@ -383,7 +417,10 @@ void link_parked(self_ptr self) {
     }
     if (!ok)
       s.link_off = true;
+    if (s.failure)
+      release_parked(*s.parked);
     link_parked(self);
+    close_when_idle(self);
   };
   self
     ->request(st.source, st.spec.block_timeout, put_atom::value,
@@ -562,6 +599,7 @@ void flush_proven(self_ptr self) {
             request_more(self);
           flush_proven(self);
         }
+        close_when_idle(self);
       },
       [=](caf::error& err) {
         auto& s = self->state;
@@ -571,6 +609,7 @@ void flush_proven(self_ptr self) {
           if (ahead[i])
             stored_ahead(s, proven[i].addr.index);
         fail(self, std::move(err));
+        close_when_idle(self);
       });
 }
 
@@ -587,7 +626,10 @@ void parked(self_ptr self,
     if (reader_waited(st, index) && !st.failure)
       request_block(self, index);
   }
+  if (st.failure)
+    release_parked(*st.parked);
   link_parked(self);
+  close_when_idle(self);
 }
 
 // Writes the queued blocks to park in one transaction, unless a write is
@@ -595,7 +637,7 @@ void parked(self_ptr self,
 // blocks, and a transaction per step costs more than its bytes).
 void flush_parks(self_ptr self) {
   auto& st = self->state;
-  if (st.park_writing || st.park_queue.empty())
+  if (st.park_writing || st.park_queue.empty() || st.failure)
     return;
   std::vector<std::pair<uint64_t, block>> blocks;
   blocks.swap(st.park_queue);
@@ -635,6 +677,8 @@ void park(self_ptr self, std::vector<std::pair<uint64_t, block>> blocks) {
 // Rebuilt shards of `step` arrived from the decoder.
 void on_decoded(self_ptr self, uint64_t step, std::vector<block>& out) {
   auto& st = self->state;
+  if (st.failure)
+    return;
   const auto& ec = *st.spec.ec;
   std::vector<block> had;
   if (auto r = st.repairs.find(step); r != st.repairs.end()) {
@@ -919,14 +963,8 @@ store_stream(store_stream_actor::stateful_pointer<store_stream_state> self,
   st.next_request = spec.first;
   st.next_deliver = spec.first;
   st.parked->store = st.source;
-  self->attach_functor([parked = st.parked](const caf::error&) {
-    if (parked->blocks.empty())
-      return;
-    std::vector<cid> ids;
-    for (auto& [index, id] : parked->blocks)
-      ids.push_back(id);
-    caf::anon_send(parked->store, release_atom::value, std::move(ids));
-  });
+  self->attach_functor(
+    [parked = st.parked](const caf::error&) { release_parked(*parked); });
   if (spec.ec) {
     st.witness =
       std::make_unique<storage::tree_witness>(spec.tree, spec.ec->total());
@@ -941,6 +979,21 @@ store_stream(store_stream_actor::stateful_pointer<store_stream_state> self,
         p->finish(download_progress::phase::failed,
                   reason ? describe(reason) : std::string{"stopped"});
     });
+  // An exit (the reader is done, or the node stops) waits for the writes
+  // in flight: their answers hand back the references they add. Each
+  // write is bounded by `block_timeout`; `kill` is not waited for.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& st = self->state;
+    if (!msg.reason || st.closing)
+      return; // a linked decoder that finished
+    if (msg.reason != caf::exit_reason::user_shutdown)
+      fail(self, msg.reason);
+    else if (!st.failure)
+      stop(st, msg.reason);
+    st.closing = true;
+    st.close_reason = msg.reason;
+    close_when_idle(self);
+  });
   request_more(self);
   self->delayed_send(self, spec.idle_timeout, tick_atom::value, uint64_t{0});
   return instrumented<store_stream_actor::behavior_type>(
@@ -987,6 +1040,8 @@ store_stream(store_stream_actor::stateful_pointer<store_stream_state> self,
     [self](sweep_atom, int64_t t) { sweep_deadlines(self, t); },
     [self](tick_atom, uint64_t seen) {
       auto& st = self->state;
+      if (st.closing)
+        return; // quits when its writes end
       if (!st.spec.drain && st.pulls == seen && !st.has_waiting) {
         spdlog::debug("store_stream {}: reader idle, quitting",
                       st.spec.tree.to_string());

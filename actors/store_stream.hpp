@@ -149,6 +149,10 @@ struct store_stream_state {
   bool has_waiting = false;
   /// Set once the stream cannot complete.
   caf::error failure;
+  /// Set by an exit message: the stream quits with `close_reason` once no
+  /// write it started is in flight.
+  bool closing = false;
+  caf::error close_reason;
   /// Bumped by every pull, checked by the idle timer.
   uint64_t pulls = 0;
 
@@ -183,7 +187,7 @@ struct store_stream_state {
   /// again, until proven and linked as leaves (see `linking`); one the
   /// reader gets to first is read back, proven and stored under its leaf.
   /// Shared with the exit handler, which drops the references of blocks never
-  /// used.
+  /// used (a failure drops them at once).
   struct parking {
     std::map<uint64_t, cid> blocks;
     network_store_actor store;
@@ -197,8 +201,8 @@ struct store_stream_state {
   /// Parked blocks proven ahead of the reader (by their CIDs' digests, no
   /// read back) and being linked as leaves in one transaction: their
   /// references go to the leaves, so the reader finds them like any stored
-  /// block. Not released on exit: a link in flight then either succeeded or
-  /// leaves them to expire.
+  /// block. An exit waits for the link (see `closing`): rolled back, the
+  /// blocks go back to `parked` and are released.
   std::map<uint64_t, cid> linking;
   /// Where the last sweep over parked blocks stopped: the block, the leaf
   /// the witness needed for it and whether that leaf was lost then (see
