@@ -42,8 +42,37 @@ void stop(store_stream_state& st, caf::error err) {
   release_parked(*st.parked);
 }
 
+// Quits once the stream is closing and no write it started is in flight:
+// their answers hand over or release the references those writes add
+// (parked blocks, links), which quitting at once would leave to expire.
+void close_when_idle(self_ptr self) {
+  auto& st = self->state;
+  if (st.closing && !st.park_writing && !st.store_writing && st.linking.empty())
+    self->quit(st.close_reason);
+}
+
+// Ends the stream: it stops its work, answers a waiting reader with its
+// error, and quits with `reason` (none: a normal exit) once its writes in
+// flight are over, each bounded by `block_timeout`.
+void close_stream(self_ptr self, caf::error reason) {
+  auto& st = self->state;
+  if (st.closing)
+    return;
+  if (!st.failure)
+    stop(st, reason ? reason
+                    : make_error(ec::shutting_down, "the stream was closed"));
+  if (st.has_waiting) {
+    st.has_waiting = false;
+    st.waiting.deliver(st.failure);
+  }
+  st.closing = true;
+  st.close_reason = std::move(reason);
+  close_when_idle(self);
+}
+
 // The stream failed: it lives on until its reader has the error (or the
-// idle timer, or the reader, ends it).
+// idle timer, or the reader, ends it). Without a reader (`drain`), it
+// closes at once.
 void fail(self_ptr self, caf::error err) {
   auto& st = self->state;
   if (st.failure)
@@ -56,15 +85,8 @@ void fail(self_ptr self, caf::error err) {
     st.has_waiting = false;
     st.waiting.deliver(st.failure);
   }
-}
-
-// Quits once the stream is closing and no write it started is in flight:
-// their answers hand over or release the references those writes add
-// (parked blocks, links), which an exit would leave to expire.
-void close_when_idle(self_ptr self) {
-  auto& st = self->state;
-  if (st.closing && !st.park_writing && !st.store_writing && st.linking.empty())
-    self->quit(st.close_reason);
+  if (st.spec.drain)
+    close_stream(self, caf::none);
 }
 
 // Answers the waiting reader if the next block is there (or the range ended).
@@ -979,20 +1001,16 @@ store_stream(store_stream_actor::stateful_pointer<store_stream_state> self,
         p->finish(download_progress::phase::failed,
                   reason ? describe(reason) : std::string{"stopped"});
     });
-  // An exit (the reader is done, or the node stops) waits for the writes
-  // in flight: their answers hand back the references they add. Each
-  // write is bounded by `block_timeout`; `kill` is not waited for.
+  // An exit (the reader is done, or the node stops) closes the stream:
+  // it waits for the writes in flight, whose answers hand back the
+  // references they add. `kill` is not waited for; an exit with reason
+  // `normal` is ignored, as by CAF's default handler.
   self->set_exit_handler([self](caf::exit_msg& msg) {
-    auto& st = self->state;
-    if (!msg.reason || st.closing)
-      return; // a linked decoder that finished
+    if (!msg.reason)
+      return;
     if (msg.reason != caf::exit_reason::user_shutdown)
       fail(self, msg.reason);
-    else if (!st.failure)
-      stop(st, msg.reason);
-    st.closing = true;
-    st.close_reason = msg.reason;
-    close_when_idle(self);
+    close_stream(self, msg.reason);
   });
   request_more(self);
   self->delayed_send(self, spec.idle_timeout, tick_atom::value, uint64_t{0});
@@ -1045,7 +1063,7 @@ store_stream(store_stream_actor::stateful_pointer<store_stream_state> self,
       if (!st.spec.drain && st.pulls == seen && !st.has_waiting) {
         spdlog::debug("store_stream {}: reader idle, quitting",
                       st.spec.tree.to_string());
-        self->quit();
+        close_stream(self, caf::none);
         return;
       }
       self->delayed_send(self, st.spec.idle_timeout, tick_atom::value,

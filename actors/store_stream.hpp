@@ -147,10 +147,11 @@ struct store_stream_state {
   /// The reader's pending pull, if it is waiting.
   caf::typed_response_promise<std::vector<block>> waiting;
   bool has_waiting = false;
-  /// Set once the stream cannot complete.
+  /// Set once the stream cannot complete, or is closing.
   caf::error failure;
-  /// Set by an exit message: the stream quits with `close_reason` once no
-  /// write it started is in flight.
+  /// Set when the stream ends (an exit message, an idle reader, a failed
+  /// `drain`): it quits with `close_reason` once no write it started is in
+  /// flight.
   bool closing = false;
   caf::error close_reason;
   /// Bumped by every pull, checked by the idle timer.
@@ -186,8 +187,8 @@ struct store_stream_state {
   /// reference held by this download), so that their step is not decoded
   /// again, until proven and linked as leaves (see `linking`); one the
   /// reader gets to first is read back, proven and stored under its leaf.
-  /// Shared with the exit handler, which drops the references of blocks never
-  /// used (a failure drops them at once).
+  /// Shared with the functor attached for the actor's exit, which drops the
+  /// references of blocks never used (a failure drops them at once).
   struct parking {
     std::map<uint64_t, cid> blocks;
     network_store_actor store;
@@ -237,6 +238,7 @@ struct store_stream_state {
     out.emplace_back("ready", static_cast<double>(ready.size()));
     out.emplace_back("repairing_steps", static_cast<double>(repairs.size()));
     out.emplace_back("parked", static_cast<double>(parked->blocks.size()));
+    out.emplace_back("closing", closing ? 1.0 : 0.0);
     if (spec.progress)
       out.emplace_back("blocks_repaired",
                        static_cast<double>(spec.progress->blocks_repaired));
