@@ -65,12 +65,6 @@ local_store(local_store_actor::stateful_pointer<local_store_state> self,
       ++self->state.writes;
       return reply(self->state.store->put_blocks(blocks, unix_now()));
     },
-    [self](put_atom, const std::vector<block>& blocks,
-           uint32_t ttl_seconds) -> caf::result<uint64_t> {
-      ++self->state.writes;
-      return reply(self->state.store->put_blocks(
-        blocks, unix_now(), std::chrono::seconds{ttl_seconds}));
-    },
     [self](commit_atom, const block& manifest_block,
            const std::vector<digest256>& leaves) -> caf::result<cid> {
       ++self->state.writes;

@@ -74,10 +74,6 @@ network_store(network_store_actor::stateful_pointer<network_store_state> self,
       return self->delegate(self->state.local, put_atom::value,
                             std::move(blocks));
     },
-    [self](put_atom, std::vector<block>& blocks, uint32_t ttl_seconds) {
-      return self->delegate(self->state.local, put_atom::value,
-                            std::move(blocks), ttl_seconds);
-    },
     [self](commit_atom, block& manifest_block, std::vector<digest256>& leaves) {
       return self->delegate(self->state.local, commit_atom::value,
                             std::move(manifest_block), std::move(leaves));

@@ -654,12 +654,6 @@ void parked(self_ptr self,
   close_when_idle(self);
 }
 
-// How long a parked block lives in the store unless linked as a leaf
-// (which gives it the store's TTL): long enough for any download to reach
-// it, short enough that a reference lost in a crash or at shutdown does not
-// hold its bytes for the store's whole TTL.
-constexpr uint32_t park_ttl_seconds = 24 * 3600;
-
 // Writes the queued blocks to park in one transaction, unless a write is
 // in flight: then they go together when it ends (a step yields a few
 // blocks, and a transaction per step costs more than its bytes).
@@ -681,8 +675,7 @@ void flush_parks(self_ptr self) {
       flush_parks(self);
   };
   self
-    ->request(st.source, st.spec.block_timeout, put_atom::value, std::move(bs),
-              park_ttl_seconds)
+    ->request(st.source, st.spec.block_timeout, put_atom::value, std::move(bs))
     .then([done](uint64_t) { done(true); },
           [self, done](caf::error& err) {
             spdlog::debug("store_stream {}: cannot park rebuilt blocks: {}",

@@ -56,11 +56,6 @@ using local_store_actor = block_source_actor::extend<
   /// (put_atom, blocks) -> (new_bytes)   group commit; a reference per block
   ///   errors: quota_exceeded (nothing stored), storage_io
   caf::replies_to<put_atom, std::vector<block>>::with<uint64_t>,
-  /// (put_atom, blocks, ttl_seconds) -> (new_bytes)   the same, the blocks
-  ///   expiring after `ttl_seconds` instead of the store's TTL (never
-  ///   earlier than a stored block's expiry): for blocks kept for a while
-  ///   only, whose reference may be lost in a crash
-  caf::replies_to<put_atom, std::vector<block>, uint32_t>::with<uint64_t>,
   /// (commit_atom, manifest_block, leaf_digests) -> (manifest_cid)
   ///   records a dataset whose blocks were put; durable when answered
   ///   errors: invalid_manifest, quota_exceeded, storage_io
@@ -257,8 +252,6 @@ using peer_listener_actor = caf::io::accept_handler::extend<
 using network_store_actor = block_source_actor::extend<
   /// (put_atom, blocks) -> (new_bytes)   stores blocks (see local_store)
   caf::replies_to<put_atom, std::vector<block>>::with<uint64_t>,
-  /// (put_atom, blocks, ttl_seconds) -> (new_bytes)   see local_store
-  caf::replies_to<put_atom, std::vector<block>, uint32_t>::with<uint64_t>,
   /// (commit_atom, manifest_block, leaf_digests) -> (manifest_cid)
   caf::replies_to<commit_atom, block, std::vector<digest256>>::with<cid>,
   /// (get_atom, proof_atom, address, keep) -> (block, proof)   a leaf with

@@ -233,12 +233,10 @@ struct lmdb_store::write_txn {
       added += b.size();
       ++count;
     }
-    // A put never shortens a stored block's life (one put with a short
-    // TTL, such as a download's parked block, must not end another's).
-    m.expiry = *found ? std::max(old_expiry, expiry) : expiry;
+    m.expiry = expiry;
     if (auto err = put_meta(key, m))
       return err;
-    return set_expiry(key, old_expiry, m.expiry, *found);
+    return set_expiry(key, old_expiry, expiry, *found);
   }
 
   // Deletes block `key` with meta `m` regardless of its refcount.
@@ -550,12 +548,10 @@ caf::expected<std::unique_ptr<lmdb_store>> lmdb_store::open(lmdb_options opts) {
 
 // -- writes -------------------------------------------------------------------
 
-caf::expected<uint64_t>
-lmdb_store::put_blocks(const std::vector<block>& blocks, uint64_t now,
-                       std::optional<std::chrono::seconds> ttl) {
+caf::expected<uint64_t> lmdb_store::put_blocks(const std::vector<block>& blocks,
+                                               uint64_t now) {
   uint64_t added = 0;
-  uint64_t expiry =
-    now + static_cast<uint64_t>(ttl.value_or(opts_.block_ttl).count());
+  uint64_t expiry = now + static_cast<uint64_t>(opts_.block_ttl.count());
   auto err = with_write("put_blocks", [&](write_txn& w) -> caf::error {
     added = 0;
     for (const auto& b : blocks)

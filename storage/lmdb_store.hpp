@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -74,14 +73,11 @@ public:
   // -- writes -----------------------------------------------------------------
 
   /// Stores `blocks` in one transaction (group commit): adds a reference to
-  /// each and sets its expiry to `now + ttl` (`ttl`: the store's
-  /// `block_ttl` unless given), never earlier than a stored block's expiry.
-  /// Only bytes of blocks not yet stored count against the quota. Returns
-  /// those new bytes. Errors: `ec::quota_exceeded` (nothing stored),
-  /// `ec::storage_io`.
-  caf::expected<uint64_t>
-  put_blocks(const std::vector<block>& blocks, uint64_t now,
-             std::optional<std::chrono::seconds> ttl = std::nullopt);
+  /// each and sets its expiry to `now + ttl`. Only bytes of blocks not yet
+  /// stored count against the quota. Returns those new bytes. Errors:
+  /// `ec::quota_exceeded` (nothing stored), `ec::storage_io`.
+  caf::expected<uint64_t> put_blocks(const std::vector<block>& blocks,
+                                     uint64_t now);
 
   /// Records a dataset whose blocks were stored by `put_blocks` (one
   /// reference per leaf): its leaf index with proofs, its manifest block, and
