@@ -72,8 +72,8 @@ void close_stream(self_ptr self, caf::error reason) {
 
 // The stream failed: it lives on until its reader has the error (or the
 // idle timer, or the reader, ends it). Without a reader (`drain`), it
-// closes at once.
-void fail(self_ptr self, caf::error err) {
+// closes at once, with `close_reason`.
+void fail(self_ptr self, caf::error err, caf::error close_reason = caf::none) {
   auto& st = self->state;
   if (st.failure)
     return;
@@ -86,7 +86,7 @@ void fail(self_ptr self, caf::error err) {
     st.waiting.deliver(st.failure);
   }
   if (st.spec.drain)
-    close_stream(self, caf::none);
+    close_stream(self, std::move(close_reason));
 }
 
 // Answers the waiting reader if the next block is there (or the range ended).
@@ -522,8 +522,8 @@ void prove_now(self_ptr self) {
   };
   for (auto index :
        std::vector<uint64_t>(st.awaiting.begin(), st.awaiting.end()))
-    if (!try_prove(index, false))
-      return;
+    if (!try_prove(index, false) || st.failure)
+      return; // a failed repair (start_repair) fails the stream too
   // Blocks ahead, in order, up to the first that waits for a lost leaf's
   // rebuild: those after it wait for the same rebuilds (or later ones)
   // nearly always, and a pass over all of them after every decoded step
@@ -532,7 +532,7 @@ void prove_now(self_ptr self) {
   // reader's request makes any of them awaited anyway.
   for (auto it = st.storing_ahead.begin(); it != st.storing_ahead.end();) {
     auto index = *it++; // try_prove may erase `index`, not its successors
-    if (!try_prove(index, true))
+    if (!try_prove(index, true) || st.failure)
       return;
     if (auto b = st.blocked.find(index);
         b != st.blocked.end() && b->second.second)
@@ -1009,7 +1009,7 @@ store_stream(store_stream_actor::stateful_pointer<store_stream_state> self,
     if (!msg.reason)
       return;
     if (msg.reason != caf::exit_reason::user_shutdown)
-      fail(self, msg.reason);
+      fail(self, msg.reason, msg.reason);
     close_stream(self, msg.reason);
   });
   request_more(self);
