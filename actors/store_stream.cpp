@@ -12,8 +12,11 @@ namespace {
 
 using self_ptr = store_stream_actor::stateful_pointer<store_stream_state>;
 
-// Blocks handed to the reader per pull at most.
-constexpr size_t max_blocks_per_pull = 8;
+// Blocks handed to the reader per pull at most: 1 MiB of 64 KiB blocks,
+// what the HTTP writer sends in one write (a pull is a round trip between
+// threads; 16 instead of 8: a local 1 GiB GET's median over 15 runs,
+// alternating, 0.663 -> 0.614 s).
+constexpr size_t max_blocks_per_pull = 16;
 
 void request_more(self_ptr self);
 void request_block(self_ptr self, uint64_t index);
