@@ -73,9 +73,9 @@ void close_stream(self_ptr self, caf::error reason) {
   close_when_idle(self);
 }
 
-// The stream failed: it lives on until its reader has the error (or the
-// idle timer, or the reader, ends it). Without a reader (`drain`), it
-// closes at once, with `close_reason`.
+// The stream failed: pulls get the error until the reader's exit message
+// or the idle timer closes it. Without a reader (`drain`), it closes at
+// once, with `close_reason`.
 void fail(self_ptr self, caf::error err, caf::error close_reason = caf::none) {
   auto& st = self->state;
   if (st.failure)

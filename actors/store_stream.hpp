@@ -97,7 +97,7 @@ struct stream_spec {
   /// The stream quits when nobody pulled for this long (reader gone).
   std::chrono::milliseconds idle_timeout{120000};
   /// Without a reader: fetch every block (the network store keeps them),
-  /// hand none out, quit when done.
+  /// hand none out, quit when done or failed.
   bool drain = false;
   /// Where progress is published (optional).
   std::shared_ptr<download_progress> progress;
