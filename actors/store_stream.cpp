@@ -34,15 +34,19 @@ void release_parked(store_stream_state::parking& p) {
   caf::anon_send(p.store, release_atom::value, std::move(ids));
 }
 
-// Ends the stream's work with `err`: nothing new starts, and what it holds
-// for the blocks to come goes now. Blocks whose park write is in flight go
-// when it ends (see `parked`).
+// Ends the stream's work with `err`: nothing new starts, a waiting reader
+// gets `err`, and what the stream holds for the blocks to come goes now.
+// Blocks whose park write is in flight go when it ends (see `parked`).
 void stop(store_stream_state& st, caf::error err) {
   st.failure = std::move(err);
   st.ready.clear();
   st.rebuilt.clear();
   st.storing_ahead.clear();
   release_parked(*st.parked);
+  if (st.has_waiting) {
+    st.has_waiting = false;
+    st.waiting.deliver(st.failure);
+  }
 }
 
 // Quits once the stream is closing and no write it started is in flight:
@@ -54,9 +58,9 @@ void close_when_idle(self_ptr self) {
     self->quit(st.close_reason);
 }
 
-// Ends the stream: it stops its work, answers a waiting reader with its
-// error, and quits with `reason` (none: a normal exit) once its writes in
-// flight are over, each bounded by `block_timeout`.
+// Ends the stream: it stops its work (see `stop`), and quits with `reason`
+// (none: a normal exit) once its writes in flight are over, each bounded by
+// `block_timeout`.
 void close_stream(self_ptr self, caf::error reason) {
   auto& st = self->state;
   if (st.closing)
@@ -64,10 +68,6 @@ void close_stream(self_ptr self, caf::error reason) {
   if (!st.failure)
     stop(st, reason ? reason
                     : make_error(ec::shutting_down, "the stream was closed"));
-  if (st.has_waiting) {
-    st.has_waiting = false;
-    st.waiting.deliver(st.failure);
-  }
   st.closing = true;
   st.close_reason = std::move(reason);
   close_when_idle(self);
@@ -84,10 +84,6 @@ void fail(self_ptr self, caf::error err, caf::error close_reason = caf::none) {
   if (st.spec.progress)
     st.spec.progress->finish(download_progress::phase::failed, describe(err));
   stop(st, std::move(err));
-  if (st.has_waiting) {
-    st.has_waiting = false;
-    st.waiting.deliver(st.failure);
-  }
   if (st.spec.drain)
     close_stream(self, std::move(close_reason));
 }

@@ -255,7 +255,7 @@ per_gib() { # file: columns after the first (seconds), of its fastest row, per G
 read -r CPU_TCP <<<"$(per_gib "$WORK/cpu.tcp")"
 read -r CPU_A CPU_B CPU_CURL <<<"$(per_gib "$WORK/cpu.net")"
 STORE_BENCH="$BUILD_DIR/bin/store_bench"
-FLOOR="" CEILING="" CEILING_RATIO=""
+FLOOR="" CEILING=""
 if [[ -x "$STORE_BENCH" ]]; then
   echo "store_bench: CPU of SHA-256, LMDB writes and reads per GiB ..." >&2
   echo floor >"$WORK/phase"

@@ -110,6 +110,17 @@ std::vector<leaf_block> leaves(const shared_bytes& data, uint64_t first,
   return out;
 }
 
+// Writes `batches` batches of leaves over `data` into `st`: 1 GiB. False
+// (and the benchmark skipped) if a write fails.
+bool fill(benchmark::State& state, lmdb_store& st, const shared_bytes& data) {
+  for (size_t b = 0; b < batches; ++b)
+    if (auto err = st.put_leaves(leaves(data, b * batch, batch), 0)) {
+      state.SkipWithError(describe(err).c_str());
+      return false;
+    }
+  return true;
+}
+
 void BM_Sha256Block(benchmark::State& state) {
   auto data = random_block(1);
   for (auto _ : state)
@@ -125,16 +136,15 @@ void BM_PutLeaves(benchmark::State& state) {
     return;
   auto data = random_block(2);
   // Grow the file first, then free its pages for the timed writes.
-  for (size_t b = 0; state.range(0) != 0 && b < batches; ++b)
-    if (auto err = ts.store->put_leaves(leaves(data, b * batch, batch), 0)) {
-      state.SkipWithError(describe(err).c_str());
+  if (state.range(0) != 0) {
+    if (!fill(state, *ts.store, data))
       return;
-    }
-  for (uint64_t i = 0; state.range(0) != 0 && i < batch * batches; ++i)
-    if (auto err = ts.store->remove_leaf(block_address{tree_cid(), i})) {
-      state.SkipWithError(describe(err).c_str());
-      return;
-    }
+    for (uint64_t i = 0; i < batch * batches; ++i)
+      if (auto err = ts.store->remove_leaf(block_address{tree_cid(), i})) {
+        state.SkipWithError(describe(err).c_str());
+        return;
+      }
+  }
   uint64_t next = 0;
   for (auto _ : state) {
     state.PauseTiming();
@@ -159,12 +169,8 @@ void BM_GetLeafProofs(benchmark::State& state) {
   temp_store ts{state};
   if (!ts.store)
     return;
-  auto data = random_block(3);
-  for (size_t b = 0; b < batches; ++b)
-    if (auto err = ts.store->put_leaves(leaves(data, b * batch, batch), 0)) {
-      state.SkipWithError(describe(err).c_str());
-      return;
-    }
+  if (!fill(state, *ts.store, random_block(3)))
+    return;
   auto tree = tree_cid();
   uint64_t next = 0;
   for (auto _ : state) {
