@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
 namespace cairn::config {
@@ -145,6 +146,16 @@ std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
   return std::nullopt;
 }
 
+std::string bootstrap_record(const std::string& text) {
+  auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos || text[first] != '{')
+    return text;
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_object() && j.contains("spr") && j["spr"].is_string())
+    return j["spr"].get<std::string>();
+  return text; // refused later with discovery's reason
+}
+
 bool is_log_level(std::string_view level) {
   for (auto l : {"trace", "debug", "info", "notice", "warn", "error", "fatal"})
     if (level == l)
@@ -197,8 +208,10 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
   plain("disc-port", o.disc_port, "DHT discovery port, UDP (0 = pick)")
     ->check(port);
   add(app.add_option("--bootstrap-node", o.bootstrap_nodes,
-                     "Signed peer record (spr:...) to join the DHT through; "
-                     "repeatable"));
+                     "Signed peer record (spr:...) to join the DHT through, "
+                     "or the JSON {\"spr\": ...} of GET /spr; repeatable")
+        ->transform(
+          [](std::string s) { return bootstrap_record(s); }, "SPR"));
   parsed("storage-quota", o.storage_quota, parse_size,
          "a size (e.g. 20GiB, 512MB, 1048576)",
          "Bytes of blocks to store at most (default 20GiB)");

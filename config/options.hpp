@@ -92,6 +92,10 @@ std::optional<std::chrono::seconds> parse_duration(std::string_view text);
 /// The environment variable of a flag: `data-dir` → `CAIRN_DATA_DIR`.
 std::string env_name(const std::string& flag);
 
+/// A `--bootstrap-node` value as a signed peer record: the `spr` field of
+/// the JSON that `GET /spr` answers, or `text` itself.
+std::string bootstrap_record(const std::string& text);
+
 /// The log levels `--log-level` and the loglevel endpoint accept.
 bool is_log_level(std::string_view level);
 

@@ -83,6 +83,10 @@ std::string describe(const caf::error& err) {
   else
     out = to_string(err.category()) + ":" + std::to_string(err.code());
   auto ctx = render_context(err.context());
+  // An error made from another's description already starts with its code:
+  // say it once.
+  if (ctx.compare(0, out.size() + 2, out + ": ") == 0)
+    return ctx;
   if (!ctx.empty())
     out += ": " + ctx;
   return out;

@@ -1,6 +1,9 @@
 #include "messages/http.hpp"
 
 #include <cctype>
+#include <cstdlib>
+#include <string>
+#include <vector>
 
 #include <caf/sec.hpp>
 
@@ -47,11 +50,12 @@ std::optional<byte_range> resolve_range(int64_t first, int64_t last,
 
 namespace {
 
-std::string strip_dirs(std::string name) {
-  auto slash = name.find_last_of("/\\");
-  if (slash != std::string::npos)
-    name = name.substr(slash + 1);
-  return name;
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return s;
 }
 
 int hex_value(char c) {
@@ -130,10 +134,74 @@ std::optional<std::string> filename_from_disposition(std::string_view h) {
   auto name = extended ? extended : plain;
   if (!name)
     return std::nullopt;
-  auto base = strip_dirs(*name);
-  if (base.empty())
-    return std::nullopt;
-  return base;
+  return name;
+}
+
+bool is_valid_filename(std::string_view name) {
+  if (name.empty() || name.size() > 255 || name == "." || name == "..")
+    return false;
+  for (char c : name) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f ||
+        std::string_view{"/\\:*?\"<>|"}.find(c) != std::string_view::npos)
+      return false;
+  }
+  return true;
+}
+
+namespace {
+
+// RFC 6838 restricted-name: 1 to 127 of ALPHA DIGIT ! # $ & - ^ _ . +,
+// starting with ALPHA or DIGIT.
+bool is_restricted_name(std::string_view s) {
+  if (s.empty() || s.size() > 127 ||
+      !std::isalnum(static_cast<unsigned char>(s[0])))
+    return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) &&
+        std::string_view{"!#$&-^_.+"}.find(c) == std::string_view::npos)
+      return false;
+  return true;
+}
+
+// RFC 9110 token characters.
+bool is_token(std::string_view s) {
+  if (s.empty())
+    return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) &&
+        std::string_view{"!#$%&'*+-.^_`|~"}.find(c) == std::string_view::npos)
+      return false;
+  return true;
+}
+
+} // namespace
+
+bool is_valid_media_type(std::string_view type) {
+  if (type.size() > 255)
+    return false;
+  auto semi = type.find(';');
+  auto essence = trim(type.substr(0, semi));
+  auto slash = essence.find('/');
+  if (slash == std::string_view::npos ||
+      !is_restricted_name(essence.substr(0, slash)) ||
+      !is_restricted_name(essence.substr(slash + 1)))
+    return false;
+  while (semi != std::string_view::npos) {
+    auto next = type.find(';', semi + 1);
+    auto param = trim(type.substr(
+      semi + 1, next == std::string_view::npos ? next : next - semi - 1));
+    auto eq = param.find('=');
+    if (eq == std::string_view::npos || !is_token(param.substr(0, eq)))
+      return false;
+    auto value = param.substr(eq + 1);
+    bool quoted = value.size() >= 2 && value.front() == '"' &&
+                  value.back() == '"';
+    if (!quoted && !is_token(value))
+      return false;
+    semi = next;
+  }
+  return true;
 }
 
 std::string disposition_for(std::string_view filename) {
@@ -179,6 +247,107 @@ int http_status(const caf::error& err) {
     }
   }
   return 500;
+}
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size())
+    return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+// One media range of an Accept header: its type, and its weight (q).
+struct media_range {
+  std::string_view type;
+  double q = 1.0;
+};
+
+std::optional<media_range> parse_media_range(std::string_view part) {
+  media_range r;
+  auto semi = part.find(';');
+  r.type = trim(part.substr(0, semi));
+  if (r.type.empty() || r.type.find('/') == std::string_view::npos)
+    return std::nullopt;
+  while (semi != std::string_view::npos) {
+    auto next = part.find(';', semi + 1);
+    auto param = trim(part.substr(semi + 1, next == std::string_view::npos
+                                              ? std::string_view::npos
+                                              : next - semi - 1));
+    if (param.size() > 2 && (param[0] == 'q' || param[0] == 'Q') &&
+        param[1] == '=') {
+      auto text = std::string{param.substr(2)};
+      char* end = nullptr;
+      double q = std::strtod(text.c_str(), &end);
+      if (end == text.c_str() || *end != '\0' || q < 0 || q > 1)
+        return std::nullopt;
+      r.q = q;
+    }
+    semi = next;
+  }
+  return r;
+}
+
+// How specifically `range` matches `type`: 3 exact, 2 `type/*`, 1 `*/*`,
+// 0 not at all.
+int specificity(std::string_view range, std::string_view type) {
+  if (iequals(range, type))
+    return 3;
+  if (range == "*/*")
+    return 1;
+  auto slash = type.find('/');
+  if (range.size() == slash + 2 && range.substr(slash) == "/*" &&
+      iequals(range.substr(0, slash), type.substr(0, slash)))
+    return 2;
+  return 0;
+}
+
+} // namespace
+
+std::optional<std::string_view>
+preferred_media_type(std::string_view accept,
+                     std::initializer_list<std::string_view> offered) {
+  std::vector<media_range> ranges;
+  size_t pos = 0;
+  while (pos <= accept.size()) {
+    auto comma = accept.find(',', pos);
+    auto part = trim(accept.substr(
+      pos, comma == std::string_view::npos ? comma : comma - pos));
+    if (!part.empty()) {
+      auto r = parse_media_range(part);
+      if (!r)
+        return *offered.begin();
+      ranges.push_back(*r);
+    }
+    if (comma == std::string_view::npos)
+      break;
+    pos = comma + 1;
+  }
+  if (ranges.empty())
+    return *offered.begin();
+  std::optional<std::string_view> best;
+  double best_q = 0;
+  for (auto type : offered) {
+    // The most specific range that matches decides the type's quality.
+    int spec = 0;
+    double q = 0;
+    for (auto& r : ranges) {
+      auto s = specificity(r.type, type);
+      if (s > spec) {
+        spec = s;
+        q = r.q;
+      }
+    }
+    if (spec > 0 && q > best_q) {
+      best = type;
+      best_q = q;
+    }
+  }
+  return best;
 }
 
 } // namespace cairn

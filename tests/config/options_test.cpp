@@ -656,3 +656,16 @@ TEST_F(OptionsTest, EveryFlagHasAnEnvVar) {
   EXPECT_EQ(o.threads, 6u);
   EXPECT_EQ(o.stream_window, 7u);
 }
+
+TEST_F(OptionsTest, BootstrapNodeTakesTheJsonOfGetSpr) {
+  auto o = parse_ok({"--bootstrap-node", "spr:AAA", "--bootstrap-node",
+                     "{\"spr\": \"spr:BBB\"}"});
+  EXPECT_EQ(o.bootstrap_nodes,
+            (std::vector<std::string>{"spr:AAA", "spr:BBB"}));
+  auto toml = write_toml("bootstrap-node = [\"{\\\"spr\\\":\\\"spr:CCC\\\"}\"]\n");
+  auto t = parse_ok({"--config", toml});
+  EXPECT_EQ(t.bootstrap_nodes, (std::vector<std::string>{"spr:CCC"}));
+  // Anything else is kept as it is, for discovery to refuse with its reason.
+  EXPECT_EQ(bootstrap_record("{\"id\": 1}"), "{\"id\": 1}");
+  EXPECT_EQ(bootstrap_record(" {bad json"), " {bad json");
+}
