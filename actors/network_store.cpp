@@ -82,6 +82,16 @@ network_store(network_store_actor::stateful_pointer<network_store_state> self,
            bool keep) -> caf::result<block, merkle_proof> {
       return fetch_proof(self, addr, keep);
     },
+    [self](get_atom, local_atom, const cid& id) {
+      return self->delegate(self->state.local, get_atom::value, id);
+    },
+    [self](get_atom, local_atom, const block_address& addr) {
+      return self->delegate(self->state.local, get_atom::value, addr);
+    },
+    [self](get_atom, local_atom, proof_atom, const block_address& addr, bool) {
+      return self->delegate(self->state.local, get_atom::value,
+                            leaf_atom::value, addr);
+    },
     [self](put_atom, leaf_atom, std::vector<leaf_block>& leaves) {
       return self->delegate(self->state.local, put_atom::value,
                             leaf_atom::value, std::move(leaves));

@@ -273,6 +273,23 @@ constexpr size_t max_repairs = 32;
 // reader.
 constexpr uint64_t rebuilt_ahead = 4;
 
+// Asks the source for `(get_atom, xs...)`, or `(get_atom, local_atom,
+// xs...)` for a stream that reads only the local store.
+template <class... Rs, class OnValue, class OnError, class... Ts>
+void ask_source(self_ptr self, OnValue on_value, OnError on_error,
+                Ts&&... xs) {
+  auto& st = self->state;
+  if (st.spec.local_only)
+    swept_request<caf::message_priority::normal, Rs...>(
+      self, st.source, st.spec.block_timeout, std::move(on_value),
+      std::move(on_error), get_atom::value, local_atom::value,
+      std::forward<Ts>(xs)...);
+  else
+    swept_request<caf::message_priority::normal, Rs...>(
+      self, st.source, st.spec.block_timeout, std::move(on_value),
+      std::move(on_error), get_atom::value, std::forward<Ts>(xs)...);
+}
+
 // Requests leaf `index` with its proof from the source. Parity fetched
 // from peers is not stored: it serves only to rebuild this download's
 // lost data (the reader reads data blocks, kept and rebuilt ones alike).
@@ -281,10 +298,9 @@ void request_with_proof(self_ptr self, uint64_t index, OnValue on_value,
                         OnError on_error) {
   auto& st = self->state;
   bool keep = !st.spec.ec || !st.spec.ec->is_parity(index);
-  swept_request<caf::message_priority::normal, block, merkle_proof>(
-    self, st.source, st.spec.block_timeout, std::move(on_value),
-    std::move(on_error), get_atom::value, proof_atom::value,
-    block_address{st.spec.tree, index}, keep);
+  ask_source<block, merkle_proof>(self, std::move(on_value),
+                                  std::move(on_error), proof_atom::value,
+                                  block_address{st.spec.tree, index}, keep);
 }
 
 // Fetches a leaf's proof for the witness (the leaf is stored on the way).
@@ -351,10 +367,8 @@ void count_proven(store_stream_state& st, const leaf_block& l, bool handed) {
   if (!st.spec.progress)
     return;
   ++st.spec.progress->blocks_repaired;
-  if (handed) {
-    ++st.spec.progress->blocks_done;
-    st.spec.progress->bytes_done += l.data.size();
-  }
+  if (handed)
+    st.spec.progress->block_done(l.addr.index, l.data.size());
 }
 
 void flush_proven(self_ptr self);
@@ -894,8 +908,8 @@ void get_from_source(self_ptr self, const Key& key, OnBlock on_block,
                      OnError on_error) {
   auto& st = self->state;
   ++st.in_flight;
-  swept_request<caf::message_priority::normal, block>(
-    self, st.source, st.spec.block_timeout,
+  ask_source<block>(
+    self,
     [self, f = std::move(on_block)](block& b) mutable {
       auto& s = self->state;
       --s.in_flight;
@@ -908,7 +922,7 @@ void get_from_source(self_ptr self, const Key& key, OnBlock on_block,
       if (!s.failure)
         g(err);
     },
-    get_atom::value, key);
+    key);
 }
 
 void request_block(self_ptr self, uint64_t index) {
@@ -944,10 +958,8 @@ void request_block(self_ptr self, uint64_t index) {
     self, block_address{st.spec.tree, index},
     [=](block& b) {
       auto& s = self->state;
-      if (s.spec.progress) {
-        ++s.spec.progress->blocks_done;
-        s.spec.progress->bytes_done += b.size();
-      }
+      if (s.spec.progress)
+        s.spec.progress->block_done(index, b.size());
       s.rebuilt.erase(index); // had after all
       s.ready.emplace(index, std::move(b));
       deliver(self);

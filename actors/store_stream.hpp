@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -32,16 +33,44 @@ struct download_progress {
   /// "stream" (an HTTP reader) or "background" (POST .../network).
   std::string kind;
   uint64_t blocks_total = 0;
+  /// The dataset's size in bytes: the padding of its last block is not
+  /// counted in `bytes_done` (0: count whole blocks).
+  uint64_t dataset_size = 0;
+  uint32_t block_size = 0;
   std::atomic<uint64_t> blocks_done{0};
   std::atomic<uint64_t> bytes_done{0};
   /// Blocks rebuilt from parity (protected datasets).
   std::atomic<uint64_t> blocks_repaired{0};
   std::atomic<int> state{0};
+  /// When the request came (discovery and the manifest fetch included).
   std::chrono::steady_clock::time_point started =
     std::chrono::steady_clock::now();
-  std::atomic<int64_t> finished_ms{0}; ///< ms after `started`, when not running
+  /// Microseconds after `started` when the download ended (when not
+  /// running), and when its first data byte was had (-1: not yet).
+  std::atomic<int64_t> finished_us{0};
+  std::atomic<int64_t> first_byte_us{-1};
   mutable std::mutex mtx;
   std::string error; ///< guarded by mtx
+
+  /// Microseconds since `started`.
+  int64_t elapsed_us() const {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now() - started)
+      .count();
+  }
+
+  /// Counts data block `index` of `size` bytes as had.
+  void block_done(uint64_t index, uint64_t size) {
+    if (dataset_size > 0 && block_size > 0) {
+      uint64_t start = index * block_size;
+      size = start >= dataset_size ? 0
+                                   : std::min(size, dataset_size - start);
+    }
+    ++blocks_done;
+    bytes_done += size;
+    int64_t none = -1;
+    first_byte_us.compare_exchange_strong(none, elapsed_us());
+  }
 
   /// Ends a running download; the first end counts (a write that fails
   /// after the reader got every byte does not turn done into failed).
@@ -50,9 +79,7 @@ struct download_progress {
     if (state != static_cast<int>(phase::running))
       return;
     error = std::move(why);
-    finished_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::steady_clock::now() - started)
-                    .count();
+    finished_us = elapsed_us();
     state = static_cast<int>(p);
   }
 };
@@ -99,6 +126,9 @@ struct stream_spec {
   /// Without a reader: fetch every block (the network store keeps them),
   /// hand none out, quit when done or failed.
   bool drain = false;
+  /// Read only what the local store holds (`GET /data/{cid}`): a missing
+  /// block fails the stream with not_found at once, never asking peers.
+  bool local_only = false;
   /// Where progress is published (optional).
   std::shared_ptr<download_progress> progress;
   /// Set for a protected dataset (`tree` covers data and parity): a data

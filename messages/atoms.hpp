@@ -46,6 +46,7 @@ using status_atom = caf::atom_constant<caf::atom("status")>;
 using crash_atom = caf::atom_constant<caf::atom("crash")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using wants_atom = caf::atom_constant<caf::atom("wants")>;
+using local_atom = caf::atom_constant<caf::atom("local")>;
 using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 
 } // namespace cairn

@@ -260,6 +260,16 @@ using network_store_actor = block_source_actor::extend<
   ///   errors: as (get_atom, block_address)
   caf::replies_to<get_atom, proof_atom, block_address,
                   bool>::with<block, merkle_proof>,
+  /// (get_atom, local_atom, cid) -> (block)   from the local store only,
+  ///   never from peers (a local download)
+  ///   errors: not_found, storage_io
+  caf::replies_to<get_atom, local_atom, cid>::with<block>,
+  /// (get_atom, local_atom, address) -> (block)   as above, by leaf address
+  caf::replies_to<get_atom, local_atom, block_address>::with<block>,
+  /// (get_atom, local_atom, proof_atom, address, keep) -> (block, proof)
+  ///   a stored leaf with its proof; never from peers (`keep` is ignored)
+  caf::replies_to<get_atom, local_atom, proof_atom, block_address,
+                  bool>::with<block, merkle_proof>,
   /// (put_atom, leaf_atom, leaves) -> (ok_atom)   verified leaves (e.g.
   ///   rebuilt from parity), see local_store
   caf::replies_to<put_atom, leaf_atom, std::vector<leaf_block>>::with<ok_atom>,

@@ -53,7 +53,7 @@ TEST(DhtIntegrationTest, SprEndpointReturnsASignedRecordWithBothAddresses) {
   dht_node n;
   ASSERT_TRUE(n.proc.start());
   auto cli = n.proc.client();
-  auto res = cli.Get(api + "/spr");
+  auto res = cli.Get(api + "/spr", {{"Accept", "text/plain"}});
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200) << res->body;
   EXPECT_EQ(res->body.rfind("spr:", 0), 0u) << res->body;

@@ -186,8 +186,9 @@ TEST(FaultInjectionTest, EveryActorKindCrashesAndTheNodeHeals) {
   // -- the network: S seeds, D2 and D3 copy, D is the victim ----------------
   test_node s;
   ASSERT_TRUE(s.proc.start());
+  // The JSON form {"spr": ...}, as --bootstrap-node takes it.
   auto spr = quick_get(s.proc, api("/spr"));
-  ASSERT_TRUE(spr && spr->status == 200 && spr->body.rfind("spr:", 0) == 0)
+  ASSERT_TRUE(spr && spr->status == 200 && spr->body.rfind("{\"spr\"", 0) == 0)
     << (spr ? spr->body : httplib::to_string(spr.error()));
   test_node d2({"--bootstrap-node", spr->body});
   test_node d3({"--bootstrap-node", spr->body});

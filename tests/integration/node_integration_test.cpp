@@ -1013,7 +1013,7 @@ TEST(NodeIntegrationTest,
     auto cli = n.proc.client();
     for (auto path : {"/peerid", "/node/peerid"}) {
       SCOPED_TRACE(path);
-      auto res = cli.Get(api(path));
+      auto res = cli.Get(api(path), {{"Accept", "text/plain"}});
       ASSERT_TRUE(res) << httplib::to_string(res.error());
       EXPECT_EQ(res->status, 200);
       EXPECT_EQ(res->body, expected);

@@ -1,0 +1,342 @@
+// Downloads of the REST API: GET /data/{cid} from the local store, and
+// /data/{cid}/network/{stream,manifest} and POST /data/{cid}/network, which
+// fetch from peers. Each streamed download runs a store_stream actor that
+// the HTTP writer pulls blocks from.
+
+#include "actors/api_routes.hpp"
+
+#include <atomic>
+#include <deque>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/store_stream.hpp"
+#include "messages/http.hpp"
+#include "storage/erasure.hpp"
+
+namespace cairn::actors::rest {
+
+namespace {
+
+// -- download -----------------------------------------------------------------
+
+// The HTTP writer's side of a download: pulls ordered blocks from a
+// `store_stream` and writes the bytes of the requested range.
+struct download {
+  download(caf::actor_system& sys) : self(sys) {}
+  caf::scoped_actor self;
+  store_stream_actor stream;
+  byte_range range;
+  uint32_t block_size = default_block_size;
+  std::deque<block> queue;
+  uint64_t next_index = 0;
+  std::shared_ptr<download_progress> progress;
+  /// Bytes of the range sent so far, and why the stream ended early.
+  uint64_t written = 0;
+  std::string abort_reason;
+  /// Consecutive blocks copied together for one write.
+  static constexpr size_t write_chunk = size_t{1} << 20;
+  std::vector<char> chunk;
+  /// The API's stopping flag: a download gives up when it is set.
+  const std::atomic<bool>* stopping = nullptr;
+  bool done = false;
+
+  // Pulls more blocks. Errors: the stream's failure, its death, or the API
+  // stopping.
+  caf::error pull() {
+    // One request per pull, without a CAF timeout (which would set and
+    // cancel a timer on CAF's clock thread for every pull, about one per
+    // block): the answer is awaited a second at a time on this thread's own
+    // mailbox, checking in between that the stream is alive (CAF 0.17
+    // never answers a request pending at an actor that dies). In all,
+    // longer than the stream's own retry budget (4 attempts of 30 s), so
+    // that its error reaches the client.
+    caf::expected<std::vector<block>> res{make_error(ec::timeout)};
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds{150};
+    auto pending = self->request(stream, caf::infinite, pull_atom::value,
+                                 next_index + uint64_t{queue.size()});
+    for (;;) {
+      if (await_answer(
+            self, pending.id(), std::chrono::seconds{1},
+            [&](std::vector<block>& bs) { res = std::move(bs); },
+            [&](caf::error& err) { res = std::move(err); }))
+        break;
+      if (stopping && *stopping)
+        return make_error(ec::shutting_down, "the API is stopping");
+      if (std::chrono::steady_clock::now() >= give_up)
+        break;
+      caf::error dead = make_error(ec::timeout, "no status within 2 s");
+      auto probe = self->request(stream, caf::infinite, status_atom::value);
+      await_answer(
+        self, probe.id(), std::chrono::seconds{2},
+        [&](actor_status&) { dead = caf::none; },
+        [&](caf::error& err) { dead = std::move(err); });
+      if (dead)
+        return make_error(ec::unavailable, "the download's stream died",
+                          describe(dead));
+    }
+    if (!res)
+      return res.error();
+    if (res->empty())
+      done = true;
+    for (auto& b : *res)
+      queue.push_back(std::move(b));
+    return caf::none;
+  }
+
+  // The part of the next queued block inside the range, for a write at
+  // `pos` of the dataset; null (and nothing taken) if the stream and the
+  // writer disagree: never send wrong bytes.
+  std::optional<std::pair<block, std::pair<uint64_t, uint64_t>>>
+  take_next(uint64_t pos) {
+    auto& b = queue.front();
+    uint64_t block_start = next_index * block_size;
+    if (pos < block_start || pos >= block_start + b.size())
+      return std::nullopt;
+    uint64_t from = pos - block_start;
+    uint64_t until = std::min<uint64_t>(b.size(), range.last + 1 - block_start);
+    auto out = std::make_pair(std::move(b), std::make_pair(from, until));
+    queue.pop_front();
+    ++next_index;
+    return out;
+  }
+
+  // Writes the parts inside the range of the next blocks pulled (at least
+  // one, pulling if none is queued); `offset` is the position within the
+  // range. Several queued blocks go out in one write of up to
+  // `write_chunk` bytes: one system call (and one wake-up of the client)
+  // instead of one per block.
+  bool write_next(size_t offset, httplib::DataSink& sink) {
+    if (queue.empty()) {
+      if (done)
+        return false;
+      if (auto err = pull()) {
+        spdlog::warn("api: download aborted: {}", describe(err));
+        abort_reason = describe(err);
+        return false;
+      }
+      if (queue.empty())
+        return false;
+    }
+    uint64_t pos = range.first + offset;
+    auto first = take_next(pos);
+    if (!first)
+      return false;
+    auto [b, span] = std::move(*first);
+    uint64_t n = span.second - span.first;
+    const char* data =
+      reinterpret_cast<const char*>(b.data->data()) + span.first;
+    if (!queue.empty() && n < write_chunk) {
+      chunk.assign(data, data + n);
+      while (!queue.empty() && chunk.size() < write_chunk) {
+        auto next = take_next(pos + chunk.size());
+        if (!next)
+          return false;
+        auto& [nb, ns] = *next;
+        auto* p = reinterpret_cast<const char*>(nb.data->data());
+        chunk.insert(chunk.end(), p + ns.first, p + ns.second);
+      }
+      data = chunk.data();
+      n = chunk.size();
+    }
+    if (!sink.write(data, n))
+      return false;
+    written += n;
+    return true;
+  }
+
+  // Records how the download ended: done only if every byte went out.
+  void finish(bool success) {
+    if (!progress || progress->state != 0)
+      return;
+    if (success && written == range.length())
+      progress->finish(download_progress::phase::done);
+    else
+      progress->finish(
+        download_progress::phase::failed,
+        "sent " + std::to_string(written) + " of " +
+          std::to_string(range.length()) + " bytes: " +
+          (abort_reason.empty() ? "the client went away" : abort_reason));
+  }
+};
+
+// What a download of bytes [first, last] of a dataset fetches: the data
+// blocks covering them (of a protected dataset, with repair from parity),
+// with its progress tracked for /api/cairn/v1/downloads.
+stream_spec stream_spec_for(api_shared& api, const cid& id, const manifest& m,
+                            uint64_t first, uint64_t last, const char* kind,
+                            std::chrono::steady_clock::time_point requested) {
+  stream_spec spec;
+  spec.tree = m.tree_cid;
+  spec.first = first / m.block_size;
+  spec.last = last / m.block_size;
+  spec.window = api.ctx->options.stream_window;
+  spec.block_size = m.block_size;
+  if (m.is_protected) {
+    auto layout =
+      storage::ec_layout::make(m.content_blocks_count(), m.ec_k, m.ec_m);
+    auto backend = storage::parse_ec_backend(api.ctx->options.ec_backend);
+    if (layout && backend && layout->total() == m.blocks_count()) {
+      spec.ec = *layout;
+      spec.ec_backend = *backend;
+    } else {
+      spdlog::warn("api: {} has an inconsistent erasure layout; downloading "
+                   "without repair",
+                   id.to_string());
+    }
+  }
+  spec.progress = std::make_shared<download_progress>();
+  spec.progress->started = requested;
+  spec.progress->dataset_size = m.content_size();
+  spec.progress->block_size = m.block_size;
+  spec.progress->manifest_cid = id.to_string();
+  spec.progress->tree_cid = m.tree_cid.to_string();
+  spec.progress->kind = kind;
+  spec.progress->blocks_total = spec.last - spec.first + 1;
+  api.track(spec.progress);
+  return spec;
+}
+
+// The manifest (or single block) named by `id`: from the local store only,
+// or through the network store, which asks peers for what is missing.
+caf::expected<block> fetch_head(api_shared& api, caf::scoped_actor& self,
+                                const cid& id, bool network) {
+  if (network)
+    return ask<block>(self, api.network_store(), network_timeout,
+                      get_atom::value, id);
+  return ask<block>(self, api.local_store(), store_timeout, get_atom::value,
+                    id);
+}
+
+} // namespace
+
+void handle_download(api_shared& api, const Request& req, Response& res,
+                     bool network) {
+  auto requested = std::chrono::steady_clock::now();
+  auto id = cid_param(req, res);
+  if (!id)
+    return;
+  caf::scoped_actor self{api.sys};
+  auto head = fetch_head(api, self, *id, network);
+  if (!head) {
+    if (is(head.error(), ec::not_found))
+      reply_error(req, res, 404,
+                  std::string{network ? "not found in the network: "
+                                      : "not found locally: "} +
+                    id->to_string());
+    else
+      reply_error(req, res, head.error());
+    return;
+  }
+  auto dl = std::make_shared<download>(api.sys);
+  dl->stopping = &api.stopping;
+  uint64_t size = 0;
+  std::string content_type = "application/octet-stream";
+  if (id->codec == multicodec::codex_manifest) {
+    auto m = manifest_from_block(*head);
+    if (!m) {
+      reply_error(req, res, 500,
+                  "stored manifest is corrupt: " + describe(m.error()));
+      return;
+    }
+    size = m->content_size();
+    dl->block_size = m->block_size;
+    if (m->mimetype && !m->mimetype->empty())
+      content_type = *m->mimetype;
+    if (m->filename)
+      res.set_header("Content-Disposition", disposition_for(*m->filename));
+    // Several ranges get the whole body (RFC 9110 §14.2 lets a server
+    // ignore Range).
+    dl->range = byte_range{0, size == 0 ? 0 : size - 1};
+    // "bytes=-" has neither bound: malformed, so ignored too.
+    if (req.ranges.size() == 1 &&
+        (req.ranges[0].first >= 0 || req.ranges[0].second >= 0)) {
+      auto r = resolve_range(req.ranges[0].first, req.ranges[0].second, size);
+      if (!r) {
+        reply_error(req, res, 416,
+                    "range not satisfiable for " + std::to_string(size) +
+                      " bytes");
+        res.set_header("Content-Range", "bytes */" + std::to_string(size));
+        return;
+      }
+      dl->range = *r;
+      res.status = 206;
+      res.set_header("Content-Range", "bytes " + std::to_string(r->first) +
+                                        "-" + std::to_string(r->last) + "/" +
+                                        std::to_string(size));
+    } else {
+      res.status = 200;
+    }
+    const_cast<Request&>(req).ranges.clear();
+    auto spec = stream_spec_for(api, *id, *m, dl->range.first, dl->range.last,
+                                network ? "stream" : "local", requested);
+    spec.local_only = !network;
+    dl->next_index = spec.first;
+    dl->progress = spec.progress;
+    dl->stream = api.spawn_stream(spec);
+    // Fetch the first blocks before committing to a status line, so that a
+    // dataset with missing blocks answers with an error, not a cut stream.
+    if (auto err = dl->pull()) {
+      caf::anon_send_exit(dl->stream, caf::exit_reason::user_shutdown);
+      reply_error(req, res, err);
+      return;
+    }
+  } else {
+    // A single block: its bytes as they are.
+    const_cast<Request&>(req).ranges.clear();
+    size = head->size();
+    dl->range = byte_range{0, size - 1};
+    dl->block_size = static_cast<uint32_t>(size);
+    dl->queue.push_back(std::move(*head));
+    dl->done = true;
+    res.status = 200;
+  }
+  res.set_header("Accept-Ranges", "bytes");
+  res.set_content_provider(
+    dl->range.length(), content_type,
+    [dl](size_t offset, size_t, httplib::DataSink& sink) {
+      return dl->write_next(offset, sink);
+    },
+    [dl](bool success) {
+      dl->finish(success);
+      if (dl->stream)
+        caf::anon_send_exit(dl->stream, caf::exit_reason::user_shutdown);
+    });
+}
+
+// GET /data/{cid}/network/manifest and POST /data/{cid}/network: the
+// manifest, fetched from peers if needed; the POST also starts fetching
+// every block in the background.
+void handle_network_manifest(api_shared& api, const Request& req, Response& res,
+                             bool start_download) {
+  auto requested = std::chrono::steady_clock::now();
+  auto id = cid_param(req, res, multicodec::codex_manifest, "manifest");
+  if (!id)
+    return;
+  caf::scoped_actor self{api.sys};
+  auto head = fetch_head(api, self, *id, true);
+  if (!head) {
+    reply_error(req, res,
+                is(head.error(), ec::not_found) ? 404
+                                                : http_status(head.error()),
+                "cannot fetch the manifest " + id->to_string() + ": " +
+                  describe(head.error()));
+    return;
+  }
+  auto m = manifest_from_block(*head);
+  if (!m) {
+    reply_error(req, res, 500, "invalid manifest: " + describe(m.error()));
+    return;
+  }
+  if (start_download && m->content_size() > 0) {
+    auto spec = stream_spec_for(api, *id, *m, 0, m->content_size() - 1,
+                                "background", requested);
+    spec.drain = true;
+    api.spawn_stream(spec);
+    spdlog::info("api: background download of {} started", id->to_string());
+  }
+  reply_json(res, {{"cid", id->to_string()}, {"manifest", manifest_json(*m)}});
+}
+
+} // namespace cairn::actors::rest
