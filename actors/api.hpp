@@ -117,7 +117,7 @@ struct api_state {
   ~api_state();
 };
 
-/// Serves the Codex REST API (`/api/codex/v1`, DESIGN §7) on `server`.
+/// Serves the Codex REST API (`/api/codex/v1`, README "REST API") on `server`.
 /// HTTP handler threads talk to the stores with scoped actors and spawn one
 /// `store_stream` per download. Must be spawned `detached`.
 api_actor::behavior_type api(api_actor::stateful_pointer<api_state> self,

@@ -12,8 +12,8 @@
 // `swept_request` sends such a request without a CAF timeout and records its
 // deadline in the actor's `deadline_book` instead; one self-message per
 // deadline horizon (`sweep_atom`) fails the requests whose deadline passed.
-// Every request still has a finite timeout (DESIGN §1): a request that is not
-// answered in time gets `caf::sec::request_timeout` through its error
+// Every request still has a finite timeout (README "Actors"): a request that is
+// not answered in time gets `caf::sec::request_timeout` through its error
 // handler, exactly as with a CAF timeout, and a late answer is dropped.
 //
 // What CAF no longer does for these requests is forget the handlers of a

@@ -94,11 +94,11 @@ struct discovery_state {
   ~discovery_state();
 };
 
-/// Kademlia over UDP (DESIGN §6): routing table, iterative lookups (alpha 3,
-/// k 16), provider records with signed peer records and 24 h expiry. Every
-/// packet carries the sender's signed record, so contacts are learnt from
-/// traffic. A thread per node blocks in recvfrom and forwards datagrams to
-/// this actor's mailbox; sends are non-blocking sendto.
+/// Kademlia over UDP (messages/wire/DHT_FORMAT.md): routing table, iterative
+/// lookups (alpha 3, k 16), provider records with signed peer records and 24 h
+/// expiry. Every packet carries the sender's signed record, so contacts are
+/// learnt from traffic. A thread per node blocks in recvfrom and forwards
+/// datagrams to this actor's mailbox; sends are non-blocking sendto.
 discovery_actor::behavior_type
 discovery(discovery_actor::stateful_pointer<discovery_state> self,
           discovery_config cfg);

@@ -36,7 +36,7 @@ struct engine_config {
   std::chrono::milliseconds want_timeout{20000};
   /// Invalid or unrequested blocks a peer may send before it is dropped.
   uint32_t max_bad_blocks = 3;
-  /// Queued block wants per peer on the serving side (DESIGN §4).
+  /// Queued block wants per peer on the serving side (messages/wire/FORMAT.md).
   size_t max_queued_wants = 1024;
   /// Bytes queued in a peer's socket above which serving it pauses.
   uint64_t max_unsent_bytes = uint64_t{4} << 20;
@@ -155,10 +155,10 @@ struct engine_state {
   }
 };
 
-/// The block-exchange engine (DESIGN §5), both sides: fetches blocks that
-/// the local store lacks from peers (want-have, presence, want-block,
-/// verified delivery, stored in the local store before its waiters are
-/// answered) and serves the local store's blocks to peers. Owns the peer
+/// The block-exchange engine (README "Download over the network"), both sides:
+/// fetches blocks that the local store lacks from peers (want-have, presence,
+/// want-block, verified delivery, stored in the local store before its waiters
+/// are answered) and serves the local store's blocks to peers. Owns the peer
 /// sessions' events; asks discovery for providers when no peer has a block.
 engine_actor::behavior_type
 engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,

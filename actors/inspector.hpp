@@ -66,10 +66,10 @@ struct inspector_state {
   }
 };
 
-/// The registry of a node's live actors (DESIGN §1): actors are registered
-/// by whoever spawns them, monitored, and forgotten when they die (their
-/// exit reason is kept per name as `last_error`). A list request asks each
-/// live actor for its status with high priority and a short timeout, so a
+/// The registry of a node's live actors (README "Actors"): actors are
+/// registered by whoever spawns them, monitored, and forgotten when they die
+/// (their exit reason is kept per name as `last_error`). A list request asks
+/// each live actor for its status with high priority and a short timeout, so a
 /// long mailbox does not delay the answer; an actor busy in a long handler
 /// is reported with its last status and `responsive = false`.
 inspector_actor::behavior_type

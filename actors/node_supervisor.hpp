@@ -26,7 +26,7 @@ namespace cairn::actors {
 
 /// Everything a node is made of besides its actors: its settings, its key
 /// and its store before the first `local_store` takes it. One per node, so
-/// that one process can host many nodes (DESIGN §1, "a node is a value").
+/// that one process can host many nodes (README "Actors": a node is a value).
 struct node_context {
   config::node_options options;
   storage::node_key key;
@@ -109,7 +109,7 @@ struct node_supervisor_state {
   std::vector<caf::typed_response_promise<ok_atom>> stop_promises;
 };
 
-/// The root of a node (DESIGN §1): on `start_atom` binds the API and peer
+/// The root of a node (README "Actors"): on `start_atom` binds the API and peer
 /// sockets, spawns local_store, engine, network_store, maintenance,
 /// peer_listener and api (monitored) and answers with the node's info; restarts
 /// a child that dies under the same name and re-wires its dependents; escalates

@@ -74,9 +74,9 @@ struct peer_session_state {
   }
 };
 
-/// One connection to a peer (DESIGN §4): frames and decodes what arrives,
-/// runs the Ed25519 handshake, then forwards every message to `owner` and
-/// writes what `owner` sends. Ends, with a logged reason told to `owner`
+/// One connection to a peer (messages/wire/FORMAT.md): frames and decodes what
+/// arrives, runs the Ed25519 handshake, then forwards every message to `owner`
+/// and writes what `owner` sends. Ends, with a logged reason told to `owner`
 /// and (best effort) to the peer in GOODBYE, on: a malformed, oversized or
 /// unexpected frame, a failed handshake (version, signature, own ID, not the
 /// expected peer), a handshake timeout, a peer too slow to read, the

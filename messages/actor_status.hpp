@@ -9,8 +9,8 @@
 
 namespace cairn {
 
-/// What an actor reports about itself to the inspector (DESIGN §1), and what
-/// the operator sees in `GET /api/cairn/v1/actors` and `cairnctl actors`.
+/// What an actor reports about itself to the inspector (README "Actors"), and
+/// what the operator sees in `GET /api/cairn/v1/actors` and `cairnctl actors`.
 struct actor_status {
   /// Its name in the node: a supervisor child's name ("engine", ...),
   /// "peer_session/<peer id>" or "store_stream/<n>".

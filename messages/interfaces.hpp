@@ -22,7 +22,7 @@
 #include "messages/wire/messages.hpp"
 
 // The typed interfaces of Cairn's actors. Every request sent to one of these
-// carries a timeout (DESIGN §1): a request to an actor that has died gets
+// carries a timeout (README "Actors"): a request to an actor that has died gets
 // `sec::request_receiver_down`, one to an actor that dies while working on it
 // gets only the requester's timeout.
 
@@ -186,7 +186,7 @@ typename Inspector::result_type inspect(Inspector& f, want_summary& x) {
            x.peers, x.waiters);
 }
 
-/// Kademlia discovery (DESIGN §6).
+/// Kademlia discovery (messages/wire/DHT_FORMAT.md).
 using discovery_actor = inspectable_actor::extend<
   /// (find_atom, cid) -> (records)   providers of `cid` as signed peer
   ///   records in text form (`spr:...`); empty if none found
@@ -354,7 +354,7 @@ using node_supervisor_actor = inspectable_actor::extend<
   ///   errors: not_found (no such child), unavailable (restarting)
   caf::replies_to<restart_atom, std::string>::with<ok_atom>>;
 
-/// The registry of a node's live actors, for operators (DESIGN §1).
+/// The registry of a node's live actors, for operators (README "Actors").
 using inspector_actor = inspectable_actor::extend<
   /// (put_atom, handle, name, kind, parent) -> ()   registers (or renames)
   ///   a live actor; it is monitored and forgotten when it dies

@@ -17,8 +17,9 @@ namespace cairn {
 /// steps. Codex's only strategy is the stepped (interleaved) layout.
 enum class ec_strategy : uint8_t { stepped = 0 };
 
-/// A dataset's manifest (DESIGN §2). Stored as a block whose CID is
-/// `CIDv1(codex-manifest, sha256(encode()))`; that CID names the dataset.
+/// A dataset's manifest (README "Data model and store"). Stored as a block
+/// whose CID is `CIDv1(codex-manifest, sha256(encode()))`; that CID names the
+/// dataset.
 struct manifest {
   /// Root of the CodexTree over every block (data and parity).
   cid tree_cid{multicodec::codex_root, {}};

@@ -32,12 +32,13 @@ const char* to_string(ec_backend b);
 
 // -- layout -------------------------------------------------------------------
 
-/// Codex's stepped layout of a protected dataset (DESIGN §2). The dataset's
-/// `blocks` data blocks are padded with all-zero blocks to `rounded`, a
-/// multiple of `k`; the tree of the protected dataset has `total()` leaves:
-/// data `0..rounded-1`, then parity. Step `s` groups the `k` data blocks
-/// `s, s+steps, s+2·steps, …` (shards `0..k-1`) and the `m` parity blocks
-/// `rounded + s + j·steps` (shards `k..k+m-1`). A plain value; any thread.
+/// Codex's stepped layout of a protected dataset (README "Data model and
+/// store"). The dataset's `blocks` data blocks are padded with all-zero blocks
+/// to `rounded`, a multiple of `k`; the tree of the protected dataset has
+/// `total()` leaves: data `0..rounded-1`, then parity. Step `s` groups the `k`
+/// data blocks `s, s+steps, s+2·steps, …` (shards `0..k-1`) and the `m` parity
+/// blocks `rounded + s + j·steps` (shards `k..k+m-1`). A plain value; any
+/// thread.
 struct ec_layout {
   /// Data blocks of the original dataset (>= 1).
   uint64_t blocks = 0;

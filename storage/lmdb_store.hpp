@@ -41,7 +41,8 @@ struct leaf_info {
   merkle_proof proof;
 };
 
-/// Cairn's block repository in one LMDB environment (DESIGN §3).
+/// Cairn's block repository in one LMDB environment (README "Data model and
+/// store").
 ///
 /// Named databases: `blocks` (CID → bytes), `meta` (CID → refcount, size,
 /// expiry), `expiry` (expiry ‖ CID, for maintenance), `leaves` (treeCid ‖

@@ -11,11 +11,11 @@
 
 namespace cairn::storage {
 
-/// Codex's Merkle tree over block digests (DESIGN §2). A layer is reduced
-/// pairwise with `H(left ‖ right ‖ key)`: key 0x01 in the bottom layer, 0x00
-/// above; an odd last node pairs with 32 zero bytes and key 0x03 (bottom) or
-/// 0x02 (above). The bottom layer is always reduced, even with one leaf.
-/// Immutable once built; safe to read from several threads.
+/// Codex's Merkle tree over block digests (README "Data model and store"). A
+/// layer is reduced pairwise with `H(left ‖ right ‖ key)`: key 0x01 in the
+/// bottom layer, 0x00 above; an odd last node pairs with 32 zero bytes and key
+/// 0x03 (bottom) or 0x02 (above). The bottom layer is always reduced, even with
+/// one leaf. Immutable once built; safe to read from several threads.
 class merkle_tree {
 public:
   /// Builds the tree. Errors: `ec::invalid_argument` when `leaves` is empty.

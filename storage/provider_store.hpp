@@ -49,7 +49,8 @@ struct provider_entry {
 /// Not thread-safe: owned by the discovery actor. Time comes from the caller.
 class provider_store {
 public:
-  /// How long a provider record lives unless re-provided (DESIGN §6).
+  /// How long a provider record lives unless re-provided
+  /// (messages/wire/DHT_FORMAT.md).
   static constexpr std::chrono::seconds default_ttl{24 * 3600};
 
   /// An empty store with the given bounds.

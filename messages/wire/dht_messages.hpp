@@ -12,9 +12,9 @@
 #include "messages/peer_record.hpp"
 #include "messages/sha256.hpp"
 
-/// Datagrams of Cairn's Kademlia DHT (DESIGN §6), one msgpack packet per UDP
-/// datagram. The byte layout is in messages/wire/DHT_FORMAT.md. Encoding and
-/// decoding are pure functions; thread-safe.
+/// Datagrams of Cairn's Kademlia DHT (messages/wire/DHT_FORMAT.md), one msgpack
+/// packet per UDP datagram. The byte layout is in messages/wire/DHT_FORMAT.md.
+/// Encoding and decoding are pure functions; thread-safe.
 namespace cairn::wire::dht {
 
 /// A 256-bit Kademlia ID or key (same as `storage::node_id`).

@@ -33,9 +33,9 @@ constexpr std::uint64_t data_blocks = 38;
 constexpr std::uint64_t rounded = 40;
 constexpr std::uint64_t steps = rounded / ec_k;
 
-// DESIGN §2, written out independently of storage/erasure.hpp: the leaf of
-// shard `shard` of step `step` in a layout of `nsteps` steps whose data is
-// padded to `nrounded` blocks.
+// README "Data model and store", written out independently of
+// storage/erasure.hpp: the leaf of shard `shard` of step `step` in a layout of
+// `nsteps` steps whose data is padded to `nrounded` blocks.
 std::uint64_t leaf_of(std::uint64_t step, std::uint32_t shard,
                       std::uint64_t nsteps = steps,
                       std::uint64_t nrounded = rounded) {

@@ -27,7 +27,8 @@ constexpr multicodec all_codecs[] = {
 constexpr char base58_alphabet[] =
   "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
-// The treeCid of the 18 bytes "some file contents" (DESIGN §2).
+// The treeCid of the 18 bytes "some file contents" (README "Data model and
+// store").
 constexpr char codex_vector[] =
   "zDzSvJTezk7bJNQqFq8k1iHXY84psNuUfZVusA5bBQQUSuyzDSVL";
 

@@ -1,7 +1,7 @@
-// Tests of storage/erasure.hpp: Codex's stepped layout (DESIGN §2) on
-// concrete numbers, the Reed–Solomon codec against an independent GF(2^8)
-// reference, every loss pattern of small codes, protected datasets that are
-// not a multiple of K blocks, both backends in lockstep (byte-identical
+// Tests of storage/erasure.hpp: Codex's stepped layout (README "Data model and
+// store") on concrete numbers, the Reed–Solomon codec against an independent
+// GF(2^8) reference, every loss pattern of small codes, protected datasets that
+// are not a multiple of K blocks, both backends in lockstep (byte-identical
 // parity, cross decoding), extreme shapes (k + m = 256), misaligned buffers
 // and concurrent use of one codec.
 
@@ -273,7 +273,8 @@ TEST(ErasureLayoutTest, IndexStepShardRoundTripForEveryIndex) {
         auto i = l.index_of(s, sh);
         ASSERT_LT(i, l.total());
         ++seen[i];
-        // Data of step s sits at s, s + steps, ... (DESIGN §2).
+        // Data of step s sits at s, s + steps, ... (README "Data model and
+        // store").
         if (sh < k)
           ASSERT_EQ(i, s + sh * l.steps);
         else

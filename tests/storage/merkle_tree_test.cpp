@@ -1,7 +1,7 @@
 // Tests of storage/merkle_tree.hpp: the CodexTree root (Codex's own test
-// vector and an independent re-implementation of DESIGN §2), inclusion
-// proofs for every leaf of trees of 1..33 leaves, and every way a proof can be
-// wrong.
+// vector and an independent re-implementation of README "Data model and
+// store"), inclusion proofs for every leaf of trees of 1..33 leaves, and every
+// way a proof can be wrong.
 
 #include <cstdint>
 #include <limits>
@@ -29,7 +29,8 @@ constexpr char codex_vector[] =
 
 const digest256 zero{};
 
-// -- an independent implementation of DESIGN §2, straight from the text -------
+// -- an independent implementation of README "Data model and store", straight
+// from the text -------
 
 digest256 ref_hash(const uint8_t* data, size_t n) {
   digest256 out;
