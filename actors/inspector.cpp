@@ -12,9 +12,6 @@ namespace {
 
 using self_ptr = inspector_actor::stateful_pointer<inspector_state>;
 
-// Names remembered at most (beyond, those without a live actor are dropped).
-constexpr size_t max_history = 1024;
-
 // How long a status request may take before the last known status is used.
 constexpr auto status_timeout = std::chrono::milliseconds{500};
 
@@ -24,11 +21,9 @@ actor_status describe_entry(self_ptr self, const inspected_actor& e,
   s.kind = e.kind;
   s.parent = e.parent;
   s.id = e.handle.id();
-  auto h = self->state.history.find(e.name);
-  if (h != self->state.history.end()) {
-    s.restarts = h->second.restarts;
-    s.last_error = h->second.last_error;
-  }
+  auto h = self->state.history->get(e.name);
+  s.restarts = h.restarts;
+  s.last_error = std::move(h.last_error);
   return s;
 }
 
@@ -51,34 +46,67 @@ struct list_collector {
 
 } // namespace
 
+void actor_history::restart_requested(const std::string& name) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  names_[name].requested = true;
+}
+
+void actor_history::exited(
+  const std::string& name, const caf::error& reason,
+  const std::function<bool(const std::string&)>& is_live) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  bool normal = !reason || reason == caf::exit_reason::normal ||
+                reason == caf::exit_reason::user_shutdown;
+  auto& h = names_[name];
+  if (!normal) {
+    h.died = true;
+    if (!h.requested)
+      h.last_error = describe(reason);
+  }
+  // Names of finished sessions and downloads need no history.
+  if (normal && !h.died && h.restarts == 0 && h.last_error.empty()) {
+    names_.erase(name);
+    return;
+  }
+  if (names_.size() <= max_names || !is_live)
+    return;
+  for (auto j = names_.begin(); j != names_.end();)
+    j = j->first != name && !is_live(j->first) ? names_.erase(j) : std::next(j);
+}
+
+void actor_history::registered(const std::string& name) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = names_.find(name);
+  if (i == names_.end() || !i->second.died)
+    return;
+  ++i->second.restarts;
+  i->second.died = false;
+  i->second.requested = false;
+}
+
+name_history actor_history::get(const std::string& name) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = names_.find(name);
+  return i == names_.end() ? name_history{} : i->second;
+}
+
 inspector_actor::behavior_type
-inspector(inspector_actor::stateful_pointer<inspector_state> self) {
+inspector(inspector_actor::stateful_pointer<inspector_state> self,
+          std::shared_ptr<actor_history> history) {
+  self->state.history = std::move(history);
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
     auto i = st.live.find(dm.source);
     if (i == st.live.end())
       return;
-    auto& h = st.history[i->second.name];
-    bool normal = !dm.reason || dm.reason == caf::exit_reason::normal ||
-                  dm.reason == caf::exit_reason::user_shutdown;
-    if (!normal) {
-      h.died = true;
-      h.last_error = describe(dm.reason);
-    }
-    auto name = i->second.name;
+    auto name = std::move(i->second.name);
     st.live.erase(i);
-    // Sessions and downloads have names of their own: forget the history
-    // of names no live actor has once it grows large.
-    if (st.history.size() > max_history)
-      for (auto h = st.history.begin(); h != st.history.end();) {
-        bool live = false;
-        for (auto& [addr, e] : st.live)
-          live = live || e.name == h->first;
-        h = !live && h->first != name ? st.history.erase(h) : std::next(h);
-      }
-    // Names of finished sessions and downloads need no history.
-    if (normal && h.restarts == 0 && h.last_error.empty())
-      st.history.erase(name);
+    st.history->exited(name, dm.reason, [&st](const std::string& n) {
+      for (auto& [addr, e] : st.live)
+        if (e.name == n)
+          return true;
+      return false;
+    });
   });
   return instrumented<inspector_actor::behavior_type>(
     self, self->state.stats,
@@ -94,11 +122,7 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self) {
       it->second.parent = parent;
       if (fresh) {
         self->monitor(handle);
-        auto& h = st.history[name];
-        if (h.died) {
-          ++h.restarts;
-          h.died = false;
-        }
+        st.history->registered(name);
       }
     },
     [self](list_atom) -> caf::result<std::vector<actor_status>> {
