@@ -241,10 +241,14 @@ std::string progress::summary(bool final, bool ok) const {
                : "  discovering…  " + human_duration(seconds);
     return s;
   }
+  // The last line gives the average over the whole request (rate × time =
+  // size); while bytes flow, the rate since the first byte, over at least
+  // half a second so that the first chunk alone does not look instant.
   auto flowing = first_byte_
                    ? std::chrono::duration<double>(now - *first_byte_).count()
                    : seconds;
-  auto rate = flowing > 0 ? static_cast<double>(done_) / flowing : 0.0;
+  auto over = final ? seconds : std::max(flowing, 0.5);
+  auto rate = over > 0 ? static_cast<double>(done_) / over : 0.0;
   s += "  " + human_rate(rate);
   if (final)
     s += ok ? "  done in " + fixed(seconds, 1) + "s" : "  failed";

@@ -18,10 +18,11 @@ namespace cairn::tools::cairnctl {
 /// Progress of one transfer, on stderr only. On a terminal a bar redrawn in
 /// place (at most 10 times a second); otherwise a plain line at most once a
 /// second, e.g. "12.0 MiB / 64.0 MiB  18%  45.2 MiB/s  ETA 1s". Time counts
-/// from the request (construction); the rate and ETA from the first byte,
-/// so a download that waits for peers says "discovering…  4s" meanwhile
-/// rather than a rate near 0 and an ETA of days. `finish` prints a last
-/// line if any was printed before, or if the transfer worked. Thread-safe.
+/// from the request (construction), and so does the last line's average;
+/// the rate and ETA while bytes flow count from the first byte, so a
+/// download that waits for peers says "discovering…  4s" meanwhile rather
+/// than a rate near 0 and an ETA of days. `finish` prints a last line if
+/// any was printed before, or if the transfer worked. Thread-safe.
 class progress {
 public:
   /// `total` is the size when known. `tty`: draw a bar rather than lines.
