@@ -52,12 +52,15 @@ void actor_history::restart_requested(const std::string& name) {
 }
 
 void actor_history::exited(
-  const std::string& name, const caf::error& reason,
+  const std::string& name, caf::actor_id id, const caf::error& reason,
   const std::function<bool(const std::string&)>& is_live) {
   std::lock_guard<std::mutex> guard{mtx_};
   bool normal = !reason || reason == caf::exit_reason::normal ||
                 reason == caf::exit_reason::user_shutdown;
   auto& h = names_[name];
+  if (id != 0 && h.last_death == id)
+    return;
+  h.last_death = id;
   if (!normal) {
     h.died = true;
     if (!h.requested)
@@ -92,21 +95,42 @@ name_history actor_history::get(const std::string& name) const {
 
 inspector_actor::behavior_type
 inspector(inspector_actor::stateful_pointer<inspector_state> self,
-          std::shared_ptr<actor_history> history) {
-  self->state.history = std::move(history);
+          std::shared_ptr<actor_history> history,
+          std::shared_ptr<actor_registry> registry) {
+  auto& st = self->state;
+  st.history = std::move(history);
+  st.registry = std::move(registry);
+  // What the previous inspector was told of: watch it again (an actor that
+  // died meanwhile is reported at once). The previous inspector itself is
+  // gone, and its successor is announced by the supervisor.
+  for (auto i = st.registry->live.begin(); i != st.registry->live.end();) {
+    if (i->second.name == inspector_state::name) {
+      i = st.registry->live.erase(i);
+      continue;
+    }
+    self->monitor(i->second.handle);
+    ++i;
+  }
+  // A node that stops needs no registry: drop its handles with the actors.
+  self->attach_functor([registry = st.registry](const caf::error& reason) {
+    if (reason == caf::exit_reason::user_shutdown)
+      registry->live.clear();
+  });
   self->set_down_handler([self](caf::down_msg& dm) {
-    auto& st = self->state;
-    auto i = st.live.find(dm.source);
-    if (i == st.live.end())
+    auto& live = self->state.registry->live;
+    auto i = live.find(dm.source);
+    if (i == live.end())
       return;
     auto name = std::move(i->second.name);
-    st.live.erase(i);
-    st.history->exited(name, dm.reason, [&st](const std::string& n) {
-      for (auto& [addr, e] : st.live)
-        if (e.name == n)
-          return true;
-      return false;
-    });
+    auto id = i->second.handle.id();
+    live.erase(i);
+    self->state.history->exited(name, id, dm.reason,
+                                [&live](const std::string& n) {
+                                  for (auto& [addr, e] : live)
+                                    if (e.name == n)
+                                      return true;
+                                  return false;
+                                });
   });
   return instrumented<inspector_actor::behavior_type>(
     self, self->state.stats,
@@ -115,7 +139,7 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self,
       auto& st = self->state;
       if (!handle)
         return;
-      auto [it, fresh] = st.live.try_emplace(handle.address());
+      auto [it, fresh] = st.registry->live.try_emplace(handle.address());
       it->second.handle = handle;
       it->second.name = name;
       it->second.kind = kind;
@@ -127,13 +151,14 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self,
     },
     [self](list_atom) -> caf::result<std::vector<actor_status>> {
       auto& st = self->state;
+      auto& live = st.registry->live;
       auto c = std::make_shared<list_collector>();
       c->rp = self->make_response_promise<std::vector<actor_status>>();
       auto me = caf::actor_cast<caf::actor>(self);
       bool self_listed = false;
-      for (auto& [addr, e] : st.live)
+      for (auto& [addr, e] : live)
         self_listed = self_listed || e.handle == me;
-      c->pending = st.live.size() + (self_listed ? 0 : 1);
+      c->pending = live.size() + (self_listed ? 0 : 1);
       auto own = st.stats->snapshot();
       own.name = "inspector";
       own.kind = "event_based";
@@ -141,7 +166,7 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self,
       own.id = self->id();
       own.mailbox = queued_messages(self);
       st.gauges(own.gauges);
-      for (auto& [addr, e] : st.live) {
+      for (auto& [addr, e] : live) {
         if (e.handle == me) {
           c->add(describe_entry(self, e, own));
           continue;
@@ -153,8 +178,9 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self,
                                                  status_atom::value)
           .then(
             [self, c, key](actor_status& s) {
-              auto i = self->state.live.find(key);
-              if (i == self->state.live.end()) {
+              auto& now_live = self->state.registry->live;
+              auto i = now_live.find(key);
+              if (i == now_live.end()) {
                 c->add(std::move(s));
                 return;
               }
@@ -162,8 +188,9 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self,
               c->add(describe_entry(self, i->second, std::move(s)));
             },
             [self, c, key](caf::error&) {
-              auto i = self->state.live.find(key);
-              if (i == self->state.live.end()) {
+              auto& now_live = self->state.registry->live;
+              auto i = now_live.find(key);
+              if (i == now_live.end()) {
                 c->add(actor_status{});
                 return;
               }
@@ -177,7 +204,7 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self,
       return c->rp;
     },
     [self](get_atom, const std::string& name) -> caf::result<caf::actor> {
-      for (auto& [addr, e] : self->state.live)
+      for (auto& [addr, e] : self->state.registry->live)
         if (e.name == name)
           return e.handle;
       return make_error(ec::not_found, "no actor named " + name);

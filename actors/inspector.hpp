@@ -54,6 +54,9 @@ struct name_history {
   bool died = false;
   /// An operator asked for the restart under way: its exit is no error.
   bool requested = false;
+  /// The actor whose death was recorded last (the supervisor and an
+  /// inspector may both report it).
+  caf::actor_id last_death = 0;
 };
 
 /// Restart counts and last errors of a node's actors, by name. Owned by the
@@ -71,12 +74,13 @@ public:
   /// An operator asked to restart `name`: its coming exit is not an error.
   void restart_requested(const std::string& name);
 
-  /// An actor named `name` ended with `reason`. An abnormal exit counts as
-  /// a death (the next registration is a restart) and becomes `last_error`,
-  /// unless the exit was requested. `is_live` tells the names still alive,
-  /// to keep when the history is full (none are dropped without it).
-  /// Idempotent for one death.
-  void exited(const std::string& name, const caf::error& reason,
+  /// The actor `id` named `name` ended with `reason`. An abnormal exit
+  /// counts as a death (the next registration is a restart) and becomes
+  /// `last_error`, unless the exit was requested. `is_live` tells the names
+  /// still alive, to keep when the history is full (none are dropped
+  /// without it). A death reported again (same `id`) changes nothing.
+  void exited(const std::string& name, caf::actor_id id,
+              const caf::error& reason,
               const std::function<bool(const std::string&)>& is_live = {});
 
   /// An actor named `name` registered: a restart if one of that name died.
@@ -90,17 +94,27 @@ private:
   std::map<std::string, name_history> names_;
 };
 
+/// The actors a node's inspectors were told of, by address. Owned by the
+/// node (node_context), so that a restarted inspector watches again what
+/// its predecessor was told of (peer sessions, downloads). Used only by the
+/// node's current inspector: the supervisor starts one only after the
+/// previous one is gone.
+struct actor_registry {
+  std::map<caf::actor_addr, inspected_actor> live;
+};
+
 /// State of the `inspector` actor.
 struct inspector_state {
   static inline constexpr const char* name = "inspector";
   /// Handler counters, published for the inspector.
   std::shared_ptr<actor_stats> stats = std::make_shared<actor_stats>();
-  std::map<caf::actor_addr, inspected_actor> live;
+  /// The node's registry of live actors.
+  std::shared_ptr<actor_registry> registry;
   /// The node's history, shared with the supervisor and later inspectors.
   std::shared_ptr<actor_history> history;
 
   void gauges(std::vector<std::pair<std::string, double>>& out) const {
-    out.emplace_back("actors", static_cast<double>(live.size()));
+    out.emplace_back("actors", static_cast<double>(registry->live.size()));
   }
 };
 
@@ -110,9 +124,12 @@ struct inspector_state {
 /// live actor for its status with high priority and a short timeout, so a
 /// long mailbox does not delay the answer; an actor busy in a long handler
 /// is reported with its last status and `responsive = false`. Restart
-/// counts and last errors are kept in `history`, which belongs to the node.
+/// counts and last errors are kept in `history`, the live actors in
+/// `registry`; both belong to the node, so that a restarted inspector
+/// carries on where its predecessor stopped.
 inspector_actor::behavior_type
 inspector(inspector_actor::stateful_pointer<inspector_state> self,
-          std::shared_ptr<actor_history> history);
+          std::shared_ptr<actor_history> history,
+          std::shared_ptr<actor_registry> registry);
 
 } // namespace cairn::actors

@@ -115,7 +115,8 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
   auto& st = self->state;
   const auto& o = st.ctx->options;
   if (name == "inspector") {
-    st.inspector = self->spawn<caf::monitored>(inspector, st.ctx->history);
+    st.inspector =
+      self->spawn<caf::monitored>(inspector, st.ctx->history, st.ctx->registry);
     st.ctx->inspector->set(st.inspector);
     return caf::actor_cast<caf::actor>(st.inspector);
   }
@@ -335,7 +336,7 @@ node_supervisor_actor::behavior_type node_supervisor(
     }
     // The inspector cannot see its own death; for the others this repeats
     // what their inspector records, before their successor registers.
-    st.ctx->history->exited(child->name, dm.reason);
+    st.ctx->history->exited(child->name, dm.source.id(), dm.reason);
     if (!child->requested)
       spdlog::warn("node_supervisor: {} exited: {}", child->name,
                    dm.reason ? describe(dm.reason) : std::string{"normally"});

@@ -44,6 +44,9 @@ struct node_context {
   /// Restart counts and last errors of the node's actors, kept across
   /// inspector restarts.
   std::shared_ptr<actor_history> history = std::make_shared<actor_history>();
+  /// The live actors the node's inspectors were told of, kept across
+  /// inspector restarts.
+  std::shared_ptr<actor_registry> registry = std::make_shared<actor_registry>();
   /// `http://ADDRESS:PORT/metrics` once the node started with --metrics
   /// (the port resolved when 0 was asked for); set by the supervisor before
   /// it answers `start_atom`, read after.

@@ -10,6 +10,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <gtest/gtest.h>
@@ -311,6 +312,41 @@ TEST_F(SupervisorFixture, RestartedInspectorKeepsRestartCountsAndLastErrors) {
   EXPECT_EQ(after.last_error, before.last_error);
   // A requested restart is counted, but is not an error.
   EXPECT_EQ(status_of("inspector").last_error, "");
+}
+
+TEST_F(SupervisorFixture, RestartedInspectorStillListsActorsRegisteredBefore) {
+  start();
+  // An actor registered by whoever spawned it, as the engine registers
+  // peer sessions.
+  auto session = sys_->spawn(
+    [](caf::event_based_actor*) -> caf::behavior { return {[](int) {}}; });
+  auto insp = child("inspector");
+  caf::anon_send(caf::actor_cast<inspector_actor>(insp), put_atom::value,
+                 session, std::string{"peer_session/test"},
+                 std::string{"broker"}, std::string{"engine"});
+  ASSERT_EQ(status_of("peer_session/test").name, "peer_session/test");
+  caf::error err;
+  (*self_)
+    ->request(sup_, 5s, restart_atom::value, std::string{"inspector"})
+    .receive([](ok_atom) {}, [&](caf::error& e) { err = e; });
+  ASSERT_FALSE(err) << describe(err);
+  ASSERT_TRUE(wait_restarted("inspector", insp));
+  ASSERT_TRUE(wait_restarts("inspector", 1));
+  EXPECT_EQ(status_of("peer_session/test").parent, "engine");
+  // And the new inspector watches it: its end is seen.
+  caf::anon_send_exit(session, caf::exit_reason::kill);
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    gone = status_of("peer_session/test").name.empty();
+    if (!gone)
+      std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(gone) << "a dead session is still listed";
+  auto listed = statuses();
+  size_t inspectors = 0;
+  for (auto& s : listed)
+    inspectors += s.name == "inspector";
+  EXPECT_EQ(inspectors, 1u);
 }
 
 namespace {

@@ -1259,6 +1259,26 @@ TEST_F(CairnctlTwoNodeTest, PeersJsonShowsTheConnectedNode) {
   EXPECT_TRUE(contains(r.out, b.proc.peer_id())) << r.describe();
 }
 
+TEST_F(CairnctlTwoNodeTest, InspectorRestartKeepsListingPeerSessions) {
+  ASSERT_TRUE(connect_nodes(a.proc, b.proc));
+  const auto session = "peer_session/" + b.proc.peer_id();
+  std::string last;
+  auto listed = [&](const std::string& name, int restarts_of_inspector) {
+    json actors;
+    if (!ctl_json({"--node", a.url(), "actors", "--json"}, &actors))
+      return false;
+    last = actors.dump();
+    return !find_named(actors, "name", name).empty() &&
+           find_named(actors, "name", "inspector").value("restarts", -1) ==
+             restarts_of_inspector;
+  };
+  ASSERT_TRUE(eventually([&] { return listed(session, 0); }, 5s)) << last;
+  auto r = ctl({"--node", a.url(), "restart", "inspector"});
+  ASSERT_EQ(r.code, 0) << r.describe();
+  EXPECT_TRUE(eventually([&] { return listed(session, 1); }, 5s))
+    << "the session is gone from the list: " << last;
+}
+
 TEST_F(CairnctlTwoNodeTest, TwoNodesGiveOneTableWithANodeColumn) {
   ASSERT_TRUE(connect_nodes(a.proc, b.proc));
   // Both see each other once the handshake is done.
