@@ -66,9 +66,6 @@ struct api_shared {
   std::string metrics_url;
   /// Set when the API stops: uploads in progress give up.
   std::atomic<bool> stopping{false};
-  std::chrono::steady_clock::time_point started =
-    std::chrono::steady_clock::now();
-
   local_store_actor local_store() {
     std::lock_guard<std::mutex> guard{mtx};
     return local;

@@ -116,7 +116,7 @@ void handle_debug_info(api_shared& api, const Request&, Response& res) {
     }
   }
   auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
-                  std::chrono::steady_clock::now() - api.started)
+                  std::chrono::steady_clock::now() - api.ctx->started)
                   .count();
   char* real = ::realpath(info.data_dir.c_str(), nullptr);
   std::string repo = real ? real : info.data_dir;

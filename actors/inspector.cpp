@@ -12,9 +12,6 @@ namespace {
 
 using self_ptr = inspector_actor::stateful_pointer<inspector_state>;
 
-// Names remembered at most (beyond, those without a live actor are dropped).
-constexpr size_t max_history = 1024;
-
 // How long a status request may take before the last known status is used.
 constexpr auto status_timeout = std::chrono::milliseconds{500};
 
@@ -24,11 +21,9 @@ actor_status describe_entry(self_ptr self, const inspected_actor& e,
   s.kind = e.kind;
   s.parent = e.parent;
   s.id = e.handle.id();
-  auto h = self->state.history.find(e.name);
-  if (h != self->state.history.end()) {
-    s.restarts = h->second.restarts;
-    s.last_error = h->second.last_error;
-  }
+  auto h = self->state.history->get(e.name);
+  s.restarts = h.restarts;
+  s.last_error = std::move(h.last_error);
   return s;
 }
 
@@ -51,34 +46,91 @@ struct list_collector {
 
 } // namespace
 
+void actor_history::restart_requested(const std::string& name) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  names_[name].requested = true;
+}
+
+void actor_history::exited(
+  const std::string& name, caf::actor_id id, const caf::error& reason,
+  const std::function<bool(const std::string&)>& is_live) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  bool normal = !reason || reason == caf::exit_reason::normal ||
+                reason == caf::exit_reason::user_shutdown;
+  auto& h = names_[name];
+  if (id != 0 && h.last_death == id)
+    return;
+  h.last_death = id;
+  if (!normal) {
+    h.died = true;
+    if (!h.requested)
+      h.last_error = describe(reason);
+  }
+  // Names of finished sessions and downloads need no history.
+  if (normal && !h.died && h.restarts == 0 && h.last_error.empty()) {
+    names_.erase(name);
+    return;
+  }
+  if (names_.size() <= max_names || !is_live)
+    return;
+  for (auto j = names_.begin(); j != names_.end();)
+    j = j->first != name && !is_live(j->first) ? names_.erase(j) : std::next(j);
+}
+
+void actor_history::registered(const std::string& name) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = names_.find(name);
+  if (i == names_.end() || !i->second.died)
+    return;
+  ++i->second.restarts;
+  i->second.died = false;
+  i->second.requested = false;
+}
+
+name_history actor_history::get(const std::string& name) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = names_.find(name);
+  return i == names_.end() ? name_history{} : i->second;
+}
+
 inspector_actor::behavior_type
-inspector(inspector_actor::stateful_pointer<inspector_state> self) {
-  self->set_down_handler([self](caf::down_msg& dm) {
-    auto& st = self->state;
-    auto i = st.live.find(dm.source);
-    if (i == st.live.end())
-      return;
-    auto& h = st.history[i->second.name];
-    bool normal = !dm.reason || dm.reason == caf::exit_reason::normal ||
-                  dm.reason == caf::exit_reason::user_shutdown;
-    if (!normal) {
-      h.died = true;
-      h.last_error = describe(dm.reason);
+inspector(inspector_actor::stateful_pointer<inspector_state> self,
+          std::shared_ptr<actor_history> history,
+          std::shared_ptr<actor_registry> registry) {
+  auto& st = self->state;
+  st.history = std::move(history);
+  st.registry = std::move(registry);
+  // What the previous inspector was told of: watch it again (an actor that
+  // died meanwhile is reported at once). The previous inspector itself is
+  // gone, and its successor is announced by the supervisor.
+  for (auto i = st.registry->live.begin(); i != st.registry->live.end();) {
+    if (i->second.name == inspector_state::name) {
+      i = st.registry->live.erase(i);
+      continue;
     }
-    auto name = i->second.name;
-    st.live.erase(i);
-    // Sessions and downloads have names of their own: forget the history
-    // of names no live actor has once it grows large.
-    if (st.history.size() > max_history)
-      for (auto h = st.history.begin(); h != st.history.end();) {
-        bool live = false;
-        for (auto& [addr, e] : st.live)
-          live = live || e.name == h->first;
-        h = !live && h->first != name ? st.history.erase(h) : std::next(h);
-      }
-    // Names of finished sessions and downloads need no history.
-    if (normal && h.restarts == 0 && h.last_error.empty())
-      st.history.erase(name);
+    self->monitor(i->second.handle);
+    ++i;
+  }
+  // A node that stops needs no registry: drop its handles with the actors.
+  self->attach_functor([registry = st.registry](const caf::error& reason) {
+    if (reason == caf::exit_reason::user_shutdown)
+      registry->live.clear();
+  });
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& live = self->state.registry->live;
+    auto i = live.find(dm.source);
+    if (i == live.end())
+      return;
+    auto name = std::move(i->second.name);
+    auto id = i->second.handle.id();
+    live.erase(i);
+    self->state.history->exited(name, id, dm.reason,
+                                [&live](const std::string& n) {
+                                  for (auto& [addr, e] : live)
+                                    if (e.name == n)
+                                      return true;
+                                  return false;
+                                });
   });
   return instrumented<inspector_actor::behavior_type>(
     self, self->state.stats,
@@ -87,29 +139,26 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self) {
       auto& st = self->state;
       if (!handle)
         return;
-      auto [it, fresh] = st.live.try_emplace(handle.address());
+      auto [it, fresh] = st.registry->live.try_emplace(handle.address());
       it->second.handle = handle;
       it->second.name = name;
       it->second.kind = kind;
       it->second.parent = parent;
       if (fresh) {
         self->monitor(handle);
-        auto& h = st.history[name];
-        if (h.died) {
-          ++h.restarts;
-          h.died = false;
-        }
+        st.history->registered(name);
       }
     },
     [self](list_atom) -> caf::result<std::vector<actor_status>> {
       auto& st = self->state;
+      auto& live = st.registry->live;
       auto c = std::make_shared<list_collector>();
       c->rp = self->make_response_promise<std::vector<actor_status>>();
       auto me = caf::actor_cast<caf::actor>(self);
       bool self_listed = false;
-      for (auto& [addr, e] : st.live)
+      for (auto& [addr, e] : live)
         self_listed = self_listed || e.handle == me;
-      c->pending = st.live.size() + (self_listed ? 0 : 1);
+      c->pending = live.size() + (self_listed ? 0 : 1);
       auto own = st.stats->snapshot();
       own.name = "inspector";
       own.kind = "event_based";
@@ -117,7 +166,7 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self) {
       own.id = self->id();
       own.mailbox = queued_messages(self);
       st.gauges(own.gauges);
-      for (auto& [addr, e] : st.live) {
+      for (auto& [addr, e] : live) {
         if (e.handle == me) {
           c->add(describe_entry(self, e, own));
           continue;
@@ -129,8 +178,9 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self) {
                                                  status_atom::value)
           .then(
             [self, c, key](actor_status& s) {
-              auto i = self->state.live.find(key);
-              if (i == self->state.live.end()) {
+              auto& now_live = self->state.registry->live;
+              auto i = now_live.find(key);
+              if (i == now_live.end()) {
                 c->add(std::move(s));
                 return;
               }
@@ -138,8 +188,9 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self) {
               c->add(describe_entry(self, i->second, std::move(s)));
             },
             [self, c, key](caf::error&) {
-              auto i = self->state.live.find(key);
-              if (i == self->state.live.end()) {
+              auto& now_live = self->state.registry->live;
+              auto i = now_live.find(key);
+              if (i == now_live.end()) {
                 c->add(actor_status{});
                 return;
               }
@@ -153,7 +204,7 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self) {
       return c->rp;
     },
     [self](get_atom, const std::string& name) -> caf::result<caf::actor> {
-      for (auto& [addr, e] : self->state.live)
+      for (auto& [addr, e] : self->state.registry->live)
         if (e.name == name)
           return e.handle;
       return make_error(ec::not_found, "no actor named " + name);

@@ -1,5 +1,13 @@
 #include "actors/node_supervisor.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <spdlog/spdlog.h>
 
 #include <caf/io/middleman.hpp>
@@ -50,6 +58,51 @@ void announce_all(self_ptr self) {
       announce(self, c.name, c.handle);
 }
 
+// Why `ip:port` cannot be bound (`type`: SOCK_STREAM or SOCK_DGRAM), found
+// with a socket of our own since CAF, httplib and the DHT word it each in
+// their own way; empty if the probe binds after all.
+std::string bind_problem(int type, const std::string& ip, uint16_t port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  auto host = ip == "localhost" ? std::string{"127.0.0.1"} : ip;
+  if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1)
+    return {};
+  int fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return {};
+  int yes = 1;
+  if (type == SOCK_STREAM)
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  int err = errno;
+  ::close(fd);
+  if (rc == 0)
+    return {};
+  switch (err) {
+  case EADDRINUSE:
+    return "address in use";
+  case EADDRNOTAVAIL:
+    return "address not available";
+  case EACCES:
+    return "permission denied";
+  default:
+    return std::strerror(err);
+  }
+}
+
+// The error of a failed bind: which socket, address and flag, and why.
+caf::error bind_error(const caf::error& original, int type,
+                      const std::string& what, const std::string& flag,
+                      const std::string& ip, uint16_t port) {
+  auto why = bind_problem(type, ip, port);
+  if (why.empty())
+    return original;
+  return make_error(
+    ec::unavailable,
+    what + " " + ip + ":" + std::to_string(port) + " (" + flag + ")", why);
+}
+
 child_entry* find_child(self_ptr self, const std::string& name) {
   for (auto& c : self->state.children)
     if (c.name == name)
@@ -62,7 +115,8 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
   auto& st = self->state;
   const auto& o = st.ctx->options;
   if (name == "inspector") {
-    st.inspector = self->spawn<caf::monitored>(inspector);
+    st.inspector =
+      self->spawn<caf::monitored>(inspector, st.ctx->history, st.ctx->registry);
     st.ctx->inspector->set(st.inspector);
     return caf::actor_cast<caf::actor>(st.inspector);
   }
@@ -125,17 +179,26 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
     return caf::actor_cast<caf::actor>(st.maint);
   }
   if (name == "api") {
-    auto server = bind_api_server(o.api_bindaddr, st.info.api_port);
+    auto server = st.api_server
+                    ? caf::expected<bound_server>{bound_server{
+                        std::move(st.api_server), st.info.api_port}}
+                    : bind_api_server(o.api_bindaddr, st.info.api_port);
     if (!server)
-      return server.error();
+      return bind_error(server.error(), SOCK_STREAM, "cannot bind the API to",
+                        "--api-port", o.api_bindaddr, st.info.api_port);
     st.info.api_port = server->port;
     api_wiring wiring{st.local, st.net,  st.engine, st.discovery,
                       self,     st.info, st.ctx,    std::nullopt};
     if (o.metrics) {
-      auto m = bind_api_server(o.metrics_address, st.metrics_port);
+      auto m = st.metrics_server
+                 ? caf::expected<bound_server>{bound_server{
+                     std::move(st.metrics_server), st.metrics_port}}
+                 : bind_api_server(o.metrics_address, st.metrics_port);
       if (!m)
-        return make_error(ec::unavailable, "metrics endpoint",
-                          describe(m.error()));
+        return bind_error(
+          make_error(ec::unavailable, "metrics endpoint", describe(m.error())),
+          SOCK_STREAM, "cannot bind the metrics endpoint to", "--metrics-port",
+          o.metrics_address, st.metrics_port);
       st.metrics_port = m->port;
       wiring.metrics = std::move(*m);
     }
@@ -271,8 +334,12 @@ node_supervisor_actor::behavior_type node_supervisor(
       stop_next(self);
       return;
     }
-    spdlog::warn("node_supervisor: {} exited: {}", child->name,
-                 dm.reason ? describe(dm.reason) : std::string{"normally"});
+    // The inspector cannot see its own death; for the others this repeats
+    // what their inspector records, before their successor registers.
+    st.ctx->history->exited(child->name, dm.source.id(), dm.reason);
+    if (!child->requested)
+      spdlog::warn("node_supervisor: {} exited: {}", child->name,
+                   dm.reason ? describe(dm.reason) : std::string{"normally"});
     restart(self, *child, dm.reason);
   });
   return instrumented<node_supervisor_actor::behavior_type>(
@@ -281,22 +348,45 @@ node_supervisor_actor::behavior_type node_supervisor(
       auto& st = self->state;
       if (!st.children.empty())
         return st.info;
-      // The peer socket first: the engine announces its address.
-      auto bound = bind_peer_listener(self->system(), st.ctx->options.listen_ip,
-                                      st.ctx->options.listen_port);
-      if (!bound) {
-        self->quit(bound.error());
-        return bound.error();
-      }
+      // Every socket before any child: a busy port is then the one thing
+      // said. The peer socket first: the engine announces its address.
+      const auto& o = st.ctx->options;
+      auto fail = [&](caf::error err) -> caf::result<node_info> {
+        self->quit(err);
+        return err;
+      };
+      auto bound =
+        bind_peer_listener(self->system(), o.listen_ip, o.listen_port);
+      if (!bound)
+        return fail(bind_error(bound.error(), SOCK_STREAM,
+                               "cannot listen for peers on", "--listen-port",
+                               o.listen_ip, o.listen_port));
       st.listener_socket = std::move(bound->doorman);
       st.info.listen_port = bound->port;
-      auto udp =
-        udp_socket::bind(st.ctx->options.listen_ip, st.ctx->options.disc_port);
-      if (!udp) {
-        self->quit(udp.error());
-        return udp.error();
-      }
+      auto udp = udp_socket::bind(o.listen_ip, o.disc_port);
+      if (!udp)
+        return fail(bind_error(udp.error(), SOCK_DGRAM,
+                               "cannot bind the DHT to", "--disc-port",
+                               o.listen_ip, o.disc_port));
       st.disc_socket = std::move(*udp);
+      auto api = bind_api_server(o.api_bindaddr, st.info.api_port);
+      if (!api)
+        return fail(bind_error(api.error(), SOCK_STREAM,
+                               "cannot bind the API to", "--api-port",
+                               o.api_bindaddr, st.info.api_port));
+      st.api_server = std::move(api->server);
+      st.info.api_port = api->port;
+      if (o.metrics) {
+        auto m = bind_api_server(o.metrics_address, st.metrics_port);
+        if (!m)
+          return fail(bind_error(
+            m.error(), SOCK_STREAM, "cannot bind the metrics endpoint to",
+            "--metrics-port", o.metrics_address, st.metrics_port));
+        st.metrics_server = std::move(m->server);
+        st.metrics_port = m->port;
+        st.ctx->metrics_url = "http://" + o.metrics_address + ":" +
+                              std::to_string(m->port) + "/metrics";
+      }
       auto announce = st.ctx->options.listen_ip == "0.0.0.0"
                         ? std::string{"127.0.0.1"}
                         : st.ctx->options.listen_ip;
@@ -343,8 +433,10 @@ node_supervisor_actor::behavior_type node_supervisor(
         return make_error(ec::not_found, "no child named " + name);
       if (!c->handle)
         return make_error(ec::unavailable, name + " is restarting");
-      spdlog::info("node_supervisor: restarting {} on request", name);
+      auto& st = self->state;
+      spdlog::info("node_supervisor: restarting {} as requested", name);
       c->requested = true;
+      st.ctx->history->restart_requested(name);
       self->send_exit(c->handle, caf::exit_reason::kill);
       return ok_atom::value;
     },

@@ -22,6 +22,10 @@
 #include "storage/lmdb_store.hpp"
 #include "storage/node_key.hpp"
 
+namespace httplib {
+class Server;
+}
+
 namespace cairn::actors {
 
 /// Everything a node is made of besides its actors: its settings, its key
@@ -37,6 +41,19 @@ struct node_context {
   std::shared_ptr<inspector_ref> inspector = std::make_shared<inspector_ref>();
   /// Recent downloads, kept across API restarts.
   std::shared_ptr<download_log> downloads = std::make_shared<download_log>();
+  /// Restart counts and last errors of the node's actors, kept across
+  /// inspector restarts.
+  std::shared_ptr<actor_history> history = std::make_shared<actor_history>();
+  /// The live actors the node's inspectors were told of, kept across
+  /// inspector restarts.
+  std::shared_ptr<actor_registry> registry = std::make_shared<actor_registry>();
+  /// `http://ADDRESS:PORT/metrics` once the node started with --metrics
+  /// (the port resolved when 0 was asked for); set by the supervisor before
+  /// it answers `start_atom`, read after.
+  std::string metrics_url;
+  /// When the node was made: its uptime does not restart with the API.
+  std::chrono::steady_clock::time_point started =
+    std::chrono::steady_clock::now();
 };
 
 /// The LMDB settings of a node: the store lives in `<data-dir>/repo`.
@@ -91,6 +108,11 @@ struct node_supervisor_state {
   node_info info;
   /// The metrics port (resolved when 0 was asked for; fixed across restarts).
   uint16_t metrics_port = 0;
+  /// The API's and the metrics' servers, bound at start before any child
+  /// runs (a busy port is then the only thing said); handed to the first
+  /// api, restarts bind again.
+  std::shared_ptr<httplib::Server> api_server;
+  std::shared_ptr<httplib::Server> metrics_server;
   bool stopping = false;
 
   /// Restarts per child and the restarts left before escalation.
@@ -109,13 +131,14 @@ struct node_supervisor_state {
   std::vector<caf::typed_response_promise<ok_atom>> stop_promises;
 };
 
-/// The root of a node (README "Actors"): on `start_atom` binds the API and peer
-/// sockets, spawns local_store, engine, network_store, maintenance,
-/// peer_listener and api (monitored) and answers with the node's info; restarts
-/// a child that dies under the same name and re-wires its dependents; escalates
-/// (quits with an error naming the child) after more than `policy.max_restarts`
-/// restarts within `policy.window`; on `stop_atom` stops the children in
-/// reverse start order.
+/// The root of a node (README "Actors"): on `start_atom` binds the peer, DHT,
+/// API (and metrics) sockets, failing with one error naming the port and why
+/// (e.g. "address in use") before any child runs, then spawns local_store,
+/// engine, network_store, maintenance, peer_listener and api (monitored) and
+/// answers with the node's info; restarts a child that dies under the same name
+/// and re-wires its dependents; escalates (quits with an error naming the
+/// child) after more than `policy.max_restarts` restarts within
+/// `policy.window`; on `stop_atom` stops the children in reverse start order.
 node_supervisor_actor::behavior_type node_supervisor(
   node_supervisor_actor::stateful_pointer<node_supervisor_state> self,
   std::shared_ptr<node_context> ctx, restart_policy policy);

@@ -96,6 +96,8 @@ int main(int argc, char** argv) {
   // that is CPU the I/O thread, the store and the HTTP threads need.
   cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
   int exit_code = 0;
+  // A node that never started says only why (one line, e.g. a busy port).
+  bool started = false;
   {
     caf::actor_system sys{cfg};
     auto ctx = std::make_shared<actors::node_context>();
@@ -121,10 +123,13 @@ int main(int argc, char** argv) {
     if (start_error) {
       exit_code = fail(describe(start_error));
     } else {
+      started = true;
       spdlog::info("node {} ready; data dir {}", info.peer_id, info.data_dir);
-      std::printf("cairn-node ready api=http://%s:%u peer-id=%s\n",
-                  info.api_host.c_str(), static_cast<unsigned>(info.api_port),
-                  info.peer_id.c_str());
+      std::printf(
+        "cairn-node ready api=http://%s:%u peer-id=%s%s%s\n",
+        info.api_host.c_str(), static_cast<unsigned>(info.api_port),
+        info.peer_id.c_str(),
+        ctx->metrics_url.empty() ? "" : " metrics=", ctx->metrics_url.c_str());
       std::fflush(stdout);
       timespec tick{0, 200 * 1000 * 1000};
       for (;;) {
@@ -158,6 +163,7 @@ int main(int argc, char** argv) {
     if (!sup_down->load())
       caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
   }
-  spdlog::info("stopped");
+  if (started)
+    spdlog::info("stopped");
   return exit_code;
 }

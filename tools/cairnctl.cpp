@@ -146,10 +146,25 @@ int main(int argc, char** argv) {
   command(
     "actors", "The node's actors, one row each",
     "GET /api/cairn/v1/actors: name, id, kind, parent, mailbox, messages\n"
-    "processed, busy time, restarts, gauges, last error. JSON: the\n"
-    "node's actor objects as they are; for several nodes\n"
-    "[{\"node\": URL, \"actors\": [...]}].",
+    "processed, busy time, restarts, gauges, last error. Counts print as\n"
+    "integers, sizes in KiB/MiB/GiB; on a terminal (or with $COLUMNS set)\n"
+    "the gauges are cut to its width so that LAST_ERROR stays visible:\n"
+    "`cairnctl actor NAME` shows them all. JSON: the node's actor objects\n"
+    "as they are; for several nodes [{\"node\": URL, \"actors\": [...]}].",
     true, run_actors);
+  auto* actor = command(
+    "actor", "One actor in full, every gauge included",
+    "GET /api/cairn/v1/actors, the actor named NAME: id, kind, parent,\n"
+    "mailbox, messages processed, busy time, restarts, last error,\n"
+    "responsiveness and every gauge, one line each. JSON: the actor's\n"
+    "object; for several nodes [{\"node\": URL, \"actor\": {...}}]. A node\n"
+    "without such an actor is an error (exit 1).",
+    true, [&](const context& ctx) { return run_actor(ctx, cl.actor); });
+  actor
+    ->add_option("NAME", cl.actor,
+                 "Actor name, as `cairnctl actors` lists it (e.g. engine, "
+                 "peer_session/<peer id>)")
+    ->required();
   auto* top = command(
     "top", "Live view of the actors, like htop",
     "Polls GET /api/cairn/v1/actors every --interval seconds and shows each\n"
@@ -180,8 +195,9 @@ int main(int argc, char** argv) {
           true, run_tree);
   command("peers", "Connected peers and their counters",
           "GET /api/cairn/v1/peers: peer id, addresses, blocks and bytes\n"
-          "received, bytes sent, rate, latency, bad blocks, timeouts,\n"
-          "requests outstanding and queued. JSON: the \"peers\" array.",
+          "received, bytes sent, rate, latency (\"—\" until a block from the\n"
+          "peer measured it), bad blocks, timeouts, requests outstanding and\n"
+          "queued. JSON: the \"peers\" array.",
           true, run_peers);
   command("wants", "Blocks the node is waiting for",
           "GET /api/cairn/v1/wants: address (treeCid/index or CID), age,\n"
@@ -251,7 +267,9 @@ int main(int argc, char** argv) {
     "GET /api/codex/v1/data/CID/network/stream from one node, which fetches\n"
     "missing blocks from its peers, into FILE (replaced only when the\n"
     "download is complete) or stdout. Progress goes to stderr: a bar on a\n"
-    "terminal, else a line a second.",
+    "terminal, else a line a second; it says \"discovering…\" with the time\n"
+    "since the request until the first bytes come, then the rate and ETA\n"
+    "of the bytes flowing.",
     false,
     [&](const context& ctx) { return run_download(ctx, cl.cid, cl.output); });
   download->add_option("CID", cl.cid, "The dataset's manifest CID")->required();
@@ -281,9 +299,9 @@ int main(int argc, char** argv) {
   }
   auto selected = app.get_subcommands();
   if (selected.empty())
-    return usage_error("no command given: status, actors, top, tree, peers, "
-                       "wants, downloads, store, restart, crash, loglevel, "
-                       "upload or download");
+    return usage_error("no command given: status, actors, actor, top, tree, "
+                       "peers, wants, downloads, store, restart, crash, "
+                       "loglevel, upload or download");
   auto name = selected.front()->get_name();
   auto opts = program.merge(per_command[name]);
   if (opts.nodes.empty())

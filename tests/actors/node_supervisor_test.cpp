@@ -3,14 +3,19 @@
 // escalate.
 
 #include <chrono>
+#include <mutex>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "actors/node_supervisor.hpp"
 #include "actors/store_stream.hpp"
@@ -115,6 +120,38 @@ protected:
       .receive([](cid&) {}, [&](caf::error& e) { err = e; });
     EXPECT_FALSE(err) << describe(err);
     return m.tree_cid;
+  }
+
+  // The status of every live actor, as the current inspector lists it.
+  std::vector<actor_status> statuses() {
+    auto insp = caf::actor_cast<inspector_actor>(child("inspector"));
+    std::vector<actor_status> out;
+    if (!insp)
+      return out;
+    (*self_)
+      ->request(insp, 5s, list_atom::value)
+      .receive([&](std::vector<actor_status>& x) { out = std::move(x); },
+               [](caf::error&) {});
+    return out;
+  }
+
+  // The listed status of `name`, or one with an empty name.
+  actor_status status_of(const std::string& name) {
+    for (auto& s : statuses())
+      if (s.name == name)
+        return s;
+    return actor_status{};
+  }
+
+  // Waits until the inspector lists `name` with `restarts` restarts.
+  bool wait_restarts(const std::string& name, uint32_t restarts) {
+    for (int i = 0; i < 100; ++i) {
+      auto s = status_of(name);
+      if (s.name == name && s.restarts == restarts)
+        return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
   }
 
   test::temp_dir dir_;
@@ -250,4 +287,128 @@ TEST_F(SupervisorFixture, StopShutsChildrenDownInReverseOrder) {
   auto reopened =
     storage::lmdb_store::open(actors::store_options(ctx_->options));
   EXPECT_TRUE(reopened) << describe(reopened.error());
+}
+
+TEST_F(SupervisorFixture, RestartedInspectorKeepsRestartCountsAndLastErrors) {
+  start();
+  auto maint = child("maintenance");
+  ASSERT_TRUE(maint);
+  caf::anon_send_exit(maint, caf::exit_reason::kill);
+  ASSERT_TRUE(wait_restarted("maintenance", maint));
+  ASSERT_TRUE(wait_restarts("maintenance", 1));
+  auto before = status_of("maintenance");
+  EXPECT_FALSE(before.last_error.empty());
+  auto insp = child("inspector");
+  caf::error err;
+  (*self_)
+    ->request(sup_, 5s, restart_atom::value, std::string{"inspector"})
+    .receive([](ok_atom) {}, [&](caf::error& e) { err = e; });
+  ASSERT_FALSE(err) << describe(err);
+  ASSERT_TRUE(wait_restarted("inspector", insp));
+  ASSERT_TRUE(wait_restarts("inspector", 1))
+    << "the inspector's own restart is not counted";
+  auto after = status_of("maintenance");
+  EXPECT_EQ(after.restarts, 1u);
+  EXPECT_EQ(after.last_error, before.last_error);
+  // A requested restart is counted, but is not an error.
+  EXPECT_EQ(status_of("inspector").last_error, "");
+}
+
+TEST_F(SupervisorFixture, RestartedInspectorStillListsActorsRegisteredBefore) {
+  start();
+  // An actor registered by whoever spawned it, as the engine registers
+  // peer sessions.
+  auto session = sys_->spawn(
+    [](caf::event_based_actor*) -> caf::behavior { return {[](int) {}}; });
+  auto insp = child("inspector");
+  caf::anon_send(caf::actor_cast<inspector_actor>(insp), put_atom::value,
+                 session, std::string{"peer_session/test"},
+                 std::string{"broker"}, std::string{"engine"});
+  ASSERT_EQ(status_of("peer_session/test").name, "peer_session/test");
+  caf::error err;
+  (*self_)
+    ->request(sup_, 5s, restart_atom::value, std::string{"inspector"})
+    .receive([](ok_atom) {}, [&](caf::error& e) { err = e; });
+  ASSERT_FALSE(err) << describe(err);
+  ASSERT_TRUE(wait_restarted("inspector", insp));
+  ASSERT_TRUE(wait_restarts("inspector", 1));
+  EXPECT_EQ(status_of("peer_session/test").parent, "engine");
+  // And the new inspector watches it: its end is seen.
+  caf::anon_send_exit(session, caf::exit_reason::kill);
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    gone = status_of("peer_session/test").name.empty();
+    if (!gone)
+      std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(gone) << "a dead session is still listed";
+  auto listed = statuses();
+  size_t inspectors = 0;
+  for (auto& s : listed)
+    inspectors += s.name == "inspector";
+  EXPECT_EQ(inspectors, 1u);
+}
+
+namespace {
+
+// Captures what spdlog logs while it lives (it must outlive the actor
+// system, whose threads log through the default logger).
+class log_capture {
+public:
+  log_capture() {
+    previous_ = spdlog::default_logger();
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
+    sink->set_pattern("%l %v");
+    auto logger = std::make_shared<spdlog::logger>("capture", sink);
+    logger->set_level(spdlog::level::info);
+    spdlog::set_default_logger(logger);
+  }
+
+  ~log_capture() { spdlog::set_default_logger(previous_); }
+
+  // The lines logged so far that contain `part`.
+  std::vector<std::string> lines_with(const std::string& part) {
+    spdlog::default_logger()->flush();
+    std::vector<std::string> out;
+    std::istringstream in(out_.str());
+    for (std::string line; std::getline(in, line);)
+      if (line.find(part) != std::string::npos)
+        out.push_back(line);
+    return out;
+  }
+
+private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+// A node whose log is captured: the capture ends after TearDown has
+// stopped the actor system.
+class SupervisorLogTest : public SupervisorFixture {
+protected:
+  log_capture log;
+};
+
+} // namespace
+
+TEST_F(SupervisorLogTest, RequestedRestartIsLoggedAtInfoACrashAsWarning) {
+  start();
+  auto engine = child("engine");
+  caf::error err;
+  (*self_)
+    ->request(sup_, 5s, restart_atom::value, std::string{"engine"})
+    .receive([](ok_atom) {}, [&](caf::error& e) { err = e; });
+  ASSERT_FALSE(err) << describe(err);
+  engine = wait_restarted("engine", engine);
+  ASSERT_TRUE(engine);
+  auto requested = log.lines_with("engine");
+  ASSERT_FALSE(requested.empty());
+  EXPECT_EQ(requested.front(),
+            "info node_supervisor: restarting engine as requested");
+  for (auto& line : requested)
+    EXPECT_EQ(line.rfind("info ", 0), 0u) << line;
+  caf::anon_send_exit(engine, caf::exit_reason::kill);
+  ASSERT_TRUE(wait_restarted("engine", engine));
+  auto warnings = log.lines_with("warning node_supervisor: engine exited");
+  EXPECT_EQ(warnings.size(), 1u) << "a crash is a warning";
 }

@@ -70,13 +70,30 @@ using cairn::test::run_result;
 
 // -- running processes --------------------------------------------------------
 
-/// Runs cairnctl with `args`; CAIRN_API_TOKEN is removed from the
-/// environment unless `env` sets it.
+/// Runs cairnctl with `args`; CAIRN_API_TOKEN and COLUMNS are removed from
+/// the environment unless `env` sets them.
 run_result ctl(const std::vector<std::string>& args,
                const std::vector<std::string>& env = {}) {
   std::vector<std::string> argv{CAIRNCTL_BIN};
   argv.insert(argv.end(), args.begin(), args.end());
-  return run_process(argv, env, {"CAIRN_API_TOKEN"});
+  return run_process(argv, env, {"CAIRN_API_TOKEN", "COLUMNS"});
+}
+
+/// The lines of `text` (without newlines).
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);)
+    lines.push_back(l);
+  return lines;
+}
+
+/// Terminal columns of `text`: one per UTF-8 code point.
+std::size_t columns_of(const std::string& text) {
+  std::size_t n = 0;
+  for (char c : text)
+    n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
 }
 
 /// cairnctl `args` parsed as JSON from stdout; fails unless exit 0.
@@ -181,6 +198,9 @@ public:
     int status = 200;
     std::string body;
     std::string type = "application/json";
+    /// Time before the answer's headers are sent (a node looking for
+    /// peers).
+    std::chrono::milliseconds delay{0};
   };
   using handler = std::function<answer()>;
 
@@ -195,6 +215,7 @@ public:
           h = it->second;
       }
       auto a = h ? h() : answer{404, "no such endpoint\n", "text/plain"};
+      std::this_thread::sleep_for(a.delay);
       res.status = a.status;
       res.set_content(a.body, a.type.c_str());
     };
@@ -358,13 +379,17 @@ bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-/// A plain progress line: "12.0 MiB / 64.0 MiB  18%  45.2 MiB/s  ETA 1s" or
-/// the last one, "... done in 0.1s".
+/// A plain progress line: "12.0 MiB / 64.0 MiB  18%  45.2 MiB/s  ETA 1s",
+/// the last one, "... done in 0.1s", or one before the first byte,
+/// "0 B / 64.0 MiB  0%  discovering…  3s" ("0 B  discovering…  3s" before
+/// the size is known).
 bool is_progress_line(const std::string& line) {
   static const std::regex re(
     R"(^\d+(\.\d)? (B|KiB|MiB|GiB) / \d+(\.\d)? (B|KiB|MiB|GiB)  \d+%  )"
     R"(\d+(\.\d)? (B|KiB|MiB|GiB)/s  (ETA \S+|done in \d+\.\ds)$)");
-  return std::regex_match(line, re);
+  static const std::regex waiting(
+    R"(^(0 B( / \d+(\.\d)? (B|KiB|MiB|GiB)  0%)?  )?discovering…  \S+$)");
+  return std::regex_match(line, re) || std::regex_match(line, waiting);
 }
 
 // == usage and errors, no node ================================================
@@ -373,8 +398,9 @@ TEST(CairnctlUsageTest, HelpDescribesEveryCommand) {
   auto r = ctl({"--help"});
   ASSERT_EQ(r.code, 0) << r.describe();
   const std::vector<std::string> commands{
-    "status", "actors",  "top",   "tree",     "peers",  "wants",   "downloads",
-    "store",  "restart", "crash", "loglevel", "upload", "download"};
+    "status", "actors",   "actor",     "top",     "tree",
+    "peers",  "wants",    "downloads", "store",   "restart",
+    "crash",  "loglevel", "upload",    "download"};
   for (auto& c : commands)
     EXPECT_TRUE(contains(r.out, "  " + c + " ")) << c << r.describe();
   for (auto opt : {"--node", "--json", "--token", "--timeout", "--version"})
@@ -387,6 +413,7 @@ TEST(CairnctlUsageTest, HelpDescribesEveryCommand) {
     EXPECT_TRUE(contains(h.out, "--node")) << h.describe();
     EXPECT_TRUE(contains(h.out, "Exit codes")) << h.describe();
   }
+  EXPECT_TRUE(contains(ctl({"actor", "--help"}).out, "NAME"));
   EXPECT_TRUE(contains(ctl({"restart", "--help"}).out, "ACTOR"));
   EXPECT_TRUE(contains(ctl({"crash", "--help"}).out, "ACTOR"));
   EXPECT_TRUE(contains(ctl({"loglevel", "--help"}).out, "LEVEL"));
@@ -574,6 +601,183 @@ TEST(CairnctlFakeNodeTest, TopInTerminalRedrawsSortsAndQuits) {
     << stty;
   EXPECT_TRUE(std::regex_search(stty, std::regex(R"((^|\s)echo(\s|$))")))
     << stty;
+}
+
+/// An actor list whose engine has the given gauges and last error.
+fake_node::answer actors_with_gauges(const json& gauges,
+                                     const std::string& last_error) {
+  json actors = json::array();
+  actors.push_back({{"name", "engine"},
+                    {"id", 3},
+                    {"kind", "event_based"},
+                    {"parent", "node_supervisor"},
+                    {"mailbox", 0},
+                    {"processed", 10},
+                    {"busy_seconds", 0.5},
+                    {"restarts", 1},
+                    {"last_error", last_error},
+                    {"responsive", true},
+                    {"gauges", gauges}});
+  return {200, json{{"node", "fake"}, {"actors", actors}}.dump()};
+}
+
+/// Engine gauges as a node sends them: every value a double.
+json engine_gauges() {
+  return {{"peers", 3.0},          {"pending_blocks", 12.0},
+          {"blocks_in", 4096.0},   {"blocks_out", 0.0},
+          {"bytes_in", 1572864.0}, {"bytes_out", 3221225472.0},
+          {"bad_blocks", 0.0},     {"txn_per_second", 0.25}};
+}
+
+TEST(CairnctlFakeNodeTest, ActorsPrintsCountsAsIntegersAndSizesInUnits) {
+  fake_node fake;
+  fake.on("GET /api/cairn/v1/actors", actors_with_gauges(engine_gauges(), ""));
+  auto r = ctl({"--node", fake.url(), "actors"});
+  ASSERT_EQ(r.code, 0) << r.describe();
+  for (auto part :
+       {"peers=3 ", "pending_blocks=12 ", "blocks_in=4096 ", "bad_blocks=0 ",
+        "bytes_in=1.5 MiB ", "bytes_out=3.0 GiB ", "txn_per_second=0.25"})
+    EXPECT_TRUE(contains(r.out, part)) << part << r.describe();
+  EXPECT_FALSE(contains(r.out, "3.00")) << r.describe();
+  EXPECT_FALSE(contains(r.out, "1572864")) << r.describe();
+}
+
+TEST(CairnctlFakeNodeTest, ActorsCutsGaugesToTheWidthAndKeepsLastError) {
+  fake_node fake;
+  fake.on("GET /api/cairn/v1/actors",
+          actors_with_gauges(engine_gauges(), "unavailable: boom"));
+  auto r = ctl({"--node", fake.url(), "actors"}, {"COLUMNS=120"});
+  ASSERT_EQ(r.code, 0) << r.describe();
+  auto lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 2u) << r.describe();
+  for (auto& l : lines)
+    EXPECT_LE(columns_of(l), 120u) << l << r.describe();
+  EXPECT_TRUE(contains(lines[0], "LAST_ERROR")) << r.describe();
+  EXPECT_TRUE(contains(lines[1], "unavailable: boom")) << r.describe();
+  EXPECT_TRUE(contains(lines[1], "…")) << r.describe();
+  // Not on a terminal and without COLUMNS, nothing is cut.
+  auto full = ctl({"--node", fake.url(), "actors"});
+  ASSERT_EQ(full.code, 0) << full.describe();
+  EXPECT_TRUE(contains(full.out, "txn_per_second=0.25  unavailable: boom"))
+    << full.describe();
+}
+
+TEST(CairnctlFakeNodeTest, ActorInATerminalKeepsLastErrorOnScreen) {
+  std::string why;
+  if (!tmux_available(&why))
+    GTEST_SKIP() << why;
+  fake_node fake;
+  auto gauges = engine_gauges();
+  for (int i = 0; i < 20; ++i)
+    gauges["extra_gauge_" + std::to_string(i)] = i;
+  fake.on("GET /api/cairn/v1/actors",
+          actors_with_gauges(gauges, "unavailable: boom"));
+  tmux_session tmux(shell_quote(CAIRNCTL_BIN) + " --node " + fake.url() +
+                    " actors; sleep 30");
+  ASSERT_EQ(tmux.started().code, 0) << tmux.started().describe();
+  std::string screen;
+  ASSERT_TRUE(tmux.wait_for(
+    [](const std::string& s) { return contains(s, "engine"); }, 5s, &screen))
+    << screen;
+  std::istringstream in(screen);
+  std::string row;
+  for (std::string l; std::getline(in, l);)
+    if (contains(l, "engine"))
+      row = l;
+  // The row fits the pane's 160 columns (tmux would wrap it otherwise).
+  EXPECT_TRUE(contains(row, "unavailable: boom")) << screen;
+  EXPECT_TRUE(contains(row, "…")) << screen;
+}
+
+TEST(CairnctlFakeNodeTest, ActorShowsEveryGaugeInFull) {
+  fake_node fake;
+  auto gauges = engine_gauges();
+  for (int i = 0; i < 20; ++i)
+    gauges["extra_gauge_" + std::to_string(i)] = i;
+  fake.on("GET /api/cairn/v1/actors",
+          actors_with_gauges(gauges, "unavailable: boom"));
+  auto r = ctl({"--node", fake.url(), "actor", "engine"}, {"COLUMNS=60"});
+  ASSERT_EQ(r.code, 0) << r.describe();
+  EXPECT_EQ(r.err, "") << r.describe();
+  for (auto line : {"kind +event_based", "parent +node_supervisor",
+                    "restarts +1", "last_error +unavailable: boom"})
+    EXPECT_TRUE(
+      std::regex_search(r.out, std::regex("(^|\n)" + std::string{line} + "\n")))
+      << line << r.describe();
+  for (auto& [name, value] : gauges.items())
+    EXPECT_TRUE(contains(r.out, "gauge " + name + " ")) << name << r.describe();
+  EXPECT_TRUE(std::regex_search(
+    r.out, std::regex(R"(gauge bytes_in +1\.5 MiB \(1572864\))")))
+    << r.describe();
+  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(gauge peers +3\n)")))
+    << r.describe();
+  EXPECT_FALSE(contains(r.out, "…")) << r.describe();
+  json j;
+  ASSERT_TRUE(
+    ctl_json({"--node", fake.url(), "actor", "engine", "--json"}, &j));
+  EXPECT_EQ(j.value("name", ""), "engine") << j.dump();
+  auto missing = ctl({"--node", fake.url(), "actor", "nobody"});
+  EXPECT_EQ(missing.code, 1) << missing.describe();
+  EXPECT_EQ(missing.err,
+            "cairnctl: " + fake.url() + ": no actor named nobody\n")
+    << missing.describe();
+  EXPECT_EQ(missing.out, "") << missing.describe();
+}
+
+TEST(CairnctlFakeNodeTest, PeersShowsADashForLatencyNeverMeasured) {
+  fake_node fake;
+  // The engine reports a prior latency (50 ms) until a block arrived.
+  fake.on("GET /api/cairn/v1/peers",
+          {200, json{{"peers",
+                      {{{"peerId", "12D3KooWFresh"},
+                        {"addrs", json::array()},
+                        {"blocksReceived", 0},
+                        {"rateBytesPerSecond", 0.0},
+                        {"latencySeconds", 0.05}},
+                       {{"peerId", "12D3KooWBusy"},
+                        {"addrs", json::array()},
+                        {"blocksReceived", 40},
+                        {"rateBytesPerSecond", 2.0e6},
+                        {"latencySeconds", 0.0125}}}}}
+                  .dump()});
+  auto r = ctl({"--node", fake.url(), "peers"});
+  ASSERT_EQ(r.code, 0) << r.describe();
+  std::string fresh, busy;
+  for (auto& l : lines_of(r.out)) {
+    if (contains(l, "12D3KooWFresh"))
+      fresh = l;
+    if (contains(l, "12D3KooWBusy"))
+      busy = l;
+  }
+  EXPECT_TRUE(contains(fresh, "—")) << r.describe();
+  EXPECT_FALSE(contains(fresh, "ms")) << r.describe();
+  EXPECT_TRUE(contains(busy, "12.5 ms")) << r.describe();
+}
+
+TEST(CairnctlFakeNodeTest, DownloadSaysDiscoveringUntilBlocksFlow) {
+  fake_node fake;
+  const std::string cid =
+    "zDvZRwzm5sfnbDJgpKjm9GtvT3xRfHN1Mc3HJaHPhNR7Dcu4UDja";
+  auto data = random_bytes(1024 * 1024, 4);
+  fake.on("GET /api/codex/v1/data/" + cid + "/network/stream",
+          {200, data, "application/octet-stream", 2500ms});
+  temp_dir dir("cairnctl-discover");
+  auto r = ctl({"--node", fake.url(), "download", cid, "-o", dir.file("x")});
+  ASSERT_EQ(r.code, 0) << r.describe();
+  auto lines = r.err_lines();
+  ASSERT_GE(lines.size(), 2u) << r.describe();
+  EXPECT_TRUE(contains(lines.front(), "discovering…")) << r.describe();
+  for (auto& l : lines) {
+    EXPECT_TRUE(is_progress_line(l)) << "'" << l << "'" << r.describe();
+    // No ETA from a rate measured over the wait.
+    EXPECT_FALSE(std::regex_search(l, std::regex(R"(ETA \d+[dh])")))
+      << l << r.describe();
+  }
+  EXPECT_TRUE(contains(lines.back(), "100%")) << r.describe();
+  EXPECT_TRUE(std::regex_search(lines.back(),
+                                std::regex(R"(done in ([2-9]|\d\d+)\.\ds$)")))
+    << "time counts from the request" << r.describe();
+  EXPECT_EQ(read_file(dir.file("x")), data);
 }
 
 // == against real nodes =======================================================
@@ -925,6 +1129,98 @@ TEST(CairnctlFaultTest, CrashWithFaultInjectionRestartsTheActor) {
     << last;
 }
 
+TEST_F(CairnctlTest, UploadOfAnEmptyFilePrintsOneErrorLine) {
+  auto empty = node.dir.file("empty");
+  write_file(empty, "");
+  auto r = ctl(at({"upload", empty}));
+  EXPECT_EQ(r.code, 1) << r.describe();
+  ASSERT_EQ(r.err_lines().size(), 1u) << r.describe();
+  EXPECT_EQ(r.err.rfind("cairnctl: ", 0), 0u) << r.describe();
+  EXPECT_TRUE(contains(r.err, "(HTTP 400)")) << r.describe();
+  EXPECT_EQ(r.out, "");
+}
+
+TEST_F(CairnctlTest, RequestedRestartIsLoggedAtInfoNotAsAWarning) {
+  auto r = ctl(at({"restart", "engine"}));
+  ASSERT_EQ(r.code, 0) << r.describe();
+  std::string log;
+  ASSERT_TRUE(eventually(
+    [&] {
+      log = node.proc.stderr_text();
+      return contains(log, "restarted engine");
+    },
+    5s))
+    << log;
+  EXPECT_TRUE(std::regex_search(
+    log,
+    std::regex(R"(info +node_supervisor: restarting engine as requested)")))
+    << log;
+  for (auto& l : lines_of(log)) {
+    EXPECT_FALSE(contains(l, "warn") && contains(l, "engine")) << l;
+    EXPECT_FALSE(contains(l, "exit_reason")) << l;
+  }
+}
+
+TEST(CairnctlFaultTest, InspectorRestartKeepsRestartCountsAndLastErrors) {
+  test_node n({"--enable-fault-injection"});
+  ASSERT_TRUE(n.proc.start());
+  auto at = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--node", n.url()});
+    return args;
+  };
+  ASSERT_EQ(ctl(at({"crash", "maintenance"})).code, 0);
+  json before;
+  std::string last;
+  ASSERT_TRUE(eventually(
+    [&] {
+      json actors;
+      if (!ctl_json(at({"actors", "--json"}), &actors))
+        return false;
+      last = actors.dump();
+      before = find_named(actors, "name", "maintenance");
+      return before.value("restarts", 0) == 1;
+    },
+    5s))
+    << last;
+  auto error = before.value("last_error", "");
+  EXPECT_TRUE(contains(error, "injected_fault")) << before.dump();
+
+  auto r = ctl(at({"restart", "inspector"}));
+  ASSERT_EQ(r.code, 0) << r.describe();
+  json actors;
+  ASSERT_TRUE(eventually(
+    [&] {
+      if (!ctl_json(at({"actors", "--json"}), &actors))
+        return false;
+      last = actors.dump();
+      return find_named(actors, "name", "inspector").value("restarts", 0) == 1;
+    },
+    5s))
+    << "the inspector's restart is not counted: " << last;
+  auto after = find_named(actors, "name", "maintenance");
+  EXPECT_EQ(after.value("restarts", -1), 1) << after.dump();
+  EXPECT_EQ(after.value("last_error", ""), error) << after.dump();
+  EXPECT_EQ(find_named(actors, "name", "inspector").value("last_error", "?"),
+            "")
+    << "a requested restart is no error";
+
+  json tree;
+  ASSERT_TRUE(ctl_json(at({"tree", "--json"}), &tree));
+  EXPECT_EQ(
+    find_named(tree["children"], "name", "maintenance").value("restarts", -1),
+    1)
+    << tree.dump();
+  json top;
+  ASSERT_TRUE(ctl_json(at({"top", "--json", "--interval", "0.2"}), &top));
+  EXPECT_EQ(find_named(top, "name", "maintenance").value("restarts", -1), 1)
+    << top.dump();
+  auto table = ctl(at({"actors"}));
+  ASSERT_EQ(table.code, 0) << table.describe();
+  for (auto& l : lines_of(table.out))
+    if (l.rfind("maintenance ", 0) == 0)
+      EXPECT_TRUE(contains(l, "injected_fault")) << l;
+}
+
 // -- two nodes ----------------------------------------------------------------
 
 class CairnctlTwoNodeTest : public ::testing::Test {
@@ -961,6 +1257,26 @@ TEST_F(CairnctlTwoNodeTest, PeersJsonShowsTheConnectedNode) {
   auto r = ctl({"--node", a.url(), "peers"});
   ASSERT_EQ(r.code, 0) << r.describe();
   EXPECT_TRUE(contains(r.out, b.proc.peer_id())) << r.describe();
+}
+
+TEST_F(CairnctlTwoNodeTest, InspectorRestartKeepsListingPeerSessions) {
+  ASSERT_TRUE(connect_nodes(a.proc, b.proc));
+  const auto session = "peer_session/" + b.proc.peer_id();
+  std::string last;
+  auto listed = [&](const std::string& name, int restarts_of_inspector) {
+    json actors;
+    if (!ctl_json({"--node", a.url(), "actors", "--json"}, &actors))
+      return false;
+    last = actors.dump();
+    return !find_named(actors, "name", name).empty() &&
+           find_named(actors, "name", "inspector").value("restarts", -1) ==
+             restarts_of_inspector;
+  };
+  ASSERT_TRUE(eventually([&] { return listed(session, 0); }, 5s)) << last;
+  auto r = ctl({"--node", a.url(), "restart", "inspector"});
+  ASSERT_EQ(r.code, 0) << r.describe();
+  EXPECT_TRUE(eventually([&] { return listed(session, 1); }, 5s))
+    << "the session is gone from the list: " << last;
 }
 
 TEST_F(CairnctlTwoNodeTest, TwoNodesGiveOneTableWithANodeColumn) {

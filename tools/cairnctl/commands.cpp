@@ -39,6 +39,8 @@ struct read_spec {
   /// The data is one object that already names its node (status): JSON
   /// output for several nodes lists the objects as they are.
   bool self_describing = false;
+  /// Narrow the `shrink` columns to the terminal's width (output_columns).
+  bool fit_terminal = false;
   /// Called after the output with each node's data; reports problems found
   /// in it and returns an exit code (status lists the parts it missed).
   std::function<int(const json& data)> check;
@@ -125,7 +127,7 @@ int run_read(const context& ctx, const read_spec& spec) {
     }
   }
   if (any)
-    std::cout << t.render();
+    std::cout << t.render(spec.fit_terminal ? output_columns() : 0);
   return with_checks(code);
 }
 
@@ -156,18 +158,8 @@ std::string gauges_text(const json& actor) {
   auto it = actor.find("gauges");
   if (it == actor.end() || !it->is_object())
     return out;
-  for (auto& [name, value] : it->items()) {
-    std::string v;
-    if (value.is_number_integer() || value.is_number_unsigned())
-      v = value.dump();
-    else if (value.is_number())
-      v = fixed(value.get<double>(), 2);
-    else if (value.is_string())
-      v = value.get<std::string>();
-    else
-      v = value.dump(-1, ' ', false, json::error_handler_t::replace);
-    out += (out.empty() ? "" : " ") + name + "=" + v;
-  }
+  for (auto& [name, value] : it->items())
+    out += (out.empty() ? "" : " ") + name + "=" + gauge_text(name, value);
   return out;
 }
 
@@ -295,7 +287,7 @@ int run_actors(const context& ctx) {
                   {"PROCESSED", true},
                   {"BUSY", true},
                   {"RESTARTS", true},
-                  {"GAUGES"},
+                  {"GAUGES", false, true},
                   {"LAST_ERROR"}},
                  [](const json& actors, auto& rows) {
                    for (auto& a : actors)
@@ -308,7 +300,92 @@ int run_actors(const context& ctx) {
                         count(number_field(a, "restarts")), gauges_text(a),
                         text_field(a, "last_error")});
                  }};
+  // The gauges give way, so that LAST_ERROR stays on screen.
+  spec.fit_terminal = true;
   return run_read(ctx, spec);
+}
+
+namespace {
+
+/// The object of the actor named `name` in `actors`, or nullptr.
+const json* find_actor(const json& actors, const std::string& name) {
+  for (auto& a : actors)
+    if (text_field(a, "name") == name)
+      return &a;
+  return nullptr;
+}
+
+/// One actor in full, a "key  value" line each, then every gauge.
+std::string actor_detail(const json& a) {
+  table t{{{""}, {""}}};
+  auto yes_no = [&](const char* key) {
+    auto it = a.find(key);
+    return it != a.end() && it->is_boolean()
+             ? std::string{it->get<bool>() ? "yes" : "no"}
+             : std::string{"-"};
+  };
+  t.add_row({"name", text_field(a, "name")});
+  t.add_row({"id", text_field(a, "id")});
+  t.add_row({"kind", text_field(a, "kind")});
+  t.add_row({"parent", text_field(a, "parent")});
+  t.add_row({"mailbox", count(number_field(a, "mailbox"))});
+  t.add_row({"processed", count(number_field(a, "processed"))});
+  t.add_row({"busy", seconds_text(number_field(a, "busy_seconds"))});
+  t.add_row({"restarts", count(number_field(a, "restarts"))});
+  t.add_row({"last_error", text_field(a, "last_error")});
+  t.add_row({"responsive", yes_no("responsive")});
+  auto g = a.find("gauges");
+  if (g != a.end() && g->is_object())
+    for (auto& [name, value] : g->items()) {
+      auto text = gauge_text(name, value);
+      // Sizes also exactly, as the node counts them.
+      if (is_byte_gauge(name) && value.is_number())
+        text += " (" + count(value.get<double>()) + ")";
+      t.add_row({"gauge " + name, text});
+    }
+  // The table's first line is its empty header.
+  auto out = t.render();
+  return out.substr(out.find('\n') + 1);
+}
+
+} // namespace
+
+int run_actor(const context& ctx, const std::string& name) {
+  auto results = for_each_node(ctx, [&](const node_client& node) {
+    auto actors = fetch_actors(node);
+    if (!actors)
+      return actors;
+    auto* a = find_actor(*actors, name);
+    if (a == nullptr)
+      return result<json>{
+        failure{exit_failed, node.url().text + ": no actor named " + name}};
+    return result<json>{*a};
+  });
+  int code = exit_ok;
+  auto out = json::array();
+  bool first = true;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    auto& r = results[i];
+    if (!r) {
+      report(r.error());
+      code = worse(code, r.error().code);
+      continue;
+    }
+    if (ctx.json) {
+      out.push_back(ctx.nodes.size() == 1
+                      ? *r
+                      : json{{"node", ctx.nodes[i].url().text}, {"actor", *r}});
+      continue;
+    }
+    if (ctx.nodes.size() > 1)
+      std::cout << (first ? "" : "\n") << "node        "
+                << printable(ctx.nodes[i].url().text) << "\n";
+    first = false;
+    std::cout << actor_detail(*r);
+  }
+  if (ctx.json && !out.empty())
+    std::cout << dump_json(ctx.nodes.size() == 1 ? out[0] : out) << "\n";
+  return code;
 }
 
 namespace {
@@ -349,6 +426,20 @@ int run_tree(const context& ctx) {
   return run_read(ctx, spec);
 }
 
+namespace {
+
+/// A peer's latency, or "—" when it was never measured. The engine reports
+/// a prior (50 ms) until a block arrives, and measures the delivery rate
+/// together with the latency: no rate yet means no latency yet.
+std::string latency_text(const json& p) {
+  if (!has_number(p, "latencySeconds") ||
+      !(number_field(p, "rateBytesPerSecond") > 0))
+    return "—";
+  return fixed(number_field(p, "latencySeconds") * 1000, 1) + " ms";
+}
+
+} // namespace
+
 int run_peers(const context& ctx) {
   read_spec spec{
     "peers",
@@ -368,17 +459,15 @@ int run_peers(const context& ctx) {
      {"QUEUED", true}},
     [](const json& peers, auto& rows) {
       for (auto& p : peers)
-        rows.push_back(
-          {text_field(p, "peerId"), joined(p, "addrs"),
-           count(number_field(p, "blocksReceived")),
-           human_bytes(number_field(p, "bytesReceived")),
-           human_bytes(number_field(p, "bytesSent")),
-           human_rate(number_field(p, "rateBytesPerSecond")),
-           fixed(number_field(p, "latencySeconds") * 1000, 1) + " ms",
-           count(number_field(p, "badBlocks")),
-           count(number_field(p, "timeouts")),
-           count(number_field(p, "outstanding")),
-           count(number_field(p, "queued"))});
+        rows.push_back({text_field(p, "peerId"), joined(p, "addrs"),
+                        count(number_field(p, "blocksReceived")),
+                        human_bytes(number_field(p, "bytesReceived")),
+                        human_bytes(number_field(p, "bytesSent")),
+                        human_rate(number_field(p, "rateBytesPerSecond")),
+                        latency_text(p), count(number_field(p, "badBlocks")),
+                        count(number_field(p, "timeouts")),
+                        count(number_field(p, "outstanding")),
+                        count(number_field(p, "queued"))});
     }};
   return run_read(ctx, spec);
 }

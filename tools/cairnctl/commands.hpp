@@ -39,6 +39,10 @@ int run_status(const context& ctx);
 /// `actors`: the node's actors, one row each.
 int run_actors(const context& ctx);
 
+/// `actor NAME`: one actor of each node in full, every gauge included
+/// (JSON: the actor's object). Fails (exit 1) on a node without that actor.
+int run_actor(const context& ctx, const std::string& name);
+
 /// `tree`: the supervision tree, indented with ├─ and └─.
 int run_tree(const context& ctx);
 

@@ -1,8 +1,12 @@
 #include "tools/cairnctl/format.hpp"
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 namespace cairn::tools::cairnctl {
 
@@ -117,6 +121,43 @@ std::string count(double value) {
   return std::to_string(static_cast<std::uint64_t>(value));
 }
 
+bool is_byte_gauge(std::string_view name) {
+  auto ends_with = [&](std::string_view suffix) {
+    return name.size() >= suffix.size() &&
+           name.substr(name.size() - suffix.size()) == suffix;
+  };
+  return name == "bytes" || name == "unsent" || name.rfind("bytes_", 0) == 0 ||
+         ends_with("_bytes");
+}
+
+std::string gauge_text(std::string_view name, const json& value) {
+  if (!value.is_number()) {
+    if (value.is_string())
+      return value.get<std::string>();
+    return value.dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+  auto v = value.get<double>();
+  if (is_byte_gauge(name))
+    return human_bytes(v);
+  // Gauges arrive as doubles ("5.0"): counts are whole numbers.
+  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 9e15)
+    return std::to_string(static_cast<long long>(v));
+  return fixed(v, 2);
+}
+
+std::size_t output_columns() {
+  winsize ws{};
+  if (::isatty(1) == 1 && ::ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+    return ws.ws_col;
+  if (const char* env = std::getenv("COLUMNS")) {
+    char* end = nullptr;
+    auto n = std::strtoul(env, &end, 10);
+    if (end != env && *end == '\0' && n > 0 && n < 100000)
+      return n;
+  }
+  return 0;
+}
+
 std::string one_line(std::string_view text) {
   auto nl = text.find_first_of("\r\n");
   if (nl != std::string_view::npos)
@@ -184,16 +225,46 @@ void table::add_row(std::vector<std::string> cells) {
 }
 
 std::vector<std::string> table::lines(std::size_t max_width) const {
+  return lines(max_width, 0);
+}
+
+std::vector<std::string> table::lines(std::size_t max_width,
+                                      std::size_t fit) const {
   std::vector<std::size_t> widths(columns_.size(), 0);
   for (std::size_t i = 0; i < columns_.size(); ++i) {
     widths[i] = display_width(columns_[i].header);
     for (auto& row : rows_)
       widths[i] = std::max(widths[i], display_width(row[i]));
   }
+  // Narrow the shrinkable columns, last first, until the widest line fits.
+  std::vector<bool> narrowed(columns_.size(), false);
+  if (fit != 0) {
+    std::size_t total = 0;
+    for (auto w : widths)
+      total += w + 2;
+    total -= columns_.empty() ? 0 : 2;
+    for (std::size_t k = columns_.size(); k > 0 && total > fit; --k) {
+      auto i = k - 1;
+      if (!columns_[i].shrink)
+        continue;
+      auto floor = std::max<std::size_t>(display_width(columns_[i].header), 1);
+      auto cut = std::min(total - fit, widths[i] - std::min(widths[i], floor));
+      if (cut == 0)
+        continue;
+      widths[i] -= cut;
+      total -= cut;
+      narrowed[i] = true;
+    }
+  }
+  auto fitted = [&](std::size_t i, const std::string& cell) {
+    if (!narrowed[i] || display_width(cell) <= widths[i])
+      return cell;
+    return truncate_columns(cell, widths[i] - 1) + "…";
+  };
   auto render_row = [&](auto&& cell_of) {
     std::string line;
     for (std::size_t i = 0; i < columns_.size(); ++i) {
-      const std::string& cell = cell_of(i);
+      const std::string cell = fitted(i, cell_of(i));
       bool last = i + 1 == columns_.size();
       auto w = display_width(cell);
       if (columns_[i].right && w < widths[i])
@@ -220,9 +291,9 @@ std::vector<std::string> table::lines(std::size_t max_width) const {
   return out;
 }
 
-std::string table::render() const {
+std::string table::render(std::size_t fit) const {
   std::string out;
-  for (auto& line : lines())
+  for (auto& line : lines(0, fit))
     out += line + "\n";
   return out;
 }

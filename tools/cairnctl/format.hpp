@@ -44,6 +44,18 @@ std::string fixed(double value, int decimals);
 /// An integer count ("1234"); non-finite or negative values give "0".
 std::string count(double value);
 
+/// True for gauges that are sizes in bytes, by name ("bytes", "bytes_in",
+/// "map_bytes", "unsent"): they print as "1.5 MiB".
+bool is_byte_gauge(std::string_view name);
+
+/// A gauge's value for the actors table: a size with `human_bytes`, a whole
+/// number as an integer ("12"), anything else with two decimals ("0.25").
+std::string gauge_text(std::string_view name, const json& value);
+
+/// Columns of the terminal stdout writes to (TIOCGWINSZ), else $COLUMNS
+/// when set to a number, else 0: output to a pipe or file is not cut.
+std::size_t output_columns();
+
 /// The first line of `text`, trimmed, at most 300 characters, printable.
 std::string one_line(std::string_view text);
 
@@ -69,10 +81,13 @@ const json* array_field(const json& j, const char* key);
 /// padded.
 class table {
 public:
-  /// One column: its header and whether cells are right-aligned (numbers).
+  /// One column: its header, whether cells are right-aligned (numbers), and
+  /// whether its cells are cut (ending in "…") to fit a width given to
+  /// `render` (a long column that must not push the next ones off screen).
   struct column {
     std::string header;
     bool right = false;
+    bool shrink = false;
   };
 
   explicit table(std::vector<column> columns);
@@ -88,10 +103,14 @@ public:
   /// `max_width` columns when `max_width` is not 0.
   std::vector<std::string> lines(std::size_t max_width = 0) const;
 
-  /// `lines()` joined with newlines, with a final newline.
-  std::string render() const;
+  /// `lines()` joined with newlines, with a final newline. With `fit` not
+  /// 0, the `shrink` columns are narrowed (down to their header's width)
+  /// so that lines fit `fit` columns; other columns are never cut.
+  std::string render(std::size_t fit = 0) const;
 
 private:
+  std::vector<std::string> lines(std::size_t max_width, std::size_t fit) const;
+
   std::vector<column> columns_;
   std::vector<std::vector<std::string>> rows_;
 };

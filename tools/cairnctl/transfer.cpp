@@ -157,14 +157,56 @@ private:
 
 // -- progress -----------------------------------------------------------------
 
-progress::progress(std::optional<std::uint64_t> total, bool tty)
+progress::progress(std::optional<std::uint64_t> total, bool tty, bool waits)
   : total_(total), tty_(tty) {
-  // Nothing is printed before the first bytes.
+  if (!waits)
+    return;
+  ticker_ = std::thread([this] {
+    std::unique_lock<std::mutex> guard{mtx_};
+    while (!stop_ && !first_byte_) {
+      wake_.wait_for(guard, std::chrono::milliseconds(100));
+      if (!stop_ && !first_byte_)
+        print_if_due(clock::now());
+    }
+  });
+}
+
+progress::~progress() {
+  stop_ticker();
+}
+
+void progress::stop_ticker() {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (ticker_.joinable())
+    ticker_.join();
+}
+
+void progress::set_total(std::optional<std::uint64_t> total) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  total_ = total;
+}
+
+std::uint64_t progress::done() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return done_;
 }
 
 void progress::add(std::uint64_t n) {
-  done_ += n;
+  std::lock_guard<std::mutex> guard{mtx_};
   auto now = clock::now();
+  if (!first_byte_ && n > 0)
+    first_byte_ = now;
+  done_ += n;
+  print_if_due(now);
+}
+
+void progress::print_if_due(clock::time_point now) {
+  // The first line comes a period after the request: a quick transfer
+  // prints only its last line.
   auto due = tty_ ? std::chrono::milliseconds(100) : std::chrono::seconds(1);
   if (now - last_print_ >= due) {
     last_print_ = now;
@@ -173,15 +215,18 @@ void progress::add(std::uint64_t n) {
 }
 
 void progress::finish(bool ok) {
+  stop_ticker();
+  std::lock_guard<std::mutex> guard{mtx_};
   if (finished_)
     return;
   finished_ = true;
-  print(true, ok);
+  if (ok || printed_)
+    print(true, ok);
 }
 
 std::string progress::summary(bool final, bool ok) const {
-  auto seconds = std::chrono::duration<double>(clock::now() - start_).count();
-  auto rate = seconds > 0 ? static_cast<double>(done_) / seconds : 0.0;
+  auto now = clock::now();
+  auto seconds = std::chrono::duration<double>(now - start_).count();
   std::string s = human_bytes(static_cast<double>(done_));
   if (total_) {
     auto total = static_cast<double>(*total_);
@@ -190,6 +235,20 @@ std::string progress::summary(bool final, bool ok) const {
       *total_ == 0 ? 100.0 : 100.0 * static_cast<double>(done_) / total;
     s += "  " + fixed(std::min(100.0, pct), 0) + "%";
   }
+  if (!first_byte_ && !(final && ok)) {
+    // Nothing flows yet: the node looks for peers, or for the manifest.
+    s += final ? "  failed after " + human_duration(seconds)
+               : "  discovering…  " + human_duration(seconds);
+    return s;
+  }
+  // The last line gives the average over the whole request (rate × time =
+  // size); while bytes flow, the rate since the first byte, over at least
+  // half a second so that the first chunk alone does not look instant.
+  auto flowing = first_byte_
+                   ? std::chrono::duration<double>(now - *first_byte_).count()
+                   : seconds;
+  auto over = final ? seconds : std::max(flowing, 0.5);
+  auto rate = over > 0 ? static_cast<double>(done_) / over : 0.0;
   s += "  " + human_rate(rate);
   if (final)
     s += ok ? "  done in " + fixed(seconds, 1) + "s" : "  failed";
@@ -203,6 +262,7 @@ std::string progress::summary(bool final, bool ok) const {
 }
 
 void progress::print(bool final, bool ok) {
+  printed_ = true;
   auto text = summary(final, ok);
   if (!tty_) {
     std::cerr << text << std::endl;
@@ -306,7 +366,7 @@ int run_download(const context& ctx, const std::string& cid,
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
   output_file out{out_file};
-  progress prog(std::nullopt, ::isatty(2) == 1);
+  progress prog(std::nullopt, ::isatty(2) == 1, true);
   int status = 0;
   std::string error_body;
   std::optional<std::uint64_t> total;
@@ -345,8 +405,7 @@ int run_download(const context& ctx, const std::string& cid,
       return true;
     });
   auto fail = [&](const failure& err) {
-    if (status == 200)
-      prog.finish(false);
+    prog.finish(false);
     out.discard();
     report(err);
     return err.code;
