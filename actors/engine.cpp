@@ -35,11 +35,41 @@ constexpr size_t max_depth = 64;
 constexpr uint32_t serve_reads = 2;
 constexpr size_t serve_batch = 16;
 constexpr size_t delivery_bytes = 1 << 20;
-// How often to ask discovery again for a block nobody has.
+// A provider lookup that dialed nobody is repeated after 100 ms, then
+// 200 ms, 400 ms ... up to `rediscover_after`: a dataset uploaded elsewhere
+// a moment ago may have its provider record on the way, and a lookup on a
+// small network takes milliseconds. One that dialed providers waits the
+// whole `rediscover_after` (they are asked once connected).
+constexpr auto first_rediscover = std::chrono::milliseconds{100};
 constexpr auto rediscover_after = std::chrono::seconds{5};
+// A want that no connected peer may have fails with not_found once a
+// provider lookup that started this long after it found nobody new (the
+// fourth, after those at 0, 0.1 and 0.3 s: a CID nobody has answers in
+// under a second). The block timeout is for slow peers, not for peers that
+// do not exist.
+constexpr auto give_up_after = std::chrono::milliseconds{700};
 
 // -- helpers
 // --------------------------------------------------------------------
+
+// The dataset key (tree or manifest CID) whose providers can serve `addr`.
+const cid& key_of(const wire::address& addr) {
+  return std::holds_alternative<cid>(addr)
+           ? std::get<cid>(addr)
+           : std::get<block_address>(addr).tree;
+}
+
+// How long after its last lookup the providers of a dataset are looked up
+// again.
+clock::duration lookup_pause(const provider_lookup& lk) {
+  if (lk.dialed > 0)
+    return rediscover_after;
+  if (lk.fruitless == 0)
+    return clock::duration::zero();
+  auto shift = std::min<uint32_t>(lk.fruitless - 1, 16);
+  return std::min<clock::duration>(first_rediscover * (1u << shift),
+                                   rediscover_after);
+}
 
 size_t depth_of(const peer_entry& p) {
   auto d = static_cast<size_t>(p.rate * 0.1 / block_bytes);
@@ -214,6 +244,19 @@ void schedule(self_ptr self, const wire::address& addr) {
   }
   if (asked || someone_may_have)
     return;
+  auto lk = st.lookups.find(key_of(addr));
+  bool looked = lk != st.lookups.end() && !lk->second.in_flight &&
+                lk->second.dialed == 0;
+  // Every connected peer said it lacks it (or none is connected), and a
+  // provider lookup that started well after the want found nobody new: an
+  // unknown CID answers not_found in about a second, not after
+  // `want_timeout`.
+  if (looked && lk->second.started >= pw.since + give_up_after) {
+    if (st.lost.empty())
+      self->send(self, lost_atom::value);
+    st.lost.push_back(addr);
+    return;
+  }
   // Every peer that holds blocks of this dataset said it lacks this one (or
   // none is known to hold any, and every peer asked lacks it), and a recent
   // provider lookup found nobody new: nobody can serve it. Failing now (not
@@ -229,10 +272,7 @@ void schedule(self_ptr self, const wire::address& addr) {
         holder_lacks = holder_lacks || lacks;
       }
     }
-    auto lk = st.lookups.find(leaf->tree);
-    if ((holder_lacks || (!holder_known && asked_lacks)) &&
-        lk != st.lookups.end() && !lk->second.in_flight &&
-        lk->second.dialed == 0 &&
+    if ((holder_lacks || (!holder_known && asked_lacks)) && looked &&
         lk->second.finished + rediscover_after >= pw.since) {
       if (st.lost.empty())
         self->send(self, lost_atom::value);
@@ -244,23 +284,34 @@ void schedule(self_ptr self, const wire::address& addr) {
 }
 
 // Asks discovery for providers of the dataset (tree or manifest CID) and
-// dials those we are not connected to. One lookup per dataset at a time,
-// at most one every `rediscover_after`.
+// dials those we are not connected to. One lookup per dataset at a time;
+// the next one after `lookup_pause` (a `retry_atom` comes then).
 void discover(self_ptr self, const wire::address& addr) {
   auto& st = self->state;
   if (!st.discovery)
     return;
-  cid key = std::holds_alternative<cid>(addr)
-              ? std::get<cid>(addr)
-              : std::get<block_address>(addr).tree;
+  auto key = key_of(addr);
   auto& lk = st.lookups[key];
   auto now = clock::now();
-  if (lk.in_flight || now - lk.finished < rediscover_after)
+  if (lk.in_flight)
     return;
+  // A dataset wanted again long after its last lookup starts afresh.
+  if (now - lk.finished > 2 * rediscover_after)
+    lk.fruitless = 0;
+  auto ready_at = lk.finished + lookup_pause(lk);
+  if (now < ready_at) {
+    if (!lk.retry_armed) {
+      lk.retry_armed = true;
+      self->delayed_send(self, ready_at - now, retry_atom::value, key);
+    }
+    return;
+  }
   lk.in_flight = true;
+  lk.started = now;
   if (st.lookups.size() > 1024) // forget finished lookups of old datasets
     for (auto i = st.lookups.begin(); i != st.lookups.end();)
-      i = !i->second.in_flight && now - i->second.finished > rediscover_after
+      i = !i->second.in_flight && !i->second.retry_armed &&
+              now - i->second.finished > rediscover_after
             ? st.lookups.erase(i)
             : std::next(i);
   spdlog::debug("engine: looking for providers of {}", key.to_string());
@@ -270,14 +321,13 @@ void discover(self_ptr self, const wire::address& addr) {
     lk.in_flight = false;
     lk.finished = clock::now();
     lk.dialed = dialed;
-    // Wants nobody could serve get their verdict now, not at the next tick.
+    lk.fruitless = dialed > 0 ? 0 : lk.fruitless + 1;
+    // Wants nobody could serve get their verdict (or their next lookup)
+    // now, not at the next tick.
     std::vector<wire::address> waiting;
-    for (auto& [a, pw] : st.pending) {
-      auto* leaf = std::get_if<block_address>(&a);
-      if (pw.requested.empty() &&
-          (leaf ? leaf->tree == key : std::get<cid>(a) == key))
+    for (auto& [a, pw] : st.pending)
+      if (pw.requested.empty() && key_of(a) == key)
         waiting.push_back(a);
-    }
     for (auto& a : waiting)
       schedule(self, a);
     flush(self);
@@ -967,6 +1017,19 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
       self->delayed_send(self, st.cfg.tick, tick_atom::value);
     },
     [self](put_atom) { flush_stores(self); },
+    [self](retry_atom, const cid& key) {
+      auto& st = self->state;
+      auto lk = st.lookups.find(key);
+      if (lk != st.lookups.end())
+        lk->second.retry_armed = false;
+      std::vector<wire::address> waiting;
+      for (auto& [a, pw] : st.pending)
+        if (pw.requested.empty() && !pw.storing && key_of(a) == key)
+          waiting.push_back(a);
+      for (auto& a : waiting)
+        schedule(self, a);
+      flush(self);
+    },
     [self](flush_atom) {
       self->state.flush_pending = false;
       flush(self);

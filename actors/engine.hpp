@@ -100,9 +100,16 @@ struct pending_want {
 /// every pending want of that dataset.
 struct provider_lookup {
   bool in_flight = false;
-  /// When the last lookup answered, and how many new peers it dialed.
+  /// When the last lookup started and answered, and how many new peers it
+  /// dialed.
+  std::chrono::steady_clock::time_point started{};
   std::chrono::steady_clock::time_point finished{};
   size_t dialed = 0;
+  /// Lookups in a row that dialed nobody: the wait before the next one
+  /// doubles with each (a provider record may be on its way).
+  uint32_t fruitless = 0;
+  /// A `retry_atom` for this key is on its way.
+  bool retry_armed = false;
 };
 
 /// State of the `engine` actor.
