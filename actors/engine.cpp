@@ -288,7 +288,7 @@ void schedule(self_ptr self, const wire::address& addr) {
 // the next one after `lookup_pause` (a `retry_atom` comes then).
 void discover(self_ptr self, const wire::address& addr) {
   auto& st = self->state;
-  if (!st.discovery)
+  if (!st.discovery || st.stopping)
     return;
   auto key = key_of(addr);
   auto& lk = st.lookups[key];
@@ -827,6 +827,8 @@ template <class... Proof>
 caf::result<block, Proof...> want(self_ptr self, wire::address key,
                                   bool keep = true) {
   auto& st = self->state;
+  if (st.stopping)
+    return make_error(ec::shutting_down, "the node is stopping");
   auto rp = self->make_response_promise<block, Proof...>();
   auto [it, fresh] = st.pending.try_emplace(key);
   it->second.keep |= keep;
@@ -1028,6 +1030,24 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
           waiting.push_back(a);
       for (auto& a : waiting)
         schedule(self, a);
+      flush(self);
+    },
+    [self](stop_atom) {
+      auto& st = self->state;
+      if (st.stopping)
+        return;
+      st.stopping = true;
+      spdlog::info("engine: stopping; failing {} pending wants",
+                   st.pending.size());
+      std::vector<wire::address> all;
+      for (auto& [a, pw] : st.pending)
+        all.push_back(a);
+      auto err = make_error(ec::shutting_down, "the node is stopping");
+      for (auto& a : all)
+        resolve(self, a, err);
+      for (auto& [id, rp] : st.connecting)
+        rp.deliver(err);
+      st.connecting.clear();
       flush(self);
     },
     [self](flush_atom) {

@@ -147,6 +147,8 @@ struct engine_state {
   std::vector<leaf_block> to_store;
   bool store_flush_queued = false;
   size_t stores_in_flight = 0;
+  /// The node is stopping: every want fails with `shutting_down`.
+  bool stopping = false;
   /// Totals for operators.
   uint64_t blocks_in = 0, blocks_out = 0, bytes_in = 0, bytes_out = 0;
   uint64_t bad_blocks = 0;

@@ -5,6 +5,8 @@
 // peers, and that a node restarted without `--bootstrap-node` rejoins the
 // DHT through the contacts it saved.
 
+#include <signal.h>
+
 #include <atomic>
 #include <chrono>
 #include <iostream>
@@ -144,4 +146,81 @@ TEST(WaitsTest, UnknownCidWithOnePeerAnswers404WithinTwoSeconds) {
   auto got = get_timed(c.proc, api("/data/" + cid + "/network/manifest"));
   EXPECT_EQ(got.status, 404) << got.error << " " << got.body;
   EXPECT_LT(got.total, 2.0);
+}
+
+// Issue: SIGTERM waited for the API's handler threads, which waited for
+// the engine's 20 s want timeout. A stopped (SIGSTOP) peer that has the
+// dataset is asked and never answers.
+TEST(WaitsTest, SigtermStopsANodeWhoseFetchWaitsForASilentPeer) {
+  test_node a, b;
+  START(a);
+  START(b);
+  auto data = random_bytes(4 * 1024 * kib, 1800);
+  std::string cid;
+  {
+    auto ca = a.proc.client();
+    ASSERT_TRUE(upload(ca, data, &cid));
+  }
+  ASSERT_TRUE(connect_nodes(b.proc, a.proc));
+  ::kill(a.proc.pid(), SIGSTOP);
+  std::thread fetch{[&] {
+    get_timed(b.proc, api("/data/" + cid + "/network/stream"), 40);
+  }};
+  std::this_thread::sleep_for(std::chrono::milliseconds{700});
+  auto t0 = steady::now();
+  b.proc.send_signal(SIGTERM);
+  auto st = b.proc.wait_exit(std::chrono::seconds{5});
+  auto took = seconds_since(t0);
+  ::kill(a.proc.pid(), SIGCONT);
+  fetch.join();
+  ASSERT_TRUE(st) << "still running 5 s after SIGTERM";
+  std::cout << "[  info    ] stopped " << took << " s after SIGTERM\n";
+  EXPECT_TRUE(st->clean()) << st->to_string();
+  EXPECT_LT(took, 2.5) << b.proc.stderr_tail();
+}
+
+// The same with a download streaming when its peer goes silent.
+TEST(WaitsTest, SigtermStopsANodeDuringASlowDownload) {
+  test_node a, b;
+  START(a);
+  START(b);
+  auto data = random_bytes(24 * 1024 * kib, 1900);
+  std::string cid;
+  {
+    auto ca = a.proc.client();
+    ASSERT_TRUE(upload(ca, data, &cid));
+  }
+  ASSERT_TRUE(connect_nodes(b.proc, a.proc));
+  std::atomic<std::size_t> got{0};
+  std::atomic<bool> stalled{false};
+  std::atomic<bool> quit{false};
+  std::thread fetch{[&] {
+    auto cli = long_client(b.proc.host(), b.proc.port());
+    cli.Get(api("/data/" + cid + "/network/stream"), httplib::Headers{},
+            [&](const char*, std::size_t n) {
+              got += n;
+              // A slow reader: once the peer is silent, reads pause.
+              if (stalled)
+                std::this_thread::sleep_for(std::chrono::milliseconds{50});
+              return !quit;
+            });
+  }};
+  auto until = steady::now() + std::chrono::seconds{20};
+  while (got < 64 * kib && steady::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  ::kill(a.proc.pid(), SIGSTOP);
+  stalled = true;
+  std::this_thread::sleep_for(std::chrono::milliseconds{300});
+  auto t0 = steady::now();
+  b.proc.send_signal(SIGTERM);
+  auto st = b.proc.wait_exit(std::chrono::seconds{5});
+  auto took = seconds_since(t0);
+  quit = true;
+  ::kill(a.proc.pid(), SIGCONT);
+  fetch.join();
+  ASSERT_TRUE(st) << "still running 5 s after SIGTERM";
+  std::cout << "[  info    ] stopped " << took << " s after SIGTERM, "
+            << got.load() << " bytes received\n";
+  EXPECT_TRUE(st->clean()) << st->to_string();
+  EXPECT_LT(took, 2.5) << b.proc.stderr_tail();
 }
