@@ -392,6 +392,8 @@ void peer_gone(self_ptr self, const std::string& id, bool was_up,
     return;
   // Only the session we use counts (a duplicate's end does not).
   spdlog::info("engine: peer {} disconnected: {}", id, why);
+  if (st.cfg.book)
+    st.cfg.book->erase(id);
   auto p = std::move(it->second);
   st.peers.erase(it);
   release_peer_wants(self, p);
@@ -820,6 +822,25 @@ void dial(self_ptr self, const std::string& peer_id,
   });
 }
 
+// Dials again the peers of a previous engine that are not connected yet.
+void restore_peers(self_ptr self) {
+  auto& st = self->state;
+  if (st.restore.empty())
+    return;
+  constexpr uint32_t max_rounds = 5;
+  if (st.restore_rounds++ >= max_rounds) {
+    for (auto& [id, addrs] : st.restore)
+      if (st.peers.count(id) == 0)
+        spdlog::info("engine: gave up reconnecting to {}", id);
+    st.restore.clear();
+    return;
+  }
+  st.restore_at = clock::now() + std::chrono::seconds{1};
+  for (auto& [id, addrs] : st.restore)
+    if (st.peers.count(id) == 0)
+      dial(self, id, addrs);
+}
+
 // A caller waits for `key`: joins its pending want, or starts one. `Proof`
 // selects the waiters that get the leaf's proof as well; `keep` whether
 // this caller wants the block stored.
@@ -854,6 +875,13 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
   st.local = std::move(local);
   st.discovery = std::move(discovery);
   self->delayed_send(self, st.cfg.tick, tick_atom::value);
+  // A restarted engine reconnects to the peers its predecessor had.
+  if (st.cfg.book) {
+    st.restore = st.cfg.book->snapshot();
+    if (!st.restore.empty())
+      spdlog::info("engine: reconnecting to {} peers", st.restore.size());
+    restore_peers(self);
+  }
   self->set_down_handler([self](caf::down_msg& dm) {
     for (auto& [id, p] : self->state.peers)
       if (p.info.session.address() == dm.source) {
@@ -889,6 +917,8 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
         return;
       }
       spdlog::info("engine: peer {} connected", id);
+      if (st.cfg.book)
+        st.cfg.book->put(id, info.addrs);
       if (st.cfg.inspector)
         if (auto insp = st.cfg.inspector->get())
           self->send(
@@ -992,6 +1022,8 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
       }
       for (auto& addr : redo)
         schedule(self, addr);
+      if (!st.restore.empty() && now >= st.restore_at)
+        restore_peers(self);
       // End-game: with few blocks left, a block waiting on one peer is also
       // asked from another; the first delivery wins, the other is cancelled.
       if (st.pending.size() <= 8) {

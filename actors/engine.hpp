@@ -5,6 +5,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <set>
 #include <string>
@@ -19,6 +20,33 @@
 #include "messages/interfaces.hpp"
 
 namespace cairn::actors {
+
+/// The peers a node's engine is connected to, with the addresses they
+/// listen on. Owned by the node (its supervisor), not by an engine, so that
+/// an engine restarted by the supervisor dials them again. Any thread may
+/// use it.
+class peer_book {
+public:
+  /// Records (or updates) a connected peer.
+  void put(const std::string& peer_id, std::vector<std::string> addrs) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    peers_[peer_id] = std::move(addrs);
+  }
+  /// Forgets a peer that disconnected.
+  void erase(const std::string& peer_id) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    peers_.erase(peer_id);
+  }
+  /// The peers recorded, peer ID -> addresses.
+  std::map<std::string, std::vector<std::string>> snapshot() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return peers_;
+  }
+
+private:
+  mutable std::mutex mtx_;
+  std::map<std::string, std::vector<std::string>> peers_;
+};
 
 /// Settings of the block-exchange engine.
 struct engine_config {
@@ -48,6 +76,9 @@ struct engine_config {
   bool corrupt_served = false;
   /// Where established peer sessions are registered for operators.
   std::shared_ptr<inspector_ref> inspector;
+  /// The node's connected peers; a new engine dials those recorded in it
+  /// (a previous engine's). Null: none.
+  std::shared_ptr<peer_book> book;
 };
 
 /// What the engine knows about one connected peer ("peers admin").
@@ -135,6 +166,13 @@ struct engine_state {
   std::multimap<std::string, caf::typed_response_promise<ok_atom>> connecting;
   /// Peers being dialed (at most one dial per peer at a time).
   std::set<std::string> dialing;
+  /// Peers a previous engine was connected to, dialed again at start and
+  /// then every second until connected or `restore_rounds` is used up
+  /// (the peer may still hold our previous session and refuse the new one
+  /// as a duplicate).
+  std::map<std::string, std::vector<std::string>> restore;
+  uint32_t restore_rounds = 0;
+  std::chrono::steady_clock::time_point restore_at{};
   std::mt19937_64 rng{std::random_device{}()};
   /// Blocks delivered per dataset (tree) and peer, for operators; the
   /// oldest trees are forgotten beyond `max_tracked_trees`.

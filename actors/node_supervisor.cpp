@@ -93,6 +93,9 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
     ec.max_peers = o.max_peers;
     ec.corrupt_served = o.fault_corrupt_blocks;
     ec.inspector = st.ctx->inspector;
+    if (!st.ctx->peers)
+      st.ctx->peers = std::make_shared<peer_book>();
+    ec.book = st.ctx->peers;
     st.engine = self->spawn<caf::monitored>(engine, std::move(ec), st.local,
                                             st.discovery);
     return caf::actor_cast<caf::actor>(st.engine);

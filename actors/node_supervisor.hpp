@@ -24,6 +24,8 @@
 
 namespace cairn::actors {
 
+class peer_book;
+
 /// Everything a node is made of besides its actors: its settings, its key
 /// and its store before the first `local_store` takes it. One per node, so
 /// that one process can host many nodes (DESIGN §1, "a node is a value").
@@ -37,6 +39,9 @@ struct node_context {
   std::shared_ptr<inspector_ref> inspector = std::make_shared<inspector_ref>();
   /// Recent downloads, kept across API restarts.
   std::shared_ptr<download_log> downloads = std::make_shared<download_log>();
+  /// The engine's connected peers, kept across engine restarts (set by the
+  /// supervisor when it first spawns the engine).
+  std::shared_ptr<peer_book> peers;
 };
 
 /// The LMDB settings of a node: the store lives in `<data-dir>/repo`.

@@ -224,3 +224,32 @@ TEST(WaitsTest, SigtermStopsANodeDuringASlowDownload) {
   EXPECT_TRUE(st->clean()) << st->to_string();
   EXPECT_LT(took, 2.5) << b.proc.stderr_tail();
 }
+
+// Issue: restarting the engine dropped every peer session for good.
+TEST(WaitsTest, EngineRestartReconnectsToItsPeers) {
+  test_node a, b;
+  START(a);
+  START(b);
+  ASSERT_TRUE(connect_nodes(b.proc, a.proc));
+  ASSERT_TRUE(wait_peer(b.proc, a.proc.peer_id(), std::chrono::seconds{5}));
+  {
+    auto cb = b.proc.client();
+    auto res = cb.Post("/api/cairn/v1/actors/engine/restart", "", "text/plain");
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    ASSERT_EQ(res->status, 200) << res->body;
+  }
+  auto t0 = steady::now();
+  EXPECT_TRUE(wait_peer(b.proc, a.proc.peer_id(), std::chrono::seconds{5}))
+    << b.proc.stderr_tail();
+  EXPECT_TRUE(wait_peer(a.proc, b.proc.peer_id(), std::chrono::seconds{5}))
+    << a.proc.stderr_tail();
+  std::cout << "[  info    ] peers again " << seconds_since(t0)
+            << " s after the engine restart\n";
+  // Blocks still flow, over the session the new engine opened.
+  auto data = random_bytes(300 * kib + 5, 2000);
+  std::string cid;
+  auto ca = a.proc.client();
+  ASSERT_TRUE(upload(ca, data, &cid));
+  auto r = stream_network(b.proc, cid);
+  EXPECT_TRUE(is_whole(r, data)) << b.proc.diagnostics();
+}
