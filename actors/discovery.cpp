@@ -1,8 +1,12 @@
 #include "actors/discovery.hpp"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <fcntl.h>
+#include <fstream>
 #include <netinet/in.h>
 #include <openssl/rand.h>
 #include <sys/socket.h>
@@ -52,7 +56,42 @@ udp_socket::~udp_socket() {
   ::close(fd_);
 }
 
+void discovery_state::save_contacts() {
+  saved_at = std::chrono::steady_clock::now();
+  if (cfg.contacts_file.empty() || !table)
+    return;
+  std::vector<std::string> lines;
+  for (auto& c : table->all())
+    lines.push_back(c.record.to_text());
+  std::sort(lines.begin(), lines.end());
+  // An empty table (a node that lost touch) keeps the contacts it had.
+  if (lines.empty() || lines == saved)
+    return;
+  std::string text;
+  for (auto& l : lines)
+    text += l + '\n';
+  auto tmp = cfg.contacts_file + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  bool ok = fd >= 0 &&
+            ::write(fd, text.data(), text.size()) ==
+              static_cast<ssize_t>(text.size()) &&
+            ::fsync(fd) == 0;
+  if (fd >= 0)
+    ::close(fd);
+  if (!ok) {
+    spdlog::warn("discovery: cannot write {}: {}", tmp, strerror(errno));
+    return;
+  }
+  // The rename replaces the old file whole: a crash leaves one or the other.
+  if (std::rename(tmp.c_str(), cfg.contacts_file.c_str()) != 0) {
+    spdlog::warn("discovery: cannot rename {}: {}", tmp, strerror(errno));
+    return;
+  }
+  saved = std::move(lines);
+}
+
 discovery_state::~discovery_state() {
+  save_contacts();
   if (stop)
     *stop = true;
   if (receiver.joinable())
@@ -277,7 +316,18 @@ discovery(discovery_actor::stateful_pointer<discovery_state> self,
                        std::to_string(ntohs(from.sin_port)));
     }
   }};
-  for (auto& text : st.cfg.bootstrap) {
+  // The contacts saved by the last run join the bootstrap records.
+  auto bootstrap = st.cfg.bootstrap;
+  size_t saved = 0;
+  if (!st.cfg.contacts_file.empty()) {
+    std::ifstream in{st.cfg.contacts_file};
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) {
+        bootstrap.push_back(line);
+        ++saved;
+      }
+  }
+  for (auto& text : bootstrap) {
     auto rec = peer_record::from_text(text);
     if (!rec) {
       spdlog::warn("discovery: ignoring bootstrap record: {}",
@@ -291,8 +341,10 @@ discovery(discovery_actor::stateful_pointer<discovery_state> self,
     auto id = start_lookup(self, dht_lookup::mode::find_node, st.self_id);
     drive(self, id);
   }
-  spdlog::info("discovery: DHT on UDP port {}, {} bootstrap contacts",
-               st.cfg.socket->port(), st.table->size());
+  spdlog::info("discovery: DHT on UDP port {}, {} bootstrap contacts ({} "
+               "saved)",
+               st.cfg.socket->port(), st.table->size(), saved);
+  st.saved_at = clock::now();
   self->delayed_send(self, st.cfg.tick, tick_atom::value);
   return instrumented<discovery_actor::behavior_type>(
     self, self->state.stats,
@@ -359,6 +411,12 @@ discovery(discovery_actor::stateful_pointer<discovery_state> self,
         }
       }
       st.store.expire(now);
+      // Saved a second after the table changed (cheap: sizes first), and
+      // every `save_interval`.
+      if (now - st.saved_at >= st.cfg.save_interval ||
+          (now - st.saved_at >= std::chrono::seconds{1} &&
+           st.table->size() != st.saved.size()))
+        st.save_contacts();
       self->delayed_send(self, st.cfg.tick, tick_atom::value);
     });
 }

@@ -253,3 +253,32 @@ TEST(WaitsTest, EngineRestartReconnectsToItsPeers) {
   auto r = stream_network(b.proc, cid);
   EXPECT_TRUE(is_whole(r, data)) << b.proc.diagnostics();
 }
+
+// Issue: a node restarted without --bootstrap-node knew nobody.
+TEST(WaitsTest, NodeRestartedWithoutBootstrapRejoinsTheDht) {
+  test_node b;
+  START(b);
+  auto spr = spr_of(b.proc);
+  ASSERT_EQ(spr.rfind("spr:", 0), 0u) << spr;
+  test_node a({"--bootstrap-node", spr});
+  test_node c({"--bootstrap-node", spr});
+  START(a);
+  START(c);
+  // C learns its neighbours (and saves them when it stops).
+  std::this_thread::sleep_for(std::chrono::milliseconds{500});
+  auto st = c.proc.stop();
+  ASSERT_TRUE(st.clean()) << st.to_string();
+
+  node_process again(node_args(c.data_dir, test_node::with_defaults({})),
+                     c.dir.file("node-stderr.log"));
+  ASSERT_TRUE(again.start());
+  auto data = random_bytes(200 * kib + 3, 2100);
+  std::string cid;
+  auto ca = a.proc.client();
+  ASSERT_TRUE(upload(ca, data, &cid));
+  auto r = stream_network(again, cid);
+  EXPECT_TRUE(is_whole(r, data)) << again.diagnostics();
+  std::map<std::string, json> peers;
+  EXPECT_TRUE(peers_of(again, &peers));
+  EXPECT_EQ(peers.count(a.proc.peer_id()), 1u);
+}
