@@ -171,7 +171,11 @@ void drive(self_ptr self, uint64_t id) {
   if (it == st.lookups.end())
     return;
   auto& l = it->second;
-  if (l.kind == dht_lookup::mode::find_providers && l.found.size() >= 5) {
+  // Providers are answered as soon as any are known, without waiting for
+  // the rest of the walk: a contact that is gone would hold the answer
+  // for a whole request timeout, and whoever asked looks again later for
+  // more (a node answering GET_PROVIDERS sends all it has at once).
+  if (l.kind == dht_lookup::mode::find_providers && !l.found.empty()) {
     finish(self, id);
     return;
   }
