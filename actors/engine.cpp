@@ -80,6 +80,17 @@ bool good_standing(const engine_state& st, const peer_entry& p) {
   return p.bad_blocks < st.cfg.max_bad_blocks;
 }
 
+// Whether `p` may still serve `addr`: in good standing, not known to lack
+// it, and not quoting more than we pay (its price is its node's setting:
+// asking again would not lower it).
+bool may_serve(const engine_state& st, const peer_entry& p,
+               const wire::address& addr) {
+  if (!good_standing(st, p) || p.dont_haves.count(addr) > 0)
+    return false;
+  auto h = p.haves.find(addr);
+  return h == p.haves.end() || h->second <= st.cfg.max_price;
+}
+
 // Expected seconds until `p` would deliver one more block.
 double expected_time(const peer_entry& p) {
   double rate =
@@ -229,10 +240,10 @@ void schedule(self_ptr self, const wire::address& addr) {
   bool asked = false;
   bool someone_may_have = false;
   for (auto& [id, p] : st.peers) {
-    if (!good_standing(st, p) || p.dont_haves.count(addr) > 0)
+    if (!may_serve(st, p, addr))
       continue;
     if (p.haves.count(addr) > 0) {
-      someone_may_have = true; // has it, but busy or too expensive for now
+      someone_may_have = true; // has it, but busy for now
       continue;
     }
     if (pw.asked_have.insert(id).second) {
@@ -247,8 +258,8 @@ void schedule(self_ptr self, const wire::address& addr) {
   auto lk = st.lookups.find(key_of(addr));
   bool looked = lk != st.lookups.end() && !lk->second.in_flight &&
                 lk->second.dialed == 0;
-  // Every connected peer said it lacks it (or none is connected), and a
-  // provider lookup that started well after the want found nobody new: an
+  // Every connected peer said it lacks it or quotes too much for it (or
+  // none is connected), and a provider lookup that started well after the want found nobody new: an
   // unknown CID answers not_found in about a second, not after
   // `want_timeout`.
   if (looked && lk->second.started >= pw.since + give_up_after) {
@@ -1098,14 +1109,15 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
         // Still true? A peer that connected meanwhile may have been asked.
         bool someone_may_have = false;
         for (auto& [id, p] : st.peers)
-          if (good_standing(st, p) && p.dont_haves.count(addr) == 0)
+          if (may_serve(st, p, addr))
             someone_may_have = true;
         if (someone_may_have)
           continue;
         resolve(self, addr,
                 make_error(ec::not_found,
                            "no peer has " + wire::to_string(addr),
-                           "the dataset's holders lack it"));
+                           "no peer we may buy from has it, and no provider "
+                           "lookup found one"));
       }
       flush(self);
     },

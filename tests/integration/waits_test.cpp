@@ -148,6 +148,24 @@ TEST(WaitsTest, UnknownCidWithOnePeerAnswers404WithinTwoSeconds) {
   EXPECT_LT(got.total, 2.0);
 }
 
+// A peer that has it but quotes more than this node pays will not sell it
+// later either: no reason to wait for the want timeout.
+TEST(WaitsTest, CidOnlyATooDearPeerHasAnswers404WithinTwoSeconds) {
+  test_node seller({"--price-per-byte", "5"});
+  test_node frugal; // --max-price 0
+  START(seller);
+  START(frugal);
+  std::string cid;
+  {
+    auto cs = seller.proc.client();
+    ASSERT_TRUE(upload(cs, random_bytes(90000, 1750), &cid));
+  }
+  ASSERT_TRUE(connect_nodes(frugal.proc, seller.proc));
+  auto got = get_timed(frugal.proc, api("/data/" + cid + "/network/manifest"));
+  EXPECT_EQ(got.status, 404) << got.error << " " << got.body;
+  EXPECT_LT(got.total, 2.0);
+}
+
 // Issue: SIGTERM waited for the API's handler threads, which waited for
 // the engine's 20 s want timeout. A stopped (SIGSTOP) peer that has the
 // dataset is asked and never answers.
