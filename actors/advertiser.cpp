@@ -56,8 +56,7 @@ void pass(self_ptr self) {
       },
       [self](caf::error& err) {
         self->state.busy = false;
-        spdlog::debug("advertiser: listing datasets failed: {}",
-                      describe(err));
+        spdlog::debug("advertiser: listing datasets failed: {}", describe(err));
       });
 }
 

@@ -24,7 +24,7 @@ struct advertiser_state {
   /// How often the store's block count and bytes are compared with the
   /// last pass's: a change (a dataset committed) starts a pass at once, so
   /// that a new dataset is provided within this of its upload.
-  std::chrono::milliseconds check{100};
+  std::chrono::milliseconds check{200};
   /// The store's counters at the last pass, and when it started.
   uint64_t seen_blocks = 0;
   uint64_t seen_bytes = 0;

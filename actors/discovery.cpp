@@ -259,6 +259,18 @@ void on_packet(self_ptr self, dht::packet& pkt, const std::string& from) {
       } else if constexpr (std::is_same_v<T, dht::add_provider>) {
         st.store.add(body.key, body.provider, clock::now());
         reply(dht::pong{});
+        // Our own lookups of that key need not wait for their walk.
+        if (body.provider.public_key != st.cfg.key->public_key()) {
+          std::vector<uint64_t> waiting;
+          for (auto& [id, l] : st.lookups)
+            if (l.kind == dht_lookup::mode::find_providers &&
+                l.key == body.key) {
+              l.found[body.provider.id().to_string()] = body.provider.to_text();
+              waiting.push_back(id);
+            }
+          for (auto id : waiting)
+            drive(self, id);
+        }
       } else {
         // An answer: match it to its request.
         auto req = st.requests.find(pkt.request_id);
@@ -370,6 +382,11 @@ discovery(discovery_actor::stateful_pointer<discovery_state> self,
       auto key = storage::provider_key(c);
       st.store.add(key, st.self_record, clock::now());
       auto rp = self->make_response_promise<ok_atom>();
+      // The closest contacts known now get the record at once; the walk
+      // finds the closest ones there are (a contact that is gone holds it
+      // for a request timeout) and gives it to them when it ends.
+      for (auto& c : st.table->closest(key, st.table->k()))
+        request(self, c, dht::add_provider{key, st.self_record}, 0);
       auto id = start_lookup(self, dht_lookup::mode::provide, key);
       st.lookups.at(id).providers.push_back(rp);
       drive(self, id);

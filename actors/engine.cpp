@@ -54,9 +54,8 @@ constexpr auto give_up_after = std::chrono::milliseconds{700};
 
 // The dataset key (tree or manifest CID) whose providers can serve `addr`.
 const cid& key_of(const wire::address& addr) {
-  return std::holds_alternative<cid>(addr)
-           ? std::get<cid>(addr)
-           : std::get<block_address>(addr).tree;
+  return std::holds_alternative<cid>(addr) ? std::get<cid>(addr)
+                                           : std::get<block_address>(addr).tree;
 }
 
 // How long after its last lookup the providers of a dataset are looked up
@@ -256,12 +255,12 @@ void schedule(self_ptr self, const wire::address& addr) {
   if (asked || someone_may_have)
     return;
   auto lk = st.lookups.find(key_of(addr));
-  bool looked = lk != st.lookups.end() && !lk->second.in_flight &&
-                lk->second.dialed == 0;
+  bool looked =
+    lk != st.lookups.end() && !lk->second.in_flight && lk->second.dialed == 0;
   // Every connected peer said it lacks it or quotes too much for it (or
-  // none is connected), and a provider lookup that started well after the want found nobody new: an
-  // unknown CID answers not_found in about a second, not after
-  // `want_timeout`.
+  // none is connected), and a provider lookup that started well after the
+  // want found nobody new: an unknown CID answers not_found in under a
+  // second, not after `want_timeout`.
   if (looked && lk->second.started >= pw.since + give_up_after) {
     if (st.lost.empty())
       self->send(self, lost_atom::value);

@@ -153,8 +153,7 @@ int main(int argc, char** argv) {
                                stop_atom::value);
               },
               [](caf::error& err) {
-                spdlog::debug("shutdown: no engine to stop: {}",
-                              describe(err));
+                spdlog::debug("shutdown: no engine to stop: {}", describe(err));
               });
           self->request(sup, std::chrono::seconds{30}, stop_atom::value)
             .receive([](ok_atom) {},

@@ -181,9 +181,8 @@ TEST(WaitsTest, SigtermStopsANodeWhoseFetchWaitsForASilentPeer) {
   }
   ASSERT_TRUE(connect_nodes(b.proc, a.proc));
   ::kill(a.proc.pid(), SIGSTOP);
-  std::thread fetch{[&] {
-    get_timed(b.proc, api("/data/" + cid + "/network/stream"), 40);
-  }};
+  std::thread fetch{
+    [&] { get_timed(b.proc, api("/data/" + cid + "/network/stream"), 40); }};
   std::this_thread::sleep_for(std::chrono::milliseconds{700});
   auto t0 = steady::now();
   b.proc.send_signal(SIGTERM);
