@@ -164,6 +164,16 @@ std::vector<peer_record> records_of(const std::vector<storage::contact>& cs) {
 
 void finish(self_ptr self, uint64_t id);
 
+bool has_new_provider(const discovery_state& st, const dht_lookup& l) {
+  if (l.found.size() >= 5)
+    return true;
+  auto i = st.answered.find(l.key);
+  for (auto& [peer, text] : l.found)
+    if (i == st.answered.end() || i->second.count(peer) == 0)
+      return true;
+  return false;
+}
+
 // Sends the next queries of a lookup; finishes it when it is done.
 void drive(self_ptr self, uint64_t id) {
   auto& st = self->state;
@@ -171,11 +181,12 @@ void drive(self_ptr self, uint64_t id) {
   if (it == st.lookups.end())
     return;
   auto& l = it->second;
-  // Providers are answered as soon as any are known, without waiting for
-  // the rest of the walk: a contact that is gone would hold the answer
-  // for a whole request timeout, and whoever asked looks again later for
-  // more (a node answering GET_PROVIDERS sends all it has at once).
-  if (l.kind == dht_lookup::mode::find_providers && !l.found.empty()) {
+  // Providers are answered as soon as one is known that the last lookup
+  // of the key did not answer with, without waiting for the rest of the
+  // walk: a contact that is gone would hold the answer for a whole
+  // request timeout, and whoever asked looks again later for more (a node
+  // answering GET_PROVIDERS sends all it has at once).
+  if (l.kind == dht_lookup::mode::find_providers && has_new_provider(st, l)) {
     finish(self, id);
     return;
   }
@@ -200,8 +211,14 @@ void finish(self_ptr self, uint64_t id) {
     i = i->second.lookup == id ? st.requests.erase(i) : std::next(i);
   if (l.kind == dht_lookup::mode::find_providers) {
     std::vector<std::string> out;
-    for (auto& [peer, text] : l.found)
+    if (st.answered.size() > 4096)
+      st.answered.clear();
+    auto& seen = st.answered[l.key];
+    seen.clear();
+    for (auto& [peer, text] : l.found) {
       out.push_back(text);
+      seen.insert(peer);
+    }
     for (auto& p : l.finders)
       p.deliver(out);
   } else if (l.kind == dht_lookup::mode::provide) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -94,6 +95,10 @@ struct discovery_state {
   storage::provider_store store;
   std::map<uint64_t, dht_request> requests;
   std::map<uint64_t, dht_lookup> lookups;
+  /// Providers the last lookup of each key answered with: a lookup that
+  /// finds only these walks on (they may be gone: a stale record must not
+  /// hide a new provider).
+  std::map<digest256, std::set<std::string>> answered;
   uint64_t next_id = 1;
   /// The receiving thread (blocking recvfrom) and its stop flag.
   std::shared_ptr<std::atomic<bool>> stop;
