@@ -48,6 +48,9 @@ constexpr auto rediscover_after = std::chrono::seconds{5};
 // under a second). The block timeout is for slow peers, not for peers that
 // do not exist.
 constexpr auto give_up_after = std::chrono::milliseconds{700};
+// Connected peers asked whether they have a block get this long to answer
+// before the providers are looked up as well.
+constexpr auto silent_after = std::chrono::milliseconds{250};
 
 // -- helpers
 // --------------------------------------------------------------------
@@ -238,11 +241,12 @@ void schedule(self_ptr self, const wire::address& addr) {
     return; // in flight somewhere
   bool asked = false;
   bool someone_may_have = false;
+  bool holder = false;
   for (auto& [id, p] : st.peers) {
     if (!may_serve(st, p, addr))
       continue;
     if (p.haves.count(addr) > 0) {
-      someone_may_have = true; // has it, but busy for now
+      someone_may_have = holder = true; // has it, but busy for now
       continue;
     }
     if (pw.asked_have.insert(id).second) {
@@ -252,8 +256,13 @@ void schedule(self_ptr self, const wire::address& addr) {
       someone_may_have = true; // asked, answer pending
     }
   }
-  if (asked || someone_may_have)
+  if (asked || someone_may_have) {
+    // Peers asked a while ago that have not answered (slow, or gone
+    // silent) must not keep the providers from being looked up.
+    if (!holder && clock::now() - pw.since >= silent_after)
+      discover(self, addr);
     return;
+  }
   auto lk = st.lookups.find(key_of(addr));
   bool looked =
     lk != st.lookups.end() && !lk->second.in_flight && lk->second.dialed == 0;

@@ -130,6 +130,30 @@ TEST(WaitsTest, NetworkDownloadRightAfterAnUploadElsewhereStartsAtOnce) {
   }
 }
 
+// A connected peer that never answers a want-have must not keep the
+// engine from looking the providers up in the DHT.
+TEST(WaitsTest, SilentConnectedPeerDoesNotHoldUpTheDhtLookup) {
+  test_node a, silent;
+  START(a);
+  START(silent);
+  auto spr = spr_of(a.proc);
+  ASSERT_EQ(spr.rfind("spr:", 0), 0u) << spr;
+  test_node b({"--bootstrap-node", spr});
+  START(b);
+  ASSERT_TRUE(connect_nodes(b.proc, silent.proc));
+  ::kill(silent.proc.pid(), SIGSTOP);
+  auto data = random_bytes(300 * kib + 11, 1650);
+  std::string cid;
+  auto ca = a.proc.client();
+  EXPECT_TRUE(upload(ca, data, &cid));
+  auto got = get_timed(b.proc, api("/data/" + cid + "/network/stream"));
+  ::kill(silent.proc.pid(), SIGCONT);
+  std::cout << "[  info    ] first byte after " << got.first_byte << " s\n";
+  EXPECT_EQ(got.status, 200) << got.error << " " << got.body.substr(0, 200);
+  EXPECT_EQ(sha256_hex(got.body), sha256_hex(data));
+  EXPECT_LT(got.first_byte, 3.0) << b.proc.stderr_tail();
+}
+
 // Issue: a CID nobody has took the engine's 20 s want timeout to fail.
 TEST(WaitsTest, UnknownCidWithOnePeerAnswers404WithinTwoSeconds) {
   test_node a, b;
