@@ -21,14 +21,24 @@ struct advertiser_state {
   /// provided again (provider records expire after 24 h).
   std::chrono::milliseconds interval{3000};
   std::chrono::hours reprovide{12};
+  /// How often the store's block count and bytes are compared with the
+  /// last pass's: a change (a dataset committed) starts a pass at once, so
+  /// that a new dataset is provided within this of its upload.
+  std::chrono::milliseconds check{200};
+  /// The store's counters at the last pass, and when it started.
+  uint64_t seen_blocks = 0;
+  uint64_t seen_bytes = 0;
+  std::chrono::steady_clock::time_point last_pass{};
   /// When each CID was last provided.
   std::map<cid, std::chrono::steady_clock::time_point> provided;
   bool busy = false;
 };
 
 /// Provides every local dataset's manifest CID and tree CID to discovery:
-/// new ones within `interval` of being stored, all of them again every
-/// `reprovide`. Polls the local store, so no other actor has to tell it.
+/// new ones within `check` of being stored (at most `interval`), all of
+/// them again every `reprovide`. Polls the local store (its cheap counters
+/// often, its dataset list when they change), so no other actor has to
+/// tell it.
 advertiser_actor::behavior_type
 advertiser(advertiser_actor::stateful_pointer<advertiser_state> self,
            local_store_actor local, discovery_actor discovery);

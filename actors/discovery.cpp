@@ -1,8 +1,12 @@
 #include "actors/discovery.hpp"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <fcntl.h>
+#include <fstream>
 #include <netinet/in.h>
 #include <openssl/rand.h>
 #include <sys/socket.h>
@@ -52,7 +56,42 @@ udp_socket::~udp_socket() {
   ::close(fd_);
 }
 
+void discovery_state::save_contacts() {
+  saved_at = std::chrono::steady_clock::now();
+  if (cfg.contacts_file.empty() || !table)
+    return;
+  std::vector<std::string> lines;
+  for (auto& c : table->all())
+    lines.push_back(c.record.to_text());
+  std::sort(lines.begin(), lines.end());
+  // An empty table (a node that lost touch) keeps the contacts it had.
+  if (lines.empty() || lines == saved)
+    return;
+  std::string text;
+  for (auto& l : lines)
+    text += l + '\n';
+  auto tmp = cfg.contacts_file + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  bool ok = fd >= 0 &&
+            ::write(fd, text.data(), text.size()) ==
+              static_cast<ssize_t>(text.size()) &&
+            ::fsync(fd) == 0;
+  if (fd >= 0)
+    ::close(fd);
+  if (!ok) {
+    spdlog::warn("discovery: cannot write {}: {}", tmp, strerror(errno));
+    return;
+  }
+  // The rename replaces the old file whole: a crash leaves one or the other.
+  if (std::rename(tmp.c_str(), cfg.contacts_file.c_str()) != 0) {
+    spdlog::warn("discovery: cannot rename {}: {}", tmp, strerror(errno));
+    return;
+  }
+  saved = std::move(lines);
+}
+
 discovery_state::~discovery_state() {
+  save_contacts();
   if (stop)
     *stop = true;
   if (receiver.joinable())
@@ -125,6 +164,16 @@ std::vector<peer_record> records_of(const std::vector<storage::contact>& cs) {
 
 void finish(self_ptr self, uint64_t id);
 
+bool has_new_provider(const discovery_state& st, const dht_lookup& l) {
+  if (l.found.size() >= 5)
+    return true;
+  auto i = st.answered.find(l.key);
+  for (auto& [peer, text] : l.found)
+    if (i == st.answered.end() || i->second.count(peer) == 0)
+      return true;
+  return false;
+}
+
 // Sends the next queries of a lookup; finishes it when it is done.
 void drive(self_ptr self, uint64_t id) {
   auto& st = self->state;
@@ -132,7 +181,12 @@ void drive(self_ptr self, uint64_t id) {
   if (it == st.lookups.end())
     return;
   auto& l = it->second;
-  if (l.kind == dht_lookup::mode::find_providers && l.found.size() >= 5) {
+  // Providers are answered as soon as one is known that the last lookup
+  // of the key did not answer with, without waiting for the rest of the
+  // walk: a contact that is gone would hold the answer for a whole
+  // request timeout, and whoever asked looks again later for more (a node
+  // answering GET_PROVIDERS sends all it has at once).
+  if (l.kind == dht_lookup::mode::find_providers && has_new_provider(st, l)) {
     finish(self, id);
     return;
   }
@@ -157,8 +211,14 @@ void finish(self_ptr self, uint64_t id) {
     i = i->second.lookup == id ? st.requests.erase(i) : std::next(i);
   if (l.kind == dht_lookup::mode::find_providers) {
     std::vector<std::string> out;
-    for (auto& [peer, text] : l.found)
+    if (st.answered.size() > 4096)
+      st.answered.clear();
+    auto& seen = st.answered[l.key];
+    seen.clear();
+    for (auto& [peer, text] : l.found) {
       out.push_back(text);
+      seen.insert(peer);
+    }
     for (auto& p : l.finders)
       p.deliver(out);
   } else if (l.kind == dht_lookup::mode::provide) {
@@ -216,6 +276,18 @@ void on_packet(self_ptr self, dht::packet& pkt, const std::string& from) {
       } else if constexpr (std::is_same_v<T, dht::add_provider>) {
         st.store.add(body.key, body.provider, clock::now());
         reply(dht::pong{});
+        // Our own lookups of that key need not wait for their walk.
+        if (body.provider.public_key != st.cfg.key->public_key()) {
+          std::vector<uint64_t> waiting;
+          for (auto& [id, l] : st.lookups)
+            if (l.kind == dht_lookup::mode::find_providers &&
+                l.key == body.key) {
+              l.found[body.provider.id().to_string()] = body.provider.to_text();
+              waiting.push_back(id);
+            }
+          for (auto id : waiting)
+            drive(self, id);
+        }
       } else {
         // An answer: match it to its request.
         auto req = st.requests.find(pkt.request_id);
@@ -277,7 +349,18 @@ discovery(discovery_actor::stateful_pointer<discovery_state> self,
                        std::to_string(ntohs(from.sin_port)));
     }
   }};
-  for (auto& text : st.cfg.bootstrap) {
+  // The contacts saved by the last run join the bootstrap records.
+  auto bootstrap = st.cfg.bootstrap;
+  size_t saved = 0;
+  if (!st.cfg.contacts_file.empty()) {
+    std::ifstream in{st.cfg.contacts_file};
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) {
+        bootstrap.push_back(line);
+        ++saved;
+      }
+  }
+  for (auto& text : bootstrap) {
     auto rec = peer_record::from_text(text);
     if (!rec) {
       spdlog::warn("discovery: ignoring bootstrap record: {}",
@@ -291,8 +374,10 @@ discovery(discovery_actor::stateful_pointer<discovery_state> self,
     auto id = start_lookup(self, dht_lookup::mode::find_node, st.self_id);
     drive(self, id);
   }
-  spdlog::info("discovery: DHT on UDP port {}, {} bootstrap contacts",
-               st.cfg.socket->port(), st.table->size());
+  spdlog::info("discovery: DHT on UDP port {}, {} bootstrap contacts ({} "
+               "saved)",
+               st.cfg.socket->port(), st.table->size(), saved);
+  st.saved_at = clock::now();
   self->delayed_send(self, st.cfg.tick, tick_atom::value);
   return instrumented<discovery_actor::behavior_type>(
     self, self->state.stats,
@@ -314,6 +399,11 @@ discovery(discovery_actor::stateful_pointer<discovery_state> self,
       auto key = storage::provider_key(c);
       st.store.add(key, st.self_record, clock::now());
       auto rp = self->make_response_promise<ok_atom>();
+      // The closest contacts known now get the record at once; the walk
+      // finds the closest ones there are (a contact that is gone holds it
+      // for a request timeout) and gives it to them when it ends.
+      for (auto& c : st.table->closest(key, st.table->k()))
+        request(self, c, dht::add_provider{key, st.self_record}, 0);
       auto id = start_lookup(self, dht_lookup::mode::provide, key);
       st.lookups.at(id).providers.push_back(rp);
       drive(self, id);
@@ -359,6 +449,12 @@ discovery(discovery_actor::stateful_pointer<discovery_state> self,
         }
       }
       st.store.expire(now);
+      // Saved a second after the table changed (cheap: sizes first), and
+      // every `save_interval`.
+      if (now - st.saved_at >= st.cfg.save_interval ||
+          (now - st.saved_at >= std::chrono::seconds{1} &&
+           st.table->size() != st.saved.size()))
+        st.save_contacts();
       self->delayed_send(self, st.cfg.tick, tick_atom::value);
     });
 }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,6 +50,14 @@ struct discovery_config {
   std::vector<std::string> addrs;
   /// Signed peer records (`spr:...`) to join the DHT through.
   std::vector<std::string> bootstrap;
+  /// Where the routing table's contacts are saved (their signed records,
+  /// one per line; written to a temporary file, then renamed) and read
+  /// from at start as more bootstrap records, so that a node restarted
+  /// without `--bootstrap-node` rejoins the DHT. Empty: not saved.
+  std::string contacts_file;
+  /// How often the contacts are saved at most: also one second after the
+  /// table changed, and when the actor stops.
+  std::chrono::milliseconds save_interval{30000};
   /// One request's timeout, and how often timeouts are checked.
   std::chrono::milliseconds request_timeout{1000};
   std::chrono::milliseconds tick{200};
@@ -86,11 +95,21 @@ struct discovery_state {
   storage::provider_store store;
   std::map<uint64_t, dht_request> requests;
   std::map<uint64_t, dht_lookup> lookups;
+  /// Providers the last lookup of each key answered with: a lookup that
+  /// finds only these walks on (they may be gone: a stale record must not
+  /// hide a new provider).
+  std::map<digest256, std::set<std::string>> answered;
   uint64_t next_id = 1;
   /// The receiving thread (blocking recvfrom) and its stop flag.
   std::shared_ptr<std::atomic<bool>> stop;
   std::thread receiver;
   uint64_t packets_in = 0, packets_out = 0, bad_packets = 0;
+  /// The contacts last saved to `contacts_file`, and when.
+  std::vector<std::string> saved;
+  std::chrono::steady_clock::time_point saved_at{};
+  /// Saves the routing table's contacts to `cfg.contacts_file` if they
+  /// changed since the last save. Errors are logged, not returned.
+  void save_contacts();
   ~discovery_state();
 };
 

@@ -35,11 +35,43 @@ constexpr size_t max_depth = 64;
 constexpr uint32_t serve_reads = 2;
 constexpr size_t serve_batch = 16;
 constexpr size_t delivery_bytes = 1 << 20;
-// How often to ask discovery again for a block nobody has.
+// A provider lookup that dialed nobody is repeated after 100 ms, then
+// 200 ms, 400 ms ... up to `rediscover_after`: a dataset uploaded elsewhere
+// a moment ago may have its provider record on the way, and a lookup on a
+// small network takes milliseconds. One that dialed providers waits the
+// whole `rediscover_after` (they are asked once connected).
+constexpr auto first_rediscover = std::chrono::milliseconds{100};
 constexpr auto rediscover_after = std::chrono::seconds{5};
+// A want that no connected peer may have fails with not_found once a
+// provider lookup that started this long after it found nobody new (the
+// fourth, after those at 0, 0.1 and 0.3 s: a CID nobody has answers in
+// under a second). The block timeout is for slow peers, not for peers that
+// do not exist.
+constexpr auto give_up_after = std::chrono::milliseconds{700};
+// Connected peers asked whether they have a block get this long to answer
+// before the providers are looked up as well.
+constexpr auto silent_after = std::chrono::milliseconds{250};
 
 // -- helpers
 // --------------------------------------------------------------------
+
+// The dataset key (tree or manifest CID) whose providers can serve `addr`.
+const cid& key_of(const wire::address& addr) {
+  return std::holds_alternative<cid>(addr) ? std::get<cid>(addr)
+                                           : std::get<block_address>(addr).tree;
+}
+
+// How long after its last lookup the providers of a dataset are looked up
+// again.
+clock::duration lookup_pause(const provider_lookup& lk) {
+  if (lk.dialed > 0)
+    return rediscover_after;
+  if (lk.fruitless == 0)
+    return clock::duration::zero();
+  auto shift = std::min<uint32_t>(lk.fruitless - 1, 16);
+  return std::min<clock::duration>(first_rediscover * (1u << shift),
+                                   rediscover_after);
+}
 
 size_t depth_of(const peer_entry& p) {
   auto d = static_cast<size_t>(p.rate * 0.1 / block_bytes);
@@ -48,6 +80,17 @@ size_t depth_of(const peer_entry& p) {
 
 bool good_standing(const engine_state& st, const peer_entry& p) {
   return p.bad_blocks < st.cfg.max_bad_blocks;
+}
+
+// Whether `p` may still serve `addr`: in good standing, not known to lack
+// it, and not quoting more than we pay (its price is its node's setting:
+// asking again would not lower it).
+bool may_serve(const engine_state& st, const peer_entry& p,
+               const wire::address& addr) {
+  if (!good_standing(st, p) || p.dont_haves.count(addr) > 0)
+    return false;
+  auto h = p.haves.find(addr);
+  return h == p.haves.end() || h->second <= st.cfg.max_price;
 }
 
 // Expected seconds until `p` would deliver one more block.
@@ -198,11 +241,12 @@ void schedule(self_ptr self, const wire::address& addr) {
     return; // in flight somewhere
   bool asked = false;
   bool someone_may_have = false;
+  bool holder = false;
   for (auto& [id, p] : st.peers) {
-    if (!good_standing(st, p) || p.dont_haves.count(addr) > 0)
+    if (!may_serve(st, p, addr))
       continue;
     if (p.haves.count(addr) > 0) {
-      someone_may_have = true; // has it, but busy or too expensive for now
+      someone_may_have = holder = true; // has it, but busy for now
       continue;
     }
     if (pw.asked_have.insert(id).second) {
@@ -212,8 +256,26 @@ void schedule(self_ptr self, const wire::address& addr) {
       someone_may_have = true; // asked, answer pending
     }
   }
-  if (asked || someone_may_have)
+  if (asked || someone_may_have) {
+    // Peers asked a while ago that have not answered (slow, or gone
+    // silent) must not keep the providers from being looked up.
+    if (!holder && clock::now() - pw.since >= silent_after)
+      discover(self, addr);
     return;
+  }
+  auto lk = st.lookups.find(key_of(addr));
+  bool looked =
+    lk != st.lookups.end() && !lk->second.in_flight && lk->second.dialed == 0;
+  // Every connected peer said it lacks it or quotes too much for it (or
+  // none is connected), and a provider lookup that started well after the
+  // want found nobody new: an unknown CID answers not_found in under a
+  // second, not after `want_timeout`.
+  if (looked && lk->second.started >= pw.since + give_up_after) {
+    if (st.lost.empty())
+      self->send(self, lost_atom::value);
+    st.lost.push_back(addr);
+    return;
+  }
   // Every peer that holds blocks of this dataset said it lacks this one (or
   // none is known to hold any, and every peer asked lacks it), and a recent
   // provider lookup found nobody new: nobody can serve it. Failing now (not
@@ -229,10 +291,7 @@ void schedule(self_ptr self, const wire::address& addr) {
         holder_lacks = holder_lacks || lacks;
       }
     }
-    auto lk = st.lookups.find(leaf->tree);
-    if ((holder_lacks || (!holder_known && asked_lacks)) &&
-        lk != st.lookups.end() && !lk->second.in_flight &&
-        lk->second.dialed == 0 &&
+    if ((holder_lacks || (!holder_known && asked_lacks)) && looked &&
         lk->second.finished + rediscover_after >= pw.since) {
       if (st.lost.empty())
         self->send(self, lost_atom::value);
@@ -244,23 +303,34 @@ void schedule(self_ptr self, const wire::address& addr) {
 }
 
 // Asks discovery for providers of the dataset (tree or manifest CID) and
-// dials those we are not connected to. One lookup per dataset at a time,
-// at most one every `rediscover_after`.
+// dials those we are not connected to. One lookup per dataset at a time;
+// the next one after `lookup_pause` (a `retry_atom` comes then).
 void discover(self_ptr self, const wire::address& addr) {
   auto& st = self->state;
-  if (!st.discovery)
+  if (!st.discovery || st.stopping)
     return;
-  cid key = std::holds_alternative<cid>(addr)
-              ? std::get<cid>(addr)
-              : std::get<block_address>(addr).tree;
+  auto key = key_of(addr);
   auto& lk = st.lookups[key];
   auto now = clock::now();
-  if (lk.in_flight || now - lk.finished < rediscover_after)
+  if (lk.in_flight)
     return;
+  // A dataset wanted again long after its last lookup starts afresh.
+  if (now - lk.finished > 2 * rediscover_after)
+    lk.fruitless = 0;
+  auto ready_at = lk.finished + lookup_pause(lk);
+  if (now < ready_at) {
+    if (!lk.retry_armed) {
+      lk.retry_armed = true;
+      self->delayed_send(self, ready_at - now, retry_atom::value, key);
+    }
+    return;
+  }
   lk.in_flight = true;
+  lk.started = now;
   if (st.lookups.size() > 1024) // forget finished lookups of old datasets
     for (auto i = st.lookups.begin(); i != st.lookups.end();)
-      i = !i->second.in_flight && now - i->second.finished > rediscover_after
+      i = !i->second.in_flight && !i->second.retry_armed &&
+              now - i->second.finished > rediscover_after
             ? st.lookups.erase(i)
             : std::next(i);
   spdlog::debug("engine: looking for providers of {}", key.to_string());
@@ -270,14 +340,13 @@ void discover(self_ptr self, const wire::address& addr) {
     lk.in_flight = false;
     lk.finished = clock::now();
     lk.dialed = dialed;
-    // Wants nobody could serve get their verdict now, not at the next tick.
+    lk.fruitless = dialed > 0 ? 0 : lk.fruitless + 1;
+    // Wants nobody could serve get their verdict (or their next lookup)
+    // now, not at the next tick.
     std::vector<wire::address> waiting;
-    for (auto& [a, pw] : st.pending) {
-      auto* leaf = std::get_if<block_address>(&a);
-      if (pw.requested.empty() &&
-          (leaf ? leaf->tree == key : std::get<cid>(a) == key))
+    for (auto& [a, pw] : st.pending)
+      if (pw.requested.empty() && key_of(a) == key)
         waiting.push_back(a);
-    }
     for (auto& a : waiting)
       schedule(self, a);
     flush(self);
@@ -342,6 +411,8 @@ void peer_gone(self_ptr self, const std::string& id, bool was_up,
     return;
   // Only the session we use counts (a duplicate's end does not).
   spdlog::info("engine: peer {} disconnected: {}", id, why);
+  if (st.cfg.book)
+    st.cfg.book->erase(id);
   auto p = std::move(it->second);
   st.peers.erase(it);
   release_peer_wants(self, p);
@@ -770,6 +841,25 @@ void dial(self_ptr self, const std::string& peer_id,
   });
 }
 
+// Dials again the peers of a previous engine that are not connected yet.
+void restore_peers(self_ptr self) {
+  auto& st = self->state;
+  if (st.restore.empty())
+    return;
+  constexpr uint32_t max_rounds = 5;
+  if (st.restore_rounds++ >= max_rounds) {
+    for (auto& [id, addrs] : st.restore)
+      if (st.peers.count(id) == 0)
+        spdlog::info("engine: gave up reconnecting to {}", id);
+    st.restore.clear();
+    return;
+  }
+  st.restore_at = clock::now() + std::chrono::seconds{1};
+  for (auto& [id, addrs] : st.restore)
+    if (st.peers.count(id) == 0)
+      dial(self, id, addrs);
+}
+
 // A caller waits for `key`: joins its pending want, or starts one. `Proof`
 // selects the waiters that get the leaf's proof as well; `keep` whether
 // this caller wants the block stored.
@@ -777,6 +867,8 @@ template <class... Proof>
 caf::result<block, Proof...> want(self_ptr self, wire::address key,
                                   bool keep = true) {
   auto& st = self->state;
+  if (st.stopping)
+    return make_error(ec::shutting_down, "the node is stopping");
   auto rp = self->make_response_promise<block, Proof...>();
   auto [it, fresh] = st.pending.try_emplace(key);
   it->second.keep |= keep;
@@ -802,6 +894,13 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
   st.local = std::move(local);
   st.discovery = std::move(discovery);
   self->delayed_send(self, st.cfg.tick, tick_atom::value);
+  // A restarted engine reconnects to the peers its predecessor had.
+  if (st.cfg.book) {
+    st.restore = st.cfg.book->snapshot();
+    if (!st.restore.empty())
+      spdlog::info("engine: reconnecting to {} peers", st.restore.size());
+    restore_peers(self);
+  }
   self->set_down_handler([self](caf::down_msg& dm) {
     for (auto& [id, p] : self->state.peers)
       if (p.info.session.address() == dm.source) {
@@ -837,6 +936,8 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
         return;
       }
       spdlog::info("engine: peer {} connected", id);
+      if (st.cfg.book)
+        st.cfg.book->put(id, info.addrs);
       if (st.cfg.inspector)
         if (auto insp = st.cfg.inspector->get())
           self->send(
@@ -940,6 +1041,8 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
       }
       for (auto& addr : redo)
         schedule(self, addr);
+      if (!st.restore.empty() && now >= st.restore_at)
+        restore_peers(self);
       // End-game: with few blocks left, a block waiting on one peer is also
       // asked from another; the first delivery wins, the other is cancelled.
       if (st.pending.size() <= 8) {
@@ -967,6 +1070,37 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
       self->delayed_send(self, st.cfg.tick, tick_atom::value);
     },
     [self](put_atom) { flush_stores(self); },
+    [self](retry_atom, const cid& key) {
+      auto& st = self->state;
+      auto lk = st.lookups.find(key);
+      if (lk != st.lookups.end())
+        lk->second.retry_armed = false;
+      std::vector<wire::address> waiting;
+      for (auto& [a, pw] : st.pending)
+        if (pw.requested.empty() && !pw.storing && key_of(a) == key)
+          waiting.push_back(a);
+      for (auto& a : waiting)
+        schedule(self, a);
+      flush(self);
+    },
+    [self](stop_atom) {
+      auto& st = self->state;
+      if (st.stopping)
+        return;
+      st.stopping = true;
+      spdlog::info("engine: stopping; failing {} pending wants",
+                   st.pending.size());
+      std::vector<wire::address> all;
+      for (auto& [a, pw] : st.pending)
+        all.push_back(a);
+      auto err = make_error(ec::shutting_down, "the node is stopping");
+      for (auto& a : all)
+        resolve(self, a, err);
+      for (auto& [id, rp] : st.connecting)
+        rp.deliver(err);
+      st.connecting.clear();
+      flush(self);
+    },
     [self](flush_atom) {
       self->state.flush_pending = false;
       flush(self);
@@ -983,14 +1117,15 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
         // Still true? A peer that connected meanwhile may have been asked.
         bool someone_may_have = false;
         for (auto& [id, p] : st.peers)
-          if (good_standing(st, p) && p.dont_haves.count(addr) == 0)
+          if (may_serve(st, p, addr))
             someone_may_have = true;
         if (someone_may_have)
           continue;
         resolve(self, addr,
                 make_error(ec::not_found,
                            "no peer has " + wire::to_string(addr),
-                           "the dataset's holders lack it"));
+                           "no peer we may buy from has it, and no provider "
+                           "lookup found one"));
       }
       flush(self);
     },

@@ -5,6 +5,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <set>
 #include <string>
@@ -20,6 +21,33 @@
 
 namespace cairn::actors {
 
+/// The peers a node's engine is connected to, with the addresses they
+/// listen on. Owned by the node (its supervisor), not by an engine, so that
+/// an engine restarted by the supervisor dials them again. Any thread may
+/// use it.
+class peer_book {
+public:
+  /// Records (or updates) a connected peer.
+  void put(const std::string& peer_id, std::vector<std::string> addrs) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    peers_[peer_id] = std::move(addrs);
+  }
+  /// Forgets a peer that disconnected.
+  void erase(const std::string& peer_id) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    peers_.erase(peer_id);
+  }
+  /// The peers recorded, peer ID -> addresses.
+  std::map<std::string, std::vector<std::string>> snapshot() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return peers_;
+  }
+
+private:
+  mutable std::mutex mtx_;
+  std::map<std::string, std::vector<std::string>> peers_;
+};
+
 /// Settings of the block-exchange engine.
 struct engine_config {
   /// Signs handshakes of the sessions the engine dials.
@@ -31,8 +59,9 @@ struct engine_config {
   /// A block request unanswered this long counts against the peer and is
   /// sent elsewhere.
   std::chrono::milliseconds block_timeout{5000};
-  /// A wanted block that no peer has (after discovery) fails with
-  /// `not_found` after this long.
+  /// A wanted block fails with `not_found` after this long at most (a peer
+  /// was asked and never answered). One that every connected peer lacks
+  /// and that provider lookups find nobody for fails within a second.
   std::chrono::milliseconds want_timeout{20000};
   /// Invalid or unrequested blocks a peer may send before it is dropped.
   uint32_t max_bad_blocks = 3;
@@ -48,6 +77,9 @@ struct engine_config {
   bool corrupt_served = false;
   /// Where established peer sessions are registered for operators.
   std::shared_ptr<inspector_ref> inspector;
+  /// The node's connected peers; a new engine dials those recorded in it
+  /// (a previous engine's). Null: none.
+  std::shared_ptr<peer_book> book;
 };
 
 /// What the engine knows about one connected peer ("peers admin").
@@ -100,9 +132,16 @@ struct pending_want {
 /// every pending want of that dataset.
 struct provider_lookup {
   bool in_flight = false;
-  /// When the last lookup answered, and how many new peers it dialed.
+  /// When the last lookup started and answered, and how many new peers it
+  /// dialed.
+  std::chrono::steady_clock::time_point started{};
   std::chrono::steady_clock::time_point finished{};
   size_t dialed = 0;
+  /// Lookups in a row that dialed nobody: the wait before the next one
+  /// doubles with each (a provider record may be on its way).
+  uint32_t fruitless = 0;
+  /// A `retry_atom` for this key is on its way.
+  bool retry_armed = false;
 };
 
 /// State of the `engine` actor.
@@ -128,6 +167,13 @@ struct engine_state {
   std::multimap<std::string, caf::typed_response_promise<ok_atom>> connecting;
   /// Peers being dialed (at most one dial per peer at a time).
   std::set<std::string> dialing;
+  /// Peers a previous engine was connected to, dialed again at start and
+  /// then every second until connected or `restore_rounds` is used up
+  /// (the peer may still hold our previous session and refuse the new one
+  /// as a duplicate).
+  std::map<std::string, std::vector<std::string>> restore;
+  uint32_t restore_rounds = 0;
+  std::chrono::steady_clock::time_point restore_at{};
   std::mt19937_64 rng{std::random_device{}()};
   /// Blocks delivered per dataset (tree) and peer, for operators; the
   /// oldest trees are forgotten beyond `max_tracked_trees`.
@@ -140,6 +186,8 @@ struct engine_state {
   std::vector<leaf_block> to_store;
   bool store_flush_queued = false;
   size_t stores_in_flight = 0;
+  /// The node is stopping: every want fails with `shutting_down`.
+  bool stopping = false;
   /// Totals for operators.
   uint64_t blocks_in = 0, blocks_out = 0, bytes_in = 0, bytes_out = 0;
   uint64_t bad_blocks = 0;

@@ -131,6 +131,7 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
     dc.socket = st.disc_socket;
     dc.addrs = st.info.addrs;
     dc.bootstrap = o.bootstrap_nodes;
+    dc.contacts_file = o.data_dir + "/dht-contacts";
     st.discovery = self->spawn<caf::monitored>(discovery, std::move(dc));
     return caf::actor_cast<caf::actor>(st.discovery);
   }
@@ -147,6 +148,9 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
     ec.max_peers = o.max_peers;
     ec.corrupt_served = o.fault_corrupt_blocks;
     ec.inspector = st.ctx->inspector;
+    if (!st.ctx->peers)
+      st.ctx->peers = std::make_shared<peer_book>();
+    ec.book = st.ctx->peers;
     st.engine = self->spawn<caf::monitored>(engine, std::move(ec), st.local,
                                             st.discovery);
     return caf::actor_cast<caf::actor>(st.engine);

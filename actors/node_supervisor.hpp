@@ -28,6 +28,8 @@ class Server;
 
 namespace cairn::actors {
 
+class peer_book;
+
 /// Everything a node is made of besides its actors: its settings, its key
 /// and its store before the first `local_store` takes it. One per node, so
 /// that one process can host many nodes (README "Actors": a node is a value).
@@ -54,6 +56,9 @@ struct node_context {
   /// When the node was made: its uptime does not restart with the API.
   std::chrono::steady_clock::time_point started =
     std::chrono::steady_clock::now();
+  /// The engine's connected peers, kept across engine restarts (set by the
+  /// supervisor when it first spawns the engine).
+  std::shared_ptr<peer_book> peers;
 };
 
 /// The LMDB settings of a node: the store lives in `<data-dir>/repo`.

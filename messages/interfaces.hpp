@@ -235,6 +235,12 @@ using engine_actor = session_owner_actor::extend<
   caf::reacts_to<flush_atom>,
   /// (put_atom) -> ()   internal: store the verified blocks gathered so far
   caf::reacts_to<put_atom>,
+  /// (retry_atom, key) -> ()   internal: the provider lookup of a dataset
+  ///   may run again
+  caf::reacts_to<retry_atom, cid>,
+  /// (stop_atom) -> ()   the node is stopping: every pending and later
+  ///   want fails with shutting_down at once, so no caller waits for it
+  caf::reacts_to<stop_atom>,
   /// (update_atom, local_store) -> ()   the supervisor's re-wiring
   caf::reacts_to<update_atom, local_store_actor>,
   /// (update_atom, discovery) -> ()

@@ -145,6 +145,21 @@ int main(int argc, char** argv) {
             spdlog::critical("shutdown took more than 60 s, exiting");
             std::_Exit(1);
           }}.detach();
+          // Fetches from peers end first, with shutting_down: the API
+          // stops only once its handler threads have answered, and a
+          // handler waiting for a block nobody delivers would hold the
+          // whole node until the engine's want timeout.
+          self
+            ->request(sup, std::chrono::seconds{2}, get_atom::value,
+                      std::string{"engine"})
+            .receive(
+              [](caf::actor& engine) {
+                caf::anon_send(caf::actor_cast<engine_actor>(engine),
+                               stop_atom::value);
+              },
+              [](caf::error& err) {
+                spdlog::debug("shutdown: no engine to stop: {}", describe(err));
+              });
           self->request(sup, std::chrono::seconds{30}, stop_atom::value)
             .receive([](ok_atom) {},
                      [&](caf::error& err) {
