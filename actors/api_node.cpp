@@ -17,7 +17,7 @@
 namespace cairn::actors::rest {
 
 // GET /connect/{peerId}?addrs=/ip4/A/tcp/P (repeatable; without it, the
-// addresses of the peer's record in the DHT).
+// addresses of the peer's record, found by a DHT lookup of its ID).
 void handle_connect(api_shared& api, const Request& req, Response& res) {
   auto peer = req.matches[1].str();
   if (!peer_id::is_valid_text(peer)) {
@@ -49,9 +49,9 @@ void handle_connect(api_shared& api, const Request& req, Response& res) {
   caf::scoped_actor self{api.sys};
   if (addrs.empty()) {
     // Without addresses, the peer's signed record in the DHT gives them.
-    if (auto table = ask<std::vector<std::string>>(
-          self, api.discovery(), store_timeout, list_atom::value))
-      for (auto& text : *table)
+    if (auto found = ask<std::vector<std::string>>(
+          self, api.discovery(), store_timeout, find_atom::value, peer))
+      for (auto& text : *found)
         if (auto rec = peer_record::from_text(text);
             rec && rec->id().to_string() == peer)
           addrs = rec->addrs;

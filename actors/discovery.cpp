@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/local_store.hpp"
+#include "messages/base58.hpp"
 #include "messages/error.hpp"
 
 namespace cairn::actors {
@@ -221,6 +222,14 @@ void finish(self_ptr self, uint64_t id) {
     }
     for (auto& p : l.finders)
       p.deliver(out);
+  } else if (l.kind == dht_lookup::mode::find_node && !l.finders.empty()) {
+    // A peer's record: the node itself answered the walk.
+    std::vector<std::string> out;
+    for (auto& c : l.walk.result())
+      if (c.id == l.key)
+        out.push_back(c.record.to_text());
+    for (auto& p : l.finders)
+      p.deliver(out);
   } else if (l.kind == dht_lookup::mode::provide) {
     // The k closest nodes store our record for the key.
     for (auto& c : l.walk.result())
@@ -390,6 +399,23 @@ discovery(discovery_actor::stateful_pointer<discovery_state> self,
       for (auto& p : st.store.get(key, clock::now()))
         if (p.public_key != st.cfg.key->public_key())
           st.lookups.at(id).found[p.id().to_string()] = p.to_text();
+      st.lookups.at(id).finders.push_back(rp);
+      drive(self, id);
+      return rp;
+    },
+    [self](find_atom,
+           const std::string& peer) -> caf::result<std::vector<std::string>> {
+      auto& st = self->state;
+      auto bin = peer_id::is_valid_text(peer) ? base58_decode(peer)
+                                              : std::nullopt;
+      if (!bin)
+        return std::vector<std::string>{};
+      auto target = sha256(*bin);
+      for (auto& c : st.table->all())
+        if (c.id == target)
+          return std::vector<std::string>{c.record.to_text()};
+      auto rp = self->make_response_promise<std::vector<std::string>>();
+      auto id = start_lookup(self, dht_lookup::mode::find_node, target);
       st.lookups.at(id).finders.push_back(rp);
       drive(self, id);
       return rp;

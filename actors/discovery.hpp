@@ -71,6 +71,8 @@ struct dht_lookup {
   digest256 key{};
   /// Providers found so far (peer ID → record text).
   std::map<std::string, std::string> found;
+  /// Who waits for the providers, or (find_node) for the record of the
+  /// node whose ID is `key`.
   std::vector<caf::typed_response_promise<std::vector<std::string>>> finders;
   std::vector<caf::typed_response_promise<ok_atom>> providers;
 };

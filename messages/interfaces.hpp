@@ -191,6 +191,10 @@ using discovery_actor = inspectable_actor::extend<
   /// (find_atom, cid) -> (records)   providers of `cid` as signed peer
   ///   records in text form (`spr:...`); empty if none found
   caf::replies_to<find_atom, cid>::with<std::vector<std::string>>,
+  /// (find_atom, peer_id_text) -> (records)   the signed record of that
+  ///   peer, from the routing table or a node lookup of its ID; empty if
+  ///   not found (or the text is not a peer ID)
+  caf::replies_to<find_atom, std::string>::with<std::vector<std::string>>,
   /// (provide_atom, cid) -> (ok_atom)   announces that this node has `cid`
   caf::replies_to<provide_atom, cid>::with<ok_atom>,
   /// (get_atom, spr_atom) -> (record)   this node's signed peer record

@@ -1020,16 +1020,26 @@ TEST_F(CairnctlTest, StoreJsonCountsTheUploadedBlocks) {
 }
 
 TEST_F(CairnctlTest, WantsJsonListsABlockTheNodeWaitsFor) {
-  // A valid CID the node does not have: upload, then delete it.
-  auto cli = node.proc.client();
+  // A connected peer that has the dataset but is stopped (SIGSTOP): the
+  // node asks it and keeps wanting the manifest until the peer answers or
+  // the want times out (20 s); this client gives up after 3 s. (A CID that
+  // nobody has is given up within a second.)
+  test_node holder;
+  ASSERT_TRUE(holder.proc.start());
   std::string cid;
-  ASSERT_TRUE(cairn::test::upload(cli, random_bytes(100000, 3), &cid));
-  ASSERT_EQ(cli.Delete(api("/data/" + cid))->status, 204);
-  // Ask for it over the network in the background; nobody has it, so the
-  // engine keeps wanting it for 20 s; this client gives up after 2 s.
+  {
+    auto hc = holder.proc.client();
+    ASSERT_TRUE(cairn::test::upload(hc, random_bytes(100000, 3), &cid));
+  }
+  ASSERT_TRUE(connect_nodes(node.proc, holder.proc));
+  ::kill(holder.proc.pid(), SIGSTOP);
+  struct resume {
+    pid_t pid;
+    ~resume() { ::kill(pid, SIGCONT); }
+  } resume_holder{holder.proc.pid()};
   std::thread fetch([&] {
     auto c = node.proc.client();
-    c.set_read_timeout(2, 0);
+    c.set_read_timeout(3, 0);
     c.Get(api("/data/" + cid + "/network/stream"));
   });
   json want;
@@ -1043,7 +1053,7 @@ TEST_F(CairnctlTest, WantsJsonListsABlockTheNodeWaitsFor) {
       want = find_named(w, "address", cid);
       return !want.empty();
     },
-    5s);
+    3s);
   fetch.join();
   ASSERT_TRUE(seen) << last;
   EXPECT_TRUE(want["ageSeconds"].is_number()) << want.dump();

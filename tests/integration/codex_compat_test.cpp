@@ -219,6 +219,24 @@ TEST(CodexCompatTest, ConnectWithoutAddrsFindsThePeerInTheDht) {
   std::map<std::string, json> peers;
   ASSERT_TRUE(peers_of(b.proc, &peers));
   EXPECT_EQ(peers.count(a.proc.peer_id()), 1u);
+  // C joins after B: once A knows C, B finds C by a lookup of its ID
+  // through A.
+  test_node c({"--bootstrap-node", spr->body});
+  ASSERT_TRUE(c.proc.start());
+  auto ca = a.proc.client();
+  bool a_knows_c = false;
+  for (int i = 0; i < 50 && !a_knows_c; ++i) {
+    json info;
+    ASSERT_TRUE(get_json(ca, api("/debug/info"), &info));
+    for (auto& node : info["table"]["nodes"])
+      a_knows_c |= node.value("peerId", "") == c.proc.peer_id();
+    if (!a_knows_c)
+      std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+  ASSERT_TRUE(a_knows_c);
+  auto to_c = cb.Get(api("/connect/" + c.proc.peer_id()));
+  ASSERT_TRUE(to_c);
+  EXPECT_EQ(to_c->status, 200) << to_c->body;
 
   // A peer nobody knows: 400 with one reason.
   test_node stranger;
