@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <fstream>
 #include <map>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -254,9 +253,6 @@ struct lmdb_store::write_txn {
       return fail("mdb_del(expiry)", rc);
     used -= std::min<uint64_t>(used, m.size);
     count -= std::min<uint64_t>(count, 1);
-    // Freeing a value maps it (see trim_mapping); trim during long deletes
-    // too, not only after them.
-    st.note_read();
     return caf::none;
   }
 
@@ -380,9 +376,6 @@ struct lmdb_store::write_txn {
   }
 };
 
-// Bytes stored or freed between two trims of the mapping.
-constexpr uint64_t trim_bytes = uint64_t{4} << 20;
-
 template <class F>
 caf::error lmdb_store::with_write(const char* what, F&& body) {
   for (int attempt = 0; attempt < 16; ++attempt) {
@@ -391,7 +384,6 @@ caf::error lmdb_store::with_write(const char* what, F&& body) {
       return make_error(ec::storage_io, "mdb_txn_begin",
                         std::string{mdb_strerror(rc)});
     caf::error err = w.load_stats();
-    auto used_before = w.used;
     if (!err)
       err = body(w);
     if (!err)
@@ -402,20 +394,8 @@ caf::error lmdb_store::with_write(const char* what, F&& body) {
         return err;
     } else {
       int rc = mdb_txn_commit(w.txn);
-      if (rc == 0) {
-        // Bounded, not per commit: one transaction per network block would
-        // otherwise pay a TLB shootdown each. Every 64 transactions, or
-        // sooner after large ones (group commits of up to 16 MiB): writing
-        // and freeing values maps their pages too.
-        bytes_since_trim_ +=
-          w.used > used_before ? w.used - used_before : used_before - w.used;
-        if (++writes_since_trim_ >= 64 || bytes_since_trim_ >= trim_bytes) {
-          writes_since_trim_ = 0;
-          bytes_since_trim_ = 0;
-          trim_mapping();
-        }
+      if (rc == 0)
         return caf::none;
-      }
       if (rc != MDB_MAP_FULL)
         return make_error(ec::storage_io, what, std::string{mdb_strerror(rc)});
     }
@@ -436,19 +416,6 @@ caf::error lmdb_store::grow_map() {
   map_addr_ = nullptr; // remapped: look it up again
   map_looked_up_ = false;
   return caf::none;
-}
-
-void lmdb_store::trim_mapping() {
-  // LMDB maps its file read-only and shared. Every page the process touches
-  // stays mapped (and counts in its RSS), and the kernel maps up to 64 KiB
-  // around each touched page; freeing or reading a 64 KiB value thus maps
-  // the whole value. Dropping the mapping's pages keeps them in the page
-  // cache; the next access faults them back in cheaply.
-  if (!map_looked_up_)
-    locate_map();
-  if (map_addr_)
-    ::madvise(map_addr_, map_len_, MADV_DONTNEED);
-  reads_since_trim_ = 0;
 }
 
 void lmdb_store::locate_map() {
@@ -475,12 +442,6 @@ void lmdb_store::locate_map() {
       map_len_ = hi - lo;
     }
   }
-}
-
-void lmdb_store::note_read() {
-  // One trim per 128 block reads (8 MiB) bounds what reads keep mapped.
-  if (++reads_since_trim_ >= 128)
-    trim_mapping();
 }
 
 uint64_t lmdb_store::map_size() const {
@@ -622,16 +583,7 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
     for (const auto& d : leaves)
       ++added_refs[d];
     bool tree_known = manifest_known || *refs > 0;
-    // One transaction for the whole dataset: the pages its lookups map
-    // are dropped along the way (safe mid-transaction: they refault from
-    // the page cache), or a 1 GiB upload maps ~100 MiB here.
-    uint32_t touched = 0;
-    auto trim_now_and_then = [&] {
-      if (++touched % 1024 == 0)
-        trim_mapping();
-    };
     for (const auto& [digest, n] : added_refs) {
-      trim_now_and_then();
       auto key = cid{multicodec::codex_block, digest}.to_bytes();
       block_meta bm;
       auto found = w.get_meta(key, bm);
@@ -653,7 +605,6 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
     }
     if (!tree_known) {
       for (uint64_t i = 0; i < leaves.size(); ++i) {
-        trim_now_and_then();
         auto p = tree->proof(i);
         if (auto e = w.put_leaf(block_address{m->tree_cid, i}, leaves[i], *p))
           return e;
@@ -977,11 +928,7 @@ caf::expected<block> lmdb_store::read_block(MDB_txn* txn, const cid& id) {
   if (rc != 0)
     return make_error(ec::storage_io, "mdb_get(blocks)",
                       std::string{mdb_strerror(rc)});
-  auto data = copy_value(v.mv_data, v.mv_size);
-  // Even with pread, LMDB touched the value's first page through the map
-  // (the kernel maps up to 64 KiB around it): still trimmed regularly.
-  note_read();
-  return block::wrap(id, std::move(data));
+  return block::wrap(id, copy_value(v.mv_data, v.mv_size));
 }
 
 caf::expected<block> lmdb_store::get_block(const cid& id) {

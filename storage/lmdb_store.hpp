@@ -59,6 +59,11 @@ struct leaf_info {
 /// the manifest, and fsyncs the manifest, so a dataset whose manifest exists
 /// survives both.
 ///
+/// Memory: pages of the map that the process touches count in its RssFile,
+/// not RssAnon; they are page cache (shared, reclaimed by the kernel), so
+/// the store leaves them mapped. Dropping them costs a TLB shootdown per
+/// drop and a page fault per later access.
+///
 /// Thread safety: not thread-safe; owned by one thread (the detached
 /// `local_store` actor). Times are seconds since the Unix epoch.
 class lmdb_store {
@@ -187,9 +192,7 @@ private:
   caf::error with_write(const char* what, F&& body);
   caf::error grow_map();
   void start_writeback(uint64_t new_bytes);
-  void trim_mapping();
   void locate_map();
-  void note_read();
   shared_bytes copy_value(const void* data, size_t size);
   caf::expected<block> read_block(MDB_txn* txn, const cid& id);
 
@@ -197,9 +200,6 @@ private:
   MDB_env* env_ = nullptr;
   MDB_dbi blocks_ = 0, meta_ = 0, expiry_ = 0, leaves_ = 0, trees_ = 0,
           manifests_ = 0, stats_ = 0;
-  uint32_t reads_since_trim_ = 0;
-  uint32_t writes_since_trim_ = 0;
-  uint64_t bytes_since_trim_ = 0;
   // Bytes `put_blocks` stored since it last started writeback.
   uint64_t unflushed_bytes_ = 0;
   // Where LMDB mapped data.mdb (looked up once, lazily, and again after the
