@@ -30,19 +30,8 @@ API=/api/codex/v1
 
 die() { echo "handoffs: $*" >&2; exit 1; }
 
-[[ -x "$NODE_BIN" ]] || die "no executable $NODE_BIN (build first, or pass the build dir as \$1)"
 [[ "$SIZE_MB" =~ ^[1-9][0-9]*$ ]] || die "SIZE_MB must be a positive integer"
-for tool in curl perf strace python3 awk; do
-  command -v "$tool" >/dev/null || die "$tool is required"
-done
-NODE_BIN=$(cd "$(dirname "$NODE_BIN")" && pwd)/$(basename "$NODE_BIN")
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/cairn-handoffs-XXXXXX")
-NODE_PIDS=()
-CURL_PIDS=()
-SERVER_PIDS=()
-SAMPLER_PID=""
-bench_traps handoffs
+bench_start handoffs curl perf strace python3 awk
 
 SIZE_BYTES=$((SIZE_MB * 1024 * 1024))
 QUOTA=$((SIZE_BYTES * 2 + 1024 * 1024 * 1024))

@@ -60,23 +60,11 @@ API=/api/codex/v1
 
 die() { echo "http_throughput: $*" >&2; exit 1; }
 
-[[ -x "$NODE_BIN" ]] || die "no executable $NODE_BIN (build first, or pass the build dir as \$1)"
 [[ -x "$NGINX_BIN" ]] || die "nginx not found at $NGINX_BIN"
 [[ "$SIZE_MB" =~ ^[1-9][0-9]*$ ]] || die "SIZE_MB must be a positive integer"
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer"
-for tool in curl python3 sha256sum awk; do
-  command -v "$tool" >/dev/null || die "$tool is required"
-done
-NODE_BIN=$(cd "$(dirname "$NODE_BIN")" && pwd)/$(basename "$NODE_BIN")
+bench_start http curl python3 sha256sum awk
 STORE_BENCH="$BUILD_DIR/bin/store_bench"
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/cairn-bench-XXXXXX")
-NODE_PIDS=()
-CURL_PIDS=()
-SERVER_PIDS=()
-SAMPLER_PID=""
-
-bench_traps http_throughput
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

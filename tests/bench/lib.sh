@@ -119,6 +119,27 @@ bench_cleanup() {
   exit "$rc"
 }
 
+# bench_start NAME TOOL...: the start of a node benchmark named NAME (the
+# caller sets NODE_BIN and die()): checks NODE_BIN and each TOOL, makes
+# NODE_BIN absolute, creates the private temp dir WORK, empties NODE_PIDS,
+# CURL_PIDS, SERVER_PIDS and SAMPLER_PID, and installs the traps that stop
+# all of them on exit (bench_traps).
+bench_start() {
+  local name=$1 tool
+  shift
+  [[ -x "$NODE_BIN" ]] || die "no executable $NODE_BIN (build first, or pass the build dir as \$1)"
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || die "$tool is required"
+  done
+  NODE_BIN=$(cd "$(dirname "$NODE_BIN")" && pwd)/$(basename "$NODE_BIN")
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/cairn-$name-XXXXXX")
+  NODE_PIDS=()
+  CURL_PIDS=()
+  SERVER_PIDS=()
+  SAMPLER_PID=""
+  bench_traps "$name"
+}
+
 # bench_traps NAME: installs bench_cleanup, and an ERR trap naming the
 # failed command of script NAME.
 bench_traps() {

@@ -59,21 +59,10 @@ API=/api/codex/v1
 
 die() { echo "network_throughput: $*" >&2; exit 1; }
 
-[[ -x "$NODE_BIN" ]] || die "no executable $NODE_BIN (build first, or pass the build dir as \$1)"
 for v in SIZE_MB RUNS DL_MB DOWNLOADERS; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
 done
-for tool in curl python3 sha256sum awk; do
-  command -v "$tool" >/dev/null || die "$tool is required"
-done
-NODE_BIN=$(cd "$(dirname "$NODE_BIN")" && pwd)/$(basename "$NODE_BIN")
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/cairn-netbench-XXXXXX")
-NODE_PIDS=()
-CURL_PIDS=()
-SAMPLER_PID=""
-
-bench_traps network_throughput
+bench_start netbench curl python3 sha256sum awk
 
 SIZE_BYTES=$((SIZE_MB * 1024 * 1024))
 DL_BYTES=$((DL_MB * 1024 * 1024))
