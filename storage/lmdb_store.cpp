@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -407,21 +408,20 @@ caf::error lmdb_store::with_write(const char* what, F&& body) {
 }
 
 caf::error lmdb_store::grow_map() {
+  std::unique_lock<std::shared_mutex> no_readers{remap_};
   MDB_envinfo info;
   mdb_env_info(env_, &info);
   size_t next = info.me_mapsize * 2;
   if (int rc = mdb_env_set_mapsize(env_, next))
     return make_error(ec::storage_io, "mdb_env_set_mapsize",
                       std::string{mdb_strerror(rc)});
-  map_addr_ = nullptr; // remapped: look it up again
-  map_looked_up_ = false;
+  locate_map();
   return caf::none;
 }
 
 void lmdb_store::locate_map() {
   // LMDB does not say where it mapped the file (mdb_env_info reports an
   // address only with MDB_FIXEDMAP): find the mapping of our data.mdb.
-  map_looked_up_ = true;
   map_addr_ = nullptr;
   map_len_ = 0;
   char* real = ::realpath((opts_.path + "/data.mdb").c_str(), nullptr);
@@ -445,6 +445,7 @@ void lmdb_store::locate_map() {
 }
 
 uint64_t lmdb_store::map_size() const {
+  std::shared_lock<std::shared_mutex> no_resize{remap_};
   MDB_envinfo info;
   mdb_env_info(env_, &info);
   return info.me_mapsize;
@@ -504,6 +505,7 @@ caf::expected<std::unique_ptr<lmdb_store>> lmdb_store::open(lmdb_options opts) {
   }
   if (int rc = mdb_txn_commit(txn))
     return fail("mdb_txn_commit", rc);
+  st->locate_map();
   return st;
 }
 
@@ -848,11 +850,13 @@ caf::expected<uint64_t> lmdb_store::expire(uint64_t now, size_t max) {
 
 namespace {
 
-// A read-only transaction that aborts itself.
+// A read-only transaction that aborts itself, holding off map resizes
+// (`remap`) while it lives.
 struct read_txn {
+  std::shared_lock<std::shared_mutex> lock;
   MDB_txn* txn = nullptr;
   int rc = 0;
-  explicit read_txn(MDB_env* env) {
+  read_txn(MDB_env* env, std::shared_mutex& remap) : lock(remap) {
     rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn);
   }
   ~read_txn() {
@@ -894,8 +898,6 @@ shared_bytes lmdb_store::copy_value(const void* data, size_t size) {
   auto* p = static_cast<const uint8_t*>(data);
   auto& pool = buffer_pool::blocks();
   if (size >= pread_threshold) {
-    if (!map_looked_up_)
-      locate_map();
     auto* base = static_cast<const uint8_t*>(map_addr_);
     int fd = -1;
     if (base && p >= base && p + size <= base + map_len_ &&
@@ -932,21 +934,21 @@ caf::expected<block> lmdb_store::read_block(MDB_txn* txn, const cid& id) {
 }
 
 caf::expected<block> lmdb_store::get_block(const cid& id) {
-  read_txn r{env_};
+  read_txn r{env_, remap_};
   if (r.rc)
     return txn_error(r.rc);
   return read_block(r.txn, id);
 }
 
 caf::expected<leaf_info> lmdb_store::get_leaf(const block_address& addr) {
-  read_txn r{env_};
+  read_txn r{env_, remap_};
   if (r.rc)
     return txn_error(r.rc);
   return read_leaf(r.txn, leaves_, addr);
 }
 
 caf::expected<block> lmdb_store::get_leaf_block(const block_address& addr) {
-  read_txn r{env_};
+  read_txn r{env_, remap_};
   if (r.rc)
     return txn_error(r.rc);
   auto leaf = read_leaf(r.txn, leaves_, addr);
@@ -957,7 +959,7 @@ caf::expected<block> lmdb_store::get_leaf_block(const block_address& addr) {
 
 caf::expected<std::pair<block, merkle_proof>>
 lmdb_store::get_leaf_proof(const block_address& addr) {
-  read_txn r{env_};
+  read_txn r{env_, remap_};
   if (r.rc)
     return txn_error(r.rc);
   auto leaf = read_leaf(r.txn, leaves_, addr);
@@ -971,7 +973,7 @@ lmdb_store::get_leaf_proof(const block_address& addr) {
 
 caf::expected<std::vector<leaf_block>>
 lmdb_store::get_leaf_proofs(const std::vector<block_address>& addrs) {
-  read_txn r{env_};
+  read_txn r{env_, remap_};
   if (r.rc)
     return txn_error(r.rc);
   std::vector<leaf_block> out;
@@ -993,7 +995,7 @@ lmdb_store::get_leaf_proofs(const std::vector<block_address>& addrs) {
 }
 
 bool lmdb_store::has_leaf(const block_address& addr) {
-  read_txn r{env_};
+  read_txn r{env_, remap_};
   if (r.rc)
     return false;
   auto leaf = read_leaf(r.txn, leaves_, addr);
@@ -1005,7 +1007,7 @@ bool lmdb_store::has_leaf(const block_address& addr) {
 }
 
 bool lmdb_store::has_block(const cid& id) {
-  read_txn r{env_};
+  read_txn r{env_, remap_};
   if (r.rc)
     return false;
   auto key = id.to_bytes();
@@ -1014,7 +1016,7 @@ bool lmdb_store::has_block(const cid& id) {
 }
 
 caf::expected<std::vector<dataset_entry>> lmdb_store::list_datasets() {
-  read_txn r{env_};
+  read_txn r{env_, remap_};
   if (r.rc)
     return txn_error(r.rc);
   std::vector<dataset_entry> out;
@@ -1043,7 +1045,7 @@ caf::expected<std::vector<dataset_entry>> lmdb_store::list_datasets() {
 space_info lmdb_store::space() {
   space_info out;
   out.quota_max_bytes = opts_.quota_bytes;
-  read_txn r{env_};
+  read_txn r{env_, remap_};
   if (r.rc)
     return out;
   for (auto [key, dst] : {std::pair{"used", &out.quota_used_bytes},
@@ -1058,9 +1060,10 @@ space_info lmdb_store::space() {
 namespace {
 
 template <class F>
-auto with_meta(MDB_env* env, MDB_dbi dbi, const cid& id, F&& f)
+auto with_meta(MDB_env* env, std::shared_mutex& remap, MDB_dbi dbi,
+               const cid& id, F&& f)
   -> caf::expected<decltype(f(std::declval<const uint8_t*>()))> {
-  read_txn r{env};
+  read_txn r{env, remap};
   if (r.rc)
     return txn_error(r.rc);
   auto key = id.to_bytes();
@@ -1077,12 +1080,12 @@ auto with_meta(MDB_env* env, MDB_dbi dbi, const cid& id, F&& f)
 } // namespace
 
 caf::expected<uint64_t> lmdb_store::expiry_of(const cid& id) {
-  return with_meta(env_, meta_, id,
+  return with_meta(env_, remap_, meta_, id,
                    [](const uint8_t* d) { return get_le(d + 8, 8); });
 }
 
 caf::expected<uint32_t> lmdb_store::refcount_of(const cid& id) {
-  return with_meta(env_, meta_, id, [](const uint8_t* d) {
+  return with_meta(env_, remap_, meta_, id, [](const uint8_t* d) {
     return static_cast<uint32_t>(get_le(d, 4));
   });
 }
