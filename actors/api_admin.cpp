@@ -306,6 +306,24 @@ std::string metrics_text(api_shared& api) {
          static_cast<double>(api.downloads_started.load()));
   metric("cairn_actors", "gauge", "Live actors.",
          list ? static_cast<double>(list->size()) : 0);
+  // Apart, because they cost differently: anonymous memory is the node's
+  // own, file pages (LMDB's map) are page cache the kernel shares and
+  // reclaims.
+  std::map<std::string, double> status;
+  if (std::FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256], key[64];
+    double kib = 0;
+    while (std::fgets(line, sizeof(line), f))
+      if (std::sscanf(line, "%63[^:]: %lf kB", key, &kib) == 2)
+        status[key] = kib * 1024;
+    std::fclose(f);
+  }
+  metric("cairn_process_rss_anon_bytes", "gauge",
+         "Resident anonymous memory: heap, buffers, stacks.",
+         status["RssAnon"]);
+  metric("cairn_process_rss_file_bytes", "gauge",
+         "Resident file pages, mostly LMDB's map: shared, reclaimable.",
+         status["RssFile"]);
   auto per_actor = [&](const char* name, const char* type, const char* help,
                        auto value) {
     o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type

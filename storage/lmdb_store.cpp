@@ -6,7 +6,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <map>
-#include <sys/mman.h>
+#include <mutex>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -254,9 +254,6 @@ struct lmdb_store::write_txn {
       return fail("mdb_del(expiry)", rc);
     used -= std::min<uint64_t>(used, m.size);
     count -= std::min<uint64_t>(count, 1);
-    // Freeing a value maps it (see trim_mapping); trim during long deletes
-    // too, not only after them.
-    st.note_read();
     return caf::none;
   }
 
@@ -380,9 +377,6 @@ struct lmdb_store::write_txn {
   }
 };
 
-// Bytes stored or freed between two trims of the mapping.
-constexpr uint64_t trim_bytes = uint64_t{4} << 20;
-
 template <class F>
 caf::error lmdb_store::with_write(const char* what, F&& body) {
   for (int attempt = 0; attempt < 16; ++attempt) {
@@ -391,7 +385,6 @@ caf::error lmdb_store::with_write(const char* what, F&& body) {
       return make_error(ec::storage_io, "mdb_txn_begin",
                         std::string{mdb_strerror(rc)});
     caf::error err = w.load_stats();
-    auto used_before = w.used;
     if (!err)
       err = body(w);
     if (!err)
@@ -402,20 +395,8 @@ caf::error lmdb_store::with_write(const char* what, F&& body) {
         return err;
     } else {
       int rc = mdb_txn_commit(w.txn);
-      if (rc == 0) {
-        // Bounded, not per commit: one transaction per network block would
-        // otherwise pay a TLB shootdown each. Every 64 transactions, or
-        // sooner after large ones (group commits of up to 16 MiB): writing
-        // and freeing values maps their pages too.
-        bytes_since_trim_ +=
-          w.used > used_before ? w.used - used_before : used_before - w.used;
-        if (++writes_since_trim_ >= 64 || bytes_since_trim_ >= trim_bytes) {
-          writes_since_trim_ = 0;
-          bytes_since_trim_ = 0;
-          trim_mapping();
-        }
+      if (rc == 0)
         return caf::none;
-      }
       if (rc != MDB_MAP_FULL)
         return make_error(ec::storage_io, what, std::string{mdb_strerror(rc)});
     }
@@ -427,34 +408,20 @@ caf::error lmdb_store::with_write(const char* what, F&& body) {
 }
 
 caf::error lmdb_store::grow_map() {
+  std::unique_lock<std::shared_mutex> no_readers{remap_};
   MDB_envinfo info;
   mdb_env_info(env_, &info);
   size_t next = info.me_mapsize * 2;
   if (int rc = mdb_env_set_mapsize(env_, next))
     return make_error(ec::storage_io, "mdb_env_set_mapsize",
                       std::string{mdb_strerror(rc)});
-  map_addr_ = nullptr; // remapped: look it up again
-  map_looked_up_ = false;
+  locate_map();
   return caf::none;
-}
-
-void lmdb_store::trim_mapping() {
-  // LMDB maps its file read-only and shared. Every page the process touches
-  // stays mapped (and counts in its RSS), and the kernel maps up to 64 KiB
-  // around each touched page; freeing or reading a 64 KiB value thus maps
-  // the whole value. Dropping the mapping's pages keeps them in the page
-  // cache; the next access faults them back in cheaply.
-  if (!map_looked_up_)
-    locate_map();
-  if (map_addr_)
-    ::madvise(map_addr_, map_len_, MADV_DONTNEED);
-  reads_since_trim_ = 0;
 }
 
 void lmdb_store::locate_map() {
   // LMDB does not say where it mapped the file (mdb_env_info reports an
   // address only with MDB_FIXEDMAP): find the mapping of our data.mdb.
-  map_looked_up_ = true;
   map_addr_ = nullptr;
   map_len_ = 0;
   char* real = ::realpath((opts_.path + "/data.mdb").c_str(), nullptr);
@@ -477,13 +444,8 @@ void lmdb_store::locate_map() {
   }
 }
 
-void lmdb_store::note_read() {
-  // One trim per 128 block reads (8 MiB) bounds what reads keep mapped.
-  if (++reads_since_trim_ >= 128)
-    trim_mapping();
-}
-
 uint64_t lmdb_store::map_size() const {
+  std::shared_lock<std::shared_mutex> no_resize{remap_};
   MDB_envinfo info;
   mdb_env_info(env_, &info);
   return info.me_mapsize;
@@ -543,6 +505,7 @@ caf::expected<std::unique_ptr<lmdb_store>> lmdb_store::open(lmdb_options opts) {
   }
   if (int rc = mdb_txn_commit(txn))
     return fail("mdb_txn_commit", rc);
+  st->locate_map();
   return st;
 }
 
@@ -622,16 +585,7 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
     for (const auto& d : leaves)
       ++added_refs[d];
     bool tree_known = manifest_known || *refs > 0;
-    // One transaction for the whole dataset: the pages its lookups map
-    // are dropped along the way (safe mid-transaction: they refault from
-    // the page cache), or a 1 GiB upload maps ~100 MiB here.
-    uint32_t touched = 0;
-    auto trim_now_and_then = [&] {
-      if (++touched % 1024 == 0)
-        trim_mapping();
-    };
     for (const auto& [digest, n] : added_refs) {
-      trim_now_and_then();
       auto key = cid{multicodec::codex_block, digest}.to_bytes();
       block_meta bm;
       auto found = w.get_meta(key, bm);
@@ -653,7 +607,6 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
     }
     if (!tree_known) {
       for (uint64_t i = 0; i < leaves.size(); ++i) {
-        trim_now_and_then();
         auto p = tree->proof(i);
         if (auto e = w.put_leaf(block_address{m->tree_cid, i}, leaves[i], *p))
           return e;
@@ -897,11 +850,13 @@ caf::expected<uint64_t> lmdb_store::expire(uint64_t now, size_t max) {
 
 namespace {
 
-// A read-only transaction that aborts itself.
+// A read-only transaction that aborts itself, holding off map resizes
+// (`remap`) while it lives.
 struct read_txn {
+  std::shared_lock<std::shared_mutex> lock;
   MDB_txn* txn = nullptr;
   int rc = 0;
-  explicit read_txn(MDB_env* env) {
+  read_txn(MDB_env* env, std::shared_mutex& remap) : lock(remap) {
     rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn);
   }
   ~read_txn() {
@@ -943,8 +898,6 @@ shared_bytes lmdb_store::copy_value(const void* data, size_t size) {
   auto* p = static_cast<const uint8_t*>(data);
   auto& pool = buffer_pool::blocks();
   if (size >= pread_threshold) {
-    if (!map_looked_up_)
-      locate_map();
     auto* base = static_cast<const uint8_t*>(map_addr_);
     int fd = -1;
     if (base && p >= base && p + size <= base + map_len_ &&
@@ -977,29 +930,25 @@ caf::expected<block> lmdb_store::read_block(MDB_txn* txn, const cid& id) {
   if (rc != 0)
     return make_error(ec::storage_io, "mdb_get(blocks)",
                       std::string{mdb_strerror(rc)});
-  auto data = copy_value(v.mv_data, v.mv_size);
-  // Even with pread, LMDB touched the value's first page through the map
-  // (the kernel maps up to 64 KiB around it): still trimmed regularly.
-  note_read();
-  return block::wrap(id, std::move(data));
+  return block::wrap(id, copy_value(v.mv_data, v.mv_size));
 }
 
 caf::expected<block> lmdb_store::get_block(const cid& id) {
-  read_txn r{env_};
+  read_txn r{env_, remap_};
   if (r.rc)
     return txn_error(r.rc);
   return read_block(r.txn, id);
 }
 
 caf::expected<leaf_info> lmdb_store::get_leaf(const block_address& addr) {
-  read_txn r{env_};
+  read_txn r{env_, remap_};
   if (r.rc)
     return txn_error(r.rc);
   return read_leaf(r.txn, leaves_, addr);
 }
 
 caf::expected<block> lmdb_store::get_leaf_block(const block_address& addr) {
-  read_txn r{env_};
+  read_txn r{env_, remap_};
   if (r.rc)
     return txn_error(r.rc);
   auto leaf = read_leaf(r.txn, leaves_, addr);
@@ -1010,7 +959,7 @@ caf::expected<block> lmdb_store::get_leaf_block(const block_address& addr) {
 
 caf::expected<std::pair<block, merkle_proof>>
 lmdb_store::get_leaf_proof(const block_address& addr) {
-  read_txn r{env_};
+  read_txn r{env_, remap_};
   if (r.rc)
     return txn_error(r.rc);
   auto leaf = read_leaf(r.txn, leaves_, addr);
@@ -1024,7 +973,7 @@ lmdb_store::get_leaf_proof(const block_address& addr) {
 
 caf::expected<std::vector<leaf_block>>
 lmdb_store::get_leaf_proofs(const std::vector<block_address>& addrs) {
-  read_txn r{env_};
+  read_txn r{env_, remap_};
   if (r.rc)
     return txn_error(r.rc);
   std::vector<leaf_block> out;
@@ -1046,7 +995,7 @@ lmdb_store::get_leaf_proofs(const std::vector<block_address>& addrs) {
 }
 
 bool lmdb_store::has_leaf(const block_address& addr) {
-  read_txn r{env_};
+  read_txn r{env_, remap_};
   if (r.rc)
     return false;
   auto leaf = read_leaf(r.txn, leaves_, addr);
@@ -1058,7 +1007,7 @@ bool lmdb_store::has_leaf(const block_address& addr) {
 }
 
 bool lmdb_store::has_block(const cid& id) {
-  read_txn r{env_};
+  read_txn r{env_, remap_};
   if (r.rc)
     return false;
   auto key = id.to_bytes();
@@ -1067,7 +1016,7 @@ bool lmdb_store::has_block(const cid& id) {
 }
 
 caf::expected<std::vector<dataset_entry>> lmdb_store::list_datasets() {
-  read_txn r{env_};
+  read_txn r{env_, remap_};
   if (r.rc)
     return txn_error(r.rc);
   std::vector<dataset_entry> out;
@@ -1096,7 +1045,7 @@ caf::expected<std::vector<dataset_entry>> lmdb_store::list_datasets() {
 space_info lmdb_store::space() {
   space_info out;
   out.quota_max_bytes = opts_.quota_bytes;
-  read_txn r{env_};
+  read_txn r{env_, remap_};
   if (r.rc)
     return out;
   for (auto [key, dst] : {std::pair{"used", &out.quota_used_bytes},
@@ -1111,9 +1060,10 @@ space_info lmdb_store::space() {
 namespace {
 
 template <class F>
-auto with_meta(MDB_env* env, MDB_dbi dbi, const cid& id, F&& f)
+auto with_meta(MDB_env* env, std::shared_mutex& remap, MDB_dbi dbi,
+               const cid& id, F&& f)
   -> caf::expected<decltype(f(std::declval<const uint8_t*>()))> {
-  read_txn r{env};
+  read_txn r{env, remap};
   if (r.rc)
     return txn_error(r.rc);
   auto key = id.to_bytes();
@@ -1130,12 +1080,12 @@ auto with_meta(MDB_env* env, MDB_dbi dbi, const cid& id, F&& f)
 } // namespace
 
 caf::expected<uint64_t> lmdb_store::expiry_of(const cid& id) {
-  return with_meta(env_, meta_, id,
+  return with_meta(env_, remap_, meta_, id,
                    [](const uint8_t* d) { return get_le(d + 8, 8); });
 }
 
 caf::expected<uint32_t> lmdb_store::refcount_of(const cid& id) {
-  return with_meta(env_, meta_, id, [](const uint8_t* d) {
+  return with_meta(env_, remap_, meta_, id, [](const uint8_t* d) {
     return static_cast<uint32_t>(get_le(d, 4));
   });
 }

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -59,8 +60,18 @@ struct leaf_info {
 /// the manifest, and fsyncs the manifest, so a dataset whose manifest exists
 /// survives both.
 ///
-/// Thread safety: not thread-safe; owned by one thread (the detached
-/// `local_store` actor). Times are seconds since the Unix epoch.
+/// Memory: pages of the map that the process touches count in its RssFile,
+/// not RssAnon; they are page cache (shared, reclaimed by the kernel), so
+/// the store leaves them mapped. Dropping them costs a TLB shootdown per
+/// drop and a page fault per later access.
+///
+/// Thread safety: writes (the functions under "writes") and `open`/the
+/// destructor come from one thread at a time, the owner's (the detached
+/// `local_store` actor). Reads (the functions under "reads") may run on any
+/// thread, concurrently with each other and with the owner's writes: each
+/// is one read-only transaction (`MDB_NOTLS`, not bound to its thread),
+/// held off only while a write grows the map. The store must outlive every
+/// read. Times are seconds since the Unix epoch.
 class lmdb_store {
 public:
   ~lmdb_store();
@@ -187,9 +198,7 @@ private:
   caf::error with_write(const char* what, F&& body);
   caf::error grow_map();
   void start_writeback(uint64_t new_bytes);
-  void trim_mapping();
   void locate_map();
-  void note_read();
   shared_bytes copy_value(const void* data, size_t size);
   caf::expected<block> read_block(MDB_txn* txn, const cid& id);
 
@@ -197,15 +206,15 @@ private:
   MDB_env* env_ = nullptr;
   MDB_dbi blocks_ = 0, meta_ = 0, expiry_ = 0, leaves_ = 0, trees_ = 0,
           manifests_ = 0, stats_ = 0;
-  uint32_t reads_since_trim_ = 0;
-  uint32_t writes_since_trim_ = 0;
-  uint64_t bytes_since_trim_ = 0;
   // Bytes `put_blocks` stored since it last started writeback.
   uint64_t unflushed_bytes_ = 0;
-  // Where LMDB mapped data.mdb (looked up once, lazily, and again after the
-  // map grows; null if /proc/self/maps did not show it).
+  // Held shared by every read transaction, exclusively while the map is
+  // resized: LMDB requires that no transaction of the process is active
+  // then, and `map_addr_` changes.
+  mutable std::shared_mutex remap_;
+  // Where LMDB mapped data.mdb (looked up at open and after the map grows;
+  // null if /proc/self/maps did not show it).
   void* map_addr_ = nullptr;
-  bool map_looked_up_ = false;
   size_t map_len_ = 0;
 };
 

@@ -68,26 +68,13 @@ DELETERS=4
 
 die() { echo "ec_throughput: $*" >&2; exit 1; }
 
-[[ -x "$NODE_BIN" ]] || die "no executable $NODE_BIN (build first, or pass the build dir as \$1)"
 for v in SIZE_MB RUNS K M MAX_TIME; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
 done
 ((K + M <= 256)) || die "K + M must be at most 256 (got $K + $M)"
 ((M <= K)) || die "M must be at most K (M data shards per step are deleted)"
 [[ "$PATTERN" == first || "$PATTERN" == rotating ]] || die "PATTERN must be first or rotating"
-for tool in curl python3 sha256sum awk; do
-  command -v "$tool" >/dev/null || die "$tool is required"
-done
-NODE_BIN=$(cd "$(dirname "$NODE_BIN")" && pwd)/$(basename "$NODE_BIN")
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/cairn-ecbench-XXXXXX")
-NODE_PIDS=()
-CURL_PIDS=()
-SAMPLER_PID=""
-
-bench_traps ec_throughput
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a / b}'; }
+bench_start ecbench curl python3 sha256sum awk
 
 # die_logs REASON: dies after showing the tails of both nodes' stderr.
 die_logs() {

@@ -39,20 +39,10 @@ QUOTA=1GiB
 
 die() { echo "first_byte: $*" >&2; exit 1; }
 
-[[ -x "$NODE_BIN" ]] || die "no executable $NODE_BIN (build first, or pass the build dir as \$1)"
 for v in RUNS SIZE_KB; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
 done
-for tool in curl python3; do
-  command -v "$tool" >/dev/null || die "$tool is required"
-done
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/cairn-firstbyte-XXXXXX")
-NODE_PIDS=()
-CURL_PIDS=()
-SAMPLER_PID=""
-
-bench_traps first_byte
+bench_start firstbyte curl python3
 
 # start NAME [FLAGS...]: starts a node in $WORK/NAME with extra flags; sets
 # BASE_<NAME> and PID_<NAME>.

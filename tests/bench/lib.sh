@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers shared by the benchmark scripts in this folder (sourced).
 # Each script sets RUNS before calling best_of.
 
@@ -99,13 +100,15 @@ delete() { # base cid
 }
 
 # bench_cleanup: the EXIT trap of the node benchmarks (uses WORK, NODE_PIDS,
-# CURL_PIDS, SAMPLER_PID): stops the RSS sampler, curls and nodes (SIGTERM to
-# all first, then waits for each), removes WORK unless KEEP_TMP=1.
+# CURL_PIDS, SERVER_PIDS, SAMPLER_PID): stops the RSS sampler, curls, other
+# servers, and nodes (SIGTERM to all nodes first, then waits for each);
+# removes WORK unless KEEP_TMP=1.
 bench_cleanup() {
   local rc=$? pid
   trap - EXIT INT TERM
   stop_pid "$SAMPLER_PID" TERM 1
   for pid in "${CURL_PIDS[@]}"; do stop_pid "$pid" TERM 1; done
+  for pid in "${SERVER_PIDS[@]}"; do stop_pid "$pid" TERM 5; done
   for pid in "${NODE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${NODE_PIDS[@]}"; do stop_pid "$pid" TERM 5; done
   if [[ "${KEEP_TMP:-0}" == 1 ]]; then
@@ -114,6 +117,27 @@ bench_cleanup() {
     rm -rf "$WORK"
   fi
   exit "$rc"
+}
+
+# bench_start NAME TOOL...: the start of a node benchmark named NAME (the
+# caller sets NODE_BIN and die()): checks NODE_BIN and each TOOL, makes
+# NODE_BIN absolute, creates the private temp dir WORK, empties NODE_PIDS,
+# CURL_PIDS, SERVER_PIDS and SAMPLER_PID, and installs the traps that stop
+# all of them on exit (bench_traps).
+bench_start() {
+  local name=$1 tool
+  shift
+  [[ -x "$NODE_BIN" ]] || die "no executable $NODE_BIN (build first, or pass the build dir as \$1)"
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || die "$tool is required"
+  done
+  NODE_BIN=$(cd "$(dirname "$NODE_BIN")" && pwd)/$(basename "$NODE_BIN")
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/cairn-$name-XXXXXX")
+  NODE_PIDS=()
+  CURL_PIDS=()
+  SERVER_PIDS=()
+  SAMPLER_PID=""
+  bench_traps "$name"
 }
 
 # bench_traps NAME: installs bench_cleanup, and an ERR trap naming the
@@ -127,9 +151,11 @@ bench_traps() {
 }
 
 # start_rss_sampler NODE...: every 0.2 s appends "phase node VmRSS-kB
-# RssAnon-kB" for each named node (PID_<node>) to $WORK/rss.log, the phase
-# being the content of $WORK/phase (set to "idle" here). Sets SAMPLER_PID
-# (stopped by bench_cleanup, or by stop_rss_sampler).
+# RssAnon-kB RssFile-kB" for each named node (PID_<node>) to $WORK/rss.log,
+# the phase being the content of $WORK/phase (set to "idle" here). Sets
+# SAMPLER_PID (stopped by bench_cleanup, or by stop_rss_sampler). RssAnon
+# (heap, buffers, stacks) is what a node costs; RssFile is mostly the pages
+# of LMDB's map it touched: page cache, shared and reclaimable.
 start_rss_sampler() {
   local nodes=() n pid
   for n in "$@"; do
@@ -141,7 +167,8 @@ start_rss_sampler() {
     while :; do
       ph=$(cat "$WORK/phase")
       for n in "${nodes[@]}"; do
-        rss=$(awk '/^VmRSS:/{r = $2} /^RssAnon:/{a = $2} END{if (r != "") print r, a + 0}' \
+        rss=$(awk '/^VmRSS:/{r = $2} /^RssAnon:/{a = $2} /^RssFile:/{f = $2}
+            END{if (r != "") print r, a + 0, f + 0}' \
           "/proc/${n#*:}/status" 2>/dev/null || true)
         [[ -n "$rss" ]] && echo "$ph ${n%%:*} $rss"
       done
@@ -158,8 +185,135 @@ stop_rss_sampler() {
   SAMPLER_PID=""
 }
 
-# max_rss NODE COLUMN(3 = VmRSS, 4 = RssAnon) [PHASE] -> MiB, from rss.log.
+# max_rss NODE COLUMN(3 = VmRSS, 4 = RssAnon, 5 = RssFile) [PHASE] -> MiB,
+# from rss.log.
 max_rss() {
   awk -v n="$1" -v c="$2" -v p="${3:-}" \
     '$2 == n && (p == "" || $1 == p) && $c > m {m = $c} END {printf "%.1f", m / 1024}' "$WORK/rss.log"
+}
+
+# -- CPU cost (callers set WORK and SIZE_BYTES) ------------------------------
+
+CLK_TCK=$(getconf CLK_TCK)
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b - a}'; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a / b}'; }
+
+# get_timed URL BYTES: GETs URL into /dev/null and prints curl's seconds;
+# dies unless the answer is 200 with BYTES bytes.
+get_timed() {
+  local out code size t
+  out=$(curl -s -o /dev/null -w '%{http_code} %{size_download} %{time_total}' "$1")
+  read -r code size t <<<"$out"
+  [[ "$code" == 200 ]] || die "GET $1 returned $code"
+  [[ "$size" == "$2" ]] || die "GET $1 gave $size bytes, expected $2"
+  echo "$t"
+}
+
+# cpu_run CPU_FILE PID... -- CMD...: runs CMD (which prints seconds on
+# stdout), prints them, and appends to CPU_FILE "seconds cpu(PID)...
+# cpu(CMD)": the CPU-seconds (user + system) each PID used meanwhile, and
+# those of CMD's own processes (bash's `time`).
+cpu_run() {
+  local file=$1 pids=() before=() p i t cu cs line TIMEFORMAT='%3U %3S'
+  shift
+  while [[ "$1" != -- ]]; do pids+=("$1"); shift; done
+  shift
+  for p in "${pids[@]}"; do before+=("$(cpu_ticks "$p")"); done
+  { time "$@" >"$WORK/cpu_run.out" 2>&3; } 3>&2 2>"$WORK/cpu_run.time"
+  t=$(cat "$WORK/cpu_run.out")
+  line=$t
+  for i in "${!pids[@]}"; do
+    line+=" $(awk -v a="${before[$i]}" -v b="$(cpu_ticks "${pids[$i]}")" \
+      -v hz="$CLK_TCK" 'BEGIN{printf "%.3f", (b - a) / hz}')"
+  done
+  read -r cu cs <"$WORK/cpu_run.time"
+  echo "$line $(awk -v u="$cu" -v s="$cs" 'BEGIN{printf "%.3f", u + s}')" >>"$file"
+  echo "$t"
+}
+
+# per_gib FILE: the columns after the first (seconds) of FILE's fastest
+# row, per GiB of SIZE_BYTES.
+per_gib() {
+  sort -g "$1" | head -n 1 |
+    awk -v n="$SIZE_BYTES" '{for (i = 2; i <= NF; i++) printf "%.2f ", $i * 1073741824 / n}'
+}
+
+# tcp_hop CPU_FILE: moves SIZE_BYTES over one loopback TCP connection from
+# a python3 sender process to a python3 receiver (1 MiB sends and
+# recv_into, no disk, no hashing), prints the seconds, and appends
+# "seconds sender-CPU receiver-CPU" to CPU_FILE: one hop's cost.
+tcp_hop() {
+  python3 - "$SIZE_BYTES" "$1" <<'EOF'
+import os, resource, socket, sys, time
+size = int(sys.argv[1])
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+port = srv.getsockname()[1]
+pid = os.fork()
+if pid == 0:
+    srv.close()
+    c = socket.create_connection(("127.0.0.1", port))
+    buf = memoryview(os.urandom(1 << 20))
+    left = size
+    while left > 0:
+        n = min(left, len(buf))
+        c.sendall(buf[:n])
+        left -= n
+    c.close()
+    os._exit(0)
+conn, _ = srv.accept()
+t0 = time.monotonic()
+me0 = resource.getrusage(resource.RUSAGE_SELF)
+buf = bytearray(1 << 20)
+got = 0
+while True:
+    n = conn.recv_into(buf)
+    if n == 0:
+        break
+    got += n
+t = time.monotonic() - t0
+_, _, child = os.wait4(pid, 0)
+me = resource.getrusage(resource.RUSAGE_SELF)
+if got != size:
+    sys.exit("received %d bytes, expected %d" % (got, size))
+# The sender's whole life (a fork and 1 MiB of urandom besides its sends)
+# and the receiver's CPU from the accept on.
+send = child.ru_utime + child.ru_stime
+recv = me.ru_utime + me.ru_stime - me0.ru_utime - me0.ru_stime
+with open(sys.argv[2], "a") as f:
+    f.write("%.3f %.3f %.3f\n" % (t, send, recv))
+print("%.3f" % t)
+EOF
+}
+
+# store_floor STORE_BENCH: runs store_bench (built with
+# -DCAIRN_BUILD_BENCHMARKS=ON) and sets SHA_CPU, PUT_CPU and GET_CPU to the
+# CPU-seconds per GiB of SHA-256 of 64 KiB blocks, of LMDB writes of them
+# (into a file that has grown already, PutLeaves/1, as a node's) and of
+# LMDB reads. Dies if store_bench fails.
+store_floor() {
+  echo "store_bench: CPU of SHA-256, LMDB writes and reads per GiB ..." >&2
+  TMPDIR="$WORK" "$1" --benchmark_format=json \
+    --benchmark_filter='Sha256Block|PutLeaves/1/|GetLeafProofs' \
+    >"$WORK/store_bench.json" 2>"$WORK/store_bench.err" ||
+    die "store_bench failed: $(tail -n 3 "$WORK/store_bench.err")"
+  # shellcheck disable=SC2034  # read by the callers
+  read -r SHA_CPU PUT_CPU GET_CPU <<<"$(python3 - "$WORK/store_bench.json" <<'EOF'
+import json, sys
+rate = {}
+for b in json.load(open(sys.argv[1]))["benchmarks"]:
+    if b.get("error_occurred"):
+        sys.exit("%s: %s" % (b["name"], b.get("error_message", "error")))
+    if b.get("run_type", "iteration") != "iteration":
+        continue
+    parts = b["name"].split("/")
+    key = parts[0] + ("/" + parts[1] if parts[0] == "BM_PutLeaves" else "")
+    rate[key] = b["bytes_per_second"]
+print(" ".join("%.2f" % (2**30 / rate[k]) for k in ("BM_Sha256Block", "BM_PutLeaves/1", "BM_GetLeafProofs")))
+EOF
+)" || true
+  [[ -n "${GET_CPU:-}" ]] || die "cannot read store_bench's results in $WORK/store_bench.json"
 }

@@ -59,26 +59,10 @@ API=/api/codex/v1
 
 die() { echo "network_throughput: $*" >&2; exit 1; }
 
-[[ -x "$NODE_BIN" ]] || die "no executable $NODE_BIN (build first, or pass the build dir as \$1)"
 for v in SIZE_MB RUNS DL_MB DOWNLOADERS; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
 done
-for tool in curl python3 sha256sum awk; do
-  command -v "$tool" >/dev/null || die "$tool is required"
-done
-NODE_BIN=$(cd "$(dirname "$NODE_BIN")" && pwd)/$(basename "$NODE_BIN")
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/cairn-netbench-XXXXXX")
-NODE_PIDS=()
-CURL_PIDS=()
-SAMPLER_PID=""
-
-bench_traps network_throughput
-
-now() { date +%s.%N; }
-CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b - a}'; }
+bench_start netbench curl python3 sha256sum awk
 
 SIZE_BYTES=$((SIZE_MB * 1024 * 1024))
 DL_BYTES=$((DL_MB * 1024 * 1024))
@@ -86,52 +70,8 @@ DL_BYTES=$((DL_MB * 1024 * 1024))
 QUOTA=$((SIZE_BYTES * 2 + DL_BYTES * 2 + 1024 * 1024 * 1024))
 
 # --- a. raw loopback TCP ----------------------------------------------------
-time_tcp() { # -> seconds to move SIZE_BYTES over one loopback connection
-  python3 - "$SIZE_BYTES" "$WORK/cpu.tcp" <<'EOF'
-import os, resource, socket, sys, time
-size = int(sys.argv[1])
-srv = socket.socket()
-srv.bind(("127.0.0.1", 0))
-srv.listen(1)
-port = srv.getsockname()[1]
-pid = os.fork()
-if pid == 0:
-    srv.close()
-    c = socket.create_connection(("127.0.0.1", port))
-    buf = memoryview(os.urandom(1 << 20))
-    left = size
-    while left > 0:
-        n = min(left, len(buf))
-        c.sendall(buf[:n])
-        left -= n
-    c.close()
-    os._exit(0)
-conn, _ = srv.accept()
-t0 = time.monotonic()
-me0 = resource.getrusage(resource.RUSAGE_SELF)
-buf = bytearray(1 << 20)
-got = 0
-while True:
-    n = conn.recv_into(buf)
-    if n == 0:
-        break
-    got += n
-t = time.monotonic() - t0
-_, _, child = os.wait4(pid, 0)
-me = resource.getrusage(resource.RUSAGE_SELF)
-if got != size:
-    sys.exit("received %d bytes, expected %d" % (got, size))
-# The sender's whole life (a fork and 1 MiB of urandom besides its sends)
-# and the receiver's CPU from the accept on.
-cpu = (child.ru_utime + child.ru_stime + me.ru_utime + me.ru_stime
-       - me0.ru_utime - me0.ru_stime)
-with open(sys.argv[2], "a") as f:
-    f.write("%.3f %.3f\n" % (t, cpu))
-print("%.3f" % t)
-EOF
-}
 echo "raw loopback TCP, $SIZE_MB MiB (python3 sender -> receiver):" >&2
-T_TCP=$(best_of time_tcp)
+T_TCP=$(best_of tcp_hop "$WORK/cpu.tcp")
 
 # --- b. network download A -> B -------------------------------------------
 FILE="$WORK/data.bin"
@@ -149,23 +89,9 @@ echo "uploading to A ..." >&2
 CID=$(upload "$BASE_A" "$FILE")
 connect B A
 
-time_stream() { # base cid bytes -> seconds
-  local code size t a0 b0 a1 b1 cu cs TIMEFORMAT='%3U %3S'
-  a0=$(cpu_ticks "$PID_A")
-  b0=$(cpu_ticks "$PID_B")
-  # bash's `time` writes curl's own CPU seconds (user, system) to stderr.
-  { time curl -s -o /dev/null -w '%{http_code} %{size_download} %{time_total}\n' \
-    "$1$API/data/$2/network/stream" >"$WORK/stream.out" 2>/dev/null; } 2>"$WORK/curl.cpu"
-  a1=$(cpu_ticks "$PID_A")
-  b1=$(cpu_ticks "$PID_B")
-  read -r code size t <"$WORK/stream.out"
-  [[ "$code" == 200 ]] || die "network stream of $2 from $1 returned $code"
-  [[ "$size" == "$3" ]] || die "network stream of $2 from $1 gave $size bytes, expected $3"
-  read -r cu cs <"$WORK/curl.cpu"
-  awk -v t="$t" -v a=$((a1 - a0)) -v b=$((b1 - b0)) -v hz="$CLK_TCK" \
-    -v cu="$cu" -v cs="$cs" \
-    'BEGIN{printf "%s %.3f %.3f %.3f\n", t, a / hz, b / hz, cu + cs}' >>"$WORK/cpu.net"
-  echo "$t"
+time_stream() { # base cid bytes -> seconds; CPU of A, B and curl to cpu.net
+  cpu_run "$WORK/cpu.net" "$PID_A" "$PID_B" -- \
+    get_timed "$1$API/data/$2/network/stream" "$3"
 }
 time_stream_fresh() { # base cid bytes: delete on the node first
   delete "$1" "$2"
@@ -248,37 +174,14 @@ stop_rss_sampler
 # does), hashes it once (SHA-256 on B), writes it to LMDB (B) and reads it
 # from LMDB (A). The ceiling is the throughput at which that floor alone
 # keeps every core busy.
-per_gib() { # file: columns after the first (seconds), of its fastest row, per GiB
-  sort -g "$1" | head -n 1 |
-    awk -v n="$SIZE_BYTES" '{for (i = 2; i <= NF; i++) printf "%.2f ", $i * 1073741824 / n}'
-}
-read -r CPU_TCP <<<"$(per_gib "$WORK/cpu.tcp")"
+read -r TCP_SEND TCP_RECV <<<"$(per_gib "$WORK/cpu.tcp")"
+CPU_TCP=$(awk -v s="$TCP_SEND" -v r="$TCP_RECV" 'BEGIN{printf "%.2f", s + r}')
 read -r CPU_A CPU_B CPU_CURL <<<"$(per_gib "$WORK/cpu.net")"
 STORE_BENCH="$BUILD_DIR/bin/store_bench"
 FLOOR="" CEILING=""
 if [[ -x "$STORE_BENCH" ]]; then
-  echo "store_bench: CPU of SHA-256, LMDB writes and reads per GiB ..." >&2
   echo floor >"$WORK/phase"
-  # Writes into a file that has grown already (PutLeaves/1), as in (b).
-  TMPDIR="$WORK" "$STORE_BENCH" --benchmark_format=json \
-    --benchmark_filter='Sha256Block|PutLeaves/1/|GetLeafProofs' \
-    >"$WORK/store_bench.json" 2>"$WORK/store_bench.err" ||
-    die "store_bench failed: $(tail -n 3 "$WORK/store_bench.err")"
-  read -r SHA_CPU PUT_CPU GET_CPU <<<"$(python3 - "$WORK/store_bench.json" <<'EOF'
-import json, sys
-rate = {}
-for b in json.load(open(sys.argv[1]))["benchmarks"]:
-    if b.get("error_occurred"):
-        sys.exit("%s: %s" % (b["name"], b.get("error_message", "error")))
-    if b.get("run_type", "iteration") != "iteration":
-        continue
-    parts = b["name"].split("/")
-    key = parts[0] + ("/" + parts[1] if parts[0] == "BM_PutLeaves" else "")
-    rate[key] = b["bytes_per_second"]
-print(" ".join("%.2f" % (2**30 / rate[k]) for k in ("BM_Sha256Block", "BM_PutLeaves/1", "BM_GetLeafProofs")))
-EOF
-)" || true
-  [[ -n "${GET_CPU:-}" ]] || die "cannot read store_bench's results in $WORK/store_bench.json"
+  store_floor "$STORE_BENCH"
   FLOOR=$(awk -v t="$CPU_TCP" -v s="$SHA_CPU" -v p="$PUT_CPU" -v g="$GET_CPU" 'BEGIN{printf "%.2f", 2 * t + s + p + g}')
   CEILING=$(awk -v f="$FLOOR" -v c="$(nproc)" 'BEGIN{printf "%.1f", c / f * 1073741824 / 1e6}')
 fi
@@ -302,9 +205,11 @@ printf '%-40s %12s\n' "max RSS A (seeder) MiB" "$(max_rss A 3)"
 printf '%-40s %12s\n' "  during network stream" "$(max_rss A 3 network)"
 printf '%-40s %12s\n' "  during aggregate" "$(max_rss A 3 aggregate)"
 printf '%-40s %12s\n' "max RssAnon A MiB" "$(max_rss A 4)"
+printf '%-40s %12s\n' "max RssFile A MiB" "$(max_rss A 5)"
 printf '%-40s %12s\n' "max RSS B (downloader) MiB" "$(max_rss B 3)"
 printf '%-40s %12s\n' "  during network stream" "$(max_rss B 3 network)"
 printf '%-40s %12s\n' "max RssAnon B MiB" "$(max_rss B 4)"
+printf '%-40s %12s\n' "max RssFile B MiB" "$(max_rss B 5)"
 printf '%-40s %12s\n' "RSS samples (A+B)" "$(wc -l <"$WORK/rss.log")"
 printf '%-40s %12s\n' "CPU s/GiB raw TCP (sender+receiver)" "$CPU_TCP"
 printf '%-40s %12s\n' "CPU s/GiB network stream: A" "$CPU_A"
@@ -316,6 +221,12 @@ if [[ -n "$FLOOR" ]]; then
   printf '%-40s %12s\n' "CPU s/GiB LMDB write (store_bench)" "$PUT_CPU"
   printf '%-40s %12s\n' "CPU s/GiB LMDB read (store_bench)" "$GET_CPU"
   printf '%-40s %12s\n' "floor CPU s/GiB (2 hops+SHA+write+read)" "$FLOOR"
+  # Per node: A reads and sends (one hop); B receives, hashes, writes and
+  # sends (two hops).
+  FLOOR_A=$(awk -v t="$CPU_TCP" -v g="$GET_CPU" 'BEGIN{printf "%.2f", t + g}')
+  FLOOR_B=$(awk -v t="$CPU_TCP" -v s="$SHA_CPU" -v p="$PUT_CPU" 'BEGIN{printf "%.2f", 2 * t + s + p}')
+  printf '%-40s %12s\n' "A / its floor (read+hop) $FLOOR_A" "$(ratio "$CPU_A" "$FLOOR_A")"
+  printf '%-40s %12s\n' "B / its floor (2 hops+SHA+write) $FLOOR_B" "$(ratio "$CPU_B" "$FLOOR_B")"
   printf '%-40s %12s\n' "ceiling MB/s on $(nproc) cores" "$CEILING"
   printf '%-40s %12s\n' "ceiling/raw TCP ratio" "$(awk -v c="$CEILING" -v t="$TCP" 'BEGIN{printf "%.2f", c / t}')"
   printf '%-40s %12s\n' "network stream/ceiling" "$(awk -v c="$CEILING" -v n="$NET" 'BEGIN{printf "%.2f", n / c}')"

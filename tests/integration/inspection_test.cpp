@@ -167,7 +167,8 @@ TEST(InspectionTest, MetricsEndpointServesEveryDocumentedName) {
         "cairn_block_exchange_bad_blocks_total", "cairn_repostore_blocks",
         "cairn_repostore_bytes_used", "cairn_repostore_bytes_quota",
         "cairn_api_uploads_total", "cairn_api_downloads_total",
-        "cairn_actors"}) {
+        "cairn_actors", "cairn_process_rss_anon_bytes",
+        "cairn_process_rss_file_bytes"}) {
     EXPECT_EQ(s.samples.count(name), 1u) << name << "\n" << res->body;
     EXPECT_EQ(s.types.count(name), 1u) << name;
   }
@@ -186,6 +187,9 @@ TEST(InspectionTest, MetricsEndpointServesEveryDocumentedName) {
   EXPECT_GE(s.samples["cairn_repostore_blocks"], 6); // 5 blocks + manifest
   EXPECT_EQ(s.samples["cairn_repostore_bytes_quota"], 1024.0 * 1024 * 1024);
   EXPECT_GE(s.samples["cairn_actors"], 10);
+  // Read from /proc/self/status: the heap and the mapped binary at least.
+  EXPECT_GT(s.samples["cairn_process_rss_anon_bytes"], 1 << 20);
+  EXPECT_GT(s.samples["cairn_process_rss_file_bytes"], 1 << 20);
   EXPECT_GT(s.samples["cairn_actor_processed_total{actor=\"local_store\"}"], 0);
 }
 

@@ -3,6 +3,7 @@
 // deletion, reopening, and growth of a tiny LMDB map.
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -893,6 +895,42 @@ TEST_F(LmdbStoreTest, MapGrowsFromTinyInitialSize) {
   // Writes after reopening with the tiny setting still grow the map.
   ASSERT_OK(st->put_blocks({random_block(5000), random_block(5001)}, 0));
   EXPECT_EQ(st->space().total_blocks, 202u);
+}
+
+TEST_F(LmdbStoreTest, ReadsOnOtherThreadsRunWhileTheOwnerWritesAndGrowsTheMap) {
+  auto o = options();
+  o.initial_map_size = 256 << 10;
+  auto st = open(o);
+  ASSERT_TRUE(st);
+  auto initial = st->map_size();
+  auto ds = random_dataset(8, 7001);
+  ASSERT_OK(upload(*st, ds, 0));
+  std::atomic<bool> writing{true};
+  std::atomic<uint64_t> reads{0}, wrong{0};
+  std::vector<std::thread> readers;
+  for (size_t t = 0; t < 3; ++t)
+    readers.emplace_back([&, t] {
+      for (size_t i = t; writing.load() || reads.load() < 3; ++i) {
+        auto n = i % ds.blocks.size();
+        auto got = st->get_leaf_block(block_address{ds.meta.tree_cid, n});
+        if (!got || *got->data != *ds.blocks[n].data)
+          ++wrong;
+        ++reads;
+      }
+    });
+  // One block per transaction: the map doubles several times meanwhile.
+  caf::error err;
+  for (uint64_t i = 0; i < 200 && !err; ++i)
+    if (auto put = st->put_blocks({random_block(8000 + i)}, 0); !put)
+      err = put.error();
+  writing = false;
+  for (auto& r : readers)
+    r.join();
+  EXPECT_FALSE(err) << describe(err);
+  EXPECT_GT(st->map_size(), initial);
+  EXPECT_GE(reads.load(), 3u);
+  EXPECT_EQ(wrong.load(), 0u);
+  expect_readable(*st, ds);
 }
 
 TEST_F(LmdbStoreTest, MapGrowsDuringPutDataset) {
