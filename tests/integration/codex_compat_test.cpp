@@ -99,6 +99,22 @@ std::string get_text(const std::string& path, const std::string& headers) {
          "Connection: close\r\n\r\n";
 }
 
+/// Whether `peer` shows up in the DHT table of `n` (its /debug/info)
+/// within 5 s.
+bool learns_of(const node_process& n, const std::string& peer) {
+  auto cli = n.client();
+  for (int i = 0; i < 50; ++i) {
+    json info;
+    if (!get_json(cli, api("/debug/info"), &info))
+      return false;
+    for (auto& node : info["table"]["nodes"])
+      if (node.value("peerId", "") == peer)
+        return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+  return false;
+}
+
 bool has_header_line(const std::string& head, const std::string& line) {
   return (head + "\r\n").find("\r\n" + line + "\r\n") != std::string::npos;
 }
@@ -162,17 +178,8 @@ TEST(CodexCompatTest, BootstrapNodeTakesTheJsonOfSpr) {
   test_node a({"--bootstrap-node", spr->body});
   ASSERT_TRUE(a.proc.start());
   // A knows B from its bootstrap record: B is in A's DHT table.
-  auto acli = a.proc.client();
-  bool found = false;
-  for (int i = 0; i < 50 && !found; ++i) {
-    json info;
-    ASSERT_TRUE(get_json(acli, api("/debug/info"), &info));
-    for (auto& node : info["table"]["nodes"])
-      found |= node.value("peerId", "") == b.proc.peer_id();
-    if (!found)
-      std::this_thread::sleep_for(std::chrono::milliseconds{100});
-  }
-  EXPECT_TRUE(found) << "B is not in A's DHT table";
+  EXPECT_TRUE(learns_of(a.proc, b.proc.peer_id()))
+    << "B is not in A's DHT table";
 }
 
 TEST(CodexCompatTest, LocalDownloadAnswers404AtOnceAndNeverAsksPeers) {
@@ -223,17 +230,7 @@ TEST(CodexCompatTest, ConnectWithoutAddrsFindsThePeerInTheDht) {
   // through A.
   test_node c({"--bootstrap-node", spr->body});
   ASSERT_TRUE(c.proc.start());
-  auto ca = a.proc.client();
-  bool a_knows_c = false;
-  for (int i = 0; i < 50 && !a_knows_c; ++i) {
-    json info;
-    ASSERT_TRUE(get_json(ca, api("/debug/info"), &info));
-    for (auto& node : info["table"]["nodes"])
-      a_knows_c |= node.value("peerId", "") == c.proc.peer_id();
-    if (!a_knows_c)
-      std::this_thread::sleep_for(std::chrono::milliseconds{100});
-  }
-  ASSERT_TRUE(a_knows_c);
+  ASSERT_TRUE(learns_of(a.proc, c.proc.peer_id()));
   auto to_c = cb.Get(api("/connect/" + c.proc.peer_id()));
   ASSERT_TRUE(to_c);
   EXPECT_EQ(to_c->status, 200) << to_c->body;

@@ -103,6 +103,20 @@ bool wait_peer(const node_process& n, const std::string& peer,
   }
 }
 
+// Starts A and B, uploads `data` to A and connects B to A; `*cid` is the
+// dataset's CID.
+::testing::AssertionResult seeded_pair(test_node& a, test_node& b,
+                                       const std::string& data,
+                                       std::string* cid) {
+  for (auto* n : {&a, &b})
+    if (auto r = n->proc.start(); !r)
+      return r;
+  auto ca = a.proc.client();
+  if (auto r = upload(ca, data, cid); !r)
+    return r;
+  return connect_nodes(b.proc, a.proc);
+}
+
 } // namespace
 
 // The first lookup may come before the provider record: the uploader
@@ -200,15 +214,9 @@ TEST(WaitsTest, CidOnlyATooDearPeerHasAnswers404WithinTwoSeconds) {
 // dataset is asked and never answers.
 TEST(WaitsTest, SigtermStopsANodeWhoseFetchWaitsForASilentPeer) {
   test_node a, b;
-  START(a);
-  START(b);
   auto data = random_bytes(4 * 1024 * kib, 1800);
   std::string cid;
-  {
-    auto ca = a.proc.client();
-    ASSERT_TRUE(upload(ca, data, &cid));
-  }
-  ASSERT_TRUE(connect_nodes(b.proc, a.proc));
+  ASSERT_TRUE(seeded_pair(a, b, data, &cid));
   ::kill(a.proc.pid(), SIGSTOP);
   std::thread fetch{
     [&] { get_timed(b.proc, api("/data/" + cid + "/network/stream"), 40); }};
@@ -228,15 +236,9 @@ TEST(WaitsTest, SigtermStopsANodeWhoseFetchWaitsForASilentPeer) {
 // The same with a download streaming when its peer goes silent.
 TEST(WaitsTest, SigtermStopsANodeDuringASlowDownload) {
   test_node a, b;
-  START(a);
-  START(b);
   auto data = random_bytes(24 * 1024 * kib, 1900);
   std::string cid;
-  {
-    auto ca = a.proc.client();
-    ASSERT_TRUE(upload(ca, data, &cid));
-  }
-  ASSERT_TRUE(connect_nodes(b.proc, a.proc));
+  ASSERT_TRUE(seeded_pair(a, b, data, &cid));
   std::atomic<std::size_t> got{0};
   std::atomic<bool> stalled{false};
   std::atomic<bool> quit{false};
