@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -18,14 +19,21 @@
 
 namespace {
 
-std::string config_path() {
-  return "/tmp/cairn-config-fuzz-" + std::to_string(getpid()) + ".toml";
+// One file per process (parallel jobs must not share it), removed at exit.
+const std::string& config_path() {
+  static const std::string path =
+    "/tmp/cairn-config-fuzz-" + std::to_string(getpid()) + ".toml";
+  static const bool cleanup = [] {
+    return std::atexit([] { std::remove(path.c_str()); }) == 0;
+  }();
+  (void) cleanup;
+  return path;
 }
 
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string path = config_path();
+  const auto& path = config_path();
   if (auto* f = std::fopen(path.c_str(), "wb")) {
     std::fwrite(data, 1, size, f);
     std::fclose(f);
