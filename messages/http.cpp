@@ -19,7 +19,8 @@ std::optional<uint64_t> parse_decimal(std::string_view text, uint64_t max) {
     if (c < '0' || c > '9')
       return std::nullopt;
     auto d = static_cast<uint64_t>(c - '0');
-    if (v > (max - d) / 10)
+    // `max - d` would wrap around for a digit above a small `max`.
+    if (d > max || v > (max - d) / 10)
       return std::nullopt;
     v = v * 10 + d;
   }

@@ -22,6 +22,9 @@ TEST(HttpTest, ParseDecimalHonoursItsMaximum) {
   EXPECT_EQ(parse_decimal("65535", 65535), 65535u);
   EXPECT_FALSE(parse_decimal("65536", 65535));
   EXPECT_FALSE(parse_decimal("4294967297", 65535));
+  EXPECT_EQ(parse_decimal("5", 5), 5u);
+  EXPECT_FALSE(parse_decimal("42", 0));
+  EXPECT_FALSE(parse_decimal("7", 5));
 }
 
 TEST(HttpTest, PreferredMediaTypeFollowsQualityThenSpecificity) {
