@@ -18,18 +18,18 @@ namespace {
 // empty): every error answer carries a one-line reason.
 std::string default_reason(int status) {
   switch (status) {
-    case 400:
-      return "malformed request";
-    case 408:
-      return "the request took too long to arrive";
-    case 413:
-      return "request too large";
-    case 414:
-      return "request URI too long";
-    case 431:
-      return "request headers too large";
-    default:
-      return "HTTP error " + std::to_string(status);
+  case 400:
+    return "malformed request";
+  case 408:
+    return "the request took too long to arrive";
+  case 413:
+    return "request too large";
+  case 414:
+    return "request URI too long";
+  case 431:
+    return "request headers too large";
+  default:
+    return "HTTP error " + std::to_string(status);
   }
 }
 
@@ -41,9 +41,9 @@ public:
     routes_.push_back({method, std::regex{pattern}});
   }
 
-  /// The methods the routes matching `path` take, "GET, HEAD, POST"
-  /// style; empty if no route matches.
-  std::string allowed(const std::string& path) const {
+  /// The methods the routes matching `path` take, sorted (HEAD wherever
+  /// GET is); empty if no route matches.
+  std::vector<std::string> allowed(const std::string& path) const {
     std::vector<std::string> methods;
     for (auto& r : routes_)
       if (std::regex_match(path, r.pattern)) {
@@ -53,10 +53,7 @@ public:
       }
     std::sort(methods.begin(), methods.end());
     methods.erase(std::unique(methods.begin(), methods.end()), methods.end());
-    std::string out;
-    for (auto& m : methods)
-      out += (out.empty() ? "" : ", ") + m;
-    return out;
+    return methods;
   }
 
 private:
@@ -66,19 +63,6 @@ private:
   };
   std::vector<route> routes_;
 };
-
-// Whether `allow` (as route_table::allowed gives it) lists `method`.
-bool lists_method(const std::string& allow, const std::string& method) {
-  size_t pos = 0;
-  while (pos < allow.size()) {
-    auto comma = allow.find(',', pos);
-    auto m = allow.substr(pos, comma == std::string::npos ? comma : comma - pos);
-    if (m == method)
-      return true;
-    pos = comma == std::string::npos ? allow.size() : comma + 2;
-  }
-  return false;
-}
 
 // Checks a request before httplib reads its body: a malformed or repeated
 // Content-Length (RFC 9112 §6.3) answers 400, a method the path does not
@@ -107,11 +91,15 @@ bool check_request(const route_table& routes, const Request& req,
   if (length && *length > 0)
     has_body = true;
   if (status == 0) {
-    auto allow = routes.allowed(req.path);
-    if (!allow.empty() && !lists_method(allow, req.method)) {
+    auto methods = routes.allowed(req.path);
+    if (!methods.empty() && std::find(methods.begin(), methods.end(),
+                                      req.method) == methods.end()) {
+      std::string allow;
+      for (auto& m : methods)
+        allow += (allow.empty() ? "" : ", ") + m;
       status = 405;
-      why = req.method + " is not allowed on " + req.path + " (allowed: " +
-            allow + ")";
+      why = req.method + " is not allowed on " + req.path +
+            " (allowed: " + allow + ")";
       res.set_header("Allow", allow);
     }
   }
@@ -209,7 +197,6 @@ json manifest_json(const manifest& m) {
   return j;
 }
 
-
 void add_routes(httplib::Server& srv, std::shared_ptr<api_shared> api) {
   auto routes = std::make_shared<route_table>();
   auto with = [api](auto fn) {
@@ -264,10 +251,10 @@ void add_routes(httplib::Server& srv, std::shared_ptr<api_shared> api) {
        [](const Request& req, Response& res) { handle_loglevel(req, res); });
   // Marketplace and purchasing (Codex), without persistence.
   const std::string id_re = "([^/]+)";
-  for (auto& p : {route("/sales/slots"), route("/sales/slots/") + id_re,
-                  route("/sales/availability/") + id_re + "/reservations",
-                  route("/storage/purchases"),
-                  route("/storage/purchases/") + id_re})
+  for (auto& p :
+       {route("/sales/slots"), route("/sales/slots/") + id_re,
+        route("/sales/availability/") + id_re + "/reservations",
+        route("/storage/purchases"), route("/storage/purchases/") + id_re})
     get(p, handle_no_persistence);
   get(route("/sales/availability"), handle_no_persistence);
   post(route("/sales/availability"), handle_no_persistence);

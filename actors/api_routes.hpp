@@ -90,7 +90,7 @@ void add_routes(httplib::Server& srv, std::shared_ptr<api_shared> api);
 // the value or the error (timeouts and dead receivers included).
 template <class T, class Handle, class... Ts>
 inline caf::expected<T> ask(caf::scoped_actor& self, const Handle& dest,
-                     std::chrono::seconds timeout, Ts&&... xs) {
+                            std::chrono::seconds timeout, Ts&&... xs) {
   if (!dest)
     return make_error(ec::unavailable, "actor not running");
   caf::expected<T> out{make_error(ec::timeout)};
@@ -109,7 +109,8 @@ inline caf::expected<T> ask(caf::scoped_actor& self, const Handle& dest,
 // stay queued for later receives.
 template <class OnValue, class OnError>
 inline bool await_answer(caf::scoped_actor& self, caf::message_id id,
-                  caf::timespan wait, OnValue on_value, OnError on_error) {
+                         caf::timespan wait, OnValue on_value,
+                         OnError on_error) {
   bool timed_out = false;
   caf::blocking_actor::accept_one_cond one;
   self->varargs_receive(

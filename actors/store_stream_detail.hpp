@@ -53,7 +53,7 @@ void prove_now(self_ptr self);
 // xs...)` for a stream that reads only the local store.
 template <class... Rs, class OnValue, class OnError, class... Ts>
 inline void ask_source(self_ptr self, OnValue on_value, OnError on_error,
-                Ts&&... xs) {
+                       Ts&&... xs) {
   auto& st = self->state;
   if (st.spec.local_only)
     swept_request<caf::message_priority::normal, Rs...>(

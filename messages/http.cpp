@@ -196,8 +196,8 @@ bool is_valid_media_type(std::string_view type) {
     if (eq == std::string_view::npos || !is_token(param.substr(0, eq)))
       return false;
     auto value = param.substr(eq + 1);
-    bool quoted = value.size() >= 2 && value.front() == '"' &&
-                  value.back() == '"';
+    bool quoted =
+      value.size() >= 2 && value.front() == '"' && value.back() == '"';
     if (!quoted && !is_token(value))
       return false;
     semi = next;

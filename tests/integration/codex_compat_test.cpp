@@ -41,8 +41,8 @@ struct raw_answer {
 /// answer until `Content-Length` bytes of body came, the connection closes,
 /// or `timeout` passes. Never sends more than `text`.
 raw_answer raw_request(int port, const std::string& text,
-                       std::chrono::milliseconds timeout =
-                         std::chrono::seconds{10}) {
+                       std::chrono::milliseconds timeout = std::chrono::seconds{
+                         10}) {
   raw_answer out;
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
@@ -242,8 +242,8 @@ TEST(CodexCompatTest, ConnectWithoutAddrsFindsThePeerInTheDht) {
   ASSERT_TRUE(unknown);
   EXPECT_EQ(unknown->status, 400) << unknown->body;
   // An address where nobody listens: 400, and the reason says its code once.
-  auto dead = connect_raw(b.proc, stranger.proc.peer_id(),
-                          "/ip4/127.0.0.1/tcp/1");
+  auto dead =
+    connect_raw(b.proc, stranger.proc.peer_id(), "/ip4/127.0.0.1/tcp/1");
   ASSERT_TRUE(dead);
   EXPECT_EQ(dead->status, 400) << dead->body;
   EXPECT_EQ(dead->body.find("unavailable: unavailable"), std::string::npos)
@@ -264,17 +264,17 @@ TEST(CodexCompatTest, UploadRefusesAnInvalidMimeTypeOrFilenameWith422) {
   }
   for (auto name : {"../etc/passwd", "a/b.txt", "a\\\\b", "..", "x:y", "a?"}) {
     SCOPED_TRACE(name);
-    auto res = cli.Post(
-      api("/data"),
-      {{"Content-Disposition",
-        std::string{"attachment; filename=\""} + name + "\""}},
-      "data", "text/plain");
+    auto res =
+      cli.Post(api("/data"),
+               {{"Content-Disposition",
+                 std::string{"attachment; filename=\""} + name + "\""}},
+               "data", "text/plain");
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 422) << res->body;
   }
   std::string cid;
-  EXPECT_TRUE(upload(cli, "data", &cid, "text/plain; charset=utf-8",
-                     "notes v2.txt"));
+  EXPECT_TRUE(
+    upload(cli, "data", &cid, "text/plain; charset=utf-8", "notes v2.txt"));
   EXPECT_TRUE(upload(cli, "data", &cid, "application/vnd.api+json"));
 }
 
@@ -304,9 +304,10 @@ TEST(CodexCompatTest, WrongMethodsGet405WithAllowBeforeTheBodyIsRead) {
   int port = n.proc.port();
   // A 200 MiB PUT whose body never comes: the answer must not wait for it.
   auto put = raw_request(
-    port, "PUT " + api("/data") +
-            " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 209715200\r\n"
-            "Content-Type: application/octet-stream\r\n\r\n",
+    port,
+    "PUT " + api("/data") +
+      " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 209715200\r\n"
+      "Content-Type: application/octet-stream\r\n\r\n",
     std::chrono::seconds{3});
   EXPECT_EQ(put.status, 405) << put.head;
   EXPECT_LT(put.seconds, 2.0);
@@ -314,9 +315,10 @@ TEST(CodexCompatTest, WrongMethodsGet405WithAllowBeforeTheBodyIsRead) {
   EXPECT_FALSE(put.body.empty());
   // The same with Expect: 100-continue: refused without a 100.
   auto expect = raw_request(
-    port, "PUT " + api("/data") +
-            " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 209715200\r\n"
-            "Expect: 100-continue\r\n\r\n",
+    port,
+    "PUT " + api("/data") +
+      " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 209715200\r\n"
+      "Expect: 100-continue\r\n\r\n",
     std::chrono::seconds{3});
   EXPECT_EQ(expect.status, 405) << expect.head;
   auto cli = n.proc.client();
@@ -391,15 +393,15 @@ TEST(CodexCompatTest, PostsWithoutBodyOrContentLengthWork) {
 TEST(CodexCompatTest, MalformedOrConflictingContentLengthAnswers400) {
   test_node n;
   ASSERT_TRUE(n.proc.start());
-  for (auto headers : {"Content-Length: -5\r\n",
-                       "Content-Length: 4\r\nContent-Length: 5\r\n",
-                       "Content-Length: 4x\r\n"}) {
+  for (auto headers :
+       {"Content-Length: -5\r\n", "Content-Length: 4\r\nContent-Length: 5\r\n",
+        "Content-Length: 4x\r\n"}) {
     SCOPED_TRACE(headers);
-    auto a = raw_request(n.proc.port(),
-                         "POST " + api("/data") +
-                           " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers +
-                           "\r\ndata",
-                         std::chrono::seconds{3});
+    auto a =
+      raw_request(n.proc.port(),
+                  "POST " + api("/data") + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+                    headers + "\r\ndata",
+                  std::chrono::seconds{3});
     EXPECT_EQ(a.status, 400) << a.head;
     EXPECT_FALSE(a.body.empty());
   }
@@ -439,6 +441,5 @@ TEST(CodexCompatTest, DownloadRecordsCountDatasetBytesAndTheFirstByte) {
   auto d = j["downloads"].back();
   EXPECT_EQ(d.value("bytesDone", 0), data.size()) << d;
   ASSERT_TRUE(d["firstByteSeconds"].is_number()) << d;
-  EXPECT_GE(d.value("seconds", 0.0), d["firstByteSeconds"].get<double>())
-    << d;
+  EXPECT_GE(d.value("seconds", 0.0), d["firstByteSeconds"].get<double>()) << d;
 }
