@@ -284,7 +284,10 @@ void add_routes(httplib::Server& srv, std::shared_ptr<api_shared> api) {
              : httplib::Server::HandlerResponse::Handled;
   });
   // A client that waits for 100 Continue learns of a refusal before it
-  // sends the body.
+  // sends the body. httplib then runs the pre-routing handler as well:
+  // check_request only reads the request and sets an absent header, so a
+  // second run decides the same (at the cost of one more route lookup, on
+  // the requests that carry a body).
   srv.set_expect_100_continue_handler(
     [routes](const Request& req, Response& res) {
       return check_request(*routes, req, res) ? 100 : res.status;

@@ -196,7 +196,10 @@ json peers_json(api_shared& api, caf::scoped_actor& self) {
                    {"bytesReceived", p.bytes_received},
                    {"bytesSent", p.bytes_sent},
                    {"rateBytesPerSecond", p.rate},
-                   {"latencySeconds", p.latency},
+                   // The engine's latency is a prior until a block came:
+                   // null says "not measured", not a figure that looks it.
+                   {"latencySeconds",
+                    p.rate > 0 ? json(p.latency) : json(nullptr)},
                    {"badBlocks", p.bad_blocks},
                    {"timeouts", p.timeouts},
                    {"outstanding", p.outstanding},
