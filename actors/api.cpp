@@ -15,9 +15,6 @@ namespace {
 using httplib::Request;
 using httplib::Response;
 
-// Handler threads: each download or upload holds one while it runs.
-constexpr size_t http_threads = 32;
-
 } // namespace
 
 store_stream_actor api_shared::spawn_stream(stream_spec spec) {
@@ -33,7 +30,6 @@ store_stream_actor api_shared::spawn_stream(stream_spec spec) {
 caf::expected<bound_server> bind_api_server(const std::string& host,
                                             uint16_t port) {
   auto srv = std::make_shared<httplib::Server>();
-  srv->new_task_queue = [] { return new httplib::ThreadPool(http_threads); };
   // httplib's default sets SO_REUSEPORT, which lets a second node bind the
   // same port and silently share its traffic. SO_REUSEADDR alone still
   // allows a quick rebind after a restart but refuses a busy port.
@@ -61,14 +57,10 @@ caf::expected<bound_server> bind_api_server(const std::string& host,
 api_state::~api_state() {
   if (shared)
     shared->stopping = true; // uploads in progress stop reading
-  if (server)
-    server->stop();
-  if (listener.joinable())
-    listener.join();
-  if (metrics)
-    metrics->stop();
-  if (metrics_listener.joinable())
-    metrics_listener.join();
+  if (acceptor)
+    acceptor->stop();
+  if (metrics_acceptor)
+    metrics_acceptor->stop();
 }
 
 api_actor::behavior_type api(api_actor::stateful_pointer<api_state> self,
@@ -89,11 +81,16 @@ api_actor::behavior_type api(api_actor::stateful_pointer<api_state> self,
   st.shared = shared;
   st.server = server.server;
   rest::add_routes(*st.server, shared);
-  st.listener = std::thread{[srv = st.server] { srv->listen_after_bind(); }};
-  // httplib's stop() is a no-op until the server runs: wait for it, so that
-  // an early exit of this actor cannot leave the listener running forever.
-  for (int i = 0; i < 5000 && !st.server->is_running(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  auto& o = shared->ctx->options;
+  http_limits limits;
+  limits.workers = o.http_threads;
+  limits.workers_per_ip = o.http_threads_per_ip;
+  limits.max_pending = o.http_max_pending;
+  limits.max_pending_per_ip = o.http_max_pending_per_ip;
+  limits.header_timeout = o.http_header_timeout;
+  st.acceptor =
+    std::make_unique<http_acceptor>(st.server, limits, shared->connections);
+  st.acceptor->start();
   spdlog::info("api: serving http://{}:{}{}", shared->info.api_host,
                server.port, rest::api_prefix);
   if (wiring.metrics) {
@@ -101,10 +98,13 @@ api_actor::behavior_type api(api_actor::stateful_pointer<api_state> self,
     st.metrics->Get("/metrics", [shared](const Request&, Response& res) {
       res.set_content(rest::metrics_text(*shared), "text/plain; version=0.0.4");
     });
-    st.metrics_listener =
-      std::thread{[srv = st.metrics] { srv->listen_after_bind(); }};
-    for (int i = 0; i < 5000 && !st.metrics->is_running(); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds{1});
+    // A scraper needs one thread, two let a slow one not block the next.
+    http_limits scrape = limits;
+    scrape.workers = 2;
+    scrape.workers_per_ip = 2;
+    st.metrics_acceptor = std::make_unique<http_acceptor>(
+      st.metrics, scrape, std::make_shared<http_acceptor_counters>());
+    st.metrics_acceptor->start();
     spdlog::info("api: metrics on {}", shared->metrics_url);
   }
   return instrumented<api_actor::behavior_type>(

@@ -11,6 +11,7 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/http_acceptor.hpp"
 #include "actors/instrumented.hpp"
 #include "actors/node_supervisor.hpp"
 #include "actors/store_stream.hpp"
@@ -85,6 +86,8 @@ struct api_shared {
 
   /// Counters for /metrics.
   std::atomic<uint64_t> uploads{0};
+  std::shared_ptr<http_acceptor_counters> connections =
+    std::make_shared<http_acceptor_counters>();
   std::atomic<uint64_t> downloads_started{0};
   /// Numbers the downloads' store_streams for the inspector.
   std::atomic<uint64_t> next_stream{0};
@@ -98,17 +101,17 @@ struct api_shared {
   }
 };
 
-/// State of the `api` actor: the HTTP server and its listening thread.
+/// State of the `api` actor: the HTTP servers and their acceptors.
 struct api_state {
   static inline constexpr const char* name = "api";
   /// Handler counters, published for the inspector.
   std::shared_ptr<actor_stats> stats = std::make_shared<actor_stats>();
   std::shared_ptr<api_shared> shared;
   std::shared_ptr<httplib::Server> server;
-  std::thread listener;
+  std::unique_ptr<http_acceptor> acceptor;
   /// The Prometheus endpoint (`--metrics`), if enabled.
   std::shared_ptr<httplib::Server> metrics;
-  std::thread metrics_listener;
+  std::unique_ptr<http_acceptor> metrics_acceptor;
   /// Stops the servers and waits for its threads (the actor is detached, so
   /// this blocks no scheduler worker).
   ~api_state();

@@ -306,6 +306,27 @@ std::string metrics_text(api_shared& api) {
          static_cast<double>(api.downloads_started.load()));
   metric("cairn_actors", "gauge", "Live actors.",
          list ? static_cast<double>(list->size()) : 0);
+  auto& conns = *api.connections;
+  auto count = [](const std::atomic<uint64_t>& c) {
+    return static_cast<double>(c.load());
+  };
+  metric("cairn_api_connections_total", "counter", "API connections accepted.",
+         count(conns.accepted));
+  metric("cairn_api_connections_pending", "gauge",
+         "API connections still sending their request head.",
+         count(conns.pending));
+  metric("cairn_api_header_timeouts_total", "counter",
+         "API connections closed for not sending their request head in time.",
+         count(conns.header_timeouts));
+  metric("cairn_api_connections_refused_total", "counter",
+         "API connections refused: too many pending from one address.",
+         count(conns.refused_per_ip));
+  metric("cairn_api_connections_evicted_total", "counter",
+         "Pending API connections dropped to admit newer ones.",
+         count(conns.evicted));
+  metric("cairn_api_oversized_heads_total", "counter",
+         "API requests refused for a request head over the limit.",
+         count(conns.oversized));
   // Apart, because they cost differently: anonymous memory is the node's
   // own, file pages (LMDB's map) are page cache the kernel shares and
   // reclaims.

@@ -252,6 +252,22 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
   plain("api-token", o.api_token,
         "Token (Authorization: Bearer) that lets non-loopback clients use "
         "endpoints that change state");
+  plain("http-threads", o.http_threads,
+        "REST API handler threads (each request being answered holds one)")
+    ->check(CLI::Range(1u, 1024u));
+  plain("http-threads-per-ip", o.http_threads_per_ip,
+        "Handler threads one client address may hold at once")
+    ->check(CLI::Range(1u, 1024u));
+  plain("http-max-pending", o.http_max_pending,
+        "Connections still sending their request head, at most (the "
+        "oldest is dropped for a new one)")
+    ->check(CLI::Range(1u, 1000000u));
+  plain("http-max-pending-per-ip", o.http_max_pending_per_ip,
+        "Connections still sending their request head, per client address")
+    ->check(CLI::Range(1u, 1000000u));
+  parsed("http-header-timeout", o.http_header_timeout, parse_duration,
+         "a duration (e.g. 10s)",
+         "Time a client has to send its request head (default 10s)");
   try {
     app.parse(argc, argv);
     if (!o.config_file.empty()) {

@@ -66,6 +66,14 @@ struct node_options {
   /// If set, endpoints that change state accept non-loopback clients that
   /// present it as `Authorization: Bearer <token>`.
   std::string api_token;
+  /// REST API connection limits (README "Limits"): handler threads in all
+  /// and per client address, connections still sending their request head
+  /// in all and per address, and the time they have to send it.
+  uint32_t http_threads = 32;
+  uint32_t http_threads_per_ip = 8;
+  uint32_t http_max_pending = 2048;
+  uint32_t http_max_pending_per_ip = 256;
+  std::chrono::seconds http_header_timeout{10};
   /// The TOML file the other settings were read from, if any.
   std::string config_file;
 };

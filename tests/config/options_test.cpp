@@ -59,6 +59,11 @@ const std::vector<std::string> all_flags{
   "ec-backend",
   "enable-fault-injection",
   "api-token",
+  "http-threads",
+  "http-threads-per-ip",
+  "http-max-pending",
+  "http-max-pending-per-ip",
+  "http-header-timeout",
 };
 
 std::string env_of(const std::string& flag) {
@@ -89,6 +94,11 @@ void expect_defaults(const node_options& o) {
   EXPECT_EQ(o.ec_backend, d.ec_backend);
   EXPECT_EQ(o.enable_fault_injection, d.enable_fault_injection);
   EXPECT_EQ(o.api_token, d.api_token);
+  EXPECT_EQ(o.http_threads, d.http_threads);
+  EXPECT_EQ(o.http_threads_per_ip, d.http_threads_per_ip);
+  EXPECT_EQ(o.http_max_pending, d.http_max_pending);
+  EXPECT_EQ(o.http_max_pending_per_ip, d.http_max_pending_per_ip);
+  EXPECT_EQ(o.http_header_timeout, d.http_header_timeout);
 }
 
 } // namespace
@@ -633,6 +643,11 @@ TEST_F(OptionsTest, EveryFlagHasAnEnvVar) {
     {"metrics-port", "5"},
     {"threads", "6"},
     {"stream-window", "7"},
+    {"http-threads", "9"},
+    {"http-threads-per-ip", "3"},
+    {"http-max-pending", "100"},
+    {"http-max-pending-per-ip", "10"},
+    {"http-header-timeout", "4s"},
   };
   for (const auto& [flag, value] : values)
     ::setenv(env_of(flag).c_str(), value.c_str(), 1);
@@ -655,6 +670,11 @@ TEST_F(OptionsTest, EveryFlagHasAnEnvVar) {
   EXPECT_EQ(o.metrics_port, 5);
   EXPECT_EQ(o.threads, 6u);
   EXPECT_EQ(o.stream_window, 7u);
+  EXPECT_EQ(o.http_threads, 9u);
+  EXPECT_EQ(o.http_threads_per_ip, 3u);
+  EXPECT_EQ(o.http_max_pending, 100u);
+  EXPECT_EQ(o.http_max_pending_per_ip, 10u);
+  EXPECT_EQ(o.http_header_timeout, std::chrono::seconds{4});
 }
 
 TEST_F(OptionsTest, BootstrapNodeTakesTheJsonOfGetSpr) {
