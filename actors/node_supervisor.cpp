@@ -132,6 +132,7 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
     dc.addrs = st.info.addrs;
     dc.bootstrap = o.bootstrap_nodes;
     dc.contacts_file = o.data_dir + "/dht-contacts";
+    dc.rate_limit = o.dht_rate_limit;
     st.discovery = self->spawn<caf::monitored>(discovery, std::move(dc));
     return caf::actor_cast<caf::actor>(st.discovery);
   }

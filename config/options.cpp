@@ -207,6 +207,10 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
     ->check(port);
   plain("disc-port", o.disc_port, "DHT discovery port, UDP (0 = pick)")
     ->check(port);
+  plain("dht-rate-limit", o.dht_rate_limit,
+        "DHT requests per second (and at once) answered per source IP; "
+        "more are dropped (0 = no limit)")
+    ->check(CLI::Range(0u, 1000000u));
   add(app.add_option("--bootstrap-node", o.bootstrap_nodes,
                      "Signed peer record (spr:...) to join the DHT through, "
                      "or the JSON {\"spr\": ...} of GET /spr; repeatable")

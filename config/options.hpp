@@ -26,6 +26,9 @@ struct node_options {
   uint16_t listen_port = 8070;
   /// Port of the DHT (UDP); 0 picks a free one.
   uint16_t disc_port = 8090;
+  /// DHT requests per second one IP address may send (and at once); more
+  /// are dropped unanswered. 0: no limit.
+  uint32_t dht_rate_limit = 100;
   /// Signed peer records (`spr:...`) of nodes to join the DHT through.
   std::vector<std::string> bootstrap_nodes;
   /// Bytes of blocks the node stores at most.

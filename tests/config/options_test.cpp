@@ -41,6 +41,7 @@ const std::vector<std::string> all_flags{
   "listen-ip",
   "listen-port",
   "disc-port",
+  "dht-rate-limit",
   "bootstrap-node",
   "storage-quota",
   "block-ttl",
@@ -74,6 +75,7 @@ void expect_defaults(const node_options& o) {
   EXPECT_EQ(o.listen_ip, d.listen_ip);
   EXPECT_EQ(o.listen_port, d.listen_port);
   EXPECT_EQ(o.disc_port, d.disc_port);
+  EXPECT_EQ(o.dht_rate_limit, d.dht_rate_limit);
   EXPECT_EQ(o.bootstrap_nodes, d.bootstrap_nodes);
   EXPECT_EQ(o.storage_quota, d.storage_quota);
   EXPECT_EQ(o.block_ttl, d.block_ttl);
@@ -621,6 +623,7 @@ TEST_F(OptionsTest, EveryFlagHasAnEnvVar) {
     {"listen-ip", "127.0.0.2"},
     {"listen-port", "2"},
     {"disc-port", "3"},
+    {"dht-rate-limit", "8"},
     {"bootstrap-node", "spr:e"},
     {"storage-quota", "1MB"},
     {"block-ttl", "1m"},
@@ -643,6 +646,7 @@ TEST_F(OptionsTest, EveryFlagHasAnEnvVar) {
   EXPECT_EQ(o.listen_ip, "127.0.0.2");
   EXPECT_EQ(o.listen_port, 2);
   EXPECT_EQ(o.disc_port, 3);
+  EXPECT_EQ(o.dht_rate_limit, 8u);
   EXPECT_EQ(o.bootstrap_nodes, std::vector<std::string>{"spr:e"});
   EXPECT_EQ(o.storage_quota, uint64_t{1000000});
   EXPECT_EQ(o.block_ttl, std::chrono::seconds{60});
