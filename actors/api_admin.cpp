@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/fd_budget.hpp"
 #include "messages/http.hpp"
 
 namespace cairn::actors::rest {
@@ -271,7 +272,7 @@ std::string metrics_text(api_shared& api) {
       << '\n'
       << name << ' ' << sample(v) << '\n';
   };
-  std::map<std::string, double> engine, store, dht;
+  std::map<std::string, double> engine, store, dht, listener;
   auto list = actor_statuses(api, self);
   if (list)
     for (auto& s : *list) {
@@ -281,6 +282,8 @@ std::string metrics_text(api_shared& api) {
         store.insert(s.gauges.begin(), s.gauges.end());
       if (s.name == "discovery")
         dht.insert(s.gauges.begin(), s.gauges.end());
+      if (s.name == "peer_listener")
+        listener.insert(s.gauges.begin(), s.gauges.end());
     }
   metric("cairn_block_exchange_peers", "gauge", "Connected peers.",
          engine["peers"]);
@@ -302,6 +305,20 @@ std::string metrics_text(api_shared& api) {
          "Bytes of blocks in the local store.", store["bytes"]);
   metric("cairn_repostore_bytes_quota", "gauge", "The storage quota.",
          store["quota_bytes"]);
+  metric("cairn_peer_connections_accepted_total", "counter",
+         "Peer connections accepted.", listener["accepted"]);
+  metric("cairn_peer_accept_pauses_total", "counter",
+         "Times accepting peer connections paused: file descriptors were "
+         "running out (--fd-reserve).",
+         listener["accept_pauses"]);
+  metric("cairn_peer_accept_paused", "gauge",
+         "1 while accepting peer connections is paused.",
+         listener["accept_paused"]);
+  metric("cairn_process_open_fds", "gauge", "Open file descriptors.",
+         static_cast<double>(open_fds()));
+  metric("cairn_process_max_fds", "gauge",
+         "The file descriptor limit (soft RLIMIT_NOFILE).",
+         static_cast<double>(fd_limit()));
   metric("cairn_dht_contacts", "gauge", "Contacts in the DHT routing table.",
          dht["contacts"]);
   metric("cairn_dht_datagrams_received_total", "counter",

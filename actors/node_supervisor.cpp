@@ -171,9 +171,11 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
     session_config sc;
     sc.key = st.key;
     sc.listen_addrs = st.info.addrs;
+    auto budget = make_fd_budget(fd_limit(), o.fd_reserve);
     st.listener = self->system().middleman().spawn_broker(
-      peer_listener, std::move(st.listener_socket), std::move(sc),
-      caf::actor_cast<session_owner_actor>(st.engine));
+      budgeted_peer_listener, std::move(st.listener_socket), std::move(sc),
+      caf::actor_cast<session_owner_actor>(st.engine), budget,
+      std::chrono::milliseconds{250});
     self->monitor(st.listener);
     return caf::actor_cast<caf::actor>(st.listener);
   }

@@ -229,6 +229,11 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
         "Expired blocks deleted per maintenance pass")
     ->check(CLI::Range(1u, 1000000u));
   plain("max-peers", o.max_peers, "Connected peers at most");
+  plain("fd-reserve", o.fd_reserve,
+        "File descriptors kept for the API and the store: accepting peer "
+        "connections pauses when all but these are open (at most half of "
+        "RLIMIT_NOFILE, whose soft limit is raised to the hard one)")
+    ->check(CLI::Range(0u, 1u << 30));
   plain("price-per-byte", o.price_per_byte,
         "Price per byte quoted to peers for this node's blocks");
   plain("max-price", o.max_price,

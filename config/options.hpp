@@ -41,6 +41,10 @@ struct node_options {
   uint32_t block_maintenance_batch = 1000;
   /// Connected peers at most.
   uint32_t max_peers = 160;
+  /// File descriptors (of RLIMIT_NOFILE) kept for the API, the store and
+  /// outgoing connections: accepting peer connections pauses when all but
+  /// these are open. At most half the limit is kept.
+  uint32_t fd_reserve = 256;
   /// Price per byte this node quotes to peers for its blocks.
   uint64_t price_per_byte = 0;
   /// Highest price per byte this node pays; peers quoting more are not

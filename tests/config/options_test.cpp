@@ -48,6 +48,7 @@ const std::vector<std::string> all_flags{
   "block-maintenance-interval",
   "block-maintenance-batch",
   "max-peers",
+  "fd-reserve",
   "price-per-byte",
   "max-price",
   "fault-corrupt-blocks",
@@ -82,6 +83,7 @@ void expect_defaults(const node_options& o) {
   EXPECT_EQ(o.block_maintenance_interval, d.block_maintenance_interval);
   EXPECT_EQ(o.block_maintenance_batch, d.block_maintenance_batch);
   EXPECT_EQ(o.max_peers, d.max_peers);
+  EXPECT_EQ(o.fd_reserve, d.fd_reserve);
   EXPECT_EQ(o.log_level, d.log_level);
   EXPECT_EQ(o.metrics, d.metrics);
   EXPECT_EQ(o.metrics_address, d.metrics_address);
@@ -630,6 +632,7 @@ TEST_F(OptionsTest, EveryFlagHasAnEnvVar) {
     {"block-maintenance-interval", "2m"},
     {"block-maintenance-batch", "5"},
     {"max-peers", "4"},
+    {"fd-reserve", "9"},
     {"log-level", "error"},
     {"metrics", "true"},
     {"metrics-address", "0.0.0.0"},
@@ -653,6 +656,7 @@ TEST_F(OptionsTest, EveryFlagHasAnEnvVar) {
   EXPECT_EQ(o.block_maintenance_interval, std::chrono::seconds{120});
   EXPECT_EQ(o.block_maintenance_batch, 5u);
   EXPECT_EQ(o.max_peers, 4u);
+  EXPECT_EQ(o.fd_reserve, 9u);
   EXPECT_EQ(o.log_level, "error");
   EXPECT_TRUE(o.metrics);
   EXPECT_EQ(o.metrics_address, "0.0.0.0");
