@@ -92,8 +92,7 @@ public:
   std::optional<dht::packet> receive(std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+      auto left = ms_left(deadline);
       pollfd p{fd_, POLLIN, 0};
       if (left.count() <= 0 ||
           ::poll(&p, 1, static_cast<int>(left.count())) <= 0)
@@ -122,8 +121,7 @@ public:
     std::vector<dht::packet> out;
     auto deadline = std::chrono::steady_clock::now() + window;
     for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+      auto left = ms_left(deadline);
       if (left.count() <= 0)
         return out;
       if (auto p = receive(left))
@@ -138,8 +136,7 @@ public:
     auto self = record({multiaddr()});
     auto deadline = std::chrono::steady_clock::now() + window;
     for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+      auto left = ms_left(deadline);
       if (left.count() <= 0)
         return n;
       auto p = receive(left);
@@ -158,6 +155,12 @@ public:
   uint64_t undecodable() const { return undecodable_; }
 
 private:
+  static std::chrono::milliseconds
+  ms_left(std::chrono::steady_clock::time_point deadline) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  }
+
   std::string ip_;
   int fd_ = -1;
   uint16_t port_ = 0;
