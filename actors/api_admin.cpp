@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/fd_budget.hpp"
 #include "messages/http.hpp"
 
 namespace cairn::actors::rest {
@@ -271,7 +272,7 @@ std::string metrics_text(api_shared& api) {
       << '\n'
       << name << ' ' << sample(v) << '\n';
   };
-  std::map<std::string, double> engine, store;
+  std::map<std::string, double> engine, store, dht, listener;
   auto list = actor_statuses(api, self);
   if (list)
     for (auto& s : *list) {
@@ -279,6 +280,10 @@ std::string metrics_text(api_shared& api) {
         engine.insert(s.gauges.begin(), s.gauges.end());
       if (s.name == "local_store")
         store.insert(s.gauges.begin(), s.gauges.end());
+      if (s.name == "discovery")
+        dht.insert(s.gauges.begin(), s.gauges.end());
+      if (s.name == "peer_listener")
+        listener.insert(s.gauges.begin(), s.gauges.end());
     }
   metric("cairn_block_exchange_peers", "gauge", "Connected peers.",
          engine["peers"]);
@@ -300,6 +305,37 @@ std::string metrics_text(api_shared& api) {
          "Bytes of blocks in the local store.", store["bytes"]);
   metric("cairn_repostore_bytes_quota", "gauge", "The storage quota.",
          store["quota_bytes"]);
+  metric("cairn_peer_connections_accepted_total", "counter",
+         "Peer connections accepted.", listener["accepted"]);
+  metric("cairn_peer_accept_pauses_total", "counter",
+         "Times accepting peer connections paused: file descriptors were "
+         "running out (--fd-reserve).",
+         listener["accept_pauses"]);
+  metric("cairn_peer_accept_paused", "gauge",
+         "1 while accepting peer connections is paused.",
+         listener["accept_paused"]);
+  metric("cairn_process_open_fds", "gauge", "Open file descriptors.",
+         static_cast<double>(open_fds()));
+  metric("cairn_process_max_fds", "gauge",
+         "The file descriptor limit (soft RLIMIT_NOFILE).",
+         static_cast<double>(fd_limit()));
+  metric("cairn_dht_contacts", "gauge", "Contacts in the DHT routing table.",
+         dht["contacts"]);
+  metric("cairn_dht_datagrams_received_total", "counter",
+         "DHT datagrams handed to discovery.", dht["datagrams_in"]);
+  metric("cairn_dht_datagrams_sent_total", "counter", "DHT datagrams sent.",
+         dht["datagrams_out"]);
+  o << "# HELP cairn_dht_datagrams_dropped_total DHT datagrams dropped "
+       "unanswered, by reason.\n# TYPE cairn_dht_datagrams_dropped_total "
+       "counter\n";
+  static const std::pair<const char*, const char*> dropped[] = {
+    {"rate_limit", "dropped_rate_limited"},
+    {"backlog", "dropped_backlog"},
+    {"unsolicited", "dropped_unsolicited"},
+    {"malformed", "dropped_malformed"}};
+  for (auto [reason, gauge] : dropped)
+    o << "cairn_dht_datagrams_dropped_total{reason=\"" << reason << "\"} "
+      << sample(dht[gauge]) << '\n';
   metric("cairn_api_uploads_total", "counter", "Datasets uploaded.",
          static_cast<double>(api.uploads.load()));
   metric("cairn_api_downloads_total", "counter", "Downloads started.",

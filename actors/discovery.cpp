@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include "actors/local_store.hpp"
 #include "messages/base58.hpp"
 #include "messages/error.hpp"
+#include "storage/rate_limiter.hpp"
 
 namespace cairn::actors {
 
@@ -110,17 +112,33 @@ uint64_t random_id() {
   return x;
 }
 
-// The UDP endpoint in a record, if any.
-std::optional<endpoint> udp_of(const peer_record& r) {
+// The first IPv4 UDP address in a record, if any (DNS names are not
+// resolved: the DHT never blocks on a lookup).
+std::optional<udp_address> udp_of(const peer_record& r) {
   for (auto& a : r.addrs) {
     auto ep = parse_multiaddr(a);
-    if (ep && ep->udp)
-      return ep;
+    in_addr ip{};
+    if (ep && ep->udp && ::inet_pton(AF_INET, ep->host.c_str(), &ip) == 1)
+      return udp_address{ntohl(ip.s_addr), ep->port};
   }
   return std::nullopt;
 }
 
-void send_packet(self_ptr self, const endpoint& to, dht::packet pkt) {
+// "A.B.C.D:PORT", as the receiver thread writes a datagram's source.
+std::optional<udp_address> parse_source(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos)
+    return std::nullopt;
+  in_addr ip{};
+  if (::inet_pton(AF_INET, text.substr(0, colon).c_str(), &ip) != 1)
+    return std::nullopt;
+  auto port = std::strtoul(text.c_str() + colon + 1, nullptr, 10);
+  if (port == 0 || port > 65535)
+    return std::nullopt;
+  return udp_address{ntohl(ip.s_addr), static_cast<uint16_t>(port)};
+}
+
+void send_packet(self_ptr self, const udp_address& to, dht::packet pkt) {
   auto& st = self->state;
   dht::trim_to_fit(pkt);
   auto bytes = dht::encode(pkt);
@@ -132,16 +150,17 @@ void send_packet(self_ptr self, const endpoint& to, dht::packet pkt) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(to.port);
-  if (::inet_pton(AF_INET, to.host.c_str(), &addr.sin_addr) != 1)
-    return;
+  addr.sin_addr.s_addr = htonl(to.ip);
   ::sendto(st.cfg.socket->fd(), bytes->data(), bytes->size(), MSG_DONTWAIT,
            reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
   ++st.packets_out;
 }
 
-// Sends a request to `c`; its answer (or timeout) goes to lookup `lookup`.
+// Sends a request to `c` at the address its record claims; its answer (or
+// timeout) goes to lookup `lookup`. The request ID is random, so that only
+// who received the request can answer it.
 void request(self_ptr self, const storage::contact& c, dht::body body,
-             uint64_t lookup) {
+             uint64_t lookup, bool verify = false) {
   auto& st = self->state;
   auto ep = udp_of(c.record);
   if (!ep) {
@@ -151,8 +170,10 @@ void request(self_ptr self, const storage::contact& c, dht::body body,
     return;
   }
   auto id = random_id();
-  st.requests[id] =
-    dht_request{c.id, lookup, clock::now() + st.cfg.request_timeout};
+  st.requests[id] = dht_request{c.id, *ep, lookup, verify,
+                                clock::now() + st.cfg.request_timeout};
+  if (verify)
+    st.verifying[c.id] = id;
   send_packet(self, *ep, dht::packet{id, st.self_record, std::move(body)});
 }
 
@@ -244,6 +265,12 @@ uint64_t start_lookup(self_ptr self, dht_lookup::mode kind,
   auto& st = self->state;
   auto id = st.next_id++;
   auto seeds = st.table->closest(key, st.table->k());
+  // Until the table has k contacts, the bootstrap nodes are asked too: one
+  // that did not answer yet (down at start) gets another chance.
+  if (st.table->size() < st.table->k())
+    for (auto& c : st.seeds)
+      if (!st.table->contains(c.id))
+        seeds.push_back(c);
   dht_lookup l{
     kind, storage::kad_lookup{key, seeds, st.table->k(), 3, st.self_id},
     key,  {},
@@ -252,9 +279,11 @@ uint64_t start_lookup(self_ptr self, dht_lookup::mode kind,
   return id;
 }
 
-void learn(self_ptr self, const peer_record& r) {
+// `r` answered at `from`: it goes into (or is refreshed in) the routing
+// table if `from` is the address its record claims.
+void confirm(self_ptr self, const peer_record& r, const udp_address& from) {
   auto& st = self->state;
-  if (r.public_key == st.cfg.key->public_key())
+  if (r.public_key == st.cfg.key->public_key() || udp_of(r) != from)
     return;
   auto res = st.table->update(r, clock::now());
   // A full bucket: ask its oldest contact whether it is still there.
@@ -262,14 +291,75 @@ void learn(self_ptr self, const peer_record& r) {
     request(self, *res.ping_candidate, dht::ping{}, 0);
 }
 
-void on_packet(self_ptr self, dht::packet& pkt, const std::string& from) {
+// `r` sent a request from `from`. A known contact is refreshed; a new one
+// is pinged at its address, and enters the table if it answers. A record
+// whose address is not where the request came from is left alone: checking
+// it would send a packet to whoever that address is.
+void heard_from(self_ptr self, const peer_record& r, const udp_address& from) {
   auto& st = self->state;
-  learn(self, pkt.sender);
-  auto reply_to = udp_of(pkt.sender);
+  if (r.public_key == st.cfg.key->public_key() || udp_of(r) != from)
+    return;
+  auto id = storage::node_id_of(r);
+  if (st.table->contains(id)) {
+    confirm(self, r, from);
+    return;
+  }
+  if (st.verifying.count(id) > 0 ||
+      st.verifying.size() >= st.cfg.max_verifications)
+    return;
+  request(self, storage::contact{id, r, {}, 0}, dht::ping{}, 0, true);
+}
+
+// An answer: it ends its request if it comes from the node asked, at the
+// address asked; else it is dropped (an off-path sender cannot know the
+// random request ID, an on-path one learns nothing it could not send).
+void on_answer(self_ptr self, dht::packet& pkt, const udp_address& from) {
+  auto& st = self->state;
+  auto req = st.requests.find(pkt.request_id);
+  auto sender = storage::node_id_of(pkt.sender);
+  if (req == st.requests.end() || req->second.addr != from ||
+      req->second.to != sender) {
+    ++st.unsolicited;
+    return;
+  }
+  auto info = req->second;
+  st.requests.erase(req);
+  if (info.verify)
+    st.verifying.erase(info.to);
+  confirm(self, pkt.sender, from);
+  auto l = st.lookups.find(info.lookup);
+  if (l == st.lookups.end())
+    return;
+  std::visit(
+    [&](auto& body) {
+      using T = std::decay_t<decltype(body)>;
+      if constexpr (std::is_same_v<T, dht::nodes>) {
+        l->second.walk.on_response(sender, body.closer);
+      } else if constexpr (std::is_same_v<T, dht::providers>) {
+        for (auto& p : body.providers)
+          if (p.public_key != st.cfg.key->public_key())
+            l->second.found[p.id().to_string()] = p.to_text();
+        l->second.walk.on_response(sender, body.closer);
+      } else {
+        l->second.walk.on_response(sender, {});
+      }
+    },
+    pkt.body);
+  drive(self, info.lookup);
+}
+
+void on_packet(self_ptr self, dht::packet& pkt, const udp_address& from) {
+  auto& st = self->state;
+  if (!dht::is_request(pkt.body)) {
+    on_answer(self, pkt, from);
+    return;
+  }
+  heard_from(self, pkt.sender, from);
+  // The answer goes where the request came from: never to an address a
+  // packet names, which would let anyone aim our answers at a third party.
   auto reply = [&](dht::body b) {
-    if (reply_to)
-      send_packet(self, *reply_to,
-                  dht::packet{pkt.request_id, st.self_record, std::move(b)});
+    send_packet(self, from,
+                dht::packet{pkt.request_id, st.self_record, std::move(b)});
   };
   auto k = st.table->k();
   std::visit(
@@ -297,32 +387,9 @@ void on_packet(self_ptr self, dht::packet& pkt, const std::string& from) {
           for (auto id : waiting)
             drive(self, id);
         }
-      } else {
-        // An answer: match it to its request.
-        auto req = st.requests.find(pkt.request_id);
-        if (req == st.requests.end())
-          return; // late, duplicate or unsolicited: ignored
-        auto info = req->second;
-        st.requests.erase(req);
-        auto l = st.lookups.find(info.lookup);
-        if (l == st.lookups.end())
-          return;
-        auto sender = storage::node_id_of(pkt.sender);
-        if constexpr (std::is_same_v<T, dht::nodes>) {
-          l->second.walk.on_response(sender, body.closer);
-        } else if constexpr (std::is_same_v<T, dht::providers>) {
-          for (auto& p : body.providers)
-            if (p.public_key != st.cfg.key->public_key())
-              l->second.found[p.id().to_string()] = p.to_text();
-          l->second.walk.on_response(sender, body.closer);
-        } else {
-          l->second.walk.on_response(sender, {});
-        }
-        drive(self, info.lookup);
       }
     },
     pkt.body);
-  (void)from;
 }
 
 } // namespace
@@ -342,8 +409,12 @@ discovery(discovery_actor::stateful_pointer<discovery_state> self,
   // The receiver thread: datagrams into the mailbox.
   st.stop = std::make_shared<std::atomic<bool>>(false);
   discovery_actor me{self};
-  st.receiver = std::thread{[sock = st.cfg.socket, stop = st.stop, me] {
+  st.receiver = std::thread{[sock = st.cfg.socket, stop = st.stop, me,
+                             counters = st.counters, rate = st.cfg.rate_limit,
+                             max_backlog = st.cfg.max_backlog] {
     std::vector<uint8_t> buf(dht::max_datagram_size + 1);
+    // A second's worth at once: a lookup's few queries never wait.
+    storage::rate_limiter limiter{rate, rate};
     while (!*stop) {
       sockaddr_in from{};
       socklen_t len = sizeof(from);
@@ -351,6 +422,20 @@ discovery(discovery_actor::stateful_pointer<discovery_state> self,
                           reinterpret_cast<sockaddr*>(&from), &len);
       if (n <= 0)
         continue; // timeout (checks the stop flag) or a transient error
+      // Requests, and datagrams that are not even packets, cost their
+      // source a token before they cost anything else. Answers pass: the
+      // actor drops those it did not ask for before checking a signature.
+      auto head = dht::peek(byte_view{buf.data(), static_cast<size_t>(n)});
+      if ((!head || head->request) &&
+          !limiter.allow(ntohl(from.sin_addr.s_addr), clock::now())) {
+        counters->rate_limited.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      if (counters->queued.load(std::memory_order_relaxed) >= max_backlog) {
+        counters->backlog_dropped.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      counters->queued.fetch_add(1, std::memory_order_relaxed);
       char host[INET_ADDRSTRLEN] = {0};
       ::inet_ntop(AF_INET, &from.sin_addr, host, sizeof(host));
       caf::anon_send(me, udp_atom::value, bytes(buf.begin(), buf.begin() + n),
@@ -369,6 +454,7 @@ discovery(discovery_actor::stateful_pointer<discovery_state> self,
         ++saved;
       }
   }
+  std::set<storage::node_id> seen;
   for (auto& text : bootstrap) {
     auto rec = peer_record::from_text(text);
     if (!rec) {
@@ -376,16 +462,19 @@ discovery(discovery_actor::stateful_pointer<discovery_state> self,
                    describe(rec.error()));
       continue;
     }
-    learn(self, *rec);
+    auto id = storage::node_id_of(*rec);
+    if (rec->public_key != key.public_key() && seen.insert(id).second)
+      st.seeds.push_back(storage::contact{id, *rec, {}, 0});
   }
-  if (st.table->size() > 0) {
-    // Join: look ourselves up, which fills the table with our neighbours.
+  if (!st.seeds.empty()) {
+    // Join: look ourselves up, which fills the table with our neighbours
+    // (each of them once it answered).
     auto id = start_lookup(self, dht_lookup::mode::find_node, st.self_id);
     drive(self, id);
   }
   spdlog::info("discovery: DHT on UDP port {}, {} bootstrap contacts ({} "
                "saved)",
-               st.cfg.socket->port(), st.table->size(), saved);
+               st.cfg.socket->port(), st.seeds.size(), saved);
   st.saved_at = clock::now();
   self->delayed_send(self, st.cfg.tick, tick_atom::value);
   return instrumented<discovery_actor::behavior_type>(
@@ -444,15 +533,30 @@ discovery(discovery_actor::stateful_pointer<discovery_state> self,
     },
     [self](udp_atom, bytes& data, std::string& from) {
       auto& st = self->state;
+      st.counters->queued.fetch_sub(1, std::memory_order_relaxed);
       ++st.packets_in;
-      auto pkt = dht::decode(data);
-      if (!pkt) {
+      auto drop = [&](const std::string& why) {
         ++st.bad_packets;
-        spdlog::debug("discovery: dropped a packet from {}: {}", from,
-                      describe(pkt.error()));
+        spdlog::debug("discovery: dropped a packet from {}: {}", from, why);
+      };
+      auto src = parse_source(from);
+      auto head = dht::peek(data);
+      if (!src || !head) {
+        drop(src ? describe(head.error()) : "bad source address");
         return;
       }
-      on_packet(self, *pkt, from);
+      // An answer nobody waits for is dropped before its records' signatures
+      // are checked (up to 33 Ed25519 verifications).
+      if (!head->request && st.requests.count(head->request_id) == 0) {
+        ++st.unsolicited;
+        return;
+      }
+      auto pkt = dht::decode(data);
+      if (!pkt) {
+        drop(describe(pkt.error()));
+        return;
+      }
+      on_packet(self, *pkt, *src);
     },
     [self](tick_atom) {
       auto& st = self->state;
@@ -467,6 +571,8 @@ discovery(discovery_actor::stateful_pointer<discovery_state> self,
         }
       }
       for (auto& [id, req] : expired) {
+        if (req.verify)
+          st.verifying.erase(req.to);
         st.table->failed(req.to);
         auto l = st.lookups.find(req.lookup);
         if (l != st.lookups.end()) {

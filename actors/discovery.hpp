@@ -61,6 +61,37 @@ struct discovery_config {
   /// One request's timeout, and how often timeouts are checked.
   std::chrono::milliseconds request_timeout{1000};
   std::chrono::milliseconds tick{200};
+  /// Requests per second one source IP address may send on average, and at
+  /// once (--dht-rate-limit); the rest are dropped unread. 0: no limit.
+  double rate_limit = 100;
+  /// Datagrams handed to the actor and not handled yet, at most: a flood
+  /// from forged addresses costs a bounded mailbox, not memory.
+  size_t max_backlog = 1024;
+  /// Nodes pinged at once to check that they answer at the address they
+  /// claim, before they enter the routing table.
+  size_t max_verifications = 256;
+};
+
+/// Counters shared by the discovery actor and its receiving thread.
+struct dht_counters {
+  /// Requests dropped by the per-source rate limit.
+  std::atomic<uint64_t> rate_limited{0};
+  /// Datagrams dropped because `max_backlog` were waiting.
+  std::atomic<uint64_t> backlog_dropped{0};
+  /// Datagrams handed to the actor and not handled yet.
+  std::atomic<uint64_t> queued{0};
+};
+
+/// An IPv4 UDP address, in host byte order.
+struct udp_address {
+  uint32_t ip = 0;
+  uint16_t port = 0;
+  friend bool operator==(const udp_address& x, const udp_address& y) {
+    return x.ip == y.ip && x.port == y.port;
+  }
+  friend bool operator!=(const udp_address& x, const udp_address& y) {
+    return !(x == y);
+  }
 };
 
 /// An iterative lookup in progress.
@@ -80,7 +111,12 @@ struct dht_lookup {
 /// A request sent, waiting for its answer.
 struct dht_request {
   storage::node_id to{};
+  /// Where it went: only an answer from there counts.
+  udp_address addr;
   uint64_t lookup = 0; ///< 0: not part of a lookup
+  /// A ping to a node not in the routing table, which enters it if it
+  /// answers.
+  bool verify = false;
   std::chrono::steady_clock::time_point deadline;
 };
 
@@ -94,6 +130,12 @@ struct discovery_state {
   std::string self_text;
   storage::node_id self_id{};
   std::unique_ptr<storage::routing_table> table;
+  /// The bootstrap records (flags and saved contacts): lookups start from
+  /// them too while the table holds fewer than k contacts; they enter the
+  /// table when they answer.
+  std::vector<storage::contact> seeds;
+  /// Nodes pinged to check their address, and the ping's request ID.
+  std::map<storage::node_id, uint64_t> verifying;
   storage::provider_store store;
   std::map<uint64_t, dht_request> requests;
   std::map<uint64_t, dht_lookup> lookups;
@@ -106,6 +148,19 @@ struct discovery_state {
   std::shared_ptr<std::atomic<bool>> stop;
   std::thread receiver;
   uint64_t packets_in = 0, packets_out = 0, bad_packets = 0;
+  /// Answers to no request of ours, or from elsewhere than it went to.
+  uint64_t unsolicited = 0;
+  std::shared_ptr<dht_counters> counters = std::make_shared<dht_counters>();
+  /// Datagrams in and out, and the ones dropped, by reason.
+  void gauges(std::vector<std::pair<std::string, double>>& out) const {
+    out.emplace_back("contacts", table ? table->size() : 0);
+    out.emplace_back("datagrams_in", packets_in);
+    out.emplace_back("datagrams_out", packets_out);
+    out.emplace_back("dropped_malformed", bad_packets);
+    out.emplace_back("dropped_unsolicited", unsolicited);
+    out.emplace_back("dropped_rate_limited", counters->rate_limited.load());
+    out.emplace_back("dropped_backlog", counters->backlog_dropped.load());
+  }
   /// The contacts last saved to `contacts_file`, and when.
   std::vector<std::string> saved;
   std::chrono::steady_clock::time_point saved_at{};
@@ -117,9 +172,14 @@ struct discovery_state {
 
 /// Kademlia over UDP (messages/wire/DHT_FORMAT.md): routing table, iterative
 /// lookups (alpha 3, k 16), provider records with signed peer records and 24 h
-/// expiry. Every packet carries the sender's signed record, so contacts are
-/// learnt from traffic. A thread per node blocks in recvfrom and forwards
-/// datagrams to this actor's mailbox; sends are non-blocking sendto.
+/// expiry. Requests are answered at the datagram's source address, never at
+/// the address a record claims. Every packet carries the sender's signed
+/// record, so contacts are learnt from traffic, but a node enters the
+/// routing table only once it answered a request sent to the address its
+/// record claims (a ping of a node that sent a request from that address,
+/// or any query of a lookup). A thread per node blocks in recvfrom, drops
+/// the requests over the per-source rate limit, and forwards datagrams to
+/// this actor's mailbox; sends are non-blocking sendto.
 discovery_actor::behavior_type
 discovery(discovery_actor::stateful_pointer<discovery_state> self,
           discovery_config cfg);

@@ -132,6 +132,7 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
     dc.addrs = st.info.addrs;
     dc.bootstrap = o.bootstrap_nodes;
     dc.contacts_file = o.data_dir + "/dht-contacts";
+    dc.rate_limit = o.dht_rate_limit;
     st.discovery = self->spawn<caf::monitored>(discovery, std::move(dc));
     return caf::actor_cast<caf::actor>(st.discovery);
   }
@@ -170,9 +171,11 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
     session_config sc;
     sc.key = st.key;
     sc.listen_addrs = st.info.addrs;
+    auto budget = make_fd_budget(fd_limit(), o.fd_reserve);
     st.listener = self->system().middleman().spawn_broker(
-      peer_listener, std::move(st.listener_socket), std::move(sc),
-      caf::actor_cast<session_owner_actor>(st.engine));
+      budgeted_peer_listener, std::move(st.listener_socket), std::move(sc),
+      caf::actor_cast<session_owner_actor>(st.engine), budget,
+      std::chrono::milliseconds{250});
     self->monitor(st.listener);
     return caf::actor_cast<caf::actor>(st.listener);
   }

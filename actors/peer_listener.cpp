@@ -4,6 +4,7 @@
 #include <caf/io/network/multiplexer.hpp>
 #include <spdlog/spdlog.h>
 
+#include "config/options.hpp"
 #include "messages/error.hpp"
 
 namespace cairn::actors {
@@ -21,22 +22,72 @@ caf::expected<bound_listener> bind_peer_listener(caf::actor_system& sys,
   return bound_listener{std::move(*dm), bound};
 }
 
+namespace {
+
+using listener_ptr =
+  peer_listener_actor::stateful_broker_pointer<peer_listener_state>;
+
+// Pauses or resumes accepting by the number of open descriptors.
+void check_budget(listener_ptr self) {
+  auto& st = self->state;
+  st.open = open_fds();
+  if (!st.paused && st.open >= st.budget.pause_at) {
+    self->halt(st.listener);
+    st.paused = true;
+    if (st.pauses++ == 0)
+      spdlog::warn("peer_listener: {} of {} file descriptors open: not "
+                   "accepting peer connections until {} are (the rest is "
+                   "kept for the API and the store; see --fd-reserve)",
+                   st.open, fd_limit(), st.budget.resume_at);
+    else
+      spdlog::debug("peer_listener: {} descriptors open, accepting paused",
+                    st.open);
+  } else if (st.paused && st.open <= st.budget.resume_at) {
+    self->trigger(st.listener);
+    st.paused = false;
+    spdlog::debug("peer_listener: {} descriptors open, accepting again",
+                  st.open);
+  }
+}
+
+} // namespace
+
 peer_listener_actor::behavior_type peer_listener(
   peer_listener_actor::stateful_broker_pointer<peer_listener_state> self,
   caf::io::doorman_ptr listener, session_config cfg,
   session_owner_actor owner) {
-  self->state.cfg = std::move(cfg);
-  self->state.owner = std::move(owner);
+  return budgeted_peer_listener(
+    self, std::move(listener), std::move(cfg), std::move(owner),
+    make_fd_budget(fd_limit(), config::node_options{}.fd_reserve),
+    std::chrono::milliseconds{250});
+}
+
+peer_listener_actor::behavior_type budgeted_peer_listener(
+  peer_listener_actor::stateful_broker_pointer<peer_listener_state> self,
+  caf::io::doorman_ptr listener, session_config cfg, session_owner_actor owner,
+  fd_budget budget, std::chrono::milliseconds check_interval) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.owner = std::move(owner);
+  st.budget = budget;
+  st.listener = listener->hdl();
   self->add_doorman(std::move(listener));
+  check_budget(self);
+  self->delayed_send(self, check_interval, tick_atom::value);
   return instrumented<peer_listener_actor::behavior_type>(
     self, self->state.stats,
     [self](const caf::io::new_connection_msg& msg) {
       auto& st = self->state;
       ++st.accepted;
       self->fork(peer_session, msg.handle, st.cfg, st.owner);
+      check_budget(self);
     },
     [self](update_atom, session_owner_actor owner) {
       self->state.owner = std::move(owner);
+    },
+    [self, check_interval](tick_atom) {
+      check_budget(self);
+      self->delayed_send(self, check_interval, tick_atom::value);
     },
     [self](const caf::io::acceptor_closed_msg&) {
       spdlog::warn("peer_listener: listening socket closed");

@@ -1,10 +1,14 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <caf/io/typed_broker.hpp>
 
+#include "actors/fd_budget.hpp"
 #include "actors/instrumented.hpp"
 #include "actors/peer_session.hpp"
 #include "messages/interfaces.hpp"
@@ -20,6 +24,26 @@ struct peer_listener_state {
   session_owner_actor owner;
   /// Connections accepted since start.
   uint64_t accepted = 0;
+  /// When accepting pauses and resumes.
+  fd_budget budget;
+  /// The listening socket, and whether it is watched.
+  caf::io::accept_handle listener;
+  bool paused = false;
+  /// Times accepting paused since start; the first one is logged as a
+  /// warning, the others at debug level (an attack keeps the node at its
+  /// limit, and the log must not grow with it).
+  uint64_t pauses = 0;
+  /// Descriptors open at the last count.
+  size_t open = 0;
+  /// Accepted, pauses, whether paused, descriptors open and the budget.
+  void gauges(std::vector<std::pair<std::string, double>>& out) const {
+    out.emplace_back("accepted", accepted);
+    out.emplace_back("accept_pauses", pauses);
+    out.emplace_back("accept_paused", paused ? 1 : 0);
+    out.emplace_back("open_fds", open);
+    out.emplace_back("fd_limit", fd_limit());
+    out.emplace_back("pause_at", budget.pause_at);
+  }
 };
 
 /// A bound listening socket and its port (resolved when 0 was asked for).
@@ -36,7 +60,18 @@ caf::expected<bound_listener> bind_peer_listener(caf::actor_system& sys,
 
 /// Accepts peer connections on `listener`; each becomes a `peer_session`
 /// (forked from this broker, so it runs on the middleman's I/O thread too)
-/// that reports to `owner`.
+/// that reports to `owner`. Counts the process's open descriptors after
+/// each connection and every `check_interval`: at `budget.pause_at` it stops
+/// watching the listening socket (connections wait in the kernel's listen
+/// queue; a warning is logged the first time), at `budget.resume_at` it
+/// watches it again.
+peer_listener_actor::behavior_type budgeted_peer_listener(
+  peer_listener_actor::stateful_broker_pointer<peer_listener_state> self,
+  caf::io::doorman_ptr listener, session_config cfg, session_owner_actor owner,
+  fd_budget budget, std::chrono::milliseconds check_interval);
+
+/// `budgeted_peer_listener` with the budget of the process's descriptor
+/// limit and the default `--fd-reserve`, checked every 250 ms.
 peer_listener_actor::behavior_type peer_listener(
   peer_listener_actor::stateful_broker_pointer<peer_listener_state> self,
   caf::io::doorman_ptr listener, session_config cfg, session_owner_actor owner);

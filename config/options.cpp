@@ -207,6 +207,10 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
     ->check(port);
   plain("disc-port", o.disc_port, "DHT discovery port, UDP (0 = pick)")
     ->check(port);
+  plain("dht-rate-limit", o.dht_rate_limit,
+        "DHT requests per second (and at once) answered per source IP; "
+        "more are dropped (0 = no limit)")
+    ->check(CLI::Range(0u, 1000000u));
   add(app.add_option("--bootstrap-node", o.bootstrap_nodes,
                      "Signed peer record (spr:...) to join the DHT through, "
                      "or the JSON {\"spr\": ...} of GET /spr; repeatable")
@@ -225,6 +229,11 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
         "Expired blocks deleted per maintenance pass")
     ->check(CLI::Range(1u, 1000000u));
   plain("max-peers", o.max_peers, "Connected peers at most");
+  plain("fd-reserve", o.fd_reserve,
+        "File descriptors kept for the API and the store: accepting peer "
+        "connections pauses when all but these are open (at most half of "
+        "RLIMIT_NOFILE, whose soft limit is raised to the hard one)")
+    ->check(CLI::Range(0u, 1u << 30));
   plain("price-per-byte", o.price_per_byte,
         "Price per byte quoted to peers for this node's blocks");
   plain("max-price", o.max_price,

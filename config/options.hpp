@@ -26,6 +26,9 @@ struct node_options {
   uint16_t listen_port = 8070;
   /// Port of the DHT (UDP); 0 picks a free one.
   uint16_t disc_port = 8090;
+  /// DHT requests per second one IP address may send (and at once); more
+  /// are dropped unanswered. 0: no limit.
+  uint32_t dht_rate_limit = 100;
   /// Signed peer records (`spr:...`) of nodes to join the DHT through.
   std::vector<std::string> bootstrap_nodes;
   /// Bytes of blocks the node stores at most.
@@ -38,6 +41,10 @@ struct node_options {
   uint32_t block_maintenance_batch = 1000;
   /// Connected peers at most.
   uint32_t max_peers = 160;
+  /// File descriptors (of RLIMIT_NOFILE) kept for the API, the store and
+  /// outgoing connections: accepting peer connections pauses when all but
+  /// these are open. At most half the limit is kept.
+  uint32_t fd_reserve = 256;
   /// Price per byte this node quotes to peers for its blocks.
   uint64_t price_per_byte = 0;
   /// Highest price per byte this node pays; peers quoting more are not

@@ -256,7 +256,10 @@ using engine_actor = session_owner_actor::extend<
 /// Accepts peer connections; each becomes a peer_session.
 using peer_listener_actor = caf::io::accept_handler::extend<
   /// (update_atom, owner) -> ()   sessions accepted from now on report here
-  caf::reacts_to<update_atom, session_owner_actor>, CAIRN_INSPECTABLE>;
+  caf::reacts_to<update_atom, session_owner_actor>,
+  /// (tick_atom) -> ()   internal: counts open descriptors, pauses or
+  ///   resumes accepting
+  caf::reacts_to<tick_atom>, CAIRN_INSPECTABLE>;
 
 /// Blocks from anywhere: the local store first, the network later.
 using network_store_actor = block_source_actor::extend<

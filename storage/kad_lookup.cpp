@@ -5,6 +5,18 @@
 
 namespace cairn::storage {
 
+namespace {
+
+// "host:port" of the first UDP address of `r`; empty if it has none.
+std::string udp_key(const peer_record& r) {
+  for (const auto& a : r.addrs)
+    if (auto ep = parse_multiaddr(a); ep && ep->udp)
+      return ep->host + ":" + std::to_string(ep->port);
+  return {};
+}
+
+} // namespace
+
 kad_lookup::kad_lookup(node_id target, std::vector<contact> seeds, size_t k,
                        size_t alpha, std::optional<node_id> self)
   : target_(target), k_(std::max<size_t>(k, 1)),
@@ -18,16 +30,37 @@ void kad_lookup::add(const contact& c) {
   if (self_ && c.id == *self_)
     return;
   auto dist = xor_distance(c.id, target_);
+  auto addr = udp_key(c.record);
+  auto taken = [&] {
+    auto a = addresses_.find(addr);
+    return !addr.empty() && a != addresses_.end() && a->second != dist;
+  };
   auto i = candidates_.find(dist);
   if (i == candidates_.end()) {
+    if (taken())
+      return;
     candidate x;
     x.who = c;
     x.who.failures = 0;
     candidates_.emplace(dist, std::move(x));
+    if (!addr.empty())
+      addresses_[addr] = dist;
   } else if (i->second.st == state::fresh &&
-             c.record.seq > i->second.who.record.seq) {
+             c.record.seq > i->second.who.record.seq && !taken()) {
+    erase_address(dist);
     i->second.who.record = c.record;
+    if (!addr.empty())
+      addresses_[addr] = dist;
   }
+}
+
+void kad_lookup::erase_address(const node_id& dist) {
+  auto i = candidates_.find(dist);
+  if (i == candidates_.end())
+    return;
+  auto a = addresses_.find(udp_key(i->second.who.record));
+  if (a != addresses_.end() && a->second == dist)
+    addresses_.erase(a);
 }
 
 void kad_lookup::prune() {
@@ -39,9 +72,10 @@ void kad_lookup::prune() {
     return;
   size_t rank = 0;
   for (auto i = candidates_.begin(); i != candidates_.end();) {
-    if (rank++ >= limit && i->second.st == state::fresh)
+    if (rank++ >= limit && i->second.st == state::fresh) {
+      erase_address(i->first);
       i = candidates_.erase(i);
-    else
+    } else
       ++i;
   }
 }

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "messages/peer_record.hpp"
@@ -35,6 +36,10 @@ namespace cairn::storage {
 /// `on_failure`) are ignored. Memory is bounded: beyond the
 /// `k * candidates_per_k` nearest candidates, never-queried ones are dropped
 /// (queried ones are kept, at most the query budget).
+///
+/// One candidate per UDP address: a record that claims the address of
+/// another candidate is ignored, so that answers listing made-up nodes at
+/// one address (a third party's) make the lookup send there once at most.
 ///
 /// Not thread-safe: owned by the discovery actor.
 class kad_lookup {
@@ -100,6 +105,7 @@ private:
   using candidate_map = std::map<node_id, candidate>;
 
   void add(const contact& c);
+  void erase_address(const node_id& dist);
   void prune();
   bool budget_spent() const;
 
@@ -108,6 +114,9 @@ private:
   size_t alpha_;
   std::optional<node_id> self_;
   candidate_map candidates_;
+  // The UDP address of each candidate that has one ("host:port"), and the
+  // candidate's distance.
+  std::map<std::string, node_id> addresses_;
   size_t in_flight_ = 0;
   size_t queries_sent_ = 0;
 };

@@ -107,8 +107,11 @@ public:
   /// Bucket capacity.
   size_t k() const { return k_; }
 
-  /// Records that the node of `record` is alive (it answered or sent a
-  /// packet) at `now`. The caller has verified the record's signature. A
+  /// Records that the node of `record` is alive at `now`. The caller has
+  /// verified the record's signature and seen the node answer a request
+  /// sent to the address the record claims (a packet that merely names
+  /// the node proves nothing: anyone can replay a record, or sign one with
+  /// a third party's address). A
   /// known contact moves to the most-recently-seen end, its failures reset,
   /// and its record is replaced if `record.seq` is larger. A new contact
   /// goes into its bucket if there is room; otherwise into the bucket's

@@ -16,6 +16,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/fd_budget.hpp"
 #include "actors/node_supervisor.hpp"
 #include "config/options.hpp"
 #include "messages/error.hpp"
@@ -72,6 +73,9 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
+  // Every descriptor the node may have: peers, API clients and the store
+  // share them (actors/fd_budget.hpp).
+  auto fds = actors::raise_fd_limit();
   auto lock = storage::data_dir_lock::acquire(opts.data_dir);
   if (!lock)
     return fail(describe(lock.error()));
@@ -124,7 +128,10 @@ int main(int argc, char** argv) {
       exit_code = fail(describe(start_error));
     } else {
       started = true;
-      spdlog::info("node {} ready; data dir {}", info.peer_id, info.data_dir);
+      spdlog::info("node {} ready; data dir {}; {} file descriptors, peer "
+                   "connections accepted while fewer than {} are open",
+                   info.peer_id, info.data_dir, fds,
+                   actors::make_fd_budget(fds, opts.fd_reserve).pause_at);
       std::printf(
         "cairn-node ready api=http://%s:%u peer-id=%s%s%s\n",
         info.api_host.c_str(), static_cast<unsigned>(info.api_port),

@@ -216,11 +216,15 @@ size_t trim_to_fit(packet& x) {
   return dropped;
 }
 
-caf::expected<packet> decode(byte_view in) {
+namespace {
+
+// Unpacks `in` into `oh` and checks the packet's five fields (version,
+// request ID, type and body kinds); returns them.
+caf::expected<const msgpack::object*>
+unpack_fields(byte_view in, msgpack::object_handle& oh) {
   if (in.size > max_datagram_size)
     return bad("datagram larger than " + std::to_string(max_datagram_size) +
                " bytes");
-  msgpack::object_handle oh;
   try {
     size_t offset = 0;
     oh = msgpack::unpack(reinterpret_cast<const char*>(in.data), in.size,
@@ -239,16 +243,52 @@ caf::expected<packet> decode(byte_view in) {
     return bad("unknown protocol version");
   if (f[1].type != msgpack::type::POSITIVE_INTEGER)
     return bad("request_id is not an unsigned integer");
+  if (f[3].type != msgpack::type::POSITIVE_INTEGER)
+    return bad("type is not an unsigned integer");
+  if (f[4].type != msgpack::type::ARRAY)
+    return bad("body is not an array");
+  return f;
+}
+
+} // namespace
+
+bool is_request(const body& x) {
+  return std::holds_alternative<ping>(x) ||
+         std::holds_alternative<find_node>(x) ||
+         std::holds_alternative<add_provider>(x) ||
+         std::holds_alternative<get_providers>(x);
+}
+
+caf::expected<header> peek(byte_view in) {
+  msgpack::object_handle oh;
+  auto f = unpack_fields(in, oh);
+  if (!f)
+    return f.error();
+  auto type = (*f)[3].via.u64;
+  if (type < static_cast<uint64_t>(type_code::ping) ||
+      type > static_cast<uint64_t>(type_code::providers))
+    return bad("unknown message type " + std::to_string(type));
+  header out;
+  out.request_id = (*f)[1].via.u64;
+  auto code = static_cast<type_code>(type);
+  out.request = code == type_code::ping || code == type_code::find_node ||
+                code == type_code::add_provider ||
+                code == type_code::get_providers;
+  return out;
+}
+
+caf::expected<packet> decode(byte_view in) {
+  msgpack::object_handle oh;
+  auto fields = unpack_fields(in, oh);
+  if (!fields)
+    return fields.error();
+  const auto* f = *fields;
   packet out;
   out.request_id = f[1].via.u64;
   auto sender = get_record(f[2], "sender");
   if (!sender)
     return sender.error();
   out.sender = std::move(*sender);
-  if (f[3].type != msgpack::type::POSITIVE_INTEGER)
-    return bad("type is not an unsigned integer");
-  if (f[4].type != msgpack::type::ARRAY)
-    return bad("body is not an array");
   const auto& b = f[4].via.array;
   auto want = [&](uint32_t n, const char* what) -> caf::error {
     if (b.size != n)

@@ -106,6 +106,26 @@ caf::expected<bytes> encode(const packet& x);
 /// of records dropped.
 size_t trim_to_fit(packet& x);
 
+/// True for the messages a node answers (ping, find_node, add_provider,
+/// get_providers); false for the answers.
+bool is_request(const body& x);
+
+/// What `peek` reads of a datagram.
+struct header {
+  /// As in `packet`.
+  uint64_t request_id = 0;
+  /// True for a request (see `is_request`), false for an answer.
+  bool request = false;
+};
+
+/// The request ID and kind of the datagram `in`, checked against the same
+/// limits as `decode` but without decoding the body or verifying any
+/// record: cheap enough to run on every datagram before deciding whether it
+/// is worth the signature checks. Errors: `ec::protocol_error` (what
+/// `decode` rejects at the top level: size, msgpack, shape, version, an
+/// unknown type). A datagram that passes may still fail `decode`.
+caf::expected<header> peek(byte_view in);
+
 /// Parses and verifies a datagram. Errors: `ec::protocol_error` (larger than
 /// `max_datagram_size`, not msgpack, unknown version or message type, wrong
 /// shape or field types, limits exceeded, trailing bytes, an `add_provider`

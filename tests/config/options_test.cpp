@@ -41,12 +41,14 @@ const std::vector<std::string> all_flags{
   "listen-ip",
   "listen-port",
   "disc-port",
+  "dht-rate-limit",
   "bootstrap-node",
   "storage-quota",
   "block-ttl",
   "block-maintenance-interval",
   "block-maintenance-batch",
   "max-peers",
+  "fd-reserve",
   "price-per-byte",
   "max-price",
   "fault-corrupt-blocks",
@@ -79,12 +81,14 @@ void expect_defaults(const node_options& o) {
   EXPECT_EQ(o.listen_ip, d.listen_ip);
   EXPECT_EQ(o.listen_port, d.listen_port);
   EXPECT_EQ(o.disc_port, d.disc_port);
+  EXPECT_EQ(o.dht_rate_limit, d.dht_rate_limit);
   EXPECT_EQ(o.bootstrap_nodes, d.bootstrap_nodes);
   EXPECT_EQ(o.storage_quota, d.storage_quota);
   EXPECT_EQ(o.block_ttl, d.block_ttl);
   EXPECT_EQ(o.block_maintenance_interval, d.block_maintenance_interval);
   EXPECT_EQ(o.block_maintenance_batch, d.block_maintenance_batch);
   EXPECT_EQ(o.max_peers, d.max_peers);
+  EXPECT_EQ(o.fd_reserve, d.fd_reserve);
   EXPECT_EQ(o.log_level, d.log_level);
   EXPECT_EQ(o.metrics, d.metrics);
   EXPECT_EQ(o.metrics_address, d.metrics_address);
@@ -631,12 +635,14 @@ TEST_F(OptionsTest, EveryFlagHasAnEnvVar) {
     {"listen-ip", "127.0.0.2"},
     {"listen-port", "2"},
     {"disc-port", "3"},
+    {"dht-rate-limit", "8"},
     {"bootstrap-node", "spr:e"},
     {"storage-quota", "1MB"},
     {"block-ttl", "1m"},
     {"block-maintenance-interval", "2m"},
     {"block-maintenance-batch", "5"},
     {"max-peers", "4"},
+    {"fd-reserve", "9"},
     {"log-level", "error"},
     {"metrics", "true"},
     {"metrics-address", "0.0.0.0"},
@@ -658,12 +664,14 @@ TEST_F(OptionsTest, EveryFlagHasAnEnvVar) {
   EXPECT_EQ(o.listen_ip, "127.0.0.2");
   EXPECT_EQ(o.listen_port, 2);
   EXPECT_EQ(o.disc_port, 3);
+  EXPECT_EQ(o.dht_rate_limit, 8u);
   EXPECT_EQ(o.bootstrap_nodes, std::vector<std::string>{"spr:e"});
   EXPECT_EQ(o.storage_quota, uint64_t{1000000});
   EXPECT_EQ(o.block_ttl, std::chrono::seconds{60});
   EXPECT_EQ(o.block_maintenance_interval, std::chrono::seconds{120});
   EXPECT_EQ(o.block_maintenance_batch, 5u);
   EXPECT_EQ(o.max_peers, 4u);
+  EXPECT_EQ(o.fd_reserve, 9u);
   EXPECT_EQ(o.log_level, "error");
   EXPECT_TRUE(o.metrics);
   EXPECT_EQ(o.metrics_address, "0.0.0.0");

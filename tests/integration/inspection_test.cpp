@@ -22,72 +22,13 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/integration/api_helpers.hpp"
+#include "tests/integration/metrics_helpers.hpp"
 #include "tests/integration/net_helpers.hpp"
 #include "tests/integration/node_process.hpp"
 
 namespace {
 
 using namespace cairn::test;
-
-// Prometheus text: metric (with labels) -> value, and name -> type.
-struct scrape {
-  std::map<std::string, double> samples;
-  std::map<std::string, std::string> types;
-};
-
-::testing::AssertionResult parse_metrics(const std::string& text, scrape* out) {
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty())
-      continue;
-    if (line.rfind("# TYPE ", 0) == 0) {
-      std::istringstream t(line.substr(7));
-      std::string name, type;
-      t >> name >> type;
-      if (type != "gauge" && type != "counter")
-        return ::testing::AssertionFailure() << "bad TYPE line: " << line;
-      out->types[name] = type;
-      continue;
-    }
-    if (line[0] == '#')
-      continue;
-    auto sp = line.rfind(' ');
-    if (sp == std::string::npos)
-      return ::testing::AssertionFailure() << "no value: " << line;
-    try {
-      size_t used = 0;
-      auto v = std::stod(line.substr(sp + 1), &used);
-      if (used != line.size() - sp - 1)
-        throw std::invalid_argument("trailing");
-      out->samples[line.substr(0, sp)] = v;
-    } catch (const std::exception&) {
-      return ::testing::AssertionFailure() << "bad value: " << line;
-    }
-  }
-  return ::testing::AssertionSuccess();
-}
-
-std::string metrics_url(const test_node& n) {
-  auto cli = n.proc.client();
-  json info;
-  EXPECT_TRUE(get_json(cli, api("/debug/info"), &info));
-  auto m = info["cairn"]["metrics"];
-  return m.is_string() ? m.get<std::string>() : std::string{};
-}
-
-// The scrape of the node's metrics endpoint.
-::testing::AssertionResult scrape_metrics(const test_node& n, scrape* out) {
-  auto url = metrics_url(n);
-  if (url.rfind("http://", 0) != 0)
-    return ::testing::AssertionFailure() << "no metrics URL: " << url;
-  auto host_port = url.substr(7, url.find("/metrics") - 7);
-  httplib::Client mc(host_port.substr(0, host_port.find(':')),
-                     std::stoi(host_port.substr(host_port.find(':') + 1)));
-  auto res = mc.Get("/metrics");
-  if (!res || res->status != 200)
-    return ::testing::AssertionFailure() << "GET " << url << " failed";
-  return parse_metrics(res->body, out);
-}
 
 // POST /api/cairn/v1/actors/{name}/{action}; the status, or -1.
 int post_action(const test_node& n, const std::string& name,
@@ -159,18 +100,36 @@ TEST(InspectionTest, MetricsEndpointServesEveryDocumentedName) {
   scrape s;
   ASSERT_TRUE(parse_metrics(res->body, &s)) << res->body;
   for (auto name :
-       {"cairn_block_exchange_peers", "cairn_block_exchange_pending_blocks",
+       {"cairn_block_exchange_peers",
+        "cairn_block_exchange_pending_blocks",
         "cairn_block_exchange_blocks_received_total",
         "cairn_block_exchange_blocks_sent_total",
         "cairn_block_exchange_bytes_received_total",
         "cairn_block_exchange_bytes_sent_total",
-        "cairn_block_exchange_bad_blocks_total", "cairn_repostore_blocks",
-        "cairn_repostore_bytes_used", "cairn_repostore_bytes_quota",
-        "cairn_api_uploads_total", "cairn_api_downloads_total",
-        "cairn_actors", "cairn_process_rss_anon_bytes",
-        "cairn_process_rss_file_bytes"}) {
+        "cairn_block_exchange_bad_blocks_total",
+        "cairn_repostore_blocks",
+        "cairn_repostore_bytes_used",
+        "cairn_repostore_bytes_quota",
+        "cairn_api_uploads_total",
+        "cairn_api_downloads_total",
+        "cairn_actors",
+        "cairn_process_rss_anon_bytes",
+        "cairn_process_rss_file_bytes",
+        "cairn_dht_contacts",
+        "cairn_peer_connections_accepted_total",
+        "cairn_peer_accept_pauses_total",
+        "cairn_peer_accept_paused",
+        "cairn_process_open_fds",
+        "cairn_process_max_fds",
+        "cairn_dht_datagrams_received_total",
+        "cairn_dht_datagrams_sent_total",
+        "cairn_dht_datagrams_dropped_total{reason=\"rate_limit\"}",
+        "cairn_dht_datagrams_dropped_total{reason=\"backlog\"}",
+        "cairn_dht_datagrams_dropped_total{reason=\"unsolicited\"}",
+        "cairn_dht_datagrams_dropped_total{reason=\"malformed\"}"}) {
+    auto family = std::string{name}.substr(0, std::string{name}.find('{'));
     EXPECT_EQ(s.samples.count(name), 1u) << name << "\n" << res->body;
-    EXPECT_EQ(s.types.count(name), 1u) << name;
+    EXPECT_EQ(s.types.count(family), 1u) << name;
   }
   for (auto name :
        {"cairn_actor_mailbox", "cairn_actor_processed_total",

@@ -133,6 +133,34 @@ TEST(DhtMessagesTest, RoundTripsEveryMessageType) {
   }
 }
 
+TEST(DhtMessagesTest, PeekReadsRequestIdAndKindWithoutVerifying) {
+  for (const auto& p : one_of_each()) {
+    auto h = dht::peek(encoded(p));
+    ASSERT_OK(h) << dht::kind_name(p.body);
+    EXPECT_EQ(h->request_id, p.request_id);
+    EXPECT_EQ(h->request, dht::is_request(p.body)) << dht::kind_name(p.body);
+  }
+  EXPECT_TRUE(dht::is_request(dht::ping{}));
+  EXPECT_FALSE(dht::is_request(dht::pong{}));
+  // A forged signature is decode's business: peek only reads the header.
+  auto forged = make_packet(dht::find_node{id_of(1)});
+  forged.sender.signature[0] ^= 0x01;
+  auto h = dht::peek(encoded(forged));
+  ASSERT_OK(h);
+  EXPECT_TRUE(h->request);
+  EXPECT_ERR(dht::decode(encoded(forged)), ec::verification_failed);
+  // What decode refuses at the top level, peek refuses too.
+  EXPECT_ERR(dht::peek(raw_packet(2, 1, [](packer& pk) { pk.pack_array(0); })),
+             ec::protocol_error);
+  EXPECT_ERR(dht::peek(raw_packet(1, 8, [](packer& pk) { pk.pack_array(0); })),
+             ec::protocol_error);
+  EXPECT_ERR(
+    dht::peek(raw_packet(1, 257, [](packer& pk) { pk.pack_array(0); })),
+    ec::protocol_error);
+  auto b = encoded(make_packet(dht::ping{}));
+  EXPECT_ERR(dht::peek(byte_view{b.data(), b.size() - 1}), ec::protocol_error);
+}
+
 TEST(DhtMessagesTest, KindNamesMatchTypes) {
   EXPECT_EQ(dht::kind_name(dht::ping{}), "ping");
   EXPECT_EQ(dht::kind_name(dht::find_node{}), "find_node");

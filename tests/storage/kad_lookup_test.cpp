@@ -196,6 +196,25 @@ TEST(KadLookupTest, IgnoresSelfUnsolicitedAndDuplicateAnswers) {
   EXPECT_EQ(lk.in_flight(), 2u);
 }
 
+TEST(KadLookupTest, RecordsClaimingOneAddressMakeOneCandidate) {
+  auto target = sha256(std::string_view{"one address"});
+  auto seed = contacts(1, 1);
+  kad_lookup lk{target, seed, 16, 3};
+  ASSERT_EQ(lk.next_queries().size(), 1u);
+  // The seed answers with 20 made-up nodes, all at a third party's address.
+  std::vector<peer_record> made_up;
+  for (uint64_t n = 100; n < 120; ++n) {
+    auto r = fake_record(n);
+    r.addrs = {"/ip4/192.0.2.7/udp/9999"};
+    made_up.push_back(r);
+  }
+  lk.on_response(seed[0].id, made_up);
+  EXPECT_EQ(lk.candidate_count(), 2u);
+  auto next = lk.next_queries();
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].record.addrs[0], "/ip4/192.0.2.7/udp/9999");
+}
+
 TEST(KadLookupTest, FindsTheTargetNodeItself) {
   auto nodes = contacts(1, 30);
   auto target = nodes[17].id;
