@@ -58,6 +58,22 @@ void measured_peer(peer_scheduler& s, const std::string& id,
 
 } // namespace
 
+// One peer, "p", that has leaf 1 of tree 0, and a want of that leaf since
+// t0.
+class PeerSchedulerOnePeerTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    s.add("p");
+    s.on_presence("p", leaf(1), true, 0);
+  }
+
+  // Requests leaf 1 from "p" at t0.
+  void request() { ASSERT_EQ(s.schedule(leaf(1), w, t0).request_from, "p"); }
+
+  peer_scheduler s;
+  want_state w = wanted_at(t0);
+};
+
 TEST(PeerSchedulerTest, UnmeasuredPeerHasMinimumDepthAndFiftyMsPerBlock) {
   peer_stats p;
   EXPECT_EQ(peer_scheduler::depth_of(p), peer_scheduler::min_depth);
@@ -287,12 +303,8 @@ TEST(PeerSchedulerTest, OneLookupAtATimeAndOneRetryArmed) {
   EXPECT_TRUE(s.begin_lookup(key, t0 + 120ms + 11s).start);
 }
 
-TEST(PeerSchedulerTest, RequestsTimeOutAfterTheBlockTimeout) {
-  peer_scheduler s;
-  s.add("p");
-  s.on_presence("p", leaf(1), true, 0);
-  auto w = wanted_at(t0);
-  ASSERT_EQ(s.schedule(leaf(1), w, t0).request_from, "p");
+TEST_F(PeerSchedulerOnePeerTest, RequestsTimeOutAfterTheBlockTimeout) {
+  ASSERT_NO_FATAL_FAILURE(request());
   EXPECT_TRUE(s.expire_requests(t0 + 5s, 5s).empty());
   auto expired = s.expire_requests(t0 + 5s + 1ms, 5s);
   ASSERT_EQ(expired.size(), 1u);
@@ -302,12 +314,8 @@ TEST(PeerSchedulerTest, RequestsTimeOutAfterTheBlockTimeout) {
   EXPECT_FALSE(s.in_flight("p", leaf(1)));
 }
 
-TEST(PeerSchedulerTest, DeliveryMeasuresRateAndLatency) {
-  peer_scheduler s;
-  s.add("p");
-  s.on_presence("p", leaf(1), true, 0);
-  auto w = wanted_at(t0);
-  ASSERT_EQ(s.schedule(leaf(1), w, t0).request_from, "p");
+TEST_F(PeerSchedulerOnePeerTest, DeliveryMeasuresRateAndLatency) {
+  ASSERT_NO_FATAL_FAILURE(request());
   s.delivered("p", leaf(1), default_block_size, t0 + 10ms);
   auto* p = s.find("p");
   EXPECT_NEAR(p->rate, default_block_size / 0.01, 1);
@@ -317,12 +325,8 @@ TEST(PeerSchedulerTest, DeliveryMeasuresRateAndLatency) {
   EXPECT_TRUE(p->outstanding.empty());
 }
 
-TEST(PeerSchedulerTest, InvalidDeliveryMarksThePeerAsLackingTheBlock) {
-  peer_scheduler s;
-  s.add("p");
-  s.on_presence("p", leaf(1), true, 0);
-  auto w = wanted_at(t0);
-  ASSERT_EQ(s.schedule(leaf(1), w, t0).request_from, "p");
+TEST_F(PeerSchedulerOnePeerTest, InvalidDeliveryMarksThePeerAsLackingTheBlock) {
+  ASSERT_NO_FATAL_FAILURE(request());
   s.delivery_failed("p", leaf(1));
   w.requested.clear();
   EXPECT_FALSE(s.in_flight("p", leaf(1)));
@@ -331,12 +335,8 @@ TEST(PeerSchedulerTest, InvalidDeliveryMarksThePeerAsLackingTheBlock) {
   EXPECT_TRUE(s.schedule(leaf(1), w, t0 + 1ms).request_from.empty());
 }
 
-TEST(PeerSchedulerTest, CancelledBlockMayArriveOnce) {
-  peer_scheduler s;
-  s.add("p");
-  s.on_presence("p", leaf(1), true, 0);
-  auto w = wanted_at(t0);
-  ASSERT_EQ(s.schedule(leaf(1), w, t0).request_from, "p");
+TEST_F(PeerSchedulerOnePeerTest, CancelledBlockMayArriveOnce) {
+  ASSERT_NO_FATAL_FAILURE(request());
   EXPECT_TRUE(s.cancel("p", leaf(1)));
   EXPECT_FALSE(s.cancel("p", leaf(1))); // nothing in flight any more
   EXPECT_TRUE(s.forget_cancelled("p", leaf(1)));
@@ -368,11 +368,7 @@ TEST(PeerSchedulerTest, EndGameAsksASecondPeerForTheLastBlocks) {
   EXPECT_FALSE(peer_scheduler::end_game(w, 2, t0 + 1s));
 }
 
-TEST(PeerSchedulerTest, StoringWantIsLeftAlone) {
-  peer_scheduler s;
-  s.add("p");
-  s.on_presence("p", leaf(1), true, 0);
-  auto w = wanted_at(t0);
+TEST_F(PeerSchedulerOnePeerTest, StoringWantIsLeftAlone) {
   w.storing = true;
   auto step = s.schedule(leaf(1), w, t0);
   EXPECT_TRUE(step.request_from.empty());
