@@ -1,7 +1,7 @@
 #include "actors/engine.hpp"
 
 #include <algorithm>
-#include <cmath>
+#include <random>
 
 #include <caf/blocking_actor.hpp>
 #include <spdlog/spdlog.h>
@@ -19,15 +19,6 @@ using self_ptr = engine_actor::stateful_pointer<engine_state>;
 using clock = std::chrono::steady_clock;
 using wire::want_entry;
 
-constexpr double block_bytes = default_block_size;
-// Smoothing of rate and latency measurements.
-constexpr double ewma = 0.2;
-// Chance of trying a peer with few measurements instead of the best one.
-constexpr double explore = 0.1;
-// Block requests a peer gets at least / at most in flight; in between, as
-// many as it delivers in ~100 ms (the pipe's depth grows with its rate).
-constexpr size_t min_depth = 4;
-constexpr size_t max_depth = 64;
 // Serving a peer: store reads (each of up to `serve_batch` leaves) in
 // flight per peer, and the block bytes per DELIVERY message (well inside
 // the 4 MiB frame; one message, one store transaction per batch instead of
@@ -35,71 +26,9 @@ constexpr size_t max_depth = 64;
 constexpr uint32_t serve_reads = 2;
 constexpr size_t serve_batch = 16;
 constexpr size_t delivery_bytes = 1 << 20;
-// A provider lookup that dialed nobody is repeated after 100 ms, then
-// 200 ms, 400 ms ... up to `rediscover_after`: a dataset uploaded elsewhere
-// a moment ago may have its provider record on the way, and a lookup on a
-// small network takes milliseconds. One that dialed providers waits the
-// whole `rediscover_after` (they are asked once connected).
-constexpr auto first_rediscover = std::chrono::milliseconds{100};
-constexpr auto rediscover_after = std::chrono::seconds{5};
-// A want that no connected peer may have fails with not_found once a
-// provider lookup that started this long after it found nobody new (the
-// fourth, after those at 0, 0.1 and 0.3 s: a CID nobody has answers in
-// under a second). The block timeout is for slow peers, not for peers that
-// do not exist.
-constexpr auto give_up_after = std::chrono::milliseconds{700};
-// Connected peers asked whether they have a block get this long to answer
-// before the providers are looked up as well.
-constexpr auto silent_after = std::chrono::milliseconds{250};
 
 // -- helpers
 // --------------------------------------------------------------------
-
-// The dataset key (tree or manifest CID) whose providers can serve `addr`.
-const cid& key_of(const wire::address& addr) {
-  return std::holds_alternative<cid>(addr) ? std::get<cid>(addr)
-                                           : std::get<block_address>(addr).tree;
-}
-
-// How long after its last lookup the providers of a dataset are looked up
-// again.
-clock::duration lookup_pause(const provider_lookup& lk) {
-  if (lk.dialed > 0)
-    return rediscover_after;
-  if (lk.fruitless == 0)
-    return clock::duration::zero();
-  auto shift = std::min<uint32_t>(lk.fruitless - 1, 16);
-  return std::min<clock::duration>(first_rediscover * (1u << shift),
-                                   rediscover_after);
-}
-
-size_t depth_of(const peer_entry& p) {
-  auto d = static_cast<size_t>(p.rate * 0.1 / block_bytes);
-  return std::clamp(d, min_depth, max_depth);
-}
-
-bool good_standing(const engine_state& st, const peer_entry& p) {
-  return p.bad_blocks < st.cfg.max_bad_blocks;
-}
-
-// Whether `p` may still serve `addr`: in good standing, not known to lack
-// it, and not quoting more than we pay (its price is its node's setting:
-// asking again would not lower it).
-bool may_serve(const engine_state& st, const peer_entry& p,
-               const wire::address& addr) {
-  if (!good_standing(st, p) || p.dont_haves.count(addr) > 0)
-    return false;
-  auto h = p.haves.find(addr);
-  return h == p.haves.end() || h->second <= st.cfg.max_price;
-}
-
-// Expected seconds until `p` would deliver one more block.
-double expected_time(const peer_entry& p) {
-  double rate =
-    p.rate > 0 ? p.rate : block_bytes / 0.05; // unknown: assume 1.3 MB/s
-  return (static_cast<double>(p.outstanding.size()) + 1) * block_bytes / rate +
-         p.latency;
-}
 
 void queue_want(self_ptr self, const std::string& peer,
                 const wire::address& addr, want_entry::want_type type,
@@ -168,15 +97,8 @@ void resolve(self_ptr self, const wire::address& addr,
   }
   // Tell the peers still working on it that it is no longer wanted.
   for (auto& peer : i->second.requested) {
-    auto p = st.peers.find(peer);
-    if (p == st.peers.end())
-      continue;
-    if (p->second.outstanding.erase(addr) > 0) {
+    if (st.sched.cancel(peer, addr))
       queue_want(self, peer, addr, want_entry::want_type::block, true);
-      if (p->second.cancelled.size() > 4096)
-        p->second.cancelled.clear();
-      p->second.cancelled.insert(addr);
-    }
   }
   st.pending.erase(i);
 }
@@ -185,121 +107,26 @@ void discover(self_ptr self, const wire::address& addr);
 void dial(self_ptr self, const std::string& peer_id,
           const std::vector<std::string>& addrs);
 
-// Sends a want-block for `addr` to the best peer known to have it, or a
-// want-have to every peer not asked yet; asks discovery when nobody can help.
+// Sends what the scheduler decides for `addr`: a want-block to the best
+// peer known to have it, or want-haves to the peers not asked yet; asks
+// discovery when nobody can help, and fails the want when nobody can.
 void schedule(self_ptr self, const wire::address& addr) {
   auto& st = self->state;
   auto it = st.pending.find(addr);
   if (it == st.pending.end())
     return;
-  auto& pw = it->second;
-  if (pw.storing)
-    return;
-  // Candidates: peers that have it at an acceptable price, in good standing,
-  // not already asked for it, with room in their pipe.
-  std::vector<peer_entry*> candidates;
-  auto* leaf = std::get_if<block_address>(&addr);
-  for (auto& [id, p] : st.peers) {
-    if (!good_standing(st, p) || pw.requested.count(id) > 0 ||
-        p.outstanding.size() >= depth_of(p) || p.dont_haves.count(addr) > 0)
-      continue;
-    auto h = p.haves.find(addr);
-    if (h != p.haves.end()) {
-      if (h->second <= st.cfg.max_price)
-        candidates.push_back(&p);
-      continue;
-    }
-    // A peer that holds blocks of this tree at an acceptable price most
-    // likely holds this one: ask for the block directly (it answers
-    // DONT_HAVE if not), saving a want-have round trip per block.
-    if (leaf) {
-      auto t = p.trees.find(leaf->tree);
-      if (t != p.trees.end() && t->second <= st.cfg.max_price)
-        candidates.push_back(&p);
-    }
-  }
-  if (!candidates.empty()) {
-    peer_entry* best = nullptr;
-    std::uniform_real_distribution<double> coin{0, 1};
-    if (candidates.size() > 1 && coin(st.rng) < explore) {
-      // Exploration: a peer we know least about gets a chance.
-      best = *std::min_element(candidates.begin(), candidates.end(),
-                               [](auto* a, auto* b) {
-                                 return a->blocks_received < b->blocks_received;
-                               });
-    } else {
-      best = *std::min_element(
-        candidates.begin(), candidates.end(),
-        [](auto* a, auto* b) { return expected_time(*a) < expected_time(*b); });
-    }
-    best->outstanding[addr] = clock::now();
-    pw.requested.insert(best->info.peer_id);
-    queue_want(self, best->info.peer_id, addr, want_entry::want_type::block);
-    return;
-  }
-  if (!pw.requested.empty())
-    return; // in flight somewhere
-  bool asked = false;
-  bool someone_may_have = false;
-  bool holder = false;
-  for (auto& [id, p] : st.peers) {
-    if (!may_serve(st, p, addr))
-      continue;
-    if (p.haves.count(addr) > 0) {
-      someone_may_have = holder = true; // has it, but busy for now
-      continue;
-    }
-    if (pw.asked_have.insert(id).second) {
-      queue_want(self, id, addr, want_entry::want_type::have);
-      asked = true;
-    } else {
-      someone_may_have = true; // asked, answer pending
-    }
-  }
-  if (asked || someone_may_have) {
-    // Peers asked a while ago that have not answered (slow, or gone
-    // silent) must not keep the providers from being looked up.
-    if (!holder && clock::now() - pw.since >= silent_after)
-      discover(self, addr);
-    return;
-  }
-  auto lk = st.lookups.find(key_of(addr));
-  bool looked =
-    lk != st.lookups.end() && !lk->second.in_flight && lk->second.dialed == 0;
-  // Every connected peer said it lacks it or quotes too much for it (or
-  // none is connected), and a provider lookup that started well after the
-  // want found nobody new: an unknown CID answers not_found in under a
-  // second, not after `want_timeout`.
-  if (looked && lk->second.started >= pw.since + give_up_after) {
+  auto step = st.sched.schedule(addr, it->second, clock::now());
+  if (!step.request_from.empty())
+    queue_want(self, step.request_from, addr, want_entry::want_type::block);
+  for (auto& id : step.ask_have)
+    queue_want(self, id, addr, want_entry::want_type::have);
+  if (step.lost) {
     if (st.lost.empty())
       self->send(self, lost_atom::value);
     st.lost.push_back(addr);
-    return;
   }
-  // Every peer that holds blocks of this dataset said it lacks this one (or
-  // none is known to hold any, and every peer asked lacks it), and a recent
-  // provider lookup found nobody new: nobody can serve it. Failing now (not
-  // after `want_timeout`) lets a download of a protected dataset repair the
-  // block from parity at once, even when its first blocks are the lost ones.
-  if (leaf) {
-    bool holder_known = false, holder_lacks = false, asked_lacks = false;
-    for (auto& [id, p] : st.peers) {
-      bool lacks = good_standing(st, p) && p.dont_haves.count(addr) > 0;
-      asked_lacks = asked_lacks || lacks;
-      if (p.trees.count(leaf->tree) > 0) {
-        holder_known = true;
-        holder_lacks = holder_lacks || lacks;
-      }
-    }
-    if ((holder_lacks || (!holder_known && asked_lacks)) && looked &&
-        lk->second.finished + rediscover_after >= pw.since) {
-      if (st.lost.empty())
-        self->send(self, lost_atom::value);
-      st.lost.push_back(addr);
-      return;
-    }
-  }
-  discover(self, addr);
+  if (step.discover)
+    discover(self, addr);
 }
 
 // Asks discovery for providers of the dataset (tree or manifest CID) and
@@ -309,43 +136,21 @@ void discover(self_ptr self, const wire::address& addr) {
   auto& st = self->state;
   if (!st.discovery || st.stopping)
     return;
-  auto key = key_of(addr);
-  auto& lk = st.lookups[key];
-  auto now = clock::now();
-  if (lk.in_flight)
+  auto key = storage::dataset_of(addr);
+  auto step = st.sched.begin_lookup(key, clock::now());
+  if (step.retry_after)
+    self->delayed_send(self, *step.retry_after, retry_atom::value, key);
+  if (!step.start)
     return;
-  // A dataset wanted again long after its last lookup starts afresh.
-  if (now - lk.finished > 2 * rediscover_after)
-    lk.fruitless = 0;
-  auto ready_at = lk.finished + lookup_pause(lk);
-  if (now < ready_at) {
-    if (!lk.retry_armed) {
-      lk.retry_armed = true;
-      self->delayed_send(self, ready_at - now, retry_atom::value, key);
-    }
-    return;
-  }
-  lk.in_flight = true;
-  lk.started = now;
-  if (st.lookups.size() > 1024) // forget finished lookups of old datasets
-    for (auto i = st.lookups.begin(); i != st.lookups.end();)
-      i = !i->second.in_flight && !i->second.retry_armed &&
-              now - i->second.finished > rediscover_after
-            ? st.lookups.erase(i)
-            : std::next(i);
   spdlog::debug("engine: looking for providers of {}", key.to_string());
   auto done = [self, key](size_t dialed) {
     auto& st = self->state;
-    auto& lk = st.lookups[key];
-    lk.in_flight = false;
-    lk.finished = clock::now();
-    lk.dialed = dialed;
-    lk.fruitless = dialed > 0 ? 0 : lk.fruitless + 1;
+    st.sched.end_lookup(key, dialed, clock::now());
     // Wants nobody could serve get their verdict (or their next lookup)
     // now, not at the next tick.
     std::vector<wire::address> waiting;
     for (auto& [a, pw] : st.pending)
-      if (pw.requested.empty() && key_of(a) == key)
+      if (pw.requested.empty() && storage::dataset_of(a) == key)
         waiting.push_back(a);
     for (auto& a : waiting)
       schedule(self, a);
@@ -379,19 +184,16 @@ void discover(self_ptr self, const wire::address& addr) {
 }
 
 // Drops a peer's claims on pending blocks and asks elsewhere.
-void release_peer_wants(self_ptr self, peer_entry& p) {
+void release_peer_wants(self_ptr self, const std::string& peer_id) {
   auto& st = self->state;
-  std::vector<wire::address> redo;
-  for (auto& [addr, _] : p.outstanding)
-    redo.push_back(addr);
-  p.outstanding.clear();
+  auto redo = st.sched.remove(peer_id);
   for (auto& addr : redo) {
     auto it = st.pending.find(addr);
     if (it != st.pending.end())
-      it->second.requested.erase(p.info.peer_id);
+      it->second.requested.erase(peer_id);
   }
   for (auto& [addr, pw] : st.pending)
-    pw.asked_have.erase(p.info.peer_id);
+    pw.asked_have.erase(peer_id);
   for (auto& addr : redo)
     schedule(self, addr);
 }
@@ -413,21 +215,20 @@ void peer_gone(self_ptr self, const std::string& id, bool was_up,
   spdlog::info("engine: peer {} disconnected: {}", id, why);
   if (st.cfg.book)
     st.cfg.book->erase(id);
-  auto p = std::move(it->second);
   st.peers.erase(it);
-  release_peer_wants(self, p);
+  release_peer_wants(self, id);
   flush(self);
 }
 
 void penalize(self_ptr self, peer_entry& p, const std::string& why) {
   auto& st = self->state;
-  ++p.bad_blocks;
+  auto bad = st.sched.penalize(p.info.peer_id);
   ++st.bad_blocks;
   spdlog::warn("engine: peer {} sent a bad block ({}); {} so far",
-               p.info.peer_id, why, p.bad_blocks);
-  if (p.bad_blocks >= st.cfg.max_bad_blocks)
+               p.info.peer_id, why, bad);
+  if (bad >= st.cfg.max_bad_blocks)
     self->send(p.info.session, close_atom::value,
-               "sent " + std::to_string(p.bad_blocks) +
+               "sent " + std::to_string(bad) +
                  " invalid or unrequested blocks");
 }
 
@@ -489,12 +290,12 @@ void queue_store(self_ptr self, leaf_block leaf) {
 void on_delivery(self_ptr self, peer_entry& p, wire::block_delivery& msg) {
   auto& st = self->state;
   auto now = clock::now();
+  const auto& peer_id = p.info.peer_id;
   for (auto& d : msg.blocks) {
-    auto out = p.outstanding.find(d.addr);
     auto pend = st.pending.find(d.addr);
-    if (out == p.outstanding.end() && pend == st.pending.end()) {
+    if (pend == st.pending.end() && !st.sched.in_flight(peer_id, d.addr)) {
       // A block we cancelled may cross the cancel on the wire.
-      if (p.cancelled.erase(d.addr) == 0)
+      if (!st.sched.forget_cancelled(peer_id, d.addr))
         penalize(self, p, "unrequested " + wire::to_string(d.addr));
       continue;
     }
@@ -504,44 +305,20 @@ void on_delivery(self_ptr self, peer_entry& p, wire::block_delivery& msg) {
                              : storage::check_delivery(d);
     if (!digest) {
       penalize(self, p, describe(digest.error()));
-      if (out != p.outstanding.end())
-        p.outstanding.erase(out);
-      p.haves.erase(d.addr);
-      p.dont_haves.insert(d.addr);
+      st.sched.delivery_failed(peer_id, d.addr);
       if (pend != st.pending.end()) {
-        pend->second.requested.erase(p.info.peer_id);
+        pend->second.requested.erase(peer_id);
         schedule(self, d.addr);
       }
       continue;
     }
-    // Measure: rate over the request's lifetime, latency as its duration.
-    if (out != p.outstanding.end()) {
-      double secs = std::max(
-        1e-4, std::chrono::duration<double>(now - out->second).count());
-      double inflight = static_cast<double>(p.outstanding.size());
-      double rate = d.data->size() * inflight / secs;
-      p.rate = p.rate == 0 ? rate : (1 - ewma) * p.rate + ewma * rate;
-      p.latency =
-        (1 - ewma) * p.latency + ewma * secs / std::max(1.0, inflight);
-      p.outstanding.erase(out);
-    }
-    ++p.blocks_received;
-    p.bytes_received += d.data->size();
-    {
-      auto h = p.haves.find(d.addr);
-      uint64_t price = h != p.haves.end() ? h->second : 0;
-      if (auto* a = std::get_if<block_address>(&d.addr);
-          a && h == p.haves.end()) {
-        auto t = p.trees.find(a->tree);
-        price = t != p.trees.end() ? t->second : 0;
-      }
-      p.debt += d.data->size() * price;
-    }
+    st.sched.delivered(peer_id, d.addr, d.data->size(), now);
+    p.debt += d.data->size() * st.sched.price_of(peer_id, d.addr);
     ++st.blocks_in;
     st.bytes_in += d.data->size();
     if (pend == st.pending.end() || pend->second.storing)
       continue; // a duplicate that lost the race: valid, not needed
-    pend->second.requested.erase(p.info.peer_id);
+    pend->second.requested.erase(peer_id);
     pend->second.storing = true;
     // Stored before the waiters hear of it: once answered, a block is local.
     auto addr = d.addr;
@@ -555,7 +332,7 @@ void on_delivery(self_ptr self, peer_entry& p, wire::block_delivery& msg) {
           st.tree_order.pop_front();
         }
       }
-      ++tp->second[p.info.peer_id];
+      ++tp->second[peer_id];
       if (pend->second.keep)
         queue_store(self, leaf_block{*a, b, *d.proof});
       else
@@ -584,8 +361,9 @@ void on_delivery(self_ptr self, peer_entry& p, wire::block_delivery& msg) {
     }
   }
   // The peer has room in its pipe again.
+  auto* stats = st.sched.find(peer_id);
   for (auto& [addr, pw] : st.pending)
-    if (pw.requested.empty() && p.haves.count(addr) > 0)
+    if (pw.requested.empty() && stats && stats->haves.count(addr) > 0)
       schedule(self, addr);
 }
 
@@ -593,20 +371,10 @@ void on_presence(self_ptr self, peer_entry& p,
                  const wire::block_presence& msg) {
   auto& st = self->state;
   for (auto& pr : msg.presences) {
-    if (pr.have) {
-      p.haves[pr.addr] = pr.price;
-      p.dont_haves.erase(pr.addr);
-      if (auto* a = std::get_if<block_address>(&pr.addr))
-        p.trees[a->tree] = pr.price;
-    } else {
-      p.haves.erase(pr.addr);
-      p.dont_haves.insert(pr.addr);
-      // A block asked for directly that the peer lacks: ask others.
-      if (p.outstanding.erase(pr.addr) > 0) {
-        auto pw = st.pending.find(pr.addr);
-        if (pw != st.pending.end())
-          pw->second.requested.erase(p.info.peer_id);
-      }
+    if (st.sched.on_presence(p.info.peer_id, pr.addr, pr.have, pr.price)) {
+      auto pw = st.pending.find(pr.addr);
+      if (pw != st.pending.end())
+        pw->second.requested.erase(p.info.peer_id);
     }
     if (st.pending.count(pr.addr) > 0)
       schedule(self, pr.addr);
@@ -893,6 +661,8 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
   st.cfg = std::move(cfg);
   st.local = std::move(local);
   st.discovery = std::move(discovery);
+  st.sched = storage::peer_scheduler{{st.cfg.max_price, st.cfg.max_bad_blocks},
+                                     std::random_device{}()};
   self->delayed_send(self, st.cfg.tick, tick_atom::value);
   // A restarted engine reconnects to the peers its predecessor had.
   if (st.cfg.book) {
@@ -945,6 +715,7 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
             "peer_session/" + id, std::string{"broker"}, std::string{"engine"});
       auto& p = st.peers[id];
       p.info = std::move(info);
+      st.sched.add(id);
       // A session that dies without saying goodbye (a crash) is noticed
       // through its down message.
       self->monitor(p.info.session);
@@ -1011,11 +782,17 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
     },
     [self](peers_atom) {
       std::vector<peer_summary> out;
-      for (auto& [id, p] : self->state.peers)
-        out.push_back(peer_summary{id, p.info.addrs, p.blocks_received,
-                                   p.bytes_received, p.bytes_sent, p.rate,
-                                   p.latency, p.bad_blocks, p.timeouts,
-                                   p.outstanding.size(), p.serve_queue.size()});
+      auto& st = self->state;
+      for (auto& [id, p] : st.peers) {
+        static const storage::peer_stats none;
+        auto* s = st.sched.find(id);
+        if (!s)
+          s = &none;
+        out.push_back(peer_summary{
+          id, p.info.addrs, s->blocks_received, s->bytes_received, p.bytes_sent,
+          s->rate, s->latency, s->bad_blocks, s->timeouts,
+          s->outstanding.size(), p.serve_queue.size()});
+      }
       return out;
     },
     // -- housekeeping
@@ -1024,34 +801,21 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
       auto& st = self->state;
       auto now = clock::now();
       // Requests that took too long: the peer loses them, others get them.
-      std::vector<wire::address> redo;
-      for (auto& [id, p] : st.peers) {
-        for (auto i = p.outstanding.begin(); i != p.outstanding.end();) {
-          if (now - i->second > st.cfg.block_timeout) {
-            ++p.timeouts;
-            auto pw = st.pending.find(i->first);
-            if (pw != st.pending.end())
-              pw->second.requested.erase(id);
-            redo.push_back(i->first);
-            i = p.outstanding.erase(i);
-          } else {
-            ++i;
-          }
-        }
+      auto expired = st.sched.expire_requests(now, st.cfg.block_timeout);
+      for (auto& [id, addr] : expired) {
+        auto pw = st.pending.find(addr);
+        if (pw != st.pending.end())
+          pw->second.requested.erase(id);
       }
-      for (auto& addr : redo)
+      for (auto& [id, addr] : expired)
         schedule(self, addr);
       if (!st.restore.empty() && now >= st.restore_at)
         restore_peers(self);
       // End-game: with few blocks left, a block waiting on one peer is also
       // asked from another; the first delivery wins, the other is cancelled.
-      if (st.pending.size() <= 8) {
-        for (auto& [addr, pw] : st.pending) {
-          if (pw.requested.size() == 1 &&
-              now - pw.since > std::chrono::milliseconds{500})
-            schedule(self, addr);
-        }
-      }
+      for (auto& [addr, pw] : st.pending)
+        if (storage::peer_scheduler::end_game(pw, st.pending.size(), now))
+          schedule(self, addr);
       // Blocks nobody has: give up after a while, else look again.
       std::vector<wire::address> lost;
       for (auto& [addr, pw] : st.pending) {
@@ -1072,12 +836,11 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
     [self](put_atom) { flush_stores(self); },
     [self](retry_atom, const cid& key) {
       auto& st = self->state;
-      auto lk = st.lookups.find(key);
-      if (lk != st.lookups.end())
-        lk->second.retry_armed = false;
+      st.sched.retry_due(key);
       std::vector<wire::address> waiting;
       for (auto& [a, pw] : st.pending)
-        if (pw.requested.empty() && !pw.storing && key_of(a) == key)
+        if (pw.requested.empty() && !pw.storing &&
+            storage::dataset_of(a) == key)
           waiting.push_back(a);
       for (auto& a : waiting)
         schedule(self, a);
@@ -1115,11 +878,7 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
             it->second.storing)
           continue;
         // Still true? A peer that connected meanwhile may have been asked.
-        bool someone_may_have = false;
-        for (auto& [id, p] : st.peers)
-          if (may_serve(st, p, addr))
-            someone_may_have = true;
-        if (someone_may_have)
+        if (st.sched.anyone_may_serve(addr))
           continue;
         resolve(self, addr,
                 make_error(ec::not_found,

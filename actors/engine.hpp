@@ -6,7 +6,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -18,6 +17,7 @@
 #include "actors/instrumented.hpp"
 #include "actors/peer_session.hpp"
 #include "messages/interfaces.hpp"
+#include "storage/peer_scheduler.hpp"
 
 namespace cairn::actors {
 
@@ -82,26 +82,12 @@ struct engine_config {
   std::shared_ptr<peer_book> book;
 };
 
-/// What the engine knows about one connected peer ("peers admin").
+/// What the engine knows about one connected peer ("peers admin") besides
+/// what its `peer_scheduler` keeps (what the peer has, requests in flight,
+/// rate, latency, standing).
 struct peer_entry {
   peer_info info;
-  /// Requester side: what the peer has (and its price), and does not have.
-  std::map<wire::address, uint64_t> haves;
-  /// Trees the peer said it has blocks of, with the price it quoted.
-  std::map<cid, uint64_t> trees;
-  std::set<wire::address> dont_haves;
-  /// Block requests in flight to the peer and when they were sent.
-  std::map<wire::address, std::chrono::steady_clock::time_point> outstanding;
-  /// Requests we cancelled: their blocks may still arrive, without blame.
-  std::set<wire::address> cancelled;
-  /// Measured delivery rate (bytes/s, EWMA) and per-block latency (s).
-  double rate = 0;
-  double latency = 0.05;
-  uint64_t blocks_received = 0;
-  uint64_t bytes_received = 0;
-  uint32_t bad_blocks = 0;
-  uint32_t timeouts = 0;
-  /// Ledger: bytes exchanged both ways and what we owe at quoted prices.
+  /// Ledger: bytes sent and what we owe at quoted prices.
   uint64_t bytes_sent = 0;
   uint64_t debt = 0;
   /// Serving side: block wants queued by the peer, reads in progress, and
@@ -112,36 +98,14 @@ struct peer_entry {
   uint64_t unsent = 0;
 };
 
-/// A block some caller waits for.
-struct pending_want {
+/// A block some caller waits for: its scheduling state and its waiters.
+struct pending_want : storage::want_state {
   std::vector<caf::typed_response_promise<block>> waiters;
   /// Waiters that want the leaf's proof too.
   std::vector<caf::typed_response_promise<block, merkle_proof>> proof_waiters;
-  /// Peers asked whether they have it, and asked for it.
-  std::set<std::string> asked_have;
-  std::set<std::string> requested;
-  std::chrono::steady_clock::time_point since;
-  /// A verified copy arrived and is being stored: ask nobody else.
-  bool storing = false;
   /// Store it when it arrives: false while every waiter needs it only once
   /// (a parity shard fetched to rebuild lost data).
   bool keep = false;
-};
-
-/// A provider lookup of one dataset key (tree or manifest CID), shared by
-/// every pending want of that dataset.
-struct provider_lookup {
-  bool in_flight = false;
-  /// When the last lookup started and answered, and how many new peers it
-  /// dialed.
-  std::chrono::steady_clock::time_point started{};
-  std::chrono::steady_clock::time_point finished{};
-  size_t dialed = 0;
-  /// Lookups in a row that dialed nobody: the wait before the next one
-  /// doubles with each (a provider record may be on its way).
-  uint32_t fruitless = 0;
-  /// A `retry_atom` for this key is on its way.
-  bool retry_armed = false;
 };
 
 /// State of the `engine` actor.
@@ -154,8 +118,8 @@ struct engine_state {
   discovery_actor discovery;
   std::map<std::string, peer_entry> peers;
   std::map<wire::address, pending_want> pending;
-  /// Provider lookups per dataset key.
-  std::map<cid, provider_lookup> lookups;
+  /// Which peer gets which request, per-peer statistics, provider lookups.
+  storage::peer_scheduler sched;
   /// Wants that every known holder lacks: failed by the next `lost_atom`.
   std::vector<wire::address> lost;
   /// Wants to send per peer, flushed at the end of each handler, except
@@ -174,7 +138,6 @@ struct engine_state {
   std::map<std::string, std::vector<std::string>> restore;
   uint32_t restore_rounds = 0;
   std::chrono::steady_clock::time_point restore_at{};
-  std::mt19937_64 rng{std::random_device{}()};
   /// Blocks delivered per dataset (tree) and peer, for operators; the
   /// oldest trees are forgotten beyond `max_tracked_trees`.
   std::map<cid, std::map<std::string, uint64_t>> tree_peers;

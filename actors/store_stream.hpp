@@ -19,6 +19,7 @@
 #include "actors/instrumented.hpp"
 #include "messages/interfaces.hpp"
 #include "storage/erasure.hpp"
+#include "storage/index_runs.hpp"
 #include "storage/tree_witness.hpp"
 
 namespace cairn::actors {
@@ -63,8 +64,7 @@ struct download_progress {
   void block_done(uint64_t index, uint64_t size) {
     if (dataset_size > 0 && block_size > 0) {
       uint64_t start = index * block_size;
-      size = start >= dataset_size ? 0
-                                   : std::min(size, dataset_size - start);
+      size = start >= dataset_size ? 0 : std::min(size, dataset_size - start);
     }
     ++blocks_done;
     bytes_done += size;
@@ -191,9 +191,8 @@ struct store_stream_state {
   /// Steps being repaired, and steps already decoded.
   std::map<uint64_t, step_repair> repairs;
   std::set<uint64_t> repaired;
-  /// Leaves that cannot be had from anyone, as runs [first, end) keyed by
-  /// first (losses come in long runs).
-  std::map<uint64_t, uint64_t> lost_runs;
+  /// Leaves that cannot be had from anyone (losses come in long runs).
+  storage::index_runs lost;
   /// Lost leaves in the range, waiting to be rebuilt and proven.
   std::set<uint64_t> awaiting;
   /// Rebuilt blocks not yet proven against the tree.

@@ -30,43 +30,6 @@ void prove_rebuilt(self_ptr self) {
   self->send(self, proof_atom::value);
 }
 
-// The first leaf in [first, end) not known to be lost, or `end`: one
-// lookup in the runs of lost leaves (losses come in long runs).
-uint64_t first_available(const store_stream_state& st, uint64_t first,
-                         uint64_t end) {
-  auto it = st.lost_runs.upper_bound(first);
-  if (it != st.lost_runs.begin()) {
-    --it;
-    if (it->second > first)
-      first = it->second;
-  }
-  return std::min(first, end);
-}
-
-bool is_lost(const store_stream_state& st, uint64_t index) {
-  return first_available(st, index, index + 1) != index;
-}
-
-void mark_lost(store_stream_state& st, uint64_t index) {
-  if (is_lost(st, index))
-    return;
-  uint64_t lo = index, hi = index + 1;
-  auto next = st.lost_runs.find(hi);
-  if (next != st.lost_runs.end()) {
-    hi = next->second;
-    st.lost_runs.erase(next);
-  }
-  auto prev = st.lost_runs.lower_bound(index);
-  if (prev != st.lost_runs.begin()) {
-    --prev;
-    if (prev->second == index) {
-      lo = prev->first;
-      st.lost_runs.erase(prev);
-    }
-  }
-  st.lost_runs[lo] = hi;
-}
-
 // Proof fetches and step repairs kept running at once for the witness:
 // losses tend to come in runs (a step's shards are `steps` apart), so the
 // leaves after a needed one are likely needed next.
@@ -100,7 +63,7 @@ void fetch_proof(self_ptr self, uint64_t index) {
       auto& s = self->state;
       s.proof_fetches.erase(index);
       if (!s.witness->add_proof(b.id.digest, p))
-        mark_lost(s, index); // a stored proof that fails: do not use it
+        s.lost.insert(index); // a stored proof that fails: do not use it
       prove_rebuilt(self);
     },
     [=](caf::error& err) {
@@ -109,7 +72,7 @@ void fetch_proof(self_ptr self, uint64_t index) {
       // Not found is a verdict; other errors (timeouts, a restarting
       // store) are retried a few times before the leaf counts as lost.
       if (is(err, ec::not_found) || ++s.proof_attempts[index] >= 3)
-        mark_lost(s, index);
+        s.lost.insert(index);
       prove_rebuilt(self);
     });
 }
@@ -120,15 +83,13 @@ void fetch_proof(self_ptr self, uint64_t index) {
 void repair_lost_after(self_ptr self, uint64_t leaf) {
   auto& st = self->state;
   const auto& ec = *st.spec.ec;
-  auto limit = leaf + 1 + ec.steps;
-  auto r = st.lost_runs.upper_bound(leaf);
-  if (r != st.lost_runs.begin() && std::prev(r)->second > leaf + 1)
-    r = std::prev(r);
-  for (; r != st.lost_runs.end() && r->first < limit; ++r)
-    for (auto j = std::max(r->first, leaf + 1);
-         j < std::min(r->second, limit) && st.repairs.size() < max_repairs; ++j)
-      if (st.repaired.count(ec.step_of(j)) == 0)
-        start_repair(self, ec.step_of(j));
+  st.lost.visit(leaf + 1, leaf + 1 + ec.steps, [&](uint64_t j) {
+    if (st.repairs.size() >= max_repairs)
+      return false;
+    if (st.repaired.count(ec.step_of(j)) == 0)
+      start_repair(self, ec.step_of(j));
+    return true;
+  });
 }
 
 // A write of block `index` (stored or parked ahead of the reader) ended:
@@ -164,14 +125,14 @@ void flush_proven(self_ptr self);
 std::variant<merkle_proof, storage::witness_need, caf::error>
 prove_leaf(store_stream_state& st, uint64_t index, const digest256& digest) {
   return st.witness->prove(index, digest, [&st](uint64_t a, uint64_t b) {
-    return first_available(st, a, b);
+    return st.lost.first_outside(a, b);
   });
 }
 
 // True while what the witness needed (leaf `leaf`, lost or not then) is
 // still missing: trying again would stop at the same leaf.
 bool still_needs(const store_stream_state& st, uint64_t leaf, bool was_lost) {
-  return !st.witness->has_leaf(leaf) && is_lost(st, leaf) == was_lost;
+  return !st.witness->has_leaf(leaf) && st.lost.contains(leaf) == was_lost;
 }
 
 // Parked blocks linked as leaves per transaction.
@@ -203,8 +164,8 @@ void link_parked(self_ptr self) {
     auto index = it->first;
     auto res = prove_leaf(st, index, it->second.digest);
     if (auto* need = std::get_if<storage::witness_need>(&res)) {
-      st.link_wait = store_stream_state::link_stop{index, need->leaf,
-                                                   is_lost(st, need->leaf)};
+      st.link_wait = store_stream_state::link_stop{
+        index, need->leaf, st.lost.contains(need->leaf)};
       break;
     }
     if (std::holds_alternative<caf::error>(res)) {
@@ -290,14 +251,14 @@ void prove_now(self_ptr self) {
     }
     if (auto* need = std::get_if<storage::witness_need>(&res)) {
       const auto& ec = *st.spec.ec;
-      bool need_lost = is_lost(st, need->leaf);
+      bool need_lost = st.lost.contains(need->leaf);
       st.blocked[index] = {need->leaf, need_lost};
       if (!need_lost) {
         fetch_proof(self, need->leaf);
         auto end = std::min(ec.total(), need->leaf + 1 + max_proof_fetches);
         for (auto j = need->leaf + 1;
              j < end && st.proof_fetches.size() < max_proof_fetches; ++j)
-          if (!is_lost(st, j))
+          if (!st.lost.contains(j))
             fetch_proof(self, j);
       } else if (!is_ahead) {
         // Lost and without a candidate: (re)build its step (a step decoded
@@ -567,10 +528,10 @@ std::optional<uint32_t> next_shard(const store_stream_state& st, uint64_t step,
     if (r.tried[shard] || r.shards[shard].data)
       continue;
     auto index = ec.index_of(step, shard);
-    if (is_lost(st, index))
+    if (st.lost.contains(index))
       continue;
-    bool near_loss = (index > 0 && is_lost(st, index - 1)) ||
-                     (index + 1 < ec.total() && is_lost(st, index + 1));
+    bool near_loss = (index > 0 && st.lost.contains(index - 1)) ||
+                     (index + 1 < ec.total() && st.lost.contains(index + 1));
     if (!near_loss)
       return shard;
     if (!suspect)
@@ -606,7 +567,7 @@ void fill_repair(self_ptr self, uint64_t step) {
         --i->second.in_flight;
         // A shard whose proof fails must not feed the decoder.
         if (!s.witness->add_proof(b.id.digest, p)) {
-          mark_lost(s, index);
+          s.lost.insert(index);
         } else if (!i->second.shards[shard].data) {
           i->second.shards[shard] = std::move(b);
           ++i->second.have;
@@ -622,7 +583,7 @@ void fill_repair(self_ptr self, uint64_t step) {
         // Only a block nobody has is lost; after other errors (timeouts)
         // this repair just tries the step's next shard.
         if (is(err, ec::not_found))
-          mark_lost(s, index);
+          s.lost.insert(index);
         fill_repair(self, step);
       });
   }
@@ -678,7 +639,7 @@ void start_repair(self_ptr self, uint64_t step) {
 // A data block of a protected dataset that nobody has: rebuild it.
 void on_lost(self_ptr self, uint64_t index) {
   auto& st = self->state;
-  mark_lost(st, index);
+  st.lost.insert(index);
   // Awaited now: what the witness needs for it is fetched or repaired,
   // not just waited for.
   st.blocked.erase(index);

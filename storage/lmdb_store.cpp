@@ -14,368 +14,13 @@
 
 #include "messages/buffer_pool.hpp"
 #include "messages/error.hpp"
+#include "storage/lmdb_records.hpp"
+#include "storage/lmdb_write_txn.hpp"
 #include "storage/merkle_tree.hpp"
-
-// Value layouts (integers little-endian unless noted):
-//   meta      refcount u32 | size u32 | expiry u64
-//   expiry    key: expiry u64 big-endian | CID bytes; value empty
-//   leaves    key: treeCid bytes | index u64 big-endian;
-//             value: digest[32] | nleaves u64 | path count u16 | path[32]...
-//   trees     refcount u32
-//   stats     "used" -> u64, "blocks" -> u64
 
 namespace cairn::storage {
 
-namespace {
-
-constexpr size_t meta_size = 16;
-
-void put_le(uint8_t* p, uint64_t x, size_t n) {
-  for (size_t i = 0; i < n; ++i)
-    p[i] = static_cast<uint8_t>(x >> (8 * i));
-}
-
-uint64_t get_le(const uint8_t* p, size_t n) {
-  uint64_t x = 0;
-  for (size_t i = 0; i < n; ++i)
-    x |= static_cast<uint64_t>(p[i]) << (8 * i);
-  return x;
-}
-
-void put_be64(bytes& out, uint64_t x) {
-  for (int i = 7; i >= 0; --i)
-    out.push_back(static_cast<uint8_t>(x >> (8 * i)));
-}
-
-uint64_t get_be64(const uint8_t* p) {
-  uint64_t x = 0;
-  for (int i = 0; i < 8; ++i)
-    x = (x << 8) | p[i];
-  return x;
-}
-
-struct block_meta {
-  uint32_t refcount = 0;
-  uint32_t size = 0;
-  uint64_t expiry = 0;
-};
-
-MDB_val as_val(const bytes& b) {
-  return MDB_val{b.size(), const_cast<uint8_t*>(b.data())};
-}
-
-MDB_val as_val(std::string_view s) {
-  return MDB_val{s.size(), const_cast<char*>(s.data())};
-}
-
-bytes expiry_key(uint64_t expiry, const bytes& cid_bytes) {
-  bytes k;
-  k.reserve(8 + cid_bytes.size());
-  put_be64(k, expiry);
-  k.insert(k.end(), cid_bytes.begin(), cid_bytes.end());
-  return k;
-}
-
-bytes leaf_key(const block_address& addr) {
-  bytes k = addr.tree.to_bytes();
-  put_be64(k, addr.index);
-  return k;
-}
-
-bytes encode_leaf(const digest256& digest, const merkle_proof& p) {
-  bytes v(32 + 8 + 2 + 32 * p.path.size());
-  std::memcpy(v.data(), digest.data(), 32);
-  put_le(v.data() + 32, p.nleaves, 8);
-  put_le(v.data() + 40, p.path.size(), 2);
-  for (size_t i = 0; i < p.path.size(); ++i)
-    std::memcpy(v.data() + 42 + 32 * i, p.path[i].data(), 32);
-  return v;
-}
-
-bool decode_leaf(const MDB_val& v, uint64_t index, digest256& digest,
-                 merkle_proof& p) {
-  auto* d = static_cast<const uint8_t*>(v.mv_data);
-  if (v.mv_size < 42)
-    return false;
-  size_t n = get_le(d + 40, 2);
-  if (v.mv_size != 42 + 32 * n)
-    return false;
-  std::memcpy(digest.data(), d, 32);
-  p.index = index;
-  p.nleaves = get_le(d + 32, 8);
-  p.path.resize(n);
-  for (size_t i = 0; i < n; ++i)
-    std::memcpy(p.path[i].data(), d + 42 + 32 * i, 32);
-  return true;
-}
-
-} // namespace
-
-// -- transactions -------------------------------------------------------------
-
-// One write transaction with the store's counters loaded, and the helpers
-// that keep blocks, meta, expiry and counters consistent.
-struct lmdb_store::write_txn {
-  lmdb_store& st;
-  MDB_txn* txn = nullptr;
-  uint64_t used = 0;
-  uint64_t count = 0;
-  bool map_full = false;
-
-  caf::error fail(const char* op, int rc) {
-    if (rc == MDB_MAP_FULL)
-      map_full = true;
-    return make_error(ec::storage_io, op, std::string{mdb_strerror(rc)});
-  }
-
-  caf::error load_stats() {
-    for (auto [key, dst] :
-         {std::pair{"used", &used}, std::pair{"blocks", &count}}) {
-      MDB_val k = as_val(std::string_view{key}), v;
-      int rc = mdb_get(txn, st.stats_, &k, &v);
-      if (rc == MDB_NOTFOUND)
-        *dst = 0;
-      else if (rc != 0)
-        return fail("mdb_get(stats)", rc);
-      else if (v.mv_size == 8)
-        *dst = get_le(static_cast<uint8_t*>(v.mv_data), 8);
-    }
-    return caf::none;
-  }
-
-  caf::error store_stats() {
-    for (auto [key, val] :
-         {std::pair{"used", used}, std::pair{"blocks", count}}) {
-      uint8_t buf[8];
-      put_le(buf, val, 8);
-      MDB_val k = as_val(std::string_view{key}), v{8, buf};
-      if (int rc = mdb_put(txn, st.stats_, &k, &v, 0))
-        return fail("mdb_put(stats)", rc);
-    }
-    return caf::none;
-  }
-
-  // Reads the meta of `key`; returns false if absent.
-  caf::expected<bool> get_meta(const bytes& key, block_meta& m) {
-    MDB_val k = as_val(key), v;
-    int rc = mdb_get(txn, st.meta_, &k, &v);
-    if (rc == MDB_NOTFOUND)
-      return false;
-    if (rc != 0)
-      return fail("mdb_get(meta)", rc);
-    if (v.mv_size != meta_size)
-      return make_error(ec::storage_io, "corrupt meta record");
-    auto* d = static_cast<uint8_t*>(v.mv_data);
-    m.refcount = static_cast<uint32_t>(get_le(d, 4));
-    m.size = static_cast<uint32_t>(get_le(d + 4, 4));
-    m.expiry = get_le(d + 8, 8);
-    return true;
-  }
-
-  caf::error put_meta(const bytes& key, const block_meta& m) {
-    uint8_t buf[meta_size];
-    put_le(buf, m.refcount, 4);
-    put_le(buf + 4, m.size, 4);
-    put_le(buf + 8, m.expiry, 8);
-    MDB_val k = as_val(key), v{meta_size, buf};
-    if (int rc = mdb_put(txn, st.meta_, &k, &v, 0))
-      return fail("mdb_put(meta)", rc);
-    return caf::none;
-  }
-
-  caf::error set_expiry(const bytes& key, uint64_t old_expiry,
-                        uint64_t new_expiry, bool had_old) {
-    if (had_old) {
-      auto ok = expiry_key(old_expiry, key);
-      MDB_val k = as_val(ok);
-      int rc = mdb_del(txn, st.expiry_, &k, nullptr);
-      if (rc != 0 && rc != MDB_NOTFOUND)
-        return fail("mdb_del(expiry)", rc);
-    }
-    auto nk = expiry_key(new_expiry, key);
-    MDB_val k = as_val(nk), v{0, nullptr};
-    if (int rc = mdb_put(txn, st.expiry_, &k, &v, 0))
-      return fail("mdb_put(expiry)", rc);
-    return caf::none;
-  }
-
-  // Moves the expiry of stored block `key` (meta `m`) to `expiry`.
-  caf::error touch(const bytes& key, block_meta& m, uint64_t expiry) {
-    if (auto e = set_expiry(key, m.expiry, expiry, true))
-      return e;
-    m.expiry = expiry;
-    return put_meta(key, m);
-  }
-
-  // Adds a reference to `b`, storing it if new. Adds new bytes to `added`.
-  caf::error add_ref(const block& b, uint64_t expiry, uint64_t& added) {
-    auto key = b.id.to_bytes();
-    block_meta m;
-    auto found = get_meta(key, m);
-    if (!found)
-      return found.error();
-    uint64_t old_expiry = m.expiry;
-    if (*found) {
-      ++m.refcount;
-    } else {
-      if (used + b.size() > st.opts_.quota_bytes)
-        return make_error(ec::quota_exceeded,
-                          "storing " + std::to_string(b.size()) +
-                            " more bytes" + " would exceed the quota of " +
-                            std::to_string(st.opts_.quota_bytes) + " bytes (" +
-                            std::to_string(used) + " used)");
-      MDB_val k = as_val(key), v{b.size(), nullptr};
-      if (int rc = mdb_put(txn, st.blocks_, &k, &v, MDB_RESERVE))
-        return fail("mdb_put(blocks)", rc);
-      std::memcpy(v.mv_data, b.data->data(), b.size());
-      m = block_meta{1, static_cast<uint32_t>(b.size()), 0};
-      used += b.size();
-      added += b.size();
-      ++count;
-    }
-    m.expiry = expiry;
-    if (auto err = put_meta(key, m))
-      return err;
-    return set_expiry(key, old_expiry, expiry, *found);
-  }
-
-  // Deletes block `key` with meta `m` regardless of its refcount.
-  caf::error erase_block(const bytes& key, const block_meta& m) {
-    MDB_val k = as_val(key);
-    for (auto dbi : {st.blocks_, st.meta_}) {
-      int rc = mdb_del(txn, dbi, &k, nullptr);
-      if (rc != 0 && rc != MDB_NOTFOUND)
-        return fail("mdb_del(block)", rc);
-    }
-    auto ek = expiry_key(m.expiry, key);
-    MDB_val e = as_val(ek);
-    int rc = mdb_del(txn, st.expiry_, &e, nullptr);
-    if (rc != 0 && rc != MDB_NOTFOUND)
-      return fail("mdb_del(expiry)", rc);
-    used -= std::min<uint64_t>(used, m.size);
-    count -= std::min<uint64_t>(count, 1);
-    return caf::none;
-  }
-
-  // Drops one reference of block `key`; deletes it at 0. Absent → no-op.
-  caf::error drop_ref(const bytes& key) {
-    block_meta m;
-    auto found = get_meta(key, m);
-    if (!found)
-      return found.error();
-    if (!*found)
-      return caf::none;
-    if (m.refcount > 1) {
-      --m.refcount;
-      return put_meta(key, m);
-    }
-    return erase_block(key, m);
-  }
-
-  // True if leaf `addr` has a record.
-  caf::expected<bool> has_leaf(const block_address& addr) {
-    auto lk = leaf_key(addr);
-    MDB_val k = as_val(lk), v;
-    int rc = mdb_get(txn, st.leaves_, &k, &v);
-    if (rc != 0 && rc != MDB_NOTFOUND)
-      return fail("mdb_get(leaves)", rc);
-    return rc == 0;
-  }
-
-  // Records leaf `addr`: its block's digest and its proof.
-  caf::error put_leaf(const block_address& addr, const digest256& digest,
-                      const merkle_proof& proof) {
-    auto lk = leaf_key(addr);
-    auto lv = encode_leaf(digest, proof);
-    MDB_val k = as_val(lk), v = as_val(lv);
-    if (int rc = mdb_put(txn, st.leaves_, &k, &v, 0))
-      return fail("mdb_put(leaves)", rc);
-    return caf::none;
-  }
-
-  // Reads the tree refcount; 0 if absent.
-  caf::expected<uint32_t> tree_refs(const bytes& key) {
-    MDB_val k = as_val(key), v;
-    int rc = mdb_get(txn, st.trees_, &k, &v);
-    if (rc == MDB_NOTFOUND)
-      return uint32_t{0};
-    if (rc != 0)
-      return fail("mdb_get(trees)", rc);
-    return static_cast<uint32_t>(get_le(static_cast<uint8_t*>(v.mv_data), 4));
-  }
-
-  caf::error set_tree_refs(const bytes& key, uint32_t refs) {
-    MDB_val k = as_val(key);
-    if (refs == 0) {
-      int rc = mdb_del(txn, st.trees_, &k, nullptr);
-      return rc == 0 || rc == MDB_NOTFOUND ? caf::none
-                                           : fail("mdb_del(trees)", rc);
-    }
-    uint8_t buf[4];
-    put_le(buf, refs, 4);
-    MDB_val v{4, buf};
-    if (int rc = mdb_put(txn, st.trees_, &k, &v, 0))
-      return fail("mdb_put(trees)", rc);
-    return caf::none;
-  }
-
-  // Removes a dataset by manifest CID, if indexed. Sets `removed`.
-  caf::error remove_dataset(const cid& id, bool& removed) {
-    removed = false;
-    auto key = id.to_bytes();
-    MDB_val k = as_val(key), v;
-    int rc = mdb_get(txn, st.manifests_, &k, &v);
-    if (rc == MDB_NOTFOUND)
-      return caf::none;
-    if (rc != 0)
-      return fail("mdb_get(manifests)", rc);
-    removed = true;
-    if ((rc = mdb_del(txn, st.manifests_, &k, nullptr)) != 0)
-      return fail("mdb_del(manifests)", rc);
-    MDB_val bv;
-    rc = mdb_get(txn, st.blocks_, &k, &bv);
-    if (rc == 0) {
-      auto m = manifest::decode(
-        byte_view{static_cast<uint8_t*>(bv.mv_data), bv.mv_size});
-      if (m) {
-        if (auto err = release_tree(m->tree_cid, m->blocks_count()))
-          return err;
-      }
-    } else if (rc != MDB_NOTFOUND) {
-      return fail("mdb_get(blocks)", rc);
-    }
-    return drop_ref(key);
-  }
-
-  // Drops one manifest's use of `tree`; at 0 deletes its leaves and drops
-  // the references they hold.
-  caf::error release_tree(const cid& tree, uint64_t nleaves) {
-    auto tkey = tree.to_bytes();
-    auto refs = tree_refs(tkey);
-    if (!refs)
-      return refs.error();
-    if (*refs > 1)
-      return set_tree_refs(tkey, *refs - 1);
-    for (uint64_t i = 0; i < nleaves; ++i) {
-      auto lk = leaf_key(block_address{tree, i});
-      MDB_val k = as_val(lk), v;
-      int rc = mdb_get(txn, st.leaves_, &k, &v);
-      if (rc == MDB_NOTFOUND)
-        continue;
-      if (rc != 0)
-        return fail("mdb_get(leaves)", rc);
-      if (v.mv_size < 32)
-        return make_error(ec::storage_io, "corrupt leaf record");
-      cid bc{multicodec::codex_block, {}};
-      std::memcpy(bc.digest.data(), v.mv_data, 32);
-      if ((rc = mdb_del(txn, st.leaves_, &k, nullptr)) != 0)
-        return fail("mdb_del(leaves)", rc);
-      if (auto err = drop_ref(bc.to_bytes()))
-        return err;
-    }
-    return set_tree_refs(tkey, 0);
-  }
-};
+// -- environment and transactions ---------------------------------------------
 
 template <class F>
 caf::error lmdb_store::with_write(const char* what, F&& body) {
@@ -785,20 +430,12 @@ caf::error lmdb_store::remove(const cid& id) {
 
 caf::error lmdb_store::remove_leaf(const block_address& addr) {
   return with_write("remove_leaf", [&](write_txn& w) -> caf::error {
-    auto lk = leaf_key(addr);
-    MDB_val k = as_val(lk), v;
-    int rc = mdb_get(w.txn, leaves_, &k, &v);
-    if (rc == MDB_NOTFOUND)
+    auto erased = w.erase_leaf(addr);
+    if (!erased)
+      return erased.error();
+    if (!*erased)
       return make_error(ec::not_found, "no leaf " + to_string(addr));
-    if (rc != 0)
-      return w.fail("mdb_get(leaves)", rc);
-    if (v.mv_size < 32)
-      return make_error(ec::storage_io, "corrupt leaf record");
-    cid bc{multicodec::codex_block, {}};
-    std::memcpy(bc.digest.data(), v.mv_data, 32);
-    if ((rc = mdb_del(w.txn, leaves_, &k, nullptr)) != 0)
-      return w.fail("mdb_del(leaves)", rc);
-    return w.drop_ref(bc.to_bytes());
+    return caf::none;
   });
 }
 
@@ -1048,21 +685,16 @@ space_info lmdb_store::space() {
   read_txn r{env_, remap_};
   if (r.rc)
     return out;
-  for (auto [key, dst] : {std::pair{"used", &out.quota_used_bytes},
-                          std::pair{"blocks", &out.total_blocks}}) {
-    MDB_val k = as_val(std::string_view{key}), v;
-    if (mdb_get(r.txn, stats_, &k, &v) == 0 && v.mv_size == 8)
-      *dst = get_le(static_cast<uint8_t*>(v.mv_data), 8);
-  }
+  read_counter(r.txn, stats_, used_key, out.quota_used_bytes);
+  read_counter(r.txn, stats_, count_key, out.total_blocks);
   return out;
 }
 
 namespace {
 
-template <class F>
-auto with_meta(MDB_env* env, std::shared_mutex& remap, MDB_dbi dbi,
-               const cid& id, F&& f)
-  -> caf::expected<decltype(f(std::declval<const uint8_t*>()))> {
+// The meta record of block `id`. Errors: `ec::not_found`, `ec::storage_io`.
+caf::expected<block_meta> read_meta(MDB_env* env, std::shared_mutex& remap,
+                                    MDB_dbi dbi, const cid& id) {
   read_txn r{env, remap};
   if (r.rc)
     return txn_error(r.rc);
@@ -1074,20 +706,23 @@ auto with_meta(MDB_env* env, std::shared_mutex& remap, MDB_dbi dbi,
   if (rc != 0)
     return make_error(ec::storage_io, "mdb_get(meta)",
                       std::string{mdb_strerror(rc)});
-  return f(static_cast<const uint8_t*>(v.mv_data));
+  return decode_meta(static_cast<const uint8_t*>(v.mv_data));
 }
 
 } // namespace
 
 caf::expected<uint64_t> lmdb_store::expiry_of(const cid& id) {
-  return with_meta(env_, remap_, meta_, id,
-                   [](const uint8_t* d) { return get_le(d + 8, 8); });
+  auto m = read_meta(env_, remap_, meta_, id);
+  if (!m)
+    return m.error();
+  return m->expiry;
 }
 
 caf::expected<uint32_t> lmdb_store::refcount_of(const cid& id) {
-  return with_meta(env_, remap_, meta_, id, [](const uint8_t* d) {
-    return static_cast<uint32_t>(get_le(d, 4));
-  });
+  auto m = read_meta(env_, remap_, meta_, id);
+  if (!m)
+    return m.error();
+  return m->refcount;
 }
 
 } // namespace cairn::storage

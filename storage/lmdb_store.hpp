@@ -48,7 +48,9 @@ struct leaf_info {
 /// Named databases: `blocks` (CID → bytes), `meta` (CID → refcount, size,
 /// expiry), `expiry` (expiry ‖ CID, for maintenance), `leaves` (treeCid ‖
 /// index → block digest + proof), `trees` (treeCid → manifests using it),
-/// `manifests` (manifest CID → ∅) and `stats` (used bytes, block count).
+/// `manifests` (manifest CID → ∅) and `stats` (used bytes, block count);
+/// their byte layouts are in storage/lmdb_records.hpp, and the steps that
+/// keep them consistent in storage/lmdb_write_txn.hpp.
 ///
 /// Refcounts: each put of a block adds one reference; a dataset's leaves own
 /// the references its upload added; deleting the dataset (or its last

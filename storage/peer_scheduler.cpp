@@ -1,0 +1,363 @@
+#include "storage/peer_scheduler.hpp"
+
+#include <algorithm>
+#include <iterator>
+#include <variant>
+
+namespace cairn::storage {
+
+const cid& dataset_of(const wire::address& addr) {
+  return std::holds_alternative<cid>(addr) ? std::get<cid>(addr)
+                                           : std::get<block_address>(addr).tree;
+}
+
+peer_scheduler::peer_scheduler(scheduler_options opts, uint64_t seed)
+  : opts_(opts), rng_(seed) {
+  // nop
+}
+
+// -- peers --------------------------------------------------------------------
+
+void peer_scheduler::add(const std::string& peer) {
+  peers_.try_emplace(peer);
+}
+
+std::vector<wire::address> peer_scheduler::remove(const std::string& peer) {
+  std::vector<wire::address> owed;
+  auto i = peers_.find(peer);
+  if (i == peers_.end())
+    return owed;
+  for (auto& [addr, _] : i->second.outstanding)
+    owed.push_back(addr);
+  peers_.erase(i);
+  return owed;
+}
+
+const peer_stats* peer_scheduler::find(const std::string& peer) const {
+  auto i = peers_.find(peer);
+  return i == peers_.end() ? nullptr : &i->second;
+}
+
+peer_stats* peer_scheduler::stats_of(const std::string& peer) {
+  auto i = peers_.find(peer);
+  return i == peers_.end() ? nullptr : &i->second;
+}
+
+// -- decisions ----------------------------------------------------------------
+
+size_t peer_scheduler::depth_of(const peer_stats& p) {
+  auto d = static_cast<size_t>(p.rate * 0.1 / block_bytes);
+  return std::clamp(d, min_depth, max_depth);
+}
+
+double peer_scheduler::expected_time(const peer_stats& p) {
+  double rate = p.rate > 0 ? p.rate : block_bytes / 0.05;
+  return (static_cast<double>(p.outstanding.size()) + 1) * block_bytes / rate +
+         p.latency;
+}
+
+bool peer_scheduler::good_standing(const peer_stats& p) const {
+  return p.bad_blocks < opts_.max_bad_blocks;
+}
+
+bool peer_scheduler::may_serve(const peer_stats& p,
+                               const wire::address& addr) const {
+  if (!good_standing(p) || p.dont_haves.count(addr) > 0)
+    return false;
+  auto h = p.haves.find(addr);
+  return h == p.haves.end() || h->second <= opts_.max_price;
+}
+
+bool peer_scheduler::anyone_may_serve(const wire::address& addr) const {
+  return std::any_of(peers_.begin(), peers_.end(),
+                     [&](auto& kv) { return may_serve(kv.second, addr); });
+}
+
+bool peer_scheduler::has(const std::string& peer,
+                         const wire::address& addr) const {
+  auto* p = find(peer);
+  return p && p->haves.count(addr) > 0;
+}
+
+schedule_step peer_scheduler::schedule(const wire::address& addr, want_state& w,
+                                       sched_clock::time_point now) {
+  schedule_step step;
+  if (w.storing)
+    return step;
+  // Candidates: peers that have it at an acceptable price, in good standing,
+  // not already asked for it, with room in their pipe.
+  std::vector<std::pair<const std::string*, peer_stats*>> candidates;
+  auto* leaf = std::get_if<block_address>(&addr);
+  for (auto& [id, p] : peers_) {
+    if (!good_standing(p) || w.requested.count(id) > 0 ||
+        p.outstanding.size() >= depth_of(p) || p.dont_haves.count(addr) > 0)
+      continue;
+    auto h = p.haves.find(addr);
+    if (h != p.haves.end()) {
+      if (h->second <= opts_.max_price)
+        candidates.emplace_back(&id, &p);
+      continue;
+    }
+    // A peer that holds blocks of this tree at an acceptable price most
+    // likely holds this one: ask for the block directly (it answers
+    // DONT_HAVE if not), saving a want-have round trip per block.
+    if (leaf) {
+      auto t = p.trees.find(leaf->tree);
+      if (t != p.trees.end() && t->second <= opts_.max_price)
+        candidates.emplace_back(&id, &p);
+    }
+  }
+  if (!candidates.empty()) {
+    auto best = candidates.begin();
+    std::uniform_real_distribution<double> coin{0, 1};
+    if (candidates.size() > 1 && coin(rng_) < explore) {
+      // Exploration: a peer we know least about gets a chance.
+      best = std::min_element(
+        candidates.begin(), candidates.end(), [](auto& a, auto& b) {
+          return a.second->blocks_received < b.second->blocks_received;
+        });
+    } else {
+      best = std::min_element(
+        candidates.begin(), candidates.end(), [](auto& a, auto& b) {
+          return expected_time(*a.second) < expected_time(*b.second);
+        });
+    }
+    best->second->outstanding[addr] = now;
+    w.requested.insert(*best->first);
+    step.request_from = *best->first;
+    return step;
+  }
+  if (!w.requested.empty())
+    return step; // in flight somewhere
+  bool someone_may_have = false;
+  bool holder = false;
+  for (auto& [id, p] : peers_) {
+    if (!may_serve(p, addr))
+      continue;
+    if (p.haves.count(addr) > 0) {
+      someone_may_have = holder = true; // has it, but busy for now
+      continue;
+    }
+    if (w.asked_have.insert(id).second)
+      step.ask_have.push_back(id);
+    else
+      someone_may_have = true; // asked, answer pending
+  }
+  if (!step.ask_have.empty() || someone_may_have) {
+    // Peers asked a while ago that have not answered (slow, or gone
+    // silent) must not keep the providers from being looked up.
+    step.discover = !holder && now - w.since >= silent_after;
+    return step;
+  }
+  auto lk = lookups_.find(dataset_of(addr));
+  bool looked =
+    lk != lookups_.end() && !lk->second.in_flight && lk->second.dialed == 0;
+  // Every connected peer said it lacks it or quotes too much for it (or
+  // none is connected), and a provider lookup that started well after the
+  // want found nobody new: an unknown CID is lost in under a second, not
+  // after the want's timeout.
+  if (looked && lk->second.started >= w.since + give_up_after) {
+    step.lost = true;
+    return step;
+  }
+  // Every peer that holds blocks of this dataset said it lacks this one (or
+  // none is known to hold any, and every peer asked lacks it), and a recent
+  // provider lookup found nobody new: nobody can serve it. Losing it now
+  // (not after the want's timeout) lets a download of a protected dataset
+  // repair the block from parity at once, even when its first blocks are
+  // the lost ones.
+  if (leaf) {
+    bool holder_known = false, holder_lacks = false, asked_lacks = false;
+    for (auto& [id, p] : peers_) {
+      bool lacks = good_standing(p) && p.dont_haves.count(addr) > 0;
+      asked_lacks = asked_lacks || lacks;
+      if (p.trees.count(leaf->tree) > 0) {
+        holder_known = true;
+        holder_lacks = holder_lacks || lacks;
+      }
+    }
+    if ((holder_lacks || (!holder_known && asked_lacks)) && looked &&
+        lk->second.finished + rediscover_after >= w.since) {
+      step.lost = true;
+      return step;
+    }
+  }
+  step.discover = true;
+  return step;
+}
+
+bool peer_scheduler::end_game(const want_state& w, size_t wants,
+                              sched_clock::time_point now) {
+  return wants <= end_game_wants && w.requested.size() == 1 &&
+         now - w.since > end_game_after;
+}
+
+// -- events -------------------------------------------------------------------
+
+bool peer_scheduler::on_presence(const std::string& peer,
+                                 const wire::address& addr, bool have,
+                                 uint64_t price) {
+  auto* p = stats_of(peer);
+  if (!p)
+    return false;
+  if (have) {
+    p->haves[addr] = price;
+    p->dont_haves.erase(addr);
+    if (auto* a = std::get_if<block_address>(&addr))
+      p->trees[a->tree] = price;
+    return false;
+  }
+  p->haves.erase(addr);
+  p->dont_haves.insert(addr);
+  // A block asked for directly that the peer lacks: ask others.
+  return p->outstanding.erase(addr) > 0;
+}
+
+bool peer_scheduler::in_flight(const std::string& peer,
+                               const wire::address& addr) const {
+  auto* p = find(peer);
+  return p && p->outstanding.count(addr) > 0;
+}
+
+bool peer_scheduler::forget_cancelled(const std::string& peer,
+                                      const wire::address& addr) {
+  auto* p = stats_of(peer);
+  return p && p->cancelled.erase(addr) > 0;
+}
+
+void peer_scheduler::delivered(const std::string& peer,
+                               const wire::address& addr, uint64_t size,
+                               sched_clock::time_point now) {
+  auto* p = stats_of(peer);
+  if (!p)
+    return;
+  // Measure: rate over the request's lifetime, latency as its duration.
+  if (auto out = p->outstanding.find(addr); out != p->outstanding.end()) {
+    double secs =
+      std::max(1e-4, std::chrono::duration<double>(now - out->second).count());
+    double inflight = static_cast<double>(p->outstanding.size());
+    double rate = static_cast<double>(size) * inflight / secs;
+    p->rate = p->rate == 0 ? rate : (1 - ewma) * p->rate + ewma * rate;
+    p->latency =
+      (1 - ewma) * p->latency + ewma * secs / std::max(1.0, inflight);
+    p->outstanding.erase(out);
+  }
+  ++p->blocks_received;
+  p->bytes_received += size;
+}
+
+void peer_scheduler::delivery_failed(const std::string& peer,
+                                     const wire::address& addr) {
+  auto* p = stats_of(peer);
+  if (!p)
+    return;
+  p->outstanding.erase(addr);
+  p->haves.erase(addr);
+  p->dont_haves.insert(addr);
+}
+
+uint64_t peer_scheduler::price_of(const std::string& peer,
+                                  const wire::address& addr) const {
+  auto* p = find(peer);
+  if (!p)
+    return 0;
+  if (auto h = p->haves.find(addr); h != p->haves.end())
+    return h->second;
+  if (auto* a = std::get_if<block_address>(&addr)) {
+    auto t = p->trees.find(a->tree);
+    return t != p->trees.end() ? t->second : 0;
+  }
+  return 0;
+}
+
+bool peer_scheduler::cancel(const std::string& peer,
+                            const wire::address& addr) {
+  auto* p = stats_of(peer);
+  if (!p || p->outstanding.erase(addr) == 0)
+    return false;
+  if (p->cancelled.size() > max_cancelled)
+    p->cancelled.clear();
+  p->cancelled.insert(addr);
+  return true;
+}
+
+uint32_t peer_scheduler::penalize(const std::string& peer) {
+  auto* p = stats_of(peer);
+  return p ? ++p->bad_blocks : 0;
+}
+
+std::vector<std::pair<std::string, wire::address>>
+peer_scheduler::expire_requests(sched_clock::time_point now,
+                                sched_clock::duration timeout) {
+  std::vector<std::pair<std::string, wire::address>> expired;
+  for (auto& [id, p] : peers_) {
+    for (auto i = p.outstanding.begin(); i != p.outstanding.end();) {
+      if (now - i->second > timeout) {
+        ++p.timeouts;
+        expired.emplace_back(id, i->first);
+        i = p.outstanding.erase(i);
+      } else {
+        ++i;
+      }
+    }
+  }
+  return expired;
+}
+
+// -- provider lookups ---------------------------------------------------------
+
+lookup_step peer_scheduler::begin_lookup(const cid& key,
+                                         sched_clock::time_point now) {
+  lookup_step step;
+  auto& lk = lookups_[key];
+  if (lk.in_flight)
+    return step;
+  // A dataset wanted again long after its last lookup starts afresh.
+  if (now - lk.finished > 2 * rediscover_after)
+    lk.fruitless = 0;
+  auto ready_at = lk.finished + lookup_pause(lk);
+  if (now < ready_at) {
+    if (!lk.retry_armed) {
+      lk.retry_armed = true;
+      step.retry_after = ready_at - now;
+    }
+    return step;
+  }
+  lk.in_flight = true;
+  lk.started = now;
+  step.start = true;
+  if (lookups_.size() > max_lookups) // forget finished lookups of old datasets
+    for (auto i = lookups_.begin(); i != lookups_.end();)
+      i = !i->second.in_flight && !i->second.retry_armed &&
+              now - i->second.finished > rediscover_after
+            ? lookups_.erase(i)
+            : std::next(i);
+  return step;
+}
+
+void peer_scheduler::end_lookup(const cid& key, size_t dialed,
+                                sched_clock::time_point now) {
+  auto& lk = lookups_[key];
+  lk.in_flight = false;
+  lk.finished = now;
+  lk.dialed = dialed;
+  lk.fruitless = dialed > 0 ? 0 : lk.fruitless + 1;
+}
+
+void peer_scheduler::retry_due(const cid& key) {
+  auto lk = lookups_.find(key);
+  if (lk != lookups_.end())
+    lk->second.retry_armed = false;
+}
+
+sched_clock::duration peer_scheduler::lookup_pause(const provider_lookup& lk) {
+  if (lk.dialed > 0)
+    return rediscover_after;
+  if (lk.fruitless == 0)
+    return sched_clock::duration::zero();
+  auto shift = std::min<uint32_t>(lk.fruitless - 1, 16);
+  return std::min<sched_clock::duration>(first_rediscover * (1u << shift),
+                                         rediscover_after);
+}
+
+} // namespace cairn::storage
