@@ -552,6 +552,51 @@ int run_store(const context& ctx) {
   return run_read(ctx, spec);
 }
 
+int run_store_verify(const context& ctx) {
+  auto path = std::string{cairn_api} + "/store/verify";
+  auto results = for_each_node(ctx, [&](const node_client& node) {
+    // The node hashes every block: a large store takes minutes.
+    auto r = node.post(path, 1800);
+    if (!r)
+      return result<json>{r.error()};
+    auto j = json::parse(*r, nullptr, false);
+    if (!j.is_object() || !array_field(j, "problems"))
+      return result<json>{node.bad_answer(path, "no \"problems\" array")};
+    j["node"] = node.url().text;
+    return result<json>{std::move(j)};
+  });
+  int code = exit_ok;
+  auto out = json::array();
+  for (auto& r : results) {
+    if (!r) {
+      report(r.error());
+      code = worse(code, r.error().code);
+      continue;
+    }
+    auto* problems = array_field(*r, "problems");
+    if (!problems->empty())
+      code = worse(code, exit_failed);
+    if (ctx.json) {
+      out.push_back(*r);
+      continue;
+    }
+    auto prefix =
+      ctx.nodes.size() > 1 ? text_field(*r, "node") + ": " : std::string{};
+    for (auto& p : *problems)
+      std::cout << prefix << text_field(p, "kind") << ": "
+                << text_field(p, "text") << "\n";
+    if (problems->empty())
+      std::cout << prefix << "clean: " << count(number_field(*r, "blocks"))
+                << " blocks (" << human_bytes(number_field(*r, "bytes"))
+                << "), " << count(number_field(*r, "datasets"))
+                << " datasets, checked in "
+                << fixed(number_field(*r, "seconds"), 1) << " s\n";
+  }
+  if (ctx.json && !out.empty())
+    std::cout << dump_json(ctx.nodes.size() == 1 ? out[0] : out) << "\n";
+  return code;
+}
+
 namespace {
 
 /// Runs `post` on every node; prints `line(node, answer)` per success, or
