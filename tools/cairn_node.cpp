@@ -155,10 +155,6 @@ int main(int argc, char** argv) {
     **store, {}, storage::repair_options{false, actors::unix_now()});
   if (!reclaimed)
     return fail("start-up store check: " + describe(reclaimed.error()));
-  spdlog::info("store: start-up check reclaimed {} orphan blocks ({} bytes), "
-               "{} changes in all",
-               reclaimed->orphans, reclaimed->orphan_bytes,
-               reclaimed->actions.size());
 
   caf::actor_system_config cfg;
   register_types(cfg);
@@ -202,6 +198,11 @@ int main(int argc, char** argv) {
       exit_code = fail(describe(start_error));
     } else {
       started = true;
+      // Logged once the node runs: one that cannot start says only why.
+      spdlog::info("store: start-up check reclaimed {} orphan blocks ({} "
+                   "bytes), {} changes in all",
+                   reclaimed->orphans, reclaimed->orphan_bytes,
+                   reclaimed->actions.size());
       spdlog::info("node {} ready; data dir {}", info.peer_id, info.data_dir);
       std::printf(
         "cairn-node ready api=http://%s:%u peer-id=%s%s%s\n",
