@@ -212,6 +212,36 @@ void handle_store(api_shared& api, const Request& req, Response& res) {
   reply_json(res, out);
 }
 
+// POST /api/cairn/v1/store/verify: the local store checked as
+// `cairn-node verify` checks it, while the node runs. Loopback or token
+// only: it reads (and hashes) every block.
+void handle_store_verify(api_shared& api, const Request& req, Response& res) {
+  if (!allowed(api, req, res))
+    return;
+  caf::scoped_actor self{api.sys};
+  // A store of 20 GiB takes some 20 s to hash; give it ample time.
+  auto check = ask<store_check>(self, api.local_store(),
+                                std::chrono::minutes{30}, verify_atom::value);
+  if (!check) {
+    reply_error(req, res, check.error());
+    return;
+  }
+  auto problems = json::array();
+  for (auto& line : check->problems) {
+    auto colon = line.find(": ");
+    problems.push_back(
+      {{"kind", line.substr(0, colon)},
+       {"text", colon == std::string::npos ? line : line.substr(colon + 2)}});
+  }
+  reply_json(res, {{"clean", check->problems.empty()},
+                   {"problems", problems},
+                   {"blocks", check->blocks},
+                   {"bytes", check->bytes},
+                   {"datasets", check->datasets},
+                   {"leaves", check->leaves},
+                   {"seconds", check->seconds}});
+}
+
 // POST /api/cairn/v1/actors/{name}/restart | crash
 void handle_actor_action(api_shared& api, const Request& req, Response& res,
                          bool crash) {

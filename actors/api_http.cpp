@@ -268,6 +268,7 @@ void add_routes(httplib::Server& srv, std::shared_ptr<api_shared> api) {
   get(cairn + "/tree", with(handle_tree));
   get(cairn + "/wants", with(handle_wants));
   get(cairn + "/store", with(handle_store));
+  post(cairn + "/store/verify", with(handle_store_verify));
   post(cairn + "/actors/(.+)/restart",
        [api](const Request& req, Response& res) {
          handle_actor_action(*api, req, res, false);

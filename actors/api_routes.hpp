@@ -157,6 +157,7 @@ void handle_actors(api_shared& api, const Request& req, Response& res);
 void handle_tree(api_shared& api, const Request& req, Response& res);
 void handle_wants(api_shared& api, const Request& req, Response& res);
 void handle_store(api_shared& api, const Request& req, Response& res);
+void handle_store_verify(api_shared& api, const Request& req, Response& res);
 /// POST /api/cairn/v1/actors/{name}/restart, or /crash with `crash`.
 void handle_actor_action(api_shared& api, const Request& req, Response& res,
                          bool crash);

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "messages/error.hpp"
+#include "storage/store_verify.hpp"
 
 namespace cairn::actors {
 
@@ -31,12 +32,51 @@ caf::result<ok_atom> reply(caf::error&& err) {
   return ok_atom::value;
 }
 
+// When this process first served a store: references taken since may be
+// held by uploads and downloads still running (a local_store restarted by
+// its supervisor leaves them running), older ones belong to a leaf or
+// manifest or are leaks.
+uint64_t process_started() {
+  static const uint64_t at = unix_now();
+  return at;
+}
+
+// Starts a store check on a thread of its own; its result comes back as
+// (verify_atom, store_check).
+void start_check(local_store_actor::stateful_pointer<local_store_state> self) {
+  auto& st = self->state;
+  if (st.checker.joinable())
+    st.checker.join(); // the last check, finished: it has answered
+  st.checker = std::thread{[store = st.store.get(), stop = st.stop_check,
+                            me = caf::actor_cast<local_store_actor>(self),
+                            since = process_started()] {
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = storage::verify_store(*store, {true, since, stop.get()});
+    store_check out;
+    out.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+        .count();
+    if (!r) {
+      out.error = describe(r.error());
+    } else {
+      for (auto& p : r->problems)
+        out.problems.push_back(std::string{to_string(p.kind)} + ": " + p.text);
+      out.blocks = r->blocks;
+      out.bytes = r->bytes;
+      out.datasets = r->datasets;
+      out.leaves = r->leaves;
+    }
+    caf::anon_send(me, verify_atom::value, std::move(out));
+  }};
+}
+
 } // namespace
 
 local_store_actor::behavior_type
 local_store(local_store_actor::stateful_pointer<local_store_state> self,
             storage::lmdb_options opts,
             std::shared_ptr<std::unique_ptr<storage::lmdb_store>> preopened) {
+  process_started();
   if (preopened && *preopened) {
     self->state.store = std::move(*preopened);
   } else {
@@ -133,6 +173,31 @@ local_store(local_store_actor::stateful_pointer<local_store_state> self,
     [self](delete_atom, const block_address& addr) -> caf::result<ok_atom> {
       ++self->state.writes;
       return reply(self->state.store->remove_leaf(addr));
+    },
+    [self](verify_atom) -> caf::result<store_check> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<store_check>();
+      st.check_waiters.push_back(rp);
+      if (st.check_waiters.size() == 1) {
+        spdlog::info("local_store: checking the store");
+        start_check(self);
+      }
+      return rp;
+    },
+    [self](verify_atom, store_check& result) {
+      auto& st = self->state;
+      if (result.error.empty())
+        spdlog::info("local_store: store check found {} problems in {:.1f} s",
+                     result.problems.size(), result.seconds);
+      else
+        spdlog::warn("local_store: store check failed: {}", result.error);
+      for (auto& rp : st.check_waiters) {
+        if (result.error.empty())
+          rp.deliver(result);
+        else
+          rp.deliver(make_error(ec::storage_io, "store check", result.error));
+      }
+      st.check_waiters.clear();
     });
 }
 

@@ -1,8 +1,10 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
-
 #include <memory>
+#include <thread>
+#include <vector>
 
 #include <caf/typed_event_based_actor.hpp>
 
@@ -23,6 +25,22 @@ struct local_store_state {
   uint64_t writes = 0;
   std::chrono::steady_clock::time_point started =
     std::chrono::steady_clock::now();
+  /// The store check running on a thread of its own (reads only), the
+  /// flag that stops it, and the requests waiting for its result.
+  std::thread checker;
+  std::shared_ptr<std::atomic<bool>> stop_check =
+    std::make_shared<std::atomic<bool>>(false);
+  std::vector<caf::typed_response_promise<store_check>> check_waiters;
+
+  local_store_state() = default;
+  local_store_state(const local_store_state&) = delete;
+  local_store_state& operator=(const local_store_state&) = delete;
+  /// Stops and joins the check before `store` closes under it.
+  ~local_store_state() {
+    stop_check->store(true);
+    if (checker.joinable())
+      checker.join();
+  }
 
   void gauges(std::vector<std::pair<std::string, double>>& out) const {
     if (!store)

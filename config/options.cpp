@@ -277,8 +277,21 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
   parsed("http-header-timeout", o.http_header_timeout, parse_duration,
          "a duration (e.g. 10s)",
          "Time a client has to send its request head (default 10s)");
+  auto* verify = app.add_subcommand(
+    "verify",
+    "Check the store of --data-dir, which no running node may have open, and "
+    "exit: 0 clean, 1 problems (one line each), 2 bad usage or the store is "
+    "in use");
+  verify->fallthrough(); // --data-dir, --config, ... after the name
+  verify->add_flag("--repair", o.repair,
+                   "Fix what can be fixed safely: recount refcounts and "
+                   "counters, delete orphan blocks and bad blocks, drop "
+                   "datasets with missing blocks (each change printed); exit "
+                   "0 if the store is clean afterwards");
   try {
     app.parse(argc, argv);
+    if (verify->parsed())
+      o.command = "verify";
     if (!o.config_file.empty()) {
       toml::table tbl;
       try {

@@ -83,6 +83,11 @@ struct node_options {
   std::chrono::seconds http_header_timeout{10};
   /// The TOML file the other settings were read from, if any.
   std::string config_file;
+  /// Command line only: the subcommand, empty to run the node, `verify` to
+  /// check the store of `data_dir` (which no node may have open) and exit.
+  std::string command;
+  /// Command line only, with `verify`: fix what can be fixed safely.
+  bool repair = false;
 };
 
 /// Outcome of parsing: either options to run with, or an exit code (0 after

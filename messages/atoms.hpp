@@ -33,6 +33,7 @@ using connect_atom = caf::atom_constant<caf::atom("connect")>;
 using peers_atom = caf::atom_constant<caf::atom("peers")>;
 using leaf_atom = caf::atom_constant<caf::atom("leaf")>;
 using link_atom = caf::atom_constant<caf::atom("link")>;
+using verify_atom = caf::atom_constant<caf::atom("verify")>;
 using find_atom = caf::atom_constant<caf::atom("find")>;
 using provide_atom = caf::atom_constant<caf::atom("provide")>;
 using spr_atom = caf::atom_constant<caf::atom("spr")>;

@@ -100,7 +100,15 @@ using local_store_actor = block_source_actor::extend<
   caf::replies_to<put_atom, manifest_atom, block>::with<cid>,
   /// (delete_atom, address) -> (ok_atom)   one leaf and its block reference
   ///   errors: not_found (no such leaf), storage_io
-  caf::replies_to<delete_atom, block_address>::with<ok_atom>>;
+  caf::replies_to<delete_atom, block_address>::with<ok_atom>,
+  /// (verify_atom) -> (store_check)   checks the whole store on a thread of
+  ///   its own (read-only, one transaction), while requests go on being
+  ///   served; a request while a check runs gets that check's result
+  ///   errors: storage_io, shutting_down
+  caf::replies_to<verify_atom>::with<store_check>,
+  /// (verify_atom, store_check) -> ()   internal: the checking thread's
+  ///   result, answered to the waiting requests
+  caf::reacts_to<verify_atom, store_check>>;
 
 /// One TCP connection to a peer (a CAF broker on the middleman's thread).
 using peer_session_actor = caf::io::connection_handler::extend<

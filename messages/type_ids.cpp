@@ -25,6 +25,7 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<dataset_entry>>(
     "std::vector<cairn::dataset_entry>");
   cfg.add_message_type<space_info>("cairn::space_info");
+  cfg.add_message_type<store_check>("cairn::store_check");
   cfg.add_message_type<node_info>("cairn::node_info");
   cfg.add_error_category(
     error_category, [](uint8_t code, caf::atom_value, const caf::message& ctx) {

@@ -192,6 +192,20 @@ public:
 
   const lmdb_options& options() const { return opts_; }
 
+  /// The environment and its named databases, for `store_verify`, which
+  /// reads them in its own transactions (holding `remap` shared, as every
+  /// read does) and repairs them in its own write transaction (on the
+  /// owner's thread, as every write).
+  struct handles {
+    MDB_env* env;
+    MDB_dbi blocks, meta, expiry, leaves, trees, manifests, stats;
+    std::shared_mutex* remap;
+  };
+  handles raw_handles() {
+    return {env_,   blocks_,    meta_,  expiry_, leaves_,
+            trees_, manifests_, stats_, &remap_};
+  }
+
 private:
   explicit lmdb_store(lmdb_options opts) : opts_(std::move(opts)) {}
 

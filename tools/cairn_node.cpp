@@ -8,6 +8,7 @@
 #include <thread>
 
 #include <malloc.h>
+#include <sys/stat.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -17,10 +18,12 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/fd_budget.hpp"
+#include "actors/local_store.hpp"
 #include "actors/node_supervisor.hpp"
 #include "config/options.hpp"
 #include "messages/error.hpp"
 #include "messages/type_ids.hpp"
+#include "storage/store_verify.hpp"
 
 namespace {
 
@@ -43,6 +46,69 @@ spdlog::level::level_enum spd_level(const std::string& l) {
   return spdlog::level::info; // info, notice
 }
 
+// `cairn-node verify [--repair]`: checks (and repairs) a store no node has
+// open. Exit codes: 0 clean, 1 problems, 2 cannot check.
+int run_verify(const cairn::config::node_options& opts) {
+  using namespace cairn;
+  auto cannot = [](const std::string& why) {
+    std::cerr << "cairn-node verify: " << why << std::endl;
+    return 2;
+  };
+  auto store_opts = actors::store_options(opts);
+  struct stat sb;
+  if (::stat((store_opts.path + "/data.mdb").c_str(), &sb) != 0)
+    return cannot("no store in " + opts.data_dir + " (no " + store_opts.path +
+                  "/data.mdb)");
+  // The data dir's lock keeps a node from opening the store while this
+  // checks or repairs it, and refuses a store a running node has open.
+  auto lock = storage::data_dir_lock::acquire(opts.data_dir);
+  if (!lock)
+    return cannot(describe(lock.error()) +
+                  "; stop it first, or run `cairnctl store verify` against it");
+  auto store = storage::lmdb_store::open(store_opts);
+  if (!store)
+    return cannot(describe(store.error()));
+  auto print = [](const storage::verify_report& r) {
+    for (auto& p : r.problems)
+      std::cout << to_string(p.kind) << ": " << p.text << "\n";
+  };
+  auto found = storage::verify_store(**store);
+  if (!found)
+    return cannot(describe(found.error()));
+  print(*found);
+  auto summary = [](const storage::verify_report& r) {
+    return std::to_string(r.blocks) + " blocks (" + std::to_string(r.bytes) +
+           " bytes), " + std::to_string(r.datasets) + " datasets, " +
+           std::to_string(r.leaves) + " leaves";
+  };
+  if (!opts.repair || found->clean()) {
+    std::cerr << "cairn-node verify: " << summary(*found) << ": "
+              << (found->clean()
+                    ? std::string{"clean"}
+                    : std::to_string(found->problems.size()) + " problems")
+              << std::endl;
+    return found->clean() ? 0 : 1;
+  }
+  auto fixed = storage::repair_store(
+    **store, *found, storage::repair_options{true, actors::unix_now()});
+  if (!fixed)
+    return cannot("repair failed: " + describe(fixed.error()));
+  for (auto& a : fixed->actions)
+    std::cout << "repaired: " << a << "\n";
+  auto after = storage::verify_store(**store);
+  if (!after)
+    return cannot(describe(after.error()));
+  print(*after);
+  std::cerr << "cairn-node verify: " << found->problems.size() << " problems, "
+            << fixed->actions.size() << " repairs; now " << summary(*after)
+            << ": "
+            << (after->clean()
+                  ? std::string{"clean"}
+                  : std::to_string(after->problems.size()) + " problems left")
+            << std::endl;
+  return after->clean() ? 0 : 1;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -59,6 +125,8 @@ int main(int argc, char** argv) {
   if (!parsed.options)
     return parsed.exit_code;
   auto opts = std::move(*parsed.options);
+  if (opts.command == "verify")
+    return run_verify(opts);
 
   auto logger = spdlog::stderr_color_mt("cairn");
   spdlog::set_default_logger(logger);
@@ -85,6 +153,12 @@ int main(int argc, char** argv) {
   auto store = storage::lmdb_store::open(actors::store_options(opts));
   if (!store)
     return fail(describe(store.error()));
+  // Nothing holds a reference yet: those that no leaf or manifest owns were
+  // left by uploads and downloads that a crash cut short.
+  auto reclaimed = storage::repair_store(
+    **store, {}, storage::repair_options{false, actors::unix_now()});
+  if (!reclaimed)
+    return fail("start-up store check: " + describe(reclaimed.error()));
 
   caf::actor_system_config cfg;
   register_types(cfg);
@@ -128,6 +202,11 @@ int main(int argc, char** argv) {
       exit_code = fail(describe(start_error));
     } else {
       started = true;
+      // Logged once the node runs: one that cannot start says only why.
+      spdlog::info("store: start-up check reclaimed {} orphan blocks ({} "
+                   "bytes), {} changes in all",
+                   reclaimed->orphans, reclaimed->orphan_bytes,
+                   reclaimed->actions.size());
       spdlog::info("node {} ready; data dir {}; {} file descriptors, peer "
                    "connections accepted while fewer than {} are open",
                    info.peer_id, info.data_dir, fds,

@@ -97,6 +97,7 @@ struct command_line {
   std::string content_type = "application/octet-stream";
   std::string cid;
   std::string output;
+  std::string store_action;
   top_options top;
 };
 
@@ -208,11 +209,23 @@ int main(int argc, char** argv) {
           "total, bytes, time, rate, serving peers, error. JSON: the\n"
           "\"downloads\" array.",
           true, run_downloads);
-  command("store", "The local store's counters",
-          "GET /api/cairn/v1/store: blocks, bytes, quota, datasets, LMDB map\n"
-          "size, reads, writes, transactions per second. JSON: the node's\n"
-          "object as it is.",
-          true, run_store);
+  auto* store = command(
+    "store", "The local store's counters, or `store verify`: check it",
+    "GET /api/cairn/v1/store: blocks, bytes, quota, datasets, LMDB map\n"
+    "size, reads, writes, transactions per second. JSON: the node's\n"
+    "object as it is.\n"
+    "`store verify`: POST /api/cairn/v1/store/verify, the checks of\n"
+    "`cairn-node verify` on the running node (every block hashed, leaves,\n"
+    "proofs, refcounts, counters, orphans); prints one line per problem,\n"
+    "\"kind: text\", or \"clean: ...\", and exits 1 if there is a problem.\n"
+    "JSON: {clean, problems: [{kind, text}], blocks, bytes, datasets,\n"
+    "leaves, seconds, node}.",
+    true, [&](const context& ctx) {
+      return cl.store_action == "verify" ? run_store_verify(ctx)
+                                         : run_store(ctx);
+    });
+  store->add_option("ACTION", cl.store_action, "verify: check the store")
+    ->check(CLI::IsMember({"verify"}));
   auto* restart = command(
     "restart", "Restart an actor under its supervisor",
     "POST /api/cairn/v1/actors/ACTOR/restart on every node; prints\n"

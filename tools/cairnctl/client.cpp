@@ -250,8 +250,9 @@ result<json> node_client::get_json(const std::string& path) const {
   return j;
 }
 
-result<std::string> node_client::post(const std::string& path) const {
-  auto cli = make_client();
+result<std::string> node_client::post(const std::string& path,
+                                      int min_io_seconds) const {
+  auto cli = make_client(min_io_seconds);
   auto res = cli->Post(path, std::string{}, "text/plain");
   if (!res)
     return transport_failure(res.error());

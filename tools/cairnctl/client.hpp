@@ -99,8 +99,10 @@ public:
   result<json> get_json(const std::string& path) const;
 
   /// POST `path` with an empty body, expecting 2xx; the answer's body.
-  /// Fails like `get_json`.
-  result<std::string> post(const std::string& path) const;
+  /// Waits at least `min_io_seconds` for it (see `make_client`). Fails like
+  /// `get_json`.
+  result<std::string> post(const std::string& path,
+                           int min_io_seconds = 0) const;
 
   /// A fresh HTTP client for the node with the token and timeouts set; read
   /// and write timeouts are the options' timeout, or `min_io_seconds` if

@@ -555,13 +555,15 @@ int run_store(const context& ctx) {
 namespace {
 
 /// Runs `post` on every node; prints `line(node, answer)` per success, or
-/// with --json one object per node (an array for several nodes).
+/// with --json one object per node (an array for several nodes). `verdict`
+/// (if set) gives the exit code an answer calls for.
 int run_posts(
   const context& ctx,
   const std::function<result<std::string>(const node_client&)>& post,
   const std::function<json(const node_client&, const std::string& answer)>&
     as_json,
-  const std::function<std::string(const json&)>& line) {
+  const std::function<std::string(const json&)>& line,
+  const std::function<int(const json&)>& verdict = {}) {
   auto results = for_each_node(ctx, [&](const node_client& node) {
     auto r = post(node);
     if (!r)
@@ -576,6 +578,8 @@ int run_posts(
       code = worse(code, r.error().code);
       continue;
     }
+    if (verdict)
+      code = worse(code, verdict(*r));
     if (ctx.json)
       out.push_back(*r);
     else
@@ -587,6 +591,39 @@ int run_posts(
 }
 
 } // namespace
+
+int run_store_verify(const context& ctx) {
+  auto path = std::string{cairn_api} + "/store/verify";
+  return run_posts(
+    ctx,
+    // The node hashes every block: a large store takes minutes.
+    [&](const node_client& node) { return node.post(path, 1800); },
+    [&](const node_client& node, const std::string& answer) {
+      auto j = json::parse(answer, nullptr, false);
+      if (!j.is_object() || !array_field(j, "problems"))
+        j = {{"problems", json::array({{{"kind", "bad-answer"},
+                                        {"text", "no \"problems\" array"}}})}};
+      j["node"] = node.url().text;
+      return j;
+    },
+    [&](const json& j) {
+      auto prefix =
+        ctx.nodes.size() > 1 ? text_field(j, "node") + ": " : std::string{};
+      std::string out;
+      for (auto& p : *array_field(j, "problems"))
+        out += (out.empty() ? "" : "\n") + prefix + text_field(p, "kind") +
+               ": " + text_field(p, "text");
+      if (out.empty())
+        out = prefix + "clean: " + count(number_field(j, "blocks")) +
+              " blocks (" + human_bytes(number_field(j, "bytes")) + "), " +
+              count(number_field(j, "datasets")) + " datasets, checked in " +
+              fixed(number_field(j, "seconds"), 1) + " s";
+      return out;
+    },
+    [](const json& j) {
+      return array_field(j, "problems")->empty() ? exit_ok : exit_failed;
+    });
+}
 
 int run_actor_action(const context& ctx, const std::string& actor,
                      const std::string& action) {

@@ -58,6 +58,12 @@ int run_downloads(const context& ctx);
 /// `store`: the local store's counters.
 int run_store(const context& ctx);
 
+/// `store verify`: POST /api/cairn/v1/store/verify on every node; prints
+/// one line per problem (prefixed with the node when there are several),
+/// or a line saying the store is clean. Exit 1 if any node's store has a
+/// problem.
+int run_store_verify(const context& ctx);
+
 /// `restart ACTOR` / `crash ACTOR` (`action` is "restart" or "crash"): POST
 /// /api/cairn/v1/actors/{ACTOR}/{action} on every node.
 int run_actor_action(const context& ctx, const std::string& actor,
