@@ -143,6 +143,7 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
     engine_config ec;
     ec.session.key = st.key;
     ec.session.listen_addrs = st.info.addrs;
+    ec.session.insecure_transport = o.insecure_transport;
     ec.price_per_byte = o.price_per_byte;
     ec.max_price = o.max_price;
     ec.max_peers = o.max_peers;
@@ -170,6 +171,7 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
     session_config sc;
     sc.key = st.key;
     sc.listen_addrs = st.info.addrs;
+    sc.insecure_transport = o.insecure_transport;
     st.listener = self->system().middleman().spawn_broker(
       peer_listener, std::move(st.listener_socket), std::move(sc),
       caf::actor_cast<session_owner_actor>(st.engine));
