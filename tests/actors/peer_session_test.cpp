@@ -322,10 +322,6 @@ protected:
   peer_listener_actor plain_listener_;
 };
 
-bytes frame_of(const wire::message& m) {
-  return wire::encode_frame(wire::encode(m));
-}
-
 } // namespace
 
 TEST_F(PeerSessionTest, HandshakeEstablishesBothSidesAndForwardsMessages) {
