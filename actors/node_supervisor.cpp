@@ -144,6 +144,7 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
     engine_config ec;
     ec.session.key = st.key;
     ec.session.listen_addrs = st.info.addrs;
+    ec.session.insecure_transport = o.insecure_transport;
     ec.price_per_byte = o.price_per_byte;
     ec.max_price = o.max_price;
     ec.max_peers = o.max_peers;
@@ -171,6 +172,7 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
     session_config sc;
     sc.key = st.key;
     sc.listen_addrs = st.info.addrs;
+    sc.insecure_transport = o.insecure_transport;
     auto budget = make_fd_budget(fd_limit(), o.fd_reserve);
     st.listener = self->system().middleman().spawn_broker(
       budgeted_peer_listener, std::move(st.listener_socket), std::move(sc),

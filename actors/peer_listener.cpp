@@ -99,6 +99,7 @@ caf::expected<peer_session_actor> dial_peer(caf::actor_system& sys,
                                             const std::string& host,
                                             uint16_t port, session_config cfg,
                                             session_owner_actor owner) {
+  cfg.initiator = true;
   auto s = sys.middleman().spawn_client(peer_session, host, port,
                                         std::move(cfg), std::move(owner));
   if (!s)

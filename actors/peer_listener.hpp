@@ -78,7 +78,8 @@ peer_listener_actor::behavior_type peer_listener(
 
 /// Dials `host:port` and starts a `peer_session` on the connection. Blocks
 /// the calling thread during the TCP connect: call it from a detached actor
-/// or a non-scheduler thread. Errors: `ec::unavailable` (connect failed).
+/// or a non-scheduler thread. The session is the Noise initiator. Errors:
+/// `ec::unavailable` (connect failed).
 caf::expected<peer_session_actor> dial_peer(caf::actor_system& sys,
                                             const std::string& host,
                                             uint16_t port, session_config cfg,

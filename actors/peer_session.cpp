@@ -22,16 +22,55 @@ std::string who(self_ptr self) {
   return st.peer.empty() ? "peer (handshake)" : "peer " + st.peer.to_string();
 }
 
-void write_message(self_ptr self, const wire::message& msg) {
+// True once frames can go to the peer: after the preambles in clear, after
+// the Noise handshake encrypted.
+bool can_write_frames(self_ptr self) {
   auto& st = self->state;
-  auto& buf = self->wr_buf(st.hdl);
-  auto before = buf.size();
-  wire::append_frame(msg, buf);
-  auto framed = buf.size() - before;
+  if (st.cfg.insecure_transport)
+    return st.phase != session_phase::awaiting_preamble;
+  return st.tx.active();
+}
+
+// Counts `framed` bytes handed to the socket.
+void count_out(self_ptr self, size_t framed) {
+  auto& st = self->state;
   self->flush(st.hdl);
   st.bytes_out += framed;
   st.unsent += framed;
   ++st.frames_out;
+}
+
+// Appends `msg` as one frame to the socket's buffer, sealed in place once the
+// channel is encrypted (the tag's room is reserved: no second copy).
+caf::error write_message(self_ptr self, const wire::message& msg) {
+  auto& st = self->state;
+  auto& buf = self->wr_buf(st.hdl);
+  auto before = buf.size();
+  bool sealed = st.tx.active();
+  wire::append_frame(msg, buf, sealed ? noise::tag_size : 0);
+  if (sealed) {
+    auto n = buf.size() - before - wire::frame_header_size;
+    buf.resize(buf.size() + noise::tag_size);
+    auto* frame = reinterpret_cast<uint8_t*>(buf.data() + before);
+    if (auto err = st.tx.seal(frame + wire::frame_header_size, n)) {
+      buf.resize(before);
+      return err;
+    }
+    wire::store_frame_length(frame, n + noise::tag_size);
+  }
+  count_out(self, buf.size() - before);
+  return caf::none;
+}
+
+// Writes a Noise handshake message as one frame.
+void write_handshake(self_ptr self, const bytes& msg) {
+  auto& buf = self->wr_buf(self->state.hdl);
+  auto before = buf.size();
+  buf.resize(before + wire::frame_header_size);
+  wire::store_frame_length(reinterpret_cast<uint8_t*>(buf.data() + before),
+                           msg.size());
+  buf.insert(buf.end(), msg.begin(), msg.end());
+  count_out(self, buf.size() - before);
 }
 
 // Ends the session: tells the peer why (best effort), the owner, and the log.
@@ -40,11 +79,11 @@ void close_session(self_ptr self, caf::error reason, bool tell_peer = true) {
   if (st.phase == session_phase::closing)
     return;
   bool was_up = st.phase == session_phase::established;
+  bool can_tell = tell_peer && can_write_frames(self);
   st.phase = session_phase::closing;
   spdlog::info("peer_session: closing {}: {}", who(self), describe(reason));
-  if (tell_peer) {
-    write_message(self, wire::goodbye{describe(reason)});
-  }
+  if (can_tell)
+    (void)write_message(self, wire::goodbye{describe(reason)});
   self->close(st.hdl);
   // Before the peer's HELLO we only know whom we dialed; the owner's
   // pending connect for that ID must hear of the failure.
@@ -70,25 +109,92 @@ caf::error on_hello(self_ptr self, wire::hello& h) {
   st.peer = id;
   st.peer_hello = std::move(h);
   auto payload =
-    wire::auth_payload(st.peer_hello.nonce, st.nonce, st.cfg.key->public_key());
-  write_message(self, wire::auth{st.cfg.key->sign(payload)});
+    wire::auth_payload(st.peer_hello.nonce, st.nonce, st.cfg.key->public_key(),
+                       st.channel_binding);
   st.phase = session_phase::awaiting_auth;
-  return caf::none;
+  return write_message(self, wire::auth{st.cfg.key->sign(payload)});
 }
 
 caf::error on_auth(self_ptr self, const wire::auth& a) {
   auto& st = self->state;
   auto payload =
-    wire::auth_payload(st.nonce, st.peer_hello.nonce, st.peer_hello.public_key);
+    wire::auth_payload(st.nonce, st.peer_hello.nonce, st.peer_hello.public_key,
+                       st.channel_binding);
   if (!storage::node_key::verify(st.peer_hello.public_key, payload,
                                  a.signature))
     return make_error(ec::handshake_failed,
                       "bad handshake signature from " + st.peer.to_string());
   st.phase = session_phase::established;
-  spdlog::info("peer_session: established with {}", st.peer.to_string());
+  st.reader.set_limit(wire::max_frame_size +
+                      (st.rx.active() ? noise::tag_size : 0));
+  spdlog::info("peer_session: established with {} ({})", st.peer.to_string(),
+               st.rx.active() ? noise::protocol_name(noise::session_cipher)
+                              : "plaintext, --insecure-transport");
   peer_info info{st.peer.to_string(), st.peer_hello.public_key,
                  st.peer_hello.addrs, peer_session_actor{self}};
   self->send(st.owner, peer_up_atom::value, std::move(info));
+  return caf::none;
+}
+
+void send_hello(self_ptr self) {
+  auto& st = self->state;
+  st.phase = session_phase::awaiting_hello;
+  (void)write_message(self, wire::hello{wire::protocol_version,
+                                        st.cfg.key->public_key(),
+                                        st.cfg.listen_addrs, st.nonce});
+}
+
+wire::transport_mode own_mode(self_ptr self) {
+  return self->state.cfg.insecure_transport ? wire::transport_mode::plaintext
+                                            : wire::transport_mode::noise;
+}
+
+// Both preambles are in: agree on the mode, then start the handshake.
+caf::error on_preamble(self_ptr self) {
+  auto& st = self->state;
+  if (auto err = wire::check_preamble(st.peer_preamble, own_mode(self)))
+    return err;
+  if (st.cfg.insecure_transport) {
+    send_hello(self);
+    return caf::none;
+  }
+  // The preamble is the Noise prologue: both ends hash the same bytes.
+  auto prologue = wire::preamble(own_mode(self));
+  st.handshake = std::make_unique<noise::handshake_state>(
+    st.cfg.initiator, noise::session_cipher,
+    byte_view{prologue.data(), prologue.size()});
+  st.phase = session_phase::noise_handshake;
+  if (st.cfg.initiator) {
+    auto m1 = st.handshake->write_message(byte_view{});
+    if (!m1)
+      return make_error(ec::handshake_failed, "noise", describe(m1.error()));
+    write_handshake(self, *m1);
+  }
+  return caf::none;
+}
+
+// One Noise handshake message from the peer (NN: `-> e`, `<- e, ee`).
+caf::error on_noise_message(self_ptr self, const bytes& frame) {
+  auto& st = self->state;
+  auto payload = st.handshake->read_message(byte_view{frame});
+  if (!payload)
+    return make_error(ec::handshake_failed, "noise handshake",
+                      describe(payload.error()));
+  if (!payload->empty())
+    return make_error(ec::handshake_failed,
+                      "noise handshake message with a payload");
+  if (!st.handshake->done()) {
+    auto m2 = st.handshake->write_message(byte_view{});
+    if (!m2)
+      return make_error(ec::handshake_failed, "noise", describe(m2.error()));
+    write_handshake(self, *m2);
+  }
+  auto keys = st.handshake->finish();
+  st.handshake.reset();
+  st.tx = noise::transport_cipher{std::move(keys.send), st.cfg.rekey};
+  st.rx = noise::transport_cipher{std::move(keys.recv), st.cfg.rekey};
+  st.channel_binding = keys.handshake_hash;
+  send_hello(self);
   return caf::none;
 }
 
@@ -127,10 +233,8 @@ caf::error on_message(self_ptr self, wire::message msg) {
     if (std::holds_alternative<wire::hello>(msg) ||
         std::holds_alternative<wire::auth>(msg))
       return make_error(ec::protocol_error, "repeated " + wire::type_name(msg));
-    if (auto* p = std::get_if<wire::ping>(&msg)) {
-      write_message(self, wire::pong{p->nonce});
-      return caf::none;
-    }
+    if (auto* p = std::get_if<wire::ping>(&msg))
+      return write_message(self, wire::pong{p->nonce});
     if (auto* bd = std::get_if<wire::block_delivery>(&msg)) {
       // Hashed here, off the engine; a block that fails goes on unmarked
       // and the engine rejects it (and penalises the peer).
@@ -145,10 +249,48 @@ caf::error on_message(self_ptr self, wire::message msg) {
     self->send(st.owner, peer_msg_atom::value, st.peer.to_string(),
                std::move(msg));
     return caf::none;
+  case session_phase::awaiting_preamble:
+  case session_phase::noise_handshake:
   case session_phase::closing:
     return caf::none;
   }
   return caf::none;
+}
+
+// Feeds `n` bytes to the frame reader and handles every frame that
+// completes; false once the session is closing.
+bool feed_and_handle(self_ptr self, const uint8_t* data, size_t n) {
+  auto& st = self->state;
+  if (auto err = st.reader.feed(data, n)) {
+    close_session(self, std::move(err));
+    return false;
+  }
+  while (auto payload = st.reader.next()) {
+    ++st.frames_in;
+    caf::error err;
+    if (st.phase == session_phase::noise_handshake) {
+      err = on_noise_message(self, *payload);
+    } else {
+      if (st.rx.active()) {
+        // Opened where the reader assembled it: no copy.
+        err = st.rx.open(payload->data(), payload->size());
+        if (!err)
+          payload->resize(payload->size() - noise::tag_size);
+      }
+      if (!err) {
+        auto decoded = wire::decode(*payload);
+        err = decoded ? on_message(self, std::move(*decoded))
+                      : std::move(decoded.error());
+      }
+    }
+    if (err) {
+      close_session(self, std::move(err));
+      return false;
+    }
+    if (st.phase == session_phase::closing)
+      return false;
+  }
+  return true;
 }
 
 } // namespace
@@ -164,9 +306,14 @@ peer_session_actor::behavior_type peer_session(
   RAND_bytes(st.nonce.data(), static_cast<int>(st.nonce.size()));
   self->configure_read(hdl, caf::io::receive_policy::at_most(read_chunk));
   self->ack_writes(hdl, true);
-  write_message(self,
-                wire::hello{wire::protocol_version, st.cfg.key->public_key(),
-                            st.cfg.listen_addrs, st.nonce});
+  st.reader.set_limit(wire::max_handshake_frame_size);
+  // Nothing else until the peer's preamble is in: a peer of the other mode
+  // is told apart before either side sends a frame it cannot read.
+  auto pre = wire::preamble(own_mode(self));
+  auto& buf = self->wr_buf(hdl);
+  buf.insert(buf.end(), pre.begin(), pre.end());
+  self->flush(hdl);
+  st.bytes_out += pre.size();
   self->delayed_send(self, st.cfg.handshake_timeout, timeout_atom::value);
   // A session outlives no owner: after an engine restart its peers
   // reconnect to the new one.
@@ -182,25 +329,33 @@ peer_session_actor::behavior_type peer_session(
       if (st.phase == session_phase::closing)
         return;
       st.bytes_in += msg.buf.size();
-      if (auto err = st.reader.feed(
-            reinterpret_cast<const uint8_t*>(msg.buf.data()), msg.buf.size())) {
-        close_session(self, std::move(err));
-        return;
-      }
-      while (auto payload = st.reader.next()) {
-        ++st.frames_in;
-        auto decoded = wire::decode(*payload);
-        if (!decoded) {
-          close_session(self, std::move(decoded.error()));
+      auto* data = reinterpret_cast<const uint8_t*>(msg.buf.data());
+      auto n = msg.buf.size();
+      if (st.phase == session_phase::awaiting_preamble) {
+        auto k = std::min(n, wire::preamble_size - st.preamble_len);
+        std::copy(data, data + k, st.peer_preamble.begin() + st.preamble_len);
+        st.preamble_len += k;
+        data += k;
+        n -= k;
+        if (st.preamble_len < wire::preamble_size)
           return;
-        }
-        if (auto err = on_message(self, std::move(*decoded))) {
+        if (auto err = on_preamble(self)) {
           close_session(self, std::move(err));
           return;
         }
-        if (st.phase == session_phase::closing)
-          return;
       }
+      // Until the peer's AUTH is verified, frames are fed one byte at a
+      // time (a few KiB in all): the frames after its AUTH, which may come in
+      // the same read, are then checked against the full limit, not the
+      // handshake's.
+      while (n > 0 && st.phase != session_phase::established) {
+        if (!feed_and_handle(self, data, 1))
+          return;
+        ++data;
+        --n;
+      }
+      if (n > 0 && !feed_and_handle(self, data, n))
+        return;
       forward_arrived(self);
     },
     [self](const caf::io::data_transferred_msg& msg) {
@@ -219,7 +374,10 @@ peer_session_actor::behavior_type peer_session(
       auto& st = self->state;
       if (st.phase != session_phase::established)
         return;
-      write_message(self, msg);
+      if (auto err = write_message(self, msg)) {
+        close_session(self, std::move(err), false);
+        return;
+      }
       if (st.unsent > st.cfg.max_unsent_bytes)
         close_session(self,
                       make_error(ec::peer_misbehaved,
@@ -230,8 +388,8 @@ peer_session_actor::behavior_type peer_session(
       close_session(self, make_error(ec::shutting_down, std::move(reason)));
     },
     [self](timeout_atom) {
-      if (self->state.phase == session_phase::awaiting_hello ||
-          self->state.phase == session_phase::awaiting_auth)
+      if (self->state.phase != session_phase::established &&
+          self->state.phase != session_phase::closing)
         close_session(self,
                       make_error(ec::handshake_failed, "handshake timed out"));
     });

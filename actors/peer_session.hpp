@@ -11,6 +11,7 @@
 
 #include "actors/instrumented.hpp"
 #include "messages/interfaces.hpp"
+#include "messages/noise.hpp"
 #include "messages/peer_id.hpp"
 #include "messages/wire/frame.hpp"
 #include "messages/wire/messages.hpp"
@@ -26,6 +27,12 @@ struct session_config {
   std::vector<std::string> listen_addrs;
   /// When dialing a known peer: the ID it must prove; empty to accept any.
   std::string expected_peer;
+  /// True on the side that dialed: the Noise initiator.
+  bool initiator = false;
+  /// Frames in clear (`--insecure-transport`); the peer must agree.
+  bool insecure_transport = false;
+  /// When each direction of the encrypted channel rekeys.
+  noise::rekey_limits rekey;
   /// The handshake must complete within this time.
   std::chrono::milliseconds handshake_timeout{10000};
   /// Unsent bytes above this close the session ("peer too slow"): a peer
@@ -35,6 +42,8 @@ struct session_config {
 
 /// Where a session is in its life.
 enum class session_phase : uint8_t {
+  awaiting_preamble,
+  noise_handshake,
   awaiting_hello,
   awaiting_auth,
   established,
@@ -49,7 +58,17 @@ struct peer_session_state {
   caf::io::connection_handle hdl;
   session_config cfg;
   session_owner_actor owner;
-  session_phase phase = session_phase::awaiting_hello;
+  session_phase phase = session_phase::awaiting_preamble;
+  /// The peer's preamble, as far as it arrived.
+  wire::preamble_bytes peer_preamble{};
+  size_t preamble_len = 0;
+  /// During `noise_handshake` only.
+  std::unique_ptr<noise::handshake_state> handshake;
+  /// The encrypted channel, once the Noise handshake is done.
+  noise::transport_cipher tx;
+  noise::transport_cipher rx;
+  /// The Noise handshake hash both AUTHs sign (zeros in plaintext mode).
+  std::array<uint8_t, 32> channel_binding{};
   wire::frame_reader reader;
   /// Blocks received in the current read, checked, not yet forwarded: one
   /// message to the owner per read, not per frame.
@@ -74,12 +93,16 @@ struct peer_session_state {
   }
 };
 
-/// One connection to a peer (messages/wire/FORMAT.md): frames and decodes what
-/// arrives, runs the Ed25519 handshake, then forwards every message to `owner`
-/// and writes what `owner` sends. Ends, with a logged reason told to `owner`
-/// and (best effort) to the peer in GOODBYE, on: a malformed, oversized or
-/// unexpected frame, a failed handshake (version, signature, own ID, not the
-/// expected peer), a handshake timeout, a peer too slow to read, the
+/// One connection to a peer (messages/wire/FORMAT.md): exchanges preambles,
+/// runs the Noise handshake (unless `insecure_transport`), then the Ed25519
+/// HELLO/AUTH handshake inside the encrypted channel, bound to it by the
+/// Noise handshake hash; then forwards every message to `owner` and writes
+/// what `owner` sends, each frame sealed into the socket's write buffer and
+/// opened in the frame reader's buffer. Ends, with a logged reason told to
+/// `owner` and (best effort) to the peer in GOODBYE, on: a peer of another
+/// version or transport mode, a malformed, oversized, unexpected or
+/// tampered frame, a failed handshake (Noise, version, signature, own ID,
+/// not the expected peer), a handshake timeout, a peer too slow to read, the
 /// connection closing, or `close_atom`. Brokers share the middleman's I/O
 /// thread: this actor frames, decodes and hashes delivered blocks (see
 /// `wire::delivery::verified`); the owner decides what to do with them.

@@ -245,6 +245,10 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
                    "Serve Prometheus metrics on --metrics-port"));
   plain("metrics-address", o.metrics_address, "Address of /metrics");
   plain("metrics-port", o.metrics_port, "Port of /metrics")->check(port);
+  add(app.add_flag("--insecure-transport", o.insecure_transport,
+                   "Peer sessions in clear, unencrypted and unauthenticated "
+                   "after the handshake (benchmarks only; peers must use it "
+                   "too)"));
   plain("threads", o.threads, "Scheduler threads (0 = one per core)")
     ->check(CLI::Range(0u, 256u));
   add(app.add_flag(

@@ -58,6 +58,10 @@ struct node_options {
   std::string metrics_address = "127.0.0.1";
   /// Port of the metrics endpoint.
   uint16_t metrics_port = 8008;
+  /// Peer sessions in clear, without the Noise encryption (benchmarks
+  /// only): frames can be read and changed on the path. Both ends must
+  /// agree; a node refuses a peer of the other mode.
+  bool insecure_transport = false;
   /// Worker threads of the actor scheduler; 0 = one per core.
   uint32_t threads = 0;
   /// Blocks a download keeps requested ahead of the reader.

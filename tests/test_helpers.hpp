@@ -8,6 +8,7 @@
 //  - temp_dir: a fresh directory under /tmp, removed with its contents by the
 //    destructor.
 //  - random_bytes(n, seed): reproducible pseudo-random bytes.
+//  - from_hex("00ff"): the bytes of a lowercase hex string.
 
 #include <cstdint>
 #include <cstdlib>
@@ -107,6 +108,14 @@ inline bytes random_bytes(size_t n, uint64_t seed) {
     for (int j = 0; j < 8 && i < n; ++j, ++i)
       out[i] = static_cast<uint8_t>(x >> (8 * j));
   }
+  return out;
+}
+
+inline bytes from_hex(const std::string& hex) {
+  bytes out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    out.push_back(
+      static_cast<uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16)));
   return out;
 }
 

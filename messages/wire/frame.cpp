@@ -11,11 +11,8 @@ namespace cairn::wire {
 bytes encode_frame(byte_view payload) {
   bytes out;
   out.reserve(frame_header_size + payload.size);
-  auto n = static_cast<uint32_t>(payload.size);
-  out.push_back(static_cast<uint8_t>(n >> 24));
-  out.push_back(static_cast<uint8_t>(n >> 16));
-  out.push_back(static_cast<uint8_t>(n >> 8));
-  out.push_back(static_cast<uint8_t>(n));
+  out.resize(frame_header_size);
+  store_frame_length(out.data(), payload.size);
   if (payload.size > 0)
     out.insert(out.end(), payload.data, payload.data + payload.size);
   return out;
@@ -48,10 +45,11 @@ caf::error frame_reader::feed(const uint8_t* data, size_t n) {
                  (uint32_t{header_[2]} << 8) | uint32_t{header_[3]};
       if (len == 0)
         return fail(make_error(ec::protocol_error, "zero-length frame"));
-      if (len > max_frame_size)
+      if (len > limit_)
         return fail(
           make_error(ec::protocol_error, "frame of " + std::to_string(len) +
-                                           " bytes exceeds the 4 MiB limit"));
+                                           " bytes exceeds the limit of " +
+                                           std::to_string(limit_) + " bytes"));
       body_size_ = len;
       continue;
     }

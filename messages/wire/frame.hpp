@@ -19,6 +19,12 @@ constexpr size_t max_frame_size = 4 << 20;
 /// Size of the big-endian length header that precedes every payload.
 constexpr size_t frame_header_size = 4;
 
+/// Writes `n` as the 4-byte big-endian frame header at `out`.
+inline void store_frame_length(uint8_t* out, size_t n) {
+  for (size_t i = 0; i < frame_header_size; ++i)
+    out[i] = static_cast<uint8_t>(n >> (8 * (frame_header_size - 1 - i)));
+}
+
 /// Frames `payload`: its length as a 4-byte big-endian integer, then the
 /// bytes. The caller keeps `payload` within `max_frame_size` (and non-empty);
 /// this function does not check, the receiver does. Thread-safe.
@@ -51,12 +57,17 @@ class frame_reader {
 public:
   /// Appends `n` bytes of the stream (`data` may be null if `n` is 0).
   /// Returns `ec::protocol_error` with context "frame of N bytes exceeds the
-  /// 4 MiB limit" as soon as a header announces more than `max_frame_size`,
+  /// limit of M bytes" as soon as a header announces more than the limit,
   /// or "zero-length frame" for an empty one. After an error the reader is
   /// unusable: it drops everything it buffered (also complete frames not yet
   /// popped), `next()` returns `std::nullopt` and every later `feed` returns
   /// the same error.
   caf::error feed(const uint8_t* data, size_t n);
+
+  /// Sets the largest payload accepted in headers checked from now on
+  /// (`max_frame_size` until then). Frames already complete are not checked
+  /// again. A peer session keeps it small until the handshake is done.
+  void set_limit(size_t n) { limit_ = n; }
 
   /// Convenience overload of `feed(data, n)`.
   caf::error feed(byte_view x) { return feed(x.data, x.size); }
@@ -77,6 +88,8 @@ private:
   /// Header bytes of the current frame received so far (0..4).
   std::array<uint8_t, frame_header_size> header_{};
   size_t header_len_ = 0;
+  /// Largest payload accepted (`set_limit`).
+  size_t limit_ = max_frame_size;
   /// Payload length announced by the current header, valid if header_len_==4.
   size_t body_size_ = 0;
   /// Payload of the current frame received so far.

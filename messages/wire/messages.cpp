@@ -69,15 +69,59 @@ std::string type_name(const message& x) {
 
 bytes auth_payload(const std::array<uint8_t, 32>& receiver_nonce,
                    const std::array<uint8_t, 32>& sender_nonce,
-                   const std::array<uint8_t, 32>& sender_public_key) {
-  static constexpr std::string_view tag = "cairn-auth-v1";
+                   const std::array<uint8_t, 32>& sender_public_key,
+                   const std::array<uint8_t, 32>& channel_binding) {
+  static constexpr std::string_view tag = "cairn-auth-v2";
   bytes out;
-  out.reserve(tag.size() + 3 * 32);
+  out.reserve(tag.size() + 4 * 32);
   out.insert(out.end(), tag.begin(), tag.end());
   out.insert(out.end(), receiver_nonce.begin(), receiver_nonce.end());
   out.insert(out.end(), sender_nonce.begin(), sender_nonce.end());
   out.insert(out.end(), sender_public_key.begin(), sender_public_key.end());
+  out.insert(out.end(), channel_binding.begin(), channel_binding.end());
   return out;
+}
+
+// -- preamble -----------------------------------------------------------------
+
+namespace {
+
+constexpr std::string_view preamble_magic{"cairn\0", 6};
+
+} // namespace
+
+preamble_bytes preamble(transport_mode mode) {
+  preamble_bytes out{};
+  std::copy(preamble_magic.begin(), preamble_magic.end(), out.begin());
+  out[6] = static_cast<uint8_t>(protocol_version);
+  out[7] = static_cast<uint8_t>(mode);
+  return out;
+}
+
+caf::error check_preamble(const preamble_bytes& peer, transport_mode own) {
+  if (!std::equal(preamble_magic.begin(), preamble_magic.end(), peer.begin()))
+    return make_error(ec::handshake_failed,
+                      "peer sent no Cairn preamble (first bytes " +
+                        to_hex(byte_view{peer.data(), peer.size()}) +
+                        "): not a Cairn node of protocol version " +
+                        std::to_string(protocol_version));
+  if (peer[6] != protocol_version)
+    return make_error(ec::handshake_failed,
+                      "protocol version " + std::to_string(peer[6]) +
+                        ", expected " + std::to_string(protocol_version));
+  auto theirs = peer[7];
+  if (theirs == static_cast<uint8_t>(own))
+    return caf::none;
+  if (theirs == static_cast<uint8_t>(transport_mode::plaintext))
+    return make_error(ec::handshake_failed,
+                      "peer uses plaintext transport (--insecure-transport); "
+                      "this node requires encryption");
+  if (theirs == static_cast<uint8_t>(transport_mode::noise))
+    return make_error(ec::handshake_failed,
+                      "peer requires encrypted transport; this node runs "
+                      "with --insecure-transport");
+  return make_error(ec::handshake_failed, "peer uses unknown transport mode " +
+                                            std::to_string(theirs));
 }
 
 // -- encoding -----------------------------------------------------------------
@@ -298,18 +342,17 @@ bytes encode(const message& x) {
   return out;
 }
 
-void append_frame(const message& x, std::vector<char>& out) {
+void append_frame(const message& x, std::vector<char>& out, size_t trailer) {
   auto start = out.size();
   // Geometric growth: `out` may already hold frames waiting for the socket.
-  auto need = start + frame_header_size + size_hint(x);
+  auto need = start + frame_header_size + size_hint(x) + trailer;
   if (out.capacity() < need)
     out.reserve(std::max(need, 2 * out.capacity()));
   out.resize(start + frame_header_size);
   auto sink = byte_sink::to(out);
   pack_message(sink, x);
-  auto n = static_cast<uint32_t>(out.size() - start - frame_header_size);
-  for (size_t i = 0; i < frame_header_size; ++i)
-    out[start + i] = static_cast<char>(n >> (8 * (frame_header_size - 1 - i)));
+  store_frame_length(reinterpret_cast<uint8_t*>(out.data() + start),
+                     out.size() - start - frame_header_size);
 }
 
 // -- decoding -----------------------------------------------------------------

@@ -24,7 +24,12 @@ namespace cairn::wire {
 // -- protocol constants -------------------------------------------------------
 
 /// Version a node sends in its HELLO; a peer with another version is refused.
-constexpr uint32_t protocol_version = 1;
+constexpr uint32_t protocol_version = 2;
+
+/// Largest frame accepted before a session is established: the Noise
+/// handshake messages, HELLO (16 addresses of 256 bytes at most), AUTH and
+/// GOODBYE, each with its AEAD tag.
+constexpr size_t max_handshake_frame_size = 8192;
 
 /// Most entries in one WANT_LIST (larger lists are split by the sender).
 constexpr size_t max_want_entries = 1024;
@@ -245,8 +250,11 @@ bytes encode(const message& x);
 
 /// Appends the frame of `x` to `out`: what `encode_frame(encode(x))` returns,
 /// written straight into `out` (a socket's write buffer) with one copy of
-/// the block data. Thread-safe.
-void append_frame(const message& x, std::vector<char>& out);
+/// the block data. `trailer` more bytes are reserved after the frame, so
+/// that the caller can append them (a session's AEAD tag) without moving
+/// the buffer. Thread-safe.
+void append_frame(const message& x, std::vector<char>& out,
+                  size_t trailer = 0);
 
 /// Decodes one payload. Errors: `ec::protocol_error` whose context says what
 /// is wrong (not msgpack, limit exceeded, trailing bytes, "unknown message
@@ -265,12 +273,39 @@ uint8_t type_of(const message& x);
 
 // -- handshake ----------------------------------------------------------------
 
-/// The bytes a node signs in its AUTH (109 bytes): ASCII "cairn-auth-v1",
+/// The bytes a node signs in its AUTH (141 bytes): ASCII "cairn-auth-v2",
 /// then `receiver_nonce` (the nonce from the peer's HELLO), `sender_nonce`
-/// (the signer's own HELLO nonce) and `sender_public_key` (the signer's key).
-/// The verifier rebuilds it from its own nonce and the peer's HELLO.
+/// (the signer's own HELLO nonce), `sender_public_key` (the signer's key)
+/// and `channel_binding` (the session's Noise handshake hash, or 32 zero
+/// bytes with `--insecure-transport`). The verifier rebuilds it from its own
+/// nonce, the peer's HELLO and its own copy of the handshake hash.
 bytes auth_payload(const std::array<uint8_t, 32>& receiver_nonce,
                    const std::array<uint8_t, 32>& sender_nonce,
-                   const std::array<uint8_t, 32>& sender_public_key);
+                   const std::array<uint8_t, 32>& sender_public_key,
+                   const std::array<uint8_t, 32>& channel_binding);
+
+// -- preamble -----------------------------------------------------------------
+
+/// Bytes each side sends first on a connection, before any frame.
+constexpr size_t preamble_size = 8;
+
+/// How frames travel after the preamble (FORMAT.md §1).
+enum class transport_mode : uint8_t {
+  /// Frames in clear (`--insecure-transport`, for benchmarks).
+  plaintext = 0,
+  /// Noise_NN_25519_ChaChaPoly_SHA256 handshake, then encrypted frames.
+  noise = 1,
+};
+
+using preamble_bytes = std::array<uint8_t, preamble_size>;
+
+/// The preamble of `mode`: ASCII "cairn", 0x00, the protocol version, the
+/// mode. It is also the Noise prologue, so both ends hash the same bytes.
+preamble_bytes preamble(transport_mode mode);
+
+/// Checks the peer's preamble against this node's `own` mode. Returns
+/// `ec::handshake_failed` with a one-line reason (not a Cairn peer, another
+/// version, or the other mode naming `--insecure-transport`), or none.
+caf::error check_preamble(const preamble_bytes& peer, transport_mode own);
 
 } // namespace cairn::wire

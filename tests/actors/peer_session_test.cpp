@@ -1,12 +1,17 @@
 // Peer sessions over real loopback TCP: the handshake, message forwarding,
-// and every way a bad peer is turned away without hurting the node.
+// encryption, and every way a bad peer is turned away without hurting the
+// node. A hand-driven Noise client sends what a real session never would; a
+// TCP proxy between two real sessions tampers with the stream.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -18,7 +23,9 @@
 #include "actors/peer_listener.hpp"
 #include "actors/peer_session.hpp"
 #include "messages/error.hpp"
+#include "messages/noise.hpp"
 #include "messages/type_ids.hpp"
+#include "tampering_proxy.hpp"
 #include "test_helpers.hpp"
 
 using namespace cairn;
@@ -52,11 +59,23 @@ public:
   void send(const bytes& b) {
     (void)::send(fd_, b.data(), b.size(), MSG_NOSIGNAL);
   }
+  // Exactly `n` bytes, or nothing if they do not come within `within`.
+  std::optional<bytes> recv_exact(size_t n,
+                                  std::chrono::milliseconds within = 3000ms) {
+    set_timeout(within);
+    bytes out(n);
+    size_t got = 0;
+    while (got < n) {
+      auto k = ::recv(fd_, out.data() + got, n - got, 0);
+      if (k <= 0)
+        return std::nullopt;
+      got += static_cast<size_t>(k);
+    }
+    return out;
+  }
   // True once the peer closed the connection (reads until EOF, bounded).
   bool closed_by_peer(std::chrono::milliseconds within) {
-    timeval tv{static_cast<time_t>(within.count() / 1000),
-               static_cast<suseconds_t>((within.count() % 1000) * 1000)};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    set_timeout(within);
     char buf[65536];
     for (;;) {
       auto n = ::recv(fd_, buf, sizeof(buf), 0);
@@ -68,8 +87,104 @@ public:
   }
 
 private:
+  void set_timeout(std::chrono::milliseconds within) {
+    timeval tv{static_cast<time_t>(within.count() / 1000),
+               static_cast<suseconds_t>((within.count() % 1000) * 1000)};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  }
+
   int fd_ = -1;
   bool connected_ = false;
+};
+
+// Speaks the encrypted protocol by hand (as the Noise initiator), keeping a
+// copy of every byte it sent so that a test can replay them.
+class noise_client {
+public:
+  explicit noise_client(uint16_t port) : sock_(port) {}
+
+  raw_client& socket() { return sock_; }
+
+  void send(const bytes& b) {
+    log_.insert(log_.end(), b.begin(), b.end());
+    sock_.send(b);
+  }
+
+  // Preambles, then Noise NN; false if the node does not answer in kind.
+  bool handshake() {
+    auto pre = wire::preamble(wire::transport_mode::noise);
+    send(bytes(pre.begin(), pre.end()));
+    auto peer = sock_.recv_exact(pre.size());
+    if (!peer || !std::equal(pre.begin(), pre.end(), peer->begin()))
+      return false;
+    noise::handshake_state hs{true, noise::session_cipher,
+                              byte_view{pre.data(), pre.size()}};
+    auto m1 = hs.write_message(byte_view{});
+    send(wire::encode_frame(byte_view{*m1}));
+    auto m2 = recv_frame();
+    if (!m2 || !hs.read_message(byte_view{*m2}))
+      return false;
+    auto keys = hs.finish();
+    h_ = keys.handshake_hash;
+    tx_ = noise::transport_cipher{std::move(keys.send), {}};
+    rx_ = noise::transport_cipher{std::move(keys.recv), {}};
+    return true;
+  }
+
+  // Seals `payload` as the next frame.
+  void send_sealed(bytes payload) {
+    auto n = payload.size();
+    payload.resize(n + noise::tag_size);
+    EXPECT_OK(tx_.seal(payload.data(), n));
+    send(wire::encode_frame(byte_view{payload}));
+  }
+
+  void send_sealed(const wire::message& m) { send_sealed(wire::encode(m)); }
+
+  // The next message from the node, opened and decoded.
+  std::optional<wire::message> recv_message() {
+    auto f = recv_frame();
+    if (!f || rx_.open(f->data(), f->size()))
+      return std::nullopt;
+    f->resize(f->size() - noise::tag_size);
+    auto m = wire::decode(*f);
+    return m ? std::optional<wire::message>{std::move(*m)} : std::nullopt;
+  }
+
+  // Receives the node's HELLO and answers with HELLO and AUTH for `claimed`
+  // signed by `signer` over `binding` (the session's own `h` unless given).
+  void authenticate(const storage::node_key& claimed,
+                    const storage::node_key& signer,
+                    std::optional<std::array<uint8_t, 32>> binding = {}) {
+    auto m = recv_message();
+    ASSERT_TRUE(m && std::holds_alternative<wire::hello>(*m));
+    auto& theirs = std::get<wire::hello>(*m);
+    std::array<uint8_t, 32> nonce{};
+    nonce.fill(7);
+    send_sealed(
+      wire::hello{wire::protocol_version, claimed.public_key(), {}, nonce});
+    auto payload = wire::auth_payload(theirs.nonce, nonce, claimed.public_key(),
+                                      binding ? *binding : h_);
+    send_sealed(wire::auth{signer.sign(payload)});
+  }
+
+  const bytes& sent() const { return log_; }
+
+private:
+  std::optional<bytes> recv_frame() {
+    auto header = sock_.recv_exact(wire::frame_header_size);
+    if (!header)
+      return std::nullopt;
+    size_t n = (size_t{(*header)[0]} << 24) | (size_t{(*header)[1]} << 16) |
+               (size_t{(*header)[2]} << 8) | size_t{(*header)[3]};
+    return sock_.recv_exact(n);
+  }
+
+  raw_client sock_;
+  bytes log_;
+  noise::transport_cipher tx_;
+  noise::transport_cipher rx_;
+  std::array<uint8_t, 32> h_{};
 };
 
 class PeerSessionTest : public ::testing::Test {
@@ -80,6 +195,7 @@ protected:
     owner_ = caf::actor_cast<session_owner_actor>(*self_);
     key_a_ = load_key("a");
     key_b_ = load_key("b");
+    key_c_ = load_key("c");
     auto bound = actors::bind_peer_listener(*sys_, "127.0.0.1", 0);
     ASSERT_TRUE(bound) << describe(bound.error());
     port_ = bound->port;
@@ -89,6 +205,8 @@ protected:
 
   void TearDown() override {
     caf::anon_send_exit(listener_, caf::exit_reason::user_shutdown);
+    if (plain_listener_)
+      caf::anon_send_exit(plain_listener_, caf::exit_reason::user_shutdown);
     self_.reset();
     sys_.reset();
   }
@@ -101,13 +219,24 @@ protected:
   }
 
   actors::session_config config(std::shared_ptr<const storage::node_key> key,
-                                std::string expected = "") {
+                                std::string expected = "",
+                                bool insecure = false) {
     actors::session_config c;
     c.key = std::move(key);
     c.listen_addrs = {"/ip4/127.0.0.1/tcp/1"};
     c.expected_peer = std::move(expected);
     c.handshake_timeout = 500ms;
+    c.insecure_transport = insecure;
     return c;
+  }
+
+  // A second listener of A's, with --insecure-transport; its port.
+  uint16_t start_plaintext_listener() {
+    auto bound = actors::bind_peer_listener(*sys_, "127.0.0.1", 0);
+    EXPECT_TRUE(bound) << describe(bound.error());
+    plain_listener_ = sys_->middleman().spawn_broker(
+      actors::peer_listener, bound->doorman, config(key_a_, "", true), owner_);
+    return bound->port;
   }
 
   // Waits for the next session event; fails the test on timeout.
@@ -144,9 +273,9 @@ protected:
   }
 
   // A well-behaved peer B dials A; both sides report each other.
-  void expect_good_session() {
-    auto s =
-      actors::dial_peer(*sys_, "127.0.0.1", port_, config(key_b_), owner_);
+  void expect_good_session(uint16_t port = 0, bool insecure = false) {
+    auto s = actors::dial_peer(*sys_, "127.0.0.1", port ? port : port_,
+                               config(key_b_, "", insecure), owner_);
     ASSERT_TRUE(s) << describe(s.error());
     std::set<std::string> ups;
     for (int i = 0; i < 2; ++i) {
@@ -173,19 +302,25 @@ protected:
     EXPECT_TRUE(c.closed_by_peer(2000ms));
   }
 
+  // A drops the hand-driven client's session with a reason naming `what`.
+  void expect_refused(noise_client& c, const std::string& what) {
+    auto e = next_event();
+    ASSERT_EQ(e.kind, event::down);
+    EXPECT_FALSE(e.was_up);
+    EXPECT_NE(e.reason.find(what), std::string::npos) << e.reason;
+    EXPECT_TRUE(c.socket().closed_by_peer(2000ms));
+  }
+
   test::temp_dir dir_;
   io_config cfg_;
   std::unique_ptr<caf::actor_system> sys_;
   std::unique_ptr<caf::scoped_actor> self_;
   session_owner_actor owner_;
-  std::shared_ptr<const storage::node_key> key_a_, key_b_;
+  std::shared_ptr<const storage::node_key> key_a_, key_b_, key_c_;
   uint16_t port_ = 0;
   peer_listener_actor listener_;
+  peer_listener_actor plain_listener_;
 };
-
-bytes frame_of(const wire::message& m) {
-  return wire::encode_frame(wire::encode(m));
-}
 
 } // namespace
 
@@ -216,19 +351,42 @@ TEST_F(PeerSessionTest, HandshakeEstablishesBothSidesAndForwardsMessages) {
   EXPECT_EQ(std::get<block_address>(got->entries[0].addr).index, 7u);
 }
 
-TEST_F(PeerSessionTest, GarbageFrameClosesOnlyThatSession) {
+TEST_F(PeerSessionTest, NonCairnBytesAreRefusedAtThePreamble) {
   expect_rejected(bytes{0, 0, 0, 5, 0xc1, 0xc1, 0xc1, 0xc1, 0xc1},
-                  "protocol_error");
+                  "no Cairn preamble");
+  expect_good_session();
+}
+
+TEST_F(PeerSessionTest, GarbageFrameClosesOnlyThatSession) {
+  noise_client c{port_};
+  ASSERT_TRUE(c.handshake());
+  c.send_sealed(bytes{0xc1, 0xc1, 0xc1, 0xc1, 0xc1});
+  expect_refused(c, "protocol_error");
   expect_good_session();
 }
 
 TEST_F(PeerSessionTest, OversizedFrameIsRefusedFromItsHeader) {
-  expect_rejected(bytes{0x7f, 0xff, 0xff, 0xff}, "protocol_error");
+  auto pre = wire::preamble(wire::transport_mode::noise);
+  bytes data(pre.begin(), pre.end());
+  data.insert(data.end(), {0x7f, 0xff, 0xff, 0xff});
+  expect_rejected(data, "protocol_error");
   expect_good_session();
 }
 
+TEST_F(PeerSessionTest, FrameOverTheHandshakeLimitIsRefusedBeforeAuth) {
+  noise_client c{port_};
+  ASSERT_TRUE(c.handshake());
+  // Legal once established, not before: a peer that has not proved who it
+  // is cannot make the node buffer megabytes.
+  c.send_sealed(bytes(wire::max_handshake_frame_size, 0));
+  expect_refused(c, "exceeds the limit of 8192");
+}
+
 TEST_F(PeerSessionTest, MessageBeforeHandshakeIsRefused) {
-  expect_rejected(frame_of(wire::ping{1}), "before HELLO");
+  noise_client c{port_};
+  ASSERT_TRUE(c.handshake());
+  c.send_sealed(wire::ping{1});
+  expect_refused(c, "before HELLO");
   expect_good_session();
 }
 
@@ -238,18 +396,119 @@ TEST_F(PeerSessionTest, SilentPeerTimesOut) {
 }
 
 TEST_F(PeerSessionTest, WrongVersionFailsTheHandshake) {
-  wire::hello h{wire::protocol_version + 1, key_b_->public_key(), {}, {}};
-  expect_rejected(frame_of(h), "version");
+  noise_client c{port_};
+  ASSERT_TRUE(c.handshake());
+  c.send_sealed(
+    wire::hello{wire::protocol_version + 1, key_b_->public_key(), {}, {}});
+  expect_refused(c, "version");
 }
 
 TEST_F(PeerSessionTest, ForgedAuthFailsTheHandshake) {
   // HELLO with B's key, then an AUTH that B's key did not sign.
-  wire::hello h{wire::protocol_version, key_b_->public_key(), {}, {}};
-  auto data = frame_of(h);
-  auto forged = frame_of(wire::auth{bytes(64, 0x42)});
-  data.insert(data.end(), forged.begin(), forged.end());
-  expect_rejected(data, "signature");
+  noise_client c{port_};
+  ASSERT_TRUE(c.handshake());
+  c.send_sealed(
+    wire::hello{wire::protocol_version, key_b_->public_key(), {}, {}});
+  c.send_sealed(wire::auth{bytes(64, 0x42)});
+  expect_refused(c, "signature");
   expect_good_session();
+}
+
+TEST_F(PeerSessionTest, HandDrivenClientWithTheRightKeyIsAccepted) {
+  // The client below is a faithful peer unless a test makes it lie.
+  noise_client c{port_};
+  ASSERT_TRUE(c.handshake());
+  c.authenticate(*key_b_, *key_b_);
+  auto e = next_event();
+  ASSERT_EQ(e.kind, event::up) << e.reason;
+  EXPECT_EQ(e.peer, key_b_->peer_id().to_string());
+}
+
+TEST_F(PeerSessionTest, HandshakeSignedByAnotherKeyIsRefused) {
+  // Claims B's ID, signs with C's key (valid signature, wrong signer).
+  noise_client c{port_};
+  ASSERT_TRUE(c.handshake());
+  c.authenticate(*key_b_, *key_c_);
+  expect_refused(c, "bad handshake signature from " +
+                      key_b_->peer_id().to_string());
+}
+
+TEST_F(PeerSessionTest, RelayedAuthFromAnotherChannelIsRefused) {
+  // B's own key, but signing another channel's handshake hash: what a
+  // relay between two encrypted sessions would forward.
+  noise_client c{port_};
+  ASSERT_TRUE(c.handshake());
+  std::array<uint8_t, 32> other{};
+  other.fill(0x5a);
+  c.authenticate(*key_b_, *key_b_, other);
+  expect_refused(c, "bad handshake signature");
+}
+
+TEST_F(PeerSessionTest, ReplayedHandshakeIsRefused) {
+  bytes recorded;
+  {
+    noise_client c{port_};
+    ASSERT_TRUE(c.handshake());
+    c.authenticate(*key_b_, *key_b_);
+    auto e = next_event();
+    ASSERT_EQ(e.kind, event::up) << e.reason;
+    recorded = c.sent();
+  }
+  ASSERT_EQ(next_event().kind, event::down); // the recorded session ended
+  // Every byte B sent, again, on a new connection: A's new ephemeral key
+  // gives new session keys, so the old HELLO does not even decrypt.
+  raw_client replay{port_};
+  replay.send(recorded);
+  auto e = next_event();
+  ASSERT_EQ(e.kind, event::down);
+  EXPECT_FALSE(e.was_up);
+  EXPECT_NE(e.reason.find("integrity check failed"), std::string::npos)
+    << e.reason;
+}
+
+TEST_F(PeerSessionTest, PlaintextPeerIsRefusedByAnEncryptedOneOnBothSides) {
+  auto s = actors::dial_peer(*sys_, "127.0.0.1", port_,
+                             config(key_b_, "", true), owner_);
+  ASSERT_TRUE(s);
+  std::vector<std::string> reasons;
+  for (int i = 0; i < 2; ++i) {
+    auto e = next_event();
+    ASSERT_EQ(e.kind, event::down);
+    reasons.push_back(e.reason);
+  }
+  std::sort(reasons.begin(), reasons.end());
+  EXPECT_NE(reasons[0].find("peer requires encrypted transport; this node "
+                            "runs with --insecure-transport"),
+            std::string::npos)
+    << reasons[0];
+  EXPECT_NE(reasons[1].find("peer uses plaintext transport"), std::string::npos)
+    << reasons[1];
+}
+
+TEST_F(PeerSessionTest, InsecureTransportSessionsWorkBetweenInsecureNodes) {
+  expect_good_session(start_plaintext_listener(), true);
+}
+
+TEST_F(PeerSessionTest, FlippedBitAfterTheHandshakeClosesWithIntegrityError) {
+  test::tampering_proxy proxy{port_};
+  auto s =
+    actors::dial_peer(*sys_, "127.0.0.1", proxy.port(), config(key_b_), owner_);
+  ASSERT_TRUE(s) << describe(s.error());
+  for (int i = 0; i < 2; ++i)
+    ASSERT_EQ(next_event().kind, event::up);
+  // B → proxy → A: the proxy flips a bit of B's next frame.
+  proxy.tamper(test::tampering_proxy::to_target);
+  caf::anon_send(*s, send_atom::value, wire::message{wire::ping{9}});
+  std::vector<std::string> reasons;
+  for (int i = 0; i < 2; ++i) {
+    auto e = next_event();
+    ASSERT_EQ(e.kind, event::down) << "a tampered frame was delivered";
+    EXPECT_TRUE(e.was_up);
+    reasons.push_back(e.reason);
+  }
+  // A detects it; B hears why in A's GOODBYE.
+  for (auto& r : reasons)
+    EXPECT_NE(r.find("integrity check failed"), std::string::npos) << r;
 }
 
 TEST_F(PeerSessionTest, DialingTheWrongPeerFails) {

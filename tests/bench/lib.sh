@@ -51,14 +51,15 @@ json_get() { # python expression on `j` (the parsed stdin)
   python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"
 }
 
-# start_node NAME: starts a node in $WORK/NAME; sets BASE_<NAME>, PID_<NAME>,
-# PEER_<NAME>, ADDR_<NAME> (its peer listener multiaddr).
+# start_node NAME [FLAG...]: starts a node in $WORK/NAME, with the extra
+# flags given; sets BASE_<NAME>, PID_<NAME>, PEER_<NAME>, ADDR_<NAME> (its
+# peer listener multiaddr).
 start_node() {
   local name=$1 dir="$WORK/$1" pid ready="" base peer addr i
   mkdir -p "$dir"
   "$NODE_BIN" --data-dir "$dir/data" --api-bindaddr 127.0.0.1 --api-port 0 \
     --listen-ip 127.0.0.1 --listen-port 0 --disc-port 0 \
-    --storage-quota "$QUOTA" --log-level "${LOG_LEVEL:-warn}" \
+    --storage-quota "$QUOTA" --log-level "${LOG_LEVEL:-warn}" "${@:2}" \
     >"$dir/stdout" 2>"$dir/stderr" &
   pid=$!
   NODE_PIDS+=("$pid")

@@ -18,6 +18,11 @@
 #      (GET /data/{cid} on B) must have the original's sha256 (not timed).
 #      VmRSS of A and B is sampled every 0.2 s for the whole run; the maximum
 #      (and its anonymous part, RssAnon) per node is reported.
+#      Peer sessions are encrypted (Noise, messages/wire/FORMAT.md §1). The
+#      same download runs in the same way between two more nodes, P -> Q,
+#      started with --insecure-transport: the cost of encryption is the
+#      difference of their CPU-seconds per GiB (e), next to what
+#      `openssl speed -evp` says one byte of each AEAD costs on this machine.
 #   c. time to first byte: a 1 MiB file on A, fetched by B through
 #      /network/stream (curl %{time_starttransfer}: manifest fetch over the
 #      network + first blocks). Deleted on B between repetitions.
@@ -26,7 +31,7 @@
 #      MB/s = DOWNLOADERS * size / wall time until the last curl finished.
 #   e. CPU: CPU-seconds per GiB of the fastest run of (a) (sender and
 #      receiver) and of (b) (A, B and curl, from /proc/PID/stat and bash's
-#      `time`); then, if BUILD_DIR has store_bench (configure with
+#      `time`), encrypted and --insecure-transport, and their ratio; then, if BUILD_DIR has store_bench (configure with
 #      -DCAIRN_BUILD_BENCHMARKS=ON), the floor of (b) on this machine: two
 #      TCP hops as in (a), plus SHA-256, an LMDB write and an LMDB read of
 #      every byte as store_bench measures them; and the ceiling, the MB/s at
@@ -40,8 +45,8 @@
 #              DL_MB        file size of (d) in MiB (default 128)
 #              DOWNLOADERS  nodes in (d) (default 8)
 #              KEEP_TMP     set to 1 to keep the temp dir (logs) for inspection
-# Needs: curl, python3, sha256sum, awk. Nothing outside a private temp dir is
-# touched; every process started here is stopped on exit (trap).
+# Needs: curl, python3, sha256sum, awk, openssl. Nothing outside a private
+# temp dir is touched; every process started here is stopped on exit (trap).
 
 set -Eeuo pipefail
 shopt -s inherit_errexit
@@ -62,7 +67,7 @@ die() { echo "network_throughput: $*" >&2; exit 1; }
 for v in SIZE_MB RUNS DL_MB DOWNLOADERS; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
 done
-bench_start netbench curl python3 sha256sum awk
+bench_start netbench curl python3 sha256sum awk openssl
 
 SIZE_BYTES=$((SIZE_MB * 1024 * 1024))
 DL_BYTES=$((DL_MB * 1024 * 1024))
@@ -81,26 +86,45 @@ SHA_ORIG=$(sha256sum "$FILE" | awk '{print $1}')
 
 start_node A
 start_node B
+start_node P --insecure-transport
+start_node Q --insecure-transport
 
 start_rss_sampler A B
 
 echo upload >"$WORK/phase"
-echo "uploading to A ..." >&2
+echo "uploading to A and P ..." >&2
 CID=$(upload "$BASE_A" "$FILE")
+CID_P=$(upload "$BASE_P" "$FILE")
+[[ "$CID_P" == "$CID" ]] || die "P stored the file as $CID_P, A as $CID"
 connect B A
+connect Q P
 
-time_stream() { # base cid bytes -> seconds; CPU of A, B and curl to cpu.net
-  cpu_run "$WORK/cpu.net" "$PID_A" "$PID_B" -- \
-    get_timed "$1$API/data/$2/network/stream" "$3"
+time_stream() { # cpu-file seeder downloader cid bytes -> seconds
+  local file=$1 seeder="PID_$2" node="BASE_$3" pid="PID_$3"
+  cpu_run "$file" "${!seeder}" "${!pid}" -- \
+    get_timed "${!node}$API/data/$4/network/stream" "$5"
 }
-time_stream_fresh() { # base cid bytes: delete on the node first
-  delete "$1" "$2"
+time_stream_fresh() { # cpu-file seeder downloader cid bytes: delete first
+  local node="BASE_$3"
+  delete "${!node}" "$4"
   time_stream "$@"
 }
 
 echo network >"$WORK/phase"
-echo "B streams $SIZE_MB MiB from A through /network/stream:" >&2
-T_NET=$(best_of time_stream_fresh "$BASE_B" "$CID" "$SIZE_BYTES")
+# Alternately, so that both modes meet the same load from the rest of the
+# machine.
+echo "B streams $SIZE_MB MiB from A through /network/stream (encrypted), and" \
+  "Q from P (--insecure-transport):" >&2
+T_NET="" T_PLAIN=""
+for ((run = 1; run <= RUNS; run++)); do
+  t=$(time_stream_fresh "$WORK/cpu.net" A B "$CID" "$SIZE_BYTES")
+  echo "    run $run encrypted: ${t}s" >&2
+  T_NET=$(awk -v a="$t" -v b="$T_NET" 'BEGIN{print (b == "" || a < b) ? a : b}')
+  t=$(time_stream_fresh "$WORK/cpu.plain" P Q "$CID" "$SIZE_BYTES")
+  echo "    run $run --insecure-transport: ${t}s" >&2
+  T_PLAIN=$(awk -v a="$t" -v b="$T_PLAIN" 'BEGIN{print (b == "" || a < b) ? a : b}')
+done
+delete "$BASE_Q" "$CID"
 
 echo verify >"$WORK/phase"
 SHA_B=$(curl -s "$BASE_B$API/data/$CID" | sha256sum | awk '{print $1}')
@@ -177,6 +201,16 @@ stop_rss_sampler
 read -r TCP_SEND TCP_RECV <<<"$(per_gib "$WORK/cpu.tcp")"
 CPU_TCP=$(awk -v s="$TCP_SEND" -v r="$TCP_RECV" 'BEGIN{printf "%.2f", s + r}')
 read -r CPU_A CPU_B CPU_CURL <<<"$(per_gib "$WORK/cpu.net")"
+read -r CPU_P CPU_Q CPU_QCURL <<<"$(per_gib "$WORK/cpu.plain")"
+# One core's CPU-seconds per GiB of each AEAD, from `openssl speed` (16 KiB
+# blocks; its figures are in 1000s of bytes per second).
+aead_cpu() {
+  openssl speed -seconds 3 -bytes 16384 -evp "$1" 2>/dev/null | tail -n 1 |
+    awk '{v = $NF; sub(/k$/, "", v); printf "%.2f", 1073741824 / (v * 1000)}'
+}
+echo "openssl speed -evp chacha20-poly1305 / aes-256-gcm ..." >&2
+AEAD_CHACHA=$(aead_cpu chacha20-poly1305)
+AEAD_AES=$(aead_cpu aes-256-gcm)
 STORE_BENCH="$BUILD_DIR/bin/store_bench"
 FLOOR="" CEILING=""
 if [[ -x "$STORE_BENCH" ]]; then
@@ -188,6 +222,7 @@ fi
 
 TCP=$(mbps "$SIZE_BYTES" "$T_TCP")
 NET=$(mbps "$SIZE_BYTES" "$T_NET")
+PLAIN=$(mbps "$SIZE_BYTES" "$T_PLAIN")
 RATIO=$(awk -v a="$T_TCP" -v b="$T_NET" 'BEGIN{printf "%.2f", a / b}')
 AGG=$(mbps $((DL_BYTES * DOWNLOADERS)) "$T_AGG")
 TTFB_MS=$(awk -v t="$T_TTFB" 'BEGIN{printf "%.1f", t * 1000}')
@@ -198,6 +233,7 @@ printf '%-40s %12s\n' "metric" "value"
 printf '%-40s %12s\n' "----------------------------------------" "------------"
 printf '%-40s %12s\n' "raw loopback TCP MB/s (python3)" "$TCP"
 printf '%-40s %12s\n' "network stream A->B MB/s" "$NET"
+printf '%-40s %12s\n' "  --insecure-transport P->Q MB/s" "$PLAIN"
 printf '%-40s %12s\n' "network/raw TCP ratio" "$RATIO"
 printf '%-40s %12s\n' "time to first byte, 1 MiB (ms)" "$TTFB_MS"
 printf '%-40s %12s\n' "aggregate $DOWNLOADERS x $DL_MB MiB MB/s" "$AGG"
@@ -216,6 +252,13 @@ printf '%-40s %12s\n' "CPU s/GiB network stream: A" "$CPU_A"
 printf '%-40s %12s\n' "  B" "$CPU_B"
 printf '%-40s %12s\n' "  curl" "$CPU_CURL"
 printf '%-40s %12s\n' "  total" "$(awk -v a="$CPU_A" -v b="$CPU_B" -v c="$CPU_CURL" 'BEGIN{printf "%.2f", a + b + c}')"
+printf '%-40s %12s\n' "CPU s/GiB --insecure-transport: P (A)" "$CPU_P"
+printf '%-40s %12s\n' "  Q (B)" "$CPU_Q"
+printf '%-40s %12s\n' "  curl" "$CPU_QCURL"
+printf '%-40s %12s\n' "encrypted/insecure CPU: seeder A/P" "$(ratio "$CPU_A" "$CPU_P")"
+printf '%-40s %12s\n' "  downloader B/Q" "$(ratio "$CPU_B" "$CPU_Q")"
+printf '%-40s %12s\n' "CPU s/GiB chacha20-poly1305 (openssl)" "$AEAD_CHACHA"
+printf '%-40s %12s\n' "CPU s/GiB aes-256-gcm (openssl)" "$AEAD_AES"
 if [[ -n "$FLOOR" ]]; then
   printf '%-40s %12s\n' "CPU s/GiB SHA-256 (store_bench)" "$SHA_CPU"
   printf '%-40s %12s\n' "CPU s/GiB LMDB write (store_bench)" "$PUT_CPU"

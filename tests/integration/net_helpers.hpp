@@ -117,6 +117,19 @@ inline ::testing::AssertionResult connect_nodes(const node_process& from,
   return ::testing::AssertionSuccess();
 }
 
+/// Starts `a` and `b`, uploads `data` to `a` (its CID in `*cid`) and
+/// connects `b` to `a`.
+inline ::testing::AssertionResult seed_and_connect(test_node& a, test_node& b,
+                                                   const std::string& data,
+                                                   std::string* cid) {
+  if (!a.proc.start() || !b.proc.start())
+    return ::testing::AssertionFailure() << "a node did not start";
+  auto ca = a.proc.client();
+  if (auto r = upload(ca, data, cid); !r)
+    return r;
+  return connect_nodes(b.proc, a.proc);
+}
+
 /// `/api/cairn/v1/peers` of `n` as peerId -> entry.
 inline ::testing::AssertionResult peers_of(const node_process& n,
                                            std::map<std::string, json>* out) {

@@ -154,9 +154,9 @@ TEST(WireFrameTest, OverFourMiBIsRejectedFromTheHeaderAlone) {
   // The fourth fails, before any of the body arrives.
   auto err = r.feed(h.data() + 3, 1);
   ASSERT_ERR(err, ec::protocol_error);
-  EXPECT_NE(
-    describe(err).find("frame of 4194305 bytes exceeds the 4 MiB limit"),
-    std::string::npos)
+  EXPECT_NE(describe(err).find(
+              "frame of 4194305 bytes exceeds the limit of 4194304 bytes"),
+            std::string::npos)
     << describe(err);
   EXPECT_TRUE(r.failed());
   EXPECT_EQ(r.buffered(), 0u);

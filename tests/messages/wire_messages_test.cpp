@@ -895,13 +895,42 @@ TEST(WireMessagesTest, AppendFrameEqualsEncodeFrameAndAppends) {
 // -- handshake ----------------------------------------------------------------
 
 TEST(WireMessagesTest, AuthPayloadLayout) {
-  auto rn = fixed<32>(1), sn = fixed<32>(2), pk = fixed<32>(3);
-  auto p = auth_payload(rn, sn, pk);
-  ASSERT_EQ(p.size(), 13u + 96u);
-  EXPECT_EQ(std::string(p.begin(), p.begin() + 13), "cairn-auth-v1");
+  auto rn = fixed<32>(1), sn = fixed<32>(2), pk = fixed<32>(3),
+       h = fixed<32>(4);
+  auto p = auth_payload(rn, sn, pk, h);
+  ASSERT_EQ(p.size(), 13u + 128u);
+  EXPECT_EQ(std::string(p.begin(), p.begin() + 13), "cairn-auth-v2");
   EXPECT_TRUE(std::equal(rn.begin(), rn.end(), p.begin() + 13));
   EXPECT_TRUE(std::equal(sn.begin(), sn.end(), p.begin() + 45));
   EXPECT_TRUE(std::equal(pk.begin(), pk.end(), p.begin() + 77));
+  EXPECT_TRUE(std::equal(h.begin(), h.end(), p.begin() + 109));
+}
+
+TEST(WireMessagesTest, PreambleLayoutAndModeAgreement) {
+  auto noise = preamble(transport_mode::noise);
+  auto plain = preamble(transport_mode::plaintext);
+  EXPECT_EQ(to_hex(byte_view{noise.data(), noise.size()}), "636169726e000201");
+  EXPECT_EQ(to_hex(byte_view{plain.data(), plain.size()}), "636169726e000200");
+  EXPECT_OK(check_preamble(noise, transport_mode::noise));
+  EXPECT_OK(check_preamble(plain, transport_mode::plaintext));
+  auto a = check_preamble(plain, transport_mode::noise);
+  ASSERT_ERR(a, ec::handshake_failed);
+  EXPECT_NE(describe(a).find("peer uses plaintext transport"),
+            std::string::npos);
+  auto b = check_preamble(noise, transport_mode::plaintext);
+  ASSERT_ERR(b, ec::handshake_failed);
+  EXPECT_NE(describe(b).find("peer requires encrypted transport"),
+            std::string::npos);
+  auto old = noise;
+  old[6] = 1;
+  EXPECT_NE(describe(check_preamble(old, transport_mode::noise))
+              .find("protocol version 1"),
+            std::string::npos);
+  // A version 1 node starts with the frame header of its HELLO.
+  preamble_bytes v1{0, 0, 0, 0x40, 0x92, 0x01, 0x84, 0xa1};
+  EXPECT_NE(describe(check_preamble(v1, transport_mode::noise))
+              .find("no Cairn preamble"),
+            std::string::npos);
 }
 
 TEST(WireMessagesTest, HandshakeSignaturesVerifyAndTamperingFails) {
@@ -919,9 +948,11 @@ TEST(WireMessagesTest, HandshakeSignaturesVerifyAndTamperingFails) {
   ASSERT_OK(hb_rx);
   auto& peer_of_b = std::get<hello>(*ha_rx); // what B received from A
   auto& peer_of_a = std::get<hello>(*hb_rx); // what A received from B
-  // Each signs auth_payload(peer nonce, own nonce, own key).
-  auth aa{a->sign(auth_payload(peer_of_a.nonce, ha.nonce, a->public_key()))};
-  auth ab{b->sign(auth_payload(peer_of_b.nonce, hb.nonce, b->public_key()))};
+  // The session's handshake hash, the same on both ends.
+  auto h = fixed<32>(20);
+  // Each signs auth_payload(peer nonce, own nonce, own key, h).
+  auth aa{a->sign(auth_payload(peer_of_a.nonce, ha.nonce, a->public_key(), h))};
+  auth ab{b->sign(auth_payload(peer_of_b.nonce, hb.nonce, b->public_key(), h))};
   auto aa_rx = decode(encode(aa));
   auto ab_rx = decode(encode(ab));
   ASSERT_OK(aa_rx);
@@ -932,12 +963,12 @@ TEST(WireMessagesTest, HandshakeSignaturesVerifyAndTamperingFails) {
   auto b_checks_a = [&](const bytes& sig) {
     return storage::node_key::verify(
       peer_of_b.public_key,
-      auth_payload(hb.nonce, peer_of_b.nonce, peer_of_b.public_key), sig);
+      auth_payload(hb.nonce, peer_of_b.nonce, peer_of_b.public_key, h), sig);
   };
   auto a_checks_b = [&](const bytes& sig) {
     return storage::node_key::verify(
       peer_of_a.public_key,
-      auth_payload(ha.nonce, peer_of_a.nonce, peer_of_a.public_key), sig);
+      auth_payload(ha.nonce, peer_of_a.nonce, peer_of_a.public_key, h), sig);
   };
   EXPECT_TRUE(b_checks_a(sig_from_a));
   EXPECT_TRUE(a_checks_b(sig_from_b));
@@ -953,15 +984,20 @@ TEST(WireMessagesTest, HandshakeSignaturesVerifyAndTamperingFails) {
   }
   // A signature over swapped nonces fails.
   auto swapped =
-    a->sign(auth_payload(ha.nonce, peer_of_a.nonce, a->public_key()));
+    a->sign(auth_payload(ha.nonce, peer_of_a.nonce, a->public_key(), h));
   EXPECT_FALSE(b_checks_a(swapped));
   // A's signature does not pass as B's, nor does a replay to another nonce.
   EXPECT_FALSE(a_checks_b(sig_from_a));
   EXPECT_FALSE(storage::node_key::verify(
     peer_of_b.public_key,
-    auth_payload(fixed<32>(12), peer_of_b.nonce, peer_of_b.public_key),
+    auth_payload(fixed<32>(12), peer_of_b.nonce, peer_of_b.public_key, h),
     sig_from_a));
+  // A signature made in another session (another h) fails: a relayed
+  // or replayed AUTH does not carry over.
+  auto other_session = a->sign(
+    auth_payload(peer_of_a.nonce, ha.nonce, a->public_key(), fixed<32>(21)));
+  EXPECT_FALSE(b_checks_a(other_session));
   // B posing as A (A's key in its HELLO, B's key signing) fails.
-  auto impostor = b->sign(auth_payload(hb.nonce, ha.nonce, a->public_key()));
+  auto impostor = b->sign(auth_payload(hb.nonce, ha.nonce, a->public_key(), h));
   EXPECT_FALSE(b_checks_a(impostor));
 }
