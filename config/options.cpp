@@ -163,14 +163,10 @@ bool is_log_level(std::string_view level) {
   return false;
 }
 
-parse_outcome parse_node_options(int argc, const char* const* argv) {
-  node_options o;
-  CLI::App app{
-    "cairn-node: a Codex-compatible content-addressed storage node.\n"
-    "Every flag is also an env var CAIRN_<FLAG> (e.g. CAIRN_DATA_DIR)\n"
-    "and a key in the TOML file of --config. Precedence: flag > env >\n"
-    "config file > default.",
-    "cairn-node"};
+namespace {
+
+// Declares every flag of cairn-node on `app`, writing into `o`.
+void define_flags(CLI::App& app, node_options& o) {
   app.set_version_flag("--version", "cairn-node 0.1.0");
   app.get_formatter()->column_width(34);
   // Every option also reads CAIRN_<FLAG> and shows its default.
@@ -202,16 +198,18 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
   plain("api-bindaddr", o.api_bindaddr, "Address the REST API binds to");
   plain("api-port", o.api_port, "REST API port (0 = pick a free one)")
     ->check(port);
+  add(app.add_flag("--no-api", o.no_api,
+                   "Run without the REST API and /metrics (no HTTP threads)"));
   plain("listen-ip", o.listen_ip, "Address of the peer listener, TCP");
   plain("listen-port", o.listen_port, "Peer listener port, TCP (0 = pick)")
     ->check(port);
   plain("disc-port", o.disc_port, "DHT discovery port, UDP (0 = pick)")
     ->check(port);
-  add(app.add_option("--bootstrap-node", o.bootstrap_nodes,
-                     "Signed peer record (spr:...) to join the DHT through, "
-                     "or the JSON {\"spr\": ...} of GET /spr; repeatable")
-        ->transform(
-          [](std::string s) { return bootstrap_record(s); }, "SPR"));
+  add(app
+        .add_option("--bootstrap-node", o.bootstrap_nodes,
+                    "Signed peer record (spr:...) to join the DHT through, "
+                    "or the JSON {\"spr\": ...} of GET /spr; repeatable")
+        ->transform([](std::string s) { return bootstrap_record(s); }, "SPR"));
   parsed("storage-quota", o.storage_quota, parse_size,
          "a size (e.g. 20GiB, 512MB, 1048576)",
          "Bytes of blocks to store at most (default 20GiB)");
@@ -252,6 +250,19 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
   plain("api-token", o.api_token,
         "Token (Authorization: Bearer) that lets non-loopback clients use "
         "endpoints that change state");
+}
+
+} // namespace
+
+parse_outcome parse_node_options(int argc, const char* const* argv) {
+  node_options o;
+  CLI::App app{
+    "cairn-node: a Codex-compatible content-addressed storage node.\n"
+    "Every flag is also an env var CAIRN_<FLAG> (e.g. CAIRN_DATA_DIR)\n"
+    "and a key in the TOML file of --config. Precedence: flag > env >\n"
+    "config file > default.",
+    "cairn-node"};
+  define_flags(app, o);
   try {
     app.parse(argc, argv);
     if (!o.config_file.empty()) {
@@ -297,6 +308,23 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
     return {std::nullopt, 2};
   }
   return {o, 0};
+}
+
+std::optional<node_options>
+parse_node_flags(const std::vector<std::string>& flags, std::string& why) {
+  node_options o;
+  CLI::App app{"cairn-node", "cairn-node"};
+  define_flags(app, o);
+  std::vector<const char*> argv{"cairn-node"};
+  for (auto& f : flags)
+    argv.push_back(f.c_str());
+  try {
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::ParseError& e) {
+    why = e.what();
+    return std::nullopt;
+  }
+  return o;
 }
 
 } // namespace cairn::config

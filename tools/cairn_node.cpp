@@ -125,9 +125,11 @@ int main(int argc, char** argv) {
     } else {
       started = true;
       spdlog::info("node {} ready; data dir {}", info.peer_id, info.data_dir);
+      auto api = opts.no_api ? std::string{"none"}
+                             : "http://" + info.api_host + ":" +
+                                 std::to_string(info.api_port);
       std::printf(
-        "cairn-node ready api=http://%s:%u peer-id=%s%s%s\n",
-        info.api_host.c_str(), static_cast<unsigned>(info.api_port),
+        "cairn-node ready api=%s peer-id=%s%s%s\n", api.c_str(),
         info.peer_id.c_str(),
         ctx->metrics_url.empty() ? "" : " metrics=", ctx->metrics_url.c_str());
       std::fflush(stdout);
