@@ -1,6 +1,8 @@
 // Several complete nodes in one actor system (a node is a value): two
 // nodes without HTTP exchange a dataset over their real TCP session, found
-// through the real UDP DHT.
+// through the real UDP DHT; and the simulator's agent, which hosts nodes,
+// refuses commands before the secret, kills a node abruptly and restarts
+// it on its reopened store.
 
 #include <chrono>
 #include <thread>
@@ -12,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "actors/node_supervisor.hpp"
+#include "actors/sim_agent.hpp"
 #include "actors/sim_download.hpp"
 #include "actors/sim_upload.hpp"
 #include "messages/error.hpp"
@@ -125,6 +128,93 @@ TEST(SimNodesTest, TwoNodesInOneSystemExchangeADatasetOverTcpAndTheDht) {
 
   for (auto* n : {&b, &a})
     EXPECT_OK(ask<ok_atom>(self, n->sup, 30s, stop_atom::value));
+}
+
+class SimAgentTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    actors::sim_agent_config c;
+    c.secret = "s3cret";
+    c.data_dir = dir_.path();
+    agent_ = sys_.spawn(actors::sim_agent, c);
+  }
+
+  void TearDown() override {
+    ask<ok_atom>(self_, agent_, 30s, stop_atom::value);
+  }
+
+  test::temp_dir dir_{"cairn-sim-agent"};
+  test_config cfg_;
+  caf::actor_system sys_{cfg_};
+  caf::scoped_actor self_{sys_};
+  sim_agent_actor agent_;
+};
+
+TEST_F(SimAgentTest, RefusesCommandsBeforeTheSecret) {
+  auto refused = ask<std::vector<std::string>>(
+    self_, agent_, 5s, spawn_atom::value, uint32_t{0}, uint32_t{1},
+    std::vector<std::string>{}, std::vector<std::string>{});
+  ASSERT_FALSE(refused);
+  EXPECT_NE(describe(refused.error()).find("forbidden"), std::string::npos)
+    << describe(refused.error());
+  EXPECT_FALSE(
+    ask<ok_atom>(self_, agent_, 5s, auth_atom::value, std::string{"wrong"}));
+  EXPECT_FALSE(ask<std::vector<sim_node_stats>>(self_, agent_, 5s,
+                                                stats_atom::value));
+  ASSERT_OK(
+    ask<ok_atom>(self_, agent_, 5s, auth_atom::value, std::string{"s3cret"}));
+  EXPECT_OK(ask<std::vector<sim_node_stats>>(self_, agent_, 5s,
+                                             stats_atom::value));
+}
+
+TEST_F(SimAgentTest, KilledNodeRestartsOnItsStoreAndStillServes) {
+  ASSERT_OK(
+    ask<ok_atom>(self_, agent_, 5s, auth_atom::value, std::string{"s3cret"}));
+  auto first = ask<std::vector<std::string>>(
+    self_, agent_, 30s, spawn_atom::value, uint32_t{0}, uint32_t{1},
+    std::vector<std::string>{"--storage-quota=256MiB"},
+    std::vector<std::string>{});
+  ASSERT_OK(first);
+  auto rest = ask<std::vector<std::string>>(
+    self_, agent_, 30s, spawn_atom::value, uint32_t{1}, uint32_t{2},
+    std::vector<std::string>{}, *first);
+  ASSERT_OK(rest);
+  EXPECT_EQ(rest->size(), 2u);
+  EXPECT_FALSE(ask<std::vector<std::string>>(
+    self_, agent_, 5s, spawn_atom::value, uint32_t{2}, uint32_t{1},
+    std::vector<std::string>{}, std::vector<std::string>{}))
+    << "node 2 exists already";
+  EXPECT_FALSE(ask<std::vector<std::string>>(
+    self_, agent_, 5s, spawn_atom::value, uint32_t{9}, uint32_t{1},
+    std::vector<std::string>{"--max-peers=lots"}, std::vector<std::string>{}))
+    << "a bad node flag is refused";
+
+  // Node 1 (not the bootstrap node: it rejoins the DHT through node 0)
+  // stores a dataset, is killed and restarted; node 2 then fetches it.
+  constexpr uint64_t size = 700'000;
+  auto up = ask<sim_upload_result>(self_, agent_, 30s, upload_atom::value,
+                                   uint32_t{1}, size, uint64_t{3});
+  ASSERT_OK(up);
+  ASSERT_OK(ask<ok_atom>(self_, agent_, 5s, kill_atom::value, uint32_t{1}));
+  EXPECT_FALSE(ask<sim_upload_result>(self_, agent_, 5s, upload_atom::value,
+                                      uint32_t{1}, size, uint64_t{4}))
+    << "a killed node takes no command";
+  auto spr =
+    ask<std::string>(self_, agent_, 30s, restart_atom::value, uint32_t{1});
+  ASSERT_OK(spr);
+  auto got = ask<sim_download_result>(self_, agent_, 60s, download_atom::value,
+                                      uint32_t{2}, up->cid, size, uint64_t{3});
+  ASSERT_OK(got);
+  EXPECT_EQ(got->error, "");
+  EXPECT_TRUE(got->verified) << "the restarted node served the whole dataset";
+  auto stats =
+    ask<std::vector<sim_node_stats>>(self_, agent_, 5s, stats_atom::value);
+  ASSERT_OK(stats);
+  ASSERT_EQ(stats->size(), 3u);
+  EXPECT_TRUE((*stats)[1].up);
+  EXPECT_EQ((*stats)[1].restarts, 1u);
+  EXPECT_EQ((*stats)[2].downloads_done, 1u);
+  EXPECT_EQ((*stats)[2].bytes_downloaded, size);
 }
 
 } // namespace
