@@ -167,6 +167,10 @@ sim_agent(sim_agent_actor::stateful_pointer<sim_agent_state> self,
         n.supervisor = nullptr;
       } else if (n.local && dm.source == n.local.address()) {
         n.local = nullptr;
+      } else {
+        continue;
+      }
+      if (!n.supervisor && !n.local) {
         auto waiting = std::move(n.on_closed);
         n.on_closed.clear();
         for (auto& f : waiting)
@@ -309,7 +313,7 @@ sim_agent(sim_agent_actor::stateful_pointer<sim_agent_state> self,
       auto n = find_node(self, index);
       if (!n)
         return n.error();
-      if ((*n)->up || (*n)->starting || (*n)->supervisor)
+      if ((*n)->up || (*n)->starting)
         return make_error(ec::invalid_argument,
                           "node " + std::to_string(index) + " is running");
       ++(*n)->stats.restarts;
@@ -337,7 +341,7 @@ sim_agent(sim_agent_actor::stateful_pointer<sim_agent_state> self,
                        });
           });
       };
-      if ((*n)->local)
+      if ((*n)->local || (*n)->supervisor)
         (*n)->on_closed.push_back(std::move(go));
       else
         go();

@@ -42,7 +42,7 @@ struct sim_node {
   caf::actor local;
   bool up = false;
   bool starting = false;
-  /// Restarts waiting for `local` to end.
+  /// Restarts waiting for `local` and `supervisor` to end.
   std::vector<std::function<void()>> on_closed;
   sim_node_stats stats;
 };
