@@ -87,8 +87,8 @@ parse_outcome parse_node_options(int argc, const char* const* argv);
 /// Parses cairn-node flags (`--max-peers=8`, ...) without a config file,
 /// for nodes a host configures (cairn-sim). `CAIRN_*` env vars apply as for
 /// cairn-node. On a bad flag, sets `why` (one line) and returns nothing.
-std::optional<node_options> parse_node_flags(const std::vector<std::string>& flags,
-                                             std::string& why);
+std::optional<node_options>
+parse_node_flags(const std::vector<std::string>& flags, std::string& why);
 
 /// Parses a byte size: `1048576`, `512KB`, `20GiB`, `1.5 MiB`, ... (decimal
 /// units are powers of 1000, binary units of 1024). `std::nullopt` if bad.
