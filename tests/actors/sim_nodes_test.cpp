@@ -83,9 +83,8 @@ TEST(SimNodesTest, TwoNodesInOneSystemExchangeADatasetOverTcpAndTheDht) {
   auto info_a = ask<node_info>(self, a.sup, 30s, start_atom::value);
   ASSERT_OK(info_a);
   EXPECT_EQ(info_a->api_port, 0) << "no HTTP listener with no_api";
-  auto spr = ask<std::string>(
-    self, a.child<discovery_actor>(self, "discovery"), 5s, get_atom::value,
-    spr_atom::value);
+  auto spr = ask<std::string>(self, a.child<discovery_actor>(self, "discovery"),
+                              5s, get_atom::value, spr_atom::value);
   ASSERT_OK(spr);
   test_node b{sys, {*spr}};
   auto info_b = ask<node_info>(self, b.sup, 30s, start_atom::value);
@@ -97,8 +96,8 @@ TEST(SimNodesTest, TwoNodesInOneSystemExchangeADatasetOverTcpAndTheDht) {
 
   constexpr uint64_t size = 1'500'000; // not a multiple of the block size
   auto up = sys.spawn(actors::sim_upload,
-                      a.child<network_store_actor>(self, "network_store"),
-                      size, uint64_t{7});
+                      a.child<network_store_actor>(self, "network_store"), size,
+                      uint64_t{7});
   auto uploaded = ask<sim_upload_result>(self, up, 30s, upload_atom::value);
   ASSERT_OK(uploaded);
   EXPECT_EQ(uploaded->bytes, size);
@@ -159,12 +158,12 @@ TEST_F(SimAgentTest, RefusesCommandsBeforeTheSecret) {
     << describe(refused.error());
   EXPECT_FALSE(
     ask<ok_atom>(self_, agent_, 5s, auth_atom::value, std::string{"wrong"}));
-  EXPECT_FALSE(ask<std::vector<sim_node_stats>>(self_, agent_, 5s,
-                                                stats_atom::value));
+  EXPECT_FALSE(
+    ask<std::vector<sim_node_stats>>(self_, agent_, 5s, stats_atom::value));
   ASSERT_OK(
     ask<ok_atom>(self_, agent_, 5s, auth_atom::value, std::string{"s3cret"}));
-  EXPECT_OK(ask<std::vector<sim_node_stats>>(self_, agent_, 5s,
-                                             stats_atom::value));
+  EXPECT_OK(
+    ask<std::vector<sim_node_stats>>(self_, agent_, 5s, stats_atom::value));
 }
 
 TEST_F(SimAgentTest, KilledNodeRestartsOnItsStoreAndStillServes) {
