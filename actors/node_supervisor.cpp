@@ -378,14 +378,16 @@ node_supervisor_actor::behavior_type node_supervisor(
                                "cannot bind the DHT to", "--disc-port",
                                o.listen_ip, o.disc_port));
       st.disc_socket = std::move(*udp);
-      auto api = bind_api_server(o.api_bindaddr, st.info.api_port);
+      // Without an API, api_port stays 0: nothing listens.
+      auto api = o.no_api ? caf::expected<bound_server>{bound_server{}}
+                          : bind_api_server(o.api_bindaddr, st.info.api_port);
       if (!api)
         return fail(bind_error(api.error(), SOCK_STREAM,
                                "cannot bind the API to", "--api-port",
                                o.api_bindaddr, st.info.api_port));
       st.api_server = std::move(api->server);
       st.info.api_port = api->port;
-      if (o.metrics) {
+      if (o.metrics && !o.no_api) {
         auto m = bind_api_server(o.metrics_address, st.metrics_port);
         if (!m)
           return fail(bind_error(
@@ -403,6 +405,8 @@ node_supervisor_actor::behavior_type node_supervisor(
         "/ip4/" + announce + "/tcp/" + std::to_string(bound->port),
         "/ip4/" + announce + "/udp/" + std::to_string(st.disc_socket->port())};
       for (auto name : child_names) {
+        if (o.no_api && std::strcmp(name, "api") == 0)
+          continue;
         auto h = spawn_child(self, name);
         if (!h) {
           st.stopping = true;

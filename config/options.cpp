@@ -163,14 +163,10 @@ bool is_log_level(std::string_view level) {
   return false;
 }
 
-parse_outcome parse_node_options(int argc, const char* const* argv) {
-  node_options o;
-  CLI::App app{
-    "cairn-node: a Codex-compatible content-addressed storage node.\n"
-    "Every flag is also an env var CAIRN_<FLAG> (e.g. CAIRN_DATA_DIR)\n"
-    "and a key in the TOML file of --config. Precedence: flag > env >\n"
-    "config file > default.",
-    "cairn-node"};
+namespace {
+
+// Declares every flag of cairn-node on `app`, writing into `o`.
+void define_flags(CLI::App& app, node_options& o) {
   app.set_version_flag("--version", "cairn-node 0.1.0");
   app.get_formatter()->column_width(34);
   // Every option also reads CAIRN_<FLAG> and shows its default.
@@ -202,6 +198,8 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
   plain("api-bindaddr", o.api_bindaddr, "Address the REST API binds to");
   plain("api-port", o.api_port, "REST API port (0 = pick a free one)")
     ->check(port);
+  add(app.add_flag("--no-api", o.no_api,
+                   "Run without the REST API and /metrics (no HTTP threads)"));
   plain("listen-ip", o.listen_ip, "Address of the peer listener, TCP");
   plain("listen-port", o.listen_port, "Peer listener port, TCP (0 = pick)")
     ->check(port);
@@ -281,6 +279,19 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
   parsed("http-header-timeout", o.http_header_timeout, parse_duration,
          "a duration (e.g. 10s)",
          "Time a client has to send its request head (default 10s)");
+}
+
+} // namespace
+
+parse_outcome parse_node_options(int argc, const char* const* argv) {
+  node_options o;
+  CLI::App app{
+    "cairn-node: a Codex-compatible content-addressed storage node.\n"
+    "Every flag is also an env var CAIRN_<FLAG> (e.g. CAIRN_DATA_DIR)\n"
+    "and a key in the TOML file of --config. Precedence: flag > env >\n"
+    "config file > default.",
+    "cairn-node"};
+  define_flags(app, o);
   auto* verify = app.add_subcommand(
     "verify",
     "Check the store of --data-dir, which no running node may have open, and "
@@ -339,6 +350,23 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
     return {std::nullopt, 2};
   }
   return {o, 0};
+}
+
+std::optional<node_options>
+parse_node_flags(const std::vector<std::string>& flags, std::string& why) {
+  node_options o;
+  CLI::App app{"cairn-node", "cairn-node"};
+  define_flags(app, o);
+  std::vector<const char*> argv{"cairn-node"};
+  for (auto& f : flags)
+    argv.push_back(f.c_str());
+  try {
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::ParseError& e) {
+    why = e.what();
+    return std::nullopt;
+  }
+  return o;
 }
 
 } // namespace cairn::config

@@ -20,6 +20,9 @@ struct node_options {
   std::string api_bindaddr = "127.0.0.1";
   /// Port of the REST API; 0 picks a free one (printed when ready).
   uint16_t api_port = 8080;
+  /// Run without the REST API and /metrics (no HTTP threads): for nodes
+  /// that a host such as `cairn-sim` drives through their actors.
+  bool no_api = false;
   /// Address the peer listener binds to (block exchange, TCP).
   std::string listen_ip = "0.0.0.0";
   /// Port of the peer listener; 0 picks a free one.
@@ -104,6 +107,12 @@ struct parse_outcome {
 /// Parses flags, `CAIRN_*` env vars and the TOML file of `--config`.
 /// Prints help, version or a one-line error to stdout/stderr.
 parse_outcome parse_node_options(int argc, const char* const* argv);
+
+/// Parses cairn-node flags (`--max-peers=8`, ...) without a config file,
+/// for nodes a host configures (cairn-sim). `CAIRN_*` env vars apply as for
+/// cairn-node. On a bad flag, sets `why` (one line) and returns nothing.
+std::optional<node_options>
+parse_node_flags(const std::vector<std::string>& flags, std::string& why);
 
 /// Parses a byte size: `1048576`, `512KB`, `20GiB`, `1.5 MiB`, ... (decimal
 /// units are powers of 1000, binary units of 1024). `std::nullopt` if bad.

@@ -7,6 +7,7 @@
 #include "messages/manifest.hpp"
 #include "messages/node_info.hpp"
 #include "messages/proof.hpp"
+#include "messages/sim.hpp"
 #include "messages/space.hpp"
 
 namespace cairn {
@@ -27,6 +28,11 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<space_info>("cairn::space_info");
   cfg.add_message_type<store_check>("cairn::store_check");
   cfg.add_message_type<node_info>("cairn::node_info");
+  cfg.add_message_type<sim_upload_result>("cairn::sim_upload_result");
+  cfg.add_message_type<sim_download_result>("cairn::sim_download_result");
+  cfg.add_message_type<sim_node_stats>("cairn::sim_node_stats");
+  cfg.add_message_type<std::vector<sim_node_stats>>(
+    "std::vector<cairn::sim_node_stats>");
   cfg.add_error_category(
     error_category, [](uint8_t code, caf::atom_value, const caf::message& ctx) {
       return describe(caf::error{code, error_category, ctx});

@@ -211,9 +211,11 @@ int main(int argc, char** argv) {
                    "connections accepted while fewer than {} are open",
                    info.peer_id, info.data_dir, fds,
                    actors::make_fd_budget(fds, opts.fd_reserve).pause_at);
+      auto api = opts.no_api ? std::string{"none"}
+                             : "http://" + info.api_host + ":" +
+                                 std::to_string(info.api_port);
       std::printf(
-        "cairn-node ready api=http://%s:%u peer-id=%s%s%s\n",
-        info.api_host.c_str(), static_cast<unsigned>(info.api_port),
+        "cairn-node ready api=%s peer-id=%s%s%s\n", api.c_str(),
         info.peer_id.c_str(),
         ctx->metrics_url.empty() ? "" : " metrics=", ctx->metrics_url.c_str());
       std::fflush(stdout);

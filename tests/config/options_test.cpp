@@ -38,6 +38,7 @@ const std::vector<std::string> all_flags{
   "data-dir",
   "api-bindaddr",
   "api-port",
+  "no-api",
   "listen-ip",
   "listen-port",
   "disc-port",
@@ -690,7 +691,8 @@ TEST_F(OptionsTest, BootstrapNodeTakesTheJsonOfGetSpr) {
                      "{\"spr\": \"spr:BBB\"}"});
   EXPECT_EQ(o.bootstrap_nodes,
             (std::vector<std::string>{"spr:AAA", "spr:BBB"}));
-  auto toml = write_toml("bootstrap-node = [\"{\\\"spr\\\":\\\"spr:CCC\\\"}\"]\n");
+  auto toml =
+    write_toml("bootstrap-node = [\"{\\\"spr\\\":\\\"spr:CCC\\\"}\"]\n");
   auto t = parse_ok({"--config", toml});
   EXPECT_EQ(t.bootstrap_nodes, (std::vector<std::string>{"spr:CCC"}));
   // Anything else is kept as it is, for discovery to refuse with its reason.

@@ -1,0 +1,374 @@
+#include "actors/sim_agent.hpp"
+
+#include <filesystem>
+
+#include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
+
+#include "actors/engine.hpp"
+#include "actors/sim_download.hpp"
+#include "actors/sim_upload.hpp"
+#include "messages/error.hpp"
+
+namespace cairn::actors {
+
+namespace {
+
+using self_ptr = sim_agent_actor::stateful_pointer<sim_agent_state>;
+using start_done = std::function<void(caf::expected<std::string>)>;
+
+constexpr auto start_timeout = std::chrono::seconds{60};
+constexpr auto ask_timeout = std::chrono::seconds{10};
+
+// Only processes that presented the secret may command the agent: its
+// port controls every hosted node.
+caf::error check_admitted(self_ptr self) {
+  auto& sender = self->current_sender();
+  if (sender && self->state.admitted.count(sender->node()) > 0)
+    return caf::none;
+  return make_error(ec::invalid_argument,
+                    "forbidden: present the agent's secret first");
+}
+
+// The port of the first `/ip4/A/udp/P` in `addrs`, 0 if none.
+uint16_t udp_port(const std::vector<std::string>& addrs) {
+  for (auto& a : addrs) {
+    auto at = a.find("/udp/");
+    if (at != std::string::npos)
+      return static_cast<uint16_t>(std::stoul(a.substr(at + 5)));
+  }
+  return 0;
+}
+
+caf::expected<sim_node*> find_node(self_ptr self, uint32_t index) {
+  auto i = self->state.nodes.find(index);
+  if (i == self->state.nodes.end())
+    return make_error(ec::not_found,
+                      "no node " + std::to_string(index) + " on this agent");
+  return &i->second;
+}
+
+caf::expected<sim_node*> find_up_node(self_ptr self, uint32_t index) {
+  auto n = find_node(self, index);
+  if (n && !(*n)->up)
+    return make_error(ec::unavailable,
+                      "node " + std::to_string(index) + " is down");
+  return n;
+}
+
+// Quits once stopping and every store closed.
+void check_stopped(self_ptr self) {
+  if (!self->state.stopping)
+    return;
+  for (auto& [i, n] : self->state.nodes)
+    if (n.local || n.starting)
+      return;
+  self->quit();
+}
+
+// Asks the supervisor for its children `names`, in order, then calls
+// `done` with their handles (or the first error).
+void ask_children(
+  self_ptr self, node_supervisor_actor sup, std::vector<std::string> names,
+  std::function<void(caf::expected<std::vector<caf::actor>>)> done,
+  std::vector<caf::actor> got = {}) {
+  if (got.size() == names.size())
+    return done(std::move(got));
+  auto name = names[got.size()];
+  self->request(sup, ask_timeout, get_atom::value, name)
+    .then(
+      [=](caf::actor& h) mutable {
+        got.push_back(std::move(h));
+        ask_children(self, sup, std::move(names), std::move(done),
+                     std::move(got));
+      },
+      [done](caf::error& err) { done(std::move(err)); });
+}
+
+// Starts node `index` from its options and key: a fresh supervisor tree.
+void start_node(self_ptr self, uint32_t index, start_done done) {
+  auto& n = self->state.nodes[index];
+  n.starting = true;
+  n.ctx = std::make_shared<node_context>();
+  n.ctx->options = n.options;
+  n.ctx->key = n.key;
+  n.supervisor = self->spawn(node_supervisor, n.ctx, restart_policy{});
+  self->monitor(n.supervisor);
+  auto sup = n.supervisor;
+  auto fail = [self, index, done](caf::error err) {
+    auto& n = self->state.nodes[index];
+    n.starting = false;
+    if (n.supervisor)
+      self->send_exit(n.supervisor, caf::exit_reason::user_shutdown);
+    done(std::move(err));
+    check_stopped(self);
+  };
+  self->request(sup, start_timeout, start_atom::value)
+    .then(
+      [=](node_info& info) {
+        auto& n = self->state.nodes[index];
+        // A restart binds the same ports again when it can.
+        n.options.listen_port = info.listen_port;
+        n.options.disc_port = udp_port(info.addrs);
+        n.stats.peer_id = info.peer_id;
+        ask_children(
+          self, sup, {"local_store", "network_store", "engine", "discovery"},
+          [=](caf::expected<std::vector<caf::actor>> hs) {
+            if (!hs)
+              return fail(hs.error());
+            auto& n = self->state.nodes[index];
+            n.local = (*hs)[0];
+            self->monitor(n.local);
+            n.store = caf::actor_cast<network_store_actor>((*hs)[1]);
+            n.engine = caf::actor_cast<engine_actor>((*hs)[2]);
+            auto disc = caf::actor_cast<discovery_actor>((*hs)[3]);
+            self->request(disc, ask_timeout, get_atom::value, spr_atom::value)
+              .then(
+                [=](std::string& spr) {
+                  auto& n = self->state.nodes[index];
+                  n.starting = false;
+                  n.up = true;
+                  done(std::move(spr));
+                  check_stopped(self);
+                },
+                [=](caf::error& err) { fail(std::move(err)); });
+          });
+      },
+      [=](caf::error& err) { fail(std::move(err)); });
+}
+
+// Stops every node (each supervisor takes its children down); the agent
+// quits once every store closed.
+void begin_stop(self_ptr self) {
+  auto& st = self->state;
+  st.stopping = true;
+  for (auto& [i, n] : st.nodes)
+    if (n.supervisor)
+      self->send_exit(n.supervisor, caf::exit_reason::user_shutdown);
+  check_stopped(self);
+}
+
+} // namespace
+
+sim_agent_actor::behavior_type
+sim_agent(sim_agent_actor::stateful_pointer<sim_agent_state> self,
+          sim_agent_config cfg) {
+  self->state.cfg = std::move(cfg);
+  // An exit from outside (the process stops) stops the nodes first: they
+  // are not linked to the agent.
+  self->set_exit_handler([self](caf::exit_msg&) { begin_stop(self); });
+  self->set_down_handler([self](caf::down_msg& dm) {
+    for (auto& [i, n] : self->state.nodes) {
+      if (n.supervisor && dm.source == n.supervisor.address()) {
+        if (n.up && !self->state.stopping)
+          spdlog::warn("sim_agent: node {} stopped: {}", i,
+                       dm.reason ? describe(dm.reason) : "normally");
+        n.up = false;
+        n.supervisor = nullptr;
+      } else if (n.local && dm.source == n.local.address()) {
+        n.local = nullptr;
+      } else {
+        continue;
+      }
+      if (!n.supervisor && !n.local) {
+        auto waiting = std::move(n.on_closed);
+        n.on_closed.clear();
+        for (auto& f : waiting)
+          f();
+      }
+    }
+    check_stopped(self);
+  });
+  return {
+    [self](auth_atom, const std::string& secret) -> caf::result<ok_atom> {
+      auto& want = self->state.cfg.secret;
+      auto& sender = self->current_sender();
+      if (!sender || want.empty() || secret.size() != want.size() ||
+          CRYPTO_memcmp(secret.data(), want.data(), want.size()) != 0)
+        return make_error(ec::invalid_argument, "forbidden: wrong secret");
+      self->state.admitted.insert(sender->node());
+      return ok_atom::value;
+    },
+    [self](spawn_atom, uint32_t first, uint32_t count,
+           const std::vector<std::string>& args,
+           const std::vector<std::string>& bootstrap)
+      -> caf::result<std::vector<std::string>> {
+      if (auto err = check_admitted(self))
+        return err;
+      auto& st = self->state;
+      if (count == 0 || st.stopping)
+        return make_error(ec::invalid_argument, "nothing to spawn");
+      std::string why;
+      auto opts = config::parse_node_flags(args, why);
+      if (!opts)
+        return make_error(ec::invalid_argument, "node settings", why);
+      for (uint32_t i = first; i < first + count; ++i)
+        if (st.nodes.count(i) > 0)
+          return make_error(ec::invalid_argument,
+                            "node " + std::to_string(i) + " exists already");
+      for (uint32_t i = first; i < first + count; ++i) {
+        sim_node n;
+        n.index = i;
+        n.stats.index = i;
+        n.options = *opts;
+        n.options.data_dir = st.cfg.data_dir + "/node-" + std::to_string(i);
+        n.options.no_api = true;
+        n.options.metrics = false;
+        n.options.listen_ip = st.cfg.advertise_ip;
+        n.options.listen_port = 0;
+        n.options.disc_port = 0;
+        n.options.bootstrap_nodes = bootstrap;
+        std::error_code fs_err;
+        std::filesystem::create_directories(n.options.data_dir, fs_err);
+        if (fs_err)
+          return make_error(ec::storage_io, n.options.data_dir,
+                            fs_err.message());
+        auto key =
+          storage::node_key::load_or_create(n.options.data_dir + "/node.key");
+        if (!key)
+          return key.error();
+        n.key = std::move(*key);
+        st.nodes.emplace(i, std::move(n));
+      }
+      auto rp = self->make_response_promise<std::vector<std::string>>();
+      auto sprs = std::make_shared<std::vector<std::string>>(count);
+      auto left = std::make_shared<uint32_t>(count);
+      auto failed = std::make_shared<bool>(false);
+      for (uint32_t k = 0; k < count; ++k)
+        start_node(self, first + k, [=](caf::expected<std::string> r) mutable {
+          if (*failed)
+            return;
+          if (!r) {
+            *failed = true;
+            rp.deliver(r.error());
+            return;
+          }
+          (*sprs)[k] = std::move(*r);
+          if (--*left == 0)
+            rp.deliver(std::move(*sprs));
+        });
+      return rp;
+    },
+    [self](upload_atom, uint32_t index, uint64_t size,
+           uint64_t seed) -> caf::result<sim_upload_result> {
+      if (auto err = check_admitted(self))
+        return err;
+      auto n = find_up_node(self, index);
+      if (!n)
+        return n.error();
+      ++(*n)->stats.uploads;
+      auto h = self->spawn(sim_upload, (*n)->store, size, seed);
+      return self->delegate(h, upload_atom::value);
+    },
+    [self](download_atom, uint32_t index, const std::string& id, uint64_t size,
+           uint64_t seed) -> caf::result<sim_download_result> {
+      if (auto err = check_admitted(self))
+        return err;
+      auto n = find_up_node(self, index);
+      if (!n)
+        return n.error();
+      sim_download_spec spec;
+      spec.cid = id;
+      spec.expect_size = size;
+      spec.expect_seed = seed;
+      spec.window = (*n)->options.stream_window;
+      spec.supervisor = (*n)->supervisor;
+      spec.store = (*n)->store;
+      spec.engine = (*n)->engine;
+      spec.downloads = (*n)->ctx->downloads;
+      auto h = self->spawn(sim_download, std::move(spec));
+      auto rp = self->make_response_promise<sim_download_result>();
+      self->request(h, caf::infinite, download_atom::value)
+        .then(
+          [self, index, rp](sim_download_result& r) mutable {
+            auto& s = self->state.nodes[index].stats;
+            if (r.error.empty()) {
+              ++s.downloads_done;
+              s.bytes_downloaded += r.bytes;
+            } else {
+              ++s.downloads_failed;
+            }
+            rp.deliver(std::move(r));
+          },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
+    [self](kill_atom, uint32_t index) -> caf::result<ok_atom> {
+      if (auto err = check_admitted(self))
+        return err;
+      auto n = find_up_node(self, index);
+      if (!n)
+        return n.error();
+      // Not the supervisor's orderly stop: its exit handler takes every
+      // child down at once, mid-request, as a crash of the process would.
+      (*n)->up = false;
+      self->send_exit((*n)->supervisor,
+                      make_error(ec::injected_fault, "killed by cairn-sim"));
+      spdlog::info("sim_agent: node {} killed", index);
+      return ok_atom::value;
+    },
+    [self](restart_atom, uint32_t index) -> caf::result<std::string> {
+      if (auto err = check_admitted(self))
+        return err;
+      auto n = find_node(self, index);
+      if (!n)
+        return n.error();
+      if ((*n)->up || (*n)->starting)
+        return make_error(ec::invalid_argument,
+                          "node " + std::to_string(index) + " is running");
+      ++(*n)->stats.restarts;
+      auto rp = self->make_response_promise<std::string>();
+      auto answer = [](caf::typed_response_promise<std::string>& rp,
+                       caf::expected<std::string>& r) {
+        if (r)
+          rp.deliver(std::move(*r));
+        else
+          rp.deliver(r.error());
+      };
+      auto go = [self, index, rp, answer]() mutable {
+        start_node(
+          self, index,
+          [self, index, rp, answer](caf::expected<std::string> r) mutable {
+            auto& n = self->state.nodes[index];
+            if (r || (n.options.listen_port == 0 && n.options.disc_port == 0))
+              return answer(rp, r);
+            // Its ports were taken meanwhile: any will do.
+            n.options.listen_port = 0;
+            n.options.disc_port = 0;
+            start_node(self, index,
+                       [rp, answer](caf::expected<std::string> r) mutable {
+                         answer(rp, r);
+                       });
+          });
+      };
+      if ((*n)->local || (*n)->supervisor)
+        (*n)->on_closed.push_back(std::move(go));
+      else
+        go();
+      return rp;
+    },
+    [self](stats_atom) -> caf::result<std::vector<sim_node_stats>> {
+      if (auto err = check_admitted(self))
+        return err;
+      std::vector<sim_node_stats> out;
+      for (auto& [i, n] : self->state.nodes) {
+        auto s = n.stats;
+        s.up = n.up;
+        s.peers =
+          n.up && n.ctx && n.ctx->peers ? n.ctx->peers->snapshot().size() : 0;
+        out.push_back(std::move(s));
+      }
+      return out;
+    },
+    [self](stop_atom) -> caf::result<ok_atom> {
+      if (auto err = check_admitted(self))
+        return err;
+      auto rp = self->make_response_promise<ok_atom>();
+      rp.deliver(ok_atom::value);
+      begin_stop(self);
+      return rp;
+    },
+  };
+}
+
+} // namespace cairn::actors

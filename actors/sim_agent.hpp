@@ -1,0 +1,70 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "actors/node_supervisor.hpp"
+#include "messages/sim.hpp"
+
+namespace cairn::actors {
+
+/// How a `cairn-sim agent` hosts its nodes.
+struct sim_agent_config {
+  /// The secret a coordinator must present (`--secret-file`).
+  std::string secret;
+  /// Node i keeps its store and key in `<data_dir>/node-<i>`.
+  std::string data_dir = "./cairn-sim-data";
+  /// The address the nodes listen on and announce to their peers.
+  std::string advertise_ip = "127.0.0.1";
+};
+
+/// A node hosted by the agent, across kills and restarts.
+struct sim_node {
+  uint32_t index = 0;
+  /// The settings and key of the node; a fresh context per start (its
+  /// logs, registry and peers start empty, as after a process restart).
+  config::node_options options;
+  storage::node_key key;
+  std::shared_ptr<node_context> ctx;
+  node_supervisor_actor supervisor;
+  network_store_actor store;
+  engine_actor engine;
+  /// The local_store of the running (or last) start: a restart waits for
+  /// it to end, so that one LMDB environment is never open twice.
+  caf::actor local;
+  bool up = false;
+  bool starting = false;
+  /// Restarts waiting for `local` and `supervisor` to end.
+  std::vector<std::function<void()>> on_closed;
+  sim_node_stats stats;
+};
+
+/// State of the `sim_agent` actor.
+struct sim_agent_state {
+  static inline constexpr const char* name = "sim_agent";
+  sim_agent_config cfg;
+  /// Processes whose actors presented the secret.
+  std::set<caf::node_id> admitted;
+  std::map<uint32_t, sim_node> nodes;
+  /// Set by `stop_atom`: the agent quits once every store closed.
+  bool stopping = false;
+};
+
+/// The agent of `cairn-sim` (README "cairn-sim"): hosts nodes as values in
+/// its actor system and runs the coordinator's commands on them (see
+/// `sim_agent_actor` in messages/sim.hpp). Uploads and downloads run in
+/// actors of their own (`sim_upload`, `sim_download`) that answer the
+/// coordinator directly.
+sim_agent_actor::behavior_type
+sim_agent(sim_agent_actor::stateful_pointer<sim_agent_state> self,
+          sim_agent_config cfg);
+
+} // namespace cairn::actors

@@ -1,0 +1,187 @@
+#include "actors/sim_download.hpp"
+
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "messages/error.hpp"
+
+namespace cairn::actors {
+
+namespace {
+
+using self_ptr = sim_download_actor::stateful_pointer<sim_download_state>;
+
+// The manifest may have to be found through the DHT first; a pull waits
+// for up to a window of blocks, each with the stream's own retries.
+constexpr auto manifest_timeout = std::chrono::seconds{60};
+constexpr auto pull_timeout = std::chrono::seconds{150};
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t)
+    .count();
+}
+
+// Answers once: with the sources asked from the engine when `why` is
+// empty, at once otherwise.
+void finish(self_ptr self, std::string why) {
+  auto& st = self->state;
+  if (st.done)
+    return;
+  st.done = true;
+  st.result.seconds = seconds_since(st.started);
+  if (st.stream)
+    self->send_exit(st.stream, caf::exit_reason::user_shutdown);
+  if (st.progress)
+    st.progress->finish(why.empty() ? download_progress::phase::done
+                                    : download_progress::phase::failed,
+                        why);
+  auto deliver = [self] {
+    self->state.promise.deliver(std::move(self->state.result));
+    self->quit();
+  };
+  if (!why.empty()) {
+    st.result.error = std::move(why);
+    return deliver();
+  }
+  st.result.sha256 = st.hash->finish_hex();
+  st.result.verified = st.spec.expect_size > 0 && st.matches &&
+                       st.result.bytes == st.spec.expect_size;
+  self
+    ->request(st.spec.engine, std::chrono::seconds{5}, peers_atom::value,
+              st.head.tree_cid)
+    .then(
+      [self, deliver](std::vector<std::string>& ids,
+                      std::vector<uint64_t>& blocks) {
+        self->state.result.sources = std::move(ids);
+        self->state.result.source_blocks = std::move(blocks);
+        deliver();
+      },
+      [deliver](caf::error&) { deliver(); });
+}
+
+// Takes the bytes of data block `index` that belong to the dataset.
+void consume(self_ptr self, const block& b) {
+  auto& st = self->state;
+  uint64_t offset = st.next * st.head.block_size;
+  uint64_t size = st.head.content_size();
+  auto len = static_cast<size_t>(
+    offset >= size ? 0 : std::min<uint64_t>(b.size(), size - offset));
+  byte_view view{b.data->data(), len};
+  st.hash->update(view);
+  if (st.spec.expect_size > 0 && st.matches) {
+    auto want = storage::synthetic_data(st.spec.expect_seed, offset, len);
+    st.matches = offset + len <= st.spec.expect_size &&
+                 std::memcmp(want.data(), view.data, len) == 0;
+  }
+  if (st.result.bytes == 0 && len > 0)
+    st.result.first_byte_seconds = seconds_since(st.started);
+  st.result.bytes += len;
+  if (st.progress)
+    st.progress->block_done(st.next, b.size());
+  ++st.next;
+}
+
+void pull(self_ptr self) {
+  auto& st = self->state;
+  self->request(st.stream, pull_timeout, pull_atom::value, st.next)
+    .then(
+      [self](std::vector<block>& blocks) {
+        if (blocks.empty())
+          return finish(self, {});
+        for (auto& b : blocks)
+          consume(self, b);
+        pull(self);
+      },
+      [self](caf::error& err) {
+        auto& st = self->state;
+        if (!is(err, ec::not_found) || st.result.retries >= st.spec.max_retries)
+          return finish(self, describe(err));
+        ++st.result.retries;
+        st.result.retry_reason = describe(err);
+        self->send_exit(st.stream, caf::exit_reason::user_shutdown);
+        st.stream = nullptr;
+        self->delayed_send(self, std::chrono::seconds{1}, retry_atom::value);
+      });
+}
+
+// A stream over the data blocks from `st.next` on.
+void open_stream(self_ptr self) {
+  auto& st = self->state;
+  stream_spec spec;
+  spec.tree = st.head.tree_cid;
+  spec.first = st.next;
+  spec.last = st.head.content_blocks_count() - 1;
+  spec.window = st.spec.window;
+  spec.block_size = st.head.block_size;
+  spec.progress = st.progress;
+  st.stream =
+    self->spawn(store_stream, spec, st.spec.store, st.spec.supervisor);
+  // CAF 0.17 never answers a request pending at an actor that died.
+  self->monitor(st.stream);
+  pull(self);
+}
+
+void start_stream(self_ptr self, block& head) {
+  auto& st = self->state;
+  auto m = manifest_from_block(head);
+  if (!m)
+    return finish(self, "invalid manifest: " + describe(m.error()));
+  if (m->is_protected)
+    return finish(self, "protected datasets are not simulated yet");
+  st.head = std::move(*m);
+  if (st.head.content_size() == 0)
+    return finish(self, {});
+  st.progress = std::make_shared<download_progress>();
+  st.progress->started = st.started;
+  st.progress->dataset_size = st.head.content_size();
+  st.progress->block_size = st.head.block_size;
+  st.progress->manifest_cid = st.spec.cid;
+  st.progress->tree_cid = st.head.tree_cid.to_string();
+  st.progress->kind = "stream";
+  st.progress->blocks_total = st.head.content_blocks_count();
+  if (st.spec.downloads)
+    st.spec.downloads->track(st.progress);
+  open_stream(self);
+}
+
+} // namespace
+
+sim_download_actor::behavior_type
+sim_download(sim_download_actor::stateful_pointer<sim_download_state> self,
+             sim_download_spec spec) {
+  self->state.spec = std::move(spec);
+  self->state.result.cid = self->state.spec.cid;
+  self->monitor(self->state.spec.supervisor);
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    if (dm.source == st.spec.supervisor.address())
+      finish(self, "the node went down");
+    else if (st.stream && dm.source == st.stream.address() && dm.reason)
+      finish(self, "the download's stream ended: " + describe(dm.reason));
+  });
+  return {
+    [self](download_atom) -> caf::result<sim_download_result> {
+      auto& st = self->state;
+      st.promise = self->make_response_promise<sim_download_result>();
+      st.started = std::chrono::steady_clock::now();
+      auto id = cid::parse(st.spec.cid);
+      if (!id) {
+        finish(self, "bad CID: " + describe(id.error()));
+        return st.promise;
+      }
+      self->request(st.spec.store, manifest_timeout, get_atom::value, *id)
+        .then([self](block& head) { start_stream(self, head); },
+              [self](caf::error& err) {
+                finish(self, "manifest: " + describe(err));
+              });
+      return st.promise;
+    },
+    [self](retry_atom) {
+      if (!self->state.done)
+        open_stream(self);
+    },
+  };
+}
+
+} // namespace cairn::actors

@@ -1,0 +1,219 @@
+// Several complete nodes in one actor system (a node is a value): two
+// nodes without HTTP exchange a dataset over their real TCP session, found
+// through the real UDP DHT; and the simulator's agent, which hosts nodes,
+// refuses commands before the secret, kills a node abruptly and restarts
+// it on its reopened store.
+
+#include <chrono>
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <gtest/gtest.h>
+
+#include "actors/node_supervisor.hpp"
+#include "actors/sim_agent.hpp"
+#include "actors/sim_download.hpp"
+#include "actors/sim_upload.hpp"
+#include "messages/error.hpp"
+#include "messages/type_ids.hpp"
+#include "test_helpers.hpp"
+
+using namespace cairn;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct test_config : caf::actor_system_config {
+  test_config() {
+    register_types(*this);
+    load<caf::io::middleman>();
+    set("scheduler.max-threads", size_t{2});
+    set("logger.console", caf::atom("none"));
+  }
+};
+
+// Asks `dest` and waits for the answer (or the error).
+template <class T, class Handle, class... Ts>
+caf::expected<T> ask(caf::scoped_actor& self, const Handle& dest,
+                     std::chrono::seconds timeout, Ts&&... xs) {
+  caf::expected<T> out{make_error(ec::timeout)};
+  self->request(dest, timeout, std::forward<Ts>(xs)...)
+    .receive([&](T& x) { out = std::move(x); },
+             [&](caf::error& err) { out = std::move(err); });
+  return out;
+}
+
+// One node on its own temp dir, without REST API.
+struct test_node {
+  explicit test_node(caf::actor_system& sys,
+                     std::vector<std::string> bootstrap = {}) {
+    ctx = std::make_shared<actors::node_context>();
+    ctx->options.data_dir = dir.path();
+    ctx->options.no_api = true;
+    ctx->options.listen_ip = "127.0.0.1";
+    ctx->options.listen_port = 0;
+    ctx->options.disc_port = 0;
+    ctx->options.bootstrap_nodes = std::move(bootstrap);
+    auto key = storage::node_key::load_or_create(dir.file("node.key"));
+    EXPECT_OK(key);
+    ctx->key = *key;
+    sup = sys.spawn(actors::node_supervisor, ctx, actors::restart_policy{});
+  }
+
+  template <class Handle>
+  Handle child(caf::scoped_actor& self, const std::string& name) {
+    auto h = ask<caf::actor>(self, sup, 5s, get_atom::value, name);
+    EXPECT_OK(h);
+    return h ? caf::actor_cast<Handle>(*h) : Handle{};
+  }
+
+  test::temp_dir dir{"cairn-sim-node"};
+  std::shared_ptr<actors::node_context> ctx;
+  node_supervisor_actor sup;
+};
+
+TEST(SimNodesTest, TwoNodesInOneSystemExchangeADatasetOverTcpAndTheDht) {
+  test_config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  test_node a{sys};
+  auto info_a = ask<node_info>(self, a.sup, 30s, start_atom::value);
+  ASSERT_OK(info_a);
+  EXPECT_EQ(info_a->api_port, 0) << "no HTTP listener with no_api";
+  auto spr = ask<std::string>(self, a.child<discovery_actor>(self, "discovery"),
+                              5s, get_atom::value, spr_atom::value);
+  ASSERT_OK(spr);
+  test_node b{sys, {*spr}};
+  auto info_b = ask<node_info>(self, b.sup, 30s, start_atom::value);
+  ASSERT_OK(info_b);
+  EXPECT_NE(info_a->peer_id, info_b->peer_id);
+  EXPECT_ERR(
+    ask<caf::actor>(self, a.sup, 5s, get_atom::value, std::string{"api"}),
+    ec::not_found);
+
+  constexpr uint64_t size = 1'500'000; // not a multiple of the block size
+  auto up = sys.spawn(actors::sim_upload,
+                      a.child<network_store_actor>(self, "network_store"), size,
+                      uint64_t{7});
+  auto uploaded = ask<sim_upload_result>(self, up, 30s, upload_atom::value);
+  ASSERT_OK(uploaded);
+  EXPECT_EQ(uploaded->bytes, size);
+  auto again = storage::synthetic_data(7, 0, size);
+  auto digest = sha256(again);
+  EXPECT_EQ(uploaded->sha256, to_hex(byte_view{digest.data(), digest.size()}));
+
+  actors::sim_download_spec spec;
+  spec.cid = uploaded->cid;
+  spec.expect_size = size;
+  spec.expect_seed = 7;
+  spec.supervisor = b.sup;
+  spec.store = b.child<network_store_actor>(self, "network_store");
+  spec.engine = b.child<engine_actor>(self, "engine");
+  spec.downloads = b.ctx->downloads;
+  auto down = sys.spawn(actors::sim_download, spec);
+  auto got = ask<sim_download_result>(self, down, 60s, download_atom::value);
+  ASSERT_OK(got);
+  EXPECT_EQ(got->error, "");
+  EXPECT_EQ(got->bytes, size);
+  EXPECT_TRUE(got->verified);
+  EXPECT_EQ(got->sha256, uploaded->sha256);
+  ASSERT_EQ(got->sources.size(), 1u);
+  EXPECT_EQ(got->sources[0], info_a->peer_id)
+    << "the blocks came from A over the peer session";
+  EXPECT_EQ(b.ctx->downloads->list().size(), 1u);
+
+  for (auto* n : {&b, &a})
+    EXPECT_OK(ask<ok_atom>(self, n->sup, 30s, stop_atom::value));
+}
+
+class SimAgentTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    actors::sim_agent_config c;
+    c.secret = "s3cret";
+    c.data_dir = dir_.path();
+    agent_ = sys_.spawn(actors::sim_agent, c);
+  }
+
+  void TearDown() override {
+    ask<ok_atom>(self_, agent_, 30s, stop_atom::value);
+  }
+
+  test::temp_dir dir_{"cairn-sim-agent"};
+  test_config cfg_;
+  caf::actor_system sys_{cfg_};
+  caf::scoped_actor self_{sys_};
+  sim_agent_actor agent_;
+};
+
+TEST_F(SimAgentTest, RefusesCommandsBeforeTheSecret) {
+  auto refused = ask<std::vector<std::string>>(
+    self_, agent_, 5s, spawn_atom::value, uint32_t{0}, uint32_t{1},
+    std::vector<std::string>{}, std::vector<std::string>{});
+  ASSERT_FALSE(refused);
+  EXPECT_NE(describe(refused.error()).find("forbidden"), std::string::npos)
+    << describe(refused.error());
+  EXPECT_FALSE(
+    ask<ok_atom>(self_, agent_, 5s, auth_atom::value, std::string{"wrong"}));
+  EXPECT_FALSE(
+    ask<std::vector<sim_node_stats>>(self_, agent_, 5s, stats_atom::value));
+  ASSERT_OK(
+    ask<ok_atom>(self_, agent_, 5s, auth_atom::value, std::string{"s3cret"}));
+  EXPECT_OK(
+    ask<std::vector<sim_node_stats>>(self_, agent_, 5s, stats_atom::value));
+}
+
+TEST_F(SimAgentTest, KilledNodeRestartsOnItsStoreAndStillServes) {
+  ASSERT_OK(
+    ask<ok_atom>(self_, agent_, 5s, auth_atom::value, std::string{"s3cret"}));
+  auto first = ask<std::vector<std::string>>(
+    self_, agent_, 30s, spawn_atom::value, uint32_t{0}, uint32_t{1},
+    std::vector<std::string>{"--storage-quota=256MiB"},
+    std::vector<std::string>{});
+  ASSERT_OK(first);
+  auto rest = ask<std::vector<std::string>>(
+    self_, agent_, 30s, spawn_atom::value, uint32_t{1}, uint32_t{2},
+    std::vector<std::string>{}, *first);
+  ASSERT_OK(rest);
+  EXPECT_EQ(rest->size(), 2u);
+  EXPECT_FALSE(ask<std::vector<std::string>>(
+    self_, agent_, 5s, spawn_atom::value, uint32_t{2}, uint32_t{1},
+    std::vector<std::string>{}, std::vector<std::string>{}))
+    << "node 2 exists already";
+  EXPECT_FALSE(ask<std::vector<std::string>>(
+    self_, agent_, 5s, spawn_atom::value, uint32_t{9}, uint32_t{1},
+    std::vector<std::string>{"--max-peers=lots"}, std::vector<std::string>{}))
+    << "a bad node flag is refused";
+
+  // Node 1 (not the bootstrap node: it rejoins the DHT through node 0)
+  // stores a dataset, is killed and restarted; node 2 then fetches it.
+  constexpr uint64_t size = 700'000;
+  auto up = ask<sim_upload_result>(self_, agent_, 30s, upload_atom::value,
+                                   uint32_t{1}, size, uint64_t{3});
+  ASSERT_OK(up);
+  ASSERT_OK(ask<ok_atom>(self_, agent_, 5s, kill_atom::value, uint32_t{1}));
+  EXPECT_FALSE(ask<sim_upload_result>(self_, agent_, 5s, upload_atom::value,
+                                      uint32_t{1}, size, uint64_t{4}))
+    << "a killed node takes no command";
+  auto spr =
+    ask<std::string>(self_, agent_, 30s, restart_atom::value, uint32_t{1});
+  ASSERT_OK(spr);
+  auto got = ask<sim_download_result>(self_, agent_, 60s, download_atom::value,
+                                      uint32_t{2}, up->cid, size, uint64_t{3});
+  ASSERT_OK(got);
+  EXPECT_EQ(got->error, "");
+  EXPECT_TRUE(got->verified) << "the restarted node served the whole dataset";
+  auto stats =
+    ask<std::vector<sim_node_stats>>(self_, agent_, 5s, stats_atom::value);
+  ASSERT_OK(stats);
+  ASSERT_EQ(stats->size(), 3u);
+  EXPECT_TRUE((*stats)[1].up);
+  EXPECT_EQ((*stats)[1].restarts, 1u);
+  EXPECT_EQ((*stats)[2].downloads_done, 1u);
+  EXPECT_EQ((*stats)[2].bytes_downloaded, size);
+}
+
+} // namespace

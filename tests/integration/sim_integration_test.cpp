@@ -1,0 +1,400 @@
+// cairn-sim end to end with real processes: agents hosting 10 nodes each
+// on loopback, the coordinator playing scenarios on them, the report it
+// writes; agents in two network namespaces (as on two machines); an agent
+// killed mid-run; the same seed twice; bad scenarios.
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/integration/node_process.hpp"
+#include "tests/integration/subprocess.hpp"
+
+#ifndef CAIRN_SIM_BIN
+#error "CAIRN_SIM_BIN must be defined (path of the cairn-sim binary)"
+#endif
+
+using namespace cairn::test;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string scenario_file(const std::string& name) {
+  return std::string{CAIRN_SOURCE_DIR} + "/config/scenarios/" + name;
+}
+
+json read_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in)
+    return json{};
+  return json::parse(in, nullptr, false);
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::trunc) << text;
+}
+
+// A `cairn-sim agent` process on `ip` (port chosen by the OS), run through
+// `prefix` (e.g. `ip netns exec NS`) if given; killed (SIGKILL) by the
+// destructor if still running, and with the test process.
+class agent_process {
+public:
+  agent_process(const std::string& dir, const std::string& secret_file,
+                const std::string& ip = "127.0.0.1",
+                std::vector<std::string> prefix = {}) {
+    std::vector<std::string> args = std::move(prefix);
+    for (auto a : {CAIRN_SIM_BIN, "agent", "--listen"})
+      args.push_back(a);
+    args.push_back(ip + ":0");
+    args.insert(args.end(), {"--data-dir", dir, "--secret-file", secret_file});
+    std::vector<char*> argv;
+    for (auto& a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int out[2];
+    if (::pipe2(out, O_CLOEXEC) != 0)
+      return;
+    pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent)
+        ::_exit(1);
+      ::dup2(out[1], 1);
+      int err =
+        ::open((dir + ".log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (err >= 0)
+        ::dup2(err, 2);
+      ::execvp(argv[0], argv.data());
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    std::string text;
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (text.find('\n') == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+      pollfd p{out[0], POLLIN, 0};
+      if (::poll(&p, 1, 200) <= 0)
+        continue;
+      char buf[256];
+      auto n = ::read(out[0], buf, sizeof(buf));
+      if (n <= 0)
+        break;
+      text.append(buf, static_cast<size_t>(n));
+    }
+    ::close(out[0]);
+    auto at = text.find("listen=");
+    if (at != std::string::npos)
+      address_ = text.substr(at + 7, text.find_first_of(" \n", at) - at - 7);
+  }
+
+  ~agent_process() { kill9(); }
+
+  /// `127.0.0.1:PORT`, empty if the agent did not start.
+  const std::string& address() const { return address_; }
+
+  void kill9() {
+    if (pid_ <= 0)
+      return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  /// Waits up to `limit` for the agent to exit on its own.
+  bool wait_exit(std::chrono::milliseconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (pid_ > 0 && std::chrono::steady_clock::now() < deadline) {
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_)
+        pid_ = -1;
+      else
+        std::this_thread::sleep_for(50ms);
+    }
+    return pid_ <= 0;
+  }
+
+private:
+  pid_t pid_ = -1;
+  std::string address_;
+};
+
+size_t count_state(const json& report, const std::string& state) {
+  size_t n = 0;
+  for (auto& d : report["downloads"])
+    n += d["state"] == state;
+  return n;
+}
+
+TEST(SimTest, TwoAgentsTwentyNodesEveryCopyVerifiedByteForByte) {
+  temp_dir dir{"cairn-sim-it"};
+  write_file(dir.file("secret"), "letmein\n");
+  agent_process a{dir.file("agent-a"), dir.file("secret")};
+  agent_process b{dir.file("agent-b"), dir.file("secret")};
+  ASSERT_FALSE(a.address().empty()) << "agent a did not start";
+  ASSERT_FALSE(b.address().empty()) << "agent b did not start";
+  auto out = dir.file("out");
+  auto r =
+    run_process({CAIRN_SIM_BIN, "run", scenario_file("dissemination.toml"),
+                 "--agent", a.address(), "--agent", b.address(),
+                 "--secret-file", dir.file("secret"), "--out", out},
+                {}, {}, 150s);
+  EXPECT_EQ(r.code, 0) << r.describe();
+  auto report = read_json(out + "/report.json");
+  ASSERT_TRUE(report.is_object()) << "no report.json" << r.describe();
+  ASSERT_EQ(report["uploads"].size(), 1u);
+  auto& up = report["uploads"][0];
+  EXPECT_EQ(up["size"], 4u << 20);
+  ASSERT_EQ(report["downloads"].size(), 19u);
+  EXPECT_EQ(count_state(report, "done"), 19u) << report["downloads"].dump(1);
+  std::set<uint32_t> nodes;
+  for (auto& d : report["downloads"]) {
+    nodes.insert(d["node"].get<uint32_t>());
+    EXPECT_EQ(d["bytes"], 4u << 20);
+    EXPECT_TRUE(d["verified"].get<bool>()) << "compared byte for byte";
+    EXPECT_EQ(d["sha256"], up["sha256"]);
+    EXPECT_EQ(d["cid"], up["cid"]);
+    EXPECT_FALSE(d["sources"].empty()) << "blocks came from peers";
+  }
+  EXPECT_EQ(nodes.size(), 19u);
+  EXPECT_EQ(nodes.count(0), 0u) << "the uploader does not download";
+  ASSERT_EQ(report["nodes"].size(), 20u);
+  std::set<uint32_t> agents;
+  for (auto& n : report["nodes"])
+    agents.insert(n["agent"].get<uint32_t>());
+  EXPECT_EQ(agents.size(), 2u) << "nodes on both agents";
+  std::ifstream md(out + "/report.md");
+  EXPECT_TRUE(md.good());
+  EXPECT_TRUE(a.wait_exit(10s)) << "the run stops its agents";
+  EXPECT_TRUE(b.wait_exit(10s));
+}
+
+TEST(SimTest, LosingAnAgentEndsTheRunWithinTenSecondsWithAPartialReport) {
+  temp_dir dir{"cairn-sim-it"};
+  write_file(dir.file("secret"), "letmein\n");
+  // Downloads keep starting for 40 s: the run is busy when the agent goes.
+  write_file(dir.file("long.toml"), R"(
+seed = 3
+time_limit = 60
+[[group]]
+count = 8
+[[event]]
+action = "upload"
+node = 0
+data = "f"
+size = "1MiB"
+[[event]]
+at = 1
+action = "download"
+data = "f"
+spread = 40
+)");
+  agent_process a{dir.file("agent-a"), dir.file("secret")};
+  agent_process b{dir.file("agent-b"), dir.file("secret")};
+  ASSERT_FALSE(a.address().empty() || b.address().empty());
+  auto out = dir.file("out");
+  auto run = std::async(std::launch::async, [&] {
+    return run_process({CAIRN_SIM_BIN, "run", dir.file("long.toml"), "--agent",
+                        a.address(), "--agent", b.address(), "--secret-file",
+                        dir.file("secret"), "--out", out},
+                       {}, {}, 90s);
+  });
+  std::this_thread::sleep_for(5s);
+  ASSERT_EQ(run.wait_for(0s), std::future_status::timeout)
+    << "the run ended before the agent was killed: " << run.get().describe();
+  auto killed = std::chrono::steady_clock::now();
+  b.kill9();
+  auto r = run.get();
+  auto took = std::chrono::steady_clock::now() - killed;
+  EXPECT_EQ(r.code, 1) << r.describe();
+  EXPECT_LT(took, 10s) << r.describe();
+  auto lines = r.err_lines();
+  ASSERT_FALSE(lines.empty()) << r.describe();
+  EXPECT_NE(lines.back().find("lost agent " + b.address()), std::string::npos)
+    << r.describe();
+  auto report = read_json(out + "/report.json");
+  ASSERT_TRUE(report.is_object()) << "a partial report" << r.describe();
+  EXPECT_EQ(report["exit_code"], 1);
+  EXPECT_NE(report["reason"].get<std::string>().find(b.address()),
+            std::string::npos);
+  EXPECT_EQ(report["uploads"].size(), 1u);
+  EXPECT_TRUE(a.wait_exit(10s)) << "the surviving agent is stopped";
+}
+
+// Two network namespaces joined by a veth pair, removed by the destructor.
+struct netns_pair {
+  std::string a, b;
+  bool ok = false;
+  std::string why;
+
+  netns_pair() {
+    auto id = std::to_string(::getpid() % 100000);
+    a = "cairnsim-a-" + id;
+    b = "cairnsim-b-" + id;
+    std::vector<std::vector<std::string>> steps = {
+      {"ip", "netns", "add", a},
+      {"ip", "netns", "add", b},
+      {"ip", "link", "add", "csa" + id, "type", "veth", "peer", "name",
+       "csb" + id},
+      {"ip", "link", "set", "csa" + id, "netns", a},
+      {"ip", "link", "set", "csb" + id, "netns", b},
+      {"ip", "-n", a, "addr", "add", "10.77.0.1/24", "dev", "csa" + id},
+      {"ip", "-n", b, "addr", "add", "10.77.0.2/24", "dev", "csb" + id},
+      {"ip", "-n", a, "link", "set", "csa" + id, "up"},
+      {"ip", "-n", b, "link", "set", "csb" + id, "up"},
+      {"ip", "-n", a, "link", "set", "lo", "up"},
+      {"ip", "-n", b, "link", "set", "lo", "up"},
+    };
+    for (auto& s : steps) {
+      auto r = run_process(s, {}, {}, 10s);
+      if (r.code != 0) {
+        why = r.command + ": " + r.err;
+        return;
+      }
+    }
+    ok = true;
+  }
+
+  ~netns_pair() {
+    run_process({"ip", "netns", "del", a}, {}, {}, 10s);
+    run_process({"ip", "netns", "del", b}, {}, {}, 10s);
+  }
+};
+
+TEST(SimTest, AgentsInTwoNetworkNamespacesSpreadADataset) {
+  if (::geteuid() != 0)
+    GTEST_SKIP() << "needs root to create network namespaces";
+  netns_pair ns;
+  if (!ns.ok)
+    GTEST_SKIP() << "cannot create network namespaces: " << ns.why;
+  temp_dir dir{"cairn-sim-it"};
+  write_file(dir.file("secret"), "letmein\n");
+  write_file(dir.file("spread.toml"), R"(
+seed = 4
+time_limit = 60
+[[group]]
+count = 10
+[[event]]
+action = "upload"
+node = 0
+data = "f"
+size = "2MiB"
+[[event]]
+at = 0.5
+action = "download"
+data = "f"
+spread = 1
+)");
+  agent_process a{dir.file("agent-a"),
+                  dir.file("secret"),
+                  "10.77.0.1",
+                  {"ip", "netns", "exec", ns.a}};
+  agent_process b{dir.file("agent-b"),
+                  dir.file("secret"),
+                  "10.77.0.2",
+                  {"ip", "netns", "exec", ns.b}};
+  ASSERT_FALSE(a.address().empty() || b.address().empty());
+  EXPECT_EQ(a.address().rfind("10.77.0.1:", 0), 0u) << a.address();
+  auto out = dir.file("out");
+  auto r = run_process({"ip", "netns", "exec", ns.a, CAIRN_SIM_BIN, "run",
+                        dir.file("spread.toml"), "--agent", a.address(),
+                        "--agent", b.address(), "--secret-file",
+                        dir.file("secret"), "--out", out},
+                       {}, {}, 120s);
+  EXPECT_EQ(r.code, 0) << r.describe();
+  auto report = read_json(out + "/report.json");
+  ASSERT_TRUE(report.is_object()) << r.describe();
+  EXPECT_EQ(count_state(report, "done"), 9u) << report["downloads"].dump(1);
+  for (auto& d : report["downloads"])
+    EXPECT_TRUE(d["verified"].get<bool>());
+}
+
+TEST(SimTest, TheSameSeedGivesTheSameScheduleAndCids) {
+  temp_dir dir{"cairn-sim-it"};
+  write_file(dir.file("small.toml"), R"(
+seed = 1
+time_limit = 60
+[[group]]
+count = 4
+[[event]]
+action = "upload"
+node = 1
+data = "f"
+size = 300000
+[[event]]
+at = 0.5
+action = "download"
+data = "f"
+fraction = 0.67
+spread = 1
+)");
+  auto run = [&](const std::string& seed, const std::string& name) {
+    auto out = dir.file(name);
+    auto r = run_process({CAIRN_SIM_BIN, "run", dir.file("small.toml"),
+                          "--local-agents", "1", "--seed", seed, "--out", out},
+                         {}, {}, 90s);
+    EXPECT_EQ(r.code, 0) << r.describe();
+    return read_json(out + "/report.json");
+  };
+  auto first = run("9", "a");
+  auto second = run("9", "b");
+  auto other = run("10", "c");
+  ASSERT_TRUE(first.is_object() && second.is_object() && other.is_object());
+  EXPECT_EQ(first["schedule"], second["schedule"]);
+  EXPECT_EQ(first["placement"], second["placement"]);
+  ASSERT_EQ(first["uploads"].size(), 1u);
+  EXPECT_EQ(first["uploads"][0]["cid"], second["uploads"][0]["cid"]);
+  EXPECT_EQ(count_state(first, "done"), 2u) << first["downloads"].dump(1);
+  EXPECT_NE(first["uploads"][0]["cid"], other["uploads"][0]["cid"])
+    << "another seed, other data";
+  EXPECT_NE(first["schedule"], other["schedule"]);
+}
+
+TEST(SimTest, BadScenariosExitTwoWithOneLineNamingTheKey) {
+  temp_dir dir{"cairn-sim-it"};
+  struct bad_case {
+    std::string text;
+    std::string expect;
+  };
+  std::vector<bad_case> cases = {
+    {"[[group]]\ncount = 2\n[[event]]\naction = \"upload\"\ndata = \"f\"\n"
+     "size = 10\nsize_typo = 1\n",
+     "bad.toml:7: event 'upload': unknown key 'size_typo'"},
+    {"[[group]]\ncount = 2\n[[event]]\naction = \"upload\"\nnode = 2\n"
+     "data = \"f\"\nsize = 10\n",
+     "bad.toml:5: event 'upload': node: node 2 out of range (2 nodes)"},
+    {"[[group]]\ncount = 2\n[[event]]\naction = \"upload\"\ndata = \"f\"\n"
+     "size = -1\n",
+     "bad.toml:6: event 'upload': size: negative size -1"},
+    {"[[group]]\ncount = 2\nagent = 5\n",
+     "group 'group0': agent 5 out of range (1 agents)"},
+  };
+  for (auto& c : cases) {
+    write_file(dir.file("bad.toml"), c.text);
+    auto r = run_process({CAIRN_SIM_BIN, "run", dir.file("bad.toml"),
+                          "--local-agents", "1", "--out", dir.file("out")},
+                         {}, {}, 20s);
+    EXPECT_EQ(r.code, 2) << r.describe();
+    auto lines = r.err_lines();
+    ASSERT_EQ(lines.size(), 1u) << r.describe();
+    EXPECT_NE(lines[0].find(c.expect), std::string::npos) << r.describe();
+  }
+  auto r = run_process(
+    {CAIRN_SIM_BIN, "run", dir.file("missing.toml"), "--local-agents", "1"}, {},
+    {}, 20s);
+  EXPECT_EQ(r.code, 2) << r.describe();
+  EXPECT_EQ(r.err_lines().size(), 1u) << r.describe();
+}
+
+} // namespace

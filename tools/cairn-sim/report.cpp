@@ -1,0 +1,200 @@
+// The report of a run: report.json (everything collected) and report.md
+// (a summary a person reads).
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "tools/cairn-sim/sim.hpp"
+
+namespace cairn::sim {
+
+namespace {
+
+using json = nlohmann::json;
+
+const char* kind_name(config::event_kind k) {
+  switch (k) {
+  case config::event_kind::upload:
+    return "upload";
+  case config::event_kind::download:
+    return "download";
+  case config::event_kind::kill:
+    return "kill";
+  case config::event_kind::restart:
+    return "restart";
+  }
+  return "?";
+}
+
+// The q-quantile of sorted `xs` (nearest rank).
+double quantile(const std::vector<double>& xs, double q) {
+  if (xs.empty())
+    return 0;
+  auto i = static_cast<size_t>(q * static_cast<double>(xs.size() - 1) + 0.5);
+  return xs[std::min(i, xs.size() - 1)];
+}
+
+std::string fixed(double x, int digits = 2) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.*f", digits, x);
+  return buf;
+}
+
+json to_json(const actors::sim_run_log& log) {
+  json j;
+  j["scenario"] = log.scenario;
+  j["seed"] = log.seed;
+  j["agents"] = log.agents;
+  j["exit_code"] = log.exit_code;
+  j["reason"] = log.reason;
+  j["startup_seconds"] = log.startup_seconds;
+  j["run_seconds"] = log.run_seconds;
+  j["schedule"] = json::array();
+  for (auto& s : log.steps) {
+    json x{{"at", s.at}, {"kind", kind_name(s.kind)}, {"node", s.node}};
+    if (!s.data.empty())
+      x["data"] = s.data;
+    j["schedule"].push_back(std::move(x));
+  }
+  j["placement"] = log.placement;
+  j["uploads"] = json::array();
+  for (auto& [name, u] : log.uploads) {
+    json x{{"data", name},
+           {"node", u.node},
+           {"size", u.size},
+           {"data_seed", u.data_seed},
+           {"at", u.at}};
+    if (u.result) {
+      x["cid"] = u.result->cid;
+      x["sha256"] = u.result->sha256;
+      x["seconds"] = u.result->seconds;
+    }
+    if (!u.error.empty())
+      x["error"] = u.error;
+    j["uploads"].push_back(std::move(x));
+  }
+  j["downloads"] = json::array();
+  for (auto& d : log.downloads) {
+    auto& r = d.result;
+    json sources = json::array();
+    for (size_t i = 0; i < r.sources.size(); ++i)
+      sources.push_back(
+        {{"peer", r.sources[i]},
+         {"blocks", i < r.source_blocks.size() ? r.source_blocks[i] : 0}});
+    j["downloads"].push_back({{"node", d.node},
+                              {"data", d.data},
+                              {"cid", r.cid},
+                              {"at", d.at},
+                              {"state", d.state},
+                              {"bytes", r.bytes},
+                              {"seconds", r.seconds},
+                              {"first_byte_seconds", r.first_byte_seconds},
+                              {"sha256", r.sha256},
+                              {"verified", r.verified},
+                              {"error", r.error},
+                              {"retries", r.retries},
+                              {"retry_reason", r.retry_reason},
+                              {"sources", std::move(sources)}});
+  }
+  j["events"] = json::array();
+  for (auto& e : log.events) {
+    json x{{"at", e.at}, {"what", e.what}};
+    if (e.node)
+      x["node"] = *e.node;
+    if (!e.detail.empty())
+      x["detail"] = e.detail;
+    j["events"].push_back(std::move(x));
+  }
+  j["nodes"] = json::array();
+  for (auto& n : log.nodes)
+    j["nodes"].push_back(
+      {{"index", n.index},
+       {"agent", n.index < log.placement.size() ? log.placement[n.index] : 0},
+       {"peer_id", n.peer_id},
+       {"up", n.up},
+       {"peers", n.peers},
+       {"uploads", n.uploads},
+       {"downloads_done", n.downloads_done},
+       {"downloads_failed", n.downloads_failed},
+       {"bytes_downloaded", n.bytes_downloaded},
+       {"restarts", n.restarts}});
+  return j;
+}
+
+std::string to_markdown(const actors::sim_run_log& log) {
+  std::map<std::string, size_t> states;
+  std::vector<double> times;
+  uint64_t bytes = 0;
+  for (auto& d : log.downloads) {
+    ++states[d.state];
+    bytes += d.result.bytes;
+    if (d.state == "done")
+      times.push_back(d.result.seconds);
+  }
+  std::sort(times.begin(), times.end());
+  std::string md = "# cairn-sim report\n\n";
+  md += "| | |\n|---|---|\n";
+  md += "| scenario | `" + log.scenario + "` |\n";
+  md += "| seed | " + std::to_string(log.seed) + " |\n";
+  md += "| agents | " + std::to_string(log.agents.size()) + " |\n";
+  md += "| nodes | " + std::to_string(log.placement.size()) + " |\n";
+  md += "| outcome | " +
+        (log.exit_code == 0
+           ? std::string{"ok"}
+           : "exit " + std::to_string(log.exit_code) + ": " + log.reason) +
+        " |\n";
+  md += "| start-up | " + fixed(log.startup_seconds) + " s |\n";
+  md += "| timeline | " + fixed(log.run_seconds) + " s |\n";
+  md += "| bytes downloaded | " + std::to_string(bytes) + " |\n\n";
+  md += "## Downloads\n\n| state | count |\n|---|---|\n";
+  for (auto& [s, n] : states)
+    md += "| " + s + " | " + std::to_string(n) + " |\n";
+  if (!times.empty()) {
+    md += "\nCompletion time of the downloads done (s): min " +
+          fixed(times.front()) + ", median " + fixed(quantile(times, 0.5)) +
+          ", p90 " + fixed(quantile(times, 0.9)) + ", max " +
+          fixed(times.back()) + ".\n";
+  }
+  md += "\n## Uploads\n\n| data | node | bytes | CID | seconds |\n"
+        "|---|---|---|---|---|\n";
+  for (auto& [name, u] : log.uploads)
+    md += "| " + name + " | " + std::to_string(u.node) + " | " +
+          std::to_string(u.size) + " | " +
+          (u.result ? "`" + u.result->cid + "`" : "failed: " + u.error) +
+          " | " + (u.result ? fixed(u.result->seconds) : "") + " |\n";
+  std::vector<const actors::sim_download_record*> bad;
+  for (auto& d : log.downloads)
+    if (d.state != "done")
+      bad.push_back(&d);
+  if (!bad.empty()) {
+    md += "\n## Downloads not done\n\n| node | data | state | error |\n"
+          "|---|---|---|---|\n";
+    for (auto* d : bad)
+      md += "| " + std::to_string(d->node) + " | " + d->data + " | " +
+            d->state + " | " + d->result.error + " |\n";
+  }
+  md += "\n## Events\n\n| t (s) | what | node | detail |\n|---|---|---|---|\n";
+  for (auto& e : log.events)
+    md += "| " + fixed(e.at) + " | " + e.what + " | " +
+          (e.node ? std::to_string(*e.node) : "") + " | " + e.detail + " |\n";
+  return md;
+}
+
+} // namespace
+
+std::string write_report(const actors::sim_run_log& log,
+                         const std::string& dir) {
+  std::ofstream js(dir + "/report.json", std::ios::trunc);
+  js << to_json(log).dump(2) << "\n";
+  std::ofstream md(dir + "/report.md", std::ios::trunc);
+  md << to_markdown(log);
+  if (!js || !md)
+    return "cannot write the report into " + dir;
+  return {};
+}
+
+} // namespace cairn::sim

@@ -1,0 +1,269 @@
+// cairn-sim run: starts local agents if asked, connects to every agent,
+// plays the scenario with a sim_coordinator and writes the report.
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <openssl/rand.h>
+
+#include "messages/bytes.hpp"
+#include "messages/error.hpp"
+#include "messages/type_ids.hpp"
+#include "tools/cairn-sim/sim.hpp"
+
+namespace cairn::sim {
+
+namespace {
+
+int usage_error(const std::string& why) {
+  std::cerr << "cairn-sim: " << why << "\n";
+  return 2;
+}
+
+int failure(const std::string& why) {
+  std::cerr << "cairn-sim: " << why << "\n";
+  return 1;
+}
+
+/// An agent process started by the coordinator.
+struct local_agent {
+  pid_t pid = -1;
+  std::string address;
+};
+
+// Starts `exe agent ...`, its stderr into `log`, and waits for its ready
+// line (at most 30 s). The agent dies with the coordinator (PDEATHSIG).
+std::optional<local_agent>
+start_agent(const std::string& exe, const std::string& dir,
+            const std::string& secret_file, const std::string& log,
+            const std::string& level, std::string& why) {
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) {
+    why = "pipe failed";
+    return std::nullopt;
+  }
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    why = "fork failed";
+    return std::nullopt;
+  }
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent)
+      ::_exit(1);
+    ::dup2(out[1], 1);
+    int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (err >= 0)
+      ::dup2(err, 2);
+    int in = ::open("/dev/null", O_RDONLY);
+    if (in >= 0)
+      ::dup2(in, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execl(exe.c_str(), exe.c_str(), "agent", "--listen", "127.0.0.1:0",
+            "--data-dir", dir.c_str(), "--secret-file", secret_file.c_str(),
+            "--log-level", level.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  std::string text;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
+  while (text.find('\n') == std::string::npos) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  deadline - std::chrono::steady_clock::now())
+                  .count();
+    pollfd p{out[0], POLLIN, 0};
+    if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0)
+      break;
+    char buf[512];
+    auto n = ::read(out[0], buf, sizeof(buf));
+    if (n <= 0)
+      break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(out[0]);
+  auto at = text.find("listen=");
+  if (at == std::string::npos) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    why = "a local agent did not start (see " + log + ")";
+    return std::nullopt;
+  }
+  auto end = text.find_first_of(" \n", at);
+  return local_agent{pid, text.substr(at + 7, end - at - 7)};
+}
+
+// Waits up to `limit` for the local agents to exit, then kills them.
+void reap(std::vector<local_agent>& agents, std::chrono::seconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  for (auto& a : agents) {
+    while (a.pid > 0) {
+      if (::waitpid(a.pid, nullptr, WNOHANG) == a.pid) {
+        a.pid = -1;
+        break;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        ::kill(a.pid, SIGKILL);
+        ::waitpid(a.pid, nullptr, 0);
+        a.pid = -1;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    }
+  }
+}
+
+std::string fresh_secret() {
+  unsigned char raw[16];
+  if (RAND_bytes(raw, sizeof(raw)) != 1) {
+    std::random_device rd;
+    for (auto& b : raw)
+      b = static_cast<unsigned char>(rd());
+  }
+  return cairn::to_hex(cairn::byte_view{raw, sizeof(raw)});
+}
+
+} // namespace
+
+int run_scenario(const run_options& o) {
+  std::string why;
+  auto parsed = config::parse_scenario(o.scenario, why);
+  if (!parsed)
+    return usage_error(why);
+  auto& sc = *parsed;
+  auto agent_count = static_cast<uint32_t>(o.agents.size()) + o.local_agents;
+  if (agent_count == 0)
+    return usage_error("no agents: give --agent HOST:PORT or --local-agents N");
+  for (auto& g : sc.groups)
+    if (g.agent && *g.agent >= agent_count)
+      return usage_error(sc.path + ": group '" + g.name + "': agent " +
+                         std::to_string(*g.agent) + " out of range (" +
+                         std::to_string(agent_count) + " agents)");
+  std::vector<std::pair<std::string, uint16_t>> remote;
+  for (auto& a : o.agents) {
+    auto hp = split_host_port(a);
+    if (!hp)
+      return usage_error("--agent: '" + a + "' is not HOST:PORT");
+    remote.push_back(*hp);
+  }
+  if (!o.agents.empty() && o.secret_file.empty())
+    return usage_error("--agent needs --secret-file (the agents' secret)");
+  std::string secret;
+  if (!o.secret_file.empty()) {
+    auto s = read_secret(o.secret_file, why);
+    if (!s)
+      return usage_error("--secret-file: " + why);
+    secret = *s;
+  }
+  std::error_code fs_err;
+  std::filesystem::create_directories(o.out, fs_err);
+  if (fs_err)
+    return failure("cannot create " + o.out + ": " + fs_err.message());
+  setup_logging(o.log_level);
+
+  auto log = std::make_shared<actors::sim_run_log>();
+  log->scenario = sc.path;
+  log->seed = o.seed ? *o.seed : sc.seed;
+  log->steps = config::expand(sc, log->seed);
+  for (uint32_t i = 0; i < sc.node_count(); ++i)
+    log->placement.push_back(config::placement(sc, i, agent_count));
+
+  std::vector<local_agent> locals;
+  if (o.local_agents > 0) {
+    auto secret_file = o.secret_file;
+    if (secret_file.empty()) {
+      secret = fresh_secret();
+      secret_file = o.out + "/agent-secret";
+      std::ofstream f(secret_file, std::ios::trunc);
+      f << secret << "\n";
+      f.close();
+      ::chmod(secret_file.c_str(), 0600);
+      if (!f)
+        return failure("cannot write " + secret_file);
+    }
+    for (uint32_t i = 0; i < o.local_agents; ++i) {
+      auto dir = o.out + "/agent-" + std::to_string(i);
+      std::filesystem::remove_all(dir, fs_err);
+      auto a = start_agent(o.self_exe, dir, secret_file, dir + ".log",
+                           o.log_level, why);
+      if (!a) {
+        reap(locals, std::chrono::seconds{0});
+        return failure(why);
+      }
+      locals.push_back(*a);
+      auto hp = split_host_port(a->address);
+      remote.push_back(*hp);
+    }
+  }
+
+  caf::actor_system_config cfg;
+  register_types(cfg);
+  cfg.load<caf::io::middleman>();
+  cfg.set("scheduler.max-threads", size_t{2});
+  cfg.set("logger.console", caf::atom("none"));
+  int code = 0;
+  {
+    caf::actor_system sys{cfg};
+    caf::scoped_actor self{sys};
+    std::vector<actors::sim_agent_link> links;
+    for (auto& [host, port] : remote) {
+      auto name = host + ":" + std::to_string(port);
+      log->agents.push_back(name);
+      auto h = sys.middleman().remote_actor<sim_agent_actor>(host, port);
+      if (!h) {
+        code =
+          failure("cannot reach agent " + name + ": " + describe(h.error()));
+        break;
+      }
+      caf::error err;
+      self->request(*h, std::chrono::seconds{10}, auth_atom::value, secret)
+        .receive([](ok_atom) {}, [&](caf::error& e) { err = e; });
+      if (err) {
+        code = failure("agent " + name + " refused the run: " + describe(err));
+        break;
+      }
+      links.push_back(actors::sim_agent_link{name, *h});
+    }
+    if (code == 0) {
+      auto coord = sys.spawn(actors::sim_coordinator, sc, links, log);
+      self->monitor(coord);
+      self->receive([](caf::down_msg&) {});
+      code = log->exit_code;
+    } else {
+      log->exit_code = code;
+      for (auto& l : links)
+        self->request(l.handle, std::chrono::seconds{5}, stop_atom::value)
+          .receive([](ok_atom) {}, [](caf::error&) {});
+    }
+  }
+  if (auto err = write_report(*log, o.out); !err.empty())
+    std::cerr << "cairn-sim: " << err << "\n";
+  reap(locals, std::chrono::seconds{10});
+  size_t done = 0;
+  for (auto& d : log->downloads)
+    done += d.state == "done";
+  if (log->exit_code != 0 && !log->reason.empty())
+    std::cerr << "cairn-sim: " << log->reason << "\n";
+  std::printf("cairn-sim: %zu/%zu downloads done; report in %s/report.md\n",
+              done, log->downloads.size(), o.out.c_str());
+  return code;
+}
+
+} // namespace cairn::sim

@@ -1,0 +1,71 @@
+#pragma once
+
+// The two commands of cairn-sim (README "cairn-sim"): `agent` hosts nodes,
+// `run` plays a scenario on agents; and the report a run writes.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "actors/sim_coordinator.hpp"
+
+namespace cairn::sim {
+
+/// Settings of `cairn-sim agent`.
+struct agent_options {
+  /// `IP:PORT` the agent's actor is published on (port 0: any).
+  std::string listen;
+  std::string data_dir = "./cairn-sim-data";
+  /// Address the nodes listen on and announce; empty: the listen IP, or
+  /// 127.0.0.1 when that is 0.0.0.0.
+  std::string advertise_ip;
+  std::string secret_file;
+  std::string log_level = "warn";
+  /// Scheduler threads; 0 = one per core, at least 2.
+  uint32_t threads = 0;
+};
+
+/// Settings of `cairn-sim run`.
+struct run_options {
+  std::string scenario;
+  /// Agents to connect to (`HOST:PORT`), in placement order.
+  std::vector<std::string> agents;
+  /// Agent processes to start on this machine (after `agents`).
+  uint32_t local_agents = 0;
+  std::string out = "./cairn-sim-out";
+  /// Overrides the scenario's seed.
+  std::optional<uint64_t> seed;
+  std::string secret_file;
+  std::string log_level = "warn";
+  /// The path of this program, to start local agents with.
+  std::string self_exe;
+};
+
+/// Runs an agent until it is told to stop (or SIGINT/SIGTERM). Returns the
+/// exit code: 0, 1 unusable (port, data dir), 2 bad settings.
+int run_agent(const agent_options& o);
+
+/// Plays a scenario. Returns the exit code: 0 every download done, 1 a
+/// failure or a lost agent (report written all the same), 2 a bad
+/// scenario or command line.
+int run_scenario(const run_options& o);
+
+/// Writes `report.json` and `report.md` into `dir`. Returns an empty
+/// string, or why it could not.
+std::string write_report(const actors::sim_run_log& log,
+                         const std::string& dir);
+
+/// Sets the default logger to stderr at `level` (cairn-node's levels).
+void setup_logging(const std::string& level);
+
+/// `HOST:PORT` split; nothing if malformed.
+std::optional<std::pair<std::string, uint16_t>>
+split_host_port(const std::string& text);
+
+/// The secret in `path` (surrounding whitespace dropped); sets `why` if
+/// unreadable or empty.
+std::optional<std::string> read_secret(const std::string& path,
+                                       std::string& why);
+
+} // namespace cairn::sim
