@@ -57,6 +57,7 @@ const std::vector<std::string> all_flags{
   "metrics",
   "metrics-address",
   "metrics-port",
+  "insecure-transport",
   "threads",
   "stream-window",
   "ec-backend",
@@ -99,6 +100,7 @@ void expect_defaults(const node_options& o) {
   EXPECT_EQ(o.ec_backend, d.ec_backend);
   EXPECT_EQ(o.enable_fault_injection, d.enable_fault_injection);
   EXPECT_EQ(o.api_token, d.api_token);
+  EXPECT_EQ(o.insecure_transport, d.insecure_transport);
   EXPECT_EQ(o.http_threads, d.http_threads);
   EXPECT_EQ(o.http_threads_per_ip, d.http_threads_per_ip);
   EXPECT_EQ(o.http_max_pending, d.http_max_pending);
