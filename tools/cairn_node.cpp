@@ -20,6 +20,7 @@
 #include "actors/fd_budget.hpp"
 #include "actors/local_store.hpp"
 #include "actors/node_supervisor.hpp"
+#include "actors/system_config.hpp"
 #include "config/options.hpp"
 #include "messages/error.hpp"
 #include "messages/type_ids.hpp"
@@ -161,18 +162,7 @@ int main(int argc, char** argv) {
     return fail("start-up store check: " + describe(reclaimed.error()));
 
   caf::actor_system_config cfg;
-  register_types(cfg);
-  cfg.load<caf::io::middleman>();
-  auto threads = opts.threads != 0
-                   ? opts.threads
-                   : std::max(2u, std::thread::hardware_concurrency());
-  cfg.set("scheduler.max-threads", static_cast<size_t>(threads));
-  cfg.set("logger.console", caf::atom("none"));
-  // An idle worker spins briefly, then sleeps on its condition variable
-  // (woken by the next enqueue). CAF's default middle phase of 500 polls
-  // with 50 us sleeps costs a context switch per poll: on a small machine
-  // that is CPU the I/O thread, the store and the HTTP threads need.
-  cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
+  actors::configure_actor_system(cfg, opts.threads);
   int exit_code = 0;
   // A node that never started says only why (one line, e.g. a busy port).
   bool started = false;

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/sim_agent.hpp"
+#include "actors/system_config.hpp"
 #include "messages/error.hpp"
 #include "messages/type_ids.hpp"
 #include "tools/cairn-sim/sim.hpp"
@@ -99,15 +100,7 @@ int run_agent(const agent_options& o) {
                      : where->first == "0.0.0.0" ? std::string{"127.0.0.1"}
                                                  : where->first;
   caf::actor_system_config sys_cfg;
-  register_types(sys_cfg);
-  sys_cfg.load<caf::io::middleman>();
-  auto threads = o.threads != 0
-                   ? o.threads
-                   : std::max(2u, std::thread::hardware_concurrency());
-  sys_cfg.set("scheduler.max-threads", static_cast<size_t>(threads));
-  sys_cfg.set("logger.console", caf::atom("none"));
-  // As cairn-node: idle workers sleep instead of polling.
-  sys_cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
+  actors::configure_actor_system(sys_cfg, o.threads);
   int code = 0;
   {
     caf::actor_system sys{sys_cfg};
