@@ -145,6 +145,8 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
     ec.session.key = st.key;
     ec.session.listen_addrs = st.info.addrs;
     ec.session.insecure_transport = o.insecure_transport;
+    ec.session.idle_timeout = o.peer_idle_timeout;
+    ec.session.keepalive_interval = o.peer_idle_timeout / 4;
     ec.price_per_byte = o.price_per_byte;
     ec.max_price = o.max_price;
     ec.max_peers = o.max_peers;
@@ -173,6 +175,8 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
     sc.key = st.key;
     sc.listen_addrs = st.info.addrs;
     sc.insecure_transport = o.insecure_transport;
+    sc.idle_timeout = o.peer_idle_timeout;
+    sc.keepalive_interval = o.peer_idle_timeout / 4;
     auto budget = make_fd_budget(fd_limit(), o.fd_reserve);
     st.listener = self->system().middleman().spawn_broker(
       budgeted_peer_listener, std::move(st.listener_socket), std::move(sc),

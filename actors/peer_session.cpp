@@ -35,6 +35,7 @@ bool can_write_frames(self_ptr self) {
 void count_out(self_ptr self, size_t framed) {
   auto& st = self->state;
   self->flush(st.hdl);
+  st.last_out = std::chrono::steady_clock::now();
   st.bytes_out += framed;
   st.unsent += framed;
   ++st.frames_out;
@@ -115,6 +116,42 @@ caf::error on_hello(self_ptr self, wire::hello& h) {
   return write_message(self, wire::auth{st.cfg.key->sign(payload)});
 }
 
+// Arms the next keep-alive check. The handshake's timer uses the same
+// message: one that comes before the check is due is not ours.
+void schedule_keepalive(self_ptr self) {
+  auto& st = self->state;
+  auto every = std::min(st.cfg.keepalive_interval, st.cfg.idle_timeout);
+  st.next_check = std::chrono::steady_clock::now() + every;
+  self->delayed_send(self, every, timeout_atom::value);
+}
+
+// Drops a peer silent for too long; PINGs a quiet link (its PONG is the
+// peer being heard from).
+void check_keepalive(self_ptr self) {
+  auto& st = self->state;
+  auto now = std::chrono::steady_clock::now();
+  if (now < st.next_check)
+    return; // the handshake's timer, or a stale one
+  if (now - st.last_in >= st.cfg.idle_timeout) {
+    auto ms = st.cfg.idle_timeout.count();
+    close_session(
+      self, make_error(ec::peer_misbehaved,
+                       "peer silent for " +
+                         (ms % 1000 == 0 ? std::to_string(ms / 1000) + " s"
+                                         : std::to_string(ms) + " ms")));
+    return;
+  }
+  if (now - st.last_out >= st.cfg.keepalive_interval) {
+    uint64_t nonce = 0;
+    RAND_bytes(reinterpret_cast<unsigned char*>(&nonce), sizeof(nonce));
+    if (auto err = write_message(self, wire::ping{nonce})) {
+      close_session(self, std::move(err), false);
+      return;
+    }
+  }
+  schedule_keepalive(self);
+}
+
 caf::error on_auth(self_ptr self, const wire::auth& a) {
   auto& st = self->state;
   auto payload =
@@ -133,6 +170,7 @@ caf::error on_auth(self_ptr self, const wire::auth& a) {
   peer_info info{st.peer.to_string(), st.peer_hello.public_key,
                  st.peer_hello.addrs, peer_session_actor{self}};
   self->send(st.owner, peer_up_atom::value, std::move(info));
+  schedule_keepalive(self);
   return caf::none;
 }
 
@@ -235,6 +273,8 @@ caf::error on_message(self_ptr self, wire::message msg) {
       return make_error(ec::protocol_error, "repeated " + wire::type_name(msg));
     if (auto* p = std::get_if<wire::ping>(&msg))
       return write_message(self, wire::pong{p->nonce});
+    if (std::holds_alternative<wire::pong>(msg))
+      return caf::none; // keep-alive: being heard from was the point
     if (auto* bd = std::get_if<wire::block_delivery>(&msg)) {
       // Hashed here, off the engine; a block that fails goes on unmarked
       // and the engine rejects it (and penalises the peer).
@@ -329,6 +369,7 @@ peer_session_actor::behavior_type peer_session(
       if (st.phase == session_phase::closing)
         return;
       st.bytes_in += msg.buf.size();
+      st.last_in = std::chrono::steady_clock::now();
       auto* data = reinterpret_cast<const uint8_t*>(msg.buf.data());
       auto n = msg.buf.size();
       if (st.phase == session_phase::awaiting_preamble) {
@@ -388,8 +429,10 @@ peer_session_actor::behavior_type peer_session(
       close_session(self, make_error(ec::shutting_down, std::move(reason)));
     },
     [self](timeout_atom) {
-      if (self->state.phase != session_phase::established &&
-          self->state.phase != session_phase::closing)
+      auto phase = self->state.phase;
+      if (phase == session_phase::established)
+        check_keepalive(self);
+      else if (phase != session_phase::closing)
         close_session(self,
                       make_error(ec::handshake_failed, "handshake timed out"));
     });

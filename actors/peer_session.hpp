@@ -38,6 +38,11 @@ struct session_config {
   /// Unsent bytes above this close the session ("peer too slow"): a peer
   /// that does not read cannot make the node buffer without bound.
   size_t max_unsent_bytes = size_t{64} << 20;
+  /// Once established, a PING goes out after this long without sending,
+  /// and a peer heard nothing from for `idle_timeout` (not even the PONG)
+  /// is dropped: a silent peer holds no session, descriptor or peer slot.
+  std::chrono::milliseconds keepalive_interval{15000};
+  std::chrono::milliseconds idle_timeout{60000};
 };
 
 /// Where a session is in its life.
@@ -83,6 +88,11 @@ struct peer_session_state {
   uint64_t frames_out = 0;
   /// Bytes handed to the socket and not yet written.
   uint64_t unsent = 0;
+  /// Keep-alive: when the peer was last heard from and last written to,
+  /// and when the next check is due (an earlier timer is a stale one).
+  std::chrono::steady_clock::time_point last_in{};
+  std::chrono::steady_clock::time_point last_out{};
+  std::chrono::steady_clock::time_point next_check{};
 
   void gauges(std::vector<std::pair<std::string, double>>& out) const {
     out.emplace_back("bytes_in", static_cast<double>(bytes_in));
@@ -102,7 +112,8 @@ struct peer_session_state {
 /// `owner` and (best effort) to the peer in GOODBYE, on: a peer of another
 /// version or transport mode, a malformed, oversized, unexpected or
 /// tampered frame, a failed handshake (Noise, version, signature, own ID,
-/// not the expected peer), a handshake timeout, a peer too slow to read, the
+/// not the expected peer), a handshake timeout, a peer too slow to read, a
+/// peer silent for `idle_timeout` (PINGs keep a quiet link alive), the
 /// connection closing, or `close_atom`. Brokers share the middleman's I/O
 /// thread: this actor frames, decodes and hashes delivered blocks (see
 /// `wire::delivery::verified`); the owner decides what to do with them.

@@ -279,6 +279,10 @@ void define_flags(CLI::App& app, node_options& o) {
   parsed("http-header-timeout", o.http_header_timeout, parse_duration,
          "a duration (e.g. 10s)",
          "Time a client has to send its request head (default 10s)");
+  parsed("peer-idle-timeout", o.peer_idle_timeout, parse_duration,
+         "a duration (e.g. 60s)",
+         "A peer heard nothing from for this long is dropped; a quiet link "
+         "gets a PING after a quarter of it (default 60s)");
 }
 
 } // namespace

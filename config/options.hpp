@@ -88,6 +88,9 @@ struct node_options {
   uint32_t http_max_pending = 2048;
   uint32_t http_max_pending_per_ip = 256;
   std::chrono::seconds http_header_timeout{10};
+  /// A peer session with nothing from the peer for this long is closed; a
+  /// PING goes out after a quarter of it without traffic.
+  std::chrono::seconds peer_idle_timeout{60};
   /// The TOML file the other settings were read from, if any.
   std::string config_file;
   /// Command line only: the subcommand, empty to run the node, `verify` to

@@ -68,6 +68,7 @@ const std::vector<std::string> all_flags{
   "http-max-pending",
   "http-max-pending-per-ip",
   "http-header-timeout",
+  "peer-idle-timeout",
 };
 
 std::string env_of(const std::string& flag) {
@@ -106,6 +107,7 @@ void expect_defaults(const node_options& o) {
   EXPECT_EQ(o.http_max_pending, d.http_max_pending);
   EXPECT_EQ(o.http_max_pending_per_ip, d.http_max_pending_per_ip);
   EXPECT_EQ(o.http_header_timeout, d.http_header_timeout);
+  EXPECT_EQ(o.peer_idle_timeout, d.peer_idle_timeout);
 }
 
 } // namespace
@@ -657,6 +659,7 @@ TEST_F(OptionsTest, EveryFlagHasAnEnvVar) {
     {"http-max-pending", "100"},
     {"http-max-pending-per-ip", "10"},
     {"http-header-timeout", "4s"},
+    {"peer-idle-timeout", "2m"},
   };
   for (const auto& [flag, value] : values)
     ::setenv(env_of(flag).c_str(), value.c_str(), 1);
@@ -686,6 +689,7 @@ TEST_F(OptionsTest, EveryFlagHasAnEnvVar) {
   EXPECT_EQ(o.http_max_pending, 100u);
   EXPECT_EQ(o.http_max_pending_per_ip, 10u);
   EXPECT_EQ(o.http_header_timeout, std::chrono::seconds{4});
+  EXPECT_EQ(o.peer_idle_timeout, std::chrono::seconds{120});
 }
 
 TEST_F(OptionsTest, BootstrapNodeTakesTheJsonOfGetSpr) {
