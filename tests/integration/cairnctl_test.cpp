@@ -1226,9 +1226,11 @@ TEST(CairnctlFaultTest, InspectorRestartKeepsRestartCountsAndLastErrors) {
     << top.dump();
   auto table = ctl(at({"actors"}));
   ASSERT_EQ(table.code, 0) << table.describe();
-  for (auto& l : lines_of(table.out))
-    if (l.rfind("maintenance ", 0) == 0)
+  for (auto& l : lines_of(table.out)) {
+    if (l.rfind("maintenance ", 0) == 0) {
       EXPECT_TRUE(contains(l, "injected_fault")) << l;
+    }
+  }
 }
 
 // -- two nodes ----------------------------------------------------------------
