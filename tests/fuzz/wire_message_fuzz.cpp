@@ -37,8 +37,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                         }));
   if (auto* h = std::get_if<wire::hello>(&*msg)) {
     std::array<uint8_t, 32> own_nonce{};
-    auto payload = wire::auth_payload(own_nonce, h->nonce, h->public_key);
-    FUZZ_CHECK(payload.size() == 109);
+    std::array<uint8_t, 32> binding{};
+    auto payload =
+      wire::auth_payload(own_nonce, h->nonce, h->public_key, binding);
+    FUZZ_CHECK(payload.size() == 141);
     auto sig_len = std::min<size_t>(size, wire::signature_size);
     (void) ed25519_verify(h->public_key, payload,
                           byte_view{data + size - sig_len, sig_len});
