@@ -230,13 +230,34 @@ protected:
     return c;
   }
 
-  // A second listener of A's, with --insecure-transport; its port.
-  uint16_t start_plaintext_listener() {
+  // A second listener of A's, with the settings `c`; its port.
+  uint16_t start_second_listener(actors::session_config c) {
     auto bound = actors::bind_peer_listener(*sys_, "127.0.0.1", 0);
     EXPECT_TRUE(bound) << describe(bound.error());
     plain_listener_ = sys_->middleman().spawn_broker(
-      actors::peer_listener, bound->doorman, config(key_a_, "", true), owner_);
+      actors::peer_listener, bound->doorman, std::move(c), owner_);
     return bound->port;
+  }
+
+  // A second listener of A's, with --insecure-transport; its port.
+  uint16_t start_plaintext_listener() {
+    return start_second_listener(config(key_a_, "", true));
+  }
+
+  // A second listener of A's with a short keep-alive (a PING after 100 ms
+  // without traffic, the peer dropped after 400 ms without a word from it),
+  // and a hand-driven B established with it, A's AUTH read.
+  void establish_with_short_keepalive(std::unique_ptr<noise_client>& peer) {
+    auto c = config(key_a_);
+    c.keepalive_interval = 100ms;
+    c.idle_timeout = 400ms;
+    peer = std::make_unique<noise_client>(start_second_listener(c));
+    ASSERT_TRUE(peer->handshake());
+    peer->authenticate(*key_b_, *key_b_);
+    auto up = next_event();
+    ASSERT_EQ(up.kind, event::up) << up.reason;
+    auto auth = peer->recv_message();
+    ASSERT_TRUE(auth && std::holds_alternative<wire::auth>(*auth));
   }
 
   // Waits for the next session event; fails the test on timeout.
@@ -534,55 +555,29 @@ TEST_F(PeerSessionTest, ConnectingToOurselvesFails) {
 }
 
 TEST_F(PeerSessionTest, SilentAuthenticatedPeerIsPingedThenDropped) {
-  // A listener of A's with a short keep-alive: a PING after 100 ms without
-  // traffic, the peer dropped after 400 ms without a word from it.
-  auto bound = actors::bind_peer_listener(*sys_, "127.0.0.1", 0);
-  ASSERT_TRUE(bound) << describe(bound.error());
-  auto c = config(key_a_);
-  c.keepalive_interval = 100ms;
-  c.idle_timeout = 400ms;
-  plain_listener_ = sys_->middleman().spawn_broker(actors::peer_listener,
-                                                   bound->doorman, c, owner_);
-  noise_client peer{bound->port};
-  ASSERT_TRUE(peer.handshake());
-  peer.authenticate(*key_b_, *key_b_);
-  auto up = next_event();
-  ASSERT_EQ(up.kind, event::up) << up.reason;
-  auto auth = peer.recv_message(); // A's own AUTH
-  ASSERT_TRUE(auth && std::holds_alternative<wire::auth>(*auth));
-  auto ping = peer.recv_message();
+  std::unique_ptr<noise_client> peer;
+  ASSERT_NO_FATAL_FAILURE(establish_with_short_keepalive(peer));
+  auto ping = peer->recv_message();
   ASSERT_TRUE(ping && std::holds_alternative<wire::ping>(*ping));
   auto down = next_event(2000ms);
   ASSERT_EQ(down.kind, event::down);
   EXPECT_TRUE(down.was_up);
   EXPECT_NE(down.reason.find("peer silent for 400 ms"), std::string::npos)
     << down.reason;
-  EXPECT_TRUE(peer.socket().closed_by_peer(2000ms));
+  EXPECT_TRUE(peer->socket().closed_by_peer(2000ms));
 }
 
 TEST_F(PeerSessionTest, PeerThatAnswersPingsStaysConnected) {
-  auto bound = actors::bind_peer_listener(*sys_, "127.0.0.1", 0);
-  ASSERT_TRUE(bound) << describe(bound.error());
-  auto c = config(key_a_);
-  c.keepalive_interval = 100ms;
-  c.idle_timeout = 400ms;
-  plain_listener_ = sys_->middleman().spawn_broker(actors::peer_listener,
-                                                   bound->doorman, c, owner_);
-  noise_client peer{bound->port};
-  ASSERT_TRUE(peer.handshake());
-  peer.authenticate(*key_b_, *key_b_);
-  auto up = next_event();
-  ASSERT_EQ(up.kind, event::up) << up.reason;
-  auto auth = peer.recv_message(); // A's own AUTH
-  ASSERT_TRUE(auth && std::holds_alternative<wire::auth>(*auth));
+  std::unique_ptr<noise_client> peer;
+  ASSERT_NO_FATAL_FAILURE(establish_with_short_keepalive(peer));
   // Three idle timeouts long, answering every PING and saying nothing else.
   int pings = 0;
   auto until = std::chrono::steady_clock::now() + 1200ms;
   while (std::chrono::steady_clock::now() < until) {
-    auto m = peer.recv_message();
+    auto m = peer->recv_message();
     ASSERT_TRUE(m && std::holds_alternative<wire::ping>(*m));
     ++pings;
-    peer.send_sealed(wire::pong{std::get<wire::ping>(*m).nonce});
+    peer->send_sealed(wire::pong{std::get<wire::ping>(*m).nonce});
   }
   EXPECT_GE(pings, 5);
   EXPECT_EQ(next_event(100ms).kind, event::none);
