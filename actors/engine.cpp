@@ -462,8 +462,8 @@ void serve_leaves(self_ptr self, const std::string& peer_id,
     serve(self, peer_id);
   };
   self
-    ->request(st.local, std::chrono::seconds{30}, get_atom::value,
-              leaf_atom::value, addrs)
+    ->request(st.local, caf::infinite, get_atom::value, leaf_atom::value,
+              addrs)
     .then([done, addrs](
             std::vector<leaf_block>& found) { done(addrs, std::move(found)); },
           [done, addrs](caf::error&) { done(addrs, {}); });
@@ -489,7 +489,7 @@ void serve_block(self_ptr self, const std::string& peer_id, const cid& id) {
     }
     serve(self, peer_id);
   };
-  self->request(st.local, std::chrono::seconds{30}, get_atom::value, id)
+  self->request(st.local, caf::infinite, get_atom::value, id)
     .then([done](block& b) { done(&b); },
           [done](caf::error&) { done(nullptr); });
 }
@@ -528,7 +528,8 @@ void on_want_list(self_ptr self, peer_entry& p, wire::want_list& wl) {
     p.serve_queue.clear();
     p.queued.clear();
   }
-  // Answers to want-have are gathered and sent as one presence message.
+  // Answers to want-have are gathered and sent as one presence message:
+  // the leaves asked about are looked up in one store request.
   auto answers = std::make_shared<std::vector<wire::presence>>();
   auto open = std::make_shared<size_t>(0);
   auto finish = [self, peer_id, answers, open]() {
@@ -539,6 +540,8 @@ void on_want_list(self_ptr self, peer_entry& p, wire::want_list& wl) {
       send_presence(self, i->second, std::move(*answers));
   };
   ++*open; // held until every entry is looked at
+  std::vector<block_address> leaves;
+  std::vector<bool> leaves_send_no;
   for (auto& e : wl.entries) {
     if (e.cancel) {
       if (p.queued.erase(e.addr) > 0)
@@ -560,23 +563,45 @@ void on_want_list(self_ptr self, peer_entry& p, wire::want_list& wl) {
       p.queued.insert(e.addr);
       continue;
     }
+    if (auto* a = std::get_if<block_address>(&e.addr)) {
+      leaves.push_back(*a);
+      leaves_send_no.push_back(e.send_dont_have);
+      continue;
+    }
     ++*open;
-    auto on_has = [self, answers, finish, addr = e.addr,
-                   send_no = e.send_dont_have](bool has) {
-      if (has || send_no)
-        answers->push_back(
-          wire::presence{addr, has, self->state.cfg.price_per_byte});
+    // No CAF timeout on store requests here or in serve_*: each would set
+    // and cancel a timer on CAF's clock thread, a wake-up per request. A
+    // dead store answers every pending request with an error at once.
+    self->request(st.local, caf::infinite, has_atom::value,
+                  std::get<cid>(e.addr))
+      .then(
+        [self, answers, finish, addr = e.addr,
+         send_no = e.send_dont_have](bool has) {
+          if (has || send_no)
+            answers->push_back(
+              wire::presence{addr, has, self->state.cfg.price_per_byte});
+          finish();
+        },
+        [finish](caf::error&) { finish(); });
+  }
+  if (!leaves.empty()) {
+    ++*open;
+    auto on_found = [self, answers, finish, leaves,
+                     send_no = std::move(leaves_send_no)](
+                      const std::vector<block_address>& found) {
+      auto price = self->state.cfg.price_per_byte;
+      size_t j = 0;
+      for (size_t i = 0; i < leaves.size(); ++i) {
+        bool has = j < found.size() && found[j] == leaves[i];
+        if (has)
+          ++j;
+        if (has || send_no[i])
+          answers->push_back(wire::presence{leaves[i], has, price});
+      }
       finish();
     };
-    auto on_err = [finish](caf::error&) { finish(); };
-    if (auto* a = std::get_if<block_address>(&e.addr))
-      self->request(st.local, std::chrono::seconds{10}, has_atom::value, *a)
-        .then(on_has, on_err);
-    else
-      self
-        ->request(st.local, std::chrono::seconds{10}, has_atom::value,
-                  std::get<cid>(e.addr))
-        .then(on_has, on_err);
+    self->request(st.local, caf::infinite, has_atom::value, std::move(leaves))
+      .then(on_found, [finish](caf::error&) { finish(); });
   }
   finish();
   serve(self, peer_id);

@@ -156,6 +156,11 @@ local_store(local_store_actor::stateful_pointer<local_store_state> self,
       ++self->state.reads;
       return self->state.store->has_leaf(addr);
     },
+    [self](has_atom, const std::vector<block_address>& addrs)
+      -> std::vector<block_address> {
+      self->state.reads += addrs.size();
+      return self->state.store->has_leaves(addrs);
+    },
     [self](put_atom, leaf_atom,
            const std::vector<leaf_block>& leaves) -> caf::result<ok_atom> {
       ++self->state.writes;

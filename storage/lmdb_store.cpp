@@ -632,15 +632,25 @@ lmdb_store::get_leaf_proofs(const std::vector<block_address>& addrs) {
 }
 
 bool lmdb_store::has_leaf(const block_address& addr) {
+  return !has_leaves({addr}).empty();
+}
+
+std::vector<block_address>
+lmdb_store::has_leaves(const std::vector<block_address>& addrs) {
+  std::vector<block_address> out;
   read_txn r{env_, remap_};
   if (r.rc)
-    return false;
-  auto leaf = read_leaf(r.txn, leaves_, addr);
-  if (!leaf)
-    return false;
-  auto key = leaf->block_cid.to_bytes();
-  MDB_val k = as_val(key), v;
-  return mdb_get(r.txn, meta_, &k, &v) == 0;
+    return out;
+  for (const auto& addr : addrs) {
+    auto leaf = read_leaf(r.txn, leaves_, addr);
+    if (!leaf)
+      continue;
+    auto key = leaf->block_cid.to_bytes();
+    MDB_val k = as_val(key), v;
+    if (mdb_get(r.txn, meta_, &k, &v) == 0)
+      out.push_back(addr);
+  }
+  return out;
 }
 
 bool lmdb_store::has_block(const cid& id) {

@@ -717,6 +717,10 @@ TEST_F(LmdbStoreTest, LinkLeavesHandsParkedReferencesToTheLeaves) {
   ASSERT_OK(st->put_blocks({ds.blocks[2]}, 0));
   EXPECT_ERR(st->link_leaves({link_of(2), link_of(3)}, 0), ec::not_found);
   EXPECT_FALSE(st->has_leaf(block_address{ds.meta.tree_cid, 2}));
+  // The batched lookup answers the stored leaves in the order asked.
+  auto addr = [&](uint64_t i) { return block_address{ds.meta.tree_cid, i}; };
+  EXPECT_EQ(st->has_leaves({addr(1), addr(2), addr(0), addr(3)}),
+            (std::vector<block_address>{addr(1), addr(0)}));
   EXPECT_EQ(*st->refcount_of(ds.blocks[2].id), 1u);
   // A leaf whose block expired (the manifest, refreshed, did not), stored
   // anew by CID: the handed reference is the block's only one, so the leaf
