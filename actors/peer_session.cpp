@@ -17,6 +17,12 @@ using self_ptr =
 // turns of the I/O loop.
 constexpr size_t read_chunk = 256 * 1024;
 
+// The owner hears how many bytes are still unsent once the socket has
+// drained this much since it was last told, not after every write: each
+// report wakes the engine, which only needs it to resume serving a peer it
+// stopped at its own limit (4 MiB), and so learns it at most this late.
+constexpr uint64_t sent_report_step = 1 << 20;
+
 std::string who(self_ptr self) {
   auto& st = self->state;
   return st.peer.empty() ? "peer (handshake)" : "peer " + st.peer.to_string();
@@ -38,6 +44,7 @@ void count_out(self_ptr self, size_t framed) {
   st.last_out = std::chrono::steady_clock::now();
   st.bytes_out += framed;
   st.unsent += framed;
+  st.unsent_told += framed;
   ++st.frames_out;
 }
 
@@ -402,9 +409,12 @@ peer_session_actor::behavior_type peer_session(
     [self](const caf::io::data_transferred_msg& msg) {
       auto& st = self->state;
       st.unsent = msg.remaining;
-      if (st.phase == session_phase::established)
+      if (st.phase == session_phase::established &&
+          st.unsent_told >= st.unsent + sent_report_step) {
+        st.unsent_told = st.unsent;
         self->send(st.owner, sent_atom::value, st.peer.to_string(),
                    msg.remaining);
+      }
     },
     [self](const caf::io::connection_closed_msg&) {
       close_session(

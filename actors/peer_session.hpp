@@ -88,6 +88,9 @@ struct peer_session_state {
   uint64_t frames_out = 0;
   /// Bytes handed to the socket and not yet written.
   uint64_t unsent = 0;
+  /// What the owner was last told is unsent, plus what was queued since:
+  /// never less than what the owner believes.
+  uint64_t unsent_told = 0;
   /// Keep-alive: when the peer was last heard from and last written to,
   /// and when the next check is due (an earlier timer is a stale one).
   std::chrono::steady_clock::time_point last_in{};
