@@ -462,8 +462,7 @@ void serve_leaves(self_ptr self, const std::string& peer_id,
     serve(self, peer_id);
   };
   self
-    ->request(st.local, caf::infinite, get_atom::value, leaf_atom::value,
-              addrs)
+    ->request(st.local, caf::infinite, get_atom::value, leaf_atom::value, addrs)
     .then([done, addrs](
             std::vector<leaf_block>& found) { done(addrs, std::move(found)); },
           [done, addrs](caf::error&) { done(addrs, {}); });
@@ -572,8 +571,8 @@ void on_want_list(self_ptr self, peer_entry& p, wire::want_list& wl) {
     // No CAF timeout on store requests here or in serve_*: each would set
     // and cancel a timer on CAF's clock thread, a wake-up per request. A
     // dead store answers every pending request with an error at once.
-    self->request(st.local, caf::infinite, has_atom::value,
-                  std::get<cid>(e.addr))
+    self
+      ->request(st.local, caf::infinite, has_atom::value, std::get<cid>(e.addr))
       .then(
         [self, answers, finish, addr = e.addr,
          send_no = e.send_dont_have](bool has) {

@@ -86,8 +86,8 @@ using local_store_actor = block_source_actor::extend<
   caf::replies_to<has_atom, block_address>::with<bool>,
   /// (has_atom, addresses) -> (addresses)   the stored ones, in order, in
   ///   one transaction (a peer's want-haves)
-  caf::replies_to<has_atom, std::vector<block_address>>::with<
-    std::vector<block_address>>,
+  caf::replies_to<has_atom,
+                  std::vector<block_address>>::with<std::vector<block_address>>,
   /// (put_atom, leaf_atom, leaves) -> (ok_atom)   verified blocks from the
   ///   network, stored under their leaves in one transaction
   ///   errors: quota_exceeded, storage_io

@@ -173,7 +173,8 @@ public:
   bool has_leaf(const block_address& addr);
   /// The leaves of `addrs` stored with their blocks, in the order given,
   /// looked up in one read transaction.
-  std::vector<block_address> has_leaves(const std::vector<block_address>& addrs);
+  std::vector<block_address>
+  has_leaves(const std::vector<block_address>& addrs);
 
   /// True if a block with CID `id` is stored.
   bool has_block(const cid& id);
