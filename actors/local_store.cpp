@@ -75,7 +75,8 @@ void start_check(local_store_actor::stateful_pointer<local_store_state> self) {
 local_store_actor::behavior_type
 local_store(local_store_actor::stateful_pointer<local_store_state> self,
             storage::lmdb_options opts,
-            std::shared_ptr<std::unique_ptr<storage::lmdb_store>> preopened) {
+            std::shared_ptr<std::unique_ptr<storage::lmdb_store>> preopened,
+            std::shared_ptr<storage::store_readers> readers) {
   process_started();
   if (preopened && *preopened) {
     self->state.store = std::move(*preopened);
@@ -89,6 +90,10 @@ local_store(local_store_actor::stateful_pointer<local_store_state> self,
     }
     self->state.store = std::move(*st);
     spdlog::info("local_store: opened {}", opts.path);
+  }
+  if (readers) {
+    readers->publish(self->state.store.get());
+    self->state.readers = std::move(readers);
   }
   return instrumented<local_store_actor::behavior_type>(
     self, self->state.stats,

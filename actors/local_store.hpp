@@ -11,6 +11,7 @@
 #include "actors/instrumented.hpp"
 #include "messages/interfaces.hpp"
 #include "storage/lmdb_store.hpp"
+#include "storage/store_readers.hpp"
 
 namespace cairn::actors {
 
@@ -20,6 +21,8 @@ struct local_store_state {
   /// Handler counters, published for the inspector.
   std::shared_ptr<actor_stats> stats = std::make_shared<actor_stats>();
   std::unique_ptr<storage::lmdb_store> store;
+  /// Other threads' way to read `store` without asking this actor.
+  std::shared_ptr<storage::store_readers> readers;
   /// Read and write requests served (a write is one LMDB transaction).
   uint64_t reads = 0;
   uint64_t writes = 0;
@@ -35,8 +38,11 @@ struct local_store_state {
   local_store_state() = default;
   local_store_state(const local_store_state&) = delete;
   local_store_state& operator=(const local_store_state&) = delete;
-  /// Stops and joins the check before `store` closes under it.
+  /// Withdraws the store from other readers and stops and joins the check
+  /// before `store` closes under them.
   ~local_store_state() {
+    if (readers)
+      readers->withdraw();
     stop_check->store(true);
     if (checker.joinable())
       checker.join();
@@ -60,13 +66,15 @@ struct local_store_state {
 };
 
 /// Serves `local_store_actor` from `store`, or from a store it opens with
-/// `opts` when `store` is null (after a restart). Must be spawned
-/// `detached`: LMDB write transactions are bound to one thread. Quits with
-/// the open error if the store cannot be opened.
+/// `opts` when `store` is null (after a restart), and publishes it to
+/// `readers` (if given) while it is open. Must be spawned `detached`: LMDB
+/// write transactions are bound to one thread. Quits with the open error if
+/// the store cannot be opened.
 local_store_actor::behavior_type
 local_store(local_store_actor::stateful_pointer<local_store_state> self,
             storage::lmdb_options opts,
-            std::shared_ptr<std::unique_ptr<storage::lmdb_store>> preopened);
+            std::shared_ptr<std::unique_ptr<storage::lmdb_store>> preopened,
+            std::shared_ptr<storage::store_readers> readers);
 
 /// Seconds since the Unix epoch (the store's clock).
 uint64_t unix_now();

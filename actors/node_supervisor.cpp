@@ -122,7 +122,7 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
   }
   if (name == "local_store") {
     st.local = self->spawn<caf::detached + caf::monitored>(
-      local_store, store_options(o), st.ctx->preopened);
+      local_store, store_options(o), st.ctx->preopened, st.ctx->readers);
     return caf::actor_cast<caf::actor>(st.local);
   }
   if (name == "discovery") {

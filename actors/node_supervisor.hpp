@@ -21,6 +21,7 @@
 #include "messages/interfaces.hpp"
 #include "storage/lmdb_store.hpp"
 #include "storage/node_key.hpp"
+#include "storage/store_readers.hpp"
 
 namespace httplib {
 class Server;
@@ -39,6 +40,10 @@ struct node_context {
   /// The store opened (and checked) before start; the first `local_store`
   /// takes it, later ones reopen `options.data_dir`.
   std::shared_ptr<std::unique_ptr<storage::lmdb_store>> preopened;
+  /// The open store, for reads on threads other than `local_store`'s
+  /// (local downloads read on the HTTP thread that writes the response).
+  std::shared_ptr<storage::store_readers> readers =
+    std::make_shared<storage::store_readers>();
   /// The node's inspector, for actors that register the actors they spawn.
   std::shared_ptr<inspector_ref> inspector = std::make_shared<inspector_ref>();
   /// Recent downloads, kept across API restarts.

@@ -594,6 +594,29 @@ caf::expected<block> lmdb_store::get_leaf_block(const block_address& addr) {
   return read_block(r.txn, leaf->block_cid);
 }
 
+caf::expected<std::vector<block>>
+lmdb_store::get_leaf_blocks(const cid& tree, uint64_t first, size_t max) {
+  read_txn r{env_, remap_};
+  if (r.rc)
+    return txn_error(r.rc);
+  std::vector<block> out;
+  out.reserve(max);
+  for (uint64_t i = first; out.size() < max; ++i) {
+    auto leaf = read_leaf(r.txn, leaves_, block_address{tree, i});
+    if (!leaf && is(leaf.error(), ec::not_found))
+      break;
+    if (!leaf)
+      return leaf.error();
+    auto b = read_block(r.txn, leaf->block_cid);
+    if (!b && is(b.error(), ec::not_found))
+      break; // the leaf outlived its block (expired)
+    if (!b)
+      return b.error();
+    out.push_back(std::move(*b));
+  }
+  return out;
+}
+
 caf::expected<std::pair<block, merkle_proof>>
 lmdb_store::get_leaf_proof(const block_address& addr) {
   read_txn r{env_, remap_};

@@ -158,6 +158,14 @@ public:
   /// The block at leaf `addr`. Errors: `ec::not_found`, `ec::storage_io`.
   caf::expected<block> get_leaf_block(const block_address& addr);
 
+  /// The blocks of leaves `first`, `first + 1`, ... of `tree`, at most
+  /// `max`, in one read transaction; stops before the first leaf (or block)
+  /// that is not stored, so the answer may be short or empty. Safe on any
+  /// thread (for reads that need not wait for the store's owner).
+  /// Errors: `ec::storage_io`.
+  caf::expected<std::vector<block>> get_leaf_blocks(const cid& tree,
+                                                    uint64_t first, size_t max);
+
   /// The block at leaf `addr` and its proof, for serving peers. Errors:
   /// `ec::not_found`, `ec::storage_io`.
   caf::expected<std::pair<block, merkle_proof>>

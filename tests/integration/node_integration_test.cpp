@@ -564,6 +564,63 @@ TEST(NodeIntegrationTest, RangeRequestsReturnExactSlices) {
   EXPECT_TRUE(download_equals(cli, cid, data));
 }
 
+/// The `reads` gauge of the node's local_store actor (requests it served).
+std::int64_t local_store_reads(httplib::Client& cli) {
+  json j;
+  if (!get_json(cli, "/api/cairn/v1/actors", &j))
+    return -1;
+  for (auto& a : j.value("actors", json::array()))
+    if (a.value("name", "") == "local_store")
+      return a["gauges"].value("reads", -1.0);
+  return -1;
+}
+
+TEST(NodeIntegrationTest,
+     LocalDownloadReadsTheStoreOnItsOwnThreadUntilABlockIsMissing) {
+  test_node n;
+  ASSERT_TRUE(n.proc.start());
+  auto cli = n.proc.client();
+  const std::size_t blocks = 40;
+  auto data = random_bytes(blocks * block_size - 100, 7);
+  std::string cid;
+  ASSERT_TRUE(upload(cli, data, &cid));
+
+  // Every block is read by the HTTP thread: the local_store actor serves
+  // the manifest, not one request per block.
+  auto before = local_store_reads(cli);
+  ASSERT_GE(before, 0);
+  EXPECT_TRUE(download_equals(cli, cid, data));
+  auto after = local_store_reads(cli);
+  EXPECT_LT(after - before, 5) << "the blocks went through local_store";
+
+  // A block deleted under the dataset: reads before it are served, a
+  // download that reaches it stops there (the store_stream that takes over
+  // at the missing block finds nothing), one that starts after it is whole.
+  std::map<std::string, json> listing;
+  ASSERT_TRUE(list_data(cli, &listing));
+  auto tree = listing[cid].value("treeCid", "");
+  ASSERT_FALSE(tree.empty());
+  auto del = cli.Delete("/api/cairn/v1/blocks/" + tree + "/35");
+  ASSERT_TRUE(del);
+  ASSERT_EQ(del->status, 204) << del->body;
+  auto head = cli.Get(api("/data/" + cid), {{"Range", "bytes=0-99999"}});
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 206);
+  EXPECT_TRUE(head->body == data.substr(0, 100000));
+  auto tail_from = 36 * block_size;
+  auto tail = cli.Get(api("/data/" + cid),
+                      {{"Range", "bytes=" + std::to_string(tail_from) + "-"}});
+  ASSERT_TRUE(tail);
+  EXPECT_EQ(tail->status, 206);
+  EXPECT_TRUE(tail->body == data.substr(tail_from));
+  auto whole = cli.Get(api("/data/" + cid));
+  EXPECT_TRUE(!whole || whole->body.size() < data.size())
+    << "a download across the missing block was not cut";
+  // The node serves on.
+  EXPECT_TRUE(head = cli.Get(api("/data/" + cid), {{"Range", "bytes=0-9"}}));
+  EXPECT_EQ(head->body, data.substr(0, 10));
+}
+
 TEST(NodeIntegrationTest, UnsatisfiableRangeReturns416) {
   test_node n;
   ASSERT_TRUE(n.proc.start());
