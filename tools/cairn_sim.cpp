@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdio>
 #include <iostream>
 
 #include <malloc.h>
@@ -20,27 +21,41 @@ int main(int argc, char** argv) {
   mallopt(M_TRIM_THRESHOLD, 8 << 20);
   CLI::App app{"cairn-sim: many real Cairn nodes in agent processes, driven "
                "by a scenario.\n"
-               "  cairn-sim agent --listen IP:PORT --secret-file F   hosts "
+               "  cairn-sim cert --out DIR   makes a cluster's control-link "
+               "keys\n"
+               "  cairn-sim agent --listen IP:PORT --tls-dir DIR   hosts "
                "nodes\n"
                "  cairn-sim run SCENARIO.toml [--agent IP:PORT]... "
-               "[--local-agents N]   plays a scenario",
+               "[--tls-dir DIR] [--local-agents N]   plays a scenario",
                "cairn-sim"};
   app.require_subcommand(1);
   app.get_formatter()->column_width(30);
   auto levels = CLI::IsMember(
     {"trace", "debug", "info", "notice", "warn", "error", "fatal"});
 
+  std::string cert_out;
+  auto* cert = app.add_subcommand(
+    "cert", "Make a cluster's control-link keys: ca.pem, cert.pem, key.pem, "
+            "secret; copy the directory to every agent and coordinator");
+  cert->add_option("--out", cert_out, "Directory to write (must not hold keys)")
+    ->required();
+
   agent_options ao;
   auto* agent = app.add_subcommand(
-    "agent", "Host nodes; a coordinator commands them over CAF's middleman");
+    "agent", "Host nodes; a coordinator commands them over CAF's middleman "
+             "with TLS");
   agent
     ->add_option("--listen", ao.listen,
                  "IP:PORT to publish the agent on (port 0: any; printed)")
     ->required();
   agent
-    ->add_option("--secret-file", ao.secret_file,
-                 "File holding the secret a coordinator must present")
+    ->add_option("--tls-dir", ao.tls_dir,
+                 "The cluster's keys (cairn-sim cert): only a coordinator "
+                 "with a certificate of its CA gets through")
     ->required();
+  agent->add_option("--secret-file", ao.secret_file,
+                    "File holding the secret a coordinator must present "
+                    "(default: TLS-DIR/secret)");
   agent
     ->add_option("--data-dir", ao.data_dir,
                  "Directory of the nodes' stores (node-<i>/)")
@@ -71,9 +86,12 @@ int main(int argc, char** argv) {
     ->capture_default_str();
   auto* seed_opt = run->add_option("--seed", seed,
                                    "Seed of the run (default: the scenario's)");
+  run->add_option("--tls-dir", ro.tls_dir,
+                  "The cluster's keys (cairn-sim cert); needed with --agent, "
+                  "local agents alone get fresh ones in a temporary "
+                  "directory");
   run->add_option("--secret-file", ro.secret_file,
-                  "The agents' secret (needed with --agent; local agents get "
-                  "a fresh one in OUT/agent-secret otherwise)");
+                  "The agents' secret (default: TLS-DIR/secret)");
   run->add_option("--log-level", ro.log_level, "Log level")
     ->capture_default_str()
     ->check(levels);
@@ -89,6 +107,17 @@ int main(int argc, char** argv) {
     }
     std::cerr << "cairn-sim: " << e.what() << "\n";
     return 2;
+  }
+  if (cert->parsed()) {
+    std::string why;
+    if (!make_cluster_keys(cert_out, why)) {
+      std::cerr << "cairn-sim: " << why << "\n";
+      return 1;
+    }
+    std::printf("cairn-sim: cluster keys in %s (copy the directory to every "
+                "agent and coordinator machine)\n",
+                cert_out.c_str());
+    return 0;
   }
   if (agent->parsed())
     return run_agent(ao);

@@ -1,20 +1,27 @@
 // cairn-sim end to end with real processes: agents hosting 10 nodes each
 // on loopback, the coordinator playing scenarios on them, the report it
 // writes; agents in two network namespaces (as on two machines); an agent
-// killed mid-run; the same seed twice; bad scenarios.
+// killed mid-run; the same seed twice; bad scenarios; the TLS control
+// link refusing another cluster's certificate and a plaintext client.
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <thread>
 
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -46,19 +53,46 @@ void write_file(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::trunc) << text;
 }
 
+// A cluster's control-link keys made by `cairn-sim cert` in `dir/name`.
+std::string cluster_keys(temp_dir& dir, const std::string& name) {
+  auto keys = dir.file(name);
+  auto r = run_process({CAIRN_SIM_BIN, "cert", "--out", keys}, {}, {}, 20s);
+  EXPECT_EQ(r.code, 0) << r.describe();
+  return keys;
+}
+
+// A run of four nodes on one agent, a few seconds long.
+const char* const small_scenario = R"(
+seed = 1
+time_limit = 60
+[[group]]
+count = 4
+[[event]]
+action = "upload"
+node = 1
+data = "f"
+size = 300000
+[[event]]
+at = 0.5
+action = "download"
+data = "f"
+fraction = 0.67
+spread = 1
+)";
+
 // A `cairn-sim agent` process on `ip` (port chosen by the OS), run through
 // `prefix` (e.g. `ip netns exec NS`) if given; killed (SIGKILL) by the
 // destructor if still running, and with the test process.
 class agent_process {
 public:
-  agent_process(const std::string& dir, const std::string& secret_file,
+  agent_process(const std::string& dir, const std::string& tls_dir,
                 const std::string& ip = "127.0.0.1",
                 std::vector<std::string> prefix = {}) {
     std::vector<std::string> args = std::move(prefix);
     for (auto a : {CAIRN_SIM_BIN, "agent", "--listen"})
       args.push_back(a);
     args.push_back(ip + ":0");
-    args.insert(args.end(), {"--data-dir", dir, "--secret-file", secret_file});
+    args.insert(args.end(), {"--data-dir", dir, "--tls-dir", tls_dir});
     std::vector<char*> argv;
     for (auto& a : args)
       argv.push_back(a.data());
@@ -139,17 +173,16 @@ size_t count_state(const json& report, const std::string& state) {
 
 TEST(SimTest, TwoAgentsTwentyNodesEveryCopyVerifiedByteForByte) {
   temp_dir dir{"cairn-sim-it"};
-  write_file(dir.file("secret"), "letmein\n");
-  agent_process a{dir.file("agent-a"), dir.file("secret")};
-  agent_process b{dir.file("agent-b"), dir.file("secret")};
+  auto keys = cluster_keys(dir, "keys");
+  agent_process a{dir.file("agent-a"), keys};
+  agent_process b{dir.file("agent-b"), keys};
   ASSERT_FALSE(a.address().empty()) << "agent a did not start";
   ASSERT_FALSE(b.address().empty()) << "agent b did not start";
   auto out = dir.file("out");
-  auto r =
-    run_process({CAIRN_SIM_BIN, "run", scenario_file("dissemination.toml"),
-                 "--agent", a.address(), "--agent", b.address(),
-                 "--secret-file", dir.file("secret"), "--out", out},
-                {}, {}, 150s);
+  auto r = run_process(
+    {CAIRN_SIM_BIN, "run", scenario_file("dissemination.toml"), "--agent",
+     a.address(), "--agent", b.address(), "--tls-dir", keys, "--out", out},
+    {}, {}, 150s);
   EXPECT_EQ(r.code, 0) << r.describe();
   auto report = read_json(out + "/report.json");
   ASSERT_TRUE(report.is_object()) << "no report.json" << r.describe();
@@ -182,7 +215,7 @@ TEST(SimTest, TwoAgentsTwentyNodesEveryCopyVerifiedByteForByte) {
 
 TEST(SimTest, LosingAnAgentEndsTheRunWithinTenSecondsWithAPartialReport) {
   temp_dir dir{"cairn-sim-it"};
-  write_file(dir.file("secret"), "letmein\n");
+  auto keys = cluster_keys(dir, "keys");
   // Downloads keep starting for 40 s: the run is busy when the agent goes.
   write_file(dir.file("long.toml"), R"(
 seed = 3
@@ -200,14 +233,14 @@ action = "download"
 data = "f"
 spread = 40
 )");
-  agent_process a{dir.file("agent-a"), dir.file("secret")};
-  agent_process b{dir.file("agent-b"), dir.file("secret")};
+  agent_process a{dir.file("agent-a"), keys};
+  agent_process b{dir.file("agent-b"), keys};
   ASSERT_FALSE(a.address().empty() || b.address().empty());
   auto out = dir.file("out");
   auto run = std::async(std::launch::async, [&] {
     return run_process({CAIRN_SIM_BIN, "run", dir.file("long.toml"), "--agent",
-                        a.address(), "--agent", b.address(), "--secret-file",
-                        dir.file("secret"), "--out", out},
+                        a.address(), "--agent", b.address(), "--tls-dir", keys,
+                        "--out", out},
                        {}, {}, 90s);
   });
   std::this_thread::sleep_for(5s);
@@ -279,7 +312,7 @@ TEST(SimTest, AgentsInTwoNetworkNamespacesSpreadADataset) {
   if (!ns.ok)
     GTEST_SKIP() << "cannot create network namespaces: " << ns.why;
   temp_dir dir{"cairn-sim-it"};
-  write_file(dir.file("secret"), "letmein\n");
+  auto keys = cluster_keys(dir, "keys");
   write_file(dir.file("spread.toml"), R"(
 seed = 4
 time_limit = 60
@@ -296,22 +329,18 @@ action = "download"
 data = "f"
 spread = 1
 )");
-  agent_process a{dir.file("agent-a"),
-                  dir.file("secret"),
-                  "10.77.0.1",
-                  {"ip", "netns", "exec", ns.a}};
-  agent_process b{dir.file("agent-b"),
-                  dir.file("secret"),
-                  "10.77.0.2",
-                  {"ip", "netns", "exec", ns.b}};
+  agent_process a{
+    dir.file("agent-a"), keys, "10.77.0.1", {"ip", "netns", "exec", ns.a}};
+  agent_process b{
+    dir.file("agent-b"), keys, "10.77.0.2", {"ip", "netns", "exec", ns.b}};
   ASSERT_FALSE(a.address().empty() || b.address().empty());
   EXPECT_EQ(a.address().rfind("10.77.0.1:", 0), 0u) << a.address();
   auto out = dir.file("out");
-  auto r = run_process({"ip", "netns", "exec", ns.a, CAIRN_SIM_BIN, "run",
-                        dir.file("spread.toml"), "--agent", a.address(),
-                        "--agent", b.address(), "--secret-file",
-                        dir.file("secret"), "--out", out},
-                       {}, {}, 120s);
+  auto r =
+    run_process({"ip", "netns", "exec", ns.a, CAIRN_SIM_BIN, "run",
+                 dir.file("spread.toml"), "--agent", a.address(), "--agent",
+                 b.address(), "--tls-dir", keys, "--out", out},
+                {}, {}, 120s);
   EXPECT_EQ(r.code, 0) << r.describe();
   auto report = read_json(out + "/report.json");
   ASSERT_TRUE(report.is_object()) << r.describe();
@@ -322,23 +351,7 @@ spread = 1
 
 TEST(SimTest, TheSameSeedGivesTheSameScheduleAndCids) {
   temp_dir dir{"cairn-sim-it"};
-  write_file(dir.file("small.toml"), R"(
-seed = 1
-time_limit = 60
-[[group]]
-count = 4
-[[event]]
-action = "upload"
-node = 1
-data = "f"
-size = 300000
-[[event]]
-at = 0.5
-action = "download"
-data = "f"
-fraction = 0.67
-spread = 1
-)");
+  write_file(dir.file("small.toml"), small_scenario);
   auto run = [&](const std::string& seed, const std::string& name) {
     auto out = dir.file(name);
     auto r = run_process({CAIRN_SIM_BIN, "run", dir.file("small.toml"),
@@ -395,6 +408,116 @@ TEST(SimTest, BadScenariosExitTwoWithOneLineNamingTheKey) {
     {}, 20s);
   EXPECT_EQ(r.code, 2) << r.describe();
   EXPECT_EQ(r.err_lines().size(), 1u) << r.describe();
+}
+
+TEST(SimTest, CertMakesPrivateKeysOnceAndAgentsRefuseAMissingTlsDir) {
+  temp_dir dir{"cairn-sim-it"};
+  auto keys = cluster_keys(dir, "keys");
+  for (auto name : {"key.pem", "secret"}) {
+    struct stat st {};
+    ASSERT_EQ(::stat((keys + "/" + name).c_str(), &st), 0) << name;
+    EXPECT_EQ(st.st_mode & 0077, 0u) << name << " is readable by others";
+  }
+  EXPECT_TRUE(std::ifstream(keys + "/ca.pem").good());
+  EXPECT_TRUE(std::ifstream(keys + "/cert.pem").good());
+  auto again = run_process({CAIRN_SIM_BIN, "cert", "--out", keys}, {}, {}, 20s);
+  EXPECT_EQ(again.code, 1) << again.describe();
+  ASSERT_EQ(again.err_lines().size(), 1u) << again.describe();
+  EXPECT_NE(again.err.find("already holds"), std::string::npos)
+    << again.describe();
+  auto r = run_process({CAIRN_SIM_BIN, "agent", "--listen", "127.0.0.1:0",
+                        "--data-dir", dir.file("agent"), "--tls-dir",
+                        dir.file("nowhere")},
+                       {}, {}, 20s);
+  EXPECT_EQ(r.code, 2) << r.describe();
+  ASSERT_EQ(r.err_lines().size(), 1u) << r.describe();
+  EXPECT_NE(r.err.find("--tls-dir: cannot load the certificate"),
+            std::string::npos)
+    << r.describe();
+}
+
+// Both ends verify the other's certificate against their CA: a coordinator
+// that trusts the agent but holds another cluster's certificate and key
+// is refused by the agent's check alone (it knows the secret), one that
+// trusts another CA altogether by both. The agent then serves its own
+// cluster's coordinator.
+TEST(SimTest, ACoordinatorWithAnotherClustersCertificateIsRefused) {
+  temp_dir dir{"cairn-sim-it"};
+  auto keys = cluster_keys(dir, "keys");
+  auto other = cluster_keys(dir, "other");
+  auto mixed = dir.file("mixed");
+  std::filesystem::create_directories(mixed);
+  std::filesystem::copy_file(keys + "/ca.pem", mixed + "/ca.pem");
+  std::filesystem::copy_file(other + "/cert.pem", mixed + "/cert.pem");
+  std::filesystem::copy_file(other + "/key.pem", mixed + "/key.pem");
+  write_file(dir.file("small.toml"), small_scenario);
+  agent_process a{dir.file("agent-a"), keys};
+  ASSERT_FALSE(a.address().empty()) << "the agent did not start";
+  for (auto& tls : {mixed, other}) {
+    auto started = std::chrono::steady_clock::now();
+    auto r =
+      run_process({CAIRN_SIM_BIN, "run", dir.file("small.toml"), "--agent",
+                   a.address(), "--tls-dir", tls, "--secret-file",
+                   keys + "/secret", "--out", dir.file("out-refused")},
+                  {}, {}, 60s);
+    EXPECT_EQ(r.code, 1) << tls << r.describe();
+    auto lines = r.err_lines();
+    ASSERT_FALSE(lines.empty()) << r.describe();
+    EXPECT_NE(lines[0].find("cannot reach agent " + a.address() + " over TLS"),
+              std::string::npos)
+      << r.describe();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 30s);
+    auto report = read_json(dir.file("out-refused") + "/report.json");
+    EXPECT_EQ(report["exit_code"], 1) << report.dump();
+  }
+  auto r =
+    run_process({CAIRN_SIM_BIN, "run", dir.file("small.toml"), "--agent",
+                 a.address(), "--tls-dir", keys, "--out", dir.file("out")},
+                {}, {}, 90s);
+  EXPECT_EQ(r.code, 0) << r.describe();
+  auto report = read_json(dir.file("out") + "/report.json");
+  EXPECT_EQ(count_state(report, "done"), 2u) << report.dump(1);
+  EXPECT_TRUE(a.wait_exit(10s)) << "the run stops the agent";
+}
+
+// CAF's plain middleman (a control link without TLS) gets no actor from a
+// TLS agent, and the agent goes on to serve a TLS coordinator.
+TEST(SimTest, APlaintextMiddlemanClientGetsNothingFromATlsAgent) {
+  temp_dir dir{"cairn-sim-it"};
+  auto keys = cluster_keys(dir, "keys");
+  write_file(dir.file("small.toml"), small_scenario);
+  agent_process a{dir.file("agent-a"), keys};
+  ASSERT_FALSE(a.address().empty()) << "the agent did not start";
+  auto colon = a.address().rfind(':');
+  auto host = a.address().substr(0, colon);
+  auto port = static_cast<uint16_t>(std::stoul(a.address().substr(colon + 1)));
+  {
+    caf::actor_system_config cfg;
+    cfg.load<caf::io::middleman>();
+    cfg.set("logger.console", caf::atom("none"));
+    caf::actor_system sys{cfg};
+    caf::scoped_actor self{sys};
+    bool connected = false;
+    caf::error err;
+    self
+      ->request(sys.middleman().actor_handle(), 5s, caf::connect_atom::value,
+                host, port)
+      .receive([&](const caf::node_id&, caf::strong_actor_ptr&,
+                   const std::set<std::string>&) { connected = true; },
+               [&](caf::error& e) { err = std::move(e); });
+    EXPECT_FALSE(connected) << "a plaintext client reached the agent's actor";
+    EXPECT_TRUE(err) << "no error for the plaintext client";
+    // The agent drops the connection when the client's BASP handshake is
+    // not a TLS ClientHello; a client that waited silently would time out.
+    EXPECT_TRUE(err == caf::sec::disconnect_during_handshake ||
+                err == caf::sec::request_timeout)
+      << sys.render(err);
+  }
+  auto r =
+    run_process({CAIRN_SIM_BIN, "run", dir.file("small.toml"), "--agent",
+                 a.address(), "--tls-dir", keys, "--out", dir.file("out")},
+                {}, {}, 90s);
+  EXPECT_EQ(r.code, 0) << r.describe();
 }
 
 } // namespace

@@ -10,6 +10,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/publish.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -80,7 +81,13 @@ int run_agent(const agent_options& o) {
     return 2;
   }
   std::string why;
-  auto secret = read_secret(o.secret_file, why);
+  auto tls = tls_files::in(o.tls_dir);
+  if (!check_tls_files(tls, why)) {
+    std::cerr << "cairn-sim: --tls-dir: " << why << "\n";
+    return 2;
+  }
+  auto secret =
+    read_secret(o.secret_file.empty() ? tls.secret : o.secret_file, why);
   if (!secret) {
     std::cerr << "cairn-sim: --secret-file: " << why << "\n";
     return 2;
@@ -101,6 +108,7 @@ int run_agent(const agent_options& o) {
                                                  : where->first;
   caf::actor_system_config sys_cfg;
   actors::configure_actor_system(sys_cfg, o.threads);
+  use_control_tls(sys_cfg, tls);
   int code = 0;
   {
     caf::actor_system sys{sys_cfg};
@@ -109,7 +117,7 @@ int run_agent(const agent_options& o) {
     caf::actor_cast<caf::actor>(agent)->attach_functor(
       [down](const caf::error&) { down->store(true); });
     auto port =
-      sys.middleman().publish(agent, where->second, where->first.c_str(), true);
+      caf::openssl::publish(agent, where->second, where->first.c_str(), true);
     if (!port) {
       std::cerr << "cairn-sim: cannot listen on " << o.listen << ": "
                 << describe(port.error()) << "\n";

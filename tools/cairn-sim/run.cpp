@@ -4,24 +4,20 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <random>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
 #include <caf/scoped_actor.hpp>
-#include <openssl/rand.h>
 
-#include "messages/bytes.hpp"
 #include "messages/error.hpp"
 #include "messages/type_ids.hpp"
 #include "tools/cairn-sim/sim.hpp"
@@ -50,8 +46,9 @@ struct local_agent {
 // line (at most 30 s). The agent dies with the coordinator (PDEATHSIG).
 std::optional<local_agent>
 start_agent(const std::string& exe, const std::string& dir,
-            const std::string& secret_file, const std::string& log,
-            const std::string& level, std::string& why) {
+            const std::string& tls_dir, const std::string& secret_file,
+            const std::string& log, const std::string& level,
+            std::string& why) {
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) {
     why = "pipe failed";
@@ -78,8 +75,9 @@ start_agent(const std::string& exe, const std::string& dir,
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::execl(exe.c_str(), exe.c_str(), "agent", "--listen", "127.0.0.1:0",
-            "--data-dir", dir.c_str(), "--secret-file", secret_file.c_str(),
-            "--log-level", level.c_str(), static_cast<char*>(nullptr));
+            "--data-dir", dir.c_str(), "--tls-dir", tls_dir.c_str(),
+            "--secret-file", secret_file.c_str(), "--log-level", level.c_str(),
+            static_cast<char*>(nullptr));
     ::_exit(127);
   }
   ::close(out[1]);
@@ -130,14 +128,51 @@ void reap(std::vector<local_agent>& agents, std::chrono::seconds limit) {
   }
 }
 
-std::string fresh_secret() {
-  unsigned char raw[16];
-  if (RAND_bytes(raw, sizeof(raw)) != 1) {
-    std::random_device rd;
-    for (auto& b : raw)
-      b = static_cast<unsigned char>(rd());
+// A directory removed with everything in it when this ends.
+struct scoped_dir {
+  std::string path;
+  ~scoped_dir() {
+    std::error_code ignored;
+    if (!path.empty())
+      std::filesystem::remove_all(path, ignored);
   }
-  return cairn::to_hex(cairn::byte_view{raw, sizeof(raw)});
+};
+
+// Connects to the agent at `host:port` over the TLS control link. CAF's
+// own remote_actor waits forever: a peer that never completes the TLS
+// handshake (a plaintext listener, a stalled one) must not hang the run.
+caf::expected<sim_agent_actor> connect_agent(caf::actor_system& sys,
+                                             caf::scoped_actor& self,
+                                             const std::string& host,
+                                             uint16_t port) {
+  caf::expected<sim_agent_actor> res{caf::sec::no_actor_published_at_port};
+  self
+    ->request(sys.openssl_manager().actor_handle(), std::chrono::seconds{15},
+              caf::connect_atom::value, host, port)
+    .receive(
+      [&](const caf::node_id&, caf::strong_actor_ptr& ptr,
+          const std::set<std::string>& ifs) {
+        if (!ptr)
+          res = caf::sec::no_actor_published_at_port;
+        else if (!sys.assignable<sim_agent_actor>(ifs))
+          res = caf::sec::unexpected_actor_messaging_interface;
+        else
+          res = caf::actor_cast<sim_agent_actor>(std::move(ptr));
+      },
+      [&](caf::error& err) { res = std::move(err); });
+  return res;
+}
+
+// Why connect_agent failed, in an operator's terms: CAF reports a refused
+// certificate (on either end) as a connection closed in its handshake.
+std::string connect_failure(const caf::error& err) {
+  if (err == caf::sec::disconnect_during_handshake)
+    return "the TLS handshake failed: the agent and this coordinator do not "
+           "trust each other's certificate (keys of two cairn-sim cert "
+           "runs?)";
+  if (err == caf::sec::request_timeout)
+    return "no TLS handshake within 15 s (a plaintext or stalled listener?)";
+  return describe(err);
 }
 
 } // namespace
@@ -163,19 +198,31 @@ int run_scenario(const run_options& o) {
       return usage_error("--agent: '" + a + "' is not HOST:PORT");
     remote.push_back(*hp);
   }
-  if (!o.agents.empty() && o.secret_file.empty())
-    return usage_error("--agent needs --secret-file (the agents' secret)");
-  std::string secret;
-  if (!o.secret_file.empty()) {
-    auto s = read_secret(o.secret_file, why);
-    if (!s)
-      return usage_error("--secret-file: " + why);
-    secret = *s;
-  }
+  if (!o.agents.empty() && o.tls_dir.empty())
+    return usage_error(
+      "--agent needs --tls-dir (the cluster's keys, see cairn-sim cert)");
   std::error_code fs_err;
   std::filesystem::create_directories(o.out, fs_err);
   if (fs_err)
     return failure("cannot create " + o.out + ": " + fs_err.message());
+  // Local agents alone: a cluster of this run only, gone with it.
+  scoped_dir fresh_keys;
+  auto tls_dir = o.tls_dir;
+  if (tls_dir.empty()) {
+    auto dir = make_temp_dir("cairn-sim-tls", why);
+    if (!dir)
+      return failure(why);
+    fresh_keys.path = tls_dir = *dir;
+    if (!make_cluster_keys(tls_dir, why))
+      return failure(why);
+  }
+  auto tls = tls_files::in(tls_dir);
+  if (!check_tls_files(tls, why))
+    return usage_error("--tls-dir: " + why);
+  auto secret_file = o.secret_file.empty() ? tls.secret : o.secret_file;
+  auto secret = read_secret(secret_file, why);
+  if (!secret)
+    return usage_error("--secret-file: " + why);
   setup_logging(o.log_level);
 
   auto log = std::make_shared<actors::sim_run_log>();
@@ -187,21 +234,10 @@ int run_scenario(const run_options& o) {
 
   std::vector<local_agent> locals;
   if (o.local_agents > 0) {
-    auto secret_file = o.secret_file;
-    if (secret_file.empty()) {
-      secret = fresh_secret();
-      secret_file = o.out + "/agent-secret";
-      std::ofstream f(secret_file, std::ios::trunc);
-      f << secret << "\n";
-      f.close();
-      ::chmod(secret_file.c_str(), 0600);
-      if (!f)
-        return failure("cannot write " + secret_file);
-    }
     for (uint32_t i = 0; i < o.local_agents; ++i) {
       auto dir = o.out + "/agent-" + std::to_string(i);
       std::filesystem::remove_all(dir, fs_err);
-      auto a = start_agent(o.self_exe, dir, secret_file, dir + ".log",
+      auto a = start_agent(o.self_exe, dir, tls_dir, secret_file, dir + ".log",
                            o.log_level, why);
       if (!a) {
         reap(locals, std::chrono::seconds{0});
@@ -216,6 +252,7 @@ int run_scenario(const run_options& o) {
   caf::actor_system_config cfg;
   register_types(cfg);
   cfg.load<caf::io::middleman>();
+  use_control_tls(cfg, tls);
   cfg.set("scheduler.max-threads", size_t{2});
   cfg.set("logger.console", caf::atom("none"));
   int code = 0;
@@ -226,14 +263,14 @@ int run_scenario(const run_options& o) {
     for (auto& [host, port] : remote) {
       auto name = host + ":" + std::to_string(port);
       log->agents.push_back(name);
-      auto h = sys.middleman().remote_actor<sim_agent_actor>(host, port);
+      auto h = connect_agent(sys, self, host, port);
       if (!h) {
-        code =
-          failure("cannot reach agent " + name + ": " + describe(h.error()));
+        code = failure("cannot reach agent " + name +
+                       " over TLS: " + connect_failure(h.error()));
         break;
       }
       caf::error err;
-      self->request(*h, std::chrono::seconds{10}, auth_atom::value, secret)
+      self->request(*h, std::chrono::seconds{10}, auth_atom::value, *secret)
         .receive([](ok_atom) {}, [&](caf::error& e) { err = e; });
       if (err) {
         code = failure("agent " + name + " refused the run: " + describe(err));

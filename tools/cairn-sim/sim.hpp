@@ -10,7 +10,26 @@
 
 #include "actors/sim_coordinator.hpp"
 
+namespace caf {
+class actor_system_config;
+}
+
 namespace cairn::sim {
+
+/// The files of a cluster's control link, as `cairn-sim cert` writes them
+/// into one directory that every agent and coordinator gets a copy of.
+struct tls_files {
+  /// The cluster CA's certificate: peers must present a certificate it
+  /// signed.
+  std::string ca;
+  /// This end's certificate and private key (PEM).
+  std::string cert;
+  std::string key;
+  /// The agents' secret (the default `--secret-file`).
+  std::string secret;
+
+  static tls_files in(const std::string& dir);
+};
 
 /// Settings of `cairn-sim agent`.
 struct agent_options {
@@ -20,6 +39,9 @@ struct agent_options {
   /// Address the nodes listen on and announce; empty: the listen IP, or
   /// 127.0.0.1 when that is 0.0.0.0.
   std::string advertise_ip;
+  /// The cluster's keys (`cairn-sim cert`).
+  std::string tls_dir;
+  /// Default: `<tls_dir>/secret`.
   std::string secret_file;
   std::string log_level = "warn";
   /// Scheduler threads; 0 = one per core, at least 2.
@@ -36,6 +58,10 @@ struct run_options {
   std::string out = "./cairn-sim-out";
   /// Overrides the scenario's seed.
   std::optional<uint64_t> seed;
+  /// The cluster's keys; needed with `agents`, made afresh in a temporary
+  /// directory for local agents otherwise.
+  std::string tls_dir;
+  /// Default: `<tls_dir>/secret`.
   std::string secret_file;
   std::string log_level = "warn";
   /// The path of this program, to start local agents with.
@@ -55,6 +81,25 @@ int run_scenario(const run_options& o);
 /// string, or why it could not.
 std::string write_report(const actors::sim_run_log& log,
                          const std::string& dir);
+
+/// `cairn-sim cert`: makes a cluster CA and one certificate and key it
+/// signed, and a fresh secret, in `dir` (created if needed; refused if it
+/// holds any of them already). Sets `why` on failure.
+bool make_cluster_keys(const std::string& dir, std::string& why);
+
+/// Whether the certificate, key (matching it) and CA certificate of `f`
+/// load, before CAF reads them per connection (where a bad file would
+/// abort the process). Sets `why` if not.
+bool check_tls_files(const tls_files& f, std::string& why);
+
+/// Loads CAF's OpenSSL module with `f`: every connection of
+/// `caf::openssl::publish` / the module's middleman actor is TLS with
+/// both ends' certificates verified against `f.ca`.
+void use_control_tls(caf::actor_system_config& cfg, const tls_files& f);
+
+/// A new directory `$TMPDIR/<prefix>-XXXXXX` (mode 0700).
+std::optional<std::string> make_temp_dir(const std::string& prefix,
+                                         std::string& why);
 
 /// Sets the default logger to stderr at `level` (cairn-node's levels).
 void setup_logging(const std::string& level);
