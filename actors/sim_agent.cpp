@@ -128,6 +128,7 @@ void start_node(self_ptr self, uint32_t index, start_done done) {
                   auto& n = self->state.nodes[index];
                   n.starting = false;
                   n.up = true;
+                  self->state.cfg.directory->set(index, n.ctx);
                   done(std::move(spr));
                   check_stopped(self);
                 },
@@ -165,6 +166,7 @@ sim_agent(sim_agent_actor::stateful_pointer<sim_agent_state> self,
                        dm.reason ? describe(dm.reason) : "normally");
         n.up = false;
         n.supervisor = nullptr;
+        self->state.cfg.directory->set(i, nullptr);
       } else if (n.local && dm.source == n.local.address()) {
         n.local = nullptr;
       } else {
@@ -212,8 +214,11 @@ sim_agent(sim_agent_actor::stateful_pointer<sim_agent_state> self,
         n.stats.index = i;
         n.options = *opts;
         n.options.data_dir = st.cfg.data_dir + "/node-" + std::to_string(i);
+        // The agent's one HTTP server serves every node's API (no HTTP
+        // threads per node); changes of state through it take the secret.
         n.options.no_api = true;
         n.options.metrics = false;
+        n.options.api_token = st.cfg.secret;
         n.options.listen_ip = st.cfg.advertise_ip;
         n.options.listen_port = 0;
         n.options.disc_port = 0;
@@ -229,6 +234,7 @@ sim_agent(sim_agent_actor::stateful_pointer<sim_agent_state> self,
           return key.error();
         n.key = std::move(*key);
         st.nodes.emplace(i, std::move(n));
+        st.cfg.directory->set(i, nullptr);
       }
       auto rp = self->make_response_promise<std::vector<std::string>>();
       auto sprs = std::make_shared<std::vector<std::string>>(count);
@@ -302,6 +308,7 @@ sim_agent(sim_agent_actor::stateful_pointer<sim_agent_state> self,
       // Not the supervisor's orderly stop: its exit handler takes every
       // child down at once, mid-request, as a crash of the process would.
       (*n)->up = false;
+      self->state.cfg.directory->set(index, nullptr);
       self->send_exit((*n)->supervisor,
                       make_error(ec::injected_fault, "killed by cairn-sim"));
       spdlog::info("sim_agent: node {} killed", index);

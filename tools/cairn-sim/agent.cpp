@@ -104,6 +104,17 @@ int run_agent(const agent_options& o) {
   int code = 0;
   {
     caf::actor_system sys{sys_cfg};
+    std::unique_ptr<node_api_server> api;
+    if (o.api_port >= 0) {
+      auto served =
+        serve_node_apis(where->first, static_cast<uint16_t>(o.api_port),
+                        cfg.directory, *secret);
+      if (!served) {
+        std::cerr << "cairn-sim: " << describe(served.error()) << "\n";
+        return 1;
+      }
+      api = std::move(*served);
+    }
     auto agent = sys.spawn(actors::sim_agent, cfg);
     auto down = std::make_shared<std::atomic<bool>>(false);
     caf::actor_cast<caf::actor>(agent)->attach_functor(
@@ -116,9 +127,11 @@ int run_agent(const agent_options& o) {
       caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
       code = 1;
     } else {
-      std::printf("cairn-sim agent ready listen=%s:%u data-dir=%s\n",
-                  where->first.c_str(), static_cast<unsigned>(*port),
-                  o.data_dir.c_str());
+      std::printf(
+        "cairn-sim agent ready listen=%s:%u data-dir=%s%s\n",
+        where->first.c_str(), static_cast<unsigned>(*port), o.data_dir.c_str(),
+        api ? (" api=" + where->first + ":" + std::to_string(api->port)).c_str()
+            : "");
       std::fflush(stdout);
       timespec tick{0, 200 * 1000 * 1000};
       while (!down->load()) {
