@@ -273,10 +273,7 @@ void add_routes(httplib::Server& srv, route_mount mount) {
   get(route("/peerid"), with(handle_peer_id));
   get(route("/node/peerid"), with(handle_peer_id));
   get(route("/debug/info"), with(handle_debug_info));
-  post(route("/debug/chronicles/loglevel"),
-       with([](api_shared&, const Request& req, Response& res) {
-         handle_loglevel(req, res);
-       }));
+  post(route("/debug/chronicles/loglevel"), with(handle_loglevel));
   // Marketplace and purchasing (Codex), without persistence.
   const std::string id_re = "([^/]+)";
   for (auto& p :

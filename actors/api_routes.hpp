@@ -168,7 +168,9 @@ void handle_connect(api_shared& api, const Request& req, Response& res);
 void handle_spr(api_shared& api, const Request& req, Response& res);
 void handle_peer_id(api_shared& api, const Request& req, Response& res);
 void handle_debug_info(api_shared& api, const Request& req, Response& res);
-void handle_loglevel(const Request& req, Response& res);
+/// Sets the node's log level: the process's, or in cairn-sim's agent the
+/// node's own (`node_context::log`).
+void handle_loglevel(api_shared& api, const Request& req, Response& res);
 void handle_no_persistence(const Request& req, Response& res);
 /// The connected peers, as /debug/info and /api/cairn/v1/peers show them.
 json peers_json(api_shared& api, caf::scoped_actor& self);

@@ -31,6 +31,7 @@ namespace cairn::actors {
 
 class peer_book;
 struct api_shared;
+struct node_log;
 
 /// The shared state of a node's running `api` actor, for an HTTP server
 /// outside the node: cairn-sim's agent serves every hosted node's REST API
@@ -92,6 +93,10 @@ struct node_context {
   /// The running `api`'s state; with --no-api its `api` serves no socket
   /// and is reached through this only.
   std::shared_ptr<api_ref> api = std::make_shared<api_ref>();
+  /// The node's part of a log shared with other nodes of the process
+  /// (cairn-sim's agent): its own level, lines tagged with it. Null when
+  /// the node has the process to itself (cairn-node).
+  std::shared_ptr<node_log> log;
 };
 
 /// The LMDB settings of a node: the store lives in `<data-dir>/repo`.

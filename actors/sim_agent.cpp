@@ -1,5 +1,6 @@
 #include "actors/sim_agent.hpp"
 
+#include <algorithm>
 #include <filesystem>
 
 #include <openssl/crypto.h>
@@ -92,6 +93,11 @@ void start_node(self_ptr self, uint32_t index, start_done done) {
   n.ctx = std::make_shared<node_context>();
   n.ctx->options = n.options;
   n.ctx->key = n.key;
+  if (self->state.cfg.log_sink) {
+    n.ctx->log =
+      std::make_shared<node_log>(node_log{self->state.cfg.log_sink, index});
+    n.ctx->registry->log = n.ctx->log;
+  }
   n.supervisor = self->spawn(node_supervisor, n.ctx, restart_policy{});
   self->monitor(n.supervisor);
   auto sup = n.supervisor;
@@ -204,6 +210,10 @@ sim_agent(sim_agent_actor::stateful_pointer<sim_agent_state> self,
       auto opts = config::parse_node_flags(args, why);
       if (!opts)
         return make_error(ec::invalid_argument, "node settings", why);
+      // Without --log-level of their own, nodes log at the agent's level.
+      bool own_level = std::any_of(args.begin(), args.end(), [](auto& a) {
+        return a.rfind("--log-level", 0) == 0;
+      });
       for (uint32_t i = first; i < first + count; ++i)
         if (st.nodes.count(i) > 0)
           return make_error(ec::invalid_argument,
@@ -235,6 +245,8 @@ sim_agent(sim_agent_actor::stateful_pointer<sim_agent_state> self,
         n.key = std::move(*key);
         st.nodes.emplace(i, std::move(n));
         st.cfg.directory->set(i, nullptr);
+        if (own_level && st.cfg.log_sink)
+          st.cfg.log_sink->set_level_of(i, spdlog_level(opts->log_level));
       }
       auto rp = self->make_response_promise<std::vector<std::string>>();
       auto sprs = std::make_shared<std::vector<std::string>>(count);

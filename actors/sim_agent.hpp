@@ -12,6 +12,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include "actors/node_log.hpp"
 #include "actors/node_supervisor.hpp"
 #include "messages/sim.hpp"
 
@@ -53,6 +54,9 @@ struct sim_agent_config {
   std::string data_dir = "./cairn-sim-data";
   /// The address the nodes listen on and announce to their peers.
   std::string advertise_ip = "127.0.0.1";
+  /// The process's log, in front of its sinks: each node logs at its own
+  /// level, its lines tagged `node <i>: `. Null: nodes log as the process.
+  std::shared_ptr<node_log_sink> log_sink;
   /// Kept current for the agent's HTTP server, if it has one.
   std::shared_ptr<sim_node_directory> directory =
     std::make_shared<sim_node_directory>();

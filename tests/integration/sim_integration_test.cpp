@@ -559,4 +559,60 @@ nodes = [2]
   EXPECT_NE(metrics.find("cairn_"), std::string::npos);
 }
 
+TEST(SimTest, EachNodeLogsAtItsGroupsLevelTaggedWithItsIndex) {
+  temp_dir dir{"cairn-sim-it"};
+  // Node 0 logs at debug; nodes 1 and 2 at the agent's level (warn), though
+  // their downloads log at info and debug (peers connected, providers
+  // looked for).
+  write_file(dir.file("levels.toml"), R"(
+seed = 2
+time_limit = 60
+[[group]]
+name = "loud"
+count = 1
+[group.node]
+log-level = "debug"
+[[group]]
+name = "quiet"
+count = 2
+[[event]]
+action = "upload"
+node = 0
+data = "f"
+size = "256KiB"
+[[event]]
+at = 1
+action = "download"
+data = "f"
+group = "quiet"
+)");
+  auto out = dir.file("out");
+  auto r =
+    run_process({CAIRN_SIM_BIN, "run", dir.file("levels.toml"),
+                 "--local-agents", "1", "--log-level", "warn", "--out", out},
+                {}, {}, 90s);
+  ASSERT_EQ(r.code, 0) << r.describe();
+  std::ifstream log(out + "/agent-0.log");
+  ASSERT_TRUE(log.good()) << "no agent log";
+  size_t loud_debug = 0;
+  size_t loud_info = 0;
+  std::vector<std::string> too_verbose;
+  for (std::string line; std::getline(log, line);) {
+    bool debug = line.find(" debug ") != std::string::npos;
+    bool info = line.find(" info ") != std::string::npos;
+    if (line.find("node 0: ") != std::string::npos) {
+      loud_debug += debug;
+      loud_info += info;
+    } else if ((line.find("node 1: ") != std::string::npos ||
+                line.find("node 2: ") != std::string::npos) &&
+               (debug || info)) {
+      too_verbose.push_back(line);
+    }
+  }
+  EXPECT_GT(loud_debug, 0u) << "node 0 logs at debug";
+  EXPECT_GT(loud_info, 0u);
+  EXPECT_TRUE(too_verbose.empty())
+    << too_verbose.size() << " lines below warn, e.g. " << too_verbose[0];
+}
+
 } // namespace

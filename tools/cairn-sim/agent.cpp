@@ -25,18 +25,7 @@ void setup_logging(const std::string& level) {
   auto logger = spdlog::stderr_color_mt("cairn");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v");
-  auto l = spdlog::level::info;
-  if (level == "trace")
-    l = spdlog::level::trace;
-  else if (level == "debug")
-    l = spdlog::level::debug;
-  else if (level == "warn")
-    l = spdlog::level::warn;
-  else if (level == "error")
-    l = spdlog::level::err;
-  else if (level == "fatal")
-    l = spdlog::level::critical;
-  spdlog::set_level(l);
+  spdlog::set_level(actors::spdlog_level(level));
 }
 
 std::optional<std::pair<std::string, uint16_t>>
@@ -96,6 +85,7 @@ int run_agent(const agent_options& o) {
   actors::sim_agent_config cfg;
   cfg.secret = *secret;
   cfg.data_dir = o.data_dir;
+  cfg.log_sink = actors::node_log_sink::install();
   cfg.advertise_ip = !o.advertise_ip.empty()     ? o.advertise_ip
                      : where->first == "0.0.0.0" ? std::string{"127.0.0.1"}
                                                  : where->first;
