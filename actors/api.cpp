@@ -15,6 +15,28 @@ namespace {
 using httplib::Request;
 using httplib::Response;
 
+// The handles the supervisor replaces when it restarts a child.
+api_actor::behavior_type rewiring(api_actor::stateful_pointer<api_state> self) {
+  return instrumented<api_actor::behavior_type>(
+    self, self->state.stats,
+    [self](update_atom, local_store_actor local) {
+      std::lock_guard<std::mutex> guard{self->state.shared->mtx};
+      self->state.shared->local = std::move(local);
+    },
+    [self](update_atom, network_store_actor net) {
+      std::lock_guard<std::mutex> guard{self->state.shared->mtx};
+      self->state.shared->net = std::move(net);
+    },
+    [self](update_atom, engine_actor eng) {
+      std::lock_guard<std::mutex> guard{self->state.shared->mtx};
+      self->state.shared->eng = std::move(eng);
+    },
+    [self](update_atom, discovery_actor d) {
+      std::lock_guard<std::mutex> guard{self->state.shared->mtx};
+      self->state.shared->disc = std::move(d);
+    });
+}
+
 } // namespace
 
 store_stream_actor api_shared::spawn_stream(stream_spec spec) {
@@ -55,8 +77,10 @@ caf::expected<bound_server> bind_api_server(const std::string& host,
 }
 
 api_state::~api_state() {
-  if (shared)
+  if (shared) {
     shared->stopping = true; // uploads in progress stop reading
+    shared->ctx->api->reset(shared.get());
+  }
   if (acceptor)
     acceptor->stop();
   if (metrics_acceptor)
@@ -79,6 +103,11 @@ api_actor::behavior_type api(api_actor::stateful_pointer<api_state> self,
   shared->ctx = std::move(wiring.ctx);
   auto& st = self->state;
   st.shared = shared;
+  shared->ctx->api->set(shared);
+  if (!server.server) {
+    spdlog::debug("api: no socket (--no-api)");
+    return rewiring(self);
+  }
   st.server = server.server;
   rest::add_routes(*st.server, shared);
   auto& o = shared->ctx->options;
@@ -107,24 +136,7 @@ api_actor::behavior_type api(api_actor::stateful_pointer<api_state> self,
     st.metrics_acceptor->start();
     spdlog::info("api: metrics on {}", shared->metrics_url);
   }
-  return instrumented<api_actor::behavior_type>(
-    self, self->state.stats,
-    [self](update_atom, local_store_actor local) {
-      std::lock_guard<std::mutex> guard{self->state.shared->mtx};
-      self->state.shared->local = std::move(local);
-    },
-    [self](update_atom, network_store_actor net) {
-      std::lock_guard<std::mutex> guard{self->state.shared->mtx};
-      self->state.shared->net = std::move(net);
-    },
-    [self](update_atom, engine_actor eng) {
-      std::lock_guard<std::mutex> guard{self->state.shared->mtx};
-      self->state.shared->eng = std::move(eng);
-    },
-    [self](update_atom, discovery_actor d) {
-      std::lock_guard<std::mutex> guard{self->state.shared->mtx};
-      self->state.shared->disc = std::move(d);
-    });
+  return rewiring(self);
 }
 
 } // namespace cairn::actors

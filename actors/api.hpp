@@ -25,6 +25,7 @@ namespace cairn::actors {
 
 /// An HTTP server bound to its port but not yet serving.
 struct bound_server {
+  /// Null: no socket (--no-api).
   std::shared_ptr<httplib::Server> server;
   /// The bound port (resolved when 0 was asked for).
   uint16_t port = 0;
@@ -119,7 +120,10 @@ struct api_state {
 
 /// Serves the Codex REST API (`/api/codex/v1`, README "REST API") on `server`.
 /// HTTP handler threads talk to the stores with scoped actors and spawn one
-/// `store_stream` per download. Must be spawned `detached`.
+/// `store_stream` per download. Must be spawned `detached` when it has a
+/// server (its destructor waits for the handler threads). Without one
+/// (--no-api) it only keeps `wiring.ctx->api` current for a server outside
+/// the node, and needs no thread of its own.
 api_actor::behavior_type api(api_actor::stateful_pointer<api_state> self,
                              bound_server server, api_wiring wiring);
 

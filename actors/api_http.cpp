@@ -33,6 +33,14 @@ std::string default_reason(int status) {
   }
 }
 
+// Closes the connection after the answer: a request refused before its
+// body was read must not have that body read as the next request.
+void close_after(const Request& req) {
+  auto& r = const_cast<Request&>(req);
+  r.headers.erase("Connection");
+  r.set_header("Connection", "close");
+}
+
 // Every route's method and path pattern: a path that exists answers a
 // method it does not have with 405 and `Allow`, before any body is read.
 class route_table {
@@ -112,10 +120,8 @@ bool check_request(const route_table& routes, const Request& req,
     return true;
   }
   reply_error(req, res, status, why);
-  if (has_body) {
-    r.headers.erase("Connection");
-    r.set_header("Connection", "close");
-  }
+  if (has_body)
+    close_after(req);
   return false;
 }
 
@@ -198,48 +204,68 @@ json manifest_json(const manifest& m) {
 }
 
 void add_routes(httplib::Server& srv, std::shared_ptr<api_shared> api) {
+  add_routes(srv,
+             route_mount{"", [api](const Request&, Response&) { return api; }});
+}
+
+void add_routes(httplib::Server& srv, route_mount mount) {
   auto routes = std::make_shared<route_table>();
-  auto with = [api](auto fn) {
-    return [api, fn](const Request& req, Response& res) { fn(*api, req, res); };
+  auto resolve = mount.resolve;
+  const auto& at = mount.prefix;
+  // Each handler finds its node again: it may have gone down since the
+  // pre-routing check.
+  auto with = [resolve](auto fn) {
+    return [resolve, fn](const Request& req, Response& res) {
+      if (auto api = resolve(req, res))
+        fn(*api, req, res);
+    };
   };
   auto get = [&](const std::string& pattern, httplib::Server::Handler h) {
-    routes->add("GET", pattern);
-    srv.Get(pattern, std::move(h));
+    routes->add("GET", at + pattern);
+    srv.Get(at + pattern, std::move(h));
   };
   auto post = [&](const std::string& pattern, httplib::Server::Handler h) {
-    routes->add("POST", pattern);
-    srv.Post(pattern, std::move(h));
+    routes->add("POST", at + pattern);
+    srv.Post(at + pattern, std::move(h));
   };
   auto del = [&](const std::string& pattern, httplib::Server::Handler h) {
-    routes->add("DELETE", pattern);
-    srv.Delete(pattern, std::move(h));
+    routes->add("DELETE", at + pattern);
+    srv.Delete(at + pattern, std::move(h));
   };
   const std::string cid_re = "([^/]+)";
   const std::string cairn = "/api/cairn/v1";
-  auto download = [api](bool network) {
-    return [api, network](const Request& req, Response& res) {
-      handle_download(*api, req, res, network);
-    };
+  auto download = [with](bool network) {
+    return with([network](api_shared& api, const Request& req, Response& res) {
+      handle_download(api, req, res, network);
+    });
+  };
+  auto network_manifest = [with](bool start) {
+    return with([start](api_shared& api, const Request& req, Response& res) {
+      handle_network_manifest(api, req, res, start);
+    });
+  };
+  auto actor_action = [with](bool crash) {
+    return with([crash](api_shared& api, const Request& req, Response& res) {
+      handle_actor_action(api, req, res, crash);
+    });
   };
   // Data (Codex).
-  routes->add("POST", route("/data"));
-  srv.Post(route("/data"), [api](const Request& req, Response& res,
-                                 const httplib::ContentReader& reader) {
-    handle_upload(*api, req, res, reader);
-  });
+  routes->add("POST", at + route("/data"));
+  srv.Post(at + route("/data"),
+           [resolve](const Request& req, Response& res,
+                     const httplib::ContentReader& reader) {
+             if (auto api = resolve(req, res))
+               handle_upload(*api, req, res, reader);
+             else
+               close_after(req); // the body was not read
+           });
   get(route("/data"), with(handle_list));
   get(route("/data/") + cid_re, download(false));
   del(route("/data/") + cid_re, with(handle_delete));
   get(route("/data/") + cid_re + "/exists", with(handle_exists));
   get(route("/data/") + cid_re + "/network/stream", download(true));
-  get(route("/data/") + cid_re + "/network/manifest",
-      [api](const Request& req, Response& res) {
-        handle_network_manifest(*api, req, res, false);
-      });
-  post(route("/data/") + cid_re + "/network",
-       [api](const Request& req, Response& res) {
-         handle_network_manifest(*api, req, res, true);
-       });
+  get(route("/data/") + cid_re + "/network/manifest", network_manifest(false));
+  post(route("/data/") + cid_re + "/network", network_manifest(true));
   get(route("/space"), with(handle_space));
   // Node and debug (Codex).
   get(route("/connect/") + cid_re, with(handle_connect));
@@ -247,8 +273,7 @@ void add_routes(httplib::Server& srv, std::shared_ptr<api_shared> api) {
   get(route("/peerid"), with(handle_peer_id));
   get(route("/node/peerid"), with(handle_peer_id));
   get(route("/debug/info"), with(handle_debug_info));
-  post(route("/debug/chronicles/loglevel"),
-       [](const Request& req, Response& res) { handle_loglevel(req, res); });
+  post(route("/debug/chronicles/loglevel"), with(handle_loglevel));
   // Marketplace and purchasing (Codex), without persistence.
   const std::string id_re = "([^/]+)";
   for (auto& p :
@@ -259,8 +284,8 @@ void add_routes(httplib::Server& srv, std::shared_ptr<api_shared> api) {
   get(route("/sales/availability"), handle_no_persistence);
   post(route("/sales/availability"), handle_no_persistence);
   post(route("/storage/request/") + cid_re, handle_no_persistence);
-  routes->add("PATCH", route("/sales/availability/") + id_re);
-  srv.Patch(route("/sales/availability/") + id_re, handle_no_persistence);
+  routes->add("PATCH", at + route("/sales/availability/") + id_re);
+  srv.Patch(at + route("/sales/availability/") + id_re, handle_no_persistence);
   // Cairn's own.
   get(cairn + "/peers", with(handle_peers));
   get(cairn + "/downloads", with(handle_downloads));
@@ -269,29 +294,36 @@ void add_routes(httplib::Server& srv, std::shared_ptr<api_shared> api) {
   get(cairn + "/wants", with(handle_wants));
   get(cairn + "/store", with(handle_store));
   post(cairn + "/store/verify", with(handle_store_verify));
-  post(cairn + "/actors/(.+)/restart",
-       [api](const Request& req, Response& res) {
-         handle_actor_action(*api, req, res, false);
-       });
-  post(cairn + "/actors/(.+)/crash", [api](const Request& req, Response& res) {
-    handle_actor_action(*api, req, res, true);
-  });
+  post(cairn + "/actors/(.+)/restart", actor_action(false));
+  post(cairn + "/actors/(.+)/crash", actor_action(true));
   post(cairn + "/data/" + cid_re + "/protect", with(handle_protect));
   del(cairn + "/blocks/" + cid_re + "/([^/]+)", with(handle_delete_leaf));
+  if (mount.metrics)
+    get("/metrics", with([](api_shared& api, const Request&, Response& res) {
+          res.set_content(metrics_text(api), "text/plain; version=0.0.4");
+        }));
 
-  srv.set_pre_routing_handler([routes](const Request& req, Response& res) {
-    return check_request(*routes, req, res)
-             ? httplib::Server::HandlerResponse::Unhandled
-             : httplib::Server::HandlerResponse::Handled;
-  });
+  // A request for a node that is not there is refused before its body is
+  // read, as a malformed one is.
+  srv.set_pre_routing_handler(
+    [routes, resolve](const Request& req, Response& res) {
+      if (!check_request(*routes, req, res))
+        return httplib::Server::HandlerResponse::Handled;
+      if (resolve(req, res))
+        return httplib::Server::HandlerResponse::Unhandled;
+      close_after(req);
+      return httplib::Server::HandlerResponse::Handled;
+    });
   // A client that waits for 100 Continue learns of a refusal before it
   // sends the body. httplib then runs the pre-routing handler as well:
   // check_request only reads the request and sets an absent header, so a
   // second run decides the same (at the cost of one more route lookup, on
   // the requests that carry a body).
   srv.set_expect_100_continue_handler(
-    [routes](const Request& req, Response& res) {
-      return check_request(*routes, req, res) ? 100 : res.status;
+    [routes, resolve](const Request& req, Response& res) {
+      if (!check_request(*routes, req, res))
+        return res.status;
+      return resolve(req, res) ? 100 : res.status;
     });
   srv.set_exception_handler(
     [](const Request& req, Response& res, std::exception_ptr ep) {
@@ -307,11 +339,11 @@ void add_routes(httplib::Server& srv, std::shared_ptr<api_shared> api) {
     });
   // Downloads that honour Range, for requests httplib refused itself.
   auto ranged = std::make_shared<std::vector<std::pair<std::regex, bool>>>();
-  ranged->push_back({std::regex{route("/data/") + cid_re}, false});
+  ranged->push_back({std::regex{at + route("/data/") + cid_re}, false});
   ranged->push_back(
-    {std::regex{route("/data/") + cid_re + "/network/stream"}, true});
+    {std::regex{at + route("/data/") + cid_re + "/network/stream"}, true});
   srv.set_error_handler(httplib::Server::HandlerWithResponse(
-    [api, ranged](const Request& req, Response& res) {
+    [resolve, ranged](const Request& req, Response& res) {
       if (!res.body.empty())
         return httplib::Server::HandlerResponse::Unhandled;
       // httplib answers a Range header it cannot parse with an empty 416
@@ -324,6 +356,9 @@ void add_routes(httplib::Server& srv, std::shared_ptr<api_shared> api) {
           r.ranges.clear();
           res.status = -1;
           res.headers.clear();
+          auto api = resolve(req, res);
+          if (!api)
+            return httplib::Server::HandlerResponse::Handled;
           handle_download(*api, req, res, network);
           if (res.status == -1)
             res.status = 200;

@@ -3,6 +3,7 @@
 // answers with 503.
 
 #include "actors/api_routes.hpp"
+#include "actors/node_log.hpp"
 
 #include <cstdlib>
 #include <vector>
@@ -160,7 +161,7 @@ void handle_debug_info(api_shared& api, const Request&, Response& res) {
        {"blockTtlSeconds", api.ctx->options.block_ttl.count()}}}});
 }
 
-void handle_loglevel(const Request& req, Response& res) {
+void handle_loglevel(api_shared& api, const Request& req, Response& res) {
   // Accepts Codex's chronicles syntax: "DEBUG" or "DEBUG;TRACE:topic"; the
   // part before ';' sets the level, topic overrides are not supported.
   auto level = req.get_param_value("level");
@@ -173,11 +174,7 @@ void handle_loglevel(const Request& req, Response& res) {
                   "': use trace, debug, info, notice, warn, error or fatal");
     return;
   }
-  spdlog::set_level(spdlog::level::from_str(base == "notice"  ? "info"
-                                            : base == "fatal" ? "critical"
-                                            : base == "warn"  ? "warning"
-                                            : base == "error" ? "err"
-                                                              : base));
+  set_log_level(api.ctx->log, spdlog_level(base));
   spdlog::info("api: log level set to {}", base);
   res.status = 200;
   res.set_content("", "text/plain");

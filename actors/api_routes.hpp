@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -82,8 +83,30 @@ std::optional<uint32_t> uint_param(const Request& req, Response& res,
 /// `--api-token`); answers 403 if not.
 bool allowed(api_shared& api, const Request& req, Response& res);
 
-/// Registers every route on `srv`, with the checks made before a body is
-/// read (405, Content-Length) and the answers httplib gives by itself.
+/// Finds the node a request is for: its API's shared state, or null after
+/// answering the request itself (e.g. 404 unknown node, 503 node down).
+/// Called on httplib's threads.
+using api_resolver =
+  std::function<std::shared_ptr<api_shared>(const Request&, Response&)>;
+
+/// Where the routes are mounted and whose node they serve.
+struct route_mount {
+  /// Put before every route: empty on a node's own server; in cairn-sim's
+  /// agent a regex without capture groups ("/nodes/[0-9]+"), so that the
+  /// handlers' path parameters keep their indexes.
+  std::string prefix;
+  api_resolver resolve;
+  /// Also serve `GET <prefix>/metrics` (a node's own server has /metrics
+  /// on --metrics-port instead).
+  bool metrics = false;
+};
+
+/// Registers every route on `srv` under `mount.prefix`, with the checks
+/// made before a body is read (405, Content-Length, the node's resolution)
+/// and the answers httplib gives by itself.
+void add_routes(httplib::Server& srv, route_mount mount);
+
+/// The routes of a node's own server: every request is for `api`.
 void add_routes(httplib::Server& srv, std::shared_ptr<api_shared> api);
 
 // Sends a request from a handler thread and waits for the answer; returns
@@ -145,7 +168,9 @@ void handle_connect(api_shared& api, const Request& req, Response& res);
 void handle_spr(api_shared& api, const Request& req, Response& res);
 void handle_peer_id(api_shared& api, const Request& req, Response& res);
 void handle_debug_info(api_shared& api, const Request& req, Response& res);
-void handle_loglevel(const Request& req, Response& res);
+/// Sets the node's log level: the process's, or in cairn-sim's agent the
+/// node's own (`node_context::log`).
+void handle_loglevel(api_shared& api, const Request& req, Response& res);
 void handle_no_persistence(const Request& req, Response& res);
 /// The connected peers, as /debug/info and /api/cairn/v1/peers show them.
 json peers_json(api_shared& api, caf::scoped_actor& self);

@@ -1,5 +1,7 @@
 #include "actors/inspector.hpp"
 
+#include "actors/node_log.hpp"
+
 #include <algorithm>
 
 #include <spdlog/spdlog.h>
@@ -113,6 +115,9 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self,
   }
   // A node that stops needs no registry: drop its handles with the actors.
   self->attach_functor([registry = st.registry](const caf::error& reason) {
+    if (registry->log)
+      for (auto& [addr, e] : registry->live)
+        registry->log->sink->untrack(e.handle.id());
     if (reason == caf::exit_reason::user_shutdown)
       registry->live.clear();
   });
@@ -124,6 +129,8 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self,
     auto name = std::move(i->second.name);
     auto id = i->second.handle.id();
     live.erase(i);
+    if (self->state.registry->log)
+      self->state.registry->log->sink->untrack(id);
     self->state.history->exited(name, id, dm.reason,
                                 [&live](const std::string& n) {
                                   for (auto& [addr, e] : live)
@@ -147,6 +154,8 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self,
       if (fresh) {
         self->monitor(handle);
         st.history->registered(name);
+        if (st.registry->log)
+          st.registry->log->sink->track(handle.id(), st.registry->log->node);
       }
     },
     [self](list_atom) -> caf::result<std::vector<actor_status>> {

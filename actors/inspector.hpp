@@ -15,6 +15,8 @@
 
 namespace cairn::actors {
 
+struct node_log;
+
 /// The current inspector of a node, for the actors that register others
 /// (engine: peer sessions; api: downloads). Replaced when the supervisor
 /// restarts the inspector. Thread-safe.
@@ -101,6 +103,9 @@ private:
 /// previous one is gone.
 struct actor_registry {
   std::map<caf::actor_addr, inspected_actor> live;
+  /// Told of every actor registered and forgotten, so that what they log
+  /// is the node's (`node_context::log`); may be null.
+  std::shared_ptr<node_log> log;
 };
 
 /// State of the `inspector` actor.

@@ -33,8 +33,9 @@ const char* const child_names[] = {"inspector",  "local_store",   "discovery",
                                    "advertiser", "peer_listener", "api"};
 
 // How the operator sees a child's kind.
-const char* kind_of(const std::string& name) {
-  if (name == "local_store" || name == "api")
+const char* kind_of(self_ptr self, const std::string& name) {
+  if (name == "local_store" ||
+      (name == "api" && !self->state.ctx->options.no_api))
     return "detached";
   if (name == "peer_listener")
     return "broker";
@@ -44,7 +45,7 @@ const char* kind_of(const std::string& name) {
 // Tells the inspector about a (re)started child.
 void announce(self_ptr self, const std::string& name, const caf::actor& h) {
   self->send(self->state.inspector, put_atom::value, h, name,
-             std::string{kind_of(name)}, std::string{"node_supervisor"});
+             std::string{kind_of(self, name)}, std::string{"node_supervisor"});
 }
 
 // A new inspector knows nobody: introduce the supervisor and its children.
@@ -190,6 +191,15 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
                                            o.block_maintenance_interval,
                                            o.block_maintenance_batch);
     return caf::actor_cast<caf::actor>(st.maint);
+  }
+  if (name == "api" && o.no_api) {
+    // No socket and no thread: the node's REST API is served by a server
+    // outside it, if any (cairn-sim's agent), through ctx->api.
+    st.api = self->spawn<caf::monitored>(api, bound_server{},
+                                         api_wiring{st.local, st.net, st.engine,
+                                                    st.discovery, self, st.info,
+                                                    st.ctx, std::nullopt});
+    return caf::actor_cast<caf::actor>(st.api);
   }
   if (name == "api") {
     auto server = st.api_server
@@ -409,8 +419,6 @@ node_supervisor_actor::behavior_type node_supervisor(
         "/ip4/" + announce + "/tcp/" + std::to_string(bound->port),
         "/ip4/" + announce + "/udp/" + std::to_string(st.disc_socket->port())};
       for (auto name : child_names) {
-        if (o.no_api && std::strcmp(name, "api") == 0)
-          continue;
         auto h = spawn_child(self, name);
         if (!h) {
           st.stopping = true;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,36 @@ class Server;
 namespace cairn::actors {
 
 class peer_book;
+struct api_shared;
+struct node_log;
+
+/// The shared state of a node's running `api` actor, for an HTTP server
+/// outside the node: cairn-sim's agent serves every hosted node's REST API
+/// from one server with it. Set by `api`; thread-safe.
+class api_ref {
+public:
+  void set(std::shared_ptr<api_shared> x) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    shared_ = std::move(x);
+  }
+
+  /// Clears the slot if it still holds `x` (a newer `api` may have set it).
+  void reset(const api_shared* x) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (shared_.get() == x)
+      shared_.reset();
+  }
+
+  /// Null while no `api` runs.
+  std::shared_ptr<api_shared> get() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return shared_;
+  }
+
+private:
+  mutable std::mutex mtx_;
+  std::shared_ptr<api_shared> shared_;
+};
 
 /// Everything a node is made of besides its actors: its settings, its key
 /// and its store before the first `local_store` takes it. One per node, so
@@ -64,6 +95,13 @@ struct node_context {
   /// The engine's connected peers, kept across engine restarts (set by the
   /// supervisor when it first spawns the engine).
   std::shared_ptr<peer_book> peers;
+  /// The running `api`'s state; with --no-api its `api` serves no socket
+  /// and is reached through this only.
+  std::shared_ptr<api_ref> api = std::make_shared<api_ref>();
+  /// The node's part of a log shared with other nodes of the process
+  /// (cairn-sim's agent): its own level, lines tagged with it. Null when
+  /// the node has the process to itself (cairn-node).
+  std::shared_ptr<node_log> log;
 };
 
 /// The LMDB settings of a node: the store lives in `<data-dir>/repo`.

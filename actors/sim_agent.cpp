@@ -1,5 +1,6 @@
 #include "actors/sim_agent.hpp"
 
+#include <algorithm>
 #include <filesystem>
 
 #include <openssl/crypto.h>
@@ -92,6 +93,11 @@ void start_node(self_ptr self, uint32_t index, start_done done) {
   n.ctx = std::make_shared<node_context>();
   n.ctx->options = n.options;
   n.ctx->key = n.key;
+  if (self->state.cfg.log_sink) {
+    n.ctx->log =
+      std::make_shared<node_log>(node_log{self->state.cfg.log_sink, index});
+    n.ctx->registry->log = n.ctx->log;
+  }
   n.supervisor = self->spawn(node_supervisor, n.ctx, restart_policy{});
   self->monitor(n.supervisor);
   auto sup = n.supervisor;
@@ -128,6 +134,7 @@ void start_node(self_ptr self, uint32_t index, start_done done) {
                   auto& n = self->state.nodes[index];
                   n.starting = false;
                   n.up = true;
+                  self->state.cfg.directory->set(index, n.ctx);
                   done(std::move(spr));
                   check_stopped(self);
                 },
@@ -165,6 +172,7 @@ sim_agent(sim_agent_actor::stateful_pointer<sim_agent_state> self,
                        dm.reason ? describe(dm.reason) : "normally");
         n.up = false;
         n.supervisor = nullptr;
+        self->state.cfg.directory->set(i, nullptr);
       } else if (n.local && dm.source == n.local.address()) {
         n.local = nullptr;
       } else {
@@ -202,6 +210,10 @@ sim_agent(sim_agent_actor::stateful_pointer<sim_agent_state> self,
       auto opts = config::parse_node_flags(args, why);
       if (!opts)
         return make_error(ec::invalid_argument, "node settings", why);
+      // Without --log-level of their own, nodes log at the agent's level.
+      bool own_level = std::any_of(args.begin(), args.end(), [](auto& a) {
+        return a.rfind("--log-level", 0) == 0;
+      });
       for (uint32_t i = first; i < first + count; ++i)
         if (st.nodes.count(i) > 0)
           return make_error(ec::invalid_argument,
@@ -212,8 +224,11 @@ sim_agent(sim_agent_actor::stateful_pointer<sim_agent_state> self,
         n.stats.index = i;
         n.options = *opts;
         n.options.data_dir = st.cfg.data_dir + "/node-" + std::to_string(i);
+        // The agent's one HTTP server serves every node's API (no HTTP
+        // threads per node); changes of state through it take the secret.
         n.options.no_api = true;
         n.options.metrics = false;
+        n.options.api_token = st.cfg.secret;
         n.options.listen_ip = st.cfg.advertise_ip;
         n.options.listen_port = 0;
         n.options.disc_port = 0;
@@ -229,6 +244,9 @@ sim_agent(sim_agent_actor::stateful_pointer<sim_agent_state> self,
           return key.error();
         n.key = std::move(*key);
         st.nodes.emplace(i, std::move(n));
+        st.cfg.directory->set(i, nullptr);
+        if (own_level && st.cfg.log_sink)
+          st.cfg.log_sink->set_level_of(i, spdlog_level(opts->log_level));
       }
       auto rp = self->make_response_promise<std::vector<std::string>>();
       auto sprs = std::make_shared<std::vector<std::string>>(count);
@@ -302,6 +320,7 @@ sim_agent(sim_agent_actor::stateful_pointer<sim_agent_state> self,
       // Not the supervisor's orderly stop: its exit handler takes every
       // child down at once, mid-request, as a crash of the process would.
       (*n)->up = false;
+      self->state.cfg.directory->set(index, nullptr);
       self->send_exit((*n)->supervisor,
                       make_error(ec::injected_fault, "killed by cairn-sim"));
       spdlog::info("sim_agent: node {} killed", index);

@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -11,10 +12,39 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include "actors/node_log.hpp"
 #include "actors/node_supervisor.hpp"
 #include "messages/sim.hpp"
 
 namespace cairn::actors {
+
+/// The agent's nodes as its HTTP server sees them (`cairn-sim agent
+/// --api-port`): written by the agent, read by the server's handler
+/// threads. Thread-safe.
+class sim_node_directory {
+public:
+  /// Node `index` exists; `ctx` is the context it runs with, null while it
+  /// is down or starting.
+  void set(uint32_t index, std::shared_ptr<node_context> ctx) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    nodes_[index] = std::move(ctx);
+  }
+
+  /// False if the agent has no node `index`; else sets `ctx` to its running
+  /// context, null while it is down or starting.
+  bool find(uint32_t index, std::shared_ptr<node_context>& ctx) const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto i = nodes_.find(index);
+    if (i == nodes_.end())
+      return false;
+    ctx = i->second;
+    return true;
+  }
+
+private:
+  mutable std::mutex mtx_;
+  std::map<uint32_t, std::shared_ptr<node_context>> nodes_;
+};
 
 /// How a `cairn-sim agent` hosts its nodes.
 struct sim_agent_config {
@@ -24,6 +54,12 @@ struct sim_agent_config {
   std::string data_dir = "./cairn-sim-data";
   /// The address the nodes listen on and announce to their peers.
   std::string advertise_ip = "127.0.0.1";
+  /// The process's log, in front of its sinks: each node logs at its own
+  /// level, its lines tagged `node <i>: `. Null: nodes log as the process.
+  std::shared_ptr<node_log_sink> log_sink;
+  /// Kept current for the agent's HTTP server, if it has one.
+  std::shared_ptr<sim_node_directory> directory =
+    std::make_shared<sim_node_directory>();
 };
 
 /// A node hosted by the agent, across kills and restarts.

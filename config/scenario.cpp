@@ -14,9 +14,10 @@ namespace cairn::config {
 namespace {
 
 // The cairn-node keys a group may set: the others (ports, data dir, API,
-// threads, logging) belong to the agent that hosts the node.
+// threads) belong to the agent that hosts the node.
 const std::set<std::string> group_node_keys = {
   "storage-quota",
+  "log-level",
   "block-ttl",
   "block-maintenance-interval",
   "block-maintenance-batch",

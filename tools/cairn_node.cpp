@@ -19,6 +19,7 @@
 
 #include "actors/fd_budget.hpp"
 #include "actors/local_store.hpp"
+#include "actors/node_log.hpp"
 #include "actors/node_supervisor.hpp"
 #include "actors/system_config.hpp"
 #include "config/options.hpp"
@@ -31,20 +32,6 @@ namespace {
 int fail(const std::string& why) {
   std::cerr << "cairn-node: " << why << std::endl;
   return 1;
-}
-
-spdlog::level::level_enum spd_level(const std::string& l) {
-  if (l == "trace")
-    return spdlog::level::trace;
-  if (l == "debug")
-    return spdlog::level::debug;
-  if (l == "warn")
-    return spdlog::level::warn;
-  if (l == "error")
-    return spdlog::level::err;
-  if (l == "fatal")
-    return spdlog::level::critical;
-  return spdlog::level::info; // info, notice
 }
 
 // `cairn-node verify [--repair]`: checks (and repairs) a store no node has
@@ -131,7 +118,7 @@ int main(int argc, char** argv) {
 
   auto logger = spdlog::stderr_color_mt("cairn");
   spdlog::set_default_logger(logger);
-  spdlog::set_level(spd_level(opts.log_level));
+  spdlog::set_level(actors::spdlog_level(opts.log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v");
 
   // Signals are taken by sigtimedwait below; block them in every thread.

@@ -67,6 +67,14 @@ int main(int argc, char** argv) {
     ->capture_default_str()
     ->check(levels);
   agent
+    ->add_option("--api-port", ao.api_port,
+                 "Serve every node's REST API on this port of the --listen "
+                 "IP, at /nodes/{i}/api/codex/v1/..., /nodes/{i}/api/cairn/"
+                 "v1/... and /nodes/{i}/metrics (0: any; printed as api=). "
+                 "Off loopback each request needs 'Authorization: Bearer "
+                 "<secret>'")
+    ->check(CLI::Range(0, 65535));
+  agent
     ->add_option("--threads", ao.threads,
                  "Scheduler threads (0 = one per core, at least 2)")
     ->check(CLI::Range(0u, 256u));

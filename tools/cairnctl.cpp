@@ -46,11 +46,13 @@ struct global_options {
   void add_to(CLI::App& app, bool with_json) {
     app
       .add_option("--node", nodes,
-                  "A node's API, http://HOST:PORT (default " +
+                  "A node's API, http://HOST:PORT[/PATH] (default " +
                     std::string{default_node} +
                     "); repeat to ask several nodes: read commands print one "
                     "table with a NODE column, or a JSON array with one "
-                    "object per node")
+                    "object per node. A PATH goes before every request: "
+                    "http://AGENT:PORT/nodes/7 is node 7 of a cairn-sim "
+                    "agent started with --api-port")
       ->type_name("URL")
       ->expected(1)
       ->allow_extra_args(false) // one URL per --node, never the next word

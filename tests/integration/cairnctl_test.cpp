@@ -432,7 +432,7 @@ TEST(CairnctlUsageTest, BadUsageExits64WithOneLine) {
          {"restart"},
          {"--node", "ftp://127.0.0.1:1", "status"},
          {"--node", "127.0.0.1", "status"},
-         {"--node", "http://127.0.0.1:8080/api", "status"},
+         {"--node", "http://127.0.0.1:8080/nodes/1?x=1", "status"},
          {"top", "--sort", "name"},
          {"--node", "127.0.0.1:1", "--node", "127.0.0.1:2", "upload", "x"}}) {
     auto r = ctl(args);

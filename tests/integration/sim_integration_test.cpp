@@ -25,11 +25,15 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/integration/api_helpers.hpp"
 #include "tests/integration/node_process.hpp"
 #include "tests/integration/subprocess.hpp"
 
 #ifndef CAIRN_SIM_BIN
 #error "CAIRN_SIM_BIN must be defined (path of the cairn-sim binary)"
+#endif
+#ifndef CAIRNCTL_BIN
+#error "CAIRNCTL_BIN must be defined (path of the cairnctl binary)"
 #endif
 
 using namespace cairn::test;
@@ -87,12 +91,14 @@ class agent_process {
 public:
   agent_process(const std::string& dir, const std::string& tls_dir,
                 const std::string& ip = "127.0.0.1",
-                std::vector<std::string> prefix = {}) {
+                std::vector<std::string> prefix = {},
+                const std::vector<std::string>& extra = {}) {
     std::vector<std::string> args = std::move(prefix);
     for (auto a : {CAIRN_SIM_BIN, "agent", "--listen"})
       args.push_back(a);
     args.push_back(ip + ":0");
     args.insert(args.end(), {"--data-dir", dir, "--tls-dir", tls_dir});
+    args.insert(args.end(), extra.begin(), extra.end());
     std::vector<char*> argv;
     for (auto& a : args)
       argv.push_back(a.data());
@@ -129,15 +135,24 @@ public:
       text.append(buf, static_cast<size_t>(n));
     }
     ::close(out[0]);
-    auto at = text.find("listen=");
-    if (at != std::string::npos)
-      address_ = text.substr(at + 7, text.find_first_of(" \n", at) - at - 7);
+    auto value = [&](const std::string& key) {
+      auto at = text.find(" " + key + "=");
+      if (at == std::string::npos)
+        return std::string{};
+      at += key.size() + 2;
+      return text.substr(at, text.find_first_of(" \n", at) - at);
+    };
+    address_ = value("listen");
+    api_address_ = value("api");
   }
 
   ~agent_process() { kill9(); }
 
   /// `127.0.0.1:PORT`, empty if the agent did not start.
   const std::string& address() const { return address_; }
+
+  /// `127.0.0.1:PORT` of the nodes' APIs (`--api-port`), else empty.
+  const std::string& api_address() const { return api_address_; }
 
   void kill9() {
     if (pid_ <= 0)
@@ -162,6 +177,7 @@ public:
 private:
   pid_t pid_ = -1;
   std::string address_;
+  std::string api_address_;
 };
 
 size_t count_state(const json& report, const std::string& state) {
@@ -518,6 +534,208 @@ TEST(SimTest, APlaintextMiddlemanClientGetsNothingFromATlsAgent) {
                  a.address(), "--tls-dir", keys, "--out", dir.file("out")},
                 {}, {}, 90s);
   EXPECT_EQ(r.code, 0) << r.describe();
+}
+
+// `argv` in the background, its output in `log`; killed (SIGKILL) by the
+// destructor, and with the test process.
+class background_process {
+public:
+  background_process(std::vector<std::string> args, const std::string& log) {
+    std::vector<char*> argv;
+    for (auto& a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent)
+        ::_exit(1);
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd >= 0) {
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+      }
+      ::execvp(argv[0], argv.data());
+      ::_exit(127);
+    }
+  }
+
+  ~background_process() {
+    if (pid_ <= 0)
+      return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+
+private:
+  pid_t pid_ = -1;
+};
+
+// The status of GET `path` (0 if no answer) and its body.
+std::pair<int, std::string> http_get(httplib::Client& cli,
+                                     const std::string& path) {
+  auto res = cli.Get(path);
+  if (!res)
+    return {0, httplib::to_string(res.error())};
+  return {res->status, res->body};
+}
+
+TEST(SimTest, EachNodesApiAndCairnctlThroughTheAgentsOneHttpServer) {
+  temp_dir dir{"cairn-sim-it"};
+  auto keys = cluster_keys(dir, "keys");
+  // Three nodes; node 2 is killed at once. The run then waits, keeping the
+  // agent's nodes up until the test ends it.
+  write_file(dir.file("api.toml"), R"(
+seed = 5
+time_limit = 300
+[[group]]
+count = 3
+[[event]]
+action = "kill"
+nodes = [2]
+[[event]]
+at = 250
+action = "restart"
+nodes = [2]
+)");
+  agent_process a{dir.file("agent"),
+                  keys,
+                  "127.0.0.1",
+                  {},
+                  {"--api-port", "0"}};
+  ASSERT_FALSE(a.address().empty()) << "the agent did not start";
+  ASSERT_FALSE(a.api_address().empty()) << "no api= in the ready line";
+  httplib::Client http{"http://" + a.api_address()};
+  http.set_read_timeout(30, 0);
+  EXPECT_EQ(http_get(http, "/nodes/0/api/codex/v1/debug/info").first, 404)
+    << "no nodes before the coordinator spawns them";
+  background_process run{{CAIRN_SIM_BIN, "run", dir.file("api.toml"), "--agent",
+                          a.address(), "--tls-dir", keys,
+                          "--out", dir.file("out")},
+                         dir.file("run.log")};
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  auto up = [&] {
+    return http_get(http, "/nodes/0/api/codex/v1/debug/info").first == 200 &&
+           http_get(http, "/nodes/1/api/codex/v1/debug/info").first == 200 &&
+           http_get(http, "/nodes/2/api/codex/v1/debug/info").first == 503;
+  };
+  while (!up() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(up()) << "nodes 0 and 1 up, node 2 killed";
+
+  // cairnctl with a node of the agent as its --node.
+  auto base = "http://" + a.api_address() + "/nodes/";
+  auto status = [&](int node) {
+    auto r = run_process(
+      {CAIRNCTL_BIN, "status", "--node", base + std::to_string(node), "--json"},
+      {}, {"CAIRN_API_TOKEN"}, 30s);
+    EXPECT_EQ(r.code, 0) << r.describe();
+    auto j = json::parse(r.out, nullptr, false);
+    return j.is_object() ? j : json{};
+  };
+  auto s0 = status(0);
+  auto s1 = status(1);
+  ASSERT_TRUE(s0.contains("peerId") && s1.contains("peerId"));
+  EXPECT_EQ(s1["node"], base + "1");
+  EXPECT_NE(s0["peerId"], s1["peerId"]) << "each path reaches its own node";
+  auto [peer_status, peer_body] =
+    http_get(http, "/nodes/1/api/codex/v1/peerid");
+  EXPECT_EQ(peer_status, 200);
+  EXPECT_NE(peer_body.find(s1["peerId"].get<std::string>()), std::string::npos)
+    << peer_body;
+  auto actors = run_process(
+    {CAIRNCTL_BIN, "actors", "--node", base + "1", "--json"}, {}, {}, 30s);
+  EXPECT_EQ(actors.code, 0) << actors.describe();
+  for (auto name : {"engine", "local_store", "api"})
+    EXPECT_NE(actors.out.find(std::string{"\""} + name + "\""),
+              std::string::npos)
+      << name << " in " << actors.out;
+
+  // Data goes in through node 0 and comes out of node 1 over the nodes'
+  // own session.
+  auto data = random_bytes(600 * 1024 + 17, 77);
+  auto posted =
+    http.Post("/nodes/0/api/codex/v1/data", data, "application/octet-stream");
+  ASSERT_TRUE(posted) << httplib::to_string(posted.error());
+  ASSERT_EQ(posted->status, 200) << posted->body;
+  auto cid = posted->body;
+  auto [got_status, got] =
+    http_get(http, "/nodes/1/api/codex/v1/data/" + cid + "/network/stream");
+  EXPECT_EQ(got_status, 200) << got.substr(0, 200);
+  EXPECT_TRUE(got == data) << "got " << got.size() << " bytes of "
+                           << data.size();
+  auto [local_status, local] =
+    http_get(http, "/nodes/1/api/codex/v1/data/" + cid);
+  EXPECT_EQ(local_status, 200) << "node 1 keeps the copy";
+
+  auto [unknown_status, unknown] =
+    http_get(http, "/nodes/99/api/codex/v1/debug/info");
+  EXPECT_EQ(unknown_status, 404);
+  EXPECT_EQ(unknown, "no node 99 on this agent\n");
+  auto [down_status, down] = http_get(http, "/nodes/2/api/cairn/v1/peers");
+  EXPECT_EQ(down_status, 503);
+  EXPECT_NE(down.find("node 2 is down"), std::string::npos) << down;
+  EXPECT_EQ(http_get(http, "/api/codex/v1/debug/info").first, 404);
+  auto [metrics_status, metrics] = http_get(http, "/nodes/0/metrics");
+  EXPECT_EQ(metrics_status, 200);
+  EXPECT_NE(metrics.find("cairn_"), std::string::npos);
+}
+
+TEST(SimTest, EachNodeLogsAtItsGroupsLevelTaggedWithItsIndex) {
+  temp_dir dir{"cairn-sim-it"};
+  // Node 0 logs at debug; nodes 1 and 2 at the agent's level (warn), though
+  // their downloads log at info and debug (peers connected, providers
+  // looked for).
+  write_file(dir.file("levels.toml"), R"(
+seed = 2
+time_limit = 60
+[[group]]
+name = "loud"
+count = 1
+[group.node]
+log-level = "debug"
+[[group]]
+name = "quiet"
+count = 2
+[[event]]
+action = "upload"
+node = 0
+data = "f"
+size = "256KiB"
+[[event]]
+at = 1
+action = "download"
+data = "f"
+group = "quiet"
+)");
+  auto out = dir.file("out");
+  auto r =
+    run_process({CAIRN_SIM_BIN, "run", dir.file("levels.toml"),
+                 "--local-agents", "1", "--log-level", "warn", "--out", out},
+                {}, {}, 90s);
+  ASSERT_EQ(r.code, 0) << r.describe();
+  std::ifstream log(out + "/agent-0.log");
+  ASSERT_TRUE(log.good()) << "no agent log";
+  size_t loud_debug = 0;
+  size_t loud_info = 0;
+  std::vector<std::string> too_verbose;
+  for (std::string line; std::getline(log, line);) {
+    bool debug = line.find(" debug ") != std::string::npos;
+    bool info = line.find(" info ") != std::string::npos;
+    if (line.find("node 0: ") != std::string::npos) {
+      loud_debug += debug;
+      loud_info += info;
+    } else if ((line.find("node 1: ") != std::string::npos ||
+                line.find("node 2: ") != std::string::npos) &&
+               (debug || info)) {
+      too_verbose.push_back(line);
+    }
+  }
+  EXPECT_GT(loud_debug, 0u) << "node 0 logs at debug";
+  EXPECT_GT(loud_info, 0u);
+  EXPECT_TRUE(too_verbose.empty())
+    << too_verbose.size() << " lines below warn, e.g. " << too_verbose[0];
 }
 
 } // namespace

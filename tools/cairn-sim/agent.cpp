@@ -26,18 +26,7 @@ void setup_logging(const std::string& level) {
   auto logger = spdlog::stderr_color_mt("cairn");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v");
-  auto l = spdlog::level::info;
-  if (level == "trace")
-    l = spdlog::level::trace;
-  else if (level == "debug")
-    l = spdlog::level::debug;
-  else if (level == "warn")
-    l = spdlog::level::warn;
-  else if (level == "error")
-    l = spdlog::level::err;
-  else if (level == "fatal")
-    l = spdlog::level::critical;
-  spdlog::set_level(l);
+  spdlog::set_level(actors::spdlog_level(level));
 }
 
 std::optional<std::pair<std::string, uint16_t>>
@@ -103,6 +92,7 @@ int run_agent(const agent_options& o) {
   actors::sim_agent_config cfg;
   cfg.secret = *secret;
   cfg.data_dir = o.data_dir;
+  cfg.log_sink = actors::node_log_sink::install();
   cfg.advertise_ip = !o.advertise_ip.empty()     ? o.advertise_ip
                      : where->first == "0.0.0.0" ? std::string{"127.0.0.1"}
                                                  : where->first;
@@ -112,6 +102,17 @@ int run_agent(const agent_options& o) {
   int code = 0;
   {
     caf::actor_system sys{sys_cfg};
+    std::unique_ptr<node_api_server> api;
+    if (o.api_port >= 0) {
+      auto served =
+        serve_node_apis(where->first, static_cast<uint16_t>(o.api_port),
+                        cfg.directory, *secret);
+      if (!served) {
+        std::cerr << "cairn-sim: " << describe(served.error()) << "\n";
+        return 1;
+      }
+      api = std::move(*served);
+    }
     auto agent = sys.spawn(actors::sim_agent, cfg);
     auto down = std::make_shared<std::atomic<bool>>(false);
     caf::actor_cast<caf::actor>(agent)->attach_functor(
@@ -124,9 +125,11 @@ int run_agent(const agent_options& o) {
       caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
       code = 1;
     } else {
-      std::printf("cairn-sim agent ready listen=%s:%u data-dir=%s\n",
-                  where->first.c_str(), static_cast<unsigned>(*port),
-                  o.data_dir.c_str());
+      std::printf(
+        "cairn-sim agent ready listen=%s:%u data-dir=%s%s\n",
+        where->first.c_str(), static_cast<unsigned>(*port), o.data_dir.c_str(),
+        api ? (" api=" + where->first + ":" + std::to_string(api->port)).c_str()
+            : "");
       std::fflush(stdout);
       timespec tick{0, 200 * 1000 * 1000};
       while (!down->load()) {

@@ -4,10 +4,13 @@
 // `run` plays a scenario on agents; and the report a run writes.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "actors/http_acceptor.hpp"
+#include "actors/sim_agent.hpp"
 #include "actors/sim_coordinator.hpp"
 
 namespace caf {
@@ -46,6 +49,8 @@ struct agent_options {
   std::string log_level = "warn";
   /// Scheduler threads; 0 = one per core, at least 2.
   uint32_t threads = 0;
+  /// Port of the nodes' REST APIs on the --listen IP (0: any); -1: none.
+  int api_port = -1;
 };
 
 /// Settings of `cairn-sim run`.
@@ -67,6 +72,27 @@ struct run_options {
   /// The path of this program, to start local agents with.
   std::string self_exe;
 };
+
+/// The agent's HTTP server for its nodes' REST APIs (`--api-port`).
+struct node_api_server {
+  std::shared_ptr<httplib::Server> server;
+  std::unique_ptr<actors::http_acceptor> acceptor;
+  /// The bound port.
+  uint16_t port = 0;
+  /// Stops accepting and waits for the requests being answered.
+  ~node_api_server();
+};
+
+/// Binds `host:port` and serves node i's REST API (the routes of a node's
+/// own server) at `/nodes/{i}/api/...` and `/nodes/{i}/metrics` for the
+/// nodes in `nodes`: unknown node 404, a node down 503. Off loopback every
+/// request must carry `Authorization: Bearer <secret>` (else 401). Must be
+/// destroyed before the nodes' actor system. Errors: `ec::unavailable`
+/// (cannot bind).
+caf::expected<std::unique_ptr<node_api_server>>
+serve_node_apis(const std::string& host, uint16_t port,
+                std::shared_ptr<actors::sim_node_directory> nodes,
+                const std::string& secret);
 
 /// Runs an agent until it is told to stop (or SIGINT/SIGTERM). Returns the
 /// exit code: 0, 1 unusable (port, data dir), 2 bad settings.

@@ -110,12 +110,16 @@ result<node_url> parse_node_url(const std::string& text) {
     if (out.scheme != "http" && out.scheme != "https")
       return usage("--node " + text + ": the scheme must be http or https");
   }
-  if (!rest.empty() && rest.back() == '/')
+  while (!rest.empty() && rest.back() == '/')
     rest.pop_back();
-  if (rest.find('/') != std::string::npos)
-    return usage("--node " + text +
-                 ": give the node's address without a path, e.g. "
-                 "http://127.0.0.1:8080");
+  auto slash = rest.find('/');
+  if (slash != std::string::npos) {
+    out.path = rest.substr(slash);
+    rest = rest.substr(0, slash);
+    if (out.path.find_first_of("?#") != std::string::npos)
+      return usage("--node " + text +
+                   ": the URL may have a path but no query or fragment");
+  }
   std::string port_text;
   if (!rest.empty() && rest.front() == '[') {
     auto close = rest.find(']');
@@ -153,7 +157,8 @@ result<node_url> parse_node_url(const std::string& text) {
   }
   auto host =
     out.host.find(':') != std::string::npos ? "[" + out.host + "]" : out.host;
-  out.text = out.scheme + "://" + host + ":" + std::to_string(out.port);
+  out.text =
+    out.scheme + "://" + host + ":" + std::to_string(out.port) + out.path;
   return out;
 }
 
@@ -238,7 +243,7 @@ failure node_client::bad_answer(const std::string& path,
 
 result<json> node_client::get_json(const std::string& path) const {
   auto cli = make_client();
-  auto res = cli->Get(path);
+  auto res = cli->Get(this->path(path));
   if (!res)
     return transport_failure(res.error());
   if (res->status < 200 || res->status > 299)
@@ -253,7 +258,7 @@ result<json> node_client::get_json(const std::string& path) const {
 result<std::string> node_client::post(const std::string& path,
                                       int min_io_seconds) const {
   auto cli = make_client(min_io_seconds);
-  auto res = cli->Post(path, std::string{}, "text/plain");
+  auto res = cli->Post(this->path(path), std::string{}, "text/plain");
   if (!res)
     return transport_failure(res.error());
   if (res->status < 200 || res->status > 299)

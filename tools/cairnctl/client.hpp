@@ -63,13 +63,17 @@ struct node_url {
   /// Host name or address (IPv6 without brackets).
   std::string host;
   int port = 0;
-  /// `scheme://host:port` (IPv6 in brackets): how cairnctl names the node
-  /// in tables, JSON ("node") and messages.
+  /// Put before every API path, without a final '/': empty for a node's own
+  /// server, e.g. "/nodes/7" for a node in a cairn-sim agent.
+  std::string path;
+  /// `scheme://host:port[path]` (IPv6 in brackets): how cairnctl names the
+  /// node in tables, JSON ("node") and messages.
   std::string text;
 };
 
-/// Parses `http://HOST:PORT`, `https://HOST[:PORT]` or `HOST:PORT` (http),
-/// with an optional final '/'. Fails (exit_usage) on anything else.
+/// Parses `http://HOST:PORT[/PATH]`, `https://HOST[:PORT][/PATH]` or
+/// `HOST:PORT[/PATH]` (http), with an optional final '/'. Fails
+/// (exit_usage) on anything else.
 result<node_url> parse_node_url(const std::string& text);
 
 /// `text` percent-encoded for one URL path segment or query value: every
@@ -93,14 +97,18 @@ public:
   /// The node's URL as given (normalized).
   const node_url& url() const noexcept { return url_; }
 
-  /// GET `path`, expecting 2xx and a JSON body. Fails with exit_unreachable
-  /// when the node cannot be reached, exit_failed on an HTTP error (the
-  /// node's one-line reason) or a body that is not JSON.
+  /// The request path of the API path `api` ("/api/..."): with the URL's
+  /// path before it.
+  std::string path(const std::string& api) const { return url_.path + api; }
+
+  /// GET the API path `path`, expecting 2xx and a JSON body. Fails with
+  /// exit_unreachable when the node cannot be reached, exit_failed on an HTTP
+  /// error (the node's one-line reason) or a body that is not JSON.
   result<json> get_json(const std::string& path) const;
 
-  /// POST `path` with an empty body, expecting 2xx; the answer's body.
-  /// Waits at least `min_io_seconds` for it (see `make_client`). Fails like
-  /// `get_json`.
+  /// POST the API path `path` with an empty body, expecting 2xx; the answer's
+  /// body. Waits at least `min_io_seconds` for it (see `make_client`). Fails
+  /// like `get_json`.
   result<std::string> post(const std::string& path,
                            int min_io_seconds = 0) const;
 

@@ -306,7 +306,7 @@ int run_upload(const context& ctx, const std::string& file,
      "attachment; filename=\"" + header_filename(file) + "\""}};
   auto cli = node.make_client(transfer_io_seconds);
   auto res = cli->Post(
-    "/api/codex/v1/data", headers, static_cast<std::size_t>(size),
+    node.path("/api/codex/v1/data"), headers, static_cast<std::size_t>(size),
     [&](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
       auto want = std::min(length, buf.size());
       auto n = ::pread(fd, buf.data(), want, static_cast<off_t>(offset));
@@ -371,7 +371,8 @@ int run_download(const context& ctx, const std::string& cid,
   std::string error_body;
   std::optional<std::uint64_t> total;
   bool output_failed = false;
-  auto path = "/api/codex/v1/data/" + url_encode(cid) + "/network/stream";
+  auto path =
+    node.path("/api/codex/v1/data/" + url_encode(cid) + "/network/stream");
   auto cli = node.make_client(transfer_io_seconds);
   auto res = cli->Get(
     path, httplib::Headers{},
