@@ -14,6 +14,50 @@ using self_ptr = advertiser_actor::stateful_pointer<advertiser_state>;
 // itself gradually.
 constexpr size_t provides_per_pass = 32;
 
+void provide(self_ptr self, const cid& id) {
+  self->state.provided[id] = std::chrono::steady_clock::now();
+  self
+    ->request(self->state.discovery, std::chrono::seconds{60},
+              provide_atom::value, id)
+    .then(
+      [id](ok_atom) {
+        spdlog::debug("advertiser: provided {}", id.to_string());
+      },
+      [self, id](caf::error& err) {
+        // Try again at the next pass.
+        self->state.provided.erase(id);
+        spdlog::debug("advertiser: providing {} failed: {}", id.to_string(),
+                      describe(err));
+      });
+}
+
+// Provides the dataset's CIDs that are due if the store holds all of its
+// leaves: a provider record promises the whole dataset, and a download in
+// progress that announced itself would crowd the seeders out of the
+// records (20 per key) while answering DONT_HAVE to the peers it draws.
+void provide_if_complete(self_ptr self, const dataset_entry& d,
+                         std::vector<cid> due) {
+  auto tree = d.meta.tree_cid;
+  self->state.counted[tree] = std::chrono::steady_clock::now();
+  self
+    ->request(self->state.local, std::chrono::seconds{30}, list_atom::value,
+              leaf_atom::value, tree)
+    .then(
+      [self, tree, due = std::move(due),
+       want = d.meta.blocks_count()](uint64_t have) {
+        if (have < want)
+          return; // counted again after `interval`
+        self->state.counted.erase(tree);
+        for (auto& id : due)
+          provide(self, id);
+      },
+      [self, tree](caf::error& err) {
+        self->state.counted.erase(tree);
+        spdlog::debug("advertiser: counting the leaves of {} failed: {}",
+                      tree.to_string(), describe(err));
+      });
+}
+
 // Lists the local datasets and provides those not provided recently.
 void pass(self_ptr self) {
   auto& st = self->state;
@@ -27,31 +71,27 @@ void pass(self_ptr self) {
         auto now = std::chrono::steady_clock::now();
         size_t sent = 0;
         for (auto& d : datasets) {
+          std::vector<cid> due;
           for (auto& id : {d.manifest_cid, d.meta.tree_cid}) {
             auto i = st.provided.find(id);
-            if (i != st.provided.end() && now - i->second < st.reprovide)
-              continue;
-            if (sent++ >= provides_per_pass) {
-              // The rest at the next check, not a whole interval later.
-              st.seen_blocks = 0;
-              st.seen_bytes = 0;
-              return;
-            }
-            st.provided[id] = now;
-            self
-              ->request(st.discovery, std::chrono::seconds{60},
-                        provide_atom::value, id)
-              .then(
-                [id](ok_atom) {
-                  spdlog::debug("advertiser: provided {}", id.to_string());
-                },
-                [self, id](caf::error& err) {
-                  // Try again at the next pass.
-                  self->state.provided.erase(id);
-                  spdlog::debug("advertiser: providing {} failed: {}",
-                                id.to_string(), describe(err));
-                });
+            if (i == st.provided.end() || now - i->second >= st.reprovide)
+              due.push_back(id);
           }
+          if (due.empty())
+            continue;
+          // An incomplete dataset (or one being counted) waits: counting a
+          // big download's leaves at every check would be wasted work.
+          auto c = st.counted.find(d.meta.tree_cid);
+          if (c != st.counted.end() && now - c->second < st.interval)
+            continue;
+          sent += due.size();
+          if (sent > provides_per_pass) {
+            // The rest at the next check, not a whole interval later.
+            st.seen_blocks = 0;
+            st.seen_bytes = 0;
+            return;
+          }
+          provide_if_complete(self, d, std::move(due));
         }
       },
       [self](caf::error& err) {

@@ -31,14 +31,20 @@ struct advertiser_state {
   std::chrono::steady_clock::time_point last_pass{};
   /// When each CID was last provided.
   std::map<cid, std::chrono::steady_clock::time_point> provided;
+  /// When the leaves of each dataset (tree CID) due to be provided were
+  /// last counted, while the count is pending or found some missing.
+  std::map<cid, std::chrono::steady_clock::time_point> counted;
   bool busy = false;
 };
 
-/// Provides every local dataset's manifest CID and tree CID to discovery:
-/// new ones within `check` of being stored (at most `interval`), all of
-/// them again every `reprovide`. Polls the local store (its cheap counters
-/// often, its dataset list when they change), so no other actor has to
-/// tell it.
+/// Provides every complete local dataset's manifest CID and tree CID to
+/// discovery: new ones within `check` of being stored (at most `interval`),
+/// all of them again every `reprovide`. A dataset is complete once the
+/// store holds every leaf of its tree; one still downloading is counted
+/// again at most every `interval` and provided once complete (its blocks
+/// reach connected peers through want-have meanwhile). Polls the local
+/// store (its cheap counters often, its dataset list when they change), so
+/// no other actor has to tell it.
 advertiser_actor::behavior_type
 advertiser(advertiser_actor::stateful_pointer<advertiser_state> self,
            local_store_actor local, discovery_actor discovery);

@@ -166,6 +166,10 @@ local_store(local_store_actor::stateful_pointer<local_store_state> self,
       self->state.reads += addrs.size();
       return self->state.store->has_leaves(addrs);
     },
+    [self](list_atom, leaf_atom, const cid& tree) -> caf::result<uint64_t> {
+      ++self->state.reads;
+      return reply(self->state.store->count_leaves(tree));
+    },
     [self](put_atom, leaf_atom,
            const std::vector<leaf_block>& leaves) -> caf::result<ok_atom> {
       ++self->state.writes;

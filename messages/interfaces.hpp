@@ -88,6 +88,11 @@ using local_store_actor = block_source_actor::extend<
   ///   one transaction (a peer's want-haves)
   caf::replies_to<has_atom,
                   std::vector<block_address>>::with<std::vector<block_address>>,
+  /// (list_atom, leaf_atom, tree) -> (count)   how many leaves of the tree
+  ///   are stored with their blocks (the dataset is complete at its
+  ///   blocks_count), counted in one transaction
+  ///   errors: storage_io
+  caf::replies_to<list_atom, leaf_atom, cid>::with<uint64_t>,
   /// (put_atom, leaf_atom, leaves) -> (ok_atom)   verified blocks from the
   ///   network, stored under their leaves in one transaction
   ///   errors: quota_exceeded, storage_io

@@ -676,6 +676,38 @@ lmdb_store::has_leaves(const std::vector<block_address>& addrs) {
   return out;
 }
 
+caf::expected<uint64_t> lmdb_store::count_leaves(const cid& tree) {
+  read_txn r{env_, remap_};
+  if (r.rc)
+    return txn_error(r.rc);
+  MDB_cursor* cur = nullptr;
+  if (int rc = mdb_cursor_open(r.txn, leaves_, &cur))
+    return make_error(ec::storage_io, "mdb_cursor_open",
+                      std::string{mdb_strerror(rc)});
+  auto prefix = tree.to_bytes();
+  auto first = leaf_key(block_address{tree, 0});
+  MDB_val k = as_val(first), v;
+  uint64_t n = 0;
+  int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+  for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    if (k.mv_size != prefix.size() + 8 ||
+        std::memcmp(k.mv_data, prefix.data(), prefix.size()) != 0)
+      break;
+    if (v.mv_size < 32)
+      continue;
+    // A leaf can outlive its expired block: that leaf is missing.
+    auto bkey = leaf_block_cid(v).to_bytes();
+    MDB_val bk = as_val(bkey), bv;
+    if (mdb_get(r.txn, meta_, &bk, &bv) == 0)
+      ++n;
+  }
+  mdb_cursor_close(cur);
+  if (rc != 0 && rc != MDB_NOTFOUND)
+    return make_error(ec::storage_io, "mdb_cursor_get(leaves)",
+                      std::string{mdb_strerror(rc)});
+  return n;
+}
+
 bool lmdb_store::has_block(const cid& id) {
   read_txn r{env_, remap_};
   if (r.rc)

@@ -184,6 +184,11 @@ public:
   std::vector<block_address>
   has_leaves(const std::vector<block_address>& addrs);
 
+  /// How many leaves of `tree` are stored with their blocks, counted in one
+  /// read transaction: a dataset of n blocks is complete here at n. Errors:
+  /// `ec::storage_io`.
+  caf::expected<uint64_t> count_leaves(const cid& tree);
+
   /// True if a block with CID `id` is stored.
   bool has_block(const cid& id);
 

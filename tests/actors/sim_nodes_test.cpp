@@ -2,7 +2,8 @@
 // nodes without HTTP exchange a dataset over their real TCP session, found
 // through the real UDP DHT; and the simulator's agent, which hosts nodes,
 // refuses commands before the secret, kills a node abruptly and restarts
-// it on its reopened store.
+// it on its reopened store; and a node provides a dataset in the DHT only
+// once it holds every leaf.
 
 #include <chrono>
 #include <thread>
@@ -19,6 +20,8 @@
 #include "actors/sim_upload.hpp"
 #include "messages/error.hpp"
 #include "messages/type_ids.hpp"
+#include "storage/merkle_tree.hpp"
+#include "storage/test_datasets.hpp"
 #include "test_helpers.hpp"
 
 using namespace cairn;
@@ -126,6 +129,68 @@ TEST(SimNodesTest, TwoNodesInOneSystemExchangeADatasetOverTcpAndTheDht) {
   EXPECT_EQ(got->sources[0], info_a->peer_id)
     << "the blocks came from A over the peer session";
   EXPECT_EQ(b.ctx->downloads->list().size(), 1u);
+
+  for (auto* n : {&b, &a})
+    EXPECT_OK(ask<ok_atom>(self, n->sup, 30s, stop_atom::value));
+}
+
+TEST(SimNodesTest, ANodeProvidesADatasetOnlyOnceItHoldsEveryLeaf) {
+  test_config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  test_node a{sys};
+  ASSERT_OK(ask<node_info>(self, a.sup, 30s, start_atom::value));
+  auto spr = ask<std::string>(self, a.child<discovery_actor>(self, "discovery"),
+                              5s, get_atom::value, spr_atom::value);
+  ASSERT_OK(spr);
+  test_node b{sys, {*spr}};
+  ASSERT_OK(ask<node_info>(self, b.sup, 30s, start_atom::value));
+  auto b_discovery = b.child<discovery_actor>(self, "discovery");
+  auto providers = [&](const cid& id) {
+    auto found = ask<std::vector<std::string>>(self, b_discovery, 10s,
+                                               find_atom::value, id);
+    EXPECT_OK(found);
+    return found ? found->size() : 0u;
+  };
+
+  // A's store gets the manifest and 4 of 6 leaves, as a download does.
+  auto ds = test::datasets::random_dataset(6, 51);
+  auto tree = storage::merkle_tree::build(ds.leaves);
+  ASSERT_OK(tree);
+  auto leaves = [&](std::vector<uint64_t> indices) {
+    std::vector<leaf_block> out;
+    for (auto i : indices) {
+      auto proof = tree->proof(i);
+      EXPECT_OK(proof);
+      out.push_back(
+        leaf_block{block_address{ds.meta.tree_cid, i}, ds.blocks[i], *proof});
+    }
+    return out;
+  };
+  auto a_store = a.child<local_store_actor>(self, "local_store");
+  ASSERT_OK(ask<cid>(self, a_store, 5s, put_atom::value, manifest_atom::value,
+                     ds.manifest_block));
+  ASSERT_OK(ask<ok_atom>(self, a_store, 5s, put_atom::value, leaf_atom::value,
+                         leaves({0, 1, 3, 5})));
+  auto counted = ask<uint64_t>(self, a_store, 5s, list_atom::value,
+                               leaf_atom::value, ds.meta.tree_cid);
+  ASSERT_OK(counted);
+  EXPECT_EQ(*counted, 4u);
+  // The advertiser looks within 0.2 s of a store change.
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(providers(ds.meta.tree_cid), 0u)
+    << "a partial dataset is not provided";
+  EXPECT_EQ(providers(ds.id()), 0u);
+
+  ASSERT_OK(ask<ok_atom>(self, a_store, 5s, put_atom::value, leaf_atom::value,
+                         leaves({2, 4})));
+  // Incomplete datasets are counted again at most every 3 s.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (providers(ds.meta.tree_cid) == 0 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(providers(ds.meta.tree_cid), 1u) << "provided once complete";
+  EXPECT_EQ(providers(ds.id()), 1u);
 
   for (auto* n : {&b, &a})
     EXPECT_OK(ask<ok_atom>(self, n->sup, 30s, stop_atom::value));

@@ -741,6 +741,40 @@ TEST_F(LmdbStoreTest, LinkLeavesHandsParkedReferencesToTheLeaves) {
   EXPECT_EQ(st->space().quota_used_bytes, 0u);
 }
 
+TEST_F(LmdbStoreTest, CountLeavesCountsOnlyLeavesHeldWithTheirBlocks) {
+  auto st = open();
+  ASSERT_TRUE(st);
+  auto ds = random_dataset(5, 41);
+  auto other = random_dataset(3, 42);
+  ASSERT_OK(upload(*st, other, 0));
+  auto tree = merkle_tree::build(ds.leaves);
+  ASSERT_OK(tree);
+  auto leaf = [&](uint64_t i) {
+    auto proof = tree->proof(i);
+    EXPECT_OK(proof);
+    return leaf_block{block_address{ds.meta.tree_cid, i}, ds.blocks[i], *proof};
+  };
+  EXPECT_EQ(*st->count_leaves(ds.meta.tree_cid), 0u);
+  ASSERT_OK(st->put_manifest(ds.manifest_block, 0));
+  EXPECT_EQ(*st->count_leaves(ds.meta.tree_cid), 0u);
+  ASSERT_OK(st->put_leaves({leaf(4), leaf(0), leaf(2)}, 0));
+  EXPECT_EQ(*st->count_leaves(ds.meta.tree_cid), 3u);
+  ASSERT_OK(st->put_leaves({leaf(1), leaf(3), leaf(2)}, 0));
+  EXPECT_EQ(*st->count_leaves(ds.meta.tree_cid), ds.meta.blocks_count());
+  EXPECT_EQ(*st->count_leaves(other.meta.tree_cid), 3u)
+    << "the neighbouring tree's leaves are not counted";
+  ASSERT_OK(st->remove_leaf(block_address{ds.meta.tree_cid, 0}));
+  EXPECT_EQ(*st->count_leaves(ds.meta.tree_cid), 4u);
+  // A leaf whose block expired (the manifest, refreshed, did not) is
+  // missing.
+  ASSERT_OK(st->put_manifest(ds.manifest_block, ttl / 2));
+  ASSERT_OK(st->put_leaves({leaf(1)}, ttl / 2));
+  ASSERT_OK(st->expire(ttl + 1, 100));
+  ASSERT_TRUE(st->has_block(ds.id()));
+  EXPECT_EQ(*st->count_leaves(ds.meta.tree_cid), 1u);
+  EXPECT_EQ(*st->count_leaves(other.meta.tree_cid), 0u);
+}
+
 TEST_F(LmdbStoreTest, RemoveOfPlainBlockDeletesJustThatBlock) {
   auto st = open();
   ASSERT_TRUE(st);
