@@ -265,9 +265,10 @@ TEST(DhtMessagesTest, TamperedSignatureBytesInDatagramAreDetected) {
 TEST(DhtMessagesTest, AddProviderForAnotherPeerIsRejected) {
   auto p = make_packet(dht::add_provider{id_of(1), record_of(5)});
   EXPECT_ERR(dht::encode(p), ec::invalid_argument);
-  auto raw = raw_packet(1, 5, [](packer& pk) {
+  auto key = id_of(1);
+  auto raw = raw_packet(1, 5, [&key](packer& pk) {
     pk.pack_array(2);
-    pack_bin(pk, bytes(id_of(1).begin(), id_of(1).end()));
+    pack_bin(pk, bytes(key.begin(), key.end()));
     pack_bin(pk, record_of(5).encode());
   });
   EXPECT_ERR(dht::decode(raw), ec::protocol_error);
