@@ -343,6 +343,24 @@ TEST_F(PeerSchedulerOnePeerTest, CancelledBlockMayArriveOnce) {
   EXPECT_FALSE(s.forget_cancelled("p", leaf(1)));
 }
 
+TEST(PeerSchedulerTest, RememberedCancelsAreBounded) {
+  // A peer that is sent cancels without end must not grow the scheduler
+  // without end: past the bound, the oldest are forgotten (their blocks,
+  // should they still come, count as unrequested).
+  peer_scheduler s;
+  s.add("p");
+  const uint64_t n = peer_scheduler::max_cancelled + 2;
+  for (uint64_t i = 0; i < n; ++i) {
+    s.on_presence("p", leaf(i), true, 0);
+    auto w = wanted_at(t0);
+    ASSERT_EQ(s.schedule(leaf(i), w, t0).request_from, "p") << i;
+    ASSERT_TRUE(s.cancel("p", leaf(i))) << i;
+  }
+  EXPECT_LE(s.find("p")->cancelled.size(), peer_scheduler::max_cancelled + 1);
+  EXPECT_FALSE(s.forget_cancelled("p", leaf(0)));
+  EXPECT_TRUE(s.forget_cancelled("p", leaf(n - 1)));
+}
+
 TEST(PeerSchedulerTest, RemovedPeerReturnsWhatItOwes) {
   peer_scheduler s;
   s.add("p");
