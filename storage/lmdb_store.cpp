@@ -594,6 +594,28 @@ caf::expected<block> lmdb_store::get_leaf_block(const block_address& addr) {
   return read_block(r.txn, leaf->block_cid);
 }
 
+caf::expected<std::optional<leaf_block>>
+lmdb_store::read_stored_leaf(MDB_txn* txn, const block_address& addr) {
+  auto leaf = read_leaf(txn, leaves_, addr);
+  if (!leaf && is(leaf.error(), ec::not_found))
+    return std::optional<leaf_block>{};
+  if (!leaf)
+    return leaf.error();
+  auto b = read_block(txn, leaf->block_cid);
+  if (!b && is(b.error(), ec::not_found))
+    return std::optional<leaf_block>{};
+  if (!b)
+    return b.error();
+  return std::optional<leaf_block>{
+    leaf_block{addr, std::move(*b), std::move(leaf->proof)}};
+}
+
+bool lmdb_store::is_stored(MDB_txn* txn, const cid& id) {
+  auto key = id.to_bytes();
+  MDB_val k = as_val(key), v;
+  return mdb_get(txn, meta_, &k, &v) == 0;
+}
+
 caf::expected<std::vector<block>>
 lmdb_store::get_leaf_blocks(const cid& tree, uint64_t first, size_t max) {
   read_txn r{env_, remap_};
@@ -602,17 +624,12 @@ lmdb_store::get_leaf_blocks(const cid& tree, uint64_t first, size_t max) {
   std::vector<block> out;
   out.reserve(max);
   for (uint64_t i = first; out.size() < max; ++i) {
-    auto leaf = read_leaf(r.txn, leaves_, block_address{tree, i});
-    if (!leaf && is(leaf.error(), ec::not_found))
-      break;
+    auto leaf = read_stored_leaf(r.txn, block_address{tree, i});
     if (!leaf)
       return leaf.error();
-    auto b = read_block(r.txn, leaf->block_cid);
-    if (!b && is(b.error(), ec::not_found))
-      break; // the leaf outlived its block (expired)
-    if (!b)
-      return b.error();
-    out.push_back(std::move(*b));
+    if (!*leaf)
+      break;
+    out.push_back(std::move((*leaf)->data));
   }
   return out;
 }
@@ -639,17 +656,11 @@ lmdb_store::get_leaf_proofs(const std::vector<block_address>& addrs) {
   std::vector<leaf_block> out;
   out.reserve(addrs.size());
   for (auto& addr : addrs) {
-    auto leaf = read_leaf(r.txn, leaves_, addr);
-    if (!leaf && is(leaf.error(), ec::not_found))
-      continue;
+    auto leaf = read_stored_leaf(r.txn, addr);
     if (!leaf)
       return leaf.error();
-    auto b = read_block(r.txn, leaf->block_cid);
-    if (!b && is(b.error(), ec::not_found))
-      continue; // the leaf outlived its block (expired)
-    if (!b)
-      return b.error();
-    out.push_back(leaf_block{addr, std::move(*b), std::move(leaf->proof)});
+    if (*leaf)
+      out.push_back(std::move(**leaf));
   }
   return out;
 }
@@ -666,11 +677,7 @@ lmdb_store::has_leaves(const std::vector<block_address>& addrs) {
     return out;
   for (const auto& addr : addrs) {
     auto leaf = read_leaf(r.txn, leaves_, addr);
-    if (!leaf)
-      continue;
-    auto key = leaf->block_cid.to_bytes();
-    MDB_val k = as_val(key), v;
-    if (mdb_get(r.txn, meta_, &k, &v) == 0)
+    if (leaf && is_stored(r.txn, leaf->block_cid))
       out.push_back(addr);
   }
   return out;
@@ -696,9 +703,7 @@ caf::expected<uint64_t> lmdb_store::count_leaves(const cid& tree) {
     if (v.mv_size < 32)
       continue;
     // A leaf can outlive its expired block: that leaf is missing.
-    auto bkey = leaf_block_cid(v).to_bytes();
-    MDB_val bk = as_val(bkey), bv;
-    if (mdb_get(r.txn, meta_, &bk, &bv) == 0)
+    if (is_stored(r.txn, leaf_block_cid(v)))
       ++n;
   }
   mdb_cursor_close(cur);
@@ -710,11 +715,7 @@ caf::expected<uint64_t> lmdb_store::count_leaves(const cid& tree) {
 
 bool lmdb_store::has_block(const cid& id) {
   read_txn r{env_, remap_};
-  if (r.rc)
-    return false;
-  auto key = id.to_bytes();
-  MDB_val k = as_val(key), v;
-  return mdb_get(r.txn, meta_, &k, &v) == 0;
+  return r.rc == 0 && is_stored(r.txn, id);
 }
 
 caf::expected<std::vector<dataset_entry>> lmdb_store::list_datasets() {

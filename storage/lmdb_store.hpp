@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -234,6 +235,13 @@ private:
   void locate_map();
   shared_bytes copy_value(const void* data, size_t size);
   caf::expected<block> read_block(MDB_txn* txn, const cid& id);
+  // Whether `id` is stored (its metadata is; its bytes are not read).
+  bool is_stored(MDB_txn* txn, const cid& id);
+  // The leaf at `addr` with its block, or nothing if either is missing: a
+  // leaf can outlive its expired block, and then it is missing too. An
+  // error only if LMDB fails.
+  caf::expected<std::optional<leaf_block>>
+  read_stored_leaf(MDB_txn* txn, const block_address& addr);
 
   lmdb_options opts_;
   MDB_env* env_ = nullptr;
