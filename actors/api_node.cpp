@@ -187,20 +187,20 @@ json peers_json(api_shared& api, caf::scoped_actor& self) {
   if (!peers)
     return out;
   for (auto& p : *peers)
-    out.push_back({{"peerId", p.peer_id},
-                   {"addrs", p.addrs},
-                   {"blocksReceived", p.blocks_received},
-                   {"bytesReceived", p.bytes_received},
-                   {"bytesSent", p.bytes_sent},
-                   {"rateBytesPerSecond", p.rate},
-                   // The engine's latency is a prior until a block came:
-                   // null says "not measured", not a figure that looks it.
-                   {"latencySeconds",
-                    p.rate > 0 ? json(p.latency) : json(nullptr)},
-                   {"badBlocks", p.bad_blocks},
-                   {"timeouts", p.timeouts},
-                   {"outstanding", p.outstanding},
-                   {"queued", p.queued}});
+    out.push_back(
+      {{"peerId", p.peer_id},
+       {"addrs", p.addrs},
+       {"blocksReceived", p.blocks_received},
+       {"bytesReceived", p.bytes_received},
+       {"bytesSent", p.bytes_sent},
+       {"rateBytesPerSecond", p.rate},
+       // The engine's latency is a prior until a block came:
+       // null says "not measured", not a figure that looks it.
+       {"latencySeconds", p.rate > 0 ? json(p.latency) : json(nullptr)},
+       {"badBlocks", p.bad_blocks},
+       {"timeouts", p.timeouts},
+       {"outstanding", p.outstanding},
+       {"queued", p.queued}});
   return out;
 }
 

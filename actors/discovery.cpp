@@ -495,8 +495,8 @@ discovery(discovery_actor::stateful_pointer<discovery_state> self,
     [self](find_atom,
            const std::string& peer) -> caf::result<std::vector<std::string>> {
       auto& st = self->state;
-      auto bin = peer_id::is_valid_text(peer) ? base58_decode(peer)
-                                              : std::nullopt;
+      auto bin =
+        peer_id::is_valid_text(peer) ? base58_decode(peer) : std::nullopt;
       if (!bin)
         return std::vector<std::string>{};
       auto target = sha256(*bin);

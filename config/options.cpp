@@ -209,11 +209,11 @@ void define_flags(CLI::App& app, node_options& o) {
         "DHT requests per second (and at once) answered per source IP; "
         "more are dropped (0 = no limit)")
     ->check(CLI::Range(0u, 1000000u));
-  add(app.add_option("--bootstrap-node", o.bootstrap_nodes,
-                     "Signed peer record (spr:...) to join the DHT through, "
-                     "or the JSON {\"spr\": ...} of GET /spr; repeatable")
-        ->transform(
-          [](std::string s) { return bootstrap_record(s); }, "SPR"));
+  add(app
+        .add_option("--bootstrap-node", o.bootstrap_nodes,
+                    "Signed peer record (spr:...) to join the DHT through, "
+                    "or the JSON {\"spr\": ...} of GET /spr; repeatable")
+        ->transform([](std::string s) { return bootstrap_record(s); }, "SPR"));
   parsed("storage-quota", o.storage_quota, parse_size,
          "a size (e.g. 20GiB, 512MB, 1048576)",
          "Bytes of blocks to store at most (default 20GiB)");

@@ -253,8 +253,7 @@ bytes encode(const message& x);
 /// the block data. `trailer` more bytes are reserved after the frame, so
 /// that the caller can append them (a session's AEAD tag) without moving
 /// the buffer. Thread-safe.
-void append_frame(const message& x, std::vector<char>& out,
-                  size_t trailer = 0);
+void append_frame(const message& x, std::vector<char>& out, size_t trailer = 0);
 
 /// Decodes one payload. Errors: `ec::protocol_error` whose context says what
 /// is wrong (not msgpack, limit exceeded, trailing bytes, "unknown message

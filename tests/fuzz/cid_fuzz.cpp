@@ -42,23 +42,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   byte_view in{data + 1, size - 1};
   std::string_view text{reinterpret_cast<const char*>(in.data), in.size};
   switch (mode) {
-    case 0:
-      if (auto c = cid::parse(text))
-        check_cid(*c);
-      break;
-    case 1:
-      if (auto c = cid::from_bytes(in))
-        check_cid(*c);
-      break;
-    case 2:
-      if (auto b = base58_decode(text))
-        FUZZ_CHECK(base58_encode(*b) == text);
-      break;
-    default:
-      if (auto b = base64url_decode(text)) {
-        auto unpadded = text.substr(0, text.find('='));
-        FUZZ_CHECK(base64url_encode(*b) == unpadded);
-      }
+  case 0:
+    if (auto c = cid::parse(text))
+      check_cid(*c);
+    break;
+  case 1:
+    if (auto c = cid::from_bytes(in))
+      check_cid(*c);
+    break;
+  case 2:
+    if (auto b = base58_decode(text))
+      FUZZ_CHECK(base58_encode(*b) == text);
+    break;
+  default:
+    if (auto b = base64url_decode(text)) {
+      auto unpadded = text.substr(0, text.find('='));
+      FUZZ_CHECK(base64url_encode(*b) == unpadded);
+    }
   }
   return 0;
 }

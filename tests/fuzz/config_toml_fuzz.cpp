@@ -26,7 +26,7 @@ const std::string& config_path() {
   static const bool cleanup = [] {
     return std::atexit([] { std::remove(path.c_str()); }) == 0;
   }();
-  (void) cleanup;
+  (void)cleanup;
   return path;
 }
 

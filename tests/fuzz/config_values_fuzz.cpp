@@ -22,23 +22,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto mode = data[0] % 3;
   std::string text{reinterpret_cast<const char*>(data + 1), size - 1};
   switch (mode) {
-    case 0:
-      if (auto n = config::parse_size(text)) {
-        auto again = config::parse_size(std::to_string(*n));
-        FUZZ_CHECK(again && *again == *n);
-        auto b = config::parse_size(std::to_string(*n) + "B");
-        FUZZ_CHECK(b && *b == *n);
-      }
-      break;
-    case 1:
-      if (auto d = config::parse_duration(text)) {
-        FUZZ_CHECK(d->count() > 0);
-        auto again = config::parse_duration(std::to_string(d->count()) + "s");
-        FUZZ_CHECK(again && *again == *d);
-      }
-      break;
-    default:
-      (void) config::bootstrap_record(text);
+  case 0:
+    if (auto n = config::parse_size(text)) {
+      auto again = config::parse_size(std::to_string(*n));
+      FUZZ_CHECK(again && *again == *n);
+      auto b = config::parse_size(std::to_string(*n) + "B");
+      FUZZ_CHECK(b && *b == *n);
+    }
+    break;
+  case 1:
+    if (auto d = config::parse_duration(text)) {
+      FUZZ_CHECK(d->count() > 0);
+      auto again = config::parse_duration(std::to_string(d->count()) + "s");
+      FUZZ_CHECK(again && *again == *d);
+    }
+    break;
+  default:
+    (void)config::bootstrap_record(text);
   }
   return 0;
 }

@@ -67,8 +67,8 @@ ed25519_seed seed_of(uint8_t x) {
 peer_record record_of(uint8_t x, size_t naddrs) {
   std::vector<std::string> addrs;
   for (size_t i = 0; i < naddrs; ++i)
-    addrs.push_back(make_multiaddr("10.0.0." + std::to_string(x), 8070 + i,
-                                   i % 2 == 1));
+    addrs.push_back(
+      make_multiaddr("10.0.0." + std::to_string(x), 8070 + i, i % 2 == 1));
   return peer_record::make(seed_of(x), 1700000000000 + x, std::move(addrs));
 }
 
@@ -97,34 +97,37 @@ int main(int argc, char** argv) {
     auto n = std::to_string(i++);
     put_mode("cid", "text-" + n, 0, c.to_string());
     auto bin = c.to_bytes();
-    put_mode("cid", "binary-" + n, 1,
-             std::string_view{reinterpret_cast<const char*>(bin.data()),
-                              bin.size()});
+    put_mode(
+      "cid", "binary-" + n, 1,
+      std::string_view{reinterpret_cast<const char*>(bin.data()), bin.size()});
     put_mode("cid", "base58-" + n, 2, base58_encode(bin));
     put_mode("cid", "base64url-" + n, 3, base64url_encode(bin));
   }
   put_mode("cid", "base58-zeros", 2, base58_encode(bytes{0, 0, 1}));
   put_mode("cid", "base64url-padded", 3, base64url_encode(bytes{1, 2}) + "==");
 
-  // -- peer records, multiaddrs, peer IDs ---------------------------------------
+  // -- peer records, multiaddrs, peer IDs
+  // ---------------------------------------
   auto rec = record_of(1, 2);
   auto rec_bin = rec.encode();
   put_mode("peer_record", "binary", 0,
            std::string_view{reinterpret_cast<const char*>(rec_bin.data()),
                             rec_bin.size()});
   auto big = record_of(2, 16).encode();
-  put_mode("peer_record", "binary-16-addrs", 0,
-           std::string_view{reinterpret_cast<const char*>(big.data()),
-                            big.size()});
+  put_mode(
+    "peer_record", "binary-16-addrs", 0,
+    std::string_view{reinterpret_cast<const char*>(big.data()), big.size()});
   put_mode("peer_record", "text", 1, rec.to_text());
   put_mode("peer_record", "bootstrap-text", 2, rec.to_text());
   put_mode("peer_record", "bootstrap-json", 2,
            "{\"spr\":\"" + rec.to_text() + "\"}");
   put_mode("peer_record", "multiaddr-ip4-tcp", 3, "/ip4/127.0.0.1/tcp/8070");
-  put_mode("peer_record", "multiaddr-dns4-udp", 3, "/dns4/node.example/udp/8090");
+  put_mode("peer_record", "multiaddr-dns4-udp", 3,
+           "/dns4/node.example/udp/8090");
   put_mode("peer_record", "peer-id", 4, rec.id().to_string());
 
-  // -- manifests ----------------------------------------------------------------
+  // -- manifests
+  // ----------------------------------------------------------------
   manifest plain;
   plain.tree_cid = tree_cid;
   plain.dataset_size = 200000;
@@ -144,7 +147,8 @@ int main(int argc, char** argv) {
   prot.dataset_size = 65536 * 10;
   put("manifest", "protected", prot.encode());
 
-  // -- peer messages and frames ----------------------------------------------------
+  // -- peer messages and frames
+  // ----------------------------------------------------
   std::vector<digest256> leaves;
   for (uint8_t x = 0; x < 5; ++x)
     leaves.push_back(sha256(bytes{x}));
@@ -158,18 +162,18 @@ int main(int argc, char** argv) {
   au.signature = bytes(wire::signature_size, 0x5a);
   wire::want_list wl;
   wl.full = true;
-  wl.entries.push_back({data_cid, 3, false, wire::want_entry::want_type::block,
-                        true});
+  wl.entries.push_back(
+    {data_cid, 3, false, wire::want_entry::want_type::block, true});
   wl.entries.push_back({block_address{tree->root_cid(), 3}, 1, false,
                         wire::want_entry::want_type::have, false});
-  wl.entries.push_back({man_cid, 0, true, wire::want_entry::want_type::block,
-                        false});
+  wl.entries.push_back(
+    {man_cid, 0, true, wire::want_entry::want_type::block, false});
   wire::block_presence bp;
   bp.presences.push_back({data_cid, true, 5});
   bp.presences.push_back({block_address{tree->root_cid(), 2}, false, 0});
   wire::block_delivery bd;
-  bd.blocks.push_back({data_cid, std::make_shared<const bytes>(bytes{1, 2, 3}),
-                       std::nullopt});
+  bd.blocks.push_back(
+    {data_cid, std::make_shared<const bytes>(bytes{1, 2, 3}), std::nullopt});
   bd.blocks.push_back({block_address{tree->root_cid(), 3},
                        std::make_shared<const bytes>(bytes{3}), *proof});
   std::vector<std::pair<std::string, wire::message>> msgs = {
@@ -196,7 +200,8 @@ int main(int argc, char** argv) {
   put("wire_frame", "stream", stream);
   put("wire_frame", "stream-small-reads", stream_small);
 
-  // -- DHT datagrams -----------------------------------------------------------------
+  // -- DHT datagrams
+  // -----------------------------------------------------------------
   auto other = record_of(3, 2);
   std::vector<std::pair<std::string, dht::body>> bodies = {
     {"ping", dht::ping{}},
@@ -215,23 +220,25 @@ int main(int argc, char** argv) {
       std::cerr << "fuzz_seeds: dht " << name << " does not encode\n";
   }
 
-  // -- Merkle proofs: the input only steers operations, so a few shapes do. ---------
+  // -- Merkle proofs: the input only steers operations, so a few shapes do.
+  // ---------
   put("merkle_proof", "small-tree", bytes{5, 0, 1, 2, 3, 4, 5, 6, 7, 8});
   put("merkle_proof", "ops", bytes(64, 0x21));
-  put("merkle_proof", "mixed", bytes{39, 255, 0, 17, 1, 2, 200, 3, 4, 9, 77, 1,
-                                     0, 0, 4, 2, 3, 1, 0, 5, 6, 7, 8, 9, 10});
+  put("merkle_proof", "mixed",
+      bytes{39, 255, 0, 17, 1, 2, 200, 3, 4, 9, 77, 1, 0,
+            0,  4,   2, 3,  1, 0, 5,   6, 7, 8, 9,  10});
 
-  // -- HTTP headers -------------------------------------------------------------------
+  // -- HTTP headers
+  // -------------------------------------------------------------------
   put_http("range-first", 0, 4 * 1000, "bytes=0-4");
   put_http("range-open", 0, 4 * 1000, "bytes=10-");
   put_http("range-suffix", 0, 4 * 1000, "bytes=-5");
   put_http("range-multi", 0, 4 * 1000, "bytes=0-1,5-9");
-  put_http("disposition-quoted", 1, 0,
-           "attachment; filename=\"a b.txt\"");
+  put_http("disposition-quoted", 1, 0, "attachment; filename=\"a b.txt\"");
   put_http("disposition-token", 1, 0, "attachment; filename=a.txt");
-  put_http("disposition-ext", 1, 0,
-           "attachment; filename*=UTF-8''a%20b.txt");
-  put_http("disposition-escaped", 1, 0, disposition_for("say \"hi\" \\ there.txt"));
+  put_http("disposition-ext", 1, 0, "attachment; filename*=UTF-8''a%20b.txt");
+  put_http("disposition-escaped", 1, 0,
+           disposition_for("say \"hi\" \\ there.txt"));
   put_http("accept-q", 2, 0,
            "text/plain;q=0.5, application/json;q=0.9, */*;q=0.1");
   put_http("accept-wild", 2, 0, "text/*");
@@ -239,7 +246,8 @@ int main(int argc, char** argv) {
   put_http("decimal", 4, UINT64_MAX, "18446744073709551615");
   put_http("decimal-small", 4, 100, "0042");
 
-  // -- config values and file ---------------------------------------------------------
+  // -- config values and file
+  // ---------------------------------------------------------
   for (auto s : {"20GiB", "1.5 MiB", "512KB", "1048576", "3tb"})
     put_mode("config_values", std::string{"size-"} + s, 0, s);
   for (auto s : {"30d", "10m", "90", "2h", "1w"})

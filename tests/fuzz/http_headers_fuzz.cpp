@@ -32,54 +32,54 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::memcpy(&number, data + 1, sizeof(number));
   std::string_view text{reinterpret_cast<const char*>(data + 9), size - 9};
   switch (mode) {
-    case 0: {
-      httplib::Ranges ranges;
-      if (!httplib::detail::parse_range_header(std::string{text}, ranges))
-        break;
-      // Small sizes too, where the edge cases are.
-      uint64_t resource = number % 4 == 0 ? number >> 2 : (number >> 2) % 4096;
-      for (auto& [first, last] : ranges) {
-        if (auto r = resolve_range(first, last, resource)) {
-          FUZZ_CHECK(r->first <= r->last);
-          FUZZ_CHECK(r->last < resource);
-          FUZZ_CHECK(r->length() >= 1 && r->length() <= resource);
-        }
-      }
+  case 0: {
+    httplib::Ranges ranges;
+    if (!httplib::detail::parse_range_header(std::string{text}, ranges))
       break;
+    // Small sizes too, where the edge cases are.
+    uint64_t resource = number % 4 == 0 ? number >> 2 : (number >> 2) % 4096;
+    for (auto& [first, last] : ranges) {
+      if (auto r = resolve_range(first, last, resource)) {
+        FUZZ_CHECK(r->first <= r->last);
+        FUZZ_CHECK(r->last < resource);
+        FUZZ_CHECK(r->length() >= 1 && r->length() <= resource);
+      }
     }
-    case 1:
-      if (auto name = filename_from_disposition(text)) {
-        if (is_valid_filename(*name)) {
-          auto again = filename_from_disposition(disposition_for(*name));
-          FUZZ_CHECK(again && *again == *name);
-        }
+    break;
+  }
+  case 1:
+    if (auto name = filename_from_disposition(text)) {
+      if (is_valid_filename(*name)) {
+        auto again = filename_from_disposition(disposition_for(*name));
+        FUZZ_CHECK(again && *again == *name);
       }
-      if (is_valid_filename(text)) {
-        auto again = filename_from_disposition(disposition_for(text));
-        FUZZ_CHECK(again && *again == text);
-      }
-      break;
-    case 2: {
-      auto got = preferred_media_type(text, {"application/json", "text/plain"});
-      if (got)
-        FUZZ_CHECK(*got == "application/json" || *got == "text/plain");
-      auto one = preferred_media_type(text, {"application/octet-stream"});
-      if (one)
-        FUZZ_CHECK(*one == "application/octet-stream");
-      break;
     }
-    case 3:
-      if (is_valid_media_type(text))
-        FUZZ_CHECK(!text.empty() && text.size() <= 255 &&
-                   text.find('/') != std::string_view::npos);
-      break;
-    default:
-      if (auto v = parse_decimal(text, number)) {
-        FUZZ_CHECK(*v <= number);
-        auto digits = text.substr(std::min(text.find_first_not_of('0'),
-                                           text.size() - 1));
-        FUZZ_CHECK(std::to_string(*v) == digits);
-      }
+    if (is_valid_filename(text)) {
+      auto again = filename_from_disposition(disposition_for(text));
+      FUZZ_CHECK(again && *again == text);
+    }
+    break;
+  case 2: {
+    auto got = preferred_media_type(text, {"application/json", "text/plain"});
+    if (got)
+      FUZZ_CHECK(*got == "application/json" || *got == "text/plain");
+    auto one = preferred_media_type(text, {"application/octet-stream"});
+    if (one)
+      FUZZ_CHECK(*one == "application/octet-stream");
+    break;
+  }
+  case 3:
+    if (is_valid_media_type(text))
+      FUZZ_CHECK(!text.empty() && text.size() <= 255 &&
+                 text.find('/') != std::string_view::npos);
+    break;
+  default:
+    if (auto v = parse_decimal(text, number)) {
+      FUZZ_CHECK(*v <= number);
+      auto digits =
+        text.substr(std::min(text.find_first_not_of('0'), text.size() - 1));
+      FUZZ_CHECK(std::to_string(*v) == digits);
+    }
   }
   return 0;
 }

@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(again->mimetype == m->mimetype);
   FUZZ_CHECK(again->original_tree_cid == m->original_tree_cid);
   FUZZ_CHECK(m->block_size > 0);
-  (void) m->blocks_count();
+  (void)m->blocks_count();
   FUZZ_CHECK(m->content_blocks_count() <= m->blocks_count());
   auto blk = m->to_block();
   auto from_block = manifest_from_block(blk);

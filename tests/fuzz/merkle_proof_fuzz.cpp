@@ -40,38 +40,39 @@ merkle_proof make_proof(FuzzedDataProvider& in, const storage::merkle_tree& t) {
   if (auto real = t.proof(in.ConsumeIntegralInRange<uint64_t>(0, n - 1)))
     p = *real;
   switch (in.ConsumeIntegralInRange(0, 6)) {
-    case 0:
-      break; // unchanged
-    case 1:
-      p.index = in.ConsumeIntegralInRange<uint64_t>(0, n + 2);
-      break;
-    case 2:
-      p.nleaves = in.ConsumeBool() ? in.ConsumeIntegral<uint64_t>()
-                                   : in.ConsumeIntegralInRange<uint64_t>(0, 2 * n);
-      break;
-    case 3:
-      if (!p.path.empty())
-        p.path.erase(p.path.begin() + in.ConsumeIntegralInRange<size_t>(
-                                        0, p.path.size() - 1));
-      break;
-    case 4:
-      p.path.insert(p.path.begin() + in.ConsumeIntegralInRange<size_t>(
-                                       0, p.path.size()),
-                    some_digest(in));
-      break;
-    case 5:
-      if (!p.path.empty()) {
-        auto& d = p.path[in.ConsumeIntegralInRange<size_t>(0, p.path.size() - 1)];
-        d[in.ConsumeIntegralInRange<size_t>(0, d.size() - 1)] ^=
-          in.ConsumeIntegralInRange<uint8_t>(1, 255);
-      }
-      break;
-    default:
-      p.index = in.ConsumeIntegral<uint64_t>();
-      p.nleaves = in.ConsumeIntegral<uint64_t>();
-      p.path.resize(in.ConsumeIntegralInRange<size_t>(0, 66));
-      for (auto& d : p.path)
-        d = some_digest(in);
+  case 0:
+    break; // unchanged
+  case 1:
+    p.index = in.ConsumeIntegralInRange<uint64_t>(0, n + 2);
+    break;
+  case 2:
+    p.nleaves = in.ConsumeBool()
+                  ? in.ConsumeIntegral<uint64_t>()
+                  : in.ConsumeIntegralInRange<uint64_t>(0, 2 * n);
+    break;
+  case 3:
+    if (!p.path.empty())
+      p.path.erase(p.path.begin() +
+                   in.ConsumeIntegralInRange<size_t>(0, p.path.size() - 1));
+    break;
+  case 4:
+    p.path.insert(p.path.begin() +
+                    in.ConsumeIntegralInRange<size_t>(0, p.path.size()),
+                  some_digest(in));
+    break;
+  case 5:
+    if (!p.path.empty()) {
+      auto& d = p.path[in.ConsumeIntegralInRange<size_t>(0, p.path.size() - 1)];
+      d[in.ConsumeIntegralInRange<size_t>(0, d.size() - 1)] ^=
+        in.ConsumeIntegralInRange<uint8_t>(1, 255);
+    }
+    break;
+  default:
+    p.index = in.ConsumeIntegral<uint64_t>();
+    p.nleaves = in.ConsumeIntegral<uint64_t>();
+    p.path.resize(in.ConsumeIntegralInRange<size_t>(0, 66));
+    for (auto& d : p.path)
+      d = some_digest(in);
   }
   return p;
 }
@@ -108,49 +109,49 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   };
   while (in.remaining_bytes() > 0) {
     auto index = in.ConsumeIntegralInRange<uint64_t>(0, n);
-    auto leaf = in.ConsumeBool() ? leaves[std::min(index, n - 1)]
-                                 : some_digest(in);
+    auto leaf =
+      in.ConsumeBool() ? leaves[std::min(index, n - 1)] : some_digest(in);
     switch (in.ConsumeIntegralInRange(0, 4)) {
-      case 0: {
-        auto p = make_proof(in, *tree);
-        if (storage::verify_proof(leaf, p, root))
-          FUZZ_CHECK(genuine(p.index, leaf));
-        break;
+    case 0: {
+      auto p = make_proof(in, *tree);
+      if (storage::verify_proof(leaf, p, root))
+        FUZZ_CHECK(genuine(p.index, leaf));
+      break;
+    }
+    case 1: {
+      auto p = make_proof(in, *tree);
+      wire::delivery d;
+      auto i = std::min(index, n - 1);
+      auto body = blocks[i];
+      if (in.ConsumeBool() && !body.empty())
+        body[0] ^= 1;
+      d.addr = block_address{root, p.index};
+      d.data = std::make_shared<const bytes>(body);
+      d.proof = p;
+      if (auto got = storage::check_delivery(d))
+        FUZZ_CHECK(genuine(p.index, *got) && *got == sha256(body));
+      break;
+    }
+    case 2: {
+      auto p = make_proof(in, *tree);
+      if (witness.add_proof(leaf, p))
+        FUZZ_CHECK(genuine(p.index, leaf));
+      break;
+    }
+    case 3:
+      if (index < n)
+        witness.add_candidate(index, leaf);
+      break;
+    default: {
+      auto r = witness.prove(index, leaf, lost);
+      if (auto* p = std::get_if<merkle_proof>(&r)) {
+        FUZZ_CHECK(p->index == index);
+        FUZZ_CHECK(storage::verify_proof(leaf, *p, root));
+        FUZZ_CHECK(genuine(index, leaf));
+      } else if (auto* need = std::get_if<storage::witness_need>(&r)) {
+        FUZZ_CHECK(need->leaf < n);
       }
-      case 1: {
-        auto p = make_proof(in, *tree);
-        wire::delivery d;
-        auto i = std::min(index, n - 1);
-        auto body = blocks[i];
-        if (in.ConsumeBool() && !body.empty())
-          body[0] ^= 1;
-        d.addr = block_address{root, p.index};
-        d.data = std::make_shared<const bytes>(body);
-        d.proof = p;
-        if (auto got = storage::check_delivery(d))
-          FUZZ_CHECK(genuine(p.index, *got) && *got == sha256(body));
-        break;
-      }
-      case 2: {
-        auto p = make_proof(in, *tree);
-        if (witness.add_proof(leaf, p))
-          FUZZ_CHECK(genuine(p.index, leaf));
-        break;
-      }
-      case 3:
-        if (index < n)
-          witness.add_candidate(index, leaf);
-        break;
-      default: {
-        auto r = witness.prove(index, leaf, lost);
-        if (auto* p = std::get_if<merkle_proof>(&r)) {
-          FUZZ_CHECK(p->index == index);
-          FUZZ_CHECK(storage::verify_proof(leaf, *p, root));
-          FUZZ_CHECK(genuine(index, leaf));
-        } else if (auto* need = std::get_if<storage::witness_need>(&r)) {
-          FUZZ_CHECK(need->leaf < n);
-        }
-      }
+    }
     }
   }
   return 0;

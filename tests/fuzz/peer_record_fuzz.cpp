@@ -43,28 +43,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   byte_view in{data + 1, size - 1};
   std::string_view text{reinterpret_cast<const char*>(in.data), in.size};
   switch (mode) {
-    case 0:
-      if (auto r = peer_record::decode(in))
-        check_record(*r);
-      break;
-    case 1:
-      if (auto r = peer_record::from_text(text))
-        check_record(*r);
-      break;
-    case 2:
-      if (auto r = peer_record::from_text(
-            config::bootstrap_record(std::string{text})))
-        check_record(*r);
-      break;
-    case 3:
-      if (auto ep = parse_multiaddr(text)) {
-        FUZZ_CHECK(ep->port != 0);
-        auto again = parse_multiaddr(make_multiaddr(*ep));
-        FUZZ_CHECK(again && *again == *ep);
-      }
-      break;
-    default:
-      (void) peer_id::is_valid_text(text);
+  case 0:
+    if (auto r = peer_record::decode(in))
+      check_record(*r);
+    break;
+  case 1:
+    if (auto r = peer_record::from_text(text))
+      check_record(*r);
+    break;
+  case 2:
+    if (auto r =
+          peer_record::from_text(config::bootstrap_record(std::string{text})))
+      check_record(*r);
+    break;
+  case 3:
+    if (auto ep = parse_multiaddr(text)) {
+      FUZZ_CHECK(ep->port != 0);
+      auto again = parse_multiaddr(make_multiaddr(*ep));
+      FUZZ_CHECK(again && *again == *ep);
+    }
+    break;
+  default:
+    (void)peer_id::is_valid_text(text);
   }
   return 0;
 }

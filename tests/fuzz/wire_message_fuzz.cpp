@@ -21,7 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto msg = wire::decode(byte_view{data, size});
   if (!msg)
     return 0;
-  (void) wire::type_name(*msg);
+  (void)wire::type_name(*msg);
   auto enc = wire::encode(*msg);
   auto again = wire::decode(enc);
   FUZZ_CHECK(again);
@@ -30,11 +30,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<char> framed;
   wire::append_frame(*msg, framed);
   auto expected = wire::encode_frame(enc);
-  FUZZ_CHECK(framed.size() == expected.size() &&
-             std::equal(framed.begin(), framed.end(), expected.begin(),
-                        [](char c, uint8_t b) {
-                          return static_cast<uint8_t>(c) == b;
-                        }));
+  FUZZ_CHECK(
+    framed.size() == expected.size() &&
+    std::equal(framed.begin(), framed.end(), expected.begin(),
+               [](char c, uint8_t b) { return static_cast<uint8_t>(c) == b; }));
   if (auto* h = std::get_if<wire::hello>(&*msg)) {
     std::array<uint8_t, 32> own_nonce{};
     std::array<uint8_t, 32> binding{};
@@ -42,8 +41,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       wire::auth_payload(own_nonce, h->nonce, h->public_key, binding);
     FUZZ_CHECK(payload.size() == 141);
     auto sig_len = std::min<size_t>(size, wire::signature_size);
-    (void) ed25519_verify(h->public_key, payload,
-                          byte_view{data + size - sig_len, sig_len});
+    (void)ed25519_verify(h->public_key, payload,
+                         byte_view{data + size - sig_len, sig_len});
   }
   return 0;
 }

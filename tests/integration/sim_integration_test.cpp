@@ -599,11 +599,8 @@ at = 250
 action = "restart"
 nodes = [2]
 )");
-  agent_process a{dir.file("agent"),
-                  keys,
-                  "127.0.0.1",
-                  {},
-                  {"--api-port", "0"}};
+  agent_process a{
+    dir.file("agent"), keys, "127.0.0.1", {}, {"--api-port", "0"}};
   ASSERT_FALSE(a.address().empty()) << "the agent did not start";
   ASSERT_FALSE(a.api_address().empty()) << "no api= in the ready line";
   httplib::Client http{"http://" + a.api_address()};
@@ -611,8 +608,8 @@ nodes = [2]
   EXPECT_EQ(http_get(http, "/nodes/0/api/codex/v1/debug/info").first, 404)
     << "no nodes before the coordinator spawns them";
   background_process run{{CAIRN_SIM_BIN, "run", dir.file("api.toml"), "--agent",
-                          a.address(), "--tls-dir", keys,
-                          "--out", dir.file("out")},
+                          a.address(), "--tls-dir", keys, "--out",
+                          dir.file("out")},
                          dir.file("run.log")};
   auto deadline = std::chrono::steady_clock::now() + 60s;
   auto up = [&] {

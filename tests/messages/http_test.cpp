@@ -62,9 +62,9 @@ TEST(HttpTest, FilenamesAreCheckedAsCodexDoes) {
 
 TEST(HttpTest, MediaTypesFollowRfc6838) {
   using cairn::is_valid_media_type;
-  for (auto good : {"image/png", "text/plain; charset=utf-8",
-                    "application/vnd.api+json", "text/plain;charset=\"a b\"",
-                    "application/x-www-form-urlencoded"})
+  for (auto good :
+       {"image/png", "text/plain; charset=utf-8", "application/vnd.api+json",
+        "text/plain;charset=\"a b\"", "application/x-www-form-urlencoded"})
     EXPECT_TRUE(is_valid_media_type(good)) << good;
   for (auto bad : {"", "image", "image/", "/png", "text plain", "a/b;c",
                    "image/png; charset", "te(xt/plain", "*/*x"})
