@@ -351,6 +351,16 @@ void http_acceptor::hand_over(int fd) {
   cv_.notify_one();
 }
 
+namespace {
+
+thread_local int current_fd = -1;
+
+} // namespace
+
+int http_acceptor::current_connection() {
+  return current_fd;
+}
+
 void http_acceptor::worker_loop() {
   auto process = get(process_socket_tag{});
   for (;;) {
@@ -375,7 +385,9 @@ void http_acceptor::worker_loop() {
       ready_.erase(next);
       ++active_per_ip_[conn.ip];
     }
+    current_fd = conn.fd;
     (server_.get()->*process)(conn.fd); // reads, answers, closes
+    current_fd = -1;
     {
       std::lock_guard<std::mutex> guard{mtx_};
       auto a = active_per_ip_.find(conn.ip);

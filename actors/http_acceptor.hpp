@@ -71,6 +71,11 @@ public:
   /// heads and waits for the handler threads to finish their requests.
   void stop();
 
+  /// The socket of the connection the calling thread answers, if it is a
+  /// handler thread of an http_acceptor; -1 otherwise. A handler may read
+  /// a large request body from it directly (see `read_request_body`).
+  static int current_connection();
+
 private:
   struct pending_conn {
     uint64_t seq; // tells a reused descriptor number from its earlier use
