@@ -462,7 +462,7 @@ void handle_delete_leaf(api_shared& api, const Request& req, Response& res) {
 bool allowed(api_shared& api, const Request& req, Response& res) {
   const auto& token = api.ctx->options.api_token;
   auto auth = req.get_header_value("Authorization");
-  if (!token.empty() && auth == "Bearer " + token)
+  if (bearer_matches(auth, token))
     return true;
   auto& addr = req.remote_addr;
   if (addr == "127.0.0.1" || addr == "::1" || addr == "::ffff:127.0.0.1" ||

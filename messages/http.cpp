@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <caf/sec.hpp>
+#include <openssl/crypto.h>
 
 #include "messages/error.hpp"
 
@@ -349,6 +350,15 @@ preferred_media_type(std::string_view accept,
     }
   }
   return best;
+}
+
+bool bearer_matches(std::string_view authorization, std::string_view secret) {
+  constexpr std::string_view scheme = "Bearer ";
+  if (secret.empty() || authorization.size() != scheme.size() + secret.size() ||
+      authorization.substr(0, scheme.size()) != scheme)
+    return false;
+  return CRYPTO_memcmp(authorization.data() + scheme.size(), secret.data(),
+                       secret.size()) == 0;
 }
 
 } // namespace cairn

@@ -56,6 +56,11 @@ std::optional<std::string_view>
 preferred_media_type(std::string_view accept,
                      std::initializer_list<std::string_view> offered);
 
+/// Whether an `Authorization` header is `Bearer <secret>`, compared in
+/// time that does not depend on where they differ. An empty secret
+/// matches nothing.
+bool bearer_matches(std::string_view authorization, std::string_view secret);
+
 /// The HTTP status for an error: 400 malformed input, 404 not found, 413
 /// quota, 503 unavailable or timed out, 500 otherwise.
 int http_status(const caf::error& err);

@@ -83,3 +83,15 @@ TEST(HttpTest, FilenameFromDispositionKeepsTheNameAsGiven) {
             "\xC3\xA9.txt");
   EXPECT_FALSE(filename_from_disposition("attachment"));
 }
+
+TEST(HttpTest, BearerMatchesOnlyTheWholeSecretAfterTheScheme) {
+  using cairn::bearer_matches;
+  EXPECT_TRUE(bearer_matches("Bearer s3cret", "s3cret"));
+  EXPECT_FALSE(bearer_matches("Bearer s3cre", "s3cret"));
+  EXPECT_FALSE(bearer_matches("Bearer s3cretX", "s3cret"));
+  EXPECT_FALSE(bearer_matches("Bearer S3cret", "s3cret"));
+  EXPECT_FALSE(bearer_matches("Basic  s3cret", "s3cret"));
+  EXPECT_FALSE(bearer_matches("s3cret", "s3cret"));
+  EXPECT_FALSE(bearer_matches("", ""));
+  EXPECT_FALSE(bearer_matches("Bearer ", ""));
+}

@@ -5,11 +5,11 @@
 
 #include <arpa/inet.h>
 
-#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/api_routes.hpp"
 #include "messages/error.hpp"
+#include "messages/http.hpp"
 #include "tools/cairn-sim/sim.hpp"
 
 namespace cairn::sim {
@@ -64,14 +64,12 @@ serve_node_apis(const std::string& host, uint16_t port,
   out->port = bound->port;
   // Off loopback, anyone who reaches the port could drive every node: each
   // request must carry the agent's secret.
-  auto token = is_loopback(host) ? std::string{} : "Bearer " + secret;
+  auto token = is_loopback(host) ? std::string{} : secret;
   auto resolve = [nodes,
                   token](const Request& req,
                          Response& res) -> std::shared_ptr<actors::api_shared> {
     if (!token.empty()) {
-      auto auth = req.get_header_value("Authorization");
-      if (auth.size() != token.size() ||
-          CRYPTO_memcmp(auth.data(), token.data(), token.size()) != 0) {
+      if (!bearer_matches(req.get_header_value("Authorization"), token)) {
         res.set_header("WWW-Authenticate", "Bearer");
         actors::rest::reply_error(
           req, res, 401,
