@@ -1,5 +1,7 @@
 #include "actors/advertiser.hpp"
 
+#include <set>
+
 #include <spdlog/spdlog.h>
 
 #include "messages/error.hpp"
@@ -58,6 +60,19 @@ void provide_if_complete(self_ptr self, const dataset_entry& d,
       });
 }
 
+// Forgets the CIDs of datasets no longer stored (deleted or expired).
+void forget_gone(advertiser_state& st,
+                 const std::vector<dataset_entry>& datasets) {
+  std::set<cid> stored;
+  for (auto& d : datasets) {
+    stored.insert(d.manifest_cid);
+    stored.insert(d.meta.tree_cid);
+  }
+  for (auto* m : {&st.provided, &st.counted})
+    for (auto i = m->begin(); i != m->end();)
+      i = stored.count(i->first) > 0 ? std::next(i) : m->erase(i);
+}
+
 // Lists the local datasets and provides those not provided recently.
 void pass(self_ptr self) {
   auto& st = self->state;
@@ -68,6 +83,7 @@ void pass(self_ptr self) {
       [self](std::vector<dataset_entry>& datasets) {
         auto& st = self->state;
         st.busy = false;
+        forget_gone(st, datasets);
         auto now = std::chrono::steady_clock::now();
         size_t sent = 0;
         for (auto& d : datasets) {

@@ -35,6 +35,13 @@ struct advertiser_state {
   /// last counted, while the count is pending or found some missing.
   std::map<cid, std::chrono::steady_clock::time_point> counted;
   bool busy = false;
+
+  /// Sizes of `provided` and `counted`, for the inspector: each pass drops
+  /// the entries of datasets no longer stored, so they follow the store.
+  void gauges(std::vector<std::pair<std::string, double>>& out) const {
+    out.emplace_back("provided", static_cast<double>(provided.size()));
+    out.emplace_back("counted", static_cast<double>(counted.size()));
+  }
 };
 
 /// Provides every complete local dataset's manifest CID and tree CID to

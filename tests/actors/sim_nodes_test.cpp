@@ -192,6 +192,25 @@ TEST(SimNodesTest, ANodeProvidesADatasetOnlyOnceItHoldsEveryLeaf) {
   EXPECT_EQ(providers(ds.meta.tree_cid), 1u) << "provided once complete";
   EXPECT_EQ(providers(ds.id()), 1u);
 
+  // Once the dataset is deleted, the advertiser forgets its CIDs.
+  auto advertiser = a.child<advertiser_actor>(self, "advertiser");
+  auto remembered = [&] {
+    auto st = ask<actor_status>(self, advertiser, 5s, status_atom::value);
+    EXPECT_OK(st);
+    double n = 0;
+    if (st)
+      for (auto& [name, value] : st->gauges)
+        if (name == "provided" || name == "counted")
+          n += value;
+    return n;
+  };
+  EXPECT_EQ(remembered(), 2.0) << "the manifest and tree CIDs";
+  ASSERT_OK(ask<ok_atom>(self, a_store, 5s, delete_atom::value, ds.id()));
+  deadline = std::chrono::steady_clock::now() + 10s;
+  while (remembered() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(remembered(), 0.0);
+
   for (auto* n : {&b, &a})
     EXPECT_OK(ask<ok_atom>(self, n->sup, 30s, stop_atom::value));
 }
