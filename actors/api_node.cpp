@@ -95,8 +95,15 @@ void handle_peer_id(api_shared& api, const Request& req, Response& res) {
   reply_json_or_text(req, res, "id", api.info.peer_id);
 }
 
-void handle_debug_info(api_shared& api, const Request&, Response& res) {
+void handle_debug_info(api_shared& api, const Request& req, Response& res) {
   const auto& info = api.info;
+  auto api_url =
+    "http://" + info.api_host + ":" + std::to_string(info.api_port);
+  // A node without a server of its own (cairn-sim's) is reached through its
+  // host's, at the path this request came by.
+  if (api.ctx->options.no_api && req.has_header("Host"))
+    api_url = "http://" + req.get_header_value("Host") +
+              req.path.substr(0, req.path.find("/api/"));
   caf::scoped_actor self{api.sys};
   auto spr = ask<std::string>(self, api.discovery(), store_timeout,
                               get_atom::value, spr_atom::value);
@@ -139,26 +146,25 @@ void handle_debug_info(api_shared& api, const Request&, Response& res) {
                   {"record", spr ? *spr : std::string{}},
                   {"address", dht_address},
                   {"seen", true}};
-  reply_json(
-    res,
-    {{"id", info.peer_id},
-     {"addrs", info.addrs},
-     {"repo", repo},
-     {"spr", spr ? *spr : std::string{}},
-     {"announceAddresses", announce},
-     {"table", {{"localNode", local_node}, {"nodes", nodes}}},
-     {"peers", peers_json(api, self)},
-     {"codex",
-      {{"version", "cairn-0.1.0"},
-       {"revision", CAIRN_REVISION},
-       {"contracts", ""}}},
-     {"cairn",
-      {{"api", "http://" + info.api_host + ":" + std::to_string(info.api_port)},
-       {"uptimeSeconds", uptime},
-       {"metrics",
-        api.metrics_url.empty() ? json(nullptr) : json(api.metrics_url)},
-       {"storageQuota", api.ctx->options.storage_quota},
-       {"blockTtlSeconds", api.ctx->options.block_ttl.count()}}}});
+  reply_json(res,
+             {{"id", info.peer_id},
+              {"addrs", info.addrs},
+              {"repo", repo},
+              {"spr", spr ? *spr : std::string{}},
+              {"announceAddresses", announce},
+              {"table", {{"localNode", local_node}, {"nodes", nodes}}},
+              {"peers", peers_json(api, self)},
+              {"codex",
+               {{"version", "cairn-0.1.0"},
+                {"revision", CAIRN_REVISION},
+                {"contracts", ""}}},
+              {"cairn",
+               {{"api", api_url},
+                {"uptimeSeconds", uptime},
+                {"metrics", api.metrics_url.empty() ? json(nullptr)
+                                                    : json(api.metrics_url)},
+                {"storageQuota", api.ctx->options.storage_quota},
+                {"blockTtlSeconds", api.ctx->options.block_ttl.count()}}}});
 }
 
 void handle_loglevel(api_shared& api, const Request& req, Response& res) {

@@ -635,6 +635,7 @@ nodes = [2]
   auto s1 = status(1);
   ASSERT_TRUE(s0.contains("peerId") && s1.contains("peerId"));
   EXPECT_EQ(s1["node"], base + "1");
+  EXPECT_EQ(s1["api"], base + "1") << "the URL the node is reached at";
   EXPECT_NE(s0["peerId"], s1["peerId"]) << "each path reaches its own node";
   auto [peer_status, peer_body] =
     http_get(http, "/nodes/1/api/codex/v1/peerid");
