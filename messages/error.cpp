@@ -43,6 +43,8 @@ std::string to_string(ec x) {
     return "peer_misbehaved";
   case ec::injected_fault:
     return "injected_fault";
+  case ec::disk_full:
+    return "disk_full";
   }
   return "unknown_error";
 }

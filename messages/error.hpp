@@ -51,6 +51,8 @@ enum class ec : uint8_t {
   peer_misbehaved,
   /// An operator injected this failure (`POST .../actors/{name}/crash`).
   injected_fault,
+  /// The file system holding the store has no space left for a write.
+  disk_full,
 };
 
 /// The atom under which `ec` is registered as a CAF error category.

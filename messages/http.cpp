@@ -231,6 +231,8 @@ int http_status(const caf::error& err) {
       return 404;
     case ec::quota_exceeded:
       return 413;
+    case ec::disk_full:
+      return 507;
     case ec::timeout:
     case ec::unavailable:
     case ec::shutting_down:

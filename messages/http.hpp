@@ -62,7 +62,7 @@ preferred_media_type(std::string_view accept,
 bool bearer_matches(std::string_view authorization, std::string_view secret);
 
 /// The HTTP status for an error: 400 malformed input, 404 not found, 413
-/// quota, 503 unavailable or timed out, 500 otherwise.
+/// quota, 507 disk full, 503 unavailable or timed out, 500 otherwise.
 int http_status(const caf::error& err);
 
 } // namespace cairn

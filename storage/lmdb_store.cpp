@@ -1,5 +1,6 @@
 #include "storage/lmdb_store.hpp"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -8,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <lmdb.h>
@@ -21,6 +23,29 @@
 namespace cairn::storage {
 
 // -- environment and transactions ---------------------------------------------
+
+namespace {
+
+// The error of a failed write to the store's file (a commit or a sync). A
+// full file system shows as ENOSPC, or as EIO when LMDB's write was cut
+// short; the space left tells that EIO from a failing disk.
+caf::error write_failed(const std::string& dir, const char* what, int rc) {
+  struct statvfs fs;
+  bool no_room = rc == ENOSPC || rc == EDQUOT;
+  uint64_t free_bytes = 0;
+  if (::statvfs(dir.c_str(), &fs) == 0) {
+    free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+    no_room = no_room || (rc == EIO && free_bytes < (uint64_t{1} << 20));
+  }
+  if (no_room)
+    return make_error(ec::disk_full, what,
+                      "no space left on the store's disk (" +
+                        std::to_string(free_bytes) + " bytes free in " + dir +
+                        ")");
+  return make_error(ec::storage_io, what, std::string{mdb_strerror(rc)});
+}
+
+} // namespace
 
 template <class F>
 caf::error lmdb_store::with_write(const char* what, F&& body) {
@@ -43,7 +68,7 @@ caf::error lmdb_store::with_write(const char* what, F&& body) {
       if (rc == 0)
         return caf::none;
       if (rc != MDB_MAP_FULL)
-        return make_error(ec::storage_io, what, std::string{mdb_strerror(rc)});
+        return write_failed(opts_.path, what, rc);
     }
     // The map is full: the transaction is gone, grow and redo the batch.
     if (auto gerr = grow_map())
@@ -211,8 +236,7 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
   // Every block this dataset references reaches the disk before the manifest
   // that makes the dataset visible.
   if (int rc = mdb_env_sync(env_, 1))
-    return make_error(ec::storage_io, "mdb_env_sync",
-                      std::string{mdb_strerror(rc)});
+    return write_failed(opts_.path, "mdb_env_sync", rc);
   uint64_t expiry = now + static_cast<uint64_t>(opts_.block_ttl.count());
   auto err = with_write("put_dataset", [&](write_txn& w) -> caf::error {
     auto mkey = manifest_block.id.to_bytes();
@@ -282,8 +306,7 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
   if (err)
     return err;
   if (int rc = mdb_env_sync(env_, 1))
-    return make_error(ec::storage_io, "mdb_env_sync",
-                      std::string{mdb_strerror(rc)});
+    return write_failed(opts_.path, "mdb_env_sync", rc);
   return manifest_block.id;
 }
 

@@ -3,9 +3,19 @@
 // Helpers shared by the integration tests: the REST paths, test data,
 // digests, and the calls every test makes (upload, JSON GET).
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <random>
+#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -126,6 +136,134 @@ get_json(httplib::Client& cli, const std::string& path, nlohmann::json* out) {
            << "): " << res->body;
   }
   return ::testing::AssertionSuccess();
+}
+
+/// Result of `raw_post`.
+struct raw_response {
+  /// HTTP status, 0 if no status line arrived.
+  int status = 0;
+  std::string head;
+  std::string body;
+  /// What went wrong on the socket, if anything (for messages).
+  std::string error;
+};
+
+/// POSTs `body` over a plain socket the way curl does: it keeps reading while
+/// it sends and stops sending once the server answers, so an early reply
+/// (e.g. 413 before the body was read) is seen. httplib's client only reads
+/// after the whole body was written and misses such replies. With `chunked`
+/// the body is sent with `Transfer-Encoding: chunked` in 64 KiB chunks (the
+/// size is unknown to the server up front).
+inline raw_response raw_post(const std::string& host, int port,
+                             const std::string& path, const std::string& body,
+                             bool chunked) {
+  raw_response out;
+  std::string req = "POST " + path + " HTTP/1.1\r\nHost: " + host + ":" +
+                    std::to_string(port) +
+                    "\r\nContent-Type: application/octet-stream\r\n"
+                    "Connection: close\r\n";
+  if (chunked) {
+    req += "Transfer-Encoding: chunked\r\n\r\n";
+    for (std::size_t pos = 0; pos < body.size(); pos += 65536) {
+      auto piece = body.substr(pos, 65536);
+      char len[32];
+      std::snprintf(len, sizeof(len), "%zx\r\n", piece.size());
+      req += len;
+      req += piece;
+      req += "\r\n";
+    }
+    req += "0\r\n\r\n";
+  } else {
+    req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+    req += body;
+  }
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    out.error = std::string("socket: ") + std::strerror(errno);
+    return out;
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  ::inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    out.error = std::string("connect: ") + std::strerror(errno);
+    ::close(fd);
+    return out;
+  }
+  std::string resp;
+  std::size_t sent = 0;
+  bool sending = true;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
+  std::size_t head_end = std::string::npos;
+  std::size_t content_length = std::string::npos;
+  for (;;) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      out.error = "timeout";
+      break;
+    }
+    pollfd pfd{fd, static_cast<short>(POLLIN | (sending ? POLLOUT : 0)), 0};
+    if (::poll(&pfd, 1, 100) < 0) {
+      if (errno == EINTR)
+        continue;
+      out.error = std::string("poll: ") + std::strerror(errno);
+      break;
+    }
+    if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+      char buf[16384];
+      auto n = ::recv(fd, buf, sizeof(buf), 0);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0) {
+        out.error = std::string("recv: ") + std::strerror(errno);
+        break;
+      }
+      if (n == 0)
+        break;
+      resp.append(buf, static_cast<std::size_t>(n));
+      sending = false; // the server has answered: stop sending, like curl
+      if (head_end == std::string::npos) {
+        head_end = resp.find("\r\n\r\n");
+        if (head_end != std::string::npos) {
+          std::string lower = resp.substr(0, head_end);
+          for (auto& c : lower)
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          auto cl = lower.find("\r\ncontent-length:");
+          if (cl != std::string::npos)
+            content_length = std::stoul(lower.substr(cl + 17));
+        }
+      }
+      if (head_end != std::string::npos &&
+          content_length != std::string::npos &&
+          resp.size() >= head_end + 4 + content_length)
+        break;
+      continue;
+    }
+    if (sending && (pfd.revents & POLLOUT)) {
+      auto len = std::min<std::size_t>(req.size() - sent, 65536);
+      auto n = ::send(fd, req.data() + sent, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+          continue;
+        // EPIPE/ECONNRESET: the server stopped reading; read its answer.
+        out.error = std::string("send: ") + std::strerror(errno);
+        sending = false;
+        continue;
+      }
+      sent += static_cast<std::size_t>(n);
+      if (sent == req.size())
+        sending = false;
+    }
+  }
+  ::close(fd);
+  if (head_end != std::string::npos) {
+    out.head = resp.substr(0, head_end);
+    out.body = resp.substr(head_end + 4);
+    std::istringstream status_line(out.head);
+    std::string version;
+    status_line >> version >> out.status;
+  }
+  return out;
 }
 
 } // namespace cairn::test
