@@ -1,0 +1,115 @@
+// --max-upload-rate and --max-download-rate between real cairn-node
+// processes over loopback TCP: a limited seeder serves, and a limited
+// downloader reads, no faster than its limit and not far slower; the waits
+// show in /metrics; bad values stop the node with exit 2 and one line.
+//
+// Timing bounds: the lower one is the limit itself less the bucket's burst
+// (a tenth of a second at the rate) and the bytes read ahead of a pause (a
+// socket's worth); the upper one is generous for a loaded 2-core machine.
+
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/integration/api_helpers.hpp"
+#include "tests/integration/metrics_helpers.hpp"
+#include "tests/integration/net_helpers.hpp"
+#include "tests/integration/node_process.hpp"
+#include "tests/integration/subprocess.hpp"
+
+namespace {
+
+using namespace cairn::test;
+using namespace std::chrono_literals;
+
+constexpr std::size_t mib = 1024 * 1024;
+// 4 MB/s: 12 MiB take about 3 s.
+constexpr double rate = 4e6;
+constexpr std::size_t size = 12 * mib;
+
+// Downloads `size` bytes seeded on `seeder` to `leecher`; the seconds the
+// stream took, or a negative number after a failed assertion.
+double timed_download(test_node& seeder, test_node& leecher) {
+  auto data = random_bytes(size, 1808);
+  std::string cid;
+  EXPECT_TRUE(seed_and_connect(seeder, leecher, data, &cid));
+  if (cid.empty())
+    return -1;
+  auto r = stream_network(leecher.proc, cid);
+  EXPECT_TRUE(is_whole(r, data)) << leecher.proc.diagnostics();
+  std::cout << "[  info    ] " << size / mib << " MiB at a 4 MB/s limit in "
+            << r.seconds << " s (" << size / r.seconds / 1e6 << " MB/s)\n";
+  return r.seconds;
+}
+
+// The bounds around the time `size` takes at `rate`.
+void expect_paced(double seconds) {
+  double ideal = size / rate;
+  EXPECT_GE(seconds, ideal * 0.85) << "faster than the limit allows";
+  EXPECT_LE(seconds, ideal * 3 + 5) << "far slower than the limit";
+}
+
+// The waits /metrics of `n` reports on its budget in `direction`.
+double waits(const test_node& n, const std::string& direction) {
+  scrape m;
+  EXPECT_TRUE(scrape_metrics(n, &m));
+  return m
+    .samples["cairn_rate_limit_waits_total{direction=\"" + direction + "\"}"];
+}
+
+} // namespace
+
+TEST(RateLimitTest, SeederServesNoFasterThanItsUploadLimit) {
+  test_node seeder(
+    {"--max-upload-rate", "4MB", "--metrics", "--metrics-port", "0"});
+  test_node leecher({"--metrics", "--metrics-port", "0"});
+  auto seconds = timed_download(seeder, leecher);
+  ASSERT_GT(seconds, 0);
+  expect_paced(seconds);
+  EXPECT_GT(waits(seeder, "upload"), 0);
+  EXPECT_EQ(waits(seeder, "download"), 0);
+  EXPECT_EQ(waits(leecher, "download"), 0);
+}
+
+TEST(RateLimitTest, DownloaderReadsNoFasterThanItsDownloadLimit) {
+  test_node seeder({"--metrics", "--metrics-port", "0"});
+  test_node leecher(
+    {"--max-download-rate", "4MB", "--metrics", "--metrics-port", "0"});
+  auto seconds = timed_download(seeder, leecher);
+  ASSERT_GT(seconds, 0);
+  expect_paced(seconds);
+  EXPECT_GT(waits(leecher, "download"), 0);
+  EXPECT_EQ(waits(seeder, "upload"), 0);
+}
+
+TEST(RateLimitTest, BadRatesExitTwoWithOneLine) {
+  temp_dir dir;
+  auto toml = dir.file("bad.toml");
+  std::ofstream(toml) << "max-download-rate = \"lots\"\n";
+  struct bad_case {
+    std::vector<std::string> args;
+    std::vector<std::string> env;
+    std::string names;
+  };
+  const std::vector<bad_case> cases{
+    {{"--max-upload-rate", "fast"}, {}, "--max-upload-rate"},
+    {{"--max-upload-rate", "-5MB"}, {}, "--max-upload-rate"},
+    {{"--max-download-rate", "10 furlongs"}, {}, "--max-download-rate"},
+    {{}, {"CAIRN_MAX_UPLOAD_RATE=1e99"}, "--max-upload-rate"},
+    {{"--config", toml}, {}, "--max-download-rate"},
+  };
+  for (auto& c : cases) {
+    auto argv = node_args(dir.file("data"), c.args);
+    argv.insert(argv.begin(), CAIRN_NODE_BIN);
+    auto r = run_process(argv, c.env, {}, 20s);
+    EXPECT_EQ(r.code, 2) << r.describe();
+    auto lines = r.err_lines();
+    ASSERT_EQ(lines.size(), 1u) << r.describe();
+    EXPECT_NE(lines[0].find(c.names), std::string::npos) << r.describe();
+  }
+}
