@@ -141,9 +141,9 @@ struct peer_session_state {
 /// session holds block deliveries back and writes them when the budget has
 /// their bytes; over the download budget it stops reading the socket until
 /// then (TCP pushes back on the peer); either way with one timer, not a
-/// poll. Brokers share the middleman's I/O
-/// thread: this actor frames, decodes and hashes delivered blocks (see
-/// `wire::delivery::verified`); the owner decides what to do with them.
+/// poll. Brokers share the middleman's I/O thread: this actor frames,
+/// decodes and hashes delivered blocks (see `wire::delivery::verified`);
+/// the owner decides what to do with them.
 peer_session_actor::behavior_type peer_session(
   peer_session_actor::stateful_broker_pointer<peer_session_state> self,
   caf::io::connection_handle hdl, session_config cfg,

@@ -1,7 +1,8 @@
 // --max-upload-rate and --max-download-rate between real cairn-node
 // processes over loopback TCP: a limited seeder serves, and a limited
 // downloader reads, no faster than its limit and not far slower; the waits
-// show in /metrics; bad values stop the node with exit 2 and one line.
+// show in /metrics; bad values stop the node with exit 2 and one line. A
+// scenario group of cairn-sim gets the same limit.
 //
 // Timing bounds: the lower one is the limit itself less the bucket's burst
 // (a tenth of a second at the rate) and the bytes read ahead of a pause (a
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "tests/integration/api_helpers.hpp"
 #include "tests/integration/metrics_helpers.hpp"
@@ -112,4 +114,46 @@ TEST(RateLimitTest, BadRatesExitTwoWithOneLine) {
     ASSERT_EQ(lines.size(), 1u) << r.describe();
     EXPECT_NE(lines[0].find(c.names), std::string::npos) << r.describe();
   }
+}
+
+TEST(RateLimitTest, ASimulatedSeederKeepsItsGroupsUploadLimit) {
+  temp_dir dir{"cairn-rate-sim"};
+  std::ofstream(dir.file("rate.toml")) << R"(
+seed = 3
+time_limit = 60
+[[group]]
+name = "seeder"
+count = 1
+[group.node]
+max-upload-rate = "1MB"
+[[group]]
+name = "leecher"
+count = 1
+[[event]]
+action = "upload"
+node = 0
+data = "f"
+size = "4MiB"
+[[event]]
+at = 1
+action = "download"
+data = "f"
+group = "leecher"
+)";
+  auto out = dir.file("out");
+  auto r = run_process({CAIRN_SIM_BIN, "run", dir.file("rate.toml"),
+                        "--local-agents", "1", "--out", out},
+                       {}, {}, 90s);
+  ASSERT_EQ(r.code, 0) << r.describe();
+  std::ifstream in(out + "/report.json");
+  auto report = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << "no report.json";
+  ASSERT_EQ(report["downloads"].size(), 1u) << report.dump();
+  auto& d = report["downloads"][0];
+  EXPECT_EQ(d.value("state", ""), "done") << d.dump();
+  // 4 MiB at 1 MB/s.
+  double ideal = 4.0 * mib / 1e6;
+  double seconds = d.value("seconds", 0.0);
+  EXPECT_GE(seconds, ideal * 0.85) << d.dump();
+  EXPECT_LE(seconds, ideal * 3 + 10) << d.dump();
 }
