@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -76,6 +77,29 @@ TEST(RateLimitTest, SeederServesNoFasterThanItsUploadLimit) {
   EXPECT_GT(waits(seeder, "upload"), 0);
   EXPECT_EQ(waits(seeder, "download"), 0);
   EXPECT_EQ(waits(leecher, "download"), 0);
+}
+
+TEST(RateLimitTest, TwoDownloadersShareTheSeedersOneUploadLimit) {
+  test_node seeder({"--max-upload-rate", "4MB"});
+  test_node first, second;
+  auto data = random_bytes(size / 2, 1809);
+  std::string cid;
+  ASSERT_TRUE(seed_and_connect(seeder, first, data, &cid));
+  ASSERT_TRUE(second.proc.start());
+  ASSERT_TRUE(connect_nodes(second.proc, seeder.proc));
+  // Half the bytes each, at once: together they take as long as one
+  // download of all of them.
+  auto t0 = steady::now();
+  stream_result r2;
+  std::thread other([&] { r2 = stream_network(second.proc, cid); });
+  auto r1 = stream_network(first.proc, cid);
+  other.join();
+  auto seconds = seconds_since(t0);
+  EXPECT_TRUE(is_whole(r1, data)) << first.proc.diagnostics();
+  EXPECT_TRUE(is_whole(r2, data)) << second.proc.diagnostics();
+  std::cout << "[  info    ] 2 x " << size / 2 / mib
+            << " MiB at one 4 MB/s limit in " << seconds << " s\n";
+  expect_paced(seconds);
 }
 
 TEST(RateLimitTest, DownloaderReadsNoFasterThanItsDownloadLimit) {
