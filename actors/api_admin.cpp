@@ -292,6 +292,29 @@ void handle_actor_action(api_shared& api, const Request& req, Response& res,
   reply_json(res, {{"actor", name}, {"done", "crashed"}});
 }
 
+// The waits on the node's --max-upload-rate and --max-download-rate
+// budgets, by direction (zero without a limit): the limit biting.
+void rate_limit_metrics(std::ostream& o, const node_context& ctx) {
+  auto waited = [](const std::shared_ptr<storage::token_bucket>& b) {
+    return b ? b->waited() : storage::token_bucket::counters{};
+  };
+  const std::pair<const char*, storage::token_bucket::counters> budgets[] = {
+    {"upload", waited(ctx.upload_budget)},
+    {"download", waited(ctx.download_budget)}};
+  o << "# HELP cairn_rate_limit_waits_total Times a peer session waited "
+       "for the node's rate limit, by direction.\n"
+       "# TYPE cairn_rate_limit_waits_total counter\n";
+  for (auto& [dir, c] : budgets)
+    o << "cairn_rate_limit_waits_total{direction=\"" << dir << "\"} "
+      << sample(static_cast<double>(c.waits)) << '\n';
+  o << "# HELP cairn_rate_limit_wait_seconds_total Seconds peer sessions "
+       "waited for the node's rate limit, added up over sessions, by "
+       "direction.\n# TYPE cairn_rate_limit_wait_seconds_total counter\n";
+  for (auto& [dir, c] : budgets)
+    o << "cairn_rate_limit_wait_seconds_total{direction=\"" << dir << "\"} "
+      << sample(std::chrono::duration<double>(c.waited).count()) << '\n';
+}
+
 // The Prometheus text of GET /metrics.
 std::string metrics_text(api_shared& api) {
   caf::scoped_actor self{api.sys};
@@ -344,6 +367,7 @@ std::string metrics_text(api_shared& api) {
   metric("cairn_peer_accept_paused", "gauge",
          "1 while accepting peer connections is paused.",
          listener["accept_paused"]);
+  rate_limit_metrics(o, *api.ctx);
   metric("cairn_process_open_fds", "gauge", "Open file descriptors.",
          static_cast<double>(open_fds()));
   metric("cairn_process_max_fds", "gauge",

@@ -112,6 +112,21 @@ child_entry* find_child(self_ptr self, const std::string& name) {
 }
 
 // Spawns child `name` wired with the current handles of what it uses.
+// Gives `sc` the node's rate budgets, made on first use: all sessions, of
+// every engine and listener the node runs, draw on the same two.
+void share_budgets(node_context& ctx, session_config& sc) {
+  auto& o = ctx.options;
+  auto now = std::chrono::steady_clock::now();
+  if (!ctx.upload_budget && o.max_upload_rate > 0)
+    ctx.upload_budget =
+      std::make_shared<storage::token_bucket>(o.max_upload_rate, now);
+  if (!ctx.download_budget && o.max_download_rate > 0)
+    ctx.download_budget =
+      std::make_shared<storage::token_bucket>(o.max_download_rate, now);
+  sc.upload_budget = ctx.upload_budget;
+  sc.download_budget = ctx.download_budget;
+}
+
 caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
   auto& st = self->state;
   const auto& o = st.ctx->options;
@@ -148,6 +163,7 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
     ec.session.insecure_transport = o.insecure_transport;
     ec.session.idle_timeout = o.peer_idle_timeout;
     ec.session.keepalive_interval = o.peer_idle_timeout / 4;
+    share_budgets(*st.ctx, ec.session);
     ec.price_per_byte = o.price_per_byte;
     ec.max_price = o.max_price;
     ec.max_peers = o.max_peers;
@@ -178,6 +194,7 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
     sc.insecure_transport = o.insecure_transport;
     sc.idle_timeout = o.peer_idle_timeout;
     sc.keepalive_interval = o.peer_idle_timeout / 4;
+    share_budgets(*st.ctx, sc);
     auto budget = make_fd_budget(fd_limit(), o.fd_reserve);
     st.listener = self->system().middleman().spawn_broker(
       budgeted_peer_listener, std::move(st.listener_socket), std::move(sc),

@@ -23,6 +23,7 @@
 #include "storage/lmdb_store.hpp"
 #include "storage/node_key.hpp"
 #include "storage/store_readers.hpp"
+#include "storage/token_bucket.hpp"
 
 namespace httplib {
 class Server;
@@ -95,6 +96,12 @@ struct node_context {
   /// The engine's connected peers, kept across engine restarts (set by the
   /// supervisor when it first spawns the engine).
   std::shared_ptr<peer_book> peers;
+  /// The budgets of `--max-upload-rate` and `--max-download-rate`, shared
+  /// by all the node's peer sessions and kept across restarts of the engine
+  /// and the listener; null for no limit. Set by the supervisor when it
+  /// first spawns either.
+  std::shared_ptr<storage::token_bucket> upload_budget;
+  std::shared_ptr<storage::token_bucket> download_budget;
   /// The running `api`'s state; with --no-api its `api` serves no socket
   /// and is reached through this only.
   std::shared_ptr<api_ref> api = std::make_shared<api_ref>();

@@ -1,5 +1,7 @@
 #include "actors/peer_session.hpp"
 
+#include <algorithm>
+
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
@@ -101,6 +103,107 @@ void close_session(self_ptr self, caf::error reason, bool tell_peer = true) {
   self->quit(std::move(reason));
 }
 
+// -- the node's budgets (--max-upload-rate, --max-download-rate) -----------
+
+using clock = std::chrono::steady_clock;
+
+// A wake-up also releases what falls due this soon after it: the bytes are
+// paid for already, so the rate holds, and one wake-up writes several
+// deliveries (at 50 MB/s a limited seeder spent about twice the CPU per GiB
+// with 1 ms). A timer that fires a hair early still finds its work.
+constexpr auto wake_slack = std::chrono::milliseconds{5};
+
+// Schedules a budget wake-up at `t` unless one at or before `t` is pending.
+// It is a timeout_atom: the keep-alive check takes it for a stale timer.
+void wake_at(self_ptr self, clock::time_point t) {
+  auto& st = self->state;
+  if (st.wake_at && *st.wake_at <= t)
+    return;
+  st.wake_at = t;
+  auto in = std::max(t - clock::now(), clock::duration::zero());
+  self->delayed_send(self, in, timeout_atom::value);
+}
+
+// The block bytes of `msg`: what the upload budget counts.
+uint64_t block_bytes(const wire::message& msg) {
+  uint64_t n = 0;
+  if (auto* bd = std::get_if<wire::block_delivery>(&msg))
+    for (auto& d : bd->blocks)
+      n += d.data ? d.data->size() : 0;
+  return n;
+}
+
+// Writes `msg` now, or holds it back until the upload budget has its block
+// bytes (and after any message held before it: order is kept).
+caf::error send_or_hold(self_ptr self, wire::message msg) {
+  auto& st = self->state;
+  auto n = block_bytes(msg);
+  auto now = clock::now();
+  auto due = now;
+  if (st.cfg.upload_budget && n > 0)
+    due += st.cfg.upload_budget->take(n, now);
+  if (!st.held.empty())
+    due = std::max(due, st.held.back().first);
+  if (due <= now)
+    return write_message(self, msg);
+  st.held.emplace_back(due, std::move(msg));
+  st.held_bytes += n;
+  st.unsent += n;
+  st.unsent_told += n;
+  wake_at(self, due);
+  return caf::none;
+}
+
+// Charges `n` bytes read to the download budget, and stops reading the
+// socket until the budget has them.
+void charge_read(self_ptr self, size_t n) {
+  auto& st = self->state;
+  if (!st.cfg.download_budget || st.phase != session_phase::established)
+    return;
+  auto now = clock::now();
+  auto wait = st.cfg.download_budget->take(n, now);
+  if (wait <= clock::duration::zero())
+    return;
+  if (!st.read_paused_until)
+    self->halt(st.hdl);
+  // Reads already under way in this turn of the I/O loop still arrive; they
+  // are charged too and push the resumption back.
+  st.read_paused_until = now + wait;
+  wake_at(self, now + wait);
+}
+
+// Writes the held messages whose time has come and resumes reading if its
+// time has come; schedules the next wake-up. False once closing.
+bool on_budget_wake(self_ptr self) {
+  auto& st = self->state;
+  auto now = clock::now() + wake_slack;
+  if (st.wake_at && *st.wake_at <= now)
+    st.wake_at.reset();
+  while (!st.held.empty() && st.held.front().first <= now) {
+    auto msg = std::move(st.held.front().second);
+    st.held.pop_front();
+    auto n = block_bytes(msg);
+    st.held_bytes -= n;
+    st.unsent -= n;
+    st.unsent_told -= n;
+    if (auto err = write_message(self, msg)) {
+      close_session(self, std::move(err), false);
+      return false;
+    }
+  }
+  if (st.read_paused_until && *st.read_paused_until <= now) {
+    st.read_paused_until.reset();
+    // The silence while paused was ours, not the peer's.
+    st.last_in = clock::now();
+    self->trigger(st.hdl);
+  }
+  if (!st.held.empty())
+    wake_at(self, st.held.front().first);
+  if (st.read_paused_until)
+    wake_at(self, *st.read_paused_until);
+  return true;
+}
+
 caf::error on_hello(self_ptr self, wire::hello& h) {
   auto& st = self->state;
   if (h.version != wire::protocol_version)
@@ -139,7 +242,7 @@ void check_keepalive(self_ptr self) {
   auto now = std::chrono::steady_clock::now();
   if (now < st.next_check)
     return; // the handshake's timer, or a stale one
-  if (now - st.last_in >= st.cfg.idle_timeout) {
+  if (now - st.last_in >= st.cfg.idle_timeout && !st.read_paused_until) {
     auto ms = st.cfg.idle_timeout.count();
     close_session(
       self, make_error(ec::peer_misbehaved,
@@ -351,7 +454,12 @@ peer_session_actor::behavior_type peer_session(
   st.cfg = std::move(cfg);
   st.owner = std::move(owner);
   RAND_bytes(st.nonce.data(), static_cast<int>(st.nonce.size()));
-  self->configure_read(hdl, caf::io::receive_policy::at_most(read_chunk));
+  // Under a download budget, reads of at most a burst keep the pauses short.
+  auto chunk = read_chunk;
+  if (st.cfg.download_budget)
+    chunk = std::clamp<size_t>(st.cfg.download_budget->burst(), 16 * 1024,
+                               read_chunk);
+  self->configure_read(hdl, caf::io::receive_policy::at_most(chunk));
   self->ack_writes(hdl, true);
   st.reader.set_limit(wire::max_handshake_frame_size);
   // Nothing else until the peer's preamble is in: a peer of the other mode
@@ -405,10 +513,11 @@ peer_session_actor::behavior_type peer_session(
       if (n > 0 && !feed_and_handle(self, data, n))
         return;
       forward_arrived(self);
+      charge_read(self, msg.buf.size());
     },
     [self](const caf::io::data_transferred_msg& msg) {
       auto& st = self->state;
-      st.unsent = msg.remaining;
+      st.unsent = msg.remaining + st.held_bytes;
       if (st.phase == session_phase::established &&
           st.unsent_told >= st.unsent + sent_report_step) {
         st.unsent_told = st.unsent;
@@ -425,7 +534,7 @@ peer_session_actor::behavior_type peer_session(
       auto& st = self->state;
       if (st.phase != session_phase::established)
         return;
-      if (auto err = write_message(self, msg)) {
+      if (auto err = send_or_hold(self, std::move(msg))) {
         close_session(self, std::move(err), false);
         return;
       }
@@ -440,9 +549,10 @@ peer_session_actor::behavior_type peer_session(
     },
     [self](timeout_atom) {
       auto phase = self->state.phase;
-      if (phase == session_phase::established)
-        check_keepalive(self);
-      else if (phase != session_phase::closing)
+      if (phase == session_phase::established) {
+        if (on_budget_wake(self))
+          check_keepalive(self);
+      } else if (phase != session_phase::closing)
         close_session(self,
                       make_error(ec::handshake_failed, "handshake timed out"));
     });

@@ -3,7 +3,9 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,7 @@
 #include "messages/wire/frame.hpp"
 #include "messages/wire/messages.hpp"
 #include "storage/node_key.hpp"
+#include "storage/token_bucket.hpp"
 
 namespace cairn::actors {
 
@@ -43,6 +46,11 @@ struct session_config {
   /// is dropped: a silent peer holds no session, descriptor or peer slot.
   std::chrono::milliseconds keepalive_interval{15000};
   std::chrono::milliseconds idle_timeout{60000};
+  /// The node's budgets for block bytes sent and bytes read, shared by all
+  /// its sessions (`--max-upload-rate`, `--max-download-rate`); null for no
+  /// limit.
+  std::shared_ptr<storage::token_bucket> upload_budget;
+  std::shared_ptr<storage::token_bucket> download_budget;
 };
 
 /// Where a session is in its life.
@@ -96,6 +104,17 @@ struct peer_session_state {
   std::chrono::steady_clock::time_point last_in{};
   std::chrono::steady_clock::time_point last_out{};
   std::chrono::steady_clock::time_point next_check{};
+  /// Messages the upload budget holds back, each with the time it may be
+  /// written, in order (a message behind a held one waits with it).
+  std::deque<std::pair<std::chrono::steady_clock::time_point, wire::message>>
+    held;
+  /// Bytes of `held` (counted in `unsent`: the engine's backpressure
+  /// bounds them).
+  uint64_t held_bytes = 0;
+  /// Reading is paused until then (the download budget).
+  std::optional<std::chrono::steady_clock::time_point> read_paused_until;
+  /// The earliest budget wake-up scheduled, if any.
+  std::optional<std::chrono::steady_clock::time_point> wake_at;
 
   void gauges(std::vector<std::pair<std::string, double>>& out) const {
     out.emplace_back("bytes_in", static_cast<double>(bytes_in));
@@ -103,6 +122,7 @@ struct peer_session_state {
     out.emplace_back("frames_in", static_cast<double>(frames_in));
     out.emplace_back("frames_out", static_cast<double>(frames_out));
     out.emplace_back("unsent", static_cast<double>(unsent));
+    out.emplace_back("held_bytes", static_cast<double>(held_bytes));
   }
 };
 
@@ -117,9 +137,13 @@ struct peer_session_state {
 /// tampered frame, a failed handshake (Noise, version, signature, own ID,
 /// not the expected peer), a handshake timeout, a peer too slow to read, a
 /// peer silent for `idle_timeout` (PINGs keep a quiet link alive), the
-/// connection closing, or `close_atom`. Brokers share the middleman's I/O
-/// thread: this actor frames, decodes and hashes delivered blocks (see
-/// `wire::delivery::verified`); the owner decides what to do with them.
+/// connection closing, or `close_atom`. Over the node's upload budget a
+/// session holds block deliveries back and writes them when the budget has
+/// their bytes; over the download budget it stops reading the socket until
+/// then (TCP pushes back on the peer); either way with one timer, not a
+/// poll. Brokers share the middleman's I/O thread: this actor frames,
+/// decodes and hashes delivered blocks (see `wire::delivery::verified`);
+/// the owner decides what to do with them.
 peer_session_actor::behavior_type peer_session(
   peer_session_actor::stateful_broker_pointer<peer_session_state> self,
   caf::io::connection_handle hdl, session_config cfg,

@@ -232,6 +232,14 @@ void define_flags(CLI::App& app, node_options& o) {
         "connections pauses when all but these are open (at most half of "
         "RLIMIT_NOFILE, whose soft limit is raised to the hard one)")
     ->check(CLI::Range(0u, 1u << 30));
+  parsed("max-upload-rate", o.max_upload_rate, parse_size,
+         "a rate in bytes per second (e.g. 50MB, 10MiB, 0)",
+         "Bytes per second of blocks sent to all peers together, e.g. 50MB "
+         "(default 0 = no limit)");
+  parsed("max-download-rate", o.max_download_rate, parse_size,
+         "a rate in bytes per second (e.g. 50MB, 10MiB, 0)",
+         "Bytes per second read from all peers together, e.g. 50MB "
+         "(default 0 = no limit)");
   plain("price-per-byte", o.price_per_byte,
         "Price per byte quoted to peers for this node's blocks");
   plain("max-price", o.max_price,

@@ -48,6 +48,13 @@ struct node_options {
   /// outgoing connections: accepting peer connections pauses when all but
   /// these are open. At most half the limit is kept.
   uint32_t fd_reserve = 256;
+  /// Bytes per second of blocks the node sends to all its peers together
+  /// (a token bucket over every peer session); 0: no limit.
+  uint64_t max_upload_rate = 0;
+  /// Bytes per second the node reads from all its peers together: a
+  /// session over the budget stops reading its socket, and TCP slows the
+  /// sender down; 0: no limit.
+  uint64_t max_download_rate = 0;
   /// Price per byte this node quotes to peers for its blocks.
   uint64_t price_per_byte = 0;
   /// Highest price per byte this node pays; peers quoting more are not

@@ -22,6 +22,8 @@ const std::set<std::string> group_node_keys = {
   "block-maintenance-interval",
   "block-maintenance-batch",
   "max-peers",
+  "max-upload-rate",
+  "max-download-rate",
   "price-per-byte",
   "max-price",
   "stream-window",

@@ -49,6 +49,8 @@ const std::vector<std::string> all_flags{
   "block-maintenance-interval",
   "block-maintenance-batch",
   "max-peers",
+  "max-upload-rate",
+  "max-download-rate",
   "fd-reserve",
   "price-per-byte",
   "max-price",
@@ -647,6 +649,8 @@ TEST_F(OptionsTest, EveryFlagHasAnEnvVar) {
     {"block-maintenance-interval", "2m"},
     {"block-maintenance-batch", "5"},
     {"max-peers", "4"},
+    {"max-upload-rate", "3MB"},
+    {"max-download-rate", "2MiB"},
     {"fd-reserve", "9"},
     {"log-level", "error"},
     {"metrics", "true"},
@@ -677,6 +681,8 @@ TEST_F(OptionsTest, EveryFlagHasAnEnvVar) {
   EXPECT_EQ(o.block_maintenance_interval, std::chrono::seconds{120});
   EXPECT_EQ(o.block_maintenance_batch, 5u);
   EXPECT_EQ(o.max_peers, 4u);
+  EXPECT_EQ(o.max_upload_rate, uint64_t{3000000});
+  EXPECT_EQ(o.max_download_rate, uint64_t{2} << 20);
   EXPECT_EQ(o.fd_reserve, 9u);
   EXPECT_EQ(o.log_level, "error");
   EXPECT_TRUE(o.metrics);
@@ -704,4 +710,25 @@ TEST_F(OptionsTest, BootstrapNodeTakesTheJsonOfGetSpr) {
   // Anything else is kept as it is, for discovery to refuse with its reason.
   EXPECT_EQ(bootstrap_record("{\"id\": 1}"), "{\"id\": 1}");
   EXPECT_EQ(bootstrap_record(" {bad json"), " {bad json");
+}
+
+TEST_F(OptionsTest, RateLimitsTakeSizesPerSecondAndRefuseTheRest) {
+  auto d = parse_ok({});
+  EXPECT_EQ(d.max_upload_rate, 0u) << "no limit by default";
+  EXPECT_EQ(d.max_download_rate, 0u);
+  auto o =
+    parse_ok({"--max-upload-rate", "50MB", "--max-download-rate", "10MiB"});
+  EXPECT_EQ(o.max_upload_rate, uint64_t{50000000});
+  EXPECT_EQ(o.max_download_rate, uint64_t{10} << 20);
+  auto t =
+    parse_ok({"--config", write_toml("max-upload-rate = 4000000\n"
+                                     "max-download-rate = \"1.5MB\"\n")});
+  EXPECT_EQ(t.max_upload_rate, uint64_t{4000000});
+  EXPECT_EQ(t.max_download_rate, uint64_t{1500000});
+  for (auto bad : {"fast", "-1MB", "5 furlongs", ""}) {
+    auto r = parse({"--max-upload-rate", bad});
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_NE(err_.find("--max-upload-rate"), std::string::npos) << err_;
+    EXPECT_EQ(std::count(err_.begin(), err_.end(), '\n'), 1) << err_;
+  }
 }

@@ -170,3 +170,22 @@ count = 4
 }
 
 } // namespace
+
+TEST_F(ScenarioTest, GroupsSetRateLimitsAndBadOnesNameTheKey) {
+  auto s = parse(R"(
+[[group]]
+count = 2
+[group.node]
+max-upload-rate = "50MB"
+max-download-rate = "10MiB"
+)");
+  ASSERT_TRUE(s) << why_;
+  EXPECT_EQ(s->groups[0].node_flags,
+            (std::vector<std::string>{"--max-download-rate=10MiB",
+                                      "--max-upload-rate=50MB"}));
+  EXPECT_FALSE(parse("[[group]]\ncount = 1\n[group.node]\n"
+                     "max-upload-rate = \"fast\"\n"));
+  EXPECT_NE(why_.find("s.toml:4: group 'group0': node.max-upload-rate: "),
+            std::string::npos)
+    << why_;
+}
