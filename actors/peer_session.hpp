@@ -16,6 +16,7 @@
 #include "messages/wire/frame.hpp"
 #include "messages/wire/messages.hpp"
 #include "storage/node_key.hpp"
+#include "storage/peer_admission.hpp"
 
 namespace cairn::actors {
 
@@ -43,6 +44,10 @@ struct session_config {
   /// is dropped: a silent peer holds no session, descriptor or peer slot.
   std::chrono::milliseconds keepalive_interval{15000};
   std::chrono::milliseconds idle_timeout{60000};
+  /// An accepted session's place among the listener's pending handshakes,
+  /// given back when the handshake completes or the session ends. Null
+  /// for dialed sessions.
+  std::shared_ptr<storage::handshake_slot> handshake_slot;
 };
 
 /// Where a session is in its life.

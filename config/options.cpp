@@ -232,6 +232,14 @@ void define_flags(CLI::App& app, node_options& o) {
         "connections pauses when all but these are open (at most half of "
         "RLIMIT_NOFILE, whose soft limit is raised to the hard one)")
     ->check(CLI::Range(0u, 1u << 30));
+  plain("max-pending-handshakes", o.max_pending_handshakes,
+        "Accepted peer connections still in their handshake, at most; more "
+        "are closed at once")
+    ->check(CLI::Range(1u, 1000000u));
+  plain("max-pending-handshakes-per-ip", o.max_pending_handshakes_per_ip,
+        "Accepted peer connections still in their handshake from one IP "
+        "address, at most; more are closed at once")
+    ->check(CLI::Range(1u, 1000000u));
   plain("price-per-byte", o.price_per_byte,
         "Price per byte quoted to peers for this node's blocks");
   plain("max-price", o.max_price,
