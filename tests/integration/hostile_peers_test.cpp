@@ -6,7 +6,6 @@
 // for a newcomer; a node that dialed a peer dials it again by itself when
 // the peer restarts.
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -20,6 +19,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/integration/loopback.hpp"
 #include "tests/integration/metrics_helpers.hpp"
 #include "tests/integration/net_helpers.hpp"
 
@@ -27,27 +27,6 @@ using namespace cairn::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-// A TCP connection from `source` (any 127.x.y.z: all are loopback on Linux)
-// to 127.0.0.1:port; -1 on failure.
-int connect_from(const char* source, uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return -1;
-  sockaddr_in src{};
-  src.sin_family = AF_INET;
-  ::inet_pton(AF_INET, source, &src.sin_addr);
-  sockaddr_in dst{};
-  dst.sin_family = AF_INET;
-  dst.sin_port = htons(port);
-  dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)) != 0 ||
-      ::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 // What the node did with a connection that sends nothing: a session greets
 // it with its preamble; a refused one is closed.
@@ -86,19 +65,6 @@ uint16_t listen_port_of(const node_process& n) {
   std::string addr;
   EXPECT_TRUE(peer_addr(n, &addr));
   return static_cast<uint16_t>(std::stoi(addr.substr(addr.rfind('/') + 1)));
-}
-
-// Polls `what` every 100 ms for up to `timeout`; its last answer.
-template <class F>
-bool eventually(F what, std::chrono::milliseconds timeout) {
-  auto until = steady::now() + timeout;
-  for (;;) {
-    if (what())
-      return true;
-    if (steady::now() >= until)
-      return false;
-    std::this_thread::sleep_for(100ms);
-  }
 }
 
 bool has_peer(const node_process& n, const std::string& id) {
