@@ -195,3 +195,35 @@ TEST(HostilePeersTest, DialedPeerIsDialedAgainAfterItRestarts) {
     << b.proc.stderr_tail();
   EXPECT_TRUE(is_whole(stream_network(b.proc, cid), data));
 }
+
+TEST(HostilePeersTest, DialedPeerIsDialedAgainAfterItsEngineCrashes) {
+  test_node a{{"--enable-fault-injection"}};
+  test_node b{{"--metrics", "--metrics-port", "0"}};
+  ASSERT_TRUE(a.proc.start());
+  ASSERT_TRUE(b.proc.start());
+  auto ca = a.proc.client();
+  std::string cid;
+  auto data = random_bytes(512 * 1024, 5);
+  ASSERT_TRUE(upload(ca, data, &cid));
+  ASSERT_TRUE(connect_nodes(b.proc, a.proc));
+
+  // A's sessions end with its engine; B dials A again, and A's new engine
+  // dials B (it restores its predecessor's peers): whichever session comes
+  // first stays, the other is closed as a duplicate.
+  auto crash = ca.Post("/api/cairn/v1/actors/engine/crash");
+  ASSERT_TRUE(crash);
+  ASSERT_EQ(crash->status, 200) << crash->body;
+  EXPECT_TRUE(eventually(
+    [&] {
+      return has_peer(b.proc, a.proc.peer_id()) &&
+             has_peer(a.proc, b.proc.peer_id());
+    },
+    20s))
+    << b.proc.stderr_tail();
+  // Still connected a while later: the two dials did not end both sessions.
+  std::this_thread::sleep_for(3s);
+  EXPECT_TRUE(has_peer(b.proc, a.proc.peer_id())) << b.proc.stderr_tail();
+  EXPECT_TRUE(has_peer(a.proc, b.proc.peer_id())) << a.proc.stderr_tail();
+  EXPECT_TRUE(is_whole(stream_network(b.proc, cid), data))
+    << b.proc.stderr_tail();
+}
