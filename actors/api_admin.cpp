@@ -352,6 +352,12 @@ std::string metrics_text(api_shared& api) {
          "Block bytes sent to peers.", engine["bytes_out"]);
   metric("cairn_block_exchange_bad_blocks_total", "counter",
          "Invalid or unrequested blocks received.", engine["bad_blocks"]);
+  metric("cairn_block_exchange_peers_evicted_total", "counter",
+         "Peers closed to make room for a new one at --max-peers.",
+         engine["peers_evicted"]);
+  metric("cairn_block_exchange_redials_total", "counter",
+         "Attempts to dial again a peer whose session was lost.",
+         engine["redials"]);
   metric("cairn_repostore_blocks", "gauge", "Blocks in the local store.",
          store["blocks"]);
   metric("cairn_repostore_bytes_used", "gauge",
@@ -360,6 +366,13 @@ std::string metrics_text(api_shared& api) {
          store["quota_bytes"]);
   metric("cairn_peer_connections_accepted_total", "counter",
          "Peer connections accepted.", listener["accepted"]);
+  metric("cairn_peer_handshakes_pending", "gauge",
+         "Accepted peer connections still in their handshake.",
+         listener["handshakes_pending"]);
+  metric("cairn_peer_handshakes_refused_total", "counter",
+         "Peer connections closed at once: too many handshakes pending "
+         "(--max-pending-handshakes, --max-pending-handshakes-per-ip).",
+         listener["handshakes_refused"]);
   metric("cairn_peer_accept_pauses_total", "counter",
          "Times accepting peer connections paused: file descriptors were "
          "running out (--fd-reserve).",

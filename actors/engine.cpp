@@ -209,15 +209,21 @@ void peer_gone(self_ptr self, const std::string& id, bool was_up,
     i->second.deliver(make_error(ec::unavailable, why));
   st.connecting.erase(id);
   auto it = st.peers.find(id);
-  if (it == st.peers.end() || !was_up)
-    return;
-  // Only the session we use counts (a duplicate's end does not).
-  spdlog::info("engine: peer {} disconnected: {}", id, why);
-  if (st.cfg.book)
-    st.cfg.book->erase(id);
-  st.peers.erase(it);
-  release_peer_wants(self, id);
-  flush(self);
+  if (it != st.peers.end() && was_up) {
+    // Only the session we use counts (a duplicate's end does not).
+    spdlog::info("engine: peer {} disconnected: {}", id, why);
+    if (st.cfg.book)
+      st.cfg.book->erase(id);
+    st.peers.erase(it);
+    release_peer_wants(self, id);
+    flush(self);
+  }
+  if (st.peers.count(id) == 0 && !st.stopping) {
+    if (auto wait = st.redial.lost(id, clock::now()))
+      spdlog::info("engine: dialing {} again in {} ms (attempt {} of {})", id,
+                   wait->count(), st.redial.attempts(id),
+                   st.cfg.redial.max_attempts);
+  }
 }
 
 void penalize(self_ptr self, peer_entry& p, const std::string& why) {
@@ -226,10 +232,12 @@ void penalize(self_ptr self, peer_entry& p, const std::string& why) {
   ++st.bad_blocks;
   spdlog::warn("engine: peer {} sent a bad block ({}); {} so far",
                p.info.peer_id, why, bad);
-  if (bad >= st.cfg.max_bad_blocks)
+  if (bad >= st.cfg.max_bad_blocks) {
+    st.redial.forget(p.info.peer_id);
     self->send(p.info.session, close_atom::value,
                "sent " + std::to_string(bad) +
                  " invalid or unrequested blocks");
+  }
 }
 
 // -- requester side
@@ -313,6 +321,8 @@ void on_delivery(self_ptr self, peer_entry& p, wire::block_delivery& msg) {
       continue;
     }
     st.sched.delivered(peer_id, d.addr, d.data->size(), now);
+    p.recent.add(d.data->size(), now);
+    p.last_useful = now;
     p.debt += d.data->size() * st.sched.price_of(peer_id, d.addr);
     ++st.blocks_in;
     st.bytes_in += d.data->size();
@@ -612,6 +622,7 @@ void on_want_list(self_ptr self, peer_entry& p, wire::want_list& wl) {
 // Connects in a detached helper: a TCP connect blocks its thread.
 void dial(self_ptr self, const std::string& peer_id,
           const std::vector<std::string>& addrs) {
+  self->state.redial.dialed(peer_id, addrs);
   if (!self->state.dialing.insert(peer_id).second)
     return; // already dialing
   auto cfg = self->state.cfg.session;
@@ -631,6 +642,47 @@ void dial(self_ptr self, const std::string& peer_id,
     }
     b->anon_send(me, peer_down_atom::value, peer_id, false, describe(last));
   });
+}
+
+// Dials the lost peers whose wait is over.
+void redial_due(self_ptr self, clock::time_point now) {
+  auto& st = self->state;
+  for (auto& [id, addrs] : st.redial.due(now)) {
+    if (st.peers.count(id) > 0)
+      continue;
+    ++st.redials;
+    spdlog::debug("engine: dialing {} again", id);
+    dial(self, id, addrs);
+  }
+}
+
+// Makes room for `newcomer` at `--max-peers` by closing the least useful
+// peer (storage::choose_eviction); false if every peer is busy serving us.
+bool make_room(self_ptr self, const std::string& newcomer) {
+  auto& st = self->state;
+  auto now = clock::now();
+  std::vector<storage::peer_usefulness> peers;
+  for (auto& [id, p] : st.peers) {
+    auto* s = st.sched.find(id);
+    peers.push_back(
+      {id, s ? s->outstanding.size() : 0, p.recent.total(now), p.last_useful});
+  }
+  auto victim = storage::choose_eviction(peers);
+  if (!victim)
+    return false;
+  auto& p = st.peers[*victim];
+  auto idle =
+    std::chrono::duration_cast<std::chrono::seconds>(now - p.last_useful);
+  spdlog::info("engine: evicting peer {} for {} (--max-peers {}): {} block "
+               "bytes from it lately, none for {} s, no request in flight",
+               *victim, newcomer, st.cfg.max_peers, p.recent.total(now),
+               idle.count());
+  ++st.evictions;
+  st.redial.forget(*victim);
+  self->send(p.info.session, close_atom::value,
+             std::string{"evicted for a new peer (too many peers)"});
+  peer_gone(self, *victim, true, "evicted");
+  return true;
 }
 
 // Dials again the peers of a previous engine that are not connected yet.
@@ -687,6 +739,7 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
   st.discovery = std::move(discovery);
   st.sched = storage::peer_scheduler{{st.cfg.max_price, st.cfg.max_bad_blocks},
                                      std::random_device{}()};
+  st.redial = storage::redial_backoff{st.cfg.redial, std::random_device{}()};
   self->delayed_send(self, st.cfg.tick, tick_atom::value);
   // A restarted engine reconnects to the peers its predecessor had.
   if (st.cfg.book) {
@@ -724,12 +777,14 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
                    std::string{"duplicate connection"});
         return;
       }
-      if (st.peers.size() >= st.cfg.max_peers) {
+      if (st.peers.size() >= st.cfg.max_peers && !make_room(self, id)) {
+        st.redial.forget(id);
         self->send(info.session, close_atom::value,
                    std::string{"too many peers"});
         return;
       }
       spdlog::info("engine: peer {} connected", id);
+      st.redial.connected(id, clock::now());
       if (st.cfg.book)
         st.cfg.book->put(id, info.addrs);
       if (st.cfg.inspector)
@@ -739,6 +794,7 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
             "peer_session/" + id, std::string{"broker"}, std::string{"engine"});
       auto& p = st.peers[id];
       p.info = std::move(info);
+      p.last_useful = clock::now();
       st.sched.add(id);
       // A session that dies without saying goodbye (a crash) is noticed
       // through its down message.
@@ -835,6 +891,7 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
         schedule(self, addr);
       if (!st.restore.empty() && now >= st.restore_at)
         restore_peers(self);
+      redial_due(self, now);
       // End-game: with few blocks left, a block waiting on one peer is also
       // asked from another; the first delivery wins, the other is cancelled.
       for (auto& [addr, pw] : st.pending)

@@ -17,6 +17,7 @@
 #include "actors/instrumented.hpp"
 #include "actors/peer_session.hpp"
 #include "messages/interfaces.hpp"
+#include "storage/peer_admission.hpp"
 #include "storage/peer_scheduler.hpp"
 
 namespace cairn::actors {
@@ -71,8 +72,12 @@ struct engine_config {
   uint64_t max_unsent_bytes = uint64_t{4} << 20;
   /// How often timeouts, end-game and re-discovery are checked.
   std::chrono::milliseconds tick{200};
-  /// Connected peers at most.
+  /// Connected peers at most: a newcomer beyond them takes the place of the
+  /// least useful peer (`storage::choose_eviction`), or is refused.
   uint32_t max_peers = 160;
+  /// When peers this engine dialed are dialed again after their session is
+  /// lost.
+  storage::redial_policy redial;
   /// Fault injection: serve every block with one byte flipped.
   bool corrupt_served = false;
   /// Where established peer sessions are registered for operators.
@@ -96,6 +101,10 @@ struct peer_entry {
   std::set<wire::address> queued;
   uint32_t serving = 0;
   uint64_t unsent = 0;
+  /// What eviction weighs: block bytes it delivered lately, and when it
+  /// last delivered one (or connected).
+  storage::recent_bytes recent;
+  std::chrono::steady_clock::time_point last_useful{};
 };
 
 /// A block some caller waits for: its scheduling state and its waiters.
@@ -138,6 +147,11 @@ struct engine_state {
   std::map<std::string, std::vector<std::string>> restore;
   uint32_t restore_rounds = 0;
   std::chrono::steady_clock::time_point restore_at{};
+  /// Peers this engine dialed, redialed with backoff once lost.
+  storage::redial_backoff redial;
+  /// Peers evicted for newcomers, and redial attempts, since start.
+  uint64_t evictions = 0;
+  uint64_t redials = 0;
   /// Blocks delivered per dataset (tree) and peer, for operators; the
   /// oldest trees are forgotten beyond `max_tracked_trees`.
   std::map<cid, std::map<std::string, uint64_t>> tree_peers;
@@ -163,6 +177,8 @@ struct engine_state {
     out.emplace_back("bytes_in", static_cast<double>(bytes_in));
     out.emplace_back("bytes_out", static_cast<double>(bytes_out));
     out.emplace_back("bad_blocks", static_cast<double>(bad_blocks));
+    out.emplace_back("peers_evicted", static_cast<double>(evictions));
+    out.emplace_back("redials", static_cast<double>(redials));
   }
 };
 

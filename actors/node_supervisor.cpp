@@ -199,7 +199,9 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
     st.listener = self->system().middleman().spawn_broker(
       budgeted_peer_listener, std::move(st.listener_socket), std::move(sc),
       caf::actor_cast<session_owner_actor>(st.engine), budget,
-      std::chrono::milliseconds{250});
+      std::chrono::milliseconds{250},
+      storage::handshake_limits{o.max_pending_handshakes,
+                                o.max_pending_handshakes_per_ip});
     self->monitor(st.listener);
     return caf::actor_cast<caf::actor>(st.listener);
   }

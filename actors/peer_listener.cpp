@@ -67,14 +67,16 @@ peer_listener_actor::behavior_type peer_listener(
   return budgeted_peer_listener(
     self, std::move(listener), std::move(cfg), std::move(owner),
     make_fd_budget(fd_limit(), config::node_options{}.fd_reserve),
-    std::chrono::milliseconds{250});
+    std::chrono::milliseconds{250}, storage::handshake_limits{});
 }
 
 peer_listener_actor::behavior_type budgeted_peer_listener(
   peer_listener_actor::stateful_broker_pointer<peer_listener_state> self,
   caf::io::doorman_ptr listener, session_config cfg, session_owner_actor owner,
-  fd_budget budget, std::chrono::milliseconds check_interval) {
+  fd_budget budget, std::chrono::milliseconds check_interval,
+  storage::handshake_limits limits) {
   auto& st = self->state;
+  st.slots = std::make_shared<storage::handshake_slots>(limits);
   st.cfg = std::move(cfg);
   st.owner = std::move(owner);
   st.budget = budget;
@@ -86,8 +88,21 @@ peer_listener_actor::behavior_type budgeted_peer_listener(
     self, self->state.stats,
     [self](const caf::io::new_connection_msg& msg) {
       auto& st = self->state;
+      auto ip = self->remote_addr(msg.handle);
+      if (auto refusal = st.slots->admit(ip)) {
+        // Closed before a session exists: no buffers, no timer, no actor.
+        spdlog::debug("peer_listener: refused a connection from {}: {}", ip,
+                      *refusal);
+        self->close(msg.handle);
+        return;
+      }
       ++st.accepted;
-      self->fork(peer_session, msg.handle, st.cfg, st.owner);
+      auto cfg = st.cfg;
+      cfg.handshake_slot =
+        std::make_shared<storage::handshake_slot>(st.slots, std::move(ip));
+      // An lvalue: CAF 0.17's fork forwards its arguments twice, so a
+      // moved cfg would reach the session without its slot.
+      self->fork(peer_session, msg.handle, cfg, st.owner);
       check_budget(self);
     },
     [self](update_atom, session_owner_actor owner) {

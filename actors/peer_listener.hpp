@@ -12,6 +12,7 @@
 #include "actors/instrumented.hpp"
 #include "actors/peer_session.hpp"
 #include "messages/interfaces.hpp"
+#include "storage/peer_admission.hpp"
 
 namespace cairn::actors {
 
@@ -35,9 +36,15 @@ struct peer_listener_state {
   uint64_t pauses = 0;
   /// Descriptors open at the last count.
   size_t open = 0;
-  /// Accepted, pauses, whether paused, descriptors open and the budget.
+  /// Connections still in their handshake, shared with their sessions,
+  /// which give their slot back when the handshake ends either way.
+  std::shared_ptr<storage::handshake_slots> slots;
+  /// Accepted, refused, pending handshakes, pauses, whether paused,
+  /// descriptors open and the budget.
   void gauges(std::vector<std::pair<std::string, double>>& out) const {
     out.emplace_back("accepted", accepted);
+    out.emplace_back("handshakes_pending", slots ? slots->pending() : 0);
+    out.emplace_back("handshakes_refused", slots ? slots->refused() : 0);
     out.emplace_back("accept_pauses", pauses);
     out.emplace_back("accept_paused", paused ? 1 : 0);
     out.emplace_back("open_fds", open);
@@ -60,7 +67,10 @@ caf::expected<bound_listener> bind_peer_listener(caf::actor_system& sys,
 
 /// Accepts peer connections on `listener`; each becomes a `peer_session`
 /// (forked from this broker, so it runs on the middleman's I/O thread too)
-/// that reports to `owner`. Counts the process's open descriptors after
+/// that reports to `owner`. A connection over the `limits` on pending
+/// handshakes (in all, or from its address) is closed at once, with a
+/// debug line and a count in the gauges. Counts the process's open
+/// descriptors after
 /// each connection and every `check_interval`: at `budget.pause_at` it stops
 /// watching the listening socket (connections wait in the kernel's listen
 /// queue; a warning is logged the first time), at `budget.resume_at` it
@@ -68,10 +78,12 @@ caf::expected<bound_listener> bind_peer_listener(caf::actor_system& sys,
 peer_listener_actor::behavior_type budgeted_peer_listener(
   peer_listener_actor::stateful_broker_pointer<peer_listener_state> self,
   caf::io::doorman_ptr listener, session_config cfg, session_owner_actor owner,
-  fd_budget budget, std::chrono::milliseconds check_interval);
+  fd_budget budget, std::chrono::milliseconds check_interval,
+  storage::handshake_limits limits);
 
 /// `budgeted_peer_listener` with the budget of the process's descriptor
-/// limit and the default `--fd-reserve`, checked every 250 ms.
+/// limit and the default `--fd-reserve`, checked every 250 ms, and the
+/// default caps on pending handshakes.
 peer_listener_actor::behavior_type peer_listener(
   peer_listener_actor::stateful_broker_pointer<peer_listener_state> self,
   caf::io::doorman_ptr listener, session_config cfg, session_owner_actor owner);

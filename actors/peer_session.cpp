@@ -91,6 +91,7 @@ void close_session(self_ptr self, caf::error reason, bool tell_peer = true) {
   bool was_up = st.phase == session_phase::established;
   bool can_tell = tell_peer && can_write_frames(self);
   st.phase = session_phase::closing;
+  st.cfg.handshake_slot.reset();
   spdlog::info("peer_session: closing {}: {}", who(self), describe(reason));
   if (can_tell)
     (void)write_message(self, wire::goodbye{describe(reason)});
@@ -272,6 +273,7 @@ caf::error on_auth(self_ptr self, const wire::auth& a) {
     return make_error(ec::handshake_failed,
                       "bad handshake signature from " + st.peer.to_string());
   st.phase = session_phase::established;
+  st.cfg.handshake_slot.reset();
   st.reader.set_limit(wire::max_frame_size +
                       (st.rx.active() ? noise::tag_size : 0));
   spdlog::info("peer_session: established with {} ({})", st.peer.to_string(),

@@ -19,6 +19,7 @@
 #include "messages/wire/messages.hpp"
 #include "storage/node_key.hpp"
 #include "storage/token_bucket.hpp"
+#include "storage/peer_admission.hpp"
 
 namespace cairn::actors {
 
@@ -51,6 +52,10 @@ struct session_config {
   /// limit.
   std::shared_ptr<storage::token_bucket> upload_budget;
   std::shared_ptr<storage::token_bucket> download_budget;
+  /// An accepted session's place among the listener's pending handshakes,
+  /// given back when the handshake completes or the session ends. Null
+  /// for dialed sessions.
+  std::shared_ptr<storage::handshake_slot> handshake_slot;
 };
 
 /// Where a session is in its life.

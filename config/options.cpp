@@ -240,6 +240,14 @@ void define_flags(CLI::App& app, node_options& o) {
          "a rate in bytes per second (e.g. 50MB, 10MiB, 0)",
          "Bytes per second read from all peers together, e.g. 50MB "
          "(default 0 = no limit)");
+  plain("max-pending-handshakes", o.max_pending_handshakes,
+        "Accepted peer connections still in their handshake, at most; more "
+        "are closed at once")
+    ->check(CLI::Range(1u, 1000000u));
+  plain("max-pending-handshakes-per-ip", o.max_pending_handshakes_per_ip,
+        "Accepted peer connections still in their handshake from one IP "
+        "address, at most; more are closed at once")
+    ->check(CLI::Range(1u, 1000000u));
   plain("price-per-byte", o.price_per_byte,
         "Price per byte quoted to peers for this node's blocks");
   plain("max-price", o.max_price,

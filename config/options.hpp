@@ -55,6 +55,10 @@ struct node_options {
   /// session over the budget stops reading its socket, and TCP slows the
   /// sender down; 0: no limit.
   uint64_t max_download_rate = 0;
+  /// Peer connections accepted and still in their handshake, at most in
+  /// all and from one address; more are closed at once.
+  uint32_t max_pending_handshakes = 128;
+  uint32_t max_pending_handshakes_per_ip = 8;
   /// Price per byte this node quotes to peers for its blocks.
   uint64_t price_per_byte = 0;
   /// Highest price per byte this node pays; peers quoting more are not

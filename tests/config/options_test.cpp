@@ -71,6 +71,8 @@ const std::vector<std::string> all_flags{
   "http-max-pending-per-ip",
   "http-header-timeout",
   "peer-idle-timeout",
+  "max-pending-handshakes",
+  "max-pending-handshakes-per-ip",
 };
 
 std::string env_of(const std::string& flag) {
@@ -110,6 +112,8 @@ void expect_defaults(const node_options& o) {
   EXPECT_EQ(o.http_max_pending_per_ip, d.http_max_pending_per_ip);
   EXPECT_EQ(o.http_header_timeout, d.http_header_timeout);
   EXPECT_EQ(o.peer_idle_timeout, d.peer_idle_timeout);
+  EXPECT_EQ(o.max_pending_handshakes, d.max_pending_handshakes);
+  EXPECT_EQ(o.max_pending_handshakes_per_ip, d.max_pending_handshakes_per_ip);
 }
 
 } // namespace
@@ -664,6 +668,8 @@ TEST_F(OptionsTest, EveryFlagHasAnEnvVar) {
     {"http-max-pending-per-ip", "10"},
     {"http-header-timeout", "4s"},
     {"peer-idle-timeout", "2m"},
+    {"max-pending-handshakes", "11"},
+    {"max-pending-handshakes-per-ip", "2"},
   };
   for (const auto& [flag, value] : values)
     ::setenv(env_of(flag).c_str(), value.c_str(), 1);
@@ -696,6 +702,8 @@ TEST_F(OptionsTest, EveryFlagHasAnEnvVar) {
   EXPECT_EQ(o.http_max_pending_per_ip, 10u);
   EXPECT_EQ(o.http_header_timeout, std::chrono::seconds{4});
   EXPECT_EQ(o.peer_idle_timeout, std::chrono::seconds{120});
+  EXPECT_EQ(o.max_pending_handshakes, 11u);
+  EXPECT_EQ(o.max_pending_handshakes_per_ip, 2u);
 }
 
 TEST_F(OptionsTest, BootstrapNodeTakesTheJsonOfGetSpr) {

@@ -42,6 +42,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/integration/api_helpers.hpp"
+#include "tests/integration/loopback.hpp"
 #include "tests/integration/net_helpers.hpp"
 #include "tests/integration/node_process.hpp"
 #include "tests/integration/subprocess.hpp"
@@ -55,6 +56,7 @@ extern char** environ;
 namespace {
 
 using cairn::test::api;
+using cairn::test::eventually;
 using cairn::test::get_json;
 using cairn::test::looks_like_cid;
 using cairn::test::node_args;
@@ -129,19 +131,6 @@ std::string read_file(const std::string& path) {
 void write_file(const std::string& path, const std::string& data) {
   std::ofstream out(path, std::ios::binary);
   out << data;
-}
-
-/// Polls `pred` every 100 ms until it holds or `timeout` passes.
-bool eventually(const std::function<bool()>& pred,
-                std::chrono::milliseconds timeout) {
-  auto deadline = steady::now() + timeout;
-  for (;;) {
-    if (pred())
-      return true;
-    if (steady::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(100ms);
-  }
 }
 
 /// A TCP port on 127.0.0.1 where nothing listens (bound, then closed).

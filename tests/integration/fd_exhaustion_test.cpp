@@ -89,9 +89,13 @@ TEST(FdExhaustionTest, AcceptingPausesBeforeDescriptorsRunOutAndResumes) {
   std::vector<std::string> args{
     "-c", "ulimit -n " + std::to_string(fd_limit) + " && exec \"$0\" \"$@\"",
     CAIRN_NODE_BIN};
+  // Caps on pending handshakes high enough to let the descriptors run out
+  // first (from many addresses they would).
   for (auto& a : node_args(
          dir.file("data"),
-         test_node::with_defaults({"--metrics", "--metrics-port", "0"})))
+         test_node::with_defaults({"--metrics", "--metrics-port", "0",
+                                   "--max-pending-handshakes", "1000",
+                                   "--max-pending-handshakes-per-ip", "1000"})))
     args.push_back(a);
   node_process proc{args, dir.file("node-stderr.log"), "/bin/sh"};
   ASSERT_TRUE(proc.start());

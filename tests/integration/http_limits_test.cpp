@@ -21,6 +21,7 @@
 #include <httplib.h>
 
 #include "tests/integration/api_helpers.hpp"
+#include "tests/integration/loopback.hpp"
 #include "tests/integration/net_helpers.hpp"
 
 using namespace cairn::test;
@@ -28,26 +29,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// A connection to 127.0.0.1:`port` from the local address `from` (any
-/// address of 127.0.0.0/8 is this host), with `text` sent and nothing more.
-/// -1 if it could not connect.
+/// A connection to 127.0.0.1:`port` from the local address `from`, with
+/// `text` sent and nothing more. -1 if it could not connect.
 int open_from(const char* from, int port, const std::string& text) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return -1;
-  sockaddr_in src{};
-  src.sin_family = AF_INET;
-  ::inet_pton(AF_INET, from, &src.sin_addr);
-  sockaddr_in dst{};
-  dst.sin_family = AF_INET;
-  dst.sin_port = htons(static_cast<uint16_t>(port));
-  ::inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)) != 0 ||
-      ::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  if (!text.empty())
+  int fd = connect_from(from, port);
+  if (fd >= 0 && !text.empty())
     ::send(fd, text.data(), text.size(), MSG_NOSIGNAL);
   return fd;
 }
