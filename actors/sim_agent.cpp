@@ -96,6 +96,18 @@ sim_protect_actor::behavior_type sim_protect(sim_protect_actor::pointer self,
   };
 }
 
+// A running node and a dataset's CID (text), for commands on one.
+caf::expected<std::pair<sim_node*, cid>>
+find_dataset_on(self_ptr self, uint32_t index, const std::string& id) {
+  auto n = find_up_node(self, index);
+  if (!n)
+    return n.error();
+  auto parsed = cid::parse(id);
+  if (!parsed)
+    return parsed.error();
+  return std::make_pair(*n, *parsed);
+}
+
 // Quits once stopping and every store closed.
 void check_stopped(self_ptr self) {
   if (!self->state.stopping)
@@ -372,33 +384,29 @@ sim_agent(sim_agent_actor::stateful_pointer<sim_agent_state> self,
            uint32_t m) -> caf::result<sim_upload_result> {
       if (auto err = check_admitted(self))
         return err;
-      auto n = find_up_node(self, index);
-      if (!n)
-        return n.error();
-      auto parsed = cid::parse(id);
-      if (!parsed)
-        return parsed.error();
-      auto api = (*n)->ctx->api->get();
+      auto target = find_dataset_on(self, index, id);
+      if (!target)
+        return target.error();
+      auto [n, parsed] = *target;
+      auto api = n->ctx->api->get();
       if (!api)
         return make_error(ec::unavailable, "node " + std::to_string(index) +
                                              " runs no API actor yet");
       auto h =
-        self->spawn<caf::detached>(sim_protect, std::move(api), *parsed, k, m);
+        self->spawn<caf::detached>(sim_protect, std::move(api), parsed, k, m);
       return self->delegate(h, protect_atom::value);
     },
     [self](delete_atom, uint32_t index, const std::string& id, double fraction,
            uint64_t seed) -> caf::result<uint64_t> {
       if (auto err = check_admitted(self))
         return err;
-      auto n = find_up_node(self, index);
-      if (!n)
-        return n.error();
-      auto parsed = cid::parse(id);
-      if (!parsed)
-        return parsed.error();
-      auto local = caf::actor_cast<local_store_actor>((*n)->local);
+      auto target = find_dataset_on(self, index, id);
+      if (!target)
+        return target.error();
+      auto [n, parsed] = *target;
+      auto local = caf::actor_cast<local_store_actor>(n->local);
       auto rp = self->make_response_promise<uint64_t>();
-      self->request(local, ask_timeout, get_atom::value, *parsed)
+      self->request(local, ask_timeout, get_atom::value, parsed)
         .then(
           [self, local, fraction, seed, rp](block& head) mutable {
             auto m = manifest_from_block(head);

@@ -97,21 +97,22 @@ std::string header(const std::string& title) {
          escape(title) + "</text>\n";
 }
 
-std::string axes(const frame& f, const std::string& xlabel,
-                 const std::string& ylabel) {
+// Horizontal grid lines with their values on the left.
+std::string y_grid(const frame& f) {
   std::string out;
-  for (double x = 0; x <= f.xmax + 1e-9; x += f.xstep)
-    out += "<line x1=\"" + coord(f.px(x)) + "\" y1=\"" + coord(f.py(0)) +
-           "\" x2=\"" + coord(f.px(x)) + "\" y2=\"" + coord(f.py(f.ymax)) +
-           "\" stroke=\"#e0e0e0\"/>\n<text x=\"" + coord(f.px(x)) + "\" y=\"" +
-           coord(f.py(0) + 16) + "\" text-anchor=\"middle\">" + num(x) +
-           "</text>\n";
   for (double y = 0; y <= f.ymax + 1e-9; y += f.ystep)
-    out += "<line x1=\"" + coord(f.px(0)) + "\" y1=\"" + coord(f.py(y)) +
-           "\" x2=\"" + coord(f.px(f.xmax)) + "\" y2=\"" + coord(f.py(y)) +
-           "\" stroke=\"#e0e0e0\"/>\n<text x=\"" + coord(f.px(0) - 6) +
-           "\" y=\"" + coord(f.py(y) + 4) + "\" text-anchor=\"end\">" + num(y) +
+    out += "<line x1=\"" + coord(left) + "\" y1=\"" + coord(f.py(y)) +
+           "\" x2=\"" + coord(width - right) + "\" y2=\"" + coord(f.py(y)) +
+           "\" stroke=\"#e0e0e0\"/>\n<text x=\"" + coord(left - 6) + "\" y=\"" +
+           coord(f.py(y) + 4) + "\" text-anchor=\"end\">" + num(y) +
            "</text>\n";
+  return out;
+}
+
+// The plot area's border and the axes' names.
+std::string box_and_labels(const std::string& xlabel,
+                           const std::string& ylabel) {
+  std::string out;
   out += "<rect x=\"" + coord(left) + "\" y=\"" + coord(top) + "\" width=\"" +
          coord(width - left - right) + "\" height=\"" +
          coord(height - top - bottom) + "\" fill=\"none\" stroke=\"black\"/>\n";
@@ -121,6 +122,20 @@ std::string axes(const frame& f, const std::string& xlabel,
   out +=
     "<text transform=\"translate(18 " + coord((top + height - bottom) / 2) +
     ") rotate(-90)\" text-anchor=\"middle\">" + escape(ylabel) + "</text>\n";
+  return out;
+}
+
+std::string axes(const frame& f, const std::string& xlabel,
+                 const std::string& ylabel) {
+  std::string out;
+  for (double x = 0; x <= f.xmax + 1e-9; x += f.xstep)
+    out += "<line x1=\"" + coord(f.px(x)) + "\" y1=\"" + coord(f.py(0)) +
+           "\" x2=\"" + coord(f.px(x)) + "\" y2=\"" + coord(f.py(f.ymax)) +
+           "\" stroke=\"#e0e0e0\"/>\n<text x=\"" + coord(f.px(x)) + "\" y=\"" +
+           coord(f.py(0) + 16) + "\" text-anchor=\"middle\">" + num(x) +
+           "</text>\n";
+  out += y_grid(f);
+  out += box_and_labels(xlabel, ylabel);
   return out;
 }
 
@@ -172,9 +187,11 @@ std::string line_chart(const std::string& title, const std::string& xlabel,
       d += "L" + coord(f.px(x)) + " " + coord(f.py(y)) + " ";
       last_y = y;
     }
+    // Group lines are dashed over the wider "all" line they may cover.
     if (!d.empty())
       out += "<path d=\"" + d + "\" fill=\"none\" stroke=\"" + color(i) +
-             "\" stroke-width=\"2\"/>\n";
+             (i == 0 ? "\" stroke-width=\"4\"/>\n"
+                     : "\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>\n");
   }
   return out + legend(names) + "</svg>\n";
 }
@@ -195,12 +212,7 @@ std::string bar_chart(const std::string& title, const std::string& xlabel,
   // Bars sit on the x range [0, 1] of the frame; the axis is labelled with
   // the bars' own labels, not numbers.
   auto out = header(title);
-  for (double y = 0; y <= f.ymax + 1e-9; y += f.ystep)
-    out += "<line x1=\"" + coord(left) + "\" y1=\"" + coord(f.py(y)) +
-           "\" x2=\"" + coord(width - right) + "\" y2=\"" + coord(f.py(y)) +
-           "\" stroke=\"#e0e0e0\"/>\n<text x=\"" + coord(left - 6) + "\" y=\"" +
-           coord(f.py(y) + 4) + "\" text-anchor=\"end\">" + num(y) +
-           "</text>\n";
+  out += y_grid(f);
   double slot = (width - left - right) / std::max<size_t>(bars.size(), 1);
   size_t every = std::max<size_t>(1, bars.size() / 20);
   for (size_t i = 0; i < bars.size(); ++i) {
@@ -216,15 +228,7 @@ std::string bar_chart(const std::string& title, const std::string& xlabel,
              coord(f.py(0) + 16) + "\" text-anchor=\"middle\">" +
              escape(bars[i].label) + "</text>\n";
   }
-  out += "<rect x=\"" + coord(left) + "\" y=\"" + coord(top) + "\" width=\"" +
-         coord(width - left - right) + "\" height=\"" +
-         coord(height - top - bottom) + "\" fill=\"none\" stroke=\"black\"/>\n";
-  out += "<text x=\"" + coord((left + width - right) / 2) + "\" y=\"" +
-         coord(height - 12) + "\" text-anchor=\"middle\">" + escape(xlabel) +
-         "</text>\n";
-  out +=
-    "<text transform=\"translate(18 " + coord((top + height - bottom) / 2) +
-    ") rotate(-90)\" text-anchor=\"middle\">" + escape(ylabel) + "</text>\n";
+  out += box_and_labels(xlabel, ylabel);
   return out + legend(names) + "</svg>\n";
 }
 
@@ -232,12 +236,18 @@ std::string group_of(const actors::sim_run_log& log, uint32_t node) {
   return node < log.node_group.size() ? log.node_group[node] : std::string{};
 }
 
-// "all" and, with more than one group, each group in scenario order.
+// "all" and, with more than one group downloading, each such group in
+// scenario order.
 std::vector<std::string> line_names(const actors::sim_run_log& log) {
   std::vector<std::string> out{"all"};
-  for (auto& g : log.node_group)
-    if (std::find(out.begin() + 1, out.end(), g) == out.end())
+  for (auto& g : log.node_group) {
+    bool downloads =
+      std::any_of(log.downloads.begin(), log.downloads.end(), [&](auto& d) {
+        return d.node < log.node_group.size() && log.node_group[d.node] == g;
+      });
+    if (downloads && std::find(out.begin() + 1, out.end(), g) == out.end())
       out.push_back(g);
+  }
   if (out.size() == 2)
     out.pop_back();
   return out;
