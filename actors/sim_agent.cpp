@@ -96,9 +96,12 @@ sim_protect_actor::behavior_type sim_protect(sim_protect_actor::pointer self,
   };
 }
 
-// A running node and a dataset's CID (text), for commands on one.
+// A running node and a dataset's CID (text), for commands on one from an
+// admitted sender.
 caf::expected<std::pair<sim_node*, cid>>
 find_dataset_on(self_ptr self, uint32_t index, const std::string& id) {
+  if (auto err = check_admitted(self))
+    return err;
   auto n = find_up_node(self, index);
   if (!n)
     return n.error();
@@ -382,8 +385,6 @@ sim_agent(sim_agent_actor::stateful_pointer<sim_agent_state> self,
     },
     [self](protect_atom, uint32_t index, const std::string& id, uint32_t k,
            uint32_t m) -> caf::result<sim_upload_result> {
-      if (auto err = check_admitted(self))
-        return err;
       auto target = find_dataset_on(self, index, id);
       if (!target)
         return target.error();
@@ -398,8 +399,6 @@ sim_agent(sim_agent_actor::stateful_pointer<sim_agent_state> self,
     },
     [self](delete_atom, uint32_t index, const std::string& id, double fraction,
            uint64_t seed) -> caf::result<uint64_t> {
-      if (auto err = check_admitted(self))
-        return err;
       auto target = find_dataset_on(self, index, id);
       if (!target)
         return target.error();
