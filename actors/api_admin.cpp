@@ -84,7 +84,8 @@ void handle_downloads(api_shared& api, const Request&, Response& res) {
       caf::scoped_actor self{api.sys};
       self->request(api.engine(), store_timeout, peers_atom::value, *tree)
         .receive(
-          [&](std::vector<std::string>& ids, std::vector<uint64_t>& counts) {
+          [&](std::vector<std::string>& ids, std::vector<uint64_t>& counts,
+              uint64_t) {
             for (size_t i = 0; i < ids.size() && i < counts.size(); ++i)
               serving.push_back({{"peerId", ids[i]}, {"blocks", counts[i]}});
           },

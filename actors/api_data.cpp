@@ -225,6 +225,8 @@ private:
   dataset_writer writer_;
   storage::chunker chunker_;
 };
+} // namespace
+
 // -- protect ------------------------------------------------------------------
 
 // Encodes a stored dataset step by step (reading the K data blocks of a
@@ -307,8 +309,6 @@ protect_dataset(api_shared& api, caf::scoped_actor& self, const manifest& orig,
   pm.tree_cid = writer.tree_cid();
   return std::make_pair(*id, pm);
 }
-
-} // namespace
 
 void handle_upload(api_shared& api, const Request& req, Response& res,
                    const httplib::ContentReader& reader) {

@@ -44,6 +44,16 @@ constexpr auto commit_timeout = std::chrono::seconds{300};
 /// Fetching a manifest from the network may include discovery and dialing.
 constexpr auto network_timeout = std::chrono::seconds{30};
 
+/// Encodes the stored dataset `orig` (every block must be stored here) into
+/// a protected one with K data and M parity blocks per step, and commits
+/// it. Blocks the calling thread (an HTTP handler's, or a detached actor's
+/// in cairn-sim). Errors: invalid_argument (K, M), not_found (a block is
+/// missing), storage_io, quota_exceeded.
+caf::expected<std::pair<cid, manifest>> protect_dataset(api_shared& api,
+                                                        caf::scoped_actor& self,
+                                                        const manifest& orig,
+                                                        uint32_t k, uint32_t m);
+
 // -- helpers (api_http.cpp) ---------------------------------------------------
 
 /// `/api/codex/v1` + `suffix`.

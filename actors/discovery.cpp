@@ -235,6 +235,11 @@ void finish(self_ptr self, uint64_t id) {
     std::vector<std::string> out;
     if (st.answered.size() > 4096)
       st.answered.clear();
+    if (st.lookup_tally.size() > 4096)
+      st.lookup_tally.clear();
+    auto& tally = st.lookup_tally[l.key];
+    ++tally.first;
+    tally.second += l.walk.queries_sent();
     auto& seen = st.answered[l.key];
     seen.clear();
     for (auto& [peer, text] : l.found) {
@@ -491,6 +496,14 @@ discovery(discovery_actor::stateful_pointer<discovery_state> self,
       st.lookups.at(id).finders.push_back(rp);
       drive(self, id);
       return rp;
+    },
+    [self](get_atom, find_atom,
+           const cid& c) -> caf::result<uint64_t, uint64_t> {
+      auto& tally = self->state.lookup_tally;
+      auto it = tally.find(storage::provider_key(c));
+      if (it == tally.end())
+        return {uint64_t{0}, uint64_t{0}};
+      return {it->second.first, it->second.second};
     },
     [self](find_atom,
            const std::string& peer) -> caf::result<std::vector<std::string>> {

@@ -143,6 +143,8 @@ struct discovery_state {
   /// finds only these walks on (they may be gone: a stale record must not
   /// hide a new provider).
   std::map<digest256, std::set<std::string>> answered;
+  /// Per key, the provider lookups finished and the nodes they queried.
+  std::map<digest256, std::pair<uint64_t, uint64_t>> lookup_tally;
   uint64_t next_id = 1;
   /// The receiving thread (blocking recvfrom) and its stop flag.
   std::shared_ptr<std::atomic<bool>> stop;

@@ -295,6 +295,13 @@ void queue_store(self_ptr self, leaf_block leaf) {
   }
 }
 
+// A block of a tracked dataset arrived that another peer had delivered.
+void count_duplicate(engine_state& st, const wire::address& addr) {
+  if (auto* a = std::get_if<block_address>(&addr);
+      a && st.tree_peers.count(a->tree) > 0)
+    ++st.tree_duplicates[a->tree];
+}
+
 void on_delivery(self_ptr self, peer_entry& p, wire::block_delivery& msg) {
   auto& st = self->state;
   auto now = clock::now();
@@ -305,6 +312,8 @@ void on_delivery(self_ptr self, peer_entry& p, wire::block_delivery& msg) {
       // A block we cancelled may cross the cancel on the wire.
       if (!st.sched.forget_cancelled(peer_id, d.addr))
         penalize(self, p, "unrequested " + wire::to_string(d.addr));
+      else
+        count_duplicate(st, d.addr);
       continue;
     }
     // The session hashed it already; a block it did not vouch for is
@@ -326,8 +335,10 @@ void on_delivery(self_ptr self, peer_entry& p, wire::block_delivery& msg) {
     p.debt += d.data->size() * st.sched.price_of(peer_id, d.addr);
     ++st.blocks_in;
     st.bytes_in += d.data->size();
-    if (pend == st.pending.end() || pend->second.storing)
-      continue; // a duplicate that lost the race: valid, not needed
+    if (pend == st.pending.end() || pend->second.storing) {
+      count_duplicate(st, d.addr); // lost the race: valid, not needed
+      continue;
+    }
     pend->second.requested.erase(peer_id);
     pend->second.storing = true;
     // Stored before the waiters hear of it: once answered, a block is local.
@@ -339,6 +350,7 @@ void on_delivery(self_ptr self, peer_entry& p, wire::block_delivery& msg) {
         st.tree_order.push_back(a->tree);
         if (st.tree_order.size() > engine_state::max_tracked_trees) {
           st.tree_peers.erase(st.tree_order.front());
+          st.tree_duplicates.erase(st.tree_order.front());
           st.tree_order.pop_front();
         }
       }
@@ -969,8 +981,9 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
       }
       flush(self);
     },
-    [self](peers_atom, const cid& tree)
-      -> caf::result<std::vector<std::string>, std::vector<uint64_t>> {
+    [self](peers_atom,
+           const cid& tree) -> caf::result<std::vector<std::string>,
+                                           std::vector<uint64_t>, uint64_t> {
       std::vector<std::string> ids;
       std::vector<uint64_t> counts;
       auto it = self->state.tree_peers.find(tree);
@@ -979,7 +992,9 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
           ids.push_back(id);
           counts.push_back(n);
         }
-      return {std::move(ids), std::move(counts)};
+      auto dup = self->state.tree_duplicates.find(tree);
+      return {std::move(ids), std::move(counts),
+              dup == self->state.tree_duplicates.end() ? 0 : dup->second};
     },
     [self](update_atom, local_store_actor local) {
       self->state.local = std::move(local);

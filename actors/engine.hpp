@@ -155,6 +155,8 @@ struct engine_state {
   /// Blocks delivered per dataset (tree) and peer, for operators; the
   /// oldest trees are forgotten beyond `max_tracked_trees`.
   std::map<cid, std::map<std::string, uint64_t>> tree_peers;
+  /// Blocks of those datasets that arrived more than once.
+  std::map<cid, uint64_t> tree_duplicates;
   std::deque<cid> tree_order;
   static constexpr size_t max_tracked_trees = 256;
   /// Verified leaves waiting to be stored together, whether a flush

@@ -6,9 +6,11 @@
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/api_routes.hpp"
 #include "actors/engine.hpp"
 #include "actors/sim_download.hpp"
 #include "actors/sim_upload.hpp"
+#include "config/scenario.hpp"
 #include "messages/error.hpp"
 
 namespace cairn::actors {
@@ -55,6 +57,58 @@ caf::expected<sim_node*> find_up_node(self_ptr self, uint32_t index) {
     return make_error(ec::unavailable,
                       "node " + std::to_string(index) + " is down");
   return n;
+}
+
+// One protect of a dataset on a node; blocks its own thread (spawned
+// detached), as the REST handler blocks an HTTP thread.
+using sim_protect_actor =
+  caf::typed_actor<caf::replies_to<protect_atom>::with<sim_upload_result>>;
+
+sim_protect_actor::behavior_type sim_protect(sim_protect_actor::pointer self,
+                                             std::shared_ptr<api_shared> api,
+                                             cid id, uint32_t k, uint32_t m) {
+  return {
+    [=](protect_atom) -> caf::result<sim_upload_result> {
+      self->quit();
+      auto started = std::chrono::steady_clock::now();
+      caf::scoped_actor scoped{self->system()};
+      auto head = rest::ask<block>(scoped, api->local_store(),
+                                   rest::store_timeout, get_atom::value, id);
+      if (!head)
+        return head.error();
+      auto orig = manifest_from_block(*head);
+      if (!orig)
+        return orig.error();
+      if (orig->is_protected)
+        return make_error(ec::invalid_argument,
+                          id.to_string() + " is protected already");
+      auto out = rest::protect_dataset(*api, scoped, *orig, k, m);
+      if (!out)
+        return out.error();
+      sim_upload_result r;
+      r.cid = out->first.to_string();
+      r.bytes = out->second.content_size();
+      r.seconds = std::chrono::duration<double>(
+                    std::chrono::steady_clock::now() - started)
+                    .count();
+      return r;
+    },
+  };
+}
+
+// A running node and a dataset's CID (text), for commands on one from an
+// admitted sender.
+caf::expected<std::pair<sim_node*, cid>>
+find_dataset_on(self_ptr self, uint32_t index, const std::string& id) {
+  if (auto err = check_admitted(self))
+    return err;
+  auto n = find_up_node(self, index);
+  if (!n)
+    return n.error();
+  auto parsed = cid::parse(id);
+  if (!parsed)
+    return parsed.error();
+  return std::make_pair(*n, *parsed);
 }
 
 // Quits once stopping and every store closed.
@@ -128,6 +182,7 @@ void start_node(self_ptr self, uint32_t index, start_done done) {
             n.store = caf::actor_cast<network_store_actor>((*hs)[1]);
             n.engine = caf::actor_cast<engine_actor>((*hs)[2]);
             auto disc = caf::actor_cast<discovery_actor>((*hs)[3]);
+            n.discovery = disc;
             self->request(disc, ask_timeout, get_atom::value, spr_atom::value)
               .then(
                 [=](std::string& spr) {
@@ -290,9 +345,11 @@ sim_agent(sim_agent_actor::stateful_pointer<sim_agent_state> self,
       spec.expect_size = size;
       spec.expect_seed = seed;
       spec.window = (*n)->options.stream_window;
+      spec.ec_backend = (*n)->options.ec_backend;
       spec.supervisor = (*n)->supervisor;
       spec.store = (*n)->store;
       spec.engine = (*n)->engine;
+      spec.discovery = (*n)->discovery;
       spec.downloads = (*n)->ctx->downloads;
       auto h = self->spawn(sim_download, std::move(spec));
       auto rp = self->make_response_promise<sim_download_result>();
@@ -325,6 +382,60 @@ sim_agent(sim_agent_actor::stateful_pointer<sim_agent_state> self,
                       make_error(ec::injected_fault, "killed by cairn-sim"));
       spdlog::info("sim_agent: node {} killed", index);
       return ok_atom::value;
+    },
+    [self](protect_atom, uint32_t index, const std::string& id, uint32_t k,
+           uint32_t m) -> caf::result<sim_upload_result> {
+      auto target = find_dataset_on(self, index, id);
+      if (!target)
+        return target.error();
+      auto [n, parsed] = *target;
+      auto api = n->ctx->api->get();
+      if (!api)
+        return make_error(ec::unavailable, "node " + std::to_string(index) +
+                                             " runs no API actor yet");
+      auto h =
+        self->spawn<caf::detached>(sim_protect, std::move(api), parsed, k, m);
+      return self->delegate(h, protect_atom::value);
+    },
+    [self](delete_atom, uint32_t index, const std::string& id, double fraction,
+           uint64_t seed) -> caf::result<uint64_t> {
+      auto target = find_dataset_on(self, index, id);
+      if (!target)
+        return target.error();
+      auto [n, parsed] = *target;
+      auto local = caf::actor_cast<local_store_actor>(n->local);
+      auto rp = self->make_response_promise<uint64_t>();
+      self->request(local, ask_timeout, get_atom::value, parsed)
+        .then(
+          [self, local, fraction, seed, rp](block& head) mutable {
+            auto m = manifest_from_block(head);
+            if (!m) {
+              rp.deliver(m.error());
+              return;
+            }
+            auto picks = config::pick_blocks(m->blocks_count(), fraction, seed);
+            if (picks.empty()) {
+              rp.deliver(uint64_t{0});
+              return;
+            }
+            auto left = std::make_shared<size_t>(picks.size());
+            auto dropped = std::make_shared<uint64_t>(0);
+            // A block the node never had is no error: it counts as not
+            // dropped.
+            auto one = [left, dropped, rp](bool ok) mutable {
+              *dropped += ok;
+              if (--*left == 0)
+                rp.deliver(*dropped);
+            };
+            for (auto i : picks)
+              self
+                ->request(local, ask_timeout, delete_atom::value,
+                          block_address{m->tree_cid, i})
+                .then([one](ok_atom) mutable { one(true); },
+                      [one](caf::error&) mutable { one(false); });
+          },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
     },
     [self](restart_atom, uint32_t index) -> caf::result<std::string> {
       if (auto err = check_admitted(self))

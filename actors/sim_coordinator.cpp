@@ -132,7 +132,8 @@ void check_done(self_ptr self) {
     uploads_failed += !u.error.empty();
   if (uploads_failed > 0)
     return finish(self, 1,
-                  std::to_string(uploads_failed) + " upload(s) failed");
+                  std::to_string(uploads_failed) +
+                    " upload(s) or protect(s) failed");
   if (failed > 0)
     return finish(self, 1,
                   std::to_string(failed) + " of " +
@@ -142,26 +143,45 @@ void check_done(self_ptr self) {
 }
 
 void start_download(self_ptr self, size_t index);
+void run_dataset_step(self_ptr self, size_t i);
+void step_finished(self_ptr self, size_t i);
 
 // A command of the timeline was answered: records it, and ends the run if
 // it was the last thing to wait for.
-void answered(self_ptr self, std::string what, uint32_t node,
+void answered(self_ptr self, size_t step, std::string what, uint32_t node,
               std::string detail = {}) {
   note(self, std::move(what), node, std::move(detail));
   --self->state.outstanding;
+  step_finished(self, step);
   check_done(self);
 }
 
-// Starts (or settles) the downloads that waited for the upload of `data`.
+// Starts (or settles) the steps that waited for dataset `data`.
 void release_waiting(self_ptr self, const std::string& data) {
   auto& st = self->state;
-  std::vector<size_t> ready;
-  auto [b, e] = st.waiting.equal_range(data);
-  for (auto i = b; i != e; ++i)
-    ready.push_back(i->second);
-  st.waiting.erase(data);
-  for (auto index : ready)
+  auto take = [&](std::multimap<std::string, size_t>& from) {
+    std::vector<size_t> out;
+    auto [b, e] = from.equal_range(data);
+    for (auto i = b; i != e; ++i)
+      out.push_back(i->second);
+    from.erase(data);
+    return out;
+  };
+  for (auto index : take(st.waiting))
     start_download(self, index);
+  for (auto step : take(st.waiting_steps))
+    run_dataset_step(self, step);
+}
+
+// Whether dataset `data` was made (or failed to be).
+bool settled(self_ptr self, const std::string& data) {
+  auto& up = self->state.log->uploads[data];
+  return up.result || !up.error.empty();
+}
+
+// The download ended (in `d.state`): its step is done.
+void download_ended(self_ptr self, size_t index) {
+  step_finished(self, self->state.log->downloads[index].step);
 }
 
 void start_download(self_ptr self, size_t index) {
@@ -170,13 +190,13 @@ void start_download(self_ptr self, size_t index) {
   auto& up = st.log->uploads[d.data];
   if (!up.error.empty()) {
     d.state = "failed";
-    d.result.error = "its upload failed: " + up.error;
-    return;
+    d.result.error = "its dataset failed: " + up.error;
+    return download_ended(self, index);
   }
   if (!st.up[d.node]) {
     d.state = "skipped";
     d.result.error = "node down";
-    return;
+    return download_ended(self, index);
   }
   d.state = "running";
   ++st.outstanding;
@@ -202,6 +222,7 @@ void start_download(self_ptr self, size_t index) {
           note(self, "download " + d.state, d.node,
                d.data + (d.result.error.empty() ? "" : ": " + d.result.error));
         --st.outstanding;
+        download_ended(self, index);
         check_done(self);
       },
       [self, index](caf::error& err) {
@@ -210,7 +231,78 @@ void start_download(self_ptr self, size_t index) {
         d.state = "failed";
         d.result.error = describe(err);
         --st.outstanding;
+        download_ended(self, index);
         check_done(self);
+      });
+}
+
+// A protect or delete step whose dataset is settled.
+void run_dataset_step(self_ptr self, size_t i) {
+  auto& st = self->state;
+  auto step = st.log->steps[i];
+  auto& agent = agent_of(self, step.node).handle;
+  auto& src = st.log->uploads[step.data];
+  if (step.kind == config::event_kind::protect) {
+    auto& rec = st.log->uploads[step.as];
+    rec.data = step.as;
+    rec.node = step.node;
+    rec.size = step.size;
+    rec.data_seed = step.data_seed;
+    rec.source = step.data;
+    rec.k = step.k;
+    rec.m = step.m;
+    rec.at = now(self);
+    if (!src.error.empty() || !st.up[step.node]) {
+      rec.error =
+        !src.error.empty() ? "its upload failed: " + src.error : "node down";
+      note(self, "protect failed", step.node, step.as + ": " + rec.error);
+      release_waiting(self, step.as);
+      return step_finished(self, i);
+    }
+    ++st.outstanding;
+    self
+      ->request(agent, command_timeout, protect_atom::value, step.node,
+                src.result->cid, step.k, step.m)
+      .then(
+        [self, step, i](sim_upload_result& r) {
+          auto& ups = self->state.log->uploads;
+          // The same bytes as its source's, under a new CID.
+          r.sha256 = ups[step.data].result->sha256;
+          auto detail = step.as + " " + r.cid +
+                        " (K=" + std::to_string(step.k) +
+                        ", M=" + std::to_string(step.m) + ")";
+          ups[step.as].result = std::move(r);
+          release_waiting(self, step.as);
+          answered(self, i, "protected", step.node, detail);
+        },
+        [self, step, i](caf::error& err) {
+          self->state.log->uploads[step.as].error = describe(err);
+          release_waiting(self, step.as);
+          answered(self, i, "protect failed", step.node, describe(err));
+        });
+    return;
+  }
+  // delete
+  if (!src.result) {
+    note(self, "delete skipped", step.node, step.data + ": no dataset");
+    return step_finished(self, i);
+  }
+  if (!st.up[step.node]) {
+    note(self, "delete skipped", step.node, step.data + ": node down");
+    return step_finished(self, i);
+  }
+  ++st.outstanding;
+  self
+    ->request(agent, command_timeout, delete_atom::value, step.node,
+              src.result->cid, step.blocks, step.pick_seed)
+    .then(
+      [self, step, i](uint64_t dropped) {
+        answered(self, i, "deleted blocks", step.node,
+                 step.data + ": " + std::to_string(dropped) + " blocks");
+      },
+      [self, step, i](caf::error& err) {
+        answered(self, i, "delete failed", step.node,
+                 step.data + ": " + describe(err));
       });
 }
 
@@ -232,16 +324,16 @@ void run_step(self_ptr self, size_t i) {
       ->request(agent, command_timeout, upload_atom::value, step.node,
                 step.size, step.data_seed)
       .then(
-        [self, step](sim_upload_result& r) {
+        [self, step, i](sim_upload_result& r) {
           auto detail = step.data + " " + r.cid;
           self->state.log->uploads[step.data].result = std::move(r);
           release_waiting(self, step.data);
-          answered(self, "uploaded", step.node, detail);
+          answered(self, i, "uploaded", step.node, detail);
         },
-        [self, step](caf::error& err) {
+        [self, step, i](caf::error& err) {
           self->state.log->uploads[step.data].error = describe(err);
           release_waiting(self, step.data);
-          answered(self, "upload failed", step.node, describe(err));
+          answered(self, i, "upload failed", step.node, describe(err));
         });
     break;
   }
@@ -250,18 +342,26 @@ void run_step(self_ptr self, size_t i) {
     d.node = step.node;
     d.data = step.data;
     d.at = now(self);
+    d.step = i;
     st.log->downloads.push_back(std::move(d));
     auto index = st.log->downloads.size() - 1;
-    auto& up = st.log->uploads[step.data];
-    if (up.result || !up.error.empty())
+    if (settled(self, step.data))
       start_download(self, index);
     else
       st.waiting.emplace(step.data, index);
     break;
   }
+  case config::event_kind::protect:
+  case config::event_kind::del:
+    if (settled(self, step.data))
+      run_dataset_step(self, i);
+    else
+      st.waiting_steps.emplace(step.data, i);
+    break;
   case config::event_kind::kill: {
     if (!st.up[step.node]) {
       note(self, "kill skipped", step.node, "already down");
+      step_finished(self, i);
       break;
     }
     st.up[step.node] = false;
@@ -269,32 +369,85 @@ void run_step(self_ptr self, size_t i) {
     --st.nodes_up;
     ++st.outstanding;
     self->request(agent, command_timeout, kill_atom::value, step.node)
-      .then([self, step](ok_atom) { answered(self, "killed", step.node); },
-            [self, step](caf::error& err) {
-              answered(self, "kill failed", step.node, describe(err));
-            });
+      .then(
+        [self, step, i](ok_atom) { answered(self, i, "killed", step.node); },
+        [self, step, i](caf::error& err) {
+          answered(self, i, "kill failed", step.node, describe(err));
+        });
     break;
   }
   case config::event_kind::restart: {
     if (st.up[step.node]) {
       note(self, "restart skipped", step.node, "already up");
+      step_finished(self, i);
       break;
     }
     ++st.outstanding;
     self->request(agent, command_timeout, restart_atom::value, step.node)
       .then(
-        [self, step](std::string&) {
+        [self, step, i](std::string&) {
           self->state.up[step.node] = true;
           ++self->state.nodes_up;
-          answered(self, "restarted", step.node);
+          answered(self, i, "restarted", step.node);
         },
-        [self, step](caf::error& err) {
-          answered(self, "restart failed", step.node, describe(err));
+        [self, step, i](caf::error& err) {
+          answered(self, i, "restart failed", step.node, describe(err));
         });
     break;
   }
+  case config::event_kind::churn:
+    // Expanded into kills and restarts: never a step.
+    step_finished(self, i);
+    break;
   }
   check_done(self);
+}
+
+void trigger_event(self_ptr self, size_t ev);
+
+// Starts the events waiting for `cond` ("event:NAME",
+// "downloads-done:DATA").
+void fire(self_ptr self, const std::string& cond) {
+  auto& st = self->state;
+  for (size_t j = 0; j < st.scenario.events.size(); ++j)
+    if (!st.event_started[j] &&
+        config::to_string(st.scenario.events[j].after) == cond)
+      trigger_event(self, j);
+}
+
+void event_finished(self_ptr self, size_t ev) {
+  auto& e = self->state.scenario.events[ev];
+  if (!e.name.empty())
+    fire(self, "event:" + e.name);
+}
+
+void step_finished(self_ptr self, size_t i) {
+  auto& st = self->state;
+  auto& step = st.log->steps[i];
+  if (step.kind == config::event_kind::download &&
+      --st.downloads_left[step.data] == 0)
+    fire(self, "downloads-done:" + step.data);
+  if (--st.event_left[step.event] == 0)
+    event_finished(self, step.event);
+}
+
+// The condition of event `ev` holds: its steps run at their times from now.
+void trigger_event(self_ptr self, size_t ev) {
+  auto& st = self->state;
+  st.event_started[ev] = true;
+  auto& e = st.scenario.events[ev];
+  if (e.after.kind != config::event_condition::what::start)
+    note(self,
+         std::string{"event '"} + config::event_name(e.kind) + "'" +
+           (e.name.empty() ? "" : " " + e.name) + " starts",
+         std::nullopt, "after " + config::to_string(e.after));
+  for (auto i : st.event_steps[ev]) {
+    auto at = std::chrono::microseconds{
+      static_cast<int64_t>(st.log->steps[i].at * 1e6)};
+    self->delayed_send(self, at, step_atom::value, uint64_t{i});
+  }
+  if (st.event_steps[ev].empty())
+    event_finished(self, ev);
 }
 
 // The timeline starts once every node is up.
@@ -306,11 +459,30 @@ void start_timeline(self_ptr self) {
   note(self, "nodes up", std::nullopt,
        std::to_string(st.nodes_up) + " nodes in " +
          fixed(st.log->startup_seconds) + " s");
-  st.steps_left = st.log->steps.size();
+  auto events = st.scenario.events.size();
+  st.event_steps.assign(events, {});
+  st.event_started.assign(events, false);
   for (size_t i = 0; i < st.log->steps.size(); ++i) {
-    auto at = std::chrono::microseconds{
-      static_cast<int64_t>(st.log->steps[i].at * 1e6)};
-    self->delayed_send(self, at, step_atom::value, uint64_t{i});
+    auto& step = st.log->steps[i];
+    st.event_steps[step.event].push_back(i);
+    if (step.kind == config::event_kind::download)
+      ++st.downloads_left[step.data];
+  }
+  st.event_left.clear();
+  for (auto& xs : st.event_steps)
+    st.event_left.push_back(xs.size());
+  st.steps_left = st.log->steps.size();
+  for (size_t j = 0; j < events; ++j)
+    if (st.scenario.events[j].after.kind ==
+        config::event_condition::what::start)
+      trigger_event(self, j);
+  // Datasets nobody downloads: their downloads are all done at once.
+  for (size_t j = 0; j < events; ++j) {
+    auto& c = st.scenario.events[j].after;
+    if (!st.event_started[j] &&
+        c.kind == config::event_condition::what::downloads_done &&
+        st.downloads_left[c.name] == 0)
+      trigger_event(self, j);
   }
   self->delayed_send(self,
                      std::chrono::microseconds{

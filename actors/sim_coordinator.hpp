@@ -17,12 +17,16 @@
 
 namespace cairn::actors {
 
-/// A dataset uploaded during a run.
+/// A dataset uploaded (or protected) during a run.
 struct sim_upload_record {
   std::string data;
   uint32_t node = 0;
   uint64_t size = 0;
   uint64_t data_seed = 0;
+  /// A protected dataset: the upload it encodes, K and M.
+  std::string source;
+  uint32_t k = 0;
+  uint32_t m = 0;
   /// Seconds into the run when it was asked for; its result when done.
   double at = 0;
   std::optional<sim_upload_result> result;
@@ -40,6 +44,8 @@ struct sim_download_record {
   /// unfinished (the run ended first).
   std::string state = "pending";
   sim_download_result result;
+  /// Its step (index into sim_run_log::steps).
+  size_t step = 0;
 };
 
 /// Something that happened during a run, for the report.
@@ -57,9 +63,12 @@ struct sim_run_log {
   std::string scenario;
   uint64_t seed = 0;
   std::vector<std::string> agents;
-  /// The agent of each node.
+  /// The agent and the group of each node.
   std::vector<uint32_t> placement;
+  std::vector<std::string> node_group;
   std::vector<config::sim_step> steps;
+  /// Per scenario event: its condition as written ("" for the start).
+  std::vector<std::string> event_after;
   std::vector<sim_event_record> events;
   std::map<std::string, sim_upload_record> uploads;
   std::vector<sim_download_record> downloads;
@@ -101,8 +110,17 @@ struct sim_coordinator_state {
   /// Steps not yet dispatched, requests not yet answered.
   size_t steps_left = 0;
   size_t outstanding = 0;
-  /// Downloads waiting for their dataset's upload (by data name).
+  /// Downloads (by download index) and protect and delete steps (by step
+  /// index) waiting for their dataset (by data name).
   std::multimap<std::string, size_t> waiting;
+  std::multimap<std::string, size_t> waiting_steps;
+  /// Per scenario event: its steps, those not finished yet, and whether
+  /// its condition held (its steps are scheduled).
+  std::vector<std::vector<size_t>> event_steps;
+  std::vector<size_t> event_left;
+  std::vector<bool> event_started;
+  /// Per dataset: downloads not ended yet (`downloads-done:DATA`).
+  std::map<std::string, size_t> downloads_left;
   /// Whether the progress line goes to a terminal (rewritten in place).
   bool tty = false;
   double last_progress = -10;

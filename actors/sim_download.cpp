@@ -1,6 +1,7 @@
 #include "actors/sim_download.hpp"
 
 #include <cstring>
+#include <functional>
 
 #include <spdlog/spdlog.h>
 
@@ -22,14 +23,62 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
     .count();
 }
 
-// Answers once: with the sources asked from the engine when `why` is
-// empty, at once otherwise.
+// Adds the DHT lookups of `keys` (from the node's discovery) to the result,
+// then calls `then`. A node without an answer counts none.
+void collect_lookups(self_ptr self, std::vector<cid> keys,
+                     std::function<void()> then) {
+  auto& st = self->state;
+  if (keys.empty() || !st.spec.discovery)
+    return then();
+  auto key = keys.back();
+  keys.pop_back();
+  self
+    ->request(st.spec.discovery, std::chrono::seconds{5}, get_atom::value,
+              find_atom::value, key)
+    .then(
+      [self, keys, then](uint64_t lookups, uint64_t queries) {
+        self->state.result.dht_lookups += lookups;
+        self->state.result.dht_queries += queries;
+        collect_lookups(self, keys, then);
+      },
+      [self, keys, then](caf::error&) { collect_lookups(self, keys, then); });
+}
+
+// Fills in who delivered the blocks, the duplicates and the DHT lookups,
+// then calls `then`.
+void collect_sources(self_ptr self, std::function<void()> then) {
+  auto& st = self->state;
+  std::vector<cid> keys{st.head.tree_cid};
+  if (auto m = cid::parse(st.spec.cid))
+    keys.push_back(*m);
+  self
+    ->request(st.spec.engine, std::chrono::seconds{5}, peers_atom::value,
+              st.head.tree_cid)
+    .then(
+      [self, keys, then](std::vector<std::string>& ids,
+                         std::vector<uint64_t>& blocks, uint64_t duplicates) {
+        auto& r = self->state.result;
+        r.sources = std::move(ids);
+        r.source_blocks = std::move(blocks);
+        for (auto n : r.source_blocks)
+          r.source_bytes.push_back(n * self->state.head.block_size);
+        r.duplicate_blocks = duplicates;
+        collect_lookups(self, keys, then);
+      },
+      [self, keys, then](caf::error&) { collect_lookups(self, keys, then); });
+}
+
+// Answers once, with the sources, duplicates and lookups asked from the
+// node once the manifest was had (also when `why` says the download
+// failed).
 void finish(self_ptr self, std::string why) {
   auto& st = self->state;
   if (st.done)
     return;
   st.done = true;
   st.result.seconds = seconds_since(st.started);
+  if (st.progress)
+    st.result.blocks_repaired = st.progress->blocks_repaired;
   if (st.stream)
     self->send_exit(st.stream, caf::exit_reason::user_shutdown);
   if (st.progress)
@@ -42,22 +91,15 @@ void finish(self_ptr self, std::string why) {
   };
   if (!why.empty()) {
     st.result.error = std::move(why);
-    return deliver();
+    // Without a manifest there is no dataset to ask about.
+    if (!st.progress)
+      return deliver();
+    return collect_sources(self, std::move(deliver));
   }
   st.result.sha256 = st.hash->finish_hex();
   st.result.verified = st.spec.expect_size > 0 && st.matches &&
                        st.result.bytes == st.spec.expect_size;
-  self
-    ->request(st.spec.engine, std::chrono::seconds{5}, peers_atom::value,
-              st.head.tree_cid)
-    .then(
-      [self, deliver](std::vector<std::string>& ids,
-                      std::vector<uint64_t>& blocks) {
-        self->state.result.sources = std::move(ids);
-        self->state.result.source_blocks = std::move(blocks);
-        deliver();
-      },
-      [deliver](caf::error&) { deliver(); });
+  collect_sources(self, std::move(deliver));
 }
 
 // Takes the bytes of data block `index` that belong to the dataset.
@@ -115,6 +157,8 @@ void open_stream(self_ptr self) {
   spec.window = st.spec.window;
   spec.block_size = st.head.block_size;
   spec.progress = st.progress;
+  spec.ec = st.ec;
+  spec.ec_backend = st.backend;
   st.stream =
     self->spawn(store_stream, spec, st.spec.store, st.spec.supervisor);
   // CAF 0.17 never answers a request pending at an actor that died.
@@ -127,8 +171,17 @@ void start_stream(self_ptr self, block& head) {
   auto m = manifest_from_block(head);
   if (!m)
     return finish(self, "invalid manifest: " + describe(m.error()));
-  if (m->is_protected)
-    return finish(self, "protected datasets are not simulated yet");
+  if (m->is_protected) {
+    auto layout =
+      storage::ec_layout::make(m->content_blocks_count(), m->ec_k, m->ec_m);
+    if (!layout || layout->total() != m->blocks_count())
+      return finish(self, "protected dataset with an inconsistent layout");
+    auto backend = storage::parse_ec_backend(st.spec.ec_backend);
+    if (!backend)
+      return finish(self, describe(backend.error()));
+    st.ec = *layout;
+    st.backend = *backend;
+  }
   st.head = std::move(*m);
   if (st.head.content_size() == 0)
     return finish(self, {});

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <caf/typed_event_based_actor.hpp>
@@ -33,6 +34,8 @@ struct sim_download_spec {
   uint64_t expect_seed = 0;
   /// Blocks requested ahead (the node's `--stream-window`).
   uint32_t window = 64;
+  /// The node's `--ec-backend`: repairs of a protected dataset use it.
+  std::string ec_backend = "jerasure";
   /// New streams after a block nobody had (peers that hold part of the
   /// dataset may be all a node knows at first), each a second later, as a
   /// client of the REST API would try again.
@@ -42,6 +45,7 @@ struct sim_download_spec {
   node_supervisor_actor supervisor;
   network_store_actor store;
   engine_actor engine;
+  discovery_actor discovery;
   std::shared_ptr<download_log> downloads;
 };
 
@@ -50,6 +54,9 @@ struct sim_download_state {
   static inline constexpr const char* name = "sim_download";
   sim_download_spec spec;
   manifest head;
+  /// A protected dataset's layout: blocks nobody has are rebuilt from it.
+  std::optional<storage::ec_layout> ec;
+  storage::ec_backend backend = storage::ec_backend::jerasure;
   store_stream_actor stream;
   uint64_t next = 0;
   sim_download_result result;
@@ -65,9 +72,11 @@ struct sim_download_state {
 
 /// Fetches the manifest through the node's network store (peers first,
 /// then providers found in the DHT), reads every data block in order from
-/// a `store_stream` (as `GET /data/{cid}/network/stream` does), hashes the
+/// a `store_stream` (as `GET /data/{cid}/network/stream` does; of a
+/// protected dataset, with repair from parity), hashes the
 /// bytes, compares them with the expected synthetic dataset, and answers
-/// with the timings, the bytes and the peers that delivered blocks. A block
+/// with the timings, the bytes, the peers that delivered blocks, the
+/// duplicates, and the node's DHT lookups for the dataset. A block
 /// nobody has (`not_found`) ends the stream; the download goes on from
 /// there with a new one, up to `max_retries` times (counted in the
 /// result). The download fails (in its result) when the node's supervisor

@@ -20,31 +20,77 @@ struct scenario_group {
   uint32_t first = 0;
 };
 
-/// What an event of the timeline does.
-enum class event_kind { upload, download, kill, restart };
+/// What an event of the timeline does. `churn` expands into kills and
+/// restarts; every other kind is also the kind of its steps.
+enum class event_kind { upload, download, kill, restart, protect, del, churn };
+
+/// The name of `k` as a scenario writes it ("delete" for `del`).
+const char* event_name(event_kind k);
+
+/// Which nodes an event acts on: every node of `group` (or of every group)
+/// unless `fraction` (seeded) or `nodes` (a list) narrow it.
+struct node_selector {
+  std::string group;
+  std::optional<double> fraction;
+  std::vector<uint32_t> nodes;
+};
+
+/// A random duration in seconds (`down = "exp:5s"`): fixed, exponential
+/// with a mean, or uniform within bounds.
+struct duration_dist {
+  enum class shape { fixed, exponential, uniform };
+  shape kind = shape::fixed;
+  /// fixed: the value; exponential: the mean; uniform: the bounds.
+  double a = 0;
+  double b = 0;
+};
+
+/// When an event's `at` counts from: the start of the timeline, or the
+/// moment a condition holds (`after = "event:NAME"`: every request of
+/// the named event was answered; `after = "downloads-done:DATA"`: every
+/// download of the dataset ended, whatever its state).
+struct event_condition {
+  enum class what { start, event_done, downloads_done };
+  what kind = what::start;
+  /// The event's name or the dataset's.
+  std::string name;
+};
 
 /// One entry of the timeline (`[[event]]`).
 struct scenario_event {
   event_kind kind = event_kind::upload;
-  /// Seconds after the nodes are up.
+  /// Seconds after `after` holds (by default: after the nodes are up).
   double at = 0;
+  event_condition after;
+  /// Optional, for `after = "event:NAME"`.
+  std::string name;
   /// Line of the event in the file, for messages.
   int line = 0;
-  /// upload: the node, the dataset's name, size and data seed.
-  uint32_t node = 0;
+  /// upload, protect: the node (protect: unset means the dataset's
+  /// uploader); the dataset's name; upload: its size and data seed.
+  std::optional<uint32_t> node;
   std::string data;
   uint64_t size = 0;
   std::optional<uint64_t> data_seed;
-  /// download, kill, restart: which nodes. All of the group (or of every
-  /// node) unless `fraction` or `nodes` say otherwise; a download leaves
-  /// out the dataset's uploader.
-  std::string group;
-  std::optional<double> fraction;
-  std::vector<uint32_t> nodes;
+  /// protect: erasure coding with K data and M parity blocks per step; the
+  /// protected dataset is named `as` (default `<data>.ec`).
+  uint32_t k = 0;
+  uint32_t m = 0;
+  std::string as;
+  /// download, kill, restart, delete, churn: which nodes. A download leaves
+  /// out the node the dataset came from.
+  node_selector select;
   /// download: starts spread uniformly over [at, at + spread].
   double spread = 0;
-  /// kill: restart each node this many seconds later (unset: stays down).
-  std::optional<double> restart_after;
+  /// kill: restart each node after a time drawn from this (unset: stays
+  /// down). churn: also the time each node stays down.
+  std::optional<duration_dist> down;
+  /// churn: the time each node stays up between kills, and for how long
+  /// (from `at`) nodes are killed.
+  std::optional<duration_dist> up;
+  double duration = 0;
+  /// delete: the fraction of the dataset's blocks each node drops (seeded).
+  double blocks = 0;
 };
 
 /// A simulation scenario (README "cairn-sim", the scenario format).
@@ -73,19 +119,37 @@ std::optional<scenario> parse_scenario(const std::string& path,
 
 /// One concrete step of a run, the timeline expanded with the seed.
 struct sim_step {
+  /// Seconds after the condition of its event (scenario::events[event]).
   double at = 0;
   event_kind kind = event_kind::upload;
   uint32_t node = 0;
-  /// upload and download: the dataset (name, size, data seed).
+  /// upload, download, protect, delete: the dataset (name, size, data
+  /// seed); protect: the name of the protected dataset in `as`.
   std::string data;
   uint64_t size = 0;
   uint64_t data_seed = 0;
+  std::string as;
+  /// protect: K and M.
+  uint32_t k = 0;
+  uint32_t m = 0;
+  /// delete: the fraction of blocks to drop and the seed that picks them.
+  double blocks = 0;
+  uint64_t pick_seed = 0;
   /// The event it comes from (index into scenario::events).
   size_t event = 0;
 };
 
-/// The steps of `s` in time order. The same scenario and seed always give
-/// the same steps.
+/// The indices among `count` blocks that a delete step with `fraction`
+/// and `seed` drops, in order.
+std::vector<uint64_t> pick_blocks(uint64_t count, double fraction,
+                                  uint64_t seed);
+
+/// The condition as a scenario writes it ("", "event:NAME",
+/// "downloads-done:DATA").
+std::string to_string(const event_condition& c);
+
+/// The steps of `s`, ordered by condition then time. The same scenario and
+/// seed always give the same steps.
 std::vector<sim_step> expand(const scenario& s, uint64_t seed);
 
 /// The agent (0..agents-1) hosting node `index`.

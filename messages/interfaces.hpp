@@ -216,6 +216,10 @@ using discovery_actor = inspectable_actor::extend<
   caf::replies_to<provide_atom, cid>::with<ok_atom>,
   /// (get_atom, spr_atom) -> (record)   this node's signed peer record
   caf::replies_to<get_atom, spr_atom>::with<std::string>,
+  /// (get_atom, find_atom, cid) -> (lookups, queries)   the provider
+  ///   lookups of `cid` this node finished, and the DHT nodes they queried
+  ///   (the hops of the iterative walks, summed)
+  caf::replies_to<get_atom, find_atom, cid>::with<uint64_t, uint64_t>,
   /// (list_atom) -> (records)   the routing table's contacts
   caf::replies_to<list_atom>::with<std::vector<std::string>>,
   /// (udp_atom, datagram, from) -> ()   internal: from the receiver thread
@@ -244,10 +248,11 @@ using engine_actor = session_owner_actor::extend<
                   std::vector<std::string>>::with<ok_atom>,
   /// (peers_atom) -> (summaries)   the connected peers
   caf::replies_to<peers_atom>::with<std::vector<peer_summary>>,
-  /// (peers_atom, tree) -> (peer_ids, blocks)   who delivered how many
-  ///   blocks of a dataset (its tree CID) to this node
+  /// (peers_atom, tree) -> (peer_ids, blocks, duplicates)   who delivered
+  ///   how many blocks of a dataset (its tree CID) to this node, and how
+  ///   many blocks arrived again after one copy was had
   caf::replies_to<peers_atom, cid>::with<std::vector<std::string>,
-                                         std::vector<uint64_t>>,
+                                         std::vector<uint64_t>, uint64_t>,
   /// (tick_atom) -> ()   internal: timeouts, end-game, re-discovery
   caf::reacts_to<tick_atom>,
   /// (lost_atom) -> ()   internal: fail the wants no known holder has

@@ -26,6 +26,7 @@ using upload_atom = caf::atom_constant<caf::atom("upload")>;
 using download_atom = caf::atom_constant<caf::atom("download")>;
 using kill_atom = caf::atom_constant<caf::atom("kill")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using protect_atom = caf::atom_constant<caf::atom("protect")>;
 
 /// A synthetic dataset stored on a node.
 struct sim_upload_result {
@@ -63,16 +64,29 @@ struct sim_download_result {
   /// one was needed.
   uint32_t retries = 0;
   std::string retry_reason;
-  /// Peers that delivered blocks of the dataset, and how many each.
+  /// Peers that delivered blocks of the dataset, how many each, and the
+  /// bytes of those blocks (whole blocks, as they travelled).
   std::vector<std::string> sources;
   std::vector<uint64_t> source_blocks;
+  std::vector<uint64_t> source_bytes;
+  /// Data blocks of a protected dataset rebuilt from parity because no
+  /// peer had them.
+  uint64_t blocks_repaired = 0;
+  /// Blocks of the dataset that arrived again after one copy was had.
+  uint64_t duplicate_blocks = 0;
+  /// Provider lookups the node finished for the dataset (its manifest and
+  /// its tree), and the DHT nodes they queried (their hops, summed).
+  uint64_t dht_lookups = 0;
+  uint64_t dht_queries = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, sim_download_result& x) {
   return f(caf::meta::type_name("sim_download_result"), x.cid, x.bytes,
            x.seconds, x.first_byte_seconds, x.sha256, x.verified, x.error,
-           x.retries, x.retry_reason, x.sources, x.source_blocks);
+           x.retries, x.retry_reason, x.sources, x.source_blocks,
+           x.source_bytes, x.blocks_repaired, x.duplicate_blocks, x.dht_lookups,
+           x.dht_queries);
 }
 
 /// One hosted node as its agent sees it.
@@ -130,6 +144,20 @@ using sim_agent_actor = caf::typed_actor<
   ///   without its orderly stop (as a crash would); its store is closed
   ///   before a restart reopens it
   caf::replies_to<kill_atom, uint32_t>::with<ok_atom>,
+  /// (protect_atom, node, cid, k, m) -> (result)   erasure-protects the
+  ///   dataset `cid` stored on the node (as `POST .../protect`): the
+  ///   result's CID is the protected dataset's
+  ///   errors: not_found (no such node or dataset, or a block missing),
+  ///   unavailable (node down), invalid_argument (K, M)
+  caf::replies_to<protect_atom, uint32_t, std::string, uint32_t,
+                  uint32_t>::with<sim_upload_result>,
+  /// (delete_atom, node, cid, fraction, seed) -> (deleted)   drops the
+  ///   blocks `config::pick_blocks(count, fraction, seed)` of the dataset
+  ///   `cid` (data and parity, by leaf) from the node's store, as a failing
+  ///   disk would; answers how many it held and dropped
+  ///   errors: not_found (no such node or dataset), unavailable (node down)
+  caf::replies_to<delete_atom, uint32_t, std::string, double,
+                  uint64_t>::with<uint64_t>,
   /// (restart_atom, node) -> (spr)   starts a killed node again on its data
   ///   dir, key and (when free) ports
   caf::replies_to<restart_atom, uint32_t>::with<std::string>,

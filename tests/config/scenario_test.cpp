@@ -2,7 +2,10 @@
 // does not (naming the line and the key), and a schedule that depends only
 // on the scenario and the seed.
 
+#include <algorithm>
 #include <fstream>
+#include <map>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -92,6 +95,20 @@ action = "kill"
 group = "rest"
 fraction = 0.3
 restart_after = 1
+[[event]]
+at = 1
+action = "churn"
+group = "rest"
+fraction = 0.5
+up = "exp:3s"
+down = "uniform:1s..2s"
+duration = 20
+[[event]]
+after = "downloads-done:f"
+action = "delete"
+data = "f"
+fraction = 0.5
+blocks = 0.25
 )");
   ASSERT_TRUE(s) << why_;
   auto key = [](const std::vector<sim_step>& xs) {
@@ -99,21 +116,126 @@ restart_after = 1
     for (auto& x : xs)
       out += std::to_string(static_cast<int>(x.kind)) + ":" +
              std::to_string(x.node) + "@" + std::to_string(x.at) + "/" +
-             std::to_string(x.data_seed) + " ";
+             std::to_string(x.data_seed) + "/" + std::to_string(x.pick_seed) +
+             " ";
     return out;
   };
   auto a = expand(*s, 11);
   EXPECT_EQ(key(a), key(expand(*s, 11)));
   EXPECT_NE(key(a), key(expand(*s, 12)));
-  size_t downloads = 0, kills = 0, restarts = 0;
+  size_t downloads = 0, kills = 0, restarts = 0, deletes = 0;
   for (auto& x : a) {
     downloads += x.kind == event_kind::download;
-    kills += x.kind == event_kind::kill;
-    restarts += x.kind == event_kind::restart;
+    kills += x.event == 2 && x.kind == event_kind::kill;
+    restarts += x.event == 2 && x.kind == event_kind::restart;
+    deletes += x.kind == event_kind::del;
   }
   EXPECT_EQ(downloads, 5u) << "half of the nine others";
   EXPECT_EQ(kills, 3u) << "30% of the group of nine";
   EXPECT_EQ(restarts, 3u);
+  EXPECT_EQ(deletes, 5u) << "half of the ten nodes";
+}
+
+TEST_F(ScenarioTest, ProtectDeleteAndConditionsExpandIntoSteps) {
+  auto s = parse(std::string{base} + R"(
+[[event]]
+name = "up"
+action = "upload"
+data = "f"
+size = "1MiB"
+[[event]]
+after = "event:up"
+at = 0.5
+action = "protect"
+data = "f"
+k = 4
+m = 2
+[[event]]
+after = "event:up"
+name = "damage"
+action = "delete"
+data = "f"
+nodes = [0]
+blocks = 0.25
+[[event]]
+after = "event:damage"
+action = "download"
+data = "f.ec"
+nodes = [3, 4]
+)");
+  ASSERT_TRUE(s) << why_;
+  ASSERT_EQ(s->events.size(), 4u);
+  EXPECT_EQ(s->events[1].as, "f.ec") << "the default name of a protected set";
+  EXPECT_EQ(s->events[1].after.kind, event_condition::what::event_done);
+  EXPECT_EQ(to_string(s->events[3].after), "event:damage");
+  auto steps = expand(*s, 3);
+  ASSERT_EQ(steps.size(), 5u);
+  std::map<event_kind, std::vector<sim_step>> by;
+  for (auto& x : steps)
+    by[x.kind].push_back(x);
+  ASSERT_EQ(by[event_kind::protect].size(), 1u);
+  auto& p = by[event_kind::protect][0];
+  EXPECT_EQ(p.node, 0u) << "on the uploader by default";
+  EXPECT_EQ(p.as, "f.ec");
+  EXPECT_EQ(p.k, 4u);
+  EXPECT_EQ(p.m, 2u);
+  EXPECT_EQ(p.at, 0.5) << "seconds after its condition";
+  EXPECT_EQ(p.data_seed, by[event_kind::upload][0].data_seed);
+  ASSERT_EQ(by[event_kind::del].size(), 1u);
+  EXPECT_EQ(by[event_kind::del][0].blocks, 0.25);
+  ASSERT_EQ(by[event_kind::download].size(), 2u);
+  EXPECT_EQ(by[event_kind::download][0].data, "f.ec");
+  EXPECT_EQ(by[event_kind::download][0].size, 1u << 20);
+}
+
+TEST_F(ScenarioTest, ChurnAlternatesKillsAndRestartsWithinItsDuration) {
+  auto s = parse(std::string{base} + R"(
+[[event]]
+at = 2
+action = "churn"
+group = "rest"
+up = "uniform:1s..3s"
+down = "500ms"
+duration = 30
+)");
+  ASSERT_TRUE(s) << why_;
+  auto& e = s->events[0];
+  EXPECT_EQ(e.up->kind, duration_dist::shape::uniform);
+  EXPECT_EQ(e.up->a, 1);
+  EXPECT_EQ(e.up->b, 3);
+  EXPECT_EQ(e.down->kind, duration_dist::shape::fixed);
+  EXPECT_DOUBLE_EQ(e.down->a, 0.5);
+  std::map<uint32_t, std::vector<sim_step>> per_node;
+  for (auto& x : expand(*s, 9))
+    per_node[x.node].push_back(x);
+  EXPECT_EQ(per_node.size(), 9u) << "every node of the group churns";
+  for (auto& [node, xs] : per_node) {
+    ASSERT_GE(xs.size(), 2u * 7) << "about ten 2.5 s cycles in 30 s";
+    ASSERT_EQ(xs.size() % 2, 0u) << "each kill has its restart";
+    for (size_t i = 0; i < xs.size(); ++i) {
+      EXPECT_EQ(xs[i].kind,
+                i % 2 == 0 ? event_kind::kill : event_kind::restart);
+      if (i % 2 == 1) {
+        EXPECT_NEAR(xs[i].at - xs[i - 1].at, 0.5, 1e-9);
+      } else {
+        EXPECT_LT(xs[i].at, 32.0);
+        EXPECT_GE(xs[i].at - (i == 0 ? 2.0 : xs[i - 1].at), 1.0);
+        EXPECT_LE(xs[i].at - (i == 0 ? 2.0 : xs[i - 1].at), 3.0);
+      }
+    }
+  }
+}
+
+TEST_F(ScenarioTest, PickBlocksIsASeededSubsetOfTheAskedSize) {
+  auto a = pick_blocks(100, 0.3, 42);
+  ASSERT_EQ(a.size(), 30u);
+  EXPECT_TRUE(std::is_sorted(a.begin(), a.end()));
+  EXPECT_EQ(std::set<uint64_t>(a.begin(), a.end()).size(), 30u);
+  EXPECT_LT(a.back(), 100u);
+  EXPECT_EQ(a, pick_blocks(100, 0.3, 42));
+  EXPECT_NE(a, pick_blocks(100, 0.3, 43));
+  EXPECT_EQ(pick_blocks(7, 1.0, 1).size(), 7u);
+  EXPECT_TRUE(pick_blocks(7, 0.0, 1).empty());
 }
 
 TEST_F(ScenarioTest, BadScenariosGiveOneLineNamingTheLineAndTheKey) {
@@ -132,7 +254,7 @@ TEST_F(ScenarioTest, BadScenariosGiveOneLineNamingTheLineAndTheKey) {
                          "data = \"f\"\nsize = 5\n",
      "s.toml:17: event 'upload': node: node 10 out of range (10 nodes)"},
     {std::string{base} + "\n[[event]]\naction = \"download\"\ndata = \"g\"\n",
-     "s.toml:15: event 'download': no upload of 'g'"},
+     "s.toml:15: event 'download': no upload or protect of 'g'"},
     {"seed = 1\nwhatever = 2\n[[group]]\ncount = 1\n",
      "s.toml:2: scenario: unknown key 'whatever'"},
     {"[[group]]\ncount = 1\n[group.node]\napi-port = 5\n",
@@ -143,6 +265,38 @@ TEST_F(ScenarioTest, BadScenariosGiveOneLineNamingTheLineAndTheKey) {
     {"[[group]]\ncount = 2\n[bootstrap]\nnode = 2\n",
      "s.toml:4: bootstrap.node: node 2 out of range (2 nodes)"},
     {"[[group]\n", "s.toml:1: "},
+    {std::string{base} + "\n[[event]]\naction = \"protect\"\ndata = \"g\"\n"
+                         "k = 4\nm = 2\n",
+     "s.toml:15: event 'protect': no upload of 'g'"},
+    {std::string{base} + "\n[[event]]\naction = \"upload\"\ndata = \"f\"\n"
+                         "size = 5\n[[event]]\naction = \"protect\"\n"
+                         "data = \"f\"\nk = 0\nm = 2\n",
+     "s.toml:22: event 'protect': k must be 1..255"},
+    {std::string{base} + "\n[[event]]\naction = \"delete\"\ndata = \"f\"\n"
+                         "blocks = 1.5\n",
+     "s.toml:18: event 'delete': blocks must be a fraction within 0..1"},
+    {std::string{base} + "\n[[event]]\naction = \"kill\"\n"
+                         "down = \"poisson:3s\"\n",
+     "s.toml:17: event 'kill': down: 'poisson:3s' is not a duration"},
+    {std::string{base} + "\n[[event]]\naction = \"churn\"\nup = \"exp:2s\"\n"
+                         "down = \"uniform:5s..1s\"\nduration = 9\n",
+     "s.toml:18: event 'churn': down: 'uniform:5s..1s' is not a duration"},
+    {std::string{base} + "\n[[event]]\naction = \"churn\"\nup = \"exp:2s\"\n"
+                         "down = 1\n",
+     "s.toml:15: event 'churn': missing key 'duration'"},
+    {std::string{base} + "\n[[event]]\naction = \"restart\"\n"
+                         "after = \"event:nope\"\n",
+     "s.toml:15: event 'restart': after: no event named 'nope'"},
+    {std::string{base} + "\n[[event]]\naction = \"restart\"\n"
+                         "after = \"when:ready\"\n",
+     "s.toml:17: event 'restart': after: 'when:ready' is not a condition"},
+    {std::string{base} + "\n[[event]]\nname = \"a\"\naction = \"restart\"\n"
+                         "after = \"event:b\"\n[[event]]\nname = \"b\"\n"
+                         "action = \"kill\"\nafter = \"event:a\"\n",
+     "event 'kill': after: 'event:a' waits for itself"},
+    {std::string{base} + "\n[[event]]\naction = \"upload\"\ndata = \"f\"\n"
+                         "size = 5\nk = 3\n",
+     "s.toml:19: event 'upload': unknown key 'k'"},
   };
   for (auto& c : cases) {
     EXPECT_FALSE(parse(c.text)) << c.text;

@@ -12,10 +12,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <iterator>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -82,6 +84,12 @@ action = "download"
 data = "f"
 fraction = 0.67
 spread = 1
+[[event]]
+after = "downloads-done:f"
+action = "delete"
+data = "f"
+fraction = 0.5
+blocks = 0.5
 )";
 
 // A `cairn-sim agent` process on `ip` (port chosen by the OS), run through
@@ -388,6 +396,124 @@ TEST(SimTest, TheSameSeedGivesTheSameScheduleAndCids) {
   EXPECT_NE(first["uploads"][0]["cid"], other["uploads"][0]["cid"])
     << "another seed, other data";
   EXPECT_NE(first["schedule"], other["schedule"]);
+  size_t deletes = 0;
+  for (auto& step : first["schedule"])
+    if (step["kind"] == "delete") {
+      ++deletes;
+      EXPECT_EQ(step["after"], "downloads-done:f");
+    }
+  EXPECT_EQ(deletes, 2u) << "half of the four nodes drop blocks";
+  double last_download_end = 0, first_delete = -1;
+  for (auto& e : first["events"]) {
+    if (e["what"] == "download done")
+      last_download_end = std::max(last_download_end, e["at"].get<double>());
+    if (first_delete < 0 &&
+        (e["what"] == "deleted blocks" || e["what"] == "delete failed"))
+      first_delete = e["at"];
+  }
+  EXPECT_GE(first_delete, last_download_end)
+    << "the deletes waited for the downloads: " << first["events"].dump(1);
+}
+
+// Protect, then lose blocks, then download: each step waits for the one
+// before (`after`), and the downloads get the lost blocks from parity.
+const char* const repair_scenario = R"(
+seed = 3
+time_limit = 60
+[[group]]
+name = "seed"
+count = 1
+[[group]]
+name = "rest"
+count = 3
+[[event]]
+name = "up"
+action = "upload"
+node = 0
+data = "f"
+size = "1MiB"
+[[event]]
+name = "ec"
+after = "event:up"
+action = "protect"
+data = "f"
+k = 2
+m = 2
+[[event]]
+name = "damage"
+after = "event:ec"
+at = 2
+action = "delete"
+data = "f.ec"
+nodes = [0]
+blocks = 0.1
+[[event]]
+after = "event:damage"
+action = "download"
+data = "f.ec"
+group = "rest"
+)";
+
+TEST(SimTest, ProtectedDatasetLosesBlocksAndDownloadsAfterItCompleteByRepair) {
+  temp_dir dir{"cairn-sim-it"};
+  write_file(dir.file("repair.toml"), repair_scenario);
+  auto out = dir.file("out");
+  auto r = run_process({CAIRN_SIM_BIN, "run", dir.file("repair.toml"),
+                        "--local-agents", "1", "--out", out},
+                       {}, {}, 90s);
+  EXPECT_EQ(r.code, 0) << r.describe();
+  auto report = read_json(out + "/report.json");
+  ASSERT_TRUE(report.is_object()) << "no report.json" << r.describe();
+  json plain, ec;
+  for (auto& u : report["uploads"])
+    (u["data"] == "f" ? plain : ec) = u;
+  ASSERT_EQ(report["uploads"].size(), 2u) << report["uploads"].dump(1);
+  EXPECT_EQ(ec["data"], "f.ec");
+  EXPECT_EQ(ec["protects"], "f");
+  EXPECT_EQ(ec["k"], 2);
+  EXPECT_NE(ec["cid"], plain["cid"]) << "a dataset of its own";
+  EXPECT_EQ(ec["sha256"], plain["sha256"]) << "of the same bytes";
+  double protected_at = -1, deleted_at = -1;
+  for (auto& e : report["events"]) {
+    if (e["what"] == "protected")
+      protected_at = e["at"];
+    if (e["what"] == "deleted blocks") {
+      deleted_at = e["at"];
+      EXPECT_EQ(e["node"], 0);
+      EXPECT_NE(e["detail"], "f.ec: 0 blocks") << "blocks were dropped";
+    }
+  }
+  ASSERT_GE(protected_at, 0) << report["events"].dump(1);
+  ASSERT_GE(deleted_at, protected_at) << "the delete waited for the protect";
+  ASSERT_EQ(report["downloads"].size(), 3u);
+  uint64_t repaired = 0;
+  for (auto& d : report["downloads"]) {
+    EXPECT_EQ(d["state"], "done") << d.dump(1);
+    EXPECT_TRUE(d["verified"].get<bool>());
+    EXPECT_EQ(d["cid"], ec["cid"]);
+    EXPECT_GE(d["at"].get<double>(), deleted_at)
+      << "the downloads waited for the delete";
+    repaired += d["blocks_repaired"].get<uint64_t>();
+    uint64_t from_peers = 0;
+    for (auto& src : d["sources"])
+      from_peers += src["bytes"].get<uint64_t>();
+    EXPECT_GT(from_peers, 0u) << "bytes per source peer";
+  }
+  EXPECT_GT(repaired, 0u) << "blocks nobody had were rebuilt from parity";
+  for (auto& step : report["schedule"])
+    if (step["kind"] == "download")
+      EXPECT_EQ(step["after"], "event:damage");
+  ASSERT_EQ(report["plots"].size(), 3u) << report.dump(1);
+  for (auto& p : report["plots"]) {
+    std::ifstream svg(out + "/" + p.get<std::string>());
+    std::string head(4, '\0');
+    svg.read(head.data(), 4);
+    EXPECT_EQ(head, "<svg") << p;
+  }
+  std::ifstream md(out + "/report.md");
+  std::string text{std::istreambuf_iterator<char>(md), {}};
+  EXPECT_NE(text.find("![completion-cdf.svg](completion-cdf.svg)"),
+            std::string::npos);
 }
 
 TEST(SimTest, BadScenariosExitTwoWithOneLineNamingTheKey) {
@@ -408,6 +534,15 @@ TEST(SimTest, BadScenariosExitTwoWithOneLineNamingTheKey) {
      "bad.toml:6: event 'upload': size: negative size -1"},
     {"[[group]]\ncount = 2\nagent = 5\n",
      "group 'group0': agent 5 out of range (1 agents)"},
+    {"[[group]]\ncount = 2\n[[event]]\naction = \"kill\"\n"
+     "down = \"exp:-1s\"\n",
+     "bad.toml:5: event 'kill': down: 'exp:-1s' is not a duration"},
+    {"[[group]]\ncount = 2\n[[event]]\naction = \"delete\"\n"
+     "data = \"f\"\nblocks = 0.5\nafter = \"event:x\"\n",
+     "bad.toml:3: event 'delete': no upload or protect of 'f'"},
+    {"[[group]]\ncount = 2\n[[event]]\naction = \"restart\"\n"
+     "after = \"event:x\"\n",
+     "bad.toml:3: event 'restart': after: no event named 'x'"},
   };
   for (auto& c : cases) {
     write_file(dir.file("bad.toml"), c.text);

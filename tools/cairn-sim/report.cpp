@@ -16,20 +16,6 @@ namespace {
 
 using json = nlohmann::json;
 
-const char* kind_name(config::event_kind k) {
-  switch (k) {
-  case config::event_kind::upload:
-    return "upload";
-  case config::event_kind::download:
-    return "download";
-  case config::event_kind::kill:
-    return "kill";
-  case config::event_kind::restart:
-    return "restart";
-  }
-  return "?";
-}
-
 // The q-quantile of sorted `xs` (nearest rank).
 double quantile(const std::vector<double>& xs, double q) {
   if (xs.empty())
@@ -55,9 +41,23 @@ json to_json(const actors::sim_run_log& log) {
   j["run_seconds"] = log.run_seconds;
   j["schedule"] = json::array();
   for (auto& s : log.steps) {
-    json x{{"at", s.at}, {"kind", kind_name(s.kind)}, {"node", s.node}};
+    json x{{"at", s.at},
+           {"kind", config::event_name(s.kind)},
+           {"node", s.node},
+           {"event", s.event}};
+    if (s.event < log.event_after.size() && !log.event_after[s.event].empty())
+      x["after"] = log.event_after[s.event];
     if (!s.data.empty())
       x["data"] = s.data;
+    if (s.kind == config::event_kind::protect) {
+      x["as"] = s.as;
+      x["k"] = s.k;
+      x["m"] = s.m;
+    }
+    if (s.kind == config::event_kind::del) {
+      x["blocks"] = s.blocks;
+      x["pick_seed"] = s.pick_seed;
+    }
     j["schedule"].push_back(std::move(x));
   }
   j["placement"] = log.placement;
@@ -68,6 +68,11 @@ json to_json(const actors::sim_run_log& log) {
            {"size", u.size},
            {"data_seed", u.data_seed},
            {"at", u.at}};
+    if (!u.source.empty()) {
+      x["protects"] = u.source;
+      x["k"] = u.k;
+      x["m"] = u.m;
+    }
     if (u.result) {
       x["cid"] = u.result->cid;
       x["sha256"] = u.result->sha256;
@@ -84,21 +89,29 @@ json to_json(const actors::sim_run_log& log) {
     for (size_t i = 0; i < r.sources.size(); ++i)
       sources.push_back(
         {{"peer", r.sources[i]},
-         {"blocks", i < r.source_blocks.size() ? r.source_blocks[i] : 0}});
-    j["downloads"].push_back({{"node", d.node},
-                              {"data", d.data},
-                              {"cid", r.cid},
-                              {"at", d.at},
-                              {"state", d.state},
-                              {"bytes", r.bytes},
-                              {"seconds", r.seconds},
-                              {"first_byte_seconds", r.first_byte_seconds},
-                              {"sha256", r.sha256},
-                              {"verified", r.verified},
-                              {"error", r.error},
-                              {"retries", r.retries},
-                              {"retry_reason", r.retry_reason},
-                              {"sources", std::move(sources)}});
+         {"blocks", i < r.source_blocks.size() ? r.source_blocks[i] : 0},
+         {"bytes", i < r.source_bytes.size() ? r.source_bytes[i] : 0}});
+    j["downloads"].push_back(
+      {{"node", d.node},
+       {"group", d.node < log.node_group.size() ? log.node_group[d.node]
+                                                : std::string{}},
+       {"data", d.data},
+       {"cid", r.cid},
+       {"at", d.at},
+       {"state", d.state},
+       {"bytes", r.bytes},
+       {"seconds", r.seconds},
+       {"first_byte_seconds", r.first_byte_seconds},
+       {"sha256", r.sha256},
+       {"verified", r.verified},
+       {"error", r.error},
+       {"retries", r.retries},
+       {"blocks_repaired", r.blocks_repaired},
+       {"duplicate_blocks", r.duplicate_blocks},
+       {"dht_lookups", r.dht_lookups},
+       {"dht_queries", r.dht_queries},
+       {"retry_reason", r.retry_reason},
+       {"sources", std::move(sources)}});
   }
   j["events"] = json::array();
   for (auto& e : log.events) {
@@ -114,6 +127,8 @@ json to_json(const actors::sim_run_log& log) {
     j["nodes"].push_back(
       {{"index", n.index},
        {"agent", n.index < log.placement.size() ? log.placement[n.index] : 0},
+       {"group", n.index < log.node_group.size() ? log.node_group[n.index]
+                                                 : std::string{}},
        {"peer_id", n.peer_id},
        {"up", n.up},
        {"peers", n.peers},
@@ -125,13 +140,19 @@ json to_json(const actors::sim_run_log& log) {
   return j;
 }
 
-std::string to_markdown(const actors::sim_run_log& log) {
+std::string to_markdown(const actors::sim_run_log& log,
+                        const std::vector<std::string>& plots,
+                        const std::string& plots_why) {
   std::map<std::string, size_t> states;
   std::vector<double> times;
-  uint64_t bytes = 0;
+  uint64_t bytes = 0, dups = 0, lookups = 0, queries = 0, repaired = 0;
   for (auto& d : log.downloads) {
     ++states[d.state];
     bytes += d.result.bytes;
+    dups += d.result.duplicate_blocks;
+    lookups += d.result.dht_lookups;
+    queries += d.result.dht_queries;
+    repaired += d.result.blocks_repaired;
     if (d.state == "done")
       times.push_back(d.result.seconds);
   }
@@ -149,7 +170,11 @@ std::string to_markdown(const actors::sim_run_log& log) {
         " |\n";
   md += "| start-up | " + fixed(log.startup_seconds) + " s |\n";
   md += "| timeline | " + fixed(log.run_seconds) + " s |\n";
-  md += "| bytes downloaded | " + std::to_string(bytes) + " |\n\n";
+  md += "| bytes downloaded | " + std::to_string(bytes) + " |\n";
+  md += "| duplicate blocks received | " + std::to_string(dups) + " |\n";
+  md += "| blocks rebuilt from parity | " + std::to_string(repaired) + " |\n";
+  md += "| DHT provider lookups | " + std::to_string(lookups) + " (" +
+        std::to_string(queries) + " nodes queried) |\n\n";
   md += "## Downloads\n\n| state | count |\n|---|---|\n";
   for (auto& [s, n] : states)
     md += "| " + s + " | " + std::to_string(n) + " |\n";
@@ -177,6 +202,11 @@ std::string to_markdown(const actors::sim_run_log& log) {
       md += "| " + std::to_string(d->node) + " | " + d->data + " | " +
             d->state + " | " + d->result.error + " |\n";
   }
+  md += "\n## Plots\n\n";
+  for (auto& p : plots)
+    md += "![" + p + "](" + p + ")\n\n";
+  if (!plots_why.empty())
+    md += "Plots skipped: " + plots_why + ".\n";
   md += "\n## Events\n\n| t (s) | what | node | detail |\n|---|---|---|---|\n";
   for (auto& e : log.events)
     md += "| " + fixed(e.at) + " | " + e.what + " | " +
@@ -188,10 +218,16 @@ std::string to_markdown(const actors::sim_run_log& log) {
 
 std::string write_report(const actors::sim_run_log& log,
                          const std::string& dir) {
+  std::string plots_why;
+  auto plots = write_plots(log, dir, plots_why);
+  auto j = to_json(log);
+  j["plots"] = plots;
+  if (!plots_why.empty())
+    j["plots_skipped"] = plots_why;
   std::ofstream js(dir + "/report.json", std::ios::trunc);
-  js << to_json(log).dump(2) << "\n";
+  js << j.dump(2) << "\n";
   std::ofstream md(dir + "/report.md", std::ios::trunc);
-  md << to_markdown(log);
+  md << to_markdown(log, plots, plots_why);
   if (!js || !md)
     return "cannot write the report into " + dir;
   return {};

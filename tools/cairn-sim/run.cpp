@@ -229,8 +229,12 @@ int run_scenario(const run_options& o) {
   log->scenario = sc.path;
   log->seed = o.seed ? *o.seed : sc.seed;
   log->steps = config::expand(sc, log->seed);
+  for (auto& e : sc.events)
+    log->event_after.push_back(config::to_string(e.after));
   for (uint32_t i = 0; i < sc.node_count(); ++i)
     log->placement.push_back(config::placement(sc, i, agent_count));
+  for (auto& g : sc.groups)
+    log->node_group.insert(log->node_group.end(), g.count, g.name);
 
   std::vector<local_agent> locals;
   if (o.local_agents > 0) {

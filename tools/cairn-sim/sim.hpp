@@ -103,10 +103,17 @@ int run_agent(const agent_options& o);
 /// scenario or command line.
 int run_scenario(const run_options& o);
 
-/// Writes `report.json` and `report.md` into `dir`. Returns an empty
-/// string, or why it could not.
+/// Writes `report.json`, `report.md` and the plots into `dir`. Returns an
+/// empty string, or why it could not.
 std::string write_report(const actors::sim_run_log& log,
                          const std::string& dir);
+
+/// Writes the plots of a run into `dir` as SVG: `completion-cdf.svg`,
+/// `throughput.svg`, `bytes-served.svg`, with a line (or bar colour) per
+/// group where there are several. Returns the names written; sets `why`
+/// when some or all were not (no downloads, a file not writable).
+std::vector<std::string> write_plots(const actors::sim_run_log& log,
+                                     const std::string& dir, std::string& why);
 
 /// `cairn-sim cert`: makes a cluster CA and one certificate and key it
 /// signed, and a fresh secret, in `dir` (created if needed; refused if it
