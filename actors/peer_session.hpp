@@ -13,6 +13,7 @@
 #include "messages/interfaces.hpp"
 #include "messages/noise.hpp"
 #include "messages/peer_id.hpp"
+#include "messages/wire/delay_queue.hpp"
 #include "messages/wire/frame.hpp"
 #include "messages/wire/messages.hpp"
 #include "storage/node_key.hpp"
@@ -43,6 +44,9 @@ struct session_config {
   /// is dropped: a silent peer holds no session, descriptor or peer slot.
   std::chrono::milliseconds keepalive_interval{15000};
   std::chrono::milliseconds idle_timeout{60000};
+  /// Simulated one-way link latency (`--link-latency`): every frame sent
+  /// once established is held this long first. 0: sent at once.
+  std::chrono::microseconds link_latency{0};
 };
 
 /// Where a session is in its life.
@@ -96,6 +100,12 @@ struct peer_session_state {
   std::chrono::steady_clock::time_point last_in{};
   std::chrono::steady_clock::time_point last_out{};
   std::chrono::steady_clock::time_point next_check{};
+  /// Frames held for `cfg.link_latency`; a `flush_atom` for the head is
+  /// pending whenever it is not empty.
+  wire::delay_queue held;
+  /// Block bytes held since the owner was last told the socket's unsent
+  /// bytes.
+  uint64_t held_untold = 0;
 
   void gauges(std::vector<std::pair<std::string, double>>& out) const {
     out.emplace_back("bytes_in", static_cast<double>(bytes_in));
@@ -103,6 +113,7 @@ struct peer_session_state {
     out.emplace_back("frames_in", static_cast<double>(frames_in));
     out.emplace_back("frames_out", static_cast<double>(frames_out));
     out.emplace_back("unsent", static_cast<double>(unsent));
+    out.emplace_back("held_frames", static_cast<double>(held.size()));
   }
 };
 

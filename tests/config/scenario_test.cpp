@@ -2,10 +2,13 @@
 // does not (naming the line and the key), and a schedule that depends only
 // on the scenario and the seed.
 
+#include <chrono>
 #include <fstream>
+#include <vector>
 
 #include <gtest/gtest.h>
 
+#include "config/options.hpp"
 #include "config/scenario.hpp"
 #include "test_helpers.hpp"
 
@@ -170,3 +173,31 @@ count = 4
 }
 
 } // namespace
+
+TEST_F(ScenarioTest, LatencyExampleGivesEachGroupItsLinkLatency) {
+  std::string why;
+  auto s = parse_scenario(
+    std::string{CAIRN_SOURCE_DIR} + "/config/scenarios/latency.toml", why);
+  ASSERT_TRUE(s) << why;
+  std::vector<std::chrono::milliseconds> latencies;
+  for (auto& g : s->groups) {
+    auto o = parse_node_flags(g.node_flags, why);
+    ASSERT_TRUE(o) << g.name << ": " << why;
+    latencies.push_back(o->link_latency);
+  }
+  using std::chrono::milliseconds;
+  EXPECT_EQ(latencies, (std::vector<milliseconds>{
+                         milliseconds{10}, milliseconds{5}, milliseconds{100}}));
+}
+
+TEST_F(ScenarioTest, BadLinkLatencyIsRefusedWithItsKey) {
+  auto s = parse(R"(seed = 5
+[[group]]
+name = "far"
+count = 2
+[group.node]
+link-latency = "50"
+)");
+  EXPECT_FALSE(s);
+  EXPECT_NE(why_.find("link-latency"), std::string::npos) << why_;
+}
