@@ -71,8 +71,9 @@ TEST(LinkLatencyTest, FiftyMsEachWayMakesARoundTripOfAHundred) {
   expect_round_trip_at_least(a.proc, b.proc, 0.100, 181);
 }
 
-TEST(LinkLatencyTest, EachNodeDelaysOnlyWhatItSends) {
-  // Only the seeder's frames are held: 60 ms one way, 0 the other.
+TEST(LinkLatencyTest, OneSidedLatencyDelaysEveryRoundTrip) {
+  // Only the seeder's frames are held: 60 ms one way, 0 the other, so a
+  // round trip takes 60 ms.
   test_node a{{"--link-latency", "60ms"}};
   test_node b;
   ASSERT_TRUE(a.proc.start());
