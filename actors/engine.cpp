@@ -382,11 +382,23 @@ void on_delivery(self_ptr self, peer_entry& p, wire::block_delivery& msg) {
           .then([done](uint64_t) { done(); }, failed);
     }
   }
-  // The peer has room in its pipe again.
+  // The peer has room in its pipe again: for the blocks it said it has, and
+  // for the others of the trees it serves (asked for directly), or they
+  // would wait for the next tick.
   auto* stats = st.sched.find(peer_id);
-  for (auto& [addr, pw] : st.pending)
-    if (pw.requested.empty() && stats && stats->haves.count(addr) > 0)
+  auto may_ask = [stats](const wire::address& addr) {
+    if (stats->haves.count(addr) > 0)
+      return true;
+    auto* leaf = std::get_if<block_address>(&addr);
+    return leaf && stats->trees.count(leaf->tree) > 0;
+  };
+  for (auto& [addr, pw] : st.pending) {
+    if (!stats ||
+        stats->outstanding.size() >= storage::peer_scheduler::depth_of(*stats))
+      break;
+    if (pw.requested.empty() && may_ask(addr))
       schedule(self, addr);
+  }
 }
 
 void on_presence(self_ptr self, peer_entry& p,
@@ -882,7 +894,7 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
           s = &none;
         out.push_back(peer_summary{
           id, p.info.addrs, s->blocks_received, s->bytes_received, p.bytes_sent,
-          s->rate, s->latency, s->bad_blocks, s->timeouts,
+          s->pipe.rate, s->latency, s->bad_blocks, s->timeouts,
           s->outstanding.size(), p.serve_queue.size()});
       }
       return out;

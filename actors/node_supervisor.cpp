@@ -164,6 +164,7 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
     ec.session.idle_timeout = o.peer_idle_timeout;
     ec.session.keepalive_interval = o.peer_idle_timeout / 4;
     share_budgets(*st.ctx, ec.session);
+    ec.session.link_latency = o.link_latency;
     ec.price_per_byte = o.price_per_byte;
     ec.max_price = o.max_price;
     ec.max_peers = o.max_peers;
@@ -195,6 +196,7 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
     sc.idle_timeout = o.peer_idle_timeout;
     sc.keepalive_interval = o.peer_idle_timeout / 4;
     share_budgets(*st.ctx, sc);
+    sc.link_latency = o.link_latency;
     auto budget = make_fd_budget(fd_limit(), o.fd_reserve);
     st.listener = self->system().middleman().spawn_broker(
       budgeted_peer_listener, std::move(st.listener_socket), std::move(sc),

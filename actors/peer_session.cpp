@@ -72,6 +72,66 @@ caf::error write_message(self_ptr self, const wire::message& msg) {
   return caf::none;
 }
 
+void close_session(self_ptr self, caf::error reason, bool tell_peer = true);
+
+// Frames held for the link latency that fall due within this of each other
+// leave in one wake-up.
+constexpr auto held_slack = std::chrono::milliseconds{1};
+
+// Closes a session whose peer does not read what it is sent.
+void check_unsent(self_ptr self);
+
+// The block bytes of `msg`: what the upload budget and
+// the engine's backpressure count.
+uint64_t block_bytes(const wire::message& msg) {
+  uint64_t n = 0;
+  if (auto* bd = std::get_if<wire::block_delivery>(&msg))
+    for (auto& d : bd->blocks)
+      n += d.data ? d.data->size() : 0;
+  return n;
+}
+
+// Writes `msg` now, or once the link latency has passed: held in order, with
+// one timer pending for the head of the queue, not one per frame.
+caf::error send_frame(self_ptr self, wire::message msg) {
+  auto& st = self->state;
+  if (st.held.delay() == st.held.delay().zero())
+    return write_message(self, msg);
+  auto n = block_bytes(msg);
+  if (st.held.push(std::move(msg), std::chrono::steady_clock::now()))
+    self->delayed_send(self, st.held.delay(), flush_atom::value);
+  // Held blocks are on the simulated wire, not unread by the peer: the
+  // owner, which counted them as unsent and pauses serving at its limit,
+  // hears what the socket really holds, as if they had been written.
+  st.held_untold += n;
+  if (st.held_untold >= sent_report_step) {
+    st.held_untold = 0;
+    st.unsent_told = st.unsent;
+    self->send(st.owner, sent_atom::value, st.peer.to_string(), st.unsent);
+  }
+  return caf::none;
+}
+
+// Writes the held frames that are due, and arms the timer for the next.
+void flush_held(self_ptr self) {
+  auto& st = self->state;
+  if (st.phase != session_phase::established)
+    return;
+  auto now = std::chrono::steady_clock::now();
+  for (auto& msg : st.held.take_due(now, held_slack)) {
+    if (auto err = write_message(self, msg)) {
+      close_session(self, std::move(err), false);
+      return;
+    }
+  }
+  check_unsent(self);
+  if (auto due = st.held.next_due(); due && st.phase != session_phase::closing)
+    self->delayed_send(
+      self,
+      std::max<std::chrono::steady_clock::duration>(*due - now, held_slack),
+      flush_atom::value);
+}
+
 // Writes a Noise handshake message as one frame.
 void write_handshake(self_ptr self, const bytes& msg) {
   auto& buf = self->wr_buf(self->state.hdl);
@@ -84,7 +144,7 @@ void write_handshake(self_ptr self, const bytes& msg) {
 }
 
 // Ends the session: tells the peer why (best effort), the owner, and the log.
-void close_session(self_ptr self, caf::error reason, bool tell_peer = true) {
+void close_session(self_ptr self, caf::error reason, bool tell_peer) {
   auto& st = self->state;
   if (st.phase == session_phase::closing)
     return;
@@ -125,15 +185,6 @@ void wake_at(self_ptr self, clock::time_point t) {
   self->delayed_send(self, in, timeout_atom::value);
 }
 
-// The block bytes of `msg`: what the upload budget counts.
-uint64_t block_bytes(const wire::message& msg) {
-  uint64_t n = 0;
-  if (auto* bd = std::get_if<wire::block_delivery>(&msg))
-    for (auto& d : bd->blocks)
-      n += d.data ? d.data->size() : 0;
-  return n;
-}
-
 // Writes `msg` now, or holds it back until the upload budget has its block
 // bytes (and after any message held before it: order is kept).
 caf::error send_or_hold(self_ptr self, wire::message msg) {
@@ -143,12 +194,12 @@ caf::error send_or_hold(self_ptr self, wire::message msg) {
   auto due = now;
   if (st.cfg.upload_budget && n > 0)
     due += st.cfg.upload_budget->take(n, now);
-  if (!st.held.empty())
-    due = std::max(due, st.held.back().first);
+  if (!st.budget_held.empty())
+    due = std::max(due, st.budget_held.back().first);
   if (due <= now)
-    return write_message(self, msg);
-  st.held.emplace_back(due, std::move(msg));
-  st.held_bytes += n;
+    return send_frame(self, std::move(msg));
+  st.budget_held.emplace_back(due, std::move(msg));
+  st.budget_held_bytes += n;
   st.unsent += n;
   st.unsent_told += n;
   wake_at(self, due);
@@ -180,14 +231,14 @@ bool on_budget_wake(self_ptr self) {
   auto now = clock::now() + wake_slack;
   if (st.wake_at && *st.wake_at <= now)
     st.wake_at.reset();
-  while (!st.held.empty() && st.held.front().first <= now) {
-    auto msg = std::move(st.held.front().second);
-    st.held.pop_front();
+  while (!st.budget_held.empty() && st.budget_held.front().first <= now) {
+    auto msg = std::move(st.budget_held.front().second);
+    st.budget_held.pop_front();
     auto n = block_bytes(msg);
-    st.held_bytes -= n;
+    st.budget_held_bytes -= n;
     st.unsent -= n;
     st.unsent_told -= n;
-    if (auto err = write_message(self, msg)) {
+    if (auto err = send_frame(self, std::move(msg))) {
       close_session(self, std::move(err), false);
       return false;
     }
@@ -198,8 +249,8 @@ bool on_budget_wake(self_ptr self) {
     st.last_in = clock::now();
     self->trigger(st.hdl);
   }
-  if (!st.held.empty())
-    wake_at(self, st.held.front().first);
+  if (!st.budget_held.empty())
+    wake_at(self, st.budget_held.front().first);
   if (st.read_paused_until)
     wake_at(self, *st.read_paused_until);
   return true;
@@ -255,7 +306,7 @@ void check_keepalive(self_ptr self) {
   if (now - st.last_out >= st.cfg.keepalive_interval) {
     uint64_t nonce = 0;
     RAND_bytes(reinterpret_cast<unsigned char*>(&nonce), sizeof(nonce));
-    if (auto err = write_message(self, wire::ping{nonce})) {
+    if (auto err = send_frame(self, wire::ping{nonce})) {
       close_session(self, std::move(err), false);
       return;
     }
@@ -384,7 +435,7 @@ caf::error on_message(self_ptr self, wire::message msg) {
         std::holds_alternative<wire::auth>(msg))
       return make_error(ec::protocol_error, "repeated " + wire::type_name(msg));
     if (auto* p = std::get_if<wire::ping>(&msg))
-      return write_message(self, wire::pong{p->nonce});
+      return send_frame(self, wire::pong{p->nonce});
     if (std::holds_alternative<wire::pong>(msg))
       return caf::none; // keep-alive: being heard from was the point
     if (auto* bd = std::get_if<wire::block_delivery>(&msg)) {
@@ -445,6 +496,15 @@ bool feed_and_handle(self_ptr self, const uint8_t* data, size_t n) {
   return true;
 }
 
+void check_unsent(self_ptr self) {
+  auto& st = self->state;
+  if (st.phase != session_phase::closing && st.unsent > st.cfg.max_unsent_bytes)
+    close_session(self,
+                  make_error(ec::peer_misbehaved,
+                             "peer too slow: " + std::to_string(st.unsent) +
+                               " bytes unsent"));
+}
+
 } // namespace
 
 peer_session_actor::behavior_type peer_session(
@@ -455,6 +515,7 @@ peer_session_actor::behavior_type peer_session(
   st.hdl = hdl;
   st.cfg = std::move(cfg);
   st.owner = std::move(owner);
+  st.held = wire::delay_queue{st.cfg.link_latency};
   RAND_bytes(st.nonce.data(), static_cast<int>(st.nonce.size()));
   // Under a download budget, reads of at most a burst keep the pauses short.
   auto chunk = read_chunk;
@@ -519,7 +580,7 @@ peer_session_actor::behavior_type peer_session(
     },
     [self](const caf::io::data_transferred_msg& msg) {
       auto& st = self->state;
-      st.unsent = msg.remaining + st.held_bytes;
+      st.unsent = msg.remaining + st.budget_held_bytes;
       if (st.phase == session_phase::established &&
           st.unsent_told >= st.unsent + sent_report_step) {
         st.unsent_told = st.unsent;
@@ -540,12 +601,9 @@ peer_session_actor::behavior_type peer_session(
         close_session(self, std::move(err), false);
         return;
       }
-      if (st.unsent > st.cfg.max_unsent_bytes)
-        close_session(self,
-                      make_error(ec::peer_misbehaved,
-                                 "peer too slow: " + std::to_string(st.unsent) +
-                                   " bytes unsent"));
+      check_unsent(self);
     },
+    [self](flush_atom) { flush_held(self); },
     [self](close_atom, std::string& reason) {
       close_session(self, make_error(ec::shutting_down, std::move(reason)));
     },

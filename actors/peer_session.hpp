@@ -15,11 +15,12 @@
 #include "messages/interfaces.hpp"
 #include "messages/noise.hpp"
 #include "messages/peer_id.hpp"
+#include "messages/wire/delay_queue.hpp"
 #include "messages/wire/frame.hpp"
 #include "messages/wire/messages.hpp"
 #include "storage/node_key.hpp"
-#include "storage/token_bucket.hpp"
 #include "storage/peer_admission.hpp"
+#include "storage/token_bucket.hpp"
 
 namespace cairn::actors {
 
@@ -56,6 +57,9 @@ struct session_config {
   /// given back when the handshake completes or the session ends. Null
   /// for dialed sessions.
   std::shared_ptr<storage::handshake_slot> handshake_slot;
+  /// Simulated one-way link latency (`--link-latency`): every frame sent
+  /// once established is held this long first. 0: sent at once.
+  std::chrono::microseconds link_latency{0};
 };
 
 /// Where a session is in its life.
@@ -112,14 +116,20 @@ struct peer_session_state {
   /// Messages the upload budget holds back, each with the time it may be
   /// written, in order (a message behind a held one waits with it).
   std::deque<std::pair<std::chrono::steady_clock::time_point, wire::message>>
-    held;
-  /// Bytes of `held` (counted in `unsent`: the engine's backpressure
+    budget_held;
+  /// Bytes of `budget_held` (counted in `unsent`: the engine's backpressure
   /// bounds them).
-  uint64_t held_bytes = 0;
+  uint64_t budget_held_bytes = 0;
   /// Reading is paused until then (the download budget).
   std::optional<std::chrono::steady_clock::time_point> read_paused_until;
   /// The earliest budget wake-up scheduled, if any.
   std::optional<std::chrono::steady_clock::time_point> wake_at;
+  /// Frames held for `cfg.link_latency`; a `flush_atom` for the head is
+  /// pending whenever it is not empty.
+  wire::delay_queue held;
+  /// Block bytes held since the owner was last told the socket's unsent
+  /// bytes.
+  uint64_t held_untold = 0;
 
   void gauges(std::vector<std::pair<std::string, double>>& out) const {
     out.emplace_back("bytes_in", static_cast<double>(bytes_in));
@@ -127,7 +137,9 @@ struct peer_session_state {
     out.emplace_back("frames_in", static_cast<double>(frames_in));
     out.emplace_back("frames_out", static_cast<double>(frames_out));
     out.emplace_back("unsent", static_cast<double>(unsent));
-    out.emplace_back("held_bytes", static_cast<double>(held_bytes));
+    out.emplace_back("budget_held_bytes",
+                     static_cast<double>(budget_held_bytes));
+    out.emplace_back("held_frames", static_cast<double>(held.size()));
   }
 };
 

@@ -217,10 +217,17 @@ void request_block(self_ptr self, uint64_t index) {
       return;
     }
   }
+  auto sent = std::chrono::steady_clock::now();
+  auto fetched_before = st.bytes_fetched;
   get_from_source(
     self, block_address{st.spec.tree, index},
     [=](block& b) {
       auto& s = self->state;
+      s.bytes_fetched += b.size();
+      s.pipe.delivered(
+        static_cast<double>(s.bytes_fetched - fetched_before),
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - sent)
+          .count());
       if (s.spec.progress)
         s.spec.progress->block_done(index, b.size());
       s.rebuilt.erase(index); // had after all
@@ -242,11 +249,18 @@ void request_block(self_ptr self, uint64_t index) {
 void request_more(self_ptr self) {
   auto& st = self->state;
   while (!st.failure && st.next_request <= st.spec.last &&
-         st.in_flight + st.ready.size() + st.awaiting.size() < st.spec.window)
+         st.in_flight + st.ready.size() + st.awaiting.size() < window_of(st))
     request_block(self, st.next_request++);
 }
 
 } // namespace stream_detail
+
+uint32_t window_of(const store_stream_state& st) {
+  auto bdp = st.pipe.requests(st.spec.block_size);
+  return std::max(st.spec.window,
+                  static_cast<uint32_t>(std::min<size_t>(
+                    bdp, std::max(max_stream_window, st.spec.window))));
+}
 
 using namespace stream_detail;
 

@@ -20,6 +20,7 @@
 #include "messages/interfaces.hpp"
 #include "storage/erasure.hpp"
 #include "storage/index_runs.hpp"
+#include "storage/pipe_meter.hpp"
 #include "storage/tree_witness.hpp"
 
 namespace cairn::actors {
@@ -115,7 +116,8 @@ struct stream_spec {
   /// First and last leaf index to deliver (inclusive).
   uint64_t first = 0;
   uint64_t last = 0;
-  /// Block requests kept in flight ahead of the reader.
+  /// Block requests kept in flight ahead of the reader, at least; a long
+  /// round trip grows it to the bandwidth-delay product (`store_stream`).
   uint32_t window = 16;
   /// Timeout of one block request.
   std::chrono::milliseconds block_timeout{30000};
@@ -167,6 +169,10 @@ struct store_stream_state {
   /// Requests in flight (a rebuilt block handed to the reader before its
   /// write ended holds its slot until the write ends).
   uint32_t in_flight = 0;
+  /// Rate and round trip of the block requests, which size the window, and
+  /// the bytes they fetched so far.
+  storage::pipe_meter pipe;
+  uint64_t bytes_fetched = 0;
   /// Blocks received, not yet delivered (at most `window`).
   std::map<uint64_t, block> ready;
   /// Failed attempts per index.
@@ -274,8 +280,15 @@ struct store_stream_state {
   }
 };
 
+/// Blocks a stream keeps requested or buffered: `spec.window`, or as many
+/// as fill `pipe_meter::gain` round trips of its requests at their rate (a
+/// long link), at most `max_stream_window` (48 MiB of full blocks).
+constexpr uint32_t max_stream_window = 768;
+uint32_t window_of(const store_stream_state& st);
+
 /// Delivers blocks `spec.first..spec.last` of `spec.tree` in order to
-/// whoever pulls, with at most `spec.window` blocks requested or buffered.
+/// whoever pulls, with at most `window_of(state)` blocks requested or
+/// buffered.
 /// A request that fails because the source died or timed out is retried
 /// with the supervisor's current `network_store`; a missing block
 /// (`not_found`) or exhausted attempts fail the stream: the pending and every

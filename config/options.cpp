@@ -146,6 +146,23 @@ std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
   return std::nullopt;
 }
 
+std::optional<std::chrono::milliseconds> parse_latency(std::string_view text) {
+  double num = 0;
+  std::string unit;
+  if (!split_number(text, num, unit))
+    return std::nullopt;
+  double ms = 0;
+  if (unit == "ms")
+    ms = num;
+  else if (unit == "s")
+    ms = num * 1000;
+  else if (!(unit.empty() && num == 0))
+    return std::nullopt; // a bare 50 could mean seconds or milliseconds
+  if (ms > 10000)
+    return std::nullopt;
+  return std::chrono::milliseconds{std::llround(ms)};
+}
+
 std::string bootstrap_record(const std::string& text) {
   auto first = text.find_first_not_of(" \t\r\n");
   if (first == std::string::npos || text[first] != '{')
@@ -299,6 +316,11 @@ void define_flags(CLI::App& app, node_options& o) {
          "a duration (e.g. 60s)",
          "A peer heard nothing from for this long is dropped; a quiet link "
          "gets a PING after a quarter of it (default 60s)");
+  parsed("link-latency", o.link_latency, parse_latency,
+         "a latency of at most 10s (e.g. 50ms, 0.05s, 0)",
+         "Simulated one-way latency of links to peers: frames sent are held "
+         "this long, so two nodes with 50ms each see a 100ms round trip "
+         "(simulations; default 0 = off)");
 }
 
 } // namespace

@@ -102,6 +102,10 @@ struct node_options {
   /// A peer session with nothing from the peer for this long is closed; a
   /// PING goes out after a quarter of it without traffic.
   std::chrono::seconds peer_idle_timeout{60};
+  /// Simulated one-way latency of every link to a peer (no `netem` needed):
+  /// frames this node sends are held this long, so two nodes with 50 ms each
+  /// see a 100 ms round trip. For simulations and benchmarks; 0: off.
+  std::chrono::milliseconds link_latency{0};
   /// The TOML file the other settings were read from, if any.
   std::string config_file;
   /// Command line only: the subcommand, empty to run the node, `verify` to
@@ -135,6 +139,10 @@ std::optional<uint64_t> parse_size(std::string_view text);
 /// Parses a duration: `90`, `90s`, `15m`, `2h`, `30d`, `1w`. Plain numbers
 /// are seconds. `std::nullopt` if bad or not positive.
 std::optional<std::chrono::seconds> parse_duration(std::string_view text);
+
+/// Parses a link latency: `0`, `50ms`, `0.05s` (a unit is required but for
+/// 0), rounded to the millisecond, at most 10 s. `std::nullopt` if bad.
+std::optional<std::chrono::milliseconds> parse_latency(std::string_view text);
 
 /// The environment variable of a flag: `data-dir` → `CAIRN_DATA_DIR`.
 std::string env_name(const std::string& flag);

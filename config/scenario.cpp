@@ -28,6 +28,7 @@ const std::set<std::string> group_node_keys = {
   "price-per-byte",
   "max-price",
   "stream-window",
+  "link-latency",
   "ec-backend",
   "fault-corrupt-blocks",
 };

@@ -129,7 +129,9 @@ using peer_session_actor = caf::io::connection_handler::extend<
   /// (close_atom, reason) -> ()   says GOODBYE with `reason` and closes
   caf::reacts_to<close_atom, std::string>,
   /// (timeout_atom) -> ()   internal: the handshake deadline
-  caf::reacts_to<timeout_atom>, CAIRN_INSPECTABLE>;
+  caf::reacts_to<timeout_atom>,
+  /// (flush_atom) -> ()   internal: frames held for the link latency are due
+  caf::reacts_to<flush_atom>, CAIRN_INSPECTABLE>;
 
 /// A peer whose handshake completed.
 struct peer_info {

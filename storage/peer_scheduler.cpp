@@ -46,12 +46,14 @@ peer_stats* peer_scheduler::stats_of(const std::string& peer) {
 // -- decisions ----------------------------------------------------------------
 
 size_t peer_scheduler::depth_of(const peer_stats& p) {
-  auto d = static_cast<size_t>(p.rate * 0.1 / block_bytes);
-  return std::clamp(d, min_depth, max_depth);
+  auto near =
+    std::min(static_cast<size_t>(p.pipe.rate * 0.1 / block_bytes), short_depth);
+  return std::clamp(std::max(near, p.pipe.requests(block_bytes)), min_depth,
+                    max_depth);
 }
 
 double peer_scheduler::expected_time(const peer_stats& p) {
-  double rate = p.rate > 0 ? p.rate : block_bytes / 0.05;
+  double rate = p.pipe.rate > 0 ? p.pipe.rate : block_bytes / 0.05;
   return (static_cast<double>(p.outstanding.size()) + 1) * block_bytes / rate +
          p.latency;
 }
@@ -122,7 +124,8 @@ schedule_step peer_scheduler::schedule(const wire::address& addr, want_state& w,
           return expected_time(*a.second) < expected_time(*b.second);
         });
     }
-    best->second->outstanding[addr] = now;
+    best->second->outstanding[addr] =
+      sent_request{now, best->second->bytes_received};
     w.requested.insert(*best->first);
     step.request_from = *best->first;
     return step;
@@ -231,19 +234,21 @@ void peer_scheduler::delivered(const std::string& peer,
   auto* p = stats_of(peer);
   if (!p)
     return;
-  // Measure: rate over the request's lifetime, latency as its duration.
+  ++p->blocks_received;
+  p->bytes_received += size;
+  // Measure: the rate of what arrived over the request's lifetime, latency
+  // as its duration.
   if (auto out = p->outstanding.find(addr); out != p->outstanding.end()) {
-    double secs =
-      std::max(1e-4, std::chrono::duration<double>(now - out->second).count());
+    double secs = std::max(
+      1e-4, std::chrono::duration<double>(now - out->second.at).count());
     double inflight = static_cast<double>(p->outstanding.size());
-    double rate = static_cast<double>(size) * inflight / secs;
-    p->rate = p->rate == 0 ? rate : (1 - ewma) * p->rate + ewma * rate;
+    p->pipe.delivered(
+      static_cast<double>(p->bytes_received - out->second.received_before),
+      secs);
     p->latency =
       (1 - ewma) * p->latency + ewma * secs / std::max(1.0, inflight);
     p->outstanding.erase(out);
   }
-  ++p->blocks_received;
-  p->bytes_received += size;
 }
 
 void peer_scheduler::delivery_failed(const std::string& peer,
@@ -292,7 +297,7 @@ peer_scheduler::expire_requests(sched_clock::time_point now,
   std::vector<std::pair<std::string, wire::address>> expired;
   for (auto& [id, p] : peers_) {
     for (auto i = p.outstanding.begin(); i != p.outstanding.end();) {
-      if (now - i->second > timeout) {
+      if (now - i->second.at > timeout) {
         ++p.timeouts;
         expired.emplace_back(id, i->first);
         i = p.outstanding.erase(i);

@@ -14,6 +14,7 @@
 #include "messages/block.hpp"
 #include "messages/cid.hpp"
 #include "messages/wire/messages.hpp"
+#include "storage/pipe_meter.hpp"
 
 namespace cairn::storage {
 
@@ -31,6 +32,12 @@ struct scheduler_options {
   uint32_t max_bad_blocks = 3;
 };
 
+/// A block request in flight (`peer_stats::outstanding`).
+struct sent_request {
+  sched_clock::time_point at{};
+  uint64_t received_before = 0;
+};
+
 /// What the requester side knows about one connected peer.
 struct peer_stats {
   /// What the peer has (with the price it quoted), and does not have.
@@ -38,13 +45,14 @@ struct peer_stats {
   std::set<wire::address> dont_haves;
   /// Trees the peer said it has blocks of, with the price it quoted.
   std::map<cid, uint64_t> trees;
-  /// Block requests in flight to the peer and when they were sent.
-  std::map<wire::address, sched_clock::time_point> outstanding;
+  /// Block requests in flight to the peer: when each was sent, and
+  /// `bytes_received` then (what arrives until its answer is the rate).
+  std::map<wire::address, sent_request> outstanding;
   /// Requests cancelled: their blocks may still arrive, without blame.
   std::set<wire::address> cancelled;
-  /// Measured delivery rate (bytes/s, EWMA; 0: not measured) and per-block
-  /// latency (s).
-  double rate = 0;
+  /// Measured delivery rate and round trip of its requests (zeros: not
+  /// measured), and per-block latency (s).
+  pipe_meter pipe;
   double latency = 0.05;
   uint64_t blocks_received = 0;
   uint64_t bytes_received = 0;
@@ -121,10 +129,14 @@ public:
   /// one expected to deliver first.
   static constexpr double explore = 0.1;
   /// Block requests a peer gets at least / at most in flight; in between,
-  /// as many as it delivers in ~100 ms (the pipe's depth grows with its
-  /// rate).
+  /// as many as it delivers in ~100 ms, up to `short_depth` (on a short
+  /// link the sender's own queue keeps it busy), or its bandwidth-delay
+  /// product if that is more (a long link, `pipe_meter`). `max_depth`
+  /// (48 MiB of blocks) stays below the wants a peer queues for us
+  /// (`engine_config::max_queued_wants`).
   static constexpr size_t min_depth = 4;
-  static constexpr size_t max_depth = 64;
+  static constexpr size_t short_depth = 64;
+  static constexpr size_t max_depth = 768;
   /// A provider lookup that dialed nobody is repeated after 100 ms, then
   /// 200 ms, 400 ms ... up to `rediscover_after`: a dataset uploaded
   /// elsewhere a moment ago may have its provider record on the way, and a
@@ -172,7 +184,8 @@ public:
   // -- decisions --------------------------------------------------------------
 
   /// Block requests `p` may have in flight: `min_depth` .. `max_depth`, as
-  /// many as it delivers in ~100 ms at its measured rate.
+  /// many as it delivers in ~100 ms at its measured rate (at most
+  /// `short_depth`) or its bandwidth-delay product, whichever is more.
   static size_t depth_of(const peer_stats& p);
 
   /// Expected seconds until `p` would deliver one more block, behind those

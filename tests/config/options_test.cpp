@@ -73,6 +73,7 @@ const std::vector<std::string> all_flags{
   "peer-idle-timeout",
   "max-pending-handshakes",
   "max-pending-handshakes-per-ip",
+  "link-latency",
 };
 
 std::string env_of(const std::string& flag) {
@@ -114,6 +115,7 @@ void expect_defaults(const node_options& o) {
   EXPECT_EQ(o.peer_idle_timeout, d.peer_idle_timeout);
   EXPECT_EQ(o.max_pending_handshakes, d.max_pending_handshakes);
   EXPECT_EQ(o.max_pending_handshakes_per_ip, d.max_pending_handshakes_per_ip);
+  EXPECT_EQ(o.link_latency, d.link_latency);
 }
 
 } // namespace
@@ -244,6 +246,21 @@ TEST(ParseDurationTest, RejectsZeroNegativeAndGarbage) {
   for (auto s : {"0", "0s", "0.2s", "x", "-5s", "", "5y", "5ms", "s", "1e3",
                  "3 days", "99999999999999999w"})
     EXPECT_EQ(parse_duration(s), std::nullopt) << "'" << s << "'";
+}
+
+TEST(ParseLatencyTest, AcceptsMillisecondsAndSeconds) {
+  using std::chrono::milliseconds;
+  EXPECT_EQ(parse_latency("50ms"), milliseconds{50});
+  EXPECT_EQ(parse_latency("0.05s"), milliseconds{50});
+  EXPECT_EQ(parse_latency(" 2.5 MS "), milliseconds{3});
+  EXPECT_EQ(parse_latency("0"), milliseconds{0});
+  EXPECT_EQ(parse_latency("0ms"), milliseconds{0});
+  EXPECT_EQ(parse_latency("10s"), milliseconds{10000});
+}
+
+TEST(ParseLatencyTest, RejectsBareNumbersNegativeAndHuge) {
+  for (auto s : {"50", "-5ms", "", "ms", "5m", "10.001s", "1h", "fast"})
+    EXPECT_EQ(parse_latency(s), std::nullopt) << "'" << s << "'";
 }
 
 TEST(LogLevelTest, KnownLevels) {
@@ -385,6 +402,7 @@ metrics = true
 metrics-port = 9100
 threads = 2
 stream-window = 8
+link-latency = "50ms"
 bootstrap-node = ["spr:one", "spr:two"]
 )");
   auto o = parse_ok({"--config", path});
@@ -402,6 +420,7 @@ bootstrap-node = ["spr:one", "spr:two"]
   EXPECT_EQ(o.metrics_port, 9100);
   EXPECT_EQ(o.threads, 2u);
   EXPECT_EQ(o.stream_window, 8u);
+  EXPECT_EQ(o.link_latency, std::chrono::milliseconds{50});
   EXPECT_EQ(o.bootstrap_nodes,
             (std::vector<std::string>{"spr:one", "spr:two"}));
   // Keys the file does not set keep their defaults.
@@ -510,6 +529,8 @@ TEST_F(OptionsTest, BadValuesFail) {
     {"--log-level", "loud"},
     {"--threads", "1000"},
     {"--stream-window", "0"},
+    {"--link-latency", "50"},
+    {"--link-latency", "11s"},
     {"--block-maintenance-batch", "0"},
     {"--max-peers", "many"},
     {"--no-such-flag"},
@@ -670,6 +691,7 @@ TEST_F(OptionsTest, EveryFlagHasAnEnvVar) {
     {"peer-idle-timeout", "2m"},
     {"max-pending-handshakes", "11"},
     {"max-pending-handshakes-per-ip", "2"},
+    {"link-latency", "0.02s"},
   };
   for (const auto& [flag, value] : values)
     ::setenv(env_of(flag).c_str(), value.c_str(), 1);
@@ -704,6 +726,7 @@ TEST_F(OptionsTest, EveryFlagHasAnEnvVar) {
   EXPECT_EQ(o.peer_idle_timeout, std::chrono::seconds{120});
   EXPECT_EQ(o.max_pending_handshakes, 11u);
   EXPECT_EQ(o.max_pending_handshakes_per_ip, 2u);
+  EXPECT_EQ(o.link_latency, std::chrono::milliseconds{20});
 }
 
 TEST_F(OptionsTest, BootstrapNodeTakesTheJsonOfGetSpr) {

@@ -3,12 +3,15 @@
 // on the scenario and the seed.
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <map>
 #include <set>
+#include <vector>
 
 #include <gtest/gtest.h>
 
+#include "config/options.hpp"
 #include "config/scenario.hpp"
 #include "test_helpers.hpp"
 
@@ -342,4 +345,33 @@ max-download-rate = "10MiB"
   EXPECT_NE(why_.find("s.toml:4: group 'group0': node.max-upload-rate: "),
             std::string::npos)
     << why_;
+}
+
+TEST_F(ScenarioTest, LatencyExampleGivesEachGroupItsLinkLatency) {
+  std::string why;
+  auto s = parse_scenario(
+    std::string{CAIRN_SOURCE_DIR} + "/config/scenarios/latency.toml", why);
+  ASSERT_TRUE(s) << why;
+  std::vector<std::chrono::milliseconds> latencies;
+  for (auto& g : s->groups) {
+    auto o = parse_node_flags(g.node_flags, why);
+    ASSERT_TRUE(o) << g.name << ": " << why;
+    latencies.push_back(o->link_latency);
+  }
+  using std::chrono::milliseconds;
+  EXPECT_EQ(latencies,
+            (std::vector<milliseconds>{milliseconds{10}, milliseconds{5},
+                                       milliseconds{100}}));
+}
+
+TEST_F(ScenarioTest, BadLinkLatencyIsRefusedWithItsKey) {
+  auto s = parse(R"(seed = 5
+[[group]]
+name = "far"
+count = 2
+[group.node]
+link-latency = "50"
+)");
+  EXPECT_FALSE(s);
+  EXPECT_NE(why_.find("link-latency"), std::string::npos) << why_;
 }

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <string>
 #include <vector>
@@ -79,9 +80,9 @@ TEST(PeerSchedulerTest, UnmeasuredPeerHasMinimumDepthAndFiftyMsPerBlock) {
   EXPECT_EQ(peer_scheduler::depth_of(p), peer_scheduler::min_depth);
   // One block at the assumed 1.3 MB/s (50 ms) plus the 50 ms latency.
   EXPECT_NEAR(peer_scheduler::expected_time(p), 0.1, 1e-9);
-  p.outstanding[leaf(0)] = t0;
-  p.outstanding[leaf(1)] = t0;
-  p.outstanding[leaf(2)] = t0;
+  p.outstanding[leaf(0)] = sent_request{t0};
+  p.outstanding[leaf(1)] = sent_request{t0};
+  p.outstanding[leaf(2)] = sent_request{t0};
   // Behind three in flight: four blocks' worth.
   EXPECT_NEAR(peer_scheduler::expected_time(p), 0.25, 1e-9);
 }
@@ -89,17 +90,73 @@ TEST(PeerSchedulerTest, UnmeasuredPeerHasMinimumDepthAndFiftyMsPerBlock) {
 TEST(PeerSchedulerTest, DepthGrowsWithRateBetweenItsBounds) {
   peer_stats p;
   // 200 blocks/s: 20 blocks in 100 ms.
-  p.rate = 200 * peer_scheduler::block_bytes;
+  p.pipe.rate = 200 * peer_scheduler::block_bytes;
   EXPECT_EQ(peer_scheduler::depth_of(p), 20u);
-  p.rate = 10 * peer_scheduler::block_bytes;
+  p.pipe.rate = 10 * peer_scheduler::block_bytes;
   EXPECT_EQ(peer_scheduler::depth_of(p), peer_scheduler::min_depth);
-  p.rate = 1e6 * peer_scheduler::block_bytes;
+  // A short link is not given more than short_depth for its rate alone.
+  p.pipe.rate = 1e6 * peer_scheduler::block_bytes;
+  EXPECT_EQ(peer_scheduler::depth_of(p), peer_scheduler::short_depth);
+  p.pipe.rtt = 10;
   EXPECT_EQ(peer_scheduler::depth_of(p), peer_scheduler::max_depth);
   // A faster peer is expected to deliver sooner with the same queue.
   peer_stats slow = p;
-  slow.rate = 10 * peer_scheduler::block_bytes;
+  slow.pipe.rate = 10 * peer_scheduler::block_bytes;
   EXPECT_LT(peer_scheduler::expected_time(p),
             peer_scheduler::expected_time(slow));
+}
+
+TEST(PeerSchedulerTest, DepthFollowsTheBandwidthDelayProduct) {
+  peer_stats p;
+  // 3000 blocks/s (197 MB/s) over a 100 ms round trip: 300 blocks on the
+  // wire, and the meter's gain on top to find out whether there is more.
+  p.pipe.rate = 3000 * peer_scheduler::block_bytes;
+  p.pipe.rtt = 0.1;
+  EXPECT_EQ(peer_scheduler::depth_of(p),
+            std::min<size_t>(static_cast<size_t>(300 * pipe_meter::gain),
+                             peer_scheduler::max_depth));
+  // 1000 blocks/s over 20 ms: 20 on the wire, times the gain.
+  p.pipe.rate = 1000 * peer_scheduler::block_bytes;
+  p.pipe.rtt = 0.02;
+  EXPECT_EQ(peer_scheduler::depth_of(p),
+            static_cast<size_t>(20 * pipe_meter::gain));
+  // Loopback: the 100 ms horizon decides, as before.
+  p.pipe.rtt = 0.0005;
+  EXPECT_EQ(peer_scheduler::depth_of(p), peer_scheduler::short_depth);
+}
+
+TEST(PeerSchedulerTest, DepthGrowsToTheBandwidthDelayProductOnALongLink) {
+  // A peer that answers every request 100 ms after it was sent, however
+  // many are in flight (a long link with room to spare): the depth grows by
+  // the meter's gain each round trip, up to max_depth within a second,
+  // instead of settling at what 100 ms of its rate is (which would never
+  // grow: the rate is what the depth allows).
+  peer_scheduler s;
+  s.add("far");
+  s.on_presence("far", leaf(0), true, 0);
+  std::deque<want_state> wants;
+  std::multimap<sched_clock::time_point, wire::address> arriving;
+  uint64_t next = 1;
+  auto fill = [&](sched_clock::time_point now) {
+    for (;;) {
+      wants.push_back(wanted_at(now));
+      if (s.schedule(leaf(next), wants.back(), now).request_from != "far")
+        return;
+      arriving.emplace(now + 100ms, leaf(next++));
+    }
+  };
+  fill(t0);
+  EXPECT_EQ(s.find("far")->outstanding.size(), peer_scheduler::min_depth);
+  size_t depth_at_1s = 0;
+  while (!arriving.empty() && arriving.begin()->first <= t0 + 1s) {
+    auto [when, addr] = *arriving.begin();
+    arriving.erase(arriving.begin());
+    s.delivered("far", addr, default_block_size, when);
+    fill(when);
+    depth_at_1s = s.find("far")->outstanding.size();
+  }
+  EXPECT_EQ(depth_at_1s, peer_scheduler::max_depth);
+  EXPECT_NEAR(s.find("far")->pipe.rtt, 0.1, 1e-6);
 }
 
 TEST(PeerSchedulerTest, AsksThePeerThatHasTheBlock) {
@@ -318,7 +375,7 @@ TEST_F(PeerSchedulerOnePeerTest, DeliveryMeasuresRateAndLatency) {
   ASSERT_NO_FATAL_FAILURE(request());
   s.delivered("p", leaf(1), default_block_size, t0 + 10ms);
   auto* p = s.find("p");
-  EXPECT_NEAR(p->rate, default_block_size / 0.01, 1);
+  EXPECT_NEAR(p->pipe.rate, default_block_size / 0.01, 1);
   EXPECT_NEAR(p->latency, 0.8 * 0.05 + 0.2 * 0.01, 1e-9);
   EXPECT_EQ(p->blocks_received, 1u);
   EXPECT_EQ(p->bytes_received, default_block_size);

@@ -1,0 +1,32 @@
+#include "messages/wire/delay_queue.hpp"
+
+namespace cairn::wire {
+
+bool delay_queue::push(message msg, clock::time_point now) {
+  bool was_empty = held_.empty();
+  auto due = now + delay_;
+  // A clock read earlier by the caller must not put a message ahead of one
+  // queued before it.
+  if (!was_empty && due < held_.back().first)
+    due = held_.back().first;
+  held_.emplace_back(due, std::move(msg));
+  return was_empty;
+}
+
+std::optional<delay_queue::clock::time_point> delay_queue::next_due() const {
+  if (held_.empty())
+    return std::nullopt;
+  return held_.front().first;
+}
+
+std::vector<message> delay_queue::take_due(clock::time_point now,
+                                           clock::duration slack) {
+  std::vector<message> out;
+  while (!held_.empty() && held_.front().first <= now + slack) {
+    out.push_back(std::move(held_.front().second));
+    held_.pop_front();
+  }
+  return out;
+}
+
+} // namespace cairn::wire
