@@ -237,6 +237,81 @@ TEST(SimTest, TwoAgentsTwentyNodesEveryCopyVerifiedByteForByte) {
   EXPECT_TRUE(b.wait_exit(10s));
 }
 
+TEST(SimTest, ChurnKillsDownloadersMidRunAndTheRestCompleteOnWholeStores) {
+  // The leechers read at 2 MB/s, so their 6 MiB downloads are under way
+  // when 30% of them are killed, 1.5 s after they started.
+  temp_dir dir{"cairn-sim-it"};
+  auto keys = cluster_keys(dir, "keys");
+  agent_process a{dir.file("agent-a"), keys};
+  agent_process b{dir.file("agent-b"), keys};
+  ASSERT_FALSE(a.address().empty()) << "agent a did not start";
+  ASSERT_FALSE(b.address().empty()) << "agent b did not start";
+  auto scenario = dir.file("churn.toml");
+  write_file(scenario, R"(
+seed = 11
+time_limit = 90
+[[group]]
+name = "seeder"
+count = 1
+[[group]]
+name = "leechers"
+count = 9
+[group.node]
+max-download-rate = "2MB"
+[[event]]
+action = "upload"
+node = 0
+data = "file"
+size = "6MiB"
+[[event]]
+at = 0.5
+action = "download"
+data = "file"
+group = "leechers"
+spread = 0.5
+[[event]]
+at = 2.5
+action = "kill"
+group = "leechers"
+fraction = 0.3
+down = "uniform:1s..2s"
+)");
+  auto out = dir.file("out");
+  auto r =
+    run_process({CAIRN_SIM_BIN, "run", scenario, "--agent", a.address(),
+                 "--agent", b.address(), "--tls-dir", keys, "--out", out},
+                {}, {}, 150s);
+  EXPECT_EQ(r.code, 0) << "every download on a node that stayed up completes"
+                       << r.describe();
+  auto report = read_json(out + "/report.json");
+  ASSERT_TRUE(report.is_object()) << "no report.json" << r.describe();
+  ASSERT_EQ(report["downloads"].size(), 9u);
+  auto interrupted = count_state(report, "interrupted");
+  EXPECT_EQ(interrupted, 3u)
+    << "30% of 9, killed mid-download" << report["downloads"].dump(1);
+  EXPECT_EQ(count_state(report, "done") + interrupted, 9u)
+    << report["downloads"].dump(1);
+  EXPECT_TRUE(a.wait_exit(10s)) << "the run stops its agents";
+  EXPECT_TRUE(b.wait_exit(10s));
+  // Each restarted node reopened its store after a kill; what it had
+  // committed is whole (blocks hash to their CIDs, leaves point at stored
+  // blocks, counts add up).
+  size_t restarted = 0;
+  for (auto& n : report["nodes"]) {
+    if (n["restarts"].get<uint32_t>() == 0)
+      continue;
+    ++restarted;
+    EXPECT_TRUE(n["up"].get<bool>()) << n.dump();
+    auto agent_dir = n["agent"].get<uint32_t>() == 0 ? dir.file("agent-a")
+                                                     : dir.file("agent-b");
+    auto store = agent_dir + "/node-" + std::to_string(n["index"].get<int>());
+    auto v =
+      run_process({CAIRN_NODE_BIN, "verify", "--data-dir", store}, {}, {}, 60s);
+    EXPECT_EQ(v.code, 0) << store << ": " << v.describe();
+  }
+  EXPECT_EQ(restarted, 3u) << report["nodes"].dump(1);
+}
+
 TEST(SimTest, LosingAnAgentEndsTheRunWithinTenSecondsWithAPartialReport) {
   temp_dir dir{"cairn-sim-it"};
   auto keys = cluster_keys(dir, "keys");
