@@ -1,7 +1,9 @@
 #pragma once
 
 // The handlers of the REST API's routes and the helpers they share. Used
-// only by the API's own files:
+// by the API's own files, and by cairn-sim, which mounts the same routes
+// for each node it hosts (tools/cairn-sim/node_api.cpp) and protects
+// datasets with `protect_dataset`:
 // - api.cpp           the `api` actor: binds, serves, re-wires;
 // - api_http.cpp      replies, path parameters, and the routing table;
 // - api_data.cpp      Codex data routes: upload, list, delete, exists,

@@ -128,7 +128,8 @@ using peer_session_actor = caf::io::connection_handler::extend<
   caf::reacts_to<send_atom, wire::message>,
   /// (close_atom, reason) -> ()   says GOODBYE with `reason` and closes
   caf::reacts_to<close_atom, std::string>,
-  /// (timeout_atom) -> ()   internal: the handshake deadline
+  /// (timeout_atom) -> ()   internal: the handshake deadline, then the
+  ///   keep-alive check and the rate limits' wake-ups
   caf::reacts_to<timeout_atom>,
   /// (flush_atom) -> ()   internal: frames held for the link latency are due
   caf::reacts_to<flush_atom>, CAIRN_INSPECTABLE>;
