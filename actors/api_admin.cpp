@@ -80,12 +80,14 @@ void handle_downloads(api_shared& api, const Request&, Response& res) {
       error = p->error;
     }
     json serving = json::array();
+    uint64_t duplicates = 0;
     if (auto tree = cid::parse(p->tree_cid)) {
       caf::scoped_actor self{api.sys};
       self->request(api.engine(), store_timeout, peers_atom::value, *tree)
         .receive(
           [&](std::vector<std::string>& ids, std::vector<uint64_t>& counts,
-              uint64_t) {
+              uint64_t dup) {
+            duplicates = dup;
             for (size_t i = 0; i < ids.size() && i < counts.size(); ++i)
               serving.push_back({{"peerId", ids[i]}, {"blocks", counts[i]}});
           },
@@ -101,6 +103,7 @@ void handle_downloads(api_shared& api, const Request&, Response& res) {
        {"blocksTotal", p->blocks_total},
        {"bytesDone", p->bytes_done.load()},
        {"blocksRepaired", p->blocks_repaired.load()},
+       {"duplicateBlocks", duplicates},
        {"seconds", secs},
        {"firstByteSeconds",
         first_byte < 0 ? json(nullptr) : json(first_byte / 1e6)},

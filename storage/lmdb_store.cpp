@@ -688,8 +688,14 @@ lmdb_store::get_leaf_proofs(const std::vector<block_address>& addrs) {
   return out;
 }
 
+bool lmdb_store::has_leaf(MDB_txn* txn, const block_address& addr) {
+  auto leaf = read_leaf(txn, leaves_, addr);
+  return leaf && is_stored(txn, leaf->block_cid);
+}
+
 bool lmdb_store::has_leaf(const block_address& addr) {
-  return !has_leaves({addr}).empty();
+  read_txn r{env_, remap_};
+  return r.rc == 0 && has_leaf(r.txn, addr);
 }
 
 std::vector<block_address>
@@ -698,11 +704,9 @@ lmdb_store::has_leaves(const std::vector<block_address>& addrs) {
   read_txn r{env_, remap_};
   if (r.rc)
     return out;
-  for (const auto& addr : addrs) {
-    auto leaf = read_leaf(r.txn, leaves_, addr);
-    if (leaf && is_stored(r.txn, leaf->block_cid))
+  for (const auto& addr : addrs)
+    if (has_leaf(r.txn, addr))
       out.push_back(addr);
-  }
   return out;
 }
 

@@ -237,6 +237,8 @@ private:
   caf::expected<block> read_block(MDB_txn* txn, const cid& id);
   // Whether `id` is stored (its metadata is; its bytes are not read).
   bool is_stored(MDB_txn* txn, const cid& id);
+  // Whether the leaf at `addr` and its block are both stored.
+  bool has_leaf(MDB_txn* txn, const block_address& addr);
   // The leaf at `addr` with its block, or nothing if either is missing: a
   // leaf can outlive its expired block, and then it is missing too. An
   // error only if LMDB fails.

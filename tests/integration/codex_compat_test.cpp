@@ -442,4 +442,6 @@ TEST(CodexCompatTest, DownloadRecordsCountDatasetBytesAndTheFirstByte) {
   EXPECT_EQ(d.value("bytesDone", 0), data.size()) << d;
   ASSERT_TRUE(d["firstByteSeconds"].is_number()) << d;
   EXPECT_GE(d.value("seconds", 0.0), d["firstByteSeconds"].get<double>()) << d;
+  // Served from the store: no block arrived twice from the network.
+  EXPECT_EQ(d.value("duplicateBlocks", -1), 0) << d;
 }
