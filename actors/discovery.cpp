@@ -238,8 +238,10 @@ void finish(self_ptr self, uint64_t id) {
     if (st.lookup_tally.size() > 4096)
       st.lookup_tally.clear();
     auto& tally = st.lookup_tally[l.key];
-    ++tally.first;
-    tally.second += l.walk.queries_sent();
+    ++tally.lookups;
+    tally.queries += l.walk.queries_sent();
+    if (tally.hops.size() < 64)
+      tally.hops.push_back(l.walk.hops());
     auto& seen = st.answered[l.key];
     seen.clear();
     for (auto& [peer, text] : l.found) {
@@ -497,13 +499,13 @@ discovery(discovery_actor::stateful_pointer<discovery_state> self,
       drive(self, id);
       return rp;
     },
-    [self](get_atom, find_atom,
-           const cid& c) -> caf::result<uint64_t, uint64_t> {
+    [self](get_atom, find_atom, const cid& c)
+      -> caf::result<uint64_t, uint64_t, std::vector<uint32_t>> {
       auto& tally = self->state.lookup_tally;
       auto it = tally.find(storage::provider_key(c));
       if (it == tally.end())
-        return {uint64_t{0}, uint64_t{0}};
-      return {it->second.first, it->second.second};
+        return {uint64_t{0}, uint64_t{0}, std::vector<uint32_t>{}};
+      return {it->second.lookups, it->second.queries, it->second.hops};
     },
     [self](find_atom,
            const std::string& peer) -> caf::result<std::vector<std::string>> {

@@ -143,8 +143,14 @@ struct discovery_state {
   /// finds only these walks on (they may be gone: a stale record must not
   /// hide a new provider).
   std::map<digest256, std::set<std::string>> answered;
-  /// Per key, the provider lookups finished and the nodes they queried.
-  std::map<digest256, std::pair<uint64_t, uint64_t>> lookup_tally;
+  /// Per key, the provider lookups finished: how many, the nodes they
+  /// queried, and the hops of each (`kad_lookup::hops`; the first 64).
+  struct lookup_tally_entry {
+    uint64_t lookups = 0;
+    uint64_t queries = 0;
+    std::vector<uint32_t> hops;
+  };
+  std::map<digest256, lookup_tally_entry> lookup_tally;
   uint64_t next_id = 1;
   /// The receiving thread (blocking recvfrom) and its stop flag.
   std::shared_ptr<std::atomic<bool>> stop;

@@ -36,9 +36,12 @@ void collect_lookups(self_ptr self, std::vector<cid> keys,
     ->request(st.spec.discovery, std::chrono::seconds{5}, get_atom::value,
               find_atom::value, key)
     .then(
-      [self, keys, then](uint64_t lookups, uint64_t queries) {
-        self->state.result.dht_lookups += lookups;
-        self->state.result.dht_queries += queries;
+      [self, keys, then](uint64_t lookups, uint64_t queries,
+                         std::vector<uint32_t>& hops) {
+        auto& r = self->state.result;
+        r.dht_lookups += lookups;
+        r.dht_queries += queries;
+        r.dht_hops.insert(r.dht_hops.end(), hops.begin(), hops.end());
         collect_lookups(self, keys, then);
       },
       [self, keys, then](caf::error&) { collect_lookups(self, keys, then); });

@@ -117,6 +117,7 @@ TEST(SimNodesTest, TwoNodesInOneSystemExchangeADatasetOverTcpAndTheDht) {
   spec.supervisor = b.sup;
   spec.store = b.child<network_store_actor>(self, "network_store");
   spec.engine = b.child<engine_actor>(self, "engine");
+  spec.discovery = b.child<discovery_actor>(self, "discovery");
   spec.downloads = b.ctx->downloads;
   auto down = sys.spawn(actors::sim_download, spec);
   auto got = ask<sim_download_result>(self, down, 60s, download_atom::value);
@@ -129,6 +130,12 @@ TEST(SimNodesTest, TwoNodesInOneSystemExchangeADatasetOverTcpAndTheDht) {
   EXPECT_EQ(got->sources[0], info_a->peer_id)
     << "the blocks came from A over the peer session";
   EXPECT_EQ(b.ctx->downloads->list().size(), 1u);
+  // B knew no provider: it asked the DHT, where A, the one node B knows,
+  // answers at once (1 hop), unless A's announcement reached B first (0).
+  EXPECT_GE(got->dht_lookups, 1u);
+  ASSERT_EQ(got->dht_hops.size(), got->dht_lookups);
+  for (auto h : got->dht_hops)
+    EXPECT_LE(h, 1u);
 
   for (auto* n : {&b, &a})
     EXPECT_OK(ask<ok_atom>(self, n->sup, 30s, stop_atom::value));
