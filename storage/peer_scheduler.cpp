@@ -300,6 +300,10 @@ peer_scheduler::expire_requests(sched_clock::time_point now,
       if (now - i->second.at > timeout) {
         ++p.timeouts;
         expired.emplace_back(id, i->first);
+        // A busy peer may still deliver it: late, not unasked.
+        if (p.cancelled.size() > max_cancelled)
+          p.cancelled.clear();
+        p.cancelled.insert(i->first);
         i = p.outstanding.erase(i);
       } else {
         ++i;

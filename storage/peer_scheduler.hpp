@@ -264,7 +264,9 @@ public:
   uint32_t penalize(const std::string& peer);
 
   /// Ends every request sent before `now - timeout`: each counts as a
-  /// timeout of its peer. Returns them as (peer, address), by peer.
+  /// timeout of its peer, and is remembered as cancelled (its block may
+  /// still arrive, without blame; the caller sends the cancel). Returns
+  /// them as (peer, address), by peer.
   std::vector<std::pair<std::string, wire::address>>
   expire_requests(sched_clock::time_point now, sched_clock::duration timeout);
 

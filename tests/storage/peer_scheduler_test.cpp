@@ -369,6 +369,9 @@ TEST_F(PeerSchedulerOnePeerTest, RequestsTimeOutAfterTheBlockTimeout) {
   EXPECT_EQ(expired[0].second, leaf(1));
   EXPECT_EQ(s.find("p")->timeouts, 1u);
   EXPECT_FALSE(s.in_flight("p", leaf(1)));
+  // A seeder serving a hundred peers answers late: its block is no
+  // unrequested one (which counts against it, up to closing the session).
+  EXPECT_TRUE(s.forget_cancelled("p", leaf(1)));
 }
 
 TEST_F(PeerSchedulerOnePeerTest, DeliveryMeasuresRateAndLatency) {
