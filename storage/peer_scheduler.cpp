@@ -225,7 +225,13 @@ bool peer_scheduler::in_flight(const std::string& peer,
 bool peer_scheduler::forget_cancelled(const std::string& peer,
                                       const wire::address& addr) {
   auto* p = stats_of(peer);
-  return p && p->cancelled.erase(addr) > 0;
+  if (!p)
+    return false;
+  auto i = p->cancelled.find(addr);
+  if (i == p->cancelled.end())
+    return false;
+  p->cancelled.erase(i);
+  return true;
 }
 
 void peer_scheduler::delivered(const std::string& peer,

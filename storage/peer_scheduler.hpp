@@ -49,7 +49,9 @@ struct peer_stats {
   /// `bytes_received` then (what arrives until its answer is the rate).
   std::map<wire::address, sent_request> outstanding;
   /// Requests cancelled: their blocks may still arrive, without blame.
-  std::set<wire::address> cancelled;
+  /// One entry per request: a block asked for again after a timeout may
+  /// come twice.
+  std::multiset<wire::address> cancelled;
   /// Measured delivery rate and round trip of its requests (zeros: not
   /// measured), and per-block latency (s).
   pipe_meter pipe;
