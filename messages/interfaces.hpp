@@ -223,7 +223,7 @@ using discovery_actor = inspectable_actor::extend<
   ///   lookups of `cid` this node finished, the DHT nodes they queried, and
   ///   each one's depth (`storage::kad_lookup::hops`; the first 64)
   caf::replies_to<get_atom, find_atom, cid>::with<uint64_t, uint64_t,
-                                                    std::vector<uint32_t>>,
+                                                  std::vector<uint32_t>>,
   /// (list_atom) -> (records)   the routing table's contacts
   caf::replies_to<list_atom>::with<std::vector<std::string>>,
   /// (udp_atom, datagram, from) -> ()   internal: from the receiver thread
