@@ -49,9 +49,6 @@ udp_socket::bind(const std::string& ip, uint16_t port) {
   }
   socklen_t len = sizeof(addr);
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  // recvfrom wakes up regularly, so the receiver thread notices a stop.
-  timeval tv{0, 200 * 1000};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   return std::shared_ptr<udp_socket>{new udp_socket(fd, ntohs(addr.sin_port))};
 }
 
@@ -94,11 +91,9 @@ void discovery_state::save_contacts() {
 }
 
 discovery_state::~discovery_state() {
+  // Unregistered first: no datagram reaches a mailbox that is gone.
+  receiver.reset();
   save_contacts();
-  if (stop)
-    *stop = true;
-  if (receiver.joinable())
-    receiver.join();
 }
 
 namespace {
@@ -124,7 +119,7 @@ std::optional<udp_address> udp_of(const peer_record& r) {
   return std::nullopt;
 }
 
-// "A.B.C.D:PORT", as the receiver thread writes a datagram's source.
+// "A.B.C.D:PORT", as the poller's handler writes a datagram's source.
 std::optional<udp_address> parse_source(const std::string& text) {
   auto colon = text.rfind(':');
   if (colon == std::string::npos)
@@ -238,8 +233,10 @@ void finish(self_ptr self, uint64_t id) {
     if (st.lookup_tally.size() > 4096)
       st.lookup_tally.clear();
     auto& tally = st.lookup_tally[l.key];
-    ++tally.first;
-    tally.second += l.walk.queries_sent();
+    ++tally.lookups;
+    tally.queries += l.walk.queries_sent();
+    if (tally.hops.size() < 64)
+      tally.hops.push_back(l.walk.hops());
     auto& seen = st.answered[l.key];
     seen.clear();
     for (auto& [peer, text] : l.found) {
@@ -411,43 +408,39 @@ discovery(discovery_actor::stateful_pointer<discovery_state> self,
   st.self_text = st.self_record.to_text();
   st.self_id = storage::node_id_of(st.self_record);
   st.table = std::make_unique<storage::routing_table>(st.self_id);
-  // The receiver thread: datagrams into the mailbox.
-  st.stop = std::make_shared<std::atomic<bool>>(false);
+  // The process's UDP poller hands the datagrams to the mailbox.
   discovery_actor me{self};
-  st.receiver = std::thread{[sock = st.cfg.socket, stop = st.stop, me,
-                             counters = st.counters, rate = st.cfg.rate_limit,
-                             max_backlog = st.cfg.max_backlog] {
-    std::vector<uint8_t> buf(dht::max_datagram_size + 1);
-    // A second's worth at once: a lookup's few queries never wait.
-    storage::rate_limiter limiter{rate, rate};
-    while (!*stop) {
-      sockaddr_in from{};
-      socklen_t len = sizeof(from);
-      auto n = ::recvfrom(sock->fd(), buf.data(), buf.size(), 0,
-                          reinterpret_cast<sockaddr*>(&from), &len);
-      if (n <= 0)
-        continue; // timeout (checks the stop flag) or a transient error
+  // A second's worth at once: a lookup's few queries never wait.
+  auto limiter = std::make_shared<storage::rate_limiter>(st.cfg.rate_limit,
+                                                         st.cfg.rate_limit);
+  st.receiver =
+    udp_poller::add(st.cfg.socket, [me, limiter, counters = st.counters,
+                                    max_backlog = st.cfg.max_backlog](
+                                     byte_view data, const sockaddr_in& from) {
       // Requests, and datagrams that are not even packets, cost their
       // source a token before they cost anything else. Answers pass: the
       // actor drops those it did not ask for before checking a signature.
-      auto head = dht::peek(byte_view{buf.data(), static_cast<size_t>(n)});
+      auto head = dht::peek(data);
       if ((!head || head->request) &&
-          !limiter.allow(ntohl(from.sin_addr.s_addr), clock::now())) {
+          !limiter->allow(ntohl(from.sin_addr.s_addr), clock::now())) {
         counters->rate_limited.fetch_add(1, std::memory_order_relaxed);
-        continue;
+        return;
       }
       if (counters->queued.load(std::memory_order_relaxed) >= max_backlog) {
         counters->backlog_dropped.fetch_add(1, std::memory_order_relaxed);
-        continue;
+        return;
       }
       counters->queued.fetch_add(1, std::memory_order_relaxed);
       char host[INET_ADDRSTRLEN] = {0};
       ::inet_ntop(AF_INET, &from.sin_addr, host, sizeof(host));
-      caf::anon_send(me, udp_atom::value, bytes(buf.begin(), buf.begin() + n),
-                     std::string{host} + ":" +
-                       std::to_string(ntohs(from.sin_port)));
-    }
-  }};
+      caf::anon_send(
+        me, udp_atom::value, bytes(data.data, data.data + data.size),
+        std::string{host} + ":" + std::to_string(ntohs(from.sin_port)));
+    });
+  if (!st.receiver)
+    spdlog::error("discovery: UDP port {} is not read: the node cannot use "
+                  "the DHT",
+                  st.cfg.socket->port());
   // The contacts saved by the last run join the bootstrap records.
   auto bootstrap = st.cfg.bootstrap;
   size_t saved = 0;
@@ -497,13 +490,13 @@ discovery(discovery_actor::stateful_pointer<discovery_state> self,
       drive(self, id);
       return rp;
     },
-    [self](get_atom, find_atom,
-           const cid& c) -> caf::result<uint64_t, uint64_t> {
+    [self](get_atom, find_atom, const cid& c)
+      -> caf::result<uint64_t, uint64_t, std::vector<uint32_t>> {
       auto& tally = self->state.lookup_tally;
       auto it = tally.find(storage::provider_key(c));
       if (it == tally.end())
-        return {uint64_t{0}, uint64_t{0}};
-      return {it->second.first, it->second.second};
+        return {uint64_t{0}, uint64_t{0}, std::vector<uint32_t>{}};
+      return {it->second.lookups, it->second.queries, it->second.hops};
     },
     [self](find_atom,
            const std::string& peer) -> caf::result<std::vector<std::string>> {

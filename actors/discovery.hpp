@@ -7,13 +7,13 @@
 #include <memory>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/instrumented.hpp"
+#include "actors/udp_poller.hpp"
 #include "messages/interfaces.hpp"
 #include "messages/peer_record.hpp"
 #include "messages/wire/dht_messages.hpp"
@@ -72,7 +72,8 @@ struct discovery_config {
   size_t max_verifications = 256;
 };
 
-/// Counters shared by the discovery actor and its receiving thread.
+/// Counters shared by the discovery actor and the handler of its datagrams
+/// (on the UDP poller's thread).
 struct dht_counters {
   /// Requests dropped by the per-source rate limit.
   std::atomic<uint64_t> rate_limited{0};
@@ -143,12 +144,18 @@ struct discovery_state {
   /// finds only these walks on (they may be gone: a stale record must not
   /// hide a new provider).
   std::map<digest256, std::set<std::string>> answered;
-  /// Per key, the provider lookups finished and the nodes they queried.
-  std::map<digest256, std::pair<uint64_t, uint64_t>> lookup_tally;
+  /// Per key, the provider lookups finished: how many, the nodes they
+  /// queried, and the hops of each (`kad_lookup::hops`; the first 64).
+  struct lookup_tally_entry {
+    uint64_t lookups = 0;
+    uint64_t queries = 0;
+    std::vector<uint32_t> hops;
+  };
+  std::map<digest256, lookup_tally_entry> lookup_tally;
   uint64_t next_id = 1;
-  /// The receiving thread (blocking recvfrom) and its stop flag.
-  std::shared_ptr<std::atomic<bool>> stop;
-  std::thread receiver;
+  /// This node's socket in the process's UDP poller (null if it refused
+  /// it); dropping it stops the datagrams.
+  std::unique_ptr<udp_poller::registration> receiver;
   uint64_t packets_in = 0, packets_out = 0, bad_packets = 0;
   /// Answers to no request of ours, or from elsewhere than it went to.
   uint64_t unsolicited = 0;
@@ -179,9 +186,10 @@ struct discovery_state {
 /// record, so contacts are learnt from traffic, but a node enters the
 /// routing table only once it answered a request sent to the address its
 /// record claims (a ping of a node that sent a request from that address,
-/// or any query of a lookup). A thread per node blocks in recvfrom, drops
-/// the requests over the per-source rate limit, and forwards datagrams to
-/// this actor's mailbox; sends are non-blocking sendto.
+/// or any query of a lookup). The process's one `udp_poller` thread reads
+/// the socket, drops the requests over the per-source rate limit, and
+/// forwards datagrams to this actor's mailbox; sends are non-blocking
+/// sendto.
 discovery_actor::behavior_type
 discovery(discovery_actor::stateful_pointer<discovery_state> self,
           discovery_config cfg);

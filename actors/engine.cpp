@@ -910,6 +910,8 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
         auto pw = st.pending.find(addr);
         if (pw != st.pending.end())
           pw->second.requested.erase(id);
+        // Off the peer's queue: a busy peer serves the others sooner.
+        queue_want(self, id, addr, want_entry::want_type::block, true);
       }
       for (auto& [id, addr] : expired)
         schedule(self, addr);

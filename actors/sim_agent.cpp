@@ -288,6 +288,14 @@ sim_agent(sim_agent_actor::stateful_pointer<sim_agent_state> self,
         n.options.listen_port = 0;
         n.options.disc_port = 0;
         n.options.bootstrap_nodes = bootstrap;
+        // The nodes of an agent (and of every agent on its machine) dial
+        // and query each other from one address: limits per address would
+        // take a swarm for one host (99 nodes dialing their seeder at
+        // once were refused by its cap of 8 pending handshakes per
+        // address). The limits in all stay.
+        n.options.max_pending_handshakes_per_ip =
+          n.options.max_pending_handshakes;
+        n.options.dht_rate_limit = 0;
         std::error_code fs_err;
         std::filesystem::create_directories(n.options.data_dir, fs_err);
         if (fs_err)

@@ -459,6 +459,8 @@ void start_timeline(self_ptr self) {
   note(self, "nodes up", std::nullopt,
        std::to_string(st.nodes_up) + " nodes in " +
          fixed(st.log->startup_seconds) + " s");
+  // Shown at once: scripts wait for this line to measure idle nodes.
+  progress(self, true);
   auto events = st.scenario.events.size();
   st.event_steps.assign(events, {});
   st.event_started.assign(events, false);

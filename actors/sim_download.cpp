@@ -36,9 +36,12 @@ void collect_lookups(self_ptr self, std::vector<cid> keys,
     ->request(st.spec.discovery, std::chrono::seconds{5}, get_atom::value,
               find_atom::value, key)
     .then(
-      [self, keys, then](uint64_t lookups, uint64_t queries) {
-        self->state.result.dht_lookups += lookups;
-        self->state.result.dht_queries += queries;
+      [self, keys, then](uint64_t lookups, uint64_t queries,
+                         std::vector<uint32_t>& hops) {
+        auto& r = self->state.result;
+        r.dht_lookups += lookups;
+        r.dht_queries += queries;
+        r.dht_hops.insert(r.dht_hops.end(), hops.begin(), hops.end());
         collect_lookups(self, keys, then);
       },
       [self, keys, then](caf::error&) { collect_lookups(self, keys, then); });
@@ -166,6 +169,26 @@ void open_stream(self_ptr self) {
   pull(self);
 }
 
+void start_stream(self_ptr self, block& head);
+
+// Fetches the manifest; one nobody has yet (its provider not announced or
+// not found yet, as when a hundred nodes look it up at once) is asked for
+// again a second later, up to `max_retries` times, as blocks are.
+void fetch_manifest(self_ptr self, const cid& id) {
+  auto& st = self->state;
+  self->request(st.spec.store, manifest_timeout, get_atom::value, id)
+    .then(
+      [self](block& head) { start_stream(self, head); },
+      [self](caf::error& err) {
+        auto& st = self->state;
+        if (!is(err, ec::not_found) || st.result.retries >= st.spec.max_retries)
+          return finish(self, "manifest: " + describe(err));
+        ++st.result.retries;
+        st.result.retry_reason = "manifest: " + describe(err);
+        self->delayed_send(self, std::chrono::seconds{1}, retry_atom::value);
+      });
+}
+
 void start_stream(self_ptr self, block& head) {
   auto& st = self->state;
   auto m = manifest_from_block(head);
@@ -223,15 +246,17 @@ sim_download(sim_download_actor::stateful_pointer<sim_download_state> self,
         finish(self, "bad CID: " + describe(id.error()));
         return st.promise;
       }
-      self->request(st.spec.store, manifest_timeout, get_atom::value, *id)
-        .then([self](block& head) { start_stream(self, head); },
-              [self](caf::error& err) {
-                finish(self, "manifest: " + describe(err));
-              });
+      fetch_manifest(self, *id);
       return st.promise;
     },
     [self](retry_atom) {
-      if (!self->state.done)
+      auto& st = self->state;
+      if (st.done)
+        return;
+      // Without a dataset (no progress yet), the manifest is what failed.
+      if (!st.progress)
+        fetch_manifest(self, *cid::parse(st.spec.cid));
+      else
         open_stream(self);
     },
   };

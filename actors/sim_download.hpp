@@ -36,9 +36,10 @@ struct sim_download_spec {
   uint32_t window = 64;
   /// The node's `--ec-backend`: repairs of a protected dataset use it.
   std::string ec_backend = "jerasure";
-  /// New streams after a block nobody had (peers that hold part of the
-  /// dataset may be all a node knows at first), each a second later, as a
-  /// client of the REST API would try again.
+  /// Fetches of the manifest again, or new streams, after a manifest or
+  /// block nobody had (peers that hold part of the dataset may be all a
+  /// node knows at first), each a second later, as a client of the REST
+  /// API would try again.
   uint32_t max_retries = 3;
   /// The node: its supervisor (the download fails when it goes), stores,
   /// engine (who delivered what) and download log.
@@ -76,11 +77,11 @@ struct sim_download_state {
 /// protected dataset, with repair from parity), hashes the
 /// bytes, compares them with the expected synthetic dataset, and answers
 /// with the timings, the bytes, the peers that delivered blocks, the
-/// duplicates, and the node's DHT lookups for the dataset. A block
-/// nobody has (`not_found`) ends the stream; the download goes on from
-/// there with a new one, up to `max_retries` times (counted in the
-/// result). The download fails (in its result) when the node's supervisor
-/// goes down.
+/// duplicates, and the node's DHT lookups for the dataset. A manifest or
+/// block nobody has (`not_found`) is asked for again a second later (a
+/// block: the stream ends, the download goes on from there with a new
+/// one), up to `max_retries` times in all (counted in the result). The download
+/// fails (in its result) when the node's supervisor goes down.
 sim_download_actor::behavior_type
 sim_download(sim_download_actor::stateful_pointer<sim_download_state> self,
              sim_download_spec spec);

@@ -219,10 +219,11 @@ using discovery_actor = inspectable_actor::extend<
   caf::replies_to<provide_atom, cid>::with<ok_atom>,
   /// (get_atom, spr_atom) -> (record)   this node's signed peer record
   caf::replies_to<get_atom, spr_atom>::with<std::string>,
-  /// (get_atom, find_atom, cid) -> (lookups, queries)   the provider
-  ///   lookups of `cid` this node finished, and the DHT nodes they queried
-  ///   (the hops of the iterative walks, summed)
-  caf::replies_to<get_atom, find_atom, cid>::with<uint64_t, uint64_t>,
+  /// (get_atom, find_atom, cid) -> (lookups, queries, hops)   the provider
+  ///   lookups of `cid` this node finished, the DHT nodes they queried, and
+  ///   each one's depth (`storage::kad_lookup::hops`; the first 64)
+  caf::replies_to<get_atom, find_atom, cid>::with<uint64_t, uint64_t,
+                                                  std::vector<uint32_t>>,
   /// (list_atom) -> (records)   the routing table's contacts
   caf::replies_to<list_atom>::with<std::vector<std::string>>,
   /// (udp_atom, datagram, from) -> ()   internal: from the receiver thread

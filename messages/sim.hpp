@@ -75,9 +75,13 @@ struct sim_download_result {
   /// Blocks of the dataset that arrived again after one copy was had.
   uint64_t duplicate_blocks = 0;
   /// Provider lookups the node finished for the dataset (its manifest and
-  /// its tree), and the DHT nodes they queried (their hops, summed).
+  /// its tree), the DHT nodes they queried, and each lookup's depth in
+  /// hops (`storage::kad_lookup::hops`: 1 when the nodes it knew had the
+  /// answer; 0 when the providers reached this node before any answer,
+  /// stored here or announced to it meanwhile).
   uint64_t dht_lookups = 0;
   uint64_t dht_queries = 0;
+  std::vector<uint32_t> dht_hops;
 };
 
 template <class Inspector>
@@ -86,7 +90,7 @@ typename Inspector::result_type inspect(Inspector& f, sim_download_result& x) {
            x.seconds, x.first_byte_seconds, x.sha256, x.verified, x.error,
            x.retries, x.retry_reason, x.sources, x.source_blocks,
            x.source_bytes, x.blocks_repaired, x.duplicate_blocks, x.dht_lookups,
-           x.dht_queries);
+           x.dht_queries, x.dht_hops);
 }
 
 /// One hosted node as its agent sees it.

@@ -22,11 +22,11 @@ kad_lookup::kad_lookup(node_id target, std::vector<contact> seeds, size_t k,
   : target_(target), k_(std::max<size_t>(k, 1)),
     alpha_(std::max<size_t>(alpha, 1)), self_(self) {
   for (const auto& c : seeds)
-    add(c);
+    add(c, 1);
   prune();
 }
 
-void kad_lookup::add(const contact& c) {
+void kad_lookup::add(const contact& c, uint32_t hop) {
   if (self_ && c.id == *self_)
     return;
   auto dist = xor_distance(c.id, target_);
@@ -36,12 +36,15 @@ void kad_lookup::add(const contact& c) {
     return !addr.empty() && a != addresses_.end() && a->second != dist;
   };
   auto i = candidates_.find(dist);
+  if (i != candidates_.end() && i->second.st == state::fresh)
+    i->second.hop = std::min(i->second.hop, hop);
   if (i == candidates_.end()) {
     if (taken())
       return;
     candidate x;
     x.who = c;
     x.who.failures = 0;
+    x.hop = hop;
     candidates_.emplace(dist, std::move(x));
     if (!addr.empty())
       addresses_[addr] = dist;
@@ -110,11 +113,13 @@ void kad_lookup::on_response(const node_id& from,
     return;
   i->second.st = state::answered;
   --in_flight_;
+  auto hop = i->second.hop;
+  hops_ = std::max(hops_, hop);
   for (const auto& r : closer) {
     contact c;
     c.record = r;
     c.id = node_id_of(r);
-    add(c);
+    add(c, hop + 1);
   }
   prune();
 }

@@ -89,6 +89,14 @@ public:
   /// Number of queries handed out by `next_queries` so far.
   size_t queries_sent() const { return queries_sent_; }
 
+  /// The lookup's depth so far: the most hops from this node to a node
+  /// that answered, where a seed is 1 hop away and a node first learnt
+  /// from the answer of a node `h` hops away is `h + 1` (the fewest, if
+  /// several answers named it). 0 until a node answered. With `alpha`
+  /// queries in parallel, the rounds of the walk; the count of queries is
+  /// `queries_sent`.
+  uint32_t hops() const { return hops_; }
+
   /// Number of candidates currently known (any state); at most
   /// `k * (candidates_per_k + queries_per_k)`.
   size_t candidate_count() const { return candidates_.size(); }
@@ -99,12 +107,14 @@ private:
   struct candidate {
     contact who;
     state st = state::fresh;
+    /// Hops from this node (see `hops`).
+    uint32_t hop = 1;
   };
 
   // Keyed by XOR distance to the target: IDs are unique, so are distances.
   using candidate_map = std::map<node_id, candidate>;
 
-  void add(const contact& c);
+  void add(const contact& c, uint32_t hop);
   void erase_address(const node_id& dist);
   void prune();
   bool budget_spent() const;
@@ -119,6 +129,7 @@ private:
   std::map<std::string, node_id> addresses_;
   size_t in_flight_ = 0;
   size_t queries_sent_ = 0;
+  uint32_t hops_ = 0;
 };
 
 } // namespace cairn::storage

@@ -225,7 +225,13 @@ bool peer_scheduler::in_flight(const std::string& peer,
 bool peer_scheduler::forget_cancelled(const std::string& peer,
                                       const wire::address& addr) {
   auto* p = stats_of(peer);
-  return p && p->cancelled.erase(addr) > 0;
+  if (!p)
+    return false;
+  auto i = p->cancelled.find(addr);
+  if (i == p->cancelled.end())
+    return false;
+  p->cancelled.erase(i);
+  return true;
 }
 
 void peer_scheduler::delivered(const std::string& peer,
@@ -300,6 +306,10 @@ peer_scheduler::expire_requests(sched_clock::time_point now,
       if (now - i->second.at > timeout) {
         ++p.timeouts;
         expired.emplace_back(id, i->first);
+        // A busy peer may still deliver it: late, not unasked.
+        if (p.cancelled.size() > max_cancelled)
+          p.cancelled.clear();
+        p.cancelled.insert(i->first);
         i = p.outstanding.erase(i);
       } else {
         ++i;

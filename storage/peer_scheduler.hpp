@@ -49,7 +49,9 @@ struct peer_stats {
   /// `bytes_received` then (what arrives until its answer is the rate).
   std::map<wire::address, sent_request> outstanding;
   /// Requests cancelled: their blocks may still arrive, without blame.
-  std::set<wire::address> cancelled;
+  /// One entry per request: a block asked for again after a timeout may
+  /// come twice.
+  std::multiset<wire::address> cancelled;
   /// Measured delivery rate and round trip of its requests (zeros: not
   /// measured), and per-block latency (s).
   pipe_meter pipe;
@@ -264,7 +266,9 @@ public:
   uint32_t penalize(const std::string& peer);
 
   /// Ends every request sent before `now - timeout`: each counts as a
-  /// timeout of its peer. Returns them as (peer, address), by peer.
+  /// timeout of its peer, and is remembered as cancelled (its block may
+  /// still arrive, without blame; the caller sends the cancel). Returns
+  /// them as (peer, address), by peer.
   std::vector<std::pair<std::string, wire::address>>
   expire_requests(sched_clock::time_point now, sched_clock::duration timeout);
 

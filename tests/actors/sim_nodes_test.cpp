@@ -3,9 +3,10 @@
 // through the real UDP DHT; and the simulator's agent, which hosts nodes,
 // refuses commands before the secret, kills a node abruptly and restarts
 // it on its reopened store; and a node provides a dataset in the DHT only
-// once it holds every leaf.
+// once it holds every leaf; and each node adds one thread, its store's.
 
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -117,6 +118,7 @@ TEST(SimNodesTest, TwoNodesInOneSystemExchangeADatasetOverTcpAndTheDht) {
   spec.supervisor = b.sup;
   spec.store = b.child<network_store_actor>(self, "network_store");
   spec.engine = b.child<engine_actor>(self, "engine");
+  spec.discovery = b.child<discovery_actor>(self, "discovery");
   spec.downloads = b.ctx->downloads;
   auto down = sys.spawn(actors::sim_download, spec);
   auto got = ask<sim_download_result>(self, down, 60s, download_atom::value);
@@ -129,6 +131,12 @@ TEST(SimNodesTest, TwoNodesInOneSystemExchangeADatasetOverTcpAndTheDht) {
   EXPECT_EQ(got->sources[0], info_a->peer_id)
     << "the blocks came from A over the peer session";
   EXPECT_EQ(b.ctx->downloads->list().size(), 1u);
+  // B knew no provider: it asked the DHT, where A, the one node B knows,
+  // answers at once (1 hop), unless A's announcement reached B first (0).
+  EXPECT_GE(got->dht_lookups, 1u);
+  ASSERT_EQ(got->dht_hops.size(), got->dht_lookups);
+  for (auto h : got->dht_hops)
+    EXPECT_LE(h, 1u);
 
   for (auto* n : {&b, &a})
     EXPECT_OK(ask<ok_atom>(self, n->sup, 30s, stop_atom::value));
@@ -213,6 +221,67 @@ TEST(SimNodesTest, ANodeProvidesADatasetOnlyOnceItHoldsEveryLeaf) {
 
   for (auto* n : {&b, &a})
     EXPECT_OK(ask<ok_atom>(self, n->sup, 30s, stop_atom::value));
+}
+
+// Threads of this process now.
+size_t threads() {
+  size_t n = 0;
+  for (auto& e : std::filesystem::directory_iterator{"/proc/self/task"}) {
+    (void)e;
+    ++n;
+  }
+  return n;
+}
+
+// The thread count once it stopped changing for half a second (threads
+// that end, e.g. a joining node's helpers, leave a moment later).
+size_t settled_threads() {
+  auto last = threads();
+  for (int same = 0; same < 5;) {
+    std::this_thread::sleep_for(100ms);
+    auto now = threads();
+    same = now == last ? same + 1 : 0;
+    last = now;
+  }
+  return last;
+}
+
+TEST(SimNodesTest, EachHostedNodeAddsOneThreadItsStores) {
+  test_config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  auto before = settled_threads();
+  std::vector<std::unique_ptr<test_node>> nodes;
+  nodes.push_back(std::make_unique<test_node>(sys));
+  ASSERT_OK(ask<node_info>(self, nodes[0]->sup, 30s, start_atom::value));
+  auto spr =
+    ask<std::string>(self, nodes[0]->child<discovery_actor>(self, "discovery"),
+                     5s, get_atom::value, spr_atom::value);
+  ASSERT_OK(spr);
+  auto one = settled_threads();
+  // Its store's and the process's UDP poller.
+  EXPECT_EQ(one, before + 2);
+  for (int i = 0; i < 4; ++i) {
+    nodes.push_back(
+      std::make_unique<test_node>(sys, std::vector<std::string>{*spr}));
+    ASSERT_OK(ask<node_info>(self, nodes.back()->sup, 30s, start_atom::value));
+  }
+  // The four joined the DHT through node 0: their datagrams arrive.
+  auto disc = nodes[0]->child<discovery_actor>(self, "discovery");
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  std::vector<std::string> contacts;
+  while (contacts.size() < 4 && std::chrono::steady_clock::now() < deadline) {
+    auto got = ask<std::vector<std::string>>(self, disc, 5s, list_atom::value);
+    ASSERT_OK(got);
+    contacts = *got;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(contacts.size(), 4u);
+  EXPECT_EQ(settled_threads(), one + 4) << "one thread per node";
+  for (auto& n : nodes)
+    EXPECT_OK(ask<ok_atom>(self, n->sup, 30s, stop_atom::value));
+  nodes.clear();
+  EXPECT_EQ(settled_threads(), before) << "the poller ends with the last node";
 }
 
 class SimAgentTest : public ::testing::Test {

@@ -176,6 +176,60 @@ TEST(KadLookupTest, LearnsCloserNodesFromResponses) {
   EXPECT_EQ(ids(lk.result()), asked);
 }
 
+TEST(KadLookupTest, HopsCountTheChainOfAnswersNotTheQueries) {
+  auto target = sha256(std::string_view{"target"});
+  auto all = contacts(1, 40);
+  sort_by_distance(all, target);
+  // Two seeds far away; the first names a nearer node, which names the
+  // nearest: a chain of 3 hops, whatever the second seed answers.
+  std::vector<contact> seeds{all[30], all[31]};
+  kad_lookup lk{target, seeds, 2, 1};
+  EXPECT_EQ(lk.hops(), 0u);
+  auto q = lk.next_queries();
+  ASSERT_EQ(q.size(), 1u);
+  ASSERT_EQ(q[0].id, all[30].id);
+  lk.on_response(q[0].id, records_of({all[10]}));
+  EXPECT_EQ(lk.hops(), 1u);
+  q = lk.next_queries();
+  ASSERT_EQ(q.size(), 1u);
+  ASSERT_EQ(q[0].id, all[10].id);
+  lk.on_response(q[0].id, records_of({all[0], all[31]}));
+  EXPECT_EQ(lk.hops(), 2u);
+  q = lk.next_queries();
+  ASSERT_EQ(q.size(), 1u);
+  ASSERT_EQ(q[0].id, all[0].id);
+  lk.on_response(q[0].id, {});
+  EXPECT_EQ(lk.hops(), 3u);
+  // The window (k = 2) is all[0] and all[10], both answered: done, with
+  // the second seed never asked.
+  EXPECT_TRUE(lk.done());
+  EXPECT_EQ(lk.queries_sent(), 3u);
+  EXPECT_EQ(lk.hops(), 3u);
+}
+
+TEST(KadLookupTest, HopsOfANodeNamedAgainKeepItsShortestPath) {
+  auto target = sha256(std::string_view{"target"});
+  auto all = contacts(1, 40);
+  sort_by_distance(all, target);
+  // all[5] is named first 3 hops away (seed all[30], then all[20]), then
+  // by the seed all[31] itself: it is 2 hops away when asked.
+  kad_lookup lk{target, {all[30], all[31]}, 4, 2};
+  ASSERT_EQ(lk.next_queries().size(), 2u);
+  lk.on_response(all[30].id, records_of({all[20]}));
+  auto q = lk.next_queries();
+  ASSERT_EQ(q.size(), 1u);
+  ASSERT_EQ(q[0].id, all[20].id);
+  lk.on_response(all[20].id, records_of({all[5]}));
+  lk.on_response(all[31].id, records_of({all[5]}));
+  q = lk.next_queries();
+  ASSERT_EQ(q.size(), 1u);
+  ASSERT_EQ(q[0].id, all[5].id);
+  lk.on_response(all[5].id, {});
+  EXPECT_TRUE(lk.done());
+  EXPECT_EQ(lk.queries_sent(), 4u);
+  EXPECT_EQ(lk.hops(), 2u);
+}
+
 TEST(KadLookupTest, IgnoresSelfUnsolicitedAndDuplicateAnswers) {
   auto target = sha256(std::string_view{"target"});
   auto seeds = contacts(1, 3);

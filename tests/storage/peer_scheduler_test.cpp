@@ -369,6 +369,15 @@ TEST_F(PeerSchedulerOnePeerTest, RequestsTimeOutAfterTheBlockTimeout) {
   EXPECT_EQ(expired[0].second, leaf(1));
   EXPECT_EQ(s.find("p")->timeouts, 1u);
   EXPECT_FALSE(s.in_flight("p", leaf(1)));
+  // A seeder serving a hundred peers answers late: its block is no
+  // unrequested one (which counts against it, up to closing the session),
+  // nor is the copy of a second request that timed out too.
+  w.requested.clear(); // as the engine does with an expired request
+  ASSERT_NO_FATAL_FAILURE(request());
+  ASSERT_EQ(s.expire_requests(t0 + 11s, 5s).size(), 1u);
+  EXPECT_TRUE(s.forget_cancelled("p", leaf(1)));
+  EXPECT_TRUE(s.forget_cancelled("p", leaf(1)));
+  EXPECT_FALSE(s.forget_cancelled("p", leaf(1)));
 }
 
 TEST_F(PeerSchedulerOnePeerTest, DeliveryMeasuresRateAndLatency) {

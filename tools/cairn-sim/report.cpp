@@ -110,6 +110,7 @@ json to_json(const actors::sim_run_log& log) {
        {"duplicate_blocks", r.duplicate_blocks},
        {"dht_lookups", r.dht_lookups},
        {"dht_queries", r.dht_queries},
+       {"dht_hops", r.dht_hops},
        {"retry_reason", r.retry_reason},
        {"sources", std::move(sources)}});
   }
@@ -140,11 +141,47 @@ json to_json(const actors::sim_run_log& log) {
   return j;
 }
 
+// Per group with downloads, in scenario order: downloads, those done, and
+// the completion times of those done.
+std::string group_table(const actors::sim_run_log& log) {
+  std::vector<std::string> order;
+  std::map<std::string, std::pair<size_t, std::vector<double>>> by_group;
+  for (auto& d : log.downloads) {
+    auto g =
+      d.node < log.node_group.size() ? log.node_group[d.node] : std::string{};
+    auto& [count, times] = by_group[g];
+    ++count;
+    if (d.state == "done")
+      times.push_back(d.result.seconds);
+  }
+  for (auto& g : log.node_group)
+    if (by_group.count(g) > 0 &&
+        std::find(order.begin(), order.end(), g) == order.end())
+      order.push_back(g);
+  if (by_group.count("") > 0)
+    order.push_back("");
+  std::string md = "\n## Completion time by group\n\nSeconds from the "
+                   "request to the last byte, of the downloads done.\n\n"
+                   "| group | downloads | done | median | p90 | max |\n"
+                   "|---|---|---|---|---|---|\n";
+  for (auto& g : order) {
+    auto& [count, times] = by_group[g];
+    std::sort(times.begin(), times.end());
+    md += "| " + (g.empty() ? std::string{"(none)"} : g) + " | " +
+          std::to_string(count) + " | " + std::to_string(times.size()) + " | ";
+    md += times.empty() ? std::string{"| | |\n"}
+                        : fixed(quantile(times, 0.5)) + " | " +
+                            fixed(quantile(times, 0.9)) + " | " +
+                            fixed(times.back()) + " |\n";
+  }
+  return md;
+}
+
 std::string to_markdown(const actors::sim_run_log& log,
                         const std::vector<std::string>& plots,
                         const std::string& plots_why) {
   std::map<std::string, size_t> states;
-  std::vector<double> times;
+  std::vector<double> times, hops;
   uint64_t bytes = 0, dups = 0, lookups = 0, queries = 0, repaired = 0;
   for (auto& d : log.downloads) {
     ++states[d.state];
@@ -153,10 +190,12 @@ std::string to_markdown(const actors::sim_run_log& log,
     lookups += d.result.dht_lookups;
     queries += d.result.dht_queries;
     repaired += d.result.blocks_repaired;
+    hops.insert(hops.end(), d.result.dht_hops.begin(), d.result.dht_hops.end());
     if (d.state == "done")
       times.push_back(d.result.seconds);
   }
   std::sort(times.begin(), times.end());
+  std::sort(hops.begin(), hops.end());
   std::string md = "# cairn-sim report\n\n";
   md += "| | |\n|---|---|\n";
   md += "| scenario | `" + log.scenario + "` |\n";
@@ -174,7 +213,13 @@ std::string to_markdown(const actors::sim_run_log& log,
   md += "| duplicate blocks received | " + std::to_string(dups) + " |\n";
   md += "| blocks rebuilt from parity | " + std::to_string(repaired) + " |\n";
   md += "| DHT provider lookups | " + std::to_string(lookups) + " (" +
-        std::to_string(queries) + " nodes queried) |\n\n";
+        std::to_string(queries) + " nodes queried) |\n";
+  if (!hops.empty())
+    md += "| DHT lookup depth (hops) | median " +
+          fixed(quantile(hops, 0.5), 0) + ", p90 " +
+          fixed(quantile(hops, 0.9), 0) + ", max " + fixed(hops.back(), 0) +
+          " |\n";
+  md += "\n";
   md += "## Downloads\n\n| state | count |\n|---|---|\n";
   for (auto& [s, n] : states)
     md += "| " + s + " | " + std::to_string(n) + " |\n";
@@ -184,6 +229,8 @@ std::string to_markdown(const actors::sim_run_log& log,
           ", p90 " + fixed(quantile(times, 0.9)) + ", max " +
           fixed(times.back()) + ".\n";
   }
+  if (!log.downloads.empty())
+    md += group_table(log);
   md += "\n## Uploads\n\n| data | node | bytes | CID | seconds |\n"
         "|---|---|---|---|---|\n";
   for (auto& [name, u] : log.uploads)
