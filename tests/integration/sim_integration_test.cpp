@@ -238,8 +238,9 @@ TEST(SimTest, TwoAgentsTwentyNodesEveryCopyVerifiedByteForByte) {
 }
 
 TEST(SimTest, ChurnKillsDownloadersMidRunAndTheRestCompleteOnWholeStores) {
-  // The leechers read at 2 MB/s, so their 6 MiB downloads are under way
-  // when 30% of them are killed, 1.5 s after they started.
+  // The leechers read at 2 MB/s (about 3 MB/s in the first second, with
+  // the bucket's burst and the socket buffers), so their 8 MiB downloads,
+  // started by 1 s, are under way when 30% of them are killed at 1.5 s.
   temp_dir dir{"cairn-sim-it"};
   auto keys = cluster_keys(dir, "keys");
   agent_process a{dir.file("agent-a"), keys};
@@ -262,7 +263,7 @@ max-download-rate = "2MB"
 action = "upload"
 node = 0
 data = "file"
-size = "6MiB"
+size = "8MiB"
 [[event]]
 at = 0.5
 action = "download"
@@ -270,7 +271,7 @@ data = "file"
 group = "leechers"
 spread = 0.5
 [[event]]
-at = 2.5
+at = 1.5
 action = "kill"
 group = "leechers"
 fraction = 0.3
