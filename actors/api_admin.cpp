@@ -377,6 +377,10 @@ std::string metrics_text(api_shared& api) {
          "Peer connections closed at once: too many handshakes pending "
          "(--max-pending-handshakes, --max-pending-handshakes-per-ip).",
          listener["handshakes_refused"]);
+  metric("cairn_peer_heap_trims_total", "counter",
+         "Times the heap's free memory was given back to the system after "
+         "a burst of peer connections in their handshake ended.",
+         listener["heap_trims"]);
   metric("cairn_peer_accept_pauses_total", "counter",
          "Times accepting peer connections paused: file descriptors were "
          "running out (--fd-reserve).",

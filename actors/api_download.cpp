@@ -223,6 +223,7 @@ stream_spec stream_spec_for(api_shared& api, const cid& id, const manifest& m,
   spec.last = last / m.block_size;
   spec.window = api.ctx->options.stream_window;
   spec.block_size = m.block_size;
+  spec.manifest = id;
   if (m.is_protected) {
     auto layout =
       storage::ec_layout::make(m.content_blocks_count(), m.ec_k, m.ec_m);

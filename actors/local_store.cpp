@@ -70,6 +70,24 @@ void start_check(local_store_actor::stateful_pointer<local_store_state> self) {
   }};
 }
 
+// Drops the partial dataset of a failed download. One the store has no
+// room to delete yet is tried again at the next maintenance pass.
+caf::expected<bool> drop_partial(local_store_state& st, const cid& id) {
+  auto res = st.store->remove_partial(id);
+  if (!res) {
+    spdlog::warn("local_store: dropping the partial dataset {} of a failed "
+                 "download failed: {}",
+                 id.to_string(), describe(res.error()));
+    if (is(res.error(), ec::disk_full))
+      st.drops_due.insert(id);
+  } else if (*res) {
+    spdlog::info(
+      "local_store: dropped the partial dataset {} of a failed download",
+      id.to_string());
+  }
+  return res;
+}
+
 } // namespace
 
 local_store_actor::behavior_type
@@ -134,7 +152,18 @@ local_store(local_store_actor::stateful_pointer<local_store_state> self,
     },
     [self](list_atom) -> caf::result<std::vector<dataset_entry>> {
       ++self->state.reads;
-      return reply(self->state.store->list_datasets());
+      std::vector<cid> whole;
+      auto list = self->state.store->list_datasets(&whole);
+      // Once whole, a fetched dataset is not counted at every listing.
+      if (list && !whole.empty())
+        if (auto err = self->state.store->mark_whole(whole))
+          spdlog::warn("local_store: marking {} downloads whole failed: {}",
+                       whole.size(), describe(err));
+      return reply(std::move(list));
+    },
+    [self](release_atom, manifest_atom, const cid& id) -> caf::result<bool> {
+      ++self->state.writes;
+      return reply(drop_partial(self->state, id));
     },
     [self](space_atom) -> space_info {
       ++self->state.reads;
@@ -142,6 +171,10 @@ local_store(local_store_actor::stateful_pointer<local_store_state> self,
     },
     [self](expire_atom, uint64_t now, uint32_t max) -> caf::result<uint64_t> {
       ++self->state.writes;
+      auto due = std::move(self->state.drops_due);
+      self->state.drops_due.clear();
+      for (auto& id : due)
+        (void)drop_partial(self->state, id);
       return reply(self->state.store->expire(now, max));
     },
     [self](get_atom, leaf_atom,

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -34,6 +35,10 @@ struct local_store_state {
   std::shared_ptr<std::atomic<bool>> stop_check =
     std::make_shared<std::atomic<bool>>(false);
   std::vector<caf::typed_response_promise<store_check>> check_waiters;
+  /// Partial datasets of failed downloads whose drop failed (a full disk
+  /// leaves LMDB no page to write the delete to); tried again at each
+  /// maintenance pass.
+  std::set<cid> drops_due;
 
   local_store_state() = default;
   local_store_state(const local_store_state&) = delete;

@@ -104,6 +104,10 @@ network_store(network_store_actor::stateful_pointer<network_store_state> self,
       return self->delegate(self->state.local, release_atom::value,
                             std::move(ids));
     },
+    [self](release_atom, manifest_atom, const cid& id) {
+      return self->delegate(self->state.local, release_atom::value,
+                            manifest_atom::value, id);
+    },
     [self](update_atom, local_store_actor local) {
       spdlog::debug("network_store: local_store is now {}", local.id());
       self->state.local = std::move(local);

@@ -1,5 +1,9 @@
 #include "actors/peer_listener.hpp"
 
+#include <malloc.h>
+
+#include <algorithm>
+
 #include <caf/io/middleman.hpp>
 #include <caf/io/network/multiplexer.hpp>
 #include <spdlog/spdlog.h>
@@ -58,6 +62,40 @@ void check_budget(listener_ptr self) {
   }
 }
 
+// Pending handshakes that make a burst worth trimming after.
+constexpr size_t trim_burst = 32;
+
+// After a burst of connections that never completed their handshake (or
+// did, and left), glibc keeps the memory they freed in its arenas (up to
+// M_TRIM_THRESHOLD at each arena's top, and all of it below a chunk still
+// in use): hand it back once the burst is over. Over means no handshake
+// pending for longer than the handshake timeout, whose timers hold each
+// closed session's actor until they fire; and a trim, which walks every
+// arena under its lock, happens at most once per burst.
+void trim_after_burst(listener_ptr self) {
+  auto& st = self->state;
+  auto pending = st.slots->pending();
+  st.burst_peak = std::max(st.burst_peak, pending);
+  auto now = std::chrono::steady_clock::now();
+  if (pending > 0 || st.burst_peak < trim_burst) {
+    st.quiet_since.reset();
+    return;
+  }
+  if (!st.quiet_since)
+    st.quiet_since = now;
+  if (now - *st.quiet_since <
+      st.cfg.handshake_timeout + std::chrono::seconds{1})
+    return;
+  auto peak = st.burst_peak;
+  st.burst_peak = 0;
+  st.quiet_since.reset();
+  ++st.trims;
+  bool released = ::malloc_trim(0) == 1;
+  spdlog::debug("peer_listener: a burst of {} pending handshakes is over; "
+                "heap trimmed{}",
+                peak, released ? "" : " (nothing to give back)");
+}
+
 } // namespace
 
 peer_listener_actor::behavior_type peer_listener(
@@ -103,6 +141,7 @@ peer_listener_actor::behavior_type budgeted_peer_listener(
       // An lvalue: CAF 0.17's fork forwards its arguments twice, so a
       // moved cfg would reach the session without its slot.
       self->fork(peer_session, msg.handle, cfg, st.owner);
+      st.burst_peak = std::max(st.burst_peak, st.slots->pending());
       check_budget(self);
     },
     [self](update_atom, session_owner_actor owner) {
@@ -110,6 +149,7 @@ peer_listener_actor::behavior_type budgeted_peer_listener(
     },
     [self, check_interval](tick_atom) {
       check_budget(self);
+      trim_after_burst(self);
       schedule_tick(self, check_interval);
     },
     [self](const caf::io::acceptor_closed_msg&) {

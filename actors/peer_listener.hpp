@@ -1,7 +1,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,10 +41,16 @@ struct peer_listener_state {
   /// Connections still in their handshake, shared with their sessions,
   /// which give their slot back when the handshake ends either way.
   std::shared_ptr<storage::handshake_slots> slots;
+  /// The most handshakes pending at once since the heap was last trimmed,
+  /// since when none is pending, and how many times the heap was trimmed.
+  size_t burst_peak = 0;
+  std::optional<std::chrono::steady_clock::time_point> quiet_since;
+  uint64_t trims = 0;
   /// Accepted, refused, pending handshakes, pauses, whether paused,
-  /// descriptors open and the budget.
+  /// descriptors open, the budget, and heap trims.
   void gauges(std::vector<std::pair<std::string, double>>& out) const {
     out.emplace_back("accepted", accepted);
+    out.emplace_back("heap_trims", trims);
     out.emplace_back("handshakes_pending", slots ? slots->pending() : 0);
     out.emplace_back("handshakes_refused", slots ? slots->refused() : 0);
     out.emplace_back("accept_pauses", pauses);
@@ -69,7 +77,11 @@ caf::expected<bound_listener> bind_peer_listener(caf::actor_system& sys,
 /// (forked from this broker, so it runs on the middleman's I/O thread too)
 /// that reports to `owner`. A connection over the `limits` on pending
 /// handshakes (in all, or from its address) is closed at once, with a
-/// debug line and a count in the gauges. Counts the process's open
+/// debug line and a count in the gauges. When a burst of 32 or more
+/// pending handshakes is over (none pending for the handshake timeout and
+/// a second), it gives the heap's free pages back to the system
+/// (`malloc_trim`): the sessions' memory is free, but glibc keeps it.
+/// Counts the process's open
 /// descriptors after
 /// each connection and every `check_interval`: at `budget.pause_at` it stops
 /// watching the listening socket (connections wait in the kernel's listen

@@ -19,6 +19,25 @@ using self_ptr =
 // turns of the I/O loop.
 constexpr size_t read_chunk = 256 * 1024;
 
+// Sends `x` to the session itself after `after`, without a sender. A
+// message whose sender is the session, pending when the session quits,
+// holds the session's actor as its sender while the actor's mailbox holds
+// the message: neither is ever freed (2.4 KiB per connection closed before
+// its handshake timer fired).
+template <class Duration, class Atom>
+void send_later(self_ptr self, Duration after, Atom x) {
+  caf::delayed_anon_send(caf::actor_cast<peer_session_actor>(self), after, x);
+}
+
+// The read size of an established session. Under a download budget, reads
+// of at most a burst keep the pauses short.
+size_t established_read_chunk(const peer_session_state& st) {
+  if (st.cfg.download_budget)
+    return std::clamp<size_t>(st.cfg.download_budget->burst(), 16 * 1024,
+                              read_chunk);
+  return read_chunk;
+}
+
 // The owner hears how many bytes are still unsent once the socket has
 // drained this much since it was last told, not after every write: each
 // report wakes the engine, which only needs it to resume serving a peer it
@@ -99,7 +118,7 @@ caf::error send_frame(self_ptr self, wire::message msg) {
     return write_message(self, msg);
   auto n = block_bytes(msg);
   if (st.held.push(std::move(msg), std::chrono::steady_clock::now()))
-    self->delayed_send(self, st.held.delay(), flush_atom::value);
+    send_later(self, st.held.delay(), flush_atom::value);
   // Held blocks are on the simulated wire, not unread by the peer: the
   // owner, which counted them as unsent and pauses serving at its limit,
   // hears what the socket really holds, as if they had been written.
@@ -126,7 +145,7 @@ void flush_held(self_ptr self) {
   }
   check_unsent(self);
   if (auto due = st.held.next_due(); due && st.phase != session_phase::closing)
-    self->delayed_send(
+    send_later(
       self,
       std::max<std::chrono::steady_clock::duration>(*due - now, held_slack),
       flush_atom::value);
@@ -182,7 +201,7 @@ void wake_at(self_ptr self, clock::time_point t) {
     return;
   st.wake_at = t;
   auto in = std::max(t - clock::now(), clock::duration::zero());
-  self->delayed_send(self, in, timeout_atom::value);
+  send_later(self, in, timeout_atom::value);
 }
 
 // Writes `msg` now, or holds it back until the upload budget has its block
@@ -284,7 +303,7 @@ void schedule_keepalive(self_ptr self) {
   auto& st = self->state;
   auto every = std::min(st.cfg.keepalive_interval, st.cfg.idle_timeout);
   st.next_check = std::chrono::steady_clock::now() + every;
-  self->delayed_send(self, every, timeout_atom::value);
+  send_later(self, every, timeout_atom::value);
 }
 
 // Drops a peer silent for too long; PINGs a quiet link (its PONG is the
@@ -325,6 +344,8 @@ caf::error on_auth(self_ptr self, const wire::auth& a) {
                       "bad handshake signature from " + st.peer.to_string());
   st.phase = session_phase::established;
   st.cfg.handshake_slot.reset();
+  self->configure_read(
+    st.hdl, caf::io::receive_policy::at_most(established_read_chunk(st)));
   st.reader.set_limit(wire::max_frame_size +
                       (st.rx.active() ? noise::tag_size : 0));
   spdlog::info("peer_session: established with {} ({})", st.peer.to_string(),
@@ -517,12 +538,11 @@ peer_session_actor::behavior_type peer_session(
   st.owner = std::move(owner);
   st.held = wire::delay_queue{st.cfg.link_latency};
   RAND_bytes(st.nonce.data(), static_cast<int>(st.nonce.size()));
-  // Under a download budget, reads of at most a burst keep the pauses short.
-  auto chunk = read_chunk;
-  if (st.cfg.download_budget)
-    chunk = std::clamp<size_t>(st.cfg.download_budget->burst(), 16 * 1024,
-                               read_chunk);
-  self->configure_read(hdl, caf::io::receive_policy::at_most(chunk));
+  // CAF sizes a connection's read buffer to its receive policy: until the
+  // handshake completes, a peer that may never complete it gets one
+  // handshake frame's worth, not an established session's 256 KiB.
+  self->configure_read(
+    hdl, caf::io::receive_policy::at_most(wire::max_handshake_frame_size));
   self->ack_writes(hdl, true);
   st.reader.set_limit(wire::max_handshake_frame_size);
   // Nothing else until the peer's preamble is in: a peer of the other mode
@@ -532,7 +552,7 @@ peer_session_actor::behavior_type peer_session(
   buf.insert(buf.end(), pre.begin(), pre.end());
   self->flush(hdl);
   st.bytes_out += pre.size();
-  self->delayed_send(self, st.cfg.handshake_timeout, timeout_atom::value);
+  send_later(self, st.cfg.handshake_timeout, timeout_atom::value);
   // A session outlives no owner: after an engine restart its peers
   // reconnect to the new one.
   self->monitor(st.owner);

@@ -81,7 +81,13 @@ void fail(self_ptr self, caf::error err, caf::error close_reason) {
   spdlog::warn("store_stream {}: {}", st.spec.tree.to_string(), describe(err));
   if (st.spec.progress)
     st.spec.progress->finish(download_progress::phase::failed, describe(err));
+  bool drop = !close_reason && st.spec.manifest && !st.spec.local_only &&
+              !is(err, ec::shutting_down);
   stop(st, std::move(err));
+  // The local store says what it dropped; the stream may be gone by then.
+  if (drop)
+    caf::anon_send(st.source, release_atom::value, manifest_atom::value,
+                   *st.spec.manifest);
   if (st.spec.drain)
     close_stream(self, std::move(close_reason));
 }

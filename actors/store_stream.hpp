@@ -133,6 +133,10 @@ struct stream_spec {
   bool local_only = false;
   /// Where progress is published (optional).
   std::shared_ptr<download_progress> progress;
+  /// The dataset's manifest, for a network download: if the stream fails
+  /// (not when its reader leaves or the node stops), the dataset is
+  /// dropped unless it is whole, so that a partial one frees its space.
+  std::optional<cid> manifest;
   /// Set for a protected dataset (`tree` covers data and parity): a data
   /// block nobody has is rebuilt from any `k` blocks of its step.
   std::optional<storage::ec_layout> ec;

@@ -62,12 +62,17 @@ using local_store_actor = block_source_actor::extend<
   caf::replies_to<commit_atom, block, std::vector<digest256>>::with<cid>,
   /// (release_atom, cids) -> (ok_atom)   drops an aborted upload's references
   caf::replies_to<release_atom, std::vector<cid>>::with<ok_atom>,
+  /// (release_atom, manifest_atom, manifest_cid) -> (deleted)   drops the
+  ///   dataset of a failed network download if it is not whole
+  ///   errors: storage_io
+  caf::replies_to<release_atom, manifest_atom, cid>::with<bool>,
   /// (has_atom, cid) -> (bool)
   caf::replies_to<has_atom, cid>::with<bool>,
   /// (delete_atom, cid) -> (ok_atom)   a dataset (manifest CID) or one block
   ///   errors: storage_io
   caf::replies_to<delete_atom, cid>::with<ok_atom>,
-  /// (list_atom) -> (datasets)   every stored dataset
+  /// (list_atom) -> (datasets)   every whole stored dataset (one fetched
+  ///   from the network is listed once all its leaves are stored)
   caf::replies_to<list_atom>::with<std::vector<dataset_entry>>,
   /// (space_atom) -> (space_info)
   caf::replies_to<space_atom>::with<space_info>,
@@ -318,6 +323,9 @@ using network_store_actor = block_source_actor::extend<
   /// (release_atom, cids) -> (ok_atom)   drops one reference of each block
   ///   (see local_store)
   caf::replies_to<release_atom, std::vector<cid>>::with<ok_atom>,
+  /// (release_atom, manifest_atom, manifest_cid) -> (deleted)   see
+  ///   local_store
+  caf::replies_to<release_atom, manifest_atom, cid>::with<bool>,
   /// (update_atom, local_store) -> ()   the supervisor's re-wiring
   caf::reacts_to<update_atom, local_store_actor>,
   /// (update_atom, engine) -> ()

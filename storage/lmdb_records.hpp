@@ -19,7 +19,8 @@
 //   leaves    key: treeCid bytes | index u64 big-endian;
 //             value: digest[32] | nleaves u64 | path count u16 | path[32]...
 //   trees     key: treeCid bytes; value: refcount u32
-//   manifests key: manifest CID bytes; value empty
+//   manifests key: manifest CID bytes; value empty (a whole dataset), or
+//             the byte 0x01 (fetched for a network download, maybe partial)
 //   stats     "used" -> u64, "blocks" -> u64
 // Used by the lmdb_store*.cpp files only.
 
@@ -40,6 +41,10 @@ uint64_t get_be64(const uint8_t* p);
 /// An MDB_val viewing `b` or `s` (LMDB does not write through it).
 MDB_val as_val(const bytes& b);
 MDB_val as_val(std::string_view s);
+
+/// The `manifests` value of a dataset whose manifest was fetched from the
+/// network: it is listed only once its leaves are all stored.
+constexpr uint8_t manifest_fetched = 0x01;
 
 /// Keys of the `stats` counters: bytes of blocks stored, and blocks stored.
 constexpr std::string_view used_key = "used";

@@ -416,14 +416,62 @@ caf::expected<cid> lmdb_store::put_manifest(const block& manifest_block,
       return refs.error();
     if (auto e = w.set_tree_refs(tkey, *refs + 1))
       return e;
-    MDB_val empty{0, nullptr};
-    if (int rc2 = mdb_put(w.txn, manifests_, &k, &empty, 0))
+    uint8_t fetched = manifest_fetched;
+    MDB_val mark{1, &fetched};
+    if (int rc2 = mdb_put(w.txn, manifests_, &k, &mark, 0))
       return w.fail("mdb_put(manifests)", rc2);
     return caf::none;
   });
   if (err)
     return err;
   return manifest_block.id;
+}
+
+caf::error lmdb_store::mark_whole(const std::vector<cid>& ids) {
+  return with_write("mark_whole", [&](write_txn& w) -> caf::error {
+    for (const auto& id : ids) {
+      auto key = id.to_bytes();
+      MDB_val k = as_val(key), v;
+      int rc = mdb_get(w.txn, manifests_, &k, &v);
+      if (rc == MDB_NOTFOUND || (rc == 0 && v.mv_size == 0))
+        continue;
+      if (rc != 0)
+        return w.fail("mdb_get(manifests)", rc);
+      MDB_val empty{0, nullptr};
+      if (int rc2 = mdb_put(w.txn, manifests_, &k, &empty, 0))
+        return w.fail("mdb_put(manifests)", rc2);
+    }
+    return caf::none;
+  });
+}
+
+caf::expected<bool> lmdb_store::remove_partial(const cid& id) {
+  bool removed = false;
+  auto err = with_write("remove_partial", [&](write_txn& w) -> caf::error {
+    removed = false;
+    auto key = id.to_bytes();
+    MDB_val k = as_val(key), v;
+    int rc = mdb_get(w.txn, manifests_, &k, &v);
+    if (rc == MDB_NOTFOUND || (rc == 0 && v.mv_size == 0))
+      return caf::none;
+    if (rc != 0)
+      return w.fail("mdb_get(manifests)", rc);
+    auto b = read_block(w.txn, id);
+    if (b) {
+      auto m = manifest_from_block(*b);
+      if (!m)
+        return caf::none; // not a dataset this can judge; verify's to say
+      auto have = count_stored_leaves(w.txn, m->tree_cid);
+      if (!have)
+        return have.error();
+      if (*have >= m->blocks_count())
+        return caf::none;
+    }
+    return w.remove_dataset(id, removed);
+  });
+  if (err)
+    return err;
+  return removed;
 }
 
 caf::error lmdb_store::release_blocks(const std::vector<cid>& ids) {
@@ -714,8 +762,13 @@ caf::expected<uint64_t> lmdb_store::count_leaves(const cid& tree) {
   read_txn r{env_, remap_};
   if (r.rc)
     return txn_error(r.rc);
+  return count_stored_leaves(r.txn, tree);
+}
+
+caf::expected<uint64_t> lmdb_store::count_stored_leaves(MDB_txn* txn,
+                                                        const cid& tree) {
   MDB_cursor* cur = nullptr;
-  if (int rc = mdb_cursor_open(r.txn, leaves_, &cur))
+  if (int rc = mdb_cursor_open(txn, leaves_, &cur))
     return make_error(ec::storage_io, "mdb_cursor_open",
                       std::string{mdb_strerror(rc)});
   auto prefix = tree.to_bytes();
@@ -730,7 +783,7 @@ caf::expected<uint64_t> lmdb_store::count_leaves(const cid& tree) {
     if (v.mv_size < 32)
       continue;
     // A leaf can outlive its expired block: that leaf is missing.
-    if (is_stored(r.txn, leaf_block_cid(v)))
+    if (is_stored(txn, leaf_block_cid(v)))
       ++n;
   }
   mdb_cursor_close(cur);
@@ -745,7 +798,8 @@ bool lmdb_store::has_block(const cid& id) {
   return r.rc == 0 && is_stored(r.txn, id);
 }
 
-caf::expected<std::vector<dataset_entry>> lmdb_store::list_datasets() {
+caf::expected<std::vector<dataset_entry>>
+lmdb_store::list_datasets(std::vector<cid>* whole_fetched) {
   read_txn r{env_, remap_};
   if (r.rc)
     return txn_error(r.rc);
@@ -765,8 +819,22 @@ caf::expected<std::vector<dataset_entry>> lmdb_store::list_datasets() {
     if (!b)
       continue;
     auto m = manifest_from_block(*b);
-    if (m)
-      out.push_back(dataset_entry{*id, std::move(*m)});
+    if (!m)
+      continue;
+    // Fetched ones are counted; in one transaction with the rest, so
+    // that the answer is one state of the store.
+    if (v.mv_size > 0) {
+      auto have = count_stored_leaves(r.txn, m->tree_cid);
+      if (!have) {
+        mdb_cursor_close(cur);
+        return have.error();
+      }
+      if (*have < m->blocks_count())
+        continue;
+      if (whole_fetched)
+        whole_fetched->push_back(*id);
+    }
+    out.push_back(dataset_entry{*id, std::move(*m)});
   }
   mdb_cursor_close(cur);
   return out;

@@ -124,10 +124,23 @@ public:
                                       uint64_t now);
 
   /// Stores a manifest fetched from the network and indexes its dataset
-  /// (whose leaves arrive later through `put_leaves`). Storing a known manifest
-  /// refreshes its expiry. Errors: `ec::invalid_manifest`,
+  /// (whose leaves arrive later through `put_leaves`), marked as fetched:
+  /// `list_datasets` leaves it out until all its leaves are stored. Storing
+  /// a known manifest refreshes its expiry. Errors: `ec::invalid_manifest`,
   /// `ec::quota_exceeded`, `ec::storage_io`.
   caf::expected<cid> put_manifest(const block& manifest_block, uint64_t now);
+
+  /// Marks the fetched datasets `ids` as whole (found so by
+  /// `list_datasets`), so that listing them no longer counts their leaves.
+  /// Absent ones are skipped. Errors: `ec::storage_io`.
+  caf::error mark_whole(const std::vector<cid>& ids);
+
+  /// Deletes the dataset of manifest `id` as `remove` does, but only if its
+  /// manifest was fetched from the network and some of its leaves are not
+  /// stored (a network download that failed): its blocks are freed, and a
+  /// dataset that is whole, or was uploaded here, is kept. Returns whether
+  /// it was deleted. Errors: `ec::storage_io`.
+  caf::expected<bool> remove_partial(const cid& id);
 
   /// Drops one reference of each block (an aborted upload); deletes those
   /// that reach 0. Missing blocks are ignored.
@@ -193,8 +206,12 @@ public:
   /// True if a block with CID `id` is stored.
   bool has_block(const cid& id);
 
-  /// Every stored dataset, ordered by manifest CID.
-  caf::expected<std::vector<dataset_entry>> list_datasets();
+  /// Every whole stored dataset, ordered by manifest CID: a dataset fetched
+  /// from the network is left out while some of its leaves are missing.
+  /// Those found whole are added to `whole_fetched` (if given) for
+  /// `mark_whole`. Errors: `ec::storage_io`.
+  caf::expected<std::vector<dataset_entry>>
+  list_datasets(std::vector<cid>* whole_fetched = nullptr);
 
   /// Quota and block counts.
   space_info space();
@@ -239,6 +256,8 @@ private:
   bool is_stored(MDB_txn* txn, const cid& id);
   // Whether the leaf at `addr` and its block are both stored.
   bool has_leaf(MDB_txn* txn, const block_address& addr);
+  // How many leaves of `tree` are stored with their blocks.
+  caf::expected<uint64_t> count_stored_leaves(MDB_txn* txn, const cid& tree);
   // The leaf at `addr` with its block, or nothing if either is missing: a
   // leaf can outlive its expired block, and then it is missing too. An
   // error only if LMDB fails.

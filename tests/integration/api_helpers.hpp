@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <random>
 #include <sstream>
 #include <string>
@@ -134,6 +135,27 @@ get_json(httplib::Client& cli, const std::string& path, nlohmann::json* out) {
     return ::testing::AssertionFailure()
            << "GET " << path << " returned invalid JSON (" << e.what()
            << "): " << res->body;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+/// The `/data` listing as cid -> manifest.
+inline ::testing::AssertionResult
+list_data(httplib::Client& cli, std::map<std::string, nlohmann::json>* out) {
+  nlohmann::json j;
+  auto r = get_json(cli, api("/data"), &j);
+  if (!r)
+    return r;
+  if (!j.is_object() || !j.contains("content") || !j["content"].is_array())
+    return ::testing::AssertionFailure()
+           << "GET /data: no 'content' array: " << j.dump();
+  out->clear();
+  for (auto& item : j["content"]) {
+    if (!item.contains("cid") || !item["cid"].is_string() ||
+        !item.contains("manifest") || !item["manifest"].is_object())
+      return ::testing::AssertionFailure()
+             << "GET /data: item without cid/manifest: " << item.dump();
+    (*out)[item["cid"].get<std::string>()] = item["manifest"];
   }
   return ::testing::AssertionSuccess();
 }

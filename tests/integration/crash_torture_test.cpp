@@ -1,23 +1,22 @@
 // Crash torture: a real `cairn-node` (A) is killed with SIGKILL at a random
-// moment while clients upload, read, delete and download from a second node
-// (B, its network peer), with maintenance running every second. After each
-// kill:
+// moment while clients upload, read, delete, protect (erasure-code),
+// delete single blocks of, and download from a second node (B, its network
+// peer), with a block TTL of 6 s and maintenance deleting expired blocks
+// every second. After each kill:
 //  - `cairn-node verify` on A's store finds nothing but what the cut
 //    operations leave (orphan blocks and extra references, which A's
 //    start-up pass reclaims);
 //  - A restarts, and the verifier on the running node
 //    (POST /api/cairn/v1/store/verify) finds zero problems;
-//  - every dataset whose upload (or network download) was answered, and
-//    whose delete was not sent, downloads from A byte for byte.
+//  - every dataset whose upload, protect or network download was answered,
+//    whose delete or block delete was not sent, and which is not near its
+//    expiry, downloads from A byte for byte.
 // At the end A stops cleanly and `cairn-node verify` must exit 0.
 //
 // Seeded: CAIRN_TORTURE_SEED (default 19) picks the kill moments, sizes and
 // operations. CAIRN_TORTURE_CYCLES (default 20) sets the cycles;
 // `tools/torture [CYCLES]` runs 200. The counts of a run are printed at its
-// end ("torture: ..."). `tools/torture 200`, seed 19, on 2 loaded cores:
-// 200 cycles in 641 s, 8331 uploads, 8084 local and 390 network downloads,
-// 7969 deletes, 2170 requests cut by a kill, 965 orphan blocks reclaimed,
-// 200 clean checks. 20 cycles: 36 s.
+// end ("torture: ...").
 
 #include <signal.h>
 
@@ -29,6 +28,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -73,20 +73,52 @@ std::vector<std::string> lines_of(const std::string& out) {
   return lines;
 }
 
-/// What the clients know about A's datasets: answered uploads and network
-/// downloads, minus those a delete was sent for.
-struct ledger {
-  std::mutex mtx;
-  /// CID -> the dataset's bytes.
-  std::map<std::string, std::string> stored;
+/// Seconds since the Unix epoch, as the store counts expiry.
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
 
-  void add(const std::string& cid, const std::string& data) {
+/// A's block TTL, and how long before its expiry a dataset is no longer
+/// checked (a check must not race the maintenance sweep).
+constexpr int64_t ttl_seconds = 6;
+constexpr int64_t expiry_margin = 2;
+
+/// What the clients know about A's datasets: answered uploads, protects
+/// and network downloads, minus those a delete or block delete was sent
+/// for. Each with the time its request started: its blocks expire no
+/// earlier than `ttl_seconds` after it.
+struct ledger {
+  struct entry {
+    std::string data;
+    int64_t since = 0;
+  };
+  std::mutex mtx;
+  /// CID -> the dataset's bytes and time.
+  std::map<std::string, entry> stored;
+
+  void add(const std::string& cid, const std::string& data, int64_t since) {
     std::lock_guard<std::mutex> guard{mtx};
-    stored[cid] = data;
+    stored[cid] = entry{data, since};
   }
   void forget(const std::string& cid) {
     std::lock_guard<std::mutex> guard{mtx};
     stored.erase(cid);
+  }
+  /// Forgets the datasets that have expired by now; returns how many.
+  uint64_t forget_expired() {
+    std::lock_guard<std::mutex> guard{mtx};
+    uint64_t n = 0;
+    auto now = unix_now();
+    for (auto it = stored.begin(); it != stored.end();)
+      if (now >= it->second.since + ttl_seconds) {
+        it = stored.erase(it);
+        ++n;
+      } else {
+        ++it;
+      }
+    return n;
   }
   /// A random known CID, or "" if none.
   std::string pick(std::mt19937_64& rng) {
@@ -101,19 +133,38 @@ struct ledger {
     std::lock_guard<std::mutex> guard{mtx};
     return stored.size();
   }
-  std::string bytes_of(const std::string& cid) {
+  bool has(const std::string& cid) {
+    std::lock_guard<std::mutex> guard{mtx};
+    return stored.count(cid) > 0;
+  }
+  /// The dataset's entry if it is known and not near its expiry.
+  std::optional<entry> fresh(const std::string& cid) {
     std::lock_guard<std::mutex> guard{mtx};
     auto it = stored.find(cid);
-    return it == stored.end() ? std::string{} : it->second;
+    if (it == stored.end() ||
+        unix_now() >= it->second.since + ttl_seconds - expiry_margin)
+      return std::nullopt;
+    return it->second;
   }
 };
 
 /// Counters of a run, printed at its end.
 struct tally {
   std::atomic<uint64_t> uploads{0}, downloads{0}, network{0}, deletes{0},
-    cut{0};
-  uint64_t orphans_after_kills = 0, checks = 0;
+    protects{0}, block_deletes{0}, cut{0};
+  uint64_t orphans_after_kills = 0, checks = 0, checked = 0, expired = 0,
+           swept = 0;
 };
+
+/// Expired blocks maintenance deleted, by its lines in a run's `log`.
+uint64_t swept_in(const std::string& log) {
+  const std::string mark = "maintenance: deleted ";
+  uint64_t n = 0;
+  for (auto at = log.find(mark); at != std::string::npos;
+       at = log.find(mark, at + 1))
+    n += std::strtoull(log.c_str() + at + mark.size(), nullptr, 10);
+  return n;
+}
 
 /// One client thread: `op` runs until `stop`, on its own generator.
 /// A failed request is expected once A is killed.
@@ -150,7 +201,8 @@ TEST(CrashTortureTest, KillNineDuringTrafficLosesNothingAnsweredAndVerifies) {
     }
   }
 
-  test_node a{{"--block-maintenance-interval", "1s"}};
+  test_node a{{"--block-maintenance-interval", "1s", "--block-ttl",
+               std::to_string(ttl_seconds) + "s"}};
   ledger known;
   tally count;
   for (uint64_t cycle = 0; cycle < cycles; ++cycle) {
@@ -168,13 +220,22 @@ TEST(CrashTortureTest, KillNineDuringTrafficLosesNothingAnsweredAndVerifies) {
       ASSERT_TRUE(j["clean"].get<bool>()) << res->body;
       ++count.checks;
     }
-    // Every dataset the clients were told is stored, byte for byte.
+    // Every dataset the clients were told is stored, byte for byte, but
+    // those about to expire.
+    count.expired += known.forget_expired();
+    std::vector<std::string> cids;
     {
       std::lock_guard<std::mutex> guard{known.mtx};
-      for (auto& [cid, data] : known.stored) {
-        auto r = stream_get(a.proc.host(), a.proc.port(), api("/data/" + cid));
-        ASSERT_TRUE(is_whole(r, data)) << "dataset " << cid;
-      }
+      for (auto& [cid, e] : known.stored)
+        cids.push_back(cid);
+    }
+    for (auto& cid : cids) {
+      auto e = known.fresh(cid);
+      if (!e)
+        continue;
+      auto r = stream_get(a.proc.host(), a.proc.port(), api("/data/" + cid));
+      ASSERT_TRUE(is_whole(r, e->data)) << "dataset " << cid;
+      ++count.checked;
     }
     ASSERT_TRUE(connect_nodes(a.proc, b.proc));
 
@@ -197,8 +258,9 @@ TEST(CrashTortureTest, KillNineDuringTrafficLosesNothingAnsweredAndVerifies) {
         httplib::Client cli{host, port};
         cli.set_read_timeout(30, 0);
         std::string cid;
+        auto since = unix_now();
         if (upload(cli, data, &cid)) {
-          known.add(cid, data);
+          known.add(cid, data, since);
           ++count.uploads;
         } else {
           ++count.cut;
@@ -221,28 +283,81 @@ TEST(CrashTortureTest, KillNineDuringTrafficLosesNothingAnsweredAndVerifies) {
       if (!full)
         std::this_thread::sleep_for(std::chrono::milliseconds(r() % 100));
       auto& [cid, data] = on_b[r() % on_b.size()];
-      bool have = !known.bytes_of(cid).empty();
+      bool have = known.has(cid);
+      httplib::Client cli{host, port};
       if (have || full || r() % 4 == 0) {
         auto pick = have && !full ? cid : known.pick(r);
         if (pick.empty())
           return;
         // Sent: from now on the dataset may be gone.
         known.forget(pick);
-        httplib::Client cli{host, port};
         auto res = cli.Delete(api("/data/" + pick));
         if (res && res->status / 100 == 2)
           ++count.deletes;
         return;
       }
+      // What A may hold of it (expiring, or partial) goes first: its
+      // manifest and leaves would not be stored again, and expire early.
+      auto del = cli.Delete(api("/data/" + cid));
+      if (!del || del->status / 100 != 2)
+        return;
+      auto since = unix_now();
       auto res =
         stream_get(host, port, api("/data/" + cid + "/network/stream"));
       if (is_whole(res, data)) {
-        known.add(cid, data);
+        known.add(cid, data, since);
         ++count.network;
+      }
+    }));
+    clients.push_back(client(stop, rng(), [&, host, port](auto& r) {
+      // Protect a dataset (a new, erasure-coded one), or delete one leaf
+      // of one (which leaves it incomplete here).
+      std::this_thread::sleep_for(std::chrono::milliseconds(r() % 150));
+      auto cid = known.pick(r);
+      auto e = cid.empty() ? std::nullopt : known.fresh(cid);
+      if (!e)
+        return;
+      httplib::Client cli{host, port};
+      cli.set_read_timeout(30, 0);
+      if (r() % 3 != 0) {
+        auto since = unix_now();
+        auto res = cli.Post("/api/cairn/v1/data/" + cid + "/protect?ecK=" +
+                            std::to_string(2 + r() % 3) + "&ecM=1");
+        if (!res || res->status != 200)
+          return;
+        auto j = nlohmann::json::parse(res->body, nullptr, false);
+        auto protected_cid =
+          j.is_object() ? j.value("cid", std::string{}) : std::string{};
+        if (protected_cid.empty())
+          return;
+        known.add(protected_cid, e->data, since);
+        ++count.protects;
+        return;
+      }
+      json listing;
+      if (!get_json(cli, api("/data"), &listing))
+        return;
+      for (auto& item : listing.value("content", json::array())) {
+        if (item.value("cid", std::string{}) != cid)
+          continue;
+        auto m = item.value("manifest", json::object());
+        auto size = m.value("datasetSize", uint64_t{0});
+        auto bs = m.value("blockSize", uint64_t{65536});
+        if (size == 0 || bs == 0)
+          return;
+        auto index = r() % ((size + bs - 1) / bs);
+        known.forget(cid);
+        auto res = cli.Delete("/api/cairn/v1/blocks/" +
+                              m.value("treeCid", std::string{}) + "/" +
+                              std::to_string(index));
+        if (res && res->status / 100 == 2)
+          ++count.block_deletes;
+        return;
       }
     }));
     std::this_thread::sleep_for(std::chrono::milliseconds(30 + rng() % 1500));
     a.proc.kill9();
+    count.swept += swept_in(a.proc.stderr_text());
     stop = true;
     for (auto& t : clients)
       t.join();
@@ -270,18 +385,25 @@ TEST(CrashTortureTest, KillNineDuringTrafficLosesNothingAnsweredAndVerifies) {
   ASSERT_TRUE(st.clean()) << st.to_string();
   auto v = offline_verify(a.data_dir);
   EXPECT_EQ(v.code, 0) << v.describe();
-  std::printf("torture: seed %llu, %llu cycles in %.0f s: %llu uploads, "
-              "%llu local and %llu network downloads, %llu deletes, %llu "
-              "requests cut by a kill, %llu orphan blocks reclaimed, %llu "
-              "clean checks, %zu datasets checked byte for byte at the end\n",
-              static_cast<unsigned long long>(seed),
-              static_cast<unsigned long long>(cycles), seconds_since(t0),
-              static_cast<unsigned long long>(count.uploads.load()),
-              static_cast<unsigned long long>(count.downloads.load()),
-              static_cast<unsigned long long>(count.network.load()),
-              static_cast<unsigned long long>(count.deletes.load()),
-              static_cast<unsigned long long>(count.cut.load()),
-              static_cast<unsigned long long>(count.orphans_after_kills),
-              static_cast<unsigned long long>(count.checks),
-              known.stored.size());
+  EXPECT_GT(count.swept, 0u) << "maintenance deleted no expired block";
+  std::printf(
+    "torture: seed %llu, %llu cycles in %.0f s: %llu uploads, %llu local "
+    "and %llu network downloads, %llu protects, %llu deletes, %llu block "
+    "deletes, %llu datasets expired, %llu expired blocks deleted by "
+    "maintenance, %llu requests cut by a kill, %llu orphan blocks "
+    "reclaimed, %llu clean checks, %llu datasets checked byte for byte\n",
+    static_cast<unsigned long long>(seed),
+    static_cast<unsigned long long>(cycles), seconds_since(t0),
+    static_cast<unsigned long long>(count.uploads.load()),
+    static_cast<unsigned long long>(count.downloads.load()),
+    static_cast<unsigned long long>(count.network.load()),
+    static_cast<unsigned long long>(count.protects.load()),
+    static_cast<unsigned long long>(count.deletes.load()),
+    static_cast<unsigned long long>(count.block_deletes.load()),
+    static_cast<unsigned long long>(count.expired),
+    static_cast<unsigned long long>(count.swept),
+    static_cast<unsigned long long>(count.cut.load()),
+    static_cast<unsigned long long>(count.orphans_after_kills),
+    static_cast<unsigned long long>(count.checks),
+    static_cast<unsigned long long>(count.checked));
 }

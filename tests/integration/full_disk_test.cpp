@@ -1,7 +1,7 @@
 // A node whose store is on a file system that fills up: a tmpfs the test
 // mounts (root only; skipped otherwise, with the reason). Uploads and
 // network downloads that do not fit fail with a clear status and reason,
-// no partial upload is listed, the node keeps serving what it has, and it
+// nothing partial is listed, the node keeps serving what it has, and it
 // takes writes again once the space of the failed ones is free.
 
 #include <sys/mount.h>
@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -42,17 +43,6 @@ struct small_fs {
   }
 };
 
-/// The `/data` listing's CIDs, in one string (for messages and finds).
-std::string listing(const node_process& n) {
-  auto cli = n.client();
-  json j;
-  EXPECT_TRUE(get_json(cli, api("/data"), &j));
-  std::string out;
-  for (auto& item : j.value("content", json::array()))
-    out += item.value("cid", std::string{}) + " ";
-  return out;
-}
-
 } // namespace
 
 TEST(FullDiskTest, WritesThatDoNotFitFailClearlyAndTheNodeServesOn) {
@@ -63,9 +53,10 @@ TEST(FullDiskTest, WritesThatDoNotFitFailClearlyAndTheNodeServesOn) {
     GTEST_SKIP() << "cannot mount a tmpfs here: " << fs.error;
   std::string data_dir = fs.dir.file("data");
   temp_dir logs{"cairn-fulldisk-log"};
-  node_process a{node_args(data_dir, {"--listen-ip", "127.0.0.1",
-                                      "--storage-quota", "1GiB"}),
-                 logs.file("a-stderr.log")};
+  node_process a{
+    node_args(data_dir, {"--listen-ip", "127.0.0.1", "--storage-quota", "1GiB",
+                         "--block-maintenance-interval", "1s"}),
+    logs.file("a-stderr.log")};
   ASSERT_TRUE(a.start()) << a.diagnostics();
   auto cli = a.client();
 
@@ -77,7 +68,9 @@ TEST(FullDiskTest, WritesThatDoNotFitFailClearlyAndTheNodeServesOn) {
   EXPECT_EQ(res.status, 507) << res.body << res.error;
   EXPECT_NE(res.body.find("no space left"), std::string::npos) << res.body;
   EXPECT_EQ(res.body.find('\n'), res.body.size() - 1) << res.body;
-  EXPECT_EQ(listing(a), "");
+  std::map<std::string, json> listed;
+  ASSERT_TRUE(list_data(cli, &listed));
+  EXPECT_TRUE(listed.empty()) << listed.begin()->first;
 
   // The space of the failed upload is released, and a small one fits.
   auto small = random_bytes(1 << 20, 2);
@@ -97,9 +90,9 @@ TEST(FullDiskTest, WritesThatDoNotFitFailClearlyAndTheNodeServesOn) {
   EXPECT_TRUE(
     is_whole(stream_get(a.host(), a.port(), api("/data/" + small_cid)), small));
 
-  // A network download that does not fit: the stream ends short and the
-  // stored dataset is served on. (Its manifest stays listed, as that of
-  // any download cut short, so that it can be taken up again.)
+  // A network download that does not fit: the stream ends short, the
+  // partial dataset is not listed, and the stored dataset is served on.
+  // The partial one is dropped once the store can write the delete.
   test_node b;
   ASSERT_TRUE(b.proc.start()) << b.proc.diagnostics();
   auto bcli = b.proc.client();
@@ -108,9 +101,15 @@ TEST(FullDiskTest, WritesThatDoNotFitFailClearlyAndTheNodeServesOn) {
   ASSERT_TRUE(connect_nodes(a, b.proc));
   auto got = stream_network(a, big_cid);
   EXPECT_LT(got.bytes, big.size()) << got.describe();
-  EXPECT_NE(listing(a).find(small_cid), std::string::npos);
+  ASSERT_TRUE(list_data(cli, &listed));
+  EXPECT_EQ(listed.count(big_cid), 0u) << "the partial download is listed";
+  EXPECT_EQ(listed.count(small_cid), 1u) << "the stored dataset is not listed";
   EXPECT_TRUE(
     is_whole(stream_get(a.host(), a.port(), api("/data/" + small_cid)), small));
   EXPECT_NE(a.stderr_text().find("no space left"), std::string::npos)
     << "the node logs why the download failed" << a.diagnostics();
+  auto del = cli.Delete(api("/data/" + small_cid));
+  ASSERT_TRUE(del) << httplib::to_string(del.error());
+  EXPECT_EQ(del->status, 204) << del->body;
+  EXPECT_TRUE(wait_until_gone(a, big_cid, 10s)) << a.diagnostics();
 }

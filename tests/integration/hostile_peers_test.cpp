@@ -2,9 +2,9 @@
 // raw TCP connections that never start a handshake are held to
 // --max-pending-handshakes in all and --max-pending-handshakes-per-ip from
 // one address (the rest are closed at once, and counted), and give their
-// slots back when they close; a node at --max-peers evicts its idle peer
-// for a newcomer; a node that dialed a peer dials it again by itself when
-// the peer restarts.
+// slots and their memory back when they close; a node at --max-peers evicts its
+// idle peer for a newcomer; a node that dialed a peer dials it again by itself
+// when the peer restarts.
 
 #include <netinet/in.h>
 #include <poll.h>
@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
+#include <iostream>
 #include <map>
 #include <string>
 #include <thread>
@@ -86,7 +88,66 @@ uint16_t free_port() {
   return ntohs(addr.sin_port);
 }
 
+// RssAnon of process `pid` in KiB (/proc/PID/smaps_rollup), or -1: the
+// heap and other private memory, not the store's mapped file.
+long rss_anon_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("Anonymous:", 0) == 0)
+      return std::stol(line.substr(10));
+  return -1;
+}
+
 } // namespace
+
+TEST(HostilePeersTest, MemoryOfPreHandshakeConnectionsComesBackAfterThey) {
+  // 500 connections from 50 addresses, all admitted, none handshaking.
+  test_node a{{"--metrics", "--metrics-port", "0", "--max-pending-handshakes",
+               "500", "--max-pending-handshakes-per-ip", "10"}};
+  ASSERT_TRUE(a.proc.start());
+  auto port = listen_port_of(a.proc);
+  std::this_thread::sleep_for(1s);
+  auto before = rss_anon_kib(a.proc.pid());
+  ASSERT_GT(before, 0);
+
+  std::vector<int> held;
+  for (int i = 0; i < 500; ++i) {
+    auto src = "127.0.1." + std::to_string(1 + i % 50);
+    int fd = connect_from(src.c_str(), port);
+    ASSERT_GE(fd, 0) << "connection " << i << " from " << src;
+    held.push_back(fd);
+  }
+  EXPECT_TRUE(eventually(
+    [&] { return sample(a.proc, "cairn_peer_handshakes_pending") == 500; },
+    10s))
+    << sample(a.proc, "cairn_peer_handshakes_pending") << " pending";
+  auto with = rss_anon_kib(a.proc.pid());
+  for (int fd : held)
+    ::close(fd);
+  EXPECT_TRUE(eventually(
+    [&] { return sample(a.proc, "cairn_peer_handshakes_pending") == 0; }, 10s));
+  // Back within 5 MiB of where it was (3.7 MiB measured) once the burst is
+  // over: no handshake pending for the 10 s handshake timeout and a
+  // second. The sessions' read buffers alone took 500 x 256 KiB, kept after
+  // they closed, before a session in its handshake read at most 8 KiB.
+  long after = -1;
+  eventually(
+    [&] {
+      after = rss_anon_kib(a.proc.pid());
+      return after <= before + 5120;
+    },
+    20s);
+  std::cout << "[  info    ] RssAnon before " << before << " KiB, with "
+            << "500 pre-handshake connections " << with
+            << " KiB, after they closed " << after << " KiB\n";
+  EXPECT_LE(with, before + 32 * 1024) << "more than 64 KiB per connection";
+  EXPECT_LE(after, before + 5120) << "memory not given back";
+  EXPECT_GE(sample(a.proc, "cairn_peer_heap_trims_total"), 1);
+  // The node still takes peers.
+  test_node b;
+  ASSERT_TRUE(b.proc.start());
+  EXPECT_TRUE(connect_nodes(b.proc, a.proc)) << a.proc.stderr_tail();
+}
 
 TEST(HostilePeersTest, PendingHandshakesAreCappedPerAddressAndInAll) {
   test_node a{{"--metrics", "--metrics-port", "0", "--max-pending-handshakes",

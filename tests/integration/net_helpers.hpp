@@ -183,6 +183,27 @@ inline json wait_download(const node_process& n, const std::string& cid,
   }
 }
 
+/// Waits until `n` no longer stores the block or manifest `cid`
+/// (`GET /data/{cid}/exists` says false), for at most `timeout`.
+inline ::testing::AssertionResult
+wait_until_gone(const node_process& n, const std::string& cid,
+                std::chrono::milliseconds timeout) {
+  auto cli = n.client();
+  auto deadline = steady::now() + timeout;
+  json j;
+  for (;;) {
+    auto r = get_json(cli, api("/data/" + cid + "/exists"), &j);
+    if (!r)
+      return r;
+    if (j.value("has", true) == false)
+      return ::testing::AssertionSuccess();
+    if (steady::now() >= deadline)
+      return ::testing::AssertionFailure()
+             << cid << " still stored after " << timeout.count() << " ms";
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+}
+
 /// Outcome of a streamed GET whose body is hashed on the fly.
 struct stream_result {
   /// httplib's error if no complete response arrived, else empty.

@@ -38,6 +38,7 @@ namespace {
 using cairn::test::api;
 using cairn::test::exit_status;
 using cairn::test::get_json;
+using cairn::test::list_data;
 using cairn::test::looks_like_cid;
 using cairn::test::node_args;
 using cairn::test::node_process;
@@ -124,27 +125,6 @@ struct space_info {
   if (got != want)
     return ::testing::AssertionFailure() << "GET /data/" << cid << ": sha256 "
                                          << got << ", expected " << want;
-  return ::testing::AssertionSuccess();
-}
-
-/// The `/data` listing as cid -> manifest.
-::testing::AssertionResult list_data(httplib::Client& cli,
-                                     std::map<std::string, json>* out) {
-  json j;
-  auto r = get_json(cli, api("/data"), &j);
-  if (!r)
-    return r;
-  if (!j.is_object() || !j.contains("content") || !j["content"].is_array())
-    return ::testing::AssertionFailure()
-           << "GET /data: no 'content' array: " << j.dump();
-  out->clear();
-  for (auto& item : j["content"]) {
-    if (!item.contains("cid") || !item["cid"].is_string() ||
-        !item.contains("manifest") || !item["manifest"].is_object())
-      return ::testing::AssertionFailure()
-             << "GET /data: item without cid/manifest: " << item.dump();
-    (*out)[item["cid"].get<std::string>()] = item["manifest"];
-  }
   return ::testing::AssertionSuccess();
 }
 

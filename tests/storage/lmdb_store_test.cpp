@@ -88,6 +88,15 @@ protected:
     }
   }
 
+  // Leaf `i` of `ds` with its proof, as a network download stores it.
+  static leaf_block leaf_of(const dataset& ds, uint64_t i) {
+    auto tree = merkle_tree::build(ds.leaves);
+    EXPECT_OK(tree);
+    auto proof = tree->proof(i);
+    EXPECT_OK(proof);
+    return leaf_block{block_address{ds.meta.tree_cid, i}, ds.blocks[i], *proof};
+  }
+
   static void expect_gone(lmdb_store& st, const dataset& ds) {
     EXPECT_FALSE(st.has_block(ds.id()));
     for (uint64_t i = 0; i < ds.blocks.size(); ++i)
@@ -747,13 +756,7 @@ TEST_F(LmdbStoreTest, CountLeavesCountsOnlyLeavesHeldWithTheirBlocks) {
   auto ds = random_dataset(5, 41);
   auto other = random_dataset(3, 42);
   ASSERT_OK(upload(*st, other, 0));
-  auto tree = merkle_tree::build(ds.leaves);
-  ASSERT_OK(tree);
-  auto leaf = [&](uint64_t i) {
-    auto proof = tree->proof(i);
-    EXPECT_OK(proof);
-    return leaf_block{block_address{ds.meta.tree_cid, i}, ds.blocks[i], *proof};
-  };
+  auto leaf = [&](uint64_t i) { return leaf_of(ds, i); };
   EXPECT_EQ(*st->count_leaves(ds.meta.tree_cid), 0u);
   ASSERT_OK(st->put_manifest(ds.manifest_block, 0));
   EXPECT_EQ(*st->count_leaves(ds.meta.tree_cid), 0u);
@@ -773,6 +776,71 @@ TEST_F(LmdbStoreTest, CountLeavesCountsOnlyLeavesHeldWithTheirBlocks) {
   ASSERT_TRUE(st->has_block(ds.id()));
   EXPECT_EQ(*st->count_leaves(ds.meta.tree_cid), 1u);
   EXPECT_EQ(*st->count_leaves(other.meta.tree_cid), 0u);
+}
+
+// A network download's manifest is stored before its leaves: the dataset
+// is listed only once they are all there, and a failed download drops it
+// only while it is partial.
+TEST_F(LmdbStoreTest,
+       FetchedDatasetIsListedOnlyWhenWholeAndDroppedWhilePartial) {
+  auto st = open();
+  ASSERT_TRUE(st);
+  auto ds = random_dataset(3, 43);
+  auto up = random_dataset(2, 44);
+  ASSERT_OK(upload(*st, up, 0));
+  auto leaf = [&](uint64_t i) { return leaf_of(ds, i); };
+  auto listed = [&] {
+    std::vector<cid> whole;
+    auto list = st->list_datasets(&whole);
+    EXPECT_OK(list);
+    std::vector<cid> ids;
+    if (list)
+      for (auto& e : *list)
+        ids.push_back(e.manifest_cid);
+    return std::make_pair(ids, whole);
+  };
+  ASSERT_OK(st->put_manifest(ds.manifest_block, 0));
+  ASSERT_OK(st->put_leaves({leaf(0), leaf(2)}, 0));
+  EXPECT_EQ(listed().first, std::vector<cid>{up.id()});
+  EXPECT_TRUE(listed().second.empty());
+  // An uploaded dataset is never dropped as partial, even one missing a
+  // leaf; an absent one is not an error.
+  ASSERT_OK(st->remove_leaf(block_address{up.meta.tree_cid, 0}));
+  auto dropped = st->remove_partial(up.id());
+  ASSERT_OK(dropped);
+  EXPECT_FALSE(*dropped);
+  dropped = st->remove_partial(random_dataset(1, 45).id());
+  ASSERT_OK(dropped);
+  EXPECT_FALSE(*dropped);
+
+  // Whole: listed, and reported for `mark_whole`, after which it is an
+  // ordinary dataset that a failed download does not drop.
+  ASSERT_OK(st->put_leaves({leaf(1)}, 0));
+  auto [ids, whole] = listed();
+  std::vector<cid> both{up.id(), ds.id()};
+  std::sort(both.begin(), both.end());
+  EXPECT_EQ(ids, both);
+  EXPECT_EQ(whole, std::vector<cid>{ds.id()});
+  ASSERT_OK(st->mark_whole(whole));
+  EXPECT_TRUE(listed().second.empty());
+  EXPECT_EQ(listed().first, both);
+  dropped = st->remove_partial(ds.id());
+  ASSERT_OK(dropped);
+  EXPECT_FALSE(*dropped);
+
+  // Fetched again after a leaf was lost, and the download failed: dropped,
+  // with every block it held.
+  ASSERT_OK(st->remove(ds.id()));
+  ASSERT_OK(st->put_manifest(ds.manifest_block, 0));
+  ASSERT_OK(st->put_leaves({leaf(1)}, 0));
+  EXPECT_EQ(listed().first, std::vector<cid>{up.id()});
+  dropped = st->remove_partial(ds.id());
+  ASSERT_OK(dropped);
+  EXPECT_TRUE(*dropped);
+  expect_gone(*st, ds);
+  // The upload's blocks, less the deleted leaf's, plus its manifest.
+  EXPECT_EQ(st->space().total_blocks, up.blocks.size())
+    << "blocks of the dropped dataset are left";
 }
 
 TEST_F(LmdbStoreTest, RemoveOfPlainBlockDeletesJustThatBlock) {
