@@ -91,6 +91,14 @@ uint64_t block_bytes(const wire::message& msg) {
   return n;
 }
 
+// Tells the owner the bytes unsent: the socket's and those the upload budget
+// holds back, which its backpressure bounds too.
+void tell_unsent(self_ptr self) {
+  auto& st = self->state;
+  st.unsent_told = st.unsent;
+  self->send(st.owner, sent_atom::value, st.peer.to_string(), st.unsent);
+}
+
 // Writes `msg` now, or once the link latency has passed: held in order, with
 // one timer pending for the head of the queue, not one per frame.
 caf::error send_frame(self_ptr self, wire::message msg) {
@@ -106,8 +114,7 @@ caf::error send_frame(self_ptr self, wire::message msg) {
   st.held_untold += n;
   if (st.held_untold >= sent_report_step) {
     st.held_untold = 0;
-    st.unsent_told = st.unsent;
-    self->send(st.owner, sent_atom::value, st.peer.to_string(), st.unsent);
+    tell_unsent(self);
   }
   return caf::none;
 }
@@ -582,11 +589,8 @@ peer_session_actor::behavior_type peer_session(
       auto& st = self->state;
       st.unsent = msg.remaining + st.budget_held_bytes;
       if (st.phase == session_phase::established &&
-          st.unsent_told >= st.unsent + sent_report_step) {
-        st.unsent_told = st.unsent;
-        self->send(st.owner, sent_atom::value, st.peer.to_string(),
-                   msg.remaining);
-      }
+          st.unsent_told >= st.unsent + sent_report_step)
+        tell_unsent(self);
     },
     [self](const caf::io::connection_closed_msg&) {
       close_session(
