@@ -119,6 +119,7 @@ caf::error send_frame(self_ptr self, wire::message msg) {
   // owner, which counted them as unsent and pauses serving at its limit,
   // hears what the socket really holds, as if they had been written.
   st.held_untold += n;
+  st.held_bytes += n;
   if (st.held_untold >= sent_report_step) {
     st.held_untold = 0;
     tell_unsent(self);
@@ -144,6 +145,7 @@ void flush_held(self_ptr self) {
     auto msg = st.held.pop_due(now, held_slack);
     if (!msg)
       break;
+    st.held_bytes -= block_bytes(*msg);
     if (auto err = write_message(self, *msg)) {
       close_session(self, std::move(err), false);
       return;
@@ -525,11 +527,12 @@ bool feed_and_handle(self_ptr self, const uint8_t* data, size_t n) {
 
 void check_unsent(self_ptr self) {
   auto& st = self->state;
-  if (st.phase != session_phase::closing && st.unsent > st.cfg.max_unsent_bytes)
-    close_session(self,
-                  make_error(ec::peer_misbehaved,
-                             "peer too slow: " + std::to_string(st.unsent) +
-                               " bytes unsent"));
+  // Held blocks count: a peer that does not read leaves them there.
+  auto n = st.unsent + st.held_bytes;
+  if (st.phase != session_phase::closing && n > st.cfg.max_unsent_bytes)
+    close_session(self, make_error(ec::peer_misbehaved,
+                                   "peer too slow: " + std::to_string(n) +
+                                     " bytes unsent"));
 }
 
 } // namespace

@@ -133,6 +133,9 @@ struct peer_session_state {
   /// Block bytes held since the owner was last told the socket's unsent
   /// bytes.
   uint64_t held_untold = 0;
+  /// Block bytes in `held`: with the socket's, bounded by
+  /// `cfg.max_unsent_bytes`.
+  uint64_t held_bytes = 0;
 
   void gauges(std::vector<std::pair<std::string, double>>& out) const {
     out.emplace_back("bytes_in", static_cast<double>(bytes_in));
