@@ -125,11 +125,17 @@ struct peer_session_state {
   /// The earliest budget wake-up scheduled, if any.
   std::optional<std::chrono::steady_clock::time_point> wake_at;
   /// Frames held for `cfg.link_latency`; a `flush_atom` for the head is
-  /// pending whenever it is not empty.
+  /// pending whenever it is not empty, unless `held_waits_socket`.
   wire::delay_queue held;
+  /// The head of `held` is due and waits for the socket's write buffer to
+  /// drain (no timer pending: the next `data_transferred_msg` flushes).
+  bool held_waits_socket = false;
   /// Block bytes held since the owner was last told the socket's unsent
   /// bytes.
   uint64_t held_untold = 0;
+  /// Block bytes in `held`: with the socket's, bounded by
+  /// `cfg.max_unsent_bytes`.
+  uint64_t held_bytes = 0;
 
   void gauges(std::vector<std::pair<std::string, double>>& out) const {
     out.emplace_back("bytes_in", static_cast<double>(bytes_in));

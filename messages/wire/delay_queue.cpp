@@ -29,4 +29,13 @@ std::vector<message> delay_queue::take_due(clock::time_point now,
   return out;
 }
 
+std::optional<message> delay_queue::pop_due(clock::time_point now,
+                                            clock::duration slack) {
+  if (held_.empty() || held_.front().first > now + slack)
+    return std::nullopt;
+  auto msg = std::move(held_.front().second);
+  held_.pop_front();
+  return msg;
+}
+
 } // namespace cairn::wire

@@ -43,6 +43,11 @@ public:
   std::vector<message> take_due(clock::time_point now,
                                 clock::duration slack = {});
 
+  /// Takes the head if it is due at `now + slack` at the latest; nothing
+  /// otherwise. For a caller that writes only as much as its peer reads.
+  std::optional<message> pop_due(clock::time_point now,
+                                 clock::duration slack = {});
+
   /// Messages held.
   size_t size() const { return held_.size(); }
   bool empty() const { return held_.empty(); }

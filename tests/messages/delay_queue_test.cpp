@@ -37,6 +37,24 @@ TEST(DelayQueueTest, MessagesAreDueOneDelayAfterTheyCame) {
   EXPECT_FALSE(q.next_due());
 }
 
+TEST(DelayQueueTest, PopDueTakesTheHeadOnlyOnceItIsDue) {
+  delay_queue q{50ms};
+  auto t0 = clock::time_point{} + 1s;
+  EXPECT_FALSE(q.pop_due(t0));
+  q.push(ping{1}, t0);
+  q.push(ping{2}, t0 + 3ms);
+  EXPECT_FALSE(q.pop_due(t0 + 49ms));
+  EXPECT_EQ(q.size(), 2u);
+  auto first = q.pop_due(t0 + 49ms, 1ms);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(nonce_of(*first), 1u);
+  EXPECT_FALSE(q.pop_due(t0 + 52ms));
+  auto second = q.pop_due(t0 + 53ms);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(nonce_of(*second), 2u);
+  EXPECT_TRUE(q.empty());
+}
+
 TEST(DelayQueueTest, KeepsTheOrderMessagesCameIn) {
   delay_queue q{20ms};
   auto t0 = clock::time_point{} + 1s;
