@@ -25,8 +25,8 @@ spdlog::level::level_enum spdlog_level(std::string_view level);
 /// actor of a node runs (CAF's scheduler records the running actor per
 /// thread) is kept if it is at or above that node's level, and starts with
 /// `node <i>: `; any other line is kept if at or above the process's level.
-/// Lines logged outside an actor (a store's or a DHT receiver's own
-/// thread, an HTTP handler) are the process's. Thread-safe.
+/// Lines logged outside an actor (a store's own thread, the DHT
+/// sockets' poller, an HTTP handler) are the process's. Thread-safe.
 class node_log_sink : public spdlog::sinks::sink {
 public:
   /// Puts a node_log_sink in front of the default logger's sinks; the
