@@ -19,16 +19,6 @@ std::optional<delay_queue::clock::time_point> delay_queue::next_due() const {
   return held_.front().first;
 }
 
-std::vector<message> delay_queue::take_due(clock::time_point now,
-                                           clock::duration slack) {
-  std::vector<message> out;
-  while (!held_.empty() && held_.front().first <= now + slack) {
-    out.push_back(std::move(held_.front().second));
-    held_.pop_front();
-  }
-  return out;
-}
-
 std::optional<message> delay_queue::pop_due(clock::time_point now,
                                             clock::duration slack) {
   if (held_.empty() || held_.front().first > now + slack)

@@ -5,7 +5,6 @@
 #include <deque>
 #include <optional>
 #include <utility>
-#include <vector>
 
 #include "messages/wire/messages.hpp"
 
@@ -37,14 +36,10 @@ public:
   /// When the head is due; nothing if the queue is empty.
   std::optional<clock::time_point> next_due() const;
 
-  /// Takes every message due at `now + slack` at the latest, oldest first:
-  /// a slack of a millisecond sends a burst in one wake-up instead of one
-  /// per frame.
-  std::vector<message> take_due(clock::time_point now,
-                                clock::duration slack = {});
-
   /// Takes the head if it is due at `now + slack` at the latest; nothing
-  /// otherwise. For a caller that writes only as much as its peer reads.
+  /// otherwise. A caller pops one message at a time so that it writes only
+  /// as much as its peer reads; a slack of a millisecond lets one wake-up
+  /// send a burst instead of one frame.
   std::optional<message> pop_due(clock::time_point now,
                                  clock::duration slack = {});
 
