@@ -68,9 +68,7 @@ DELETERS=4
 
 die() { echo "ec_throughput: $*" >&2; exit 1; }
 
-for v in SIZE_MB RUNS K M MAX_TIME; do
-  [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
-done
+positive_ints SIZE_MB RUNS K M MAX_TIME
 ((K + M <= 256)) || die "K + M must be at most 256 (got $K + $M)"
 ((M <= K)) || die "M must be at most K (M data shards per step are deleted)"
 [[ "$PATTERN" == first || "$PATTERN" == rotating ]] || die "PATTERN must be first or rotating"

@@ -39,9 +39,7 @@ QUOTA=1GiB
 
 die() { echo "first_byte: $*" >&2; exit 1; }
 
-for v in RUNS SIZE_KB; do
-  [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
-done
+positive_ints RUNS SIZE_KB
 bench_start firstbyte curl python3
 
 # start NAME [FLAGS...]: starts a node in $WORK/NAME with extra flags; sets

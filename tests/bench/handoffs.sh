@@ -30,7 +30,7 @@ API=/api/codex/v1
 
 die() { echo "handoffs: $*" >&2; exit 1; }
 
-[[ "$SIZE_MB" =~ ^[1-9][0-9]*$ ]] || die "SIZE_MB must be a positive integer"
+positive_ints SIZE_MB
 bench_start handoffs curl perf strace python3 awk
 
 SIZE_BYTES=$((SIZE_MB * 1024 * 1024))

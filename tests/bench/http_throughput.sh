@@ -61,8 +61,7 @@ API=/api/codex/v1
 die() { echo "http_throughput: $*" >&2; exit 1; }
 
 [[ -x "$NGINX_BIN" ]] || die "nginx not found at $NGINX_BIN"
-[[ "$SIZE_MB" =~ ^[1-9][0-9]*$ ]] || die "SIZE_MB must be a positive integer"
-[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer"
+positive_ints SIZE_MB RUNS
 bench_start http curl python3 sha256sum awk
 STORE_BENCH="$BUILD_DIR/bin/store_bench"
 

@@ -43,9 +43,7 @@ API=/api/codex/v1
 
 die() { echo "latency: $*" >&2; exit 1; }
 
-for v in SIZE_MB RUNS; do
-  [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
-done
+positive_ints SIZE_MB RUNS
 read -r -a LATS <<<"$LATENCIES"
 ((${#LATS[@]} > 0)) || die "LATENCIES is empty"
 for l in "${LATS[@]}"; do

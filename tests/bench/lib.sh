@@ -120,6 +120,15 @@ bench_cleanup() {
   exit "$rc"
 }
 
+# positive_ints VAR...: dies (the caller's die) unless each named variable
+# holds a positive integer.
+positive_ints() {
+  local v
+  for v; do
+    [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
+  done
+}
+
 # bench_start NAME TOOL...: the start of a node benchmark named NAME (the
 # caller sets NODE_BIN and die()): checks NODE_BIN and each TOOL, makes
 # NODE_BIN absolute, creates the private temp dir WORK, empties NODE_PIDS,

@@ -64,9 +64,7 @@ API=/api/codex/v1
 
 die() { echo "network_throughput: $*" >&2; exit 1; }
 
-for v in SIZE_MB RUNS DL_MB DOWNLOADERS; do
-  [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
-done
+positive_ints SIZE_MB RUNS DL_MB DOWNLOADERS
 bench_start netbench curl python3 sha256sum awk openssl
 
 SIZE_BYTES=$((SIZE_MB * 1024 * 1024))

@@ -42,9 +42,7 @@ API=/api/codex/v1
 
 die() { echo "rate_limit: $*" >&2; exit 1; }
 
-for v in SIZE_MB RUNS; do
-  [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
-done
+positive_ints SIZE_MB RUNS
 bench_start ratebench curl python3 awk
 
 SIZE_BYTES=$((SIZE_MB * 1024 * 1024))

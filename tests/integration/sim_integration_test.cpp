@@ -93,56 +93,18 @@ blocks = 0.5
 )";
 
 // A `cairn-sim agent` process on `ip` (port chosen by the OS), run through
-// `prefix` (e.g. `ip netns exec NS`) if given; killed (SIGKILL) by the
-// destructor if still running, and with the test process.
+// `prefix` (e.g. `ip netns exec NS`) if given, logging to `dir.log`; killed
+// (SIGKILL) by the destructor if still running, and with the test process.
 class agent_process {
 public:
   agent_process(const std::string& dir, const std::string& tls_dir,
                 const std::string& ip = "127.0.0.1",
                 std::vector<std::string> prefix = {},
-                const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = std::move(prefix);
-    for (auto a : {CAIRN_SIM_BIN, "agent", "--listen"})
-      args.push_back(a);
-    args.push_back(ip + ":0");
-    args.insert(args.end(), {"--data-dir", dir, "--tls-dir", tls_dir});
-    args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0)
-      return;
-    pid_t parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent)
-        ::_exit(1);
-      ::dup2(out[1], 1);
-      int err =
-        ::open((dir + ".log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (err >= 0)
-        ::dup2(err, 2);
-      ::execvp(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    std::string text;
-    auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (text.find('\n') == std::string::npos &&
-           std::chrono::steady_clock::now() < deadline) {
-      pollfd p{out[0], POLLIN, 0};
-      if (::poll(&p, 1, 200) <= 0)
-        continue;
-      char buf[256];
-      auto n = ::read(out[0], buf, sizeof(buf));
-      if (n <= 0)
-        break;
-      text.append(buf, static_cast<size_t>(n));
-    }
-    ::close(out[0]);
+                const std::vector<std::string>& extra = {})
+    : process_(agent_args(dir, tls_dir, ip, std::move(prefix), extra),
+               dir + ".log", background_process::stdout_to::pipe) {
+    // The agent's one line on stdout: `... listen=IP:PORT api=IP:PORT`.
+    auto text = process_.first_line(20s) + "\n";
     auto value = [&](const std::string& key) {
       auto at = text.find(" " + key + "=");
       if (at == std::string::npos)
@@ -154,36 +116,32 @@ public:
     api_address_ = value("api");
   }
 
-  ~agent_process() { kill9(); }
-
   /// `127.0.0.1:PORT`, empty if the agent did not start.
   const std::string& address() const { return address_; }
 
   /// `127.0.0.1:PORT` of the nodes' APIs (`--api-port`), else empty.
   const std::string& api_address() const { return api_address_; }
 
-  void kill9() {
-    if (pid_ <= 0)
-      return;
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
+  void kill9() { process_.kill9(); }
 
   /// Waits up to `limit` for the agent to exit on its own.
   bool wait_exit(std::chrono::milliseconds limit) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (pid_ > 0 && std::chrono::steady_clock::now() < deadline) {
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_)
-        pid_ = -1;
-      else
-        std::this_thread::sleep_for(50ms);
-    }
-    return pid_ <= 0;
+    return process_.wait_exit(limit);
   }
 
 private:
-  pid_t pid_ = -1;
+  static std::vector<std::string>
+  agent_args(const std::string& dir, const std::string& tls_dir,
+             const std::string& ip, std::vector<std::string> prefix,
+             const std::vector<std::string>& extra) {
+    auto args = std::move(prefix);
+    args.insert(args.end(), {CAIRN_SIM_BIN, "agent", "--listen", ip + ":0",
+                             "--data-dir", dir, "--tls-dir", tls_dir});
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
+  background_process process_;
   std::string address_;
   std::string api_address_;
 };
@@ -576,9 +534,11 @@ TEST(SimTest, ProtectedDatasetLosesBlocksAndDownloadsAfterItCompleteByRepair) {
     EXPECT_GT(from_peers, 0u) << "bytes per source peer";
   }
   EXPECT_GT(repaired, 0u) << "blocks nobody had were rebuilt from parity";
-  for (auto& step : report["schedule"])
-    if (step["kind"] == "download")
+  for (auto& step : report["schedule"]) {
+    if (step["kind"] == "download") {
       EXPECT_EQ(step["after"], "event:damage");
+    }
+  }
   ASSERT_EQ(report["plots"].size(), 3u) << report.dump(1);
   for (auto& p : report["plots"]) {
     std::ifstream svg(out + "/" + p.get<std::string>());
@@ -746,42 +706,6 @@ TEST(SimTest, APlaintextMiddlemanClientGetsNothingFromATlsAgent) {
                 {}, {}, 90s);
   EXPECT_EQ(r.code, 0) << r.describe();
 }
-
-// `argv` in the background, its output in `log`; killed (SIGKILL) by the
-// destructor, and with the test process.
-class background_process {
-public:
-  background_process(std::vector<std::string> args, const std::string& log) {
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent)
-        ::_exit(1);
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd >= 0) {
-        ::dup2(fd, 1);
-        ::dup2(fd, 2);
-      }
-      ::execvp(argv[0], argv.data());
-      ::_exit(127);
-    }
-  }
-
-  ~background_process() {
-    if (pid_ <= 0)
-      return;
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
-
-private:
-  pid_t pid_ = -1;
-};
 
 // The status of GET `path` (0 if no answer) and its body.
 std::pair<int, std::string> http_get(httplib::Client& cli,

@@ -1,12 +1,14 @@
 #pragma once
 
 // Runs a program as a subprocess for integration tests (e.g. cairnctl) and
-// captures its exit code, stdout and stderr.
+// captures its exit code, stdout and stderr; or starts one in the background
+// (e.g. a cairn-sim agent) and kills it with the test.
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 #include <cstring>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 extern char** environ;
@@ -153,5 +156,94 @@ run_process(const std::vector<std::string>& argv,
     r.err += "\n[killed after the test's timeout]";
   return r;
 }
+
+/// `argv` running in the background (argv[0] looked up in PATH), stdin from
+/// the test's, stderr to the file `log`; stdout to `log` as well, or to a
+/// pipe that `first_line` reads. Killed (SIGKILL) by the destructor, and
+/// with the test process.
+class background_process {
+public:
+  enum class stdout_to { log, pipe };
+
+  background_process(std::vector<std::string> args, const std::string& log,
+                     stdout_to out = stdout_to::log) {
+    std::vector<char*> argv;
+    for (auto& a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int pipe_fds[2] = {-1, -1};
+    if (out == stdout_to::pipe && ::pipe2(pipe_fds, O_CLOEXEC) != 0)
+      return;
+    pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent)
+        ::_exit(1);
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd >= 0)
+        ::dup2(fd, 2);
+      ::dup2(out == stdout_to::pipe ? pipe_fds[1] : fd, 1);
+      ::execvp(argv[0], argv.data());
+      ::_exit(127);
+    }
+    if (out == stdout_to::pipe) {
+      ::close(pipe_fds[1]);
+      stdout_ = pipe_fds[0];
+    }
+  }
+
+  ~background_process() {
+    kill9();
+    if (stdout_ >= 0)
+      ::close(stdout_);
+  }
+
+  background_process(const background_process&) = delete;
+  background_process& operator=(const background_process&) = delete;
+
+  /// The first line the process writes to its piped stdout (without the
+  /// newline), or what it wrote until `limit` passed or it closed stdout.
+  std::string first_line(std::chrono::milliseconds limit) {
+    std::string text;
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (stdout_ >= 0 && text.find('\n') == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+      pollfd p{stdout_, POLLIN, 0};
+      if (::poll(&p, 1, 200) <= 0)
+        continue;
+      char buf[256];
+      auto n = ::read(stdout_, buf, sizeof(buf));
+      if (n <= 0)
+        break;
+      text.append(buf, static_cast<size_t>(n));
+    }
+    return text.substr(0, text.find('\n'));
+  }
+
+  void kill9() {
+    if (pid_ <= 0)
+      return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  /// Waits up to `limit` for the process to exit on its own.
+  bool wait_exit(std::chrono::milliseconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (pid_ > 0 && std::chrono::steady_clock::now() < deadline) {
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_)
+        pid_ = -1;
+      else
+        std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    }
+    return pid_ <= 0;
+  }
+
+private:
+  pid_t pid_ = -1;
+  int stdout_ = -1;
+};
 
 } // namespace cairn::test
