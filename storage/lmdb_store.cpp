@@ -245,15 +245,30 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
     if (rc != 0 && rc != MDB_NOTFOUND)
       return w.fail("mdb_get(manifests)", rc);
     bool manifest_known = rc == 0;
+    bool marked_fetched = manifest_known && v.mv_size != 0;
     auto tkey = m->tree_cid.to_bytes();
     auto refs = w.tree_refs(tkey);
     if (!refs)
       return refs.error();
-    // This upload added one reference per leaf; count them per block.
-    std::map<digest256, uint32_t> added_refs;
-    for (const auto& d : leaves)
-      ++added_refs[d];
+    // Leaves stored already hold a reference of their block each, so the
+    // upload's references for them are extra. A tree may be stored in part
+    // (a network download of the same dataset in progress): the upload
+    // fills in the leaves that are missing, and its references serve them.
     bool tree_known = manifest_known || *refs > 0;
+    std::vector<bool> leaf_stored(leaves.size(), false);
+    std::map<digest256, uint32_t> added_refs, stored_refs;
+    for (uint64_t i = 0; i < leaves.size(); ++i) {
+      ++added_refs[leaves[i]];
+      if (!tree_known)
+        continue;
+      auto known = w.has_leaf(block_address{m->tree_cid, i});
+      if (!known)
+        return known.error();
+      if (*known) {
+        leaf_stored[i] = true;
+        ++stored_refs[leaves[i]];
+      }
+    }
     for (const auto& [digest, n] : added_refs) {
       auto key = cid{multicodec::codex_block, digest}.to_bytes();
       block_meta bm;
@@ -264,22 +279,29 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
         return make_error(ec::not_found,
                           "block " + to_hex(byte_view{digest.data(), 32}) +
                             " of the dataset is not stored");
-      // A stored tree's leaves already hold n references to the block, so
-      // the upload's n are extra. If the refcount is only n, the block had
-      // expired and this upload stored it again: its references now serve
-      // the leaves.
-      if (tree_known && bm.refcount > n)
-        bm.refcount -= n;
+      // If the refcount is only the upload's n, the block had expired and
+      // this upload stored it again: its references serve the stored leaves
+      // as well as the new ones.
+      auto stored = stored_refs[digest];
+      if (stored > 0 && bm.refcount > n)
+        bm.refcount -= stored;
       // The dataset's blocks expire with its manifest, as one unit.
       if (auto e = w.touch(key, bm, expiry))
         return e;
     }
-    if (!tree_known) {
-      for (uint64_t i = 0; i < leaves.size(); ++i) {
-        auto p = tree->proof(i);
-        if (auto e = w.put_leaf(block_address{m->tree_cid, i}, leaves[i], *p))
-          return e;
-      }
+    for (uint64_t i = 0; i < leaves.size(); ++i) {
+      if (leaf_stored[i])
+        continue;
+      auto p = tree->proof(i);
+      if (auto e = w.put_leaf(block_address{m->tree_cid, i}, leaves[i], *p))
+        return e;
+    }
+    if (marked_fetched) {
+      // Whole now, and uploaded here: listed, and never dropped as the
+      // partial copy of a failed download.
+      MDB_val whole{0, nullptr};
+      if (int rc2 = mdb_put(w.txn, manifests_, &k, &whole, 0))
+        return w.fail("mdb_put(manifests)", rc2);
     }
     if (manifest_known) {
       // Storing a dataset again refreshes its manifest's expiry too.

@@ -96,9 +96,12 @@ public:
 
   /// Records a dataset whose blocks were stored by `put_blocks` (one
   /// reference per leaf): its leaf index with proofs, its manifest block, and
-  /// its manifest index entry; then fsyncs. If the manifest or its tree is
-  /// already stored, the upload's references are dropped instead, so storing
-  /// a dataset twice is harmless. `leaves[i]` is the digest of block i.
+  /// its manifest index entry; then fsyncs. For leaves already stored the
+  /// upload's references are dropped instead, so storing a dataset twice is
+  /// harmless; a dataset stored in part (a network download of it in
+  /// progress) gets its missing leaves and is whole and uploaded from then
+  /// on: listed, and never dropped as a failed download's partial copy.
+  /// `leaves[i]` is the digest of block i.
   /// Errors: `ec::invalid_manifest` (leaves do not match the tree or size),
   /// `ec::quota_exceeded`, `ec::storage_io`.
   caf::expected<cid> put_dataset(const block& manifest_block,

@@ -23,6 +23,7 @@
 #include "storage/chunker.hpp"
 #include "storage/lmdb_store.hpp"
 #include "storage/merkle_tree.hpp"
+#include "storage/store_verify.hpp"
 #include "storage/test_datasets.hpp"
 #include "test_helpers.hpp"
 
@@ -841,6 +842,37 @@ TEST_F(LmdbStoreTest,
   // The upload's blocks, less the deleted leaf's, plus its manifest.
   EXPECT_EQ(st->space().total_blocks, up.blocks.size())
     << "blocks of the dropped dataset are left";
+}
+
+// The same bytes uploaded while a download of them is half done: the
+// upload fills in the missing leaves, the dataset is listed and kept when
+// the download then fails, and every block holds one reference per leaf.
+TEST_F(LmdbStoreTest, UploadFillsInAPartlyFetchedDatasetAndKeepsIt) {
+  auto st = open();
+  ASSERT_TRUE(st);
+  auto ds = random_dataset(4, 46);
+  ASSERT_OK(st->put_manifest(ds.manifest_block, 0));
+  ASSERT_OK(st->put_leaves({leaf_of(ds, 0), leaf_of(ds, 2)}, 0));
+  ASSERT_OK(upload(*st, ds, 0));
+  for (uint64_t i = 0; i < ds.blocks.size(); ++i)
+    EXPECT_TRUE(st->has_leaf(block_address{ds.meta.tree_cid, i})) << i;
+  auto list = st->list_datasets();
+  ASSERT_OK(list);
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ(list->front().manifest_cid, ds.id());
+  // The download of the missing leaves ends now, late or failed.
+  ASSERT_OK(st->put_leaves({leaf_of(ds, 1)}, 0));
+  auto dropped = st->remove_partial(ds.id());
+  ASSERT_OK(dropped);
+  EXPECT_FALSE(*dropped);
+  auto report = verify_store(*st);
+  ASSERT_OK(report);
+  for (auto& p : report->problems)
+    ADD_FAILURE() << p.text;
+  // Deleting it frees every block: no reference was left over.
+  ASSERT_OK(st->remove(ds.id()));
+  expect_gone(*st, ds);
+  EXPECT_EQ(st->space().total_blocks, 0u);
 }
 
 TEST_F(LmdbStoreTest, RemoveOfPlainBlockDeletesJustThatBlock) {
