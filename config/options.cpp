@@ -217,7 +217,10 @@ void define_flags(CLI::App& app, node_options& o) {
     ->check(port);
   add(app.add_flag("--no-api", o.no_api,
                    "Run without the REST API and /metrics (no HTTP threads)"));
-  plain("listen-ip", o.listen_ip, "Address of the peer listener, TCP");
+  plain("listen-ip", o.listen_ip,
+        "Address of the peer listener (TCP) and the DHT (UDP); with 0.0.0.0 "
+        "the node announces 127.0.0.1, so give a routable address for peers "
+        "on other machines");
   plain("listen-port", o.listen_port, "Peer listener port, TCP (0 = pick)")
     ->check(port);
   plain("disc-port", o.disc_port, "DHT discovery port, UDP (0 = pick)")
@@ -243,7 +246,10 @@ void define_flags(CLI::App& app, node_options& o) {
   plain("block-maintenance-batch", o.block_maintenance_batch,
         "Expired blocks deleted per maintenance pass")
     ->check(CLI::Range(1u, 1000000u));
-  plain("max-peers", o.max_peers, "Connected peers at most");
+  plain("max-peers", o.max_peers,
+        "Connected peers at most; a newcomer beyond them replaces the least "
+        "useful peer, or is refused if every peer has requests of ours in "
+        "flight");
   plain("fd-reserve", o.fd_reserve,
         "File descriptors kept for the API and the store: accepting peer "
         "connections pauses when all but these are open (at most half of "
@@ -269,18 +275,24 @@ void define_flags(CLI::App& app, node_options& o) {
         "Price per byte quoted to peers for this node's blocks");
   plain("max-price", o.max_price,
         "Highest price per byte paid; peers quoting more are not used");
-  plain("log-level", o.log_level, "trace|debug|info|notice|warn|error|fatal")
+  plain("log-level", o.log_level,
+        "Lowest level logged to stderr: "
+        "trace|debug|info|notice|warn|error|fatal")
     ->check(CLI::IsMember(
       {"trace", "debug", "info", "notice", "warn", "error", "fatal"}));
   add(app.add_flag("--metrics", o.metrics,
                    "Serve Prometheus metrics on --metrics-port"));
-  plain("metrics-address", o.metrics_address, "Address of /metrics");
-  plain("metrics-port", o.metrics_port, "Port of /metrics")->check(port);
+  plain("metrics-address", o.metrics_address,
+        "Address of /metrics (with --metrics)");
+  plain("metrics-port", o.metrics_port,
+        "Port of /metrics (with --metrics; 0 = pick a free one)")
+    ->check(port);
   add(app.add_flag("--insecure-transport", o.insecure_transport,
                    "Peer sessions in clear, unencrypted and unauthenticated "
                    "after the handshake (benchmarks only; peers must use it "
                    "too)"));
-  plain("threads", o.threads, "Scheduler threads (0 = one per core)")
+  plain("threads", o.threads,
+        "Actor scheduler threads (0 = one per core, at least 2)")
     ->check(CLI::Range(0u, 256u));
   add(app.add_flag(
     "--fault-corrupt-blocks", o.fault_corrupt_blocks,
@@ -337,8 +349,8 @@ parse_outcome parse_node_options(int argc, const char* const* argv) {
   auto* verify = app.add_subcommand(
     "verify",
     "Check the store of --data-dir, which no running node may have open, and "
-    "exit: 0 clean, 1 problems (one line each), 2 bad usage or the store is "
-    "in use");
+    "exit: 0 clean, 1 problems (one line each), 2 bad usage, no store or the "
+    "store in use. Takes the node's flags too (--data-dir, --config, ...)");
   verify->fallthrough(); // --data-dir, --config, ... after the name
   verify->add_flag("--repair", o.repair,
                    "Fix what can be fixed safely: recount refcounts and "

@@ -88,7 +88,8 @@ int main(int argc, char** argv) {
                   "order");
   run
     ->add_option("--local-agents", ro.local_agents,
-                 "Agent processes to start on this machine")
+                 "Agent processes to start on this machine (their logs: "
+                 "agent-<i>.log in --out)")
     ->check(CLI::Range(0u, 64u));
   run->add_option("--out", ro.out, "Directory of the report")
     ->capture_default_str();
@@ -100,7 +101,10 @@ int main(int argc, char** argv) {
                   "directory");
   run->add_option("--secret-file", ro.secret_file,
                   "The agents' secret (default: TLS-DIR/secret)");
-  run->add_option("--log-level", ro.log_level, "Log level")
+  run
+    ->add_option("--log-level", ro.log_level,
+                 "Log level of the coordinator and of the --local-agents "
+                 "(their nodes included)")
     ->capture_default_str()
     ->check(levels);
   try {

@@ -46,7 +46,7 @@ struct global_options {
   void add_to(CLI::App& app, bool with_json) {
     app
       .add_option("--node", nodes,
-                  "A node's API, http://HOST:PORT[/PATH] (default " +
+                  "A node's API, [http://]HOST:PORT[/PATH] (default " +
                     std::string{default_node} +
                     "); repeat to ask several nodes: read commands print one "
                     "table with a NODE column, or a JSON array with one "
