@@ -9,7 +9,7 @@
 #   2. under `strace -f -c -e trace=futex -p PID` (slow: the counts matter,
 #      not the time), whose futex calls (waits and wakes) are reported.
 # Each count is divided by the GiB moved. The code's count of hand-offs per
-# block is in tests/bench/README.md, "Counting thread hand-offs".
+# block is in tests/bench/README.md, "handoffs.sh".
 #
 # Usage: tests/bench/handoffs.sh [BUILD_DIR]     (default: build)
 # Environment: SIZE_MB  file size in MiB (default 256)
