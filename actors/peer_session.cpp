@@ -211,8 +211,13 @@ void close_session(self_ptr self, caf::error reason, bool tell_peer) {
   // Before the peer's HELLO we only know whom we dialed; the owner's
   // pending connect for that ID must hear of the failure.
   auto id = st.peer.empty() ? st.cfg.expected_peer : st.peer.to_string();
-  if (st.owner)
+  if (st.owner) {
     self->send(st.owner, peer_down_atom::value, id, was_up, describe(reason));
+    // The monitor lives in the owner and holds this session's address: in
+    // CAF 0.17 a weak reference keeps an actor's memory (2.4 KiB, state
+    // destroyed) until the owner dies, and the owner is the engine.
+    self->demonitor(st.owner.address());
+  }
   self->quit(std::move(reason));
 }
 
