@@ -109,12 +109,16 @@ void check_unsent(self_ptr self);
 
 // The block bytes of `msg`: what the upload budget and
 // the engine's backpressure count.
-uint64_t block_bytes(const wire::message& msg) {
+uint64_t block_bytes(const wire::block_delivery& bd) {
   uint64_t n = 0;
-  if (auto* bd = std::get_if<wire::block_delivery>(&msg))
-    for (auto& d : bd->blocks)
-      n += d.data ? d.data->size() : 0;
+  for (auto& d : bd.blocks)
+    n += d.data ? d.data->size() : 0;
   return n;
+}
+
+uint64_t block_bytes(const wire::message& msg) {
+  auto* bd = std::get_if<wire::block_delivery>(&msg);
+  return bd ? block_bytes(*bd) : 0;
 }
 
 // Tells the owner the bytes unsent: the socket's and those the upload budget
@@ -207,8 +211,13 @@ void close_session(self_ptr self, caf::error reason, bool tell_peer) {
   // Before the peer's HELLO we only know whom we dialed; the owner's
   // pending connect for that ID must hear of the failure.
   auto id = st.peer.empty() ? st.cfg.expected_peer : st.peer.to_string();
-  if (st.owner)
+  if (st.owner) {
     self->send(st.owner, peer_down_atom::value, id, was_up, describe(reason));
+    // The monitor lives in the owner and holds this session's address: in
+    // CAF 0.17 a weak reference keeps an actor's memory (2.4 KiB, state
+    // destroyed) until the owner dies, and the owner is the engine.
+    self->demonitor(st.owner.address());
+  }
   self->quit(std::move(reason));
 }
 
@@ -254,6 +263,33 @@ caf::error send_or_hold(self_ptr self, wire::message msg) {
   return caf::none;
 }
 
+// Stops reading the socket, for the download budget or the gate. CAF's
+// I/O loop reads a socket up to `middleman.max-consecutive-reads` (50)
+// times per event and goes on after a `halt` in the handler of one: reads
+// of a byte for the rest of the turn, not 50 x 256 KiB (12.5 MiB).
+void pause_reading(self_ptr self) {
+  auto& st = self->state;
+  if (st.read_halted)
+    return;
+  st.read_halted = true;
+  self->configure_read(st.hdl, caf::io::receive_policy::at_most(1));
+  self->halt(st.hdl);
+}
+
+// Reads the socket again once neither the download budget nor the gate
+// holds it back.
+void resume_reading(self_ptr self) {
+  auto& st = self->state;
+  if (!st.read_halted || st.read_paused_until || st.inbound->paused())
+    return;
+  st.read_halted = false;
+  // The silence while paused was ours, not the peer's.
+  st.last_in = clock::now();
+  self->configure_read(
+    st.hdl, caf::io::receive_policy::at_most(established_read_chunk(st)));
+  self->trigger(st.hdl);
+}
+
 // Charges `n` bytes read to the download budget, and stops reading the
 // socket until the budget has them.
 void charge_read(self_ptr self, size_t n) {
@@ -264,8 +300,7 @@ void charge_read(self_ptr self, size_t n) {
   auto wait = st.cfg.download_budget->take(n, now);
   if (wait <= clock::duration::zero())
     return;
-  if (!st.read_paused_until)
-    self->halt(st.hdl);
+  pause_reading(self);
   // Reads already under way in this turn of the I/O loop still arrive; they
   // are charged too and push the resumption back.
   st.read_paused_until = now + wait;
@@ -291,12 +326,10 @@ bool on_budget_wake(self_ptr self) {
       return false;
     }
   }
-  if (st.read_paused_until && *st.read_paused_until <= now) {
+  if (st.read_paused_until && *st.read_paused_until <= now)
     st.read_paused_until.reset();
-    // The silence while paused was ours, not the peer's.
-    st.last_in = clock::now();
-    self->trigger(st.hdl);
-  }
+  // Also the gate's wake-up (a timeout_atom too).
+  resume_reading(self);
   if (!st.budget_held.empty())
     wake_at(self, st.budget_held.front().first);
   if (st.read_paused_until)
@@ -342,7 +375,7 @@ void check_keepalive(self_ptr self) {
   auto now = std::chrono::steady_clock::now();
   if (now < st.next_check)
     return; // the handshake's timer, or a stale one
-  if (now - st.last_in >= st.cfg.idle_timeout && !st.read_paused_until) {
+  if (now - st.last_in >= st.cfg.idle_timeout && !st.read_halted) {
     auto ms = st.cfg.idle_timeout.count();
     close_session(
       self, make_error(ec::peer_misbehaved,
@@ -454,8 +487,12 @@ void forward_arrived(self_ptr self) {
   auto& st = self->state;
   if (st.arrived.blocks.empty())
     return;
+  // The receipt goes with the message: the owner drops it once handled.
+  st.arrived.receipt =
+    storage::inbound_gate::receipt(st.inbound, block_bytes(st.arrived));
   wire::message msg{std::move(st.arrived)};
   st.arrived.blocks.clear();
+  st.arrived.receipt.reset();
   self->send(st.owner, peer_msg_atom::value, st.peer.to_string(),
              std::move(msg));
 }
@@ -567,6 +604,13 @@ peer_session_actor::behavior_type peer_session(
   st.cfg = std::move(cfg);
   st.owner = std::move(owner);
   st.held = wire::delay_queue{st.cfg.link_latency};
+  // The gate may wake a session that has quit: a weak reference.
+  st.inbound = std::make_shared<storage::inbound_gate>(
+    st.cfg.max_unhandled_bytes, [weak = self->address()] {
+      if (auto strong = caf::actor_cast<caf::strong_actor_ptr>(weak))
+        caf::anon_send(caf::actor_cast<peer_session_actor>(strong),
+                       timeout_atom::value);
+    });
   RAND_bytes(st.nonce.data(), static_cast<int>(st.nonce.size()));
   // CAF sizes a connection's read buffer to its receive policy: until the
   // handshake completes, a peer that may never complete it gets one
@@ -626,6 +670,8 @@ peer_session_actor::behavior_type peer_session(
       if (n > 0 && !feed_and_handle(self, data, n))
         return;
       forward_arrived(self);
+      if (st.inbound->full())
+        pause_reading(self);
       charge_read(self, msg.buf.size());
     },
     [self](const caf::io::data_transferred_msg& msg) {

@@ -18,6 +18,7 @@
 #include "messages/wire/delay_queue.hpp"
 #include "messages/wire/frame.hpp"
 #include "messages/wire/messages.hpp"
+#include "storage/inbound_gate.hpp"
 #include "storage/node_key.hpp"
 #include "storage/peer_admission.hpp"
 #include "storage/token_bucket.hpp"
@@ -57,6 +58,13 @@ struct session_config {
   /// given back when the handshake completes or the session ends. Null
   /// for dialed sessions.
   std::shared_ptr<storage::handshake_slot> handshake_slot;
+  /// Bytes read from the peer and handed to the owner that the owner has
+  /// not handled yet: over this, the session reads no more until the owner
+  /// has caught up to half of it (TCP pushes back on the peer meanwhile).
+  /// With what the read that crosses it completes and the frame being
+  /// assembled (each at most `wire::max_frame_size`), what one peer can
+  /// make the node hold in memory.
+  size_t max_unhandled_bytes = size_t{8} << 20;
   /// Simulated one-way link latency (`--link-latency`): every frame sent
   /// once established is held this long first. 0: sent at once.
   std::chrono::microseconds link_latency{0};
@@ -122,6 +130,11 @@ struct peer_session_state {
   uint64_t budget_held_bytes = 0;
   /// Reading is paused until then (the download budget).
   std::optional<std::chrono::steady_clock::time_point> read_paused_until;
+  /// What the owner has yet to handle of what this session handed it;
+  /// reading is paused while `inbound->paused()`.
+  std::shared_ptr<storage::inbound_gate> inbound;
+  /// The socket is not read (`halt`) for the download budget or the gate.
+  bool read_halted = false;
   /// The earliest budget wake-up scheduled, if any.
   std::optional<std::chrono::steady_clock::time_point> wake_at;
   /// Frames held for `cfg.link_latency`; a `flush_atom` for the head is
@@ -146,6 +159,10 @@ struct peer_session_state {
     out.emplace_back("budget_held_bytes",
                      static_cast<double>(budget_held_bytes));
     out.emplace_back("held_frames", static_cast<double>(held.size()));
+    if (inbound) {
+      out.emplace_back("unhandled_bytes", static_cast<double>(inbound->held()));
+      out.emplace_back("unhandled_peak", static_cast<double>(inbound->peak()));
+    }
   }
 };
 
@@ -164,9 +181,11 @@ struct peer_session_state {
 /// session holds block deliveries back and writes them when the budget has
 /// their bytes; over the download budget it stops reading the socket until
 /// then (TCP pushes back on the peer); either way with one timer, not a
-/// poll. Brokers share the middleman's I/O thread: this actor frames,
-/// decodes and hashes delivered blocks (see `wire::delivery::verified`);
-/// the owner decides what to do with them.
+/// poll. It also stops reading while the owner has more than
+/// `max_unhandled_bytes` of delivered blocks still to handle (one wake-up
+/// when it has caught up). Brokers share the middleman's I/O thread: this actor
+/// frames, decodes and hashes delivered blocks (see
+/// `wire::delivery::verified`); the owner decides what to do with them.
 peer_session_actor::behavior_type peer_session(
   peer_session_actor::stateful_broker_pointer<peer_session_state> self,
   caf::io::connection_handle hdl, session_config cfg,

@@ -337,6 +337,14 @@ caf::error lmdb_store::put_leaves(const std::vector<leaf_block>& leaves,
   uint64_t expiry = now + static_cast<uint64_t>(opts_.block_ttl.count());
   return with_write("put_leaves", [&](write_txn& w) -> caf::error {
     for (const auto& l : leaves) {
+      // A leaf whose dataset was dropped while it was on its way (a download
+      // failed with blocks in flight from other peers): nothing would ever
+      // reference it, and it would hold quota until its TTL.
+      auto users = w.tree_refs(l.addr.tree.to_bytes());
+      if (!users)
+        return users.error();
+      if (*users == 0)
+        continue;
       auto leaf_known = w.has_leaf(l.addr);
       if (!leaf_known)
         return leaf_known.error();

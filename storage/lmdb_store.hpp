@@ -112,7 +112,8 @@ public:
   /// transaction: each block (a reference owned by its leaf) and its leaf
   /// entry with its proof. The caller has verified each proof against its
   /// tree. A leaf that is already complete only gets its expiry refreshed.
-  /// Errors: `ec::quota_exceeded`, `ec::storage_io`.
+  /// A leaf of a tree no dataset uses (its download was dropped) is not
+  /// stored. Errors: `ec::quota_exceeded`, `ec::storage_io`.
   caf::error put_leaves(const std::vector<leaf_block>& leaves, uint64_t now);
 
   /// Records leaves for blocks stored already by CID (rebuilt blocks a

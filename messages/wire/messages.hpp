@@ -7,6 +7,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -198,6 +199,9 @@ struct delivery {
 struct block_delivery {
   /// At most `max_deliveries`, data summing to at most `max_delivery_bytes`.
   std::vector<delivery> blocks;
+  /// Not on the wire: held by the message from the receiving session to its
+  /// owner, and dropped with it (see `storage::inbound_gate`).
+  std::shared_ptr<const void> receipt = nullptr;
 
   friend bool operator==(const block_delivery& x, const block_delivery& y) {
     return x.blocks == y.blocks;

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <iostream>
 #include <optional>
 #include <thread>
 
@@ -58,6 +59,13 @@ public:
   bool connected() const { return connected_; }
   void send(const bytes& b) {
     (void)::send(fd_, b.data(), b.size(), MSG_NOSIGNAL);
+  }
+  // Sends what the socket takes at once of `b` from `offset`; the offset
+  // after it.
+  size_t send_nowait(const bytes& b, size_t offset) {
+    auto k = ::send(fd_, b.data() + offset, b.size() - offset,
+                    MSG_NOSIGNAL | MSG_DONTWAIT);
+    return k > 0 ? offset + static_cast<size_t>(k) : offset;
   }
   // Exactly `n` bytes, or nothing if they do not come within `within`.
   std::optional<bytes> recv_exact(size_t n,
@@ -131,13 +139,16 @@ public:
     return true;
   }
 
-  // Seals `payload` as the next frame.
-  void send_sealed(bytes payload) {
+  // Seals `payload` as the next frame, for the caller to send (unlogged).
+  bytes sealed_frame(bytes payload) {
     auto n = payload.size();
     payload.resize(n + noise::tag_size);
     EXPECT_OK(tx_.seal(payload.data(), n));
-    send(wire::encode_frame(byte_view{payload}));
+    return wire::encode_frame(byte_view{payload});
   }
+
+  // Seals `payload` as the next frame and sends it.
+  void send_sealed(bytes payload) { send(sealed_frame(std::move(payload))); }
 
   void send_sealed(const wire::message& m) { send_sealed(wire::encode(m)); }
 
@@ -581,4 +592,80 @@ TEST_F(PeerSessionTest, PeerThatAnswersPingsStaysConnected) {
   }
   EXPECT_GE(pings, 5);
   EXPECT_EQ(next_event(100ms).kind, event::none);
+}
+
+TEST_F(PeerSessionTest, FastPeerIsReadNoFasterThanTheOwnerHandlesItsBlocks) {
+  auto c = config(key_a_);
+  c.max_unhandled_bytes = size_t{2} << 20;
+  noise_client peer{start_second_listener(c)};
+  ASSERT_TRUE(peer.handshake());
+  peer.authenticate(*key_b_, *key_b_);
+  ASSERT_EQ(next_event().kind, event::up);
+  // More 1 MiB blocks than the loopback socket buffers hold (tcp_rmem's
+  // ceiling is 32 MiB on some kernels).
+  constexpr size_t total = 96;
+  auto data = std::make_shared<const bytes>(size_t{1} << 20, uint8_t{0x5a});
+  wire::block_delivery bd;
+  bd.blocks.push_back(
+    {cid::of(multicodec::codex_block, byte_view{*data}), data, std::nullopt});
+  auto payload = wire::encode(wire::message{bd});
+  size_t sent = 0;
+  size_t offset = 0;
+  bytes frame = peer.sealed_frame(payload);
+  // Sends what the socket takes of the current frame; true if it took any.
+  auto push = [&] {
+    if (sent == total)
+      return false;
+    auto was = offset;
+    offset = peer.socket().send_nowait(frame, offset);
+    bool moved = offset != was;
+    if (offset == frame.size()) {
+      offset = 0;
+      if (++sent < total)
+        frame = peer.sealed_frame(payload);
+    }
+    return moved;
+  };
+  // The owner handles nothing: the session must stop reading.
+  auto last_progress = std::chrono::steady_clock::now();
+  while (sent < total &&
+         std::chrono::steady_clock::now() - last_progress < 500ms) {
+    if (push())
+      last_progress = std::chrono::steady_clock::now();
+    else
+      std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_LT(sent, total) << "the node read every byte sent";
+  // What reached the owner, kept unhandled (a message holds its receipt).
+  std::vector<event> held;
+  uint64_t held_bytes = 0;
+  for (auto e = next_event(200ms); e.kind != event::none;
+       e = next_event(200ms)) {
+    ASSERT_EQ(e.kind, event::msg);
+    for (auto& d : std::get<wire::block_delivery>(e.message).blocks)
+      held_bytes += d.data->size();
+    held.push_back(std::move(e));
+  }
+  std::cout << "[  info    ] " << sent << " of " << total
+            << " MiB taken by the socket, " << (held_bytes >> 10)
+            << " KiB handed to the owner\n";
+  // The limit, the frame that crossed it, and one read.
+  EXPECT_GT(held_bytes, 0u);
+  EXPECT_LE(held_bytes, c.max_unhandled_bytes + (size_t{3} << 19))
+    << "sent " << sent << " MiB";
+  // Once handled, the rest is read.
+  size_t received = held_bytes >> 20;
+  held.clear();
+  auto until = std::chrono::steady_clock::now() + 30s;
+  while (received < total && std::chrono::steady_clock::now() < until) {
+    while (push()) {
+      // As much as the socket takes.
+    }
+    auto e = next_event(10ms);
+    if (e.kind == event::msg)
+      received += std::get<wire::block_delivery>(e.message).blocks.size();
+    else
+      ASSERT_EQ(e.kind, event::none) << e.reason;
+  }
+  EXPECT_EQ(received, total);
 }

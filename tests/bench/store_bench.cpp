@@ -29,6 +29,7 @@
 
 #include "messages/block.hpp"
 #include "messages/error.hpp"
+#include "messages/manifest.hpp"
 #include "messages/sha256.hpp"
 #include "storage/lmdb_store.hpp"
 
@@ -53,7 +54,13 @@ shared_bytes random_block(uint64_t seed) {
   return b;
 }
 
-// A store in a fresh temporary directory, removed with it.
+// The tree of every benchmark's leaves.
+cid tree_cid() {
+  return cid{multicodec::codex_root, digest256{1}};
+}
+
+// A store in a fresh temporary directory, removed with it, with a dataset
+// of `tree_cid()` for the leaves.
 struct temp_store {
   std::filesystem::path dir;
   std::unique_ptr<lmdb_store> store;
@@ -76,6 +83,15 @@ struct temp_store {
       return;
     }
     store = std::move(*st);
+    // Leaves are stored only for a dataset that uses their tree.
+    manifest m;
+    m.tree_cid = tree_cid();
+    m.dataset_size = uint64_t{batch} * batches * block_len;
+    m.block_size = static_cast<uint32_t>(block_len);
+    if (auto id = store->put_manifest(m.to_block(), 0); !id) {
+      state.SkipWithError(describe(id.error()).c_str());
+      store.reset();
+    }
   }
 
   ~temp_store() {
@@ -84,10 +100,6 @@ struct temp_store {
       std::filesystem::remove_all(dir);
   }
 };
-
-cid tree_cid() {
-  return cid{multicodec::codex_root, digest256{1}};
-}
 
 // `n` leaves of one tree from `first` on, each a distinct CID over the
 // same bytes (the store copies every block; hashing is measured apart),

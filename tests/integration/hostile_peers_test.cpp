@@ -2,9 +2,9 @@
 // raw TCP connections that never start a handshake are held to
 // --max-pending-handshakes in all and --max-pending-handshakes-per-ip from
 // one address (the rest are closed at once, and counted), and give their
-// slots and their memory back when they close; a node at --max-peers evicts its
-// idle peer for a newcomer; a node that dialed a peer dials it again by itself
-// when the peer restarts.
+// slots and their memory back when they close, burst after burst; a node at
+// --max-peers evicts its idle peer for a newcomer; a node that dialed a peer
+// dials it again by itself when the peer restarts.
 
 #include <netinet/in.h>
 #include <poll.h>
@@ -105,7 +105,8 @@ TEST(HostilePeersTest, MemoryOfPreHandshakeConnectionsComesBackAfterThey) {
   GTEST_SKIP() << "ASan's allocator keeps freed memory in its quarantine "
                   "and ignores malloc_trim: RSS cannot come back";
 #endif
-  // 500 connections from 50 addresses, all admitted, none handshaking.
+  // Bursts of 500 connections from 50 addresses, all admitted, none
+  // handshaking.
   test_node a{{"--metrics", "--metrics-port", "0", "--max-pending-handshakes",
                "500", "--max-pending-handshakes-per-ip", "10"}};
   ASSERT_TRUE(a.proc.start());
@@ -114,39 +115,46 @@ TEST(HostilePeersTest, MemoryOfPreHandshakeConnectionsComesBackAfterThey) {
   auto before = rss_anon_kib(a.proc.pid());
   ASSERT_GT(before, 0);
 
-  std::vector<int> held;
-  for (int i = 0; i < 500; ++i) {
-    auto src = "127.0.1." + std::to_string(1 + i % 50);
-    int fd = connect_from(src.c_str(), port);
-    ASSERT_GE(fd, 0) << "connection " << i << " from " << src;
-    held.push_back(fd);
+  constexpr int bursts = 3;
+  std::vector<long> with(bursts), after(bursts);
+  for (int b = 0; b < bursts; ++b) {
+    std::vector<int> held;
+    for (int i = 0; i < 500; ++i) {
+      auto src = "127.0.1." + std::to_string(1 + i % 50);
+      int fd = connect_from(src.c_str(), port);
+      ASSERT_GE(fd, 0) << "connection " << i << " from " << src;
+      held.push_back(fd);
+    }
+    EXPECT_TRUE(eventually(
+      [&] { return sample(a.proc, "cairn_peer_handshakes_pending") == 500; },
+      10s))
+      << sample(a.proc, "cairn_peer_handshakes_pending") << " pending";
+    with[b] = rss_anon_kib(a.proc.pid());
+    for (int fd : held)
+      ::close(fd);
+    // The burst is over once no handshake has been pending for the 10 s
+    // handshake timeout and a second: the listener trims the heap then.
+    EXPECT_TRUE(eventually(
+      [&] { return sample(a.proc, "cairn_peer_heap_trims_total") == b + 1; },
+      25s))
+      << "burst " << b << ": " << sample(a.proc, "cairn_peer_heap_trims_total")
+      << " trims";
+    after[b] = rss_anon_kib(a.proc.pid());
+    std::cout << "[  info    ] RssAnon before " << before << " KiB, with "
+              << "500 pre-handshake connections " << with[b]
+              << " KiB, after they closed " << after[b] << " KiB (burst "
+              << b + 1 << ")\n";
   }
-  EXPECT_TRUE(eventually(
-    [&] { return sample(a.proc, "cairn_peer_handshakes_pending") == 500; },
-    10s))
-    << sample(a.proc, "cairn_peer_handshakes_pending") << " pending";
-  auto with = rss_anon_kib(a.proc.pid());
-  for (int fd : held)
-    ::close(fd);
-  EXPECT_TRUE(eventually(
-    [&] { return sample(a.proc, "cairn_peer_handshakes_pending") == 0; }, 10s));
-  // Back within 5 MiB of where it was (3.7 MiB measured) once the burst is
-  // over: no handshake pending for the 10 s handshake timeout and a
-  // second. The sessions' read buffers alone took 500 x 256 KiB, kept after
-  // they closed, before a session in its handshake read at most 8 KiB.
-  long after = -1;
-  eventually(
-    [&] {
-      after = rss_anon_kib(a.proc.pid());
-      return after <= before + 5120;
-    },
-    20s);
-  std::cout << "[  info    ] RssAnon before " << before << " KiB, with "
-            << "500 pre-handshake connections " << with
-            << " KiB, after they closed " << after << " KiB\n";
-  EXPECT_LE(with, before + 32 * 1024) << "more than 64 KiB per connection";
-  EXPECT_LE(after, before + 5120) << "memory not given back";
-  EXPECT_GE(sample(a.proc, "cairn_peer_heap_trims_total"), 1);
+  // The sessions' read buffers alone took 500 x 256 KiB, kept after they
+  // closed, before a session in its handshake read at most 8 KiB.
+  EXPECT_LE(with[0], before + 32 * 1024) << "more than 64 KiB per connection";
+  EXPECT_LE(after[0], before + 5120) << "memory not given back";
+  // A closed session that did not demonitor the engine left its actor's
+  // memory (2.4 KiB) behind until the engine died: 1.4 MiB per burst
+  // (20-100 KiB per burst measured with the demonitor).
+  EXPECT_LE(after[bursts - 1], after[0] + 512)
+    << "memory kept per burst: "
+    << (after[bursts - 1] - after[0]) / (bursts - 1) << " KiB";
   // The node still takes peers.
   test_node b;
   ASSERT_TRUE(b.proc.start());

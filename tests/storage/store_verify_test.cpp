@@ -194,6 +194,29 @@ TEST_F(StoreVerifyTest, StoreOperationsLeaveTheStoreClean) {
   EXPECT_EQ(r.blocks, 0u);
 }
 
+TEST_F(StoreVerifyTest, LeavesArrivingAfterTheirDownloadWasDroppedAreNotKept) {
+  auto before = st_->space();
+  auto c = random_dataset(4, 4);
+  auto tree = merkle_tree::build(c.leaves);
+  ASSERT_OK(tree);
+  auto leaf = [&](uint64_t i) {
+    return leaf_block{block_address{c.meta.tree_cid, i}, c.blocks[i],
+                      *tree->proof(i)};
+  };
+  ASSERT_OK(st_->put_manifest(c.manifest_block, now));
+  ASSERT_OK(st_->put_leaves({leaf(0)}, now));
+  // The download fails and is dropped; another peer's blocks still come.
+  auto dropped = st_->remove_partial(c.id());
+  ASSERT_OK(dropped);
+  ASSERT_TRUE(*dropped);
+  ASSERT_OK(st_->put_leaves({leaf(1), leaf(2)}, now));
+  auto r = verify();
+  EXPECT_TRUE(r.clean()) << lines(r);
+  EXPECT_EQ(st_->space().total_blocks, before.total_blocks);
+  EXPECT_EQ(st_->space().quota_used_bytes, before.quota_used_bytes);
+  EXPECT_FALSE(st_->has_block(c.blocks[1].id));
+}
+
 TEST_F(StoreVerifyTest, BadBytesUnderABlockKeyAreABadHash) {
   auto key = key_of(a_.blocks[2].id);
   corrupt([&](MDB_txn* txn, auto& h) {
