@@ -12,7 +12,6 @@
 // socket before the limit, leaving a reserve for the API and the node's
 // own files, and watches it again once descriptors are free.
 
-#include <chrono>
 #include <cstddef>
 
 namespace cairn::actors {
@@ -25,12 +24,10 @@ size_t raise_fd_limit();
 /// The soft RLIMIT_NOFILE of the process now.
 size_t fd_limit();
 
-/// Descriptors open in the process (the entries of /proc/self/fd), or 0 if
-/// that cannot be read. A listing costs about a microsecond per open
-/// descriptor, and every node of a process asks several times a second (a
-/// simulation agent hosts hundreds), so a count at most `max_age` old is
-/// shared by all callers; 0 lists now. Thread-safe.
-size_t open_fds(std::chrono::milliseconds max_age = {});
+/// Descriptors open in the process now (the entries of /proc/self/fd), or 0
+/// if that cannot be read. Costs a directory listing: about a microsecond
+/// per open descriptor. Thread-safe.
+size_t open_fds();
 
 /// When the peer listener stops and starts accepting connections.
 struct fd_budget {

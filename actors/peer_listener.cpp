@@ -39,9 +39,10 @@ void schedule_tick(listener_ptr self, std::chrono::milliseconds after) {
                          tick_atom::value);
 }
 
-// Pauses or resumes accepting by `st.open`, the descriptors open.
+// Pauses or resumes accepting by the number of open descriptors.
 void check_budget(listener_ptr self) {
   auto& st = self->state;
+  st.open = open_fds();
   if (!st.paused && st.open >= st.budget.pause_at) {
     self->halt(st.listener);
     st.paused = true;
@@ -119,7 +120,6 @@ peer_listener_actor::behavior_type budgeted_peer_listener(
   st.budget = budget;
   st.listener = listener->hdl();
   self->add_doorman(std::move(listener));
-  st.open = open_fds();
   check_budget(self);
   schedule_tick(self, check_interval);
   return instrumented<peer_listener_actor::behavior_type>(
@@ -142,18 +142,12 @@ peer_listener_actor::behavior_type budgeted_peer_listener(
       // moved cfg would reach the session without its slot.
       self->fork(peer_session, msg.handle, cfg, st.owner);
       st.burst_peak = std::max(st.burst_peak, st.slots->pending());
-      // Counted, not listed: a flood of connections would otherwise list
-      // /proc/self/fd once per connection. Closed ones are seen at the next
-      // tick, so between ticks the count errs towards pausing early.
-      ++st.open;
       check_budget(self);
     },
     [self](update_atom, session_owner_actor owner) {
       self->state.owner = std::move(owner);
     },
     [self, check_interval](tick_atom) {
-      // Every node of a process ticks: one listing serves all of them.
-      self->state.open = open_fds(check_interval / 2);
       check_budget(self);
       trim_after_burst(self);
       schedule_tick(self, check_interval);

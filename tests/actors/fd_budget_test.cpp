@@ -1,13 +1,10 @@
 // Tests of actors/fd_budget.hpp: the budget arithmetic, and the count of
-// open descriptors against descriptors opened and closed here, and its
-// sharing between callers.
+// open descriptors against descriptors opened and closed here.
 
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdint>
-#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -40,21 +37,6 @@ TEST(FdBudgetTest, CountsOpenDescriptors) {
   ::close(a);
   ::close(b);
   EXPECT_EQ(open_fds(), before);
-}
-
-TEST(FdBudgetTest, ARecentCountIsSharedUntilItIsTooOld) {
-  using namespace std::chrono_literals;
-  auto before = open_fds();
-  int a = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  ASSERT_GE(a, 0);
-  // Counted a moment ago: the listing is not repeated ...
-  EXPECT_EQ(open_fds(1h), before);
-  // ... unless the caller wants a fresh one, which the next caller shares.
-  EXPECT_EQ(open_fds(), before + 1);
-  ::close(a);
-  EXPECT_EQ(open_fds(1h), before + 1);
-  std::this_thread::sleep_for(20ms);
-  EXPECT_EQ(open_fds(10ms), before);
 }
 
 TEST(FdBudgetTest, RaisedLimitIsTheLimitInForce) {
