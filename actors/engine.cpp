@@ -923,12 +923,15 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
       for (auto& [addr, pw] : st.pending)
         if (storage::peer_scheduler::end_game(pw, st.pending.size(), now))
           schedule(self, addr);
-      // Blocks nobody has: give up after a while, else look again.
+      // Blocks nobody has: give up after a while, else look again. A
+      // holder that keeps delivering is slow (a seeder many peers draw
+      // from), not gone: its blocks are waited for.
       std::vector<wire::address> lost;
       for (auto& [addr, pw] : st.pending) {
         if (!pw.requested.empty())
           continue;
-        if (now - pw.since > st.cfg.want_timeout)
+        if (now - pw.since > st.cfg.want_timeout &&
+            !st.sched.holder_delivering(addr, now - st.cfg.want_timeout))
           lost.push_back(addr);
         else
           schedule(self, addr);
