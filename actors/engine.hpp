@@ -103,6 +103,8 @@ struct peer_entry {
   std::set<wire::address> queued;
   uint32_t serving = 0;
   uint64_t unsent = 0;
+  /// When a block last went out to it (the epoch: never).
+  std::chrono::steady_clock::time_point last_served{};
   /// What eviction weighs: block bytes it delivered lately, and when it
   /// last delivered one (or connected).
   storage::recent_bytes recent;
