@@ -438,6 +438,7 @@ wire::delivery outgoing(engine_state& st, peer_entry& p, wire::address addr,
                         const block& b, std::optional<merkle_proof> proof) {
   p.unsent += b.size();
   p.bytes_sent += b.size();
+  p.last_served = clock::now();
   ++st.blocks_out;
   st.bytes_out += b.size();
   auto data = b.data;
@@ -688,8 +689,12 @@ bool make_room(self_ptr self, const std::string& newcomer) {
   std::vector<storage::peer_usefulness> peers;
   for (auto& [id, p] : st.peers) {
     auto* s = st.sched.find(id);
-    peers.push_back(
-      {id, s ? s->outstanding.size() : 0, p.recent.total(now), p.last_useful});
+    // A downloader between two want lists is still being served.
+    bool served_lately = now - p.last_served < std::chrono::seconds{2};
+    size_t serving = p.serve_queue.size() + p.serving +
+                     (p.unsent > 0 || served_lately ? 1 : 0);
+    peers.push_back({id, s ? s->outstanding.size() : 0, p.recent.total(now),
+                     p.last_useful, serving});
   }
   auto victim = storage::choose_eviction(peers);
   if (!victim)
@@ -698,7 +703,8 @@ bool make_room(self_ptr self, const std::string& newcomer) {
   auto idle =
     std::chrono::duration_cast<std::chrono::seconds>(now - p.last_useful);
   spdlog::info("engine: evicting peer {} for {} (--max-peers {}): {} block "
-               "bytes from it lately, none for {} s, no request in flight",
+               "bytes from it lately, none for {} s, no request in flight "
+               "either way",
                *victim, newcomer, st.cfg.max_peers, p.recent.total(now),
                idle.count());
   ++st.evictions;
@@ -923,12 +929,15 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
       for (auto& [addr, pw] : st.pending)
         if (storage::peer_scheduler::end_game(pw, st.pending.size(), now))
           schedule(self, addr);
-      // Blocks nobody has: give up after a while, else look again.
+      // Blocks nobody has: give up after a while, else look again. A
+      // holder that keeps delivering is slow (a seeder many peers draw
+      // from), not gone: its blocks are waited for.
       std::vector<wire::address> lost;
       for (auto& [addr, pw] : st.pending) {
         if (!pw.requested.empty())
           continue;
-        if (now - pw.since > st.cfg.want_timeout)
+        if (now - pw.since > st.cfg.want_timeout &&
+            !st.sched.holder_delivering(addr, now - st.cfg.want_timeout))
           lost.push_back(addr);
         else
           schedule(self, addr);

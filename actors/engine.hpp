@@ -60,9 +60,11 @@ struct engine_config {
   /// A block request unanswered this long counts against the peer and is
   /// sent elsewhere.
   std::chrono::milliseconds block_timeout{5000};
-  /// A wanted block fails with `not_found` after this long at most (a peer
-  /// was asked and never answered). One that every connected peer lacks
-  /// and that provider lookups find nobody for fails within a second.
+  /// A wanted block fails with `not_found` after this long (a peer was
+  /// asked and never answered), unless a peer that has it delivered
+  /// blocks within this long (slow, not gone: it is waited for). One that
+  /// every connected peer lacks and that provider lookups find nobody for
+  /// fails within a second.
   std::chrono::milliseconds want_timeout{20000};
   /// Invalid or unrequested blocks a peer may send before it is dropped.
   uint32_t max_bad_blocks = 3;
@@ -101,6 +103,8 @@ struct peer_entry {
   std::set<wire::address> queued;
   uint32_t serving = 0;
   uint64_t unsent = 0;
+  /// When a block last went out to it (the epoch: never).
+  std::chrono::steady_clock::time_point last_served{};
   /// What eviction weighs: block bytes it delivered lately, and when it
   /// last delivered one (or connected).
   storage::recent_bytes recent;

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 namespace cairn::actors {
@@ -39,6 +40,24 @@ size_t open_fds() {
   ::closedir(dir);
   // The listing's own descriptor is not the node's.
   return n > 0 ? n - 1 : 0;
+}
+
+size_t recent_open_fds(std::chrono::milliseconds max_age, size_t exact_from) {
+  using clock = std::chrono::steady_clock;
+  // The last count and when it was taken (ticks of `clock`); two callers
+  // racing may both count, which costs only time.
+  static std::atomic<size_t> last_count{0};
+  static std::atomic<clock::rep> last_at{0};
+  auto now = clock::now().time_since_epoch().count();
+  auto at = last_at.load(std::memory_order_acquire);
+  auto count = last_count.load(std::memory_order_relaxed);
+  if (at != 0 && now - at <= clock::duration{max_age}.count() &&
+      count < exact_from)
+    return count;
+  count = open_fds();
+  last_count.store(count, std::memory_order_relaxed);
+  last_at.store(now, std::memory_order_release);
+  return count;
 }
 
 fd_budget make_fd_budget(size_t limit, size_t reserve) {

@@ -12,6 +12,7 @@
 // socket before the limit, leaving a reserve for the API and the node's
 // own files, and watches it again once descriptors are free.
 
+#include <chrono>
 #include <cstddef>
 
 namespace cairn::actors {
@@ -28,6 +29,13 @@ size_t fd_limit();
 /// if that cannot be read. Costs a directory listing: about a microsecond
 /// per open descriptor. Thread-safe.
 size_t open_fds();
+
+/// `open_fds()`, or a count another caller in the process took at most
+/// `max_age` ago if that one was below `exact_from` (far from any limit, a
+/// count a moment old is as good, and each of a simulator's hundreds of
+/// nodes would otherwise list the same thousands of descriptors several
+/// times a second). Thread-safe.
+size_t recent_open_fds(std::chrono::milliseconds max_age, size_t exact_from);
 
 /// When the peer listener stops and starts accepting connections.
 struct fd_budget {

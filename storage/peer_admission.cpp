@@ -100,7 +100,7 @@ std::optional<std::string>
 choose_eviction(const std::vector<peer_usefulness>& peers) {
   const peer_usefulness* pick = nullptr;
   for (auto& p : peers) {
-    if (p.outstanding > 0)
+    if (p.outstanding > 0 || p.serving > 0)
       continue;
     if (!pick || std::tie(p.recent_bytes, p.last_useful) <
                    std::tie(pick->recent_bytes, pick->last_useful))

@@ -117,13 +117,18 @@ struct peer_usefulness {
   uint64_t recent_bytes = 0;
   /// When it last delivered a block, or connected if it never did.
   admission_clock::time_point last_useful{};
+  /// Its block wants we are serving: queued, being read, or their bytes
+  /// still on the way (an upload in progress).
+  size_t serving = 0;
 };
 
 /// The peer to drop so a newcomer can connect when `--max-peers` are: never
-/// one with a request of ours in flight (a download in progress); of the
+/// one with a request of ours in flight (a download in progress), nor one
+/// we are serving (its download in progress: a seeder that dropped its
+/// downloaders for newcomers would restart them all, over and over); of the
 /// rest, the one that delivered the fewest block bytes recently, and of
 /// those the one useful longest ago. Nullopt when every peer has requests
-/// in flight: then the newcomer is refused.
+/// in flight or is being served: then the newcomer is refused.
 std::optional<std::string>
 choose_eviction(const std::vector<peer_usefulness>& peers);
 

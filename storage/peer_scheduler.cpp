@@ -75,6 +75,18 @@ bool peer_scheduler::anyone_may_serve(const wire::address& addr) const {
                      [&](auto& kv) { return may_serve(kv.second, addr); });
 }
 
+bool peer_scheduler::holder_delivering(const wire::address& addr,
+                                       sched_clock::time_point since) const {
+  auto* leaf = std::get_if<block_address>(&addr);
+  return std::any_of(peers_.begin(), peers_.end(), [&](auto& kv) {
+    auto& p = kv.second;
+    bool holds =
+      p.haves.count(addr) > 0 || (leaf && p.trees.count(leaf->tree) > 0);
+    return holds && may_serve(p, addr) && p.blocks_received > 0 &&
+           p.last_delivery >= since;
+  });
+}
+
 bool peer_scheduler::has(const std::string& peer,
                          const wire::address& addr) const {
   auto* p = find(peer);
@@ -242,6 +254,7 @@ void peer_scheduler::delivered(const std::string& peer,
     return;
   ++p->blocks_received;
   p->bytes_received += size;
+  p->last_delivery = now;
   // Measure: the rate of what arrived over the request's lifetime, latency
   // as its duration.
   if (auto out = p->outstanding.find(addr); out != p->outstanding.end()) {

@@ -58,6 +58,8 @@ struct peer_stats {
   double latency = 0.05;
   uint64_t blocks_received = 0;
   uint64_t bytes_received = 0;
+  /// When it last delivered a valid block (the epoch: never).
+  sched_clock::time_point last_delivery{};
   uint32_t bad_blocks = 0;
   uint32_t timeouts = 0;
 };
@@ -204,6 +206,13 @@ public:
 
   /// Whether any tracked peer may still serve `addr`.
   bool anyone_may_serve(const wire::address& addr) const;
+
+  /// Whether a peer in good standing that may serve `addr` and holds it
+  /// (said so, or holds blocks of its tree) delivered a block at or after
+  /// `since`: a holder that is slow (busy serving others), not one that is
+  /// gone or silent.
+  bool holder_delivering(const wire::address& addr,
+                         sched_clock::time_point since) const;
 
   /// Whether `peer` said it has `addr`.
   bool has(const std::string& peer, const wire::address& addr) const;

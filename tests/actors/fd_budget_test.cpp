@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 
 #include <gtest/gtest.h>
@@ -43,4 +44,18 @@ TEST(FdBudgetTest, RaisedLimitIsTheLimitInForce) {
   auto raised = raise_fd_limit();
   EXPECT_GT(raised, 0u);
   EXPECT_EQ(fd_limit(), raised);
+}
+
+TEST(FdBudgetTest, ARecentCountIsSharedFarFromTheLimitAndTakenAfreshNearIt) {
+  using namespace std::chrono_literals;
+  auto first = recent_open_fds(1h, 0); // counts: nothing is far from 0
+  EXPECT_EQ(first, open_fds());
+  int a = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(a, 0);
+  // Far below the bound: the count of a moment ago.
+  EXPECT_EQ(recent_open_fds(1h, SIZE_MAX), first);
+  // The same count near the bound, or once older than allowed: counted.
+  EXPECT_EQ(recent_open_fds(1h, first), first + 1);
+  ::close(a);
+  EXPECT_EQ(recent_open_fds(0ms, SIZE_MAX), first);
 }

@@ -383,3 +383,20 @@ TEST(MultiaddrTest, MakeRoundTripsThroughParse) {
     EXPECT_EQ(*back, e);
   }
 }
+
+TEST(PeerRecordTest, TheSameRecordIsVerifiedOnceAForgedCopyAgain) {
+  // A seed no other test uses: the process-wide cache has not seen it.
+  auto r = peer_record::make(seed_of(0x5ca1e), 7, {"/ip4/1.2.3.4/udp/9"});
+  auto b = r.encode();
+  auto before = peer_record::signature_checks();
+  ASSERT_OK(peer_record::decode(b));
+  EXPECT_EQ(peer_record::signature_checks(), before + 1);
+  for (int i = 0; i < 5; ++i)
+    ASSERT_OK(peer_record::decode(b));
+  EXPECT_EQ(peer_record::signature_checks(), before + 1);
+  auto forged = r;
+  forged.addrs[0] = "/ip4/6.6.6.6/udp/9";
+  EXPECT_ERR(peer_record::decode(forged.encode()), ec::verification_failed);
+  EXPECT_ERR(peer_record::decode(forged.encode()), ec::verification_failed);
+  EXPECT_EQ(peer_record::signature_checks(), before + 3);
+}

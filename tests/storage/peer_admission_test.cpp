@@ -191,3 +191,13 @@ TEST(RedialBackoffTest, JitterStaysWithinItsFraction) {
 }
 
 } // namespace
+
+TEST(ChooseEvictionTest, NeverEvictsAPeerWeAreServing) {
+  // A seeder's downloaders deliver nothing to it: what they are owed
+  // keeps them, not what they gave.
+  std::vector<peer_usefulness> peers{{"leecher", 0, 0, t0, 16},
+                                     {"idle", 0, 1000, t0 + 5s}};
+  EXPECT_EQ(choose_eviction(peers), std::optional<std::string>{"idle"});
+  peers[1].serving = 1;
+  EXPECT_EQ(choose_eviction(peers), std::nullopt);
+}

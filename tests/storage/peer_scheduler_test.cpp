@@ -459,3 +459,31 @@ TEST_F(PeerSchedulerOnePeerTest, StoringWantIsLeftAlone) {
   EXPECT_FALSE(step.discover);
   EXPECT_FALSE(s.in_flight("p", leaf(1)));
 }
+
+TEST(PeerSchedulerTest, AHolderDeliveringLatelyIsSlowNotGone) {
+  peer_scheduler s;
+  s.add("seeder");
+  s.add("other");
+  auto a = leaf(3);
+  // Said it has blocks of tree 0 but never delivered one: no verdict of
+  // being slow.
+  s.on_presence("seeder", leaf(0), true, 0);
+  EXPECT_FALSE(s.holder_delivering(a, t0));
+  auto w = wanted_at(t0);
+  ASSERT_EQ(s.schedule(leaf(0), w, t0).request_from, "seeder");
+  s.delivered("seeder", leaf(0), default_block_size, t0 + 30s);
+  EXPECT_TRUE(s.holder_delivering(a, t0 + 20s));
+  EXPECT_FALSE(s.holder_delivering(a, t0 + 31s));    // silent since
+  EXPECT_FALSE(s.holder_delivering(leaf(3, 1), t0)); // not its tree
+  // A holder that said it lacks the block does not count.
+  s.on_presence("seeder", a, false, 0);
+  EXPECT_FALSE(s.holder_delivering(a, t0));
+  // Nor does a peer that delivered but holds nothing of the tree.
+  s.add("third");
+  s.on_presence("third", leaf(9, 2), true, 0);
+  auto w2 = wanted_at(t0);
+  ASSERT_EQ(s.schedule(leaf(9, 2), w2, t0).request_from, "third");
+  s.delivered("third", leaf(9, 2), default_block_size, t0 + 40s);
+  EXPECT_FALSE(s.holder_delivering(a, t0));
+  EXPECT_TRUE(s.holder_delivering(leaf(8, 2), t0));
+}
