@@ -88,6 +88,9 @@ void finish(self_ptr self, std::string why) {
     st.progress->finish(why.empty() ? download_progress::phase::done
                                     : download_progress::phase::failed,
                         why);
+  // The monitor lives in the node's supervisor, which outlives this actor:
+  // in CAF 0.17 it would hold this actor's memory until the node stops.
+  self->demonitor(st.spec.supervisor.address());
   auto deliver = [self] {
     self->state.promise.deliver(std::move(self->state.result));
     self->quit();
