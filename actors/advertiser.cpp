@@ -10,13 +10,13 @@ namespace cairn::actors {
 
 namespace {
 
-using self_ptr = advertiser_actor::stateful_pointer<advertiser_state>;
+using advertiser_ptr = advertiser_actor::stateful_pointer<advertiser_state>;
 
 // Provides at most this many CIDs per pass, so a large store announces
 // itself gradually.
 constexpr size_t provides_per_pass = 32;
 
-void provide(self_ptr self, const cid& id) {
+void provide(advertiser_ptr self, const cid& id) {
   self->state.provided[id] = std::chrono::steady_clock::now();
   self
     ->request(self->state.discovery, std::chrono::seconds{60},
@@ -37,7 +37,7 @@ void provide(self_ptr self, const cid& id) {
 // leaves: a provider record promises the whole dataset, and a download in
 // progress that announced itself would crowd the seeders out of the
 // records (20 per key) while answering DONT_HAVE to the peers it draws.
-void provide_if_complete(self_ptr self, const dataset_entry& d,
+void provide_if_complete(advertiser_ptr self, const dataset_entry& d,
                          std::vector<cid> due) {
   auto tree = d.meta.tree_cid;
   self->state.counted[tree] = std::chrono::steady_clock::now();
@@ -74,7 +74,7 @@ void forget_gone(advertiser_state& st,
 }
 
 // Lists the local datasets and provides those not provided recently.
-void pass(self_ptr self) {
+void pass(advertiser_ptr self) {
   auto& st = self->state;
   st.busy = true;
   st.last_pass = std::chrono::steady_clock::now();

@@ -98,7 +98,7 @@ discovery_state::~discovery_state() {
 
 namespace {
 
-using self_ptr = discovery_actor::stateful_pointer<discovery_state>;
+using discovery_ptr = discovery_actor::stateful_pointer<discovery_state>;
 using clock = std::chrono::steady_clock;
 
 uint64_t random_id() {
@@ -133,7 +133,7 @@ std::optional<udp_address> parse_source(const std::string& text) {
   return udp_address{ntohl(ip.s_addr), static_cast<uint16_t>(port)};
 }
 
-void send_packet(self_ptr self, const udp_address& to, dht::packet pkt) {
+void send_packet(discovery_ptr self, const udp_address& to, dht::packet pkt) {
   auto& st = self->state;
   dht::trim_to_fit(pkt);
   auto bytes = dht::encode(pkt);
@@ -154,7 +154,7 @@ void send_packet(self_ptr self, const udp_address& to, dht::packet pkt) {
 // Sends a request to `c` at the address its record claims; its answer (or
 // timeout) goes to lookup `lookup`. The request ID is random, so that only
 // who received the request can answer it.
-void request(self_ptr self, const storage::contact& c, dht::body body,
+void request(discovery_ptr self, const storage::contact& c, dht::body body,
              uint64_t lookup, bool verify = false) {
   auto& st = self->state;
   auto ep = udp_of(c.record);
@@ -179,7 +179,7 @@ std::vector<peer_record> records_of(const std::vector<storage::contact>& cs) {
   return out;
 }
 
-void finish(self_ptr self, uint64_t id);
+void finish(discovery_ptr self, uint64_t id);
 
 bool has_new_provider(const discovery_state& st, const dht_lookup& l) {
   if (l.found.size() >= 5)
@@ -192,7 +192,7 @@ bool has_new_provider(const discovery_state& st, const dht_lookup& l) {
 }
 
 // Sends the next queries of a lookup; finishes it when it is done.
-void drive(self_ptr self, uint64_t id) {
+void drive(discovery_ptr self, uint64_t id) {
   auto& st = self->state;
   auto it = st.lookups.find(id);
   if (it == st.lookups.end())
@@ -217,7 +217,7 @@ void drive(self_ptr self, uint64_t id) {
     finish(self, id);
 }
 
-void finish(self_ptr self, uint64_t id) {
+void finish(discovery_ptr self, uint64_t id) {
   auto& st = self->state;
   auto it = st.lookups.find(id);
   if (it == st.lookups.end())
@@ -262,7 +262,7 @@ void finish(self_ptr self, uint64_t id) {
   }
 }
 
-uint64_t start_lookup(self_ptr self, dht_lookup::mode kind,
+uint64_t start_lookup(discovery_ptr self, dht_lookup::mode kind,
                       const digest256& key) {
   auto& st = self->state;
   auto id = st.next_id++;
@@ -283,7 +283,8 @@ uint64_t start_lookup(self_ptr self, dht_lookup::mode kind,
 
 // `r` answered at `from`: it goes into (or is refreshed in) the routing
 // table if `from` is the address its record claims.
-void confirm(self_ptr self, const peer_record& r, const udp_address& from) {
+void confirm(discovery_ptr self, const peer_record& r,
+             const udp_address& from) {
   auto& st = self->state;
   if (r.public_key == st.cfg.key->public_key() || udp_of(r) != from)
     return;
@@ -297,7 +298,8 @@ void confirm(self_ptr self, const peer_record& r, const udp_address& from) {
 // is pinged at its address, and enters the table if it answers. A record
 // whose address is not where the request came from is left alone: checking
 // it would send a packet to whoever that address is.
-void heard_from(self_ptr self, const peer_record& r, const udp_address& from) {
+void heard_from(discovery_ptr self, const peer_record& r,
+                const udp_address& from) {
   auto& st = self->state;
   if (r.public_key == st.cfg.key->public_key() || udp_of(r) != from)
     return;
@@ -315,7 +317,7 @@ void heard_from(self_ptr self, const peer_record& r, const udp_address& from) {
 // An answer: it ends its request if it comes from the node asked, at the
 // address asked; else it is dropped (an off-path sender cannot know the
 // random request ID, an on-path one learns nothing it could not send).
-void on_answer(self_ptr self, dht::packet& pkt, const udp_address& from) {
+void on_answer(discovery_ptr self, dht::packet& pkt, const udp_address& from) {
   auto& st = self->state;
   auto req = st.requests.find(pkt.request_id);
   auto sender = storage::node_id_of(pkt.sender);
@@ -350,7 +352,7 @@ void on_answer(self_ptr self, dht::packet& pkt, const udp_address& from) {
   drive(self, info.lookup);
 }
 
-void on_packet(self_ptr self, dht::packet& pkt, const udp_address& from) {
+void on_packet(discovery_ptr self, dht::packet& pkt, const udp_address& from) {
   auto& st = self->state;
   if (!dht::is_request(pkt.body)) {
     on_answer(self, pkt, from);

@@ -15,7 +15,7 @@ namespace cairn::actors {
 
 namespace {
 
-using self_ptr = engine_actor::stateful_pointer<engine_state>;
+using engine_ptr = engine_actor::stateful_pointer<engine_state>;
 using clock = std::chrono::steady_clock;
 using wire::want_entry;
 
@@ -30,7 +30,7 @@ constexpr size_t delivery_bytes = 1 << 20;
 // -- helpers
 // --------------------------------------------------------------------
 
-void queue_want(self_ptr self, const std::string& peer,
+void queue_want(engine_ptr self, const std::string& peer,
                 const wire::address& addr, want_entry::want_type type,
                 bool cancel = false) {
   auto& wl = self->state.outbox[peer];
@@ -50,7 +50,7 @@ void queue_want(self_ptr self, const std::string& peer,
 }
 
 // Sends every want gathered by the current handler.
-void flush(self_ptr self) {
+void flush(engine_ptr self) {
   auto& st = self->state;
   for (auto& [peer, wl] : st.outbox) {
     auto i = st.peers.find(peer);
@@ -64,7 +64,7 @@ void flush(self_ptr self) {
 // Sends the wants gathered so far once the messages already queued are
 // handled: a reader asks for blocks one request each, and a WANT_LIST per
 // request costs the peer a message and a store read per block.
-void flush_soon(self_ptr self) {
+void flush_soon(engine_ptr self) {
   auto& st = self->state;
   if (st.flush_pending || st.outbox.empty())
     return;
@@ -74,7 +74,7 @@ void flush_soon(self_ptr self) {
 
 // Answers the waiters of `addr` (with `proof` for those that want it: a
 // stored leaf has one).
-void resolve(self_ptr self, const wire::address& addr,
+void resolve(engine_ptr self, const wire::address& addr,
              const caf::expected<block>& res,
              const merkle_proof* proof = nullptr) {
   auto& st = self->state;
@@ -103,14 +103,14 @@ void resolve(self_ptr self, const wire::address& addr,
   st.pending.erase(i);
 }
 
-void discover(self_ptr self, const wire::address& addr);
-void dial(self_ptr self, const std::string& peer_id,
+void discover(engine_ptr self, const wire::address& addr);
+void dial(engine_ptr self, const std::string& peer_id,
           const std::vector<std::string>& addrs);
 
 // Sends what the scheduler decides for `addr`: a want-block to the best
 // peer known to have it, or want-haves to the peers not asked yet; asks
 // discovery when nobody can help, and fails the want when nobody can.
-void schedule(self_ptr self, const wire::address& addr) {
+void schedule(engine_ptr self, const wire::address& addr) {
   auto& st = self->state;
   auto it = st.pending.find(addr);
   if (it == st.pending.end())
@@ -132,7 +132,7 @@ void schedule(self_ptr self, const wire::address& addr) {
 // Asks discovery for providers of the dataset (tree or manifest CID) and
 // dials those we are not connected to. One lookup per dataset at a time;
 // the next one after `lookup_pause` (a `retry_atom` comes then).
-void discover(self_ptr self, const wire::address& addr) {
+void discover(engine_ptr self, const wire::address& addr) {
   auto& st = self->state;
   if (!st.discovery || st.stopping)
     return;
@@ -184,7 +184,7 @@ void discover(self_ptr self, const wire::address& addr) {
 }
 
 // Drops a peer's claims on pending blocks and asks elsewhere.
-void release_peer_wants(self_ptr self, const std::string& peer_id) {
+void release_peer_wants(engine_ptr self, const std::string& peer_id) {
   auto& st = self->state;
   auto redo = st.sched.remove(peer_id);
   for (auto& addr : redo) {
@@ -200,7 +200,7 @@ void release_peer_wants(self_ptr self, const std::string& peer_id) {
 
 // A session ended (it said so, or it died): forget the peer and ask others
 // for what it owed us.
-void peer_gone(self_ptr self, const std::string& id, bool was_up,
+void peer_gone(engine_ptr self, const std::string& id, bool was_up,
                const std::string& why) {
   auto& st = self->state;
   st.dialing.erase(id);
@@ -226,7 +226,7 @@ void peer_gone(self_ptr self, const std::string& id, bool was_up,
   }
 }
 
-void penalize(self_ptr self, peer_entry& p, const std::string& why) {
+void penalize(engine_ptr self, peer_entry& p, const std::string& why) {
   auto& st = self->state;
   auto bad = st.sched.penalize(p.info.peer_id);
   ++st.bad_blocks;
@@ -254,7 +254,7 @@ void penalize(self_ptr self, peer_entry& p, const std::string& why) {
 constexpr size_t store_batch = 256;
 constexpr size_t max_stores_in_flight = 2;
 
-void flush_stores(self_ptr self) {
+void flush_stores(engine_ptr self) {
   auto& st = self->state;
   st.store_flush_queued = false;
   if (st.to_store.empty() || st.stores_in_flight >= max_stores_in_flight ||
@@ -284,7 +284,7 @@ void flush_stores(self_ptr self) {
       });
 }
 
-void queue_store(self_ptr self, leaf_block leaf) {
+void queue_store(engine_ptr self, leaf_block leaf) {
   auto& st = self->state;
   st.to_store.push_back(std::move(leaf));
   if (st.to_store.size() >= store_batch) {
@@ -302,7 +302,7 @@ void count_duplicate(engine_state& st, const wire::address& addr) {
     ++st.tree_duplicates[a->tree];
 }
 
-void on_delivery(self_ptr self, peer_entry& p, wire::block_delivery& msg) {
+void on_delivery(engine_ptr self, peer_entry& p, wire::block_delivery& msg) {
   auto& st = self->state;
   auto now = clock::now();
   const auto& peer_id = p.info.peer_id;
@@ -401,7 +401,7 @@ void on_delivery(self_ptr self, peer_entry& p, wire::block_delivery& msg) {
   }
 }
 
-void on_presence(self_ptr self, peer_entry& p,
+void on_presence(engine_ptr self, peer_entry& p,
                  const wire::block_presence& msg) {
   auto& st = self->state;
   for (auto& pr : msg.presences) {
@@ -418,7 +418,7 @@ void on_presence(self_ptr self, peer_entry& p,
 // -- serving side
 // -------------------------------------------------------------------
 
-void send_presence(self_ptr self, peer_entry& p,
+void send_presence(engine_ptr self, peer_entry& p,
                    std::vector<wire::presence> ps) {
   if (!ps.empty())
     self->send(p.info.session, send_atom::value,
@@ -426,7 +426,7 @@ void send_presence(self_ptr self, peer_entry& p,
 }
 
 // Sends the blocks gathered in `bd` to `p` (if any) and empties `bd`.
-void send_blocks(self_ptr self, peer_entry& p, wire::block_delivery& bd) {
+void send_blocks(engine_ptr self, peer_entry& p, wire::block_delivery& bd) {
   if (bd.blocks.empty())
     return;
   self->send(p.info.session, send_atom::value, wire::message{std::move(bd)});
@@ -450,7 +450,7 @@ wire::delivery outgoing(engine_state& st, peer_entry& p, wire::address addr,
   return wire::delivery{std::move(addr), std::move(data), std::move(proof)};
 }
 
-void serve(self_ptr self, const std::string& peer_id);
+void serve(engine_ptr self, const std::string& peer_id);
 
 // A store read for `peer_id` ended: the peer (if still connected), with
 // one read fewer in flight.
@@ -464,7 +464,7 @@ peer_entry* read_done(engine_state& st, const std::string& peer_id) {
 
 // Reads leaves for `peer_id` in one store request and sends what was found
 // in DELIVERY messages of at most `delivery_bytes`, DONT_HAVE for the rest.
-void serve_leaves(self_ptr self, const std::string& peer_id,
+void serve_leaves(engine_ptr self, const std::string& peer_id,
                   std::vector<block_address> addrs) {
   auto& st = self->state;
   auto done = [self, peer_id](const std::vector<block_address>& asked,
@@ -505,7 +505,7 @@ void serve_leaves(self_ptr self, const std::string& peer_id,
 
 // Reads one block by CID for `peer_id` (manifests) and sends it, or
 // DONT_HAVE.
-void serve_block(self_ptr self, const std::string& peer_id, const cid& id) {
+void serve_block(engine_ptr self, const std::string& peer_id, const cid& id) {
   auto& st = self->state;
   auto done = [self, peer_id, id](const block* b) {
     auto& st = self->state;
@@ -528,7 +528,7 @@ void serve_block(self_ptr self, const std::string& peer_id, const cid& id) {
           [done](caf::error&) { done(nullptr); });
 }
 
-void serve(self_ptr self, const std::string& peer_id) {
+void serve(engine_ptr self, const std::string& peer_id) {
   auto& st = self->state;
   auto it = st.peers.find(peer_id);
   if (it == st.peers.end())
@@ -555,7 +555,7 @@ void serve(self_ptr self, const std::string& peer_id) {
   }
 }
 
-void on_want_list(self_ptr self, peer_entry& p, wire::want_list& wl) {
+void on_want_list(engine_ptr self, peer_entry& p, wire::want_list& wl) {
   auto& st = self->state;
   auto peer_id = p.info.peer_id;
   if (wl.full) {
@@ -645,7 +645,7 @@ void on_want_list(self_ptr self, peer_entry& p, wire::want_list& wl) {
 // ------------------------------------------------------------------------
 
 // Connects in a detached helper: a TCP connect blocks its thread.
-void dial(self_ptr self, const std::string& peer_id,
+void dial(engine_ptr self, const std::string& peer_id,
           const std::vector<std::string>& addrs) {
   self->state.redial.dialed(peer_id, addrs);
   if (!self->state.dialing.insert(peer_id).second)
@@ -670,7 +670,7 @@ void dial(self_ptr self, const std::string& peer_id,
 }
 
 // Dials the lost peers whose wait is over.
-void redial_due(self_ptr self, clock::time_point now) {
+void redial_due(engine_ptr self, clock::time_point now) {
   auto& st = self->state;
   for (auto& [id, addrs] : st.redial.due(now)) {
     if (st.peers.count(id) > 0)
@@ -683,7 +683,7 @@ void redial_due(self_ptr self, clock::time_point now) {
 
 // Makes room for `newcomer` at `--max-peers` by closing the least useful
 // peer (storage::choose_eviction); false if every peer is busy serving us.
-bool make_room(self_ptr self, const std::string& newcomer) {
+bool make_room(engine_ptr self, const std::string& newcomer) {
   auto& st = self->state;
   auto now = clock::now();
   std::vector<storage::peer_usefulness> peers;
@@ -716,7 +716,7 @@ bool make_room(self_ptr self, const std::string& newcomer) {
 }
 
 // Dials again the peers of a previous engine that are not connected yet.
-void restore_peers(self_ptr self) {
+void restore_peers(engine_ptr self) {
   auto& st = self->state;
   if (st.restore.empty())
     return;
@@ -738,7 +738,7 @@ void restore_peers(self_ptr self) {
 // selects the waiters that get the leaf's proof as well; `keep` whether
 // this caller wants the block stored.
 template <class... Proof>
-caf::result<block, Proof...> want(self_ptr self, wire::address key,
+caf::result<block, Proof...> want(engine_ptr self, wire::address key,
                                   bool keep = true) {
   auto& st = self->state;
   if (st.stopping)

@@ -12,12 +12,12 @@ namespace cairn::actors {
 
 namespace {
 
-using self_ptr = inspector_actor::stateful_pointer<inspector_state>;
+using inspector_ptr = inspector_actor::stateful_pointer<inspector_state>;
 
 // How long a status request may take before the last known status is used.
 constexpr auto status_timeout = std::chrono::milliseconds{500};
 
-actor_status describe_entry(self_ptr self, const inspected_actor& e,
+actor_status describe_entry(inspector_ptr self, const inspected_actor& e,
                             actor_status s) {
   s.name = e.name;
   s.kind = e.kind;

@@ -10,13 +10,15 @@ namespace cairn::actors {
 
 namespace {
 
-using self_ptr = network_store_actor::stateful_pointer<network_store_state>;
+using network_store_ptr =
+  network_store_actor::stateful_pointer<network_store_state>;
 
 // Local store first; on a miss, the engine. Other local errors are final.
 // `local` and `engine` are the arguments of the request to each; both answer
 // with `Rs`.
 template <class... Rs, class... Local, class... Engine>
-caf::result<Rs...> local_first(self_ptr self, std::tuple<Local...> local,
+caf::result<Rs...> local_first(network_store_ptr self,
+                               std::tuple<Local...> local,
                                std::tuple<Engine...> engine) {
   auto rp = self->make_response_promise<Rs...>();
   auto on_miss = [self, rp, engine](caf::error& err) mutable {
@@ -41,7 +43,7 @@ caf::result<Rs...> local_first(self_ptr self, std::tuple<Local...> local,
 
 // A block by CID or leaf address.
 template <class Key>
-caf::result<block> fetch(self_ptr self, const Key& key) {
+caf::result<block> fetch(network_store_ptr self, const Key& key) {
   return local_first<block>(self, std::make_tuple(get_atom::value, key),
                             std::make_tuple(get_atom::value, key));
 }
@@ -49,7 +51,7 @@ caf::result<block> fetch(self_ptr self, const Key& key) {
 // A leaf with its proof (the engine answers a fetched leaf with the proof
 // it verified, and stores both if `keep`).
 caf::result<block, merkle_proof>
-fetch_proof(self_ptr self, const block_address& addr, bool keep) {
+fetch_proof(network_store_ptr self, const block_address& addr, bool keep) {
   return local_first<block, merkle_proof>(
     self, std::make_tuple(get_atom::value, leaf_atom::value, addr),
     std::make_tuple(get_atom::value, proof_atom::value, addr, keep));

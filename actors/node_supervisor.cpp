@@ -25,7 +25,8 @@ namespace cairn::actors {
 
 namespace {
 
-using self_ptr = node_supervisor_actor::stateful_pointer<node_supervisor_state>;
+using node_supervisor_ptr =
+  node_supervisor_actor::stateful_pointer<node_supervisor_state>;
 
 // Start order; stopping goes backwards.
 const char* const child_names[] = {"inspector",  "local_store",   "discovery",
@@ -33,7 +34,7 @@ const char* const child_names[] = {"inspector",  "local_store",   "discovery",
                                    "advertiser", "peer_listener", "api"};
 
 // How the operator sees a child's kind.
-const char* kind_of(self_ptr self, const std::string& name) {
+const char* kind_of(node_supervisor_ptr self, const std::string& name) {
   if (name == "local_store" ||
       (name == "api" && !self->state.ctx->options.no_api))
     return "detached";
@@ -43,13 +44,14 @@ const char* kind_of(self_ptr self, const std::string& name) {
 }
 
 // Tells the inspector about a (re)started child.
-void announce(self_ptr self, const std::string& name, const caf::actor& h) {
+void announce(node_supervisor_ptr self, const std::string& name,
+              const caf::actor& h) {
   self->send(self->state.inspector, put_atom::value, h, name,
              std::string{kind_of(self, name)}, std::string{"node_supervisor"});
 }
 
 // A new inspector knows nobody: introduce the supervisor and its children.
-void announce_all(self_ptr self) {
+void announce_all(node_supervisor_ptr self) {
   auto& st = self->state;
   self->send(st.inspector, put_atom::value, caf::actor_cast<caf::actor>(self),
              std::string{"node_supervisor"}, std::string{"supervisor"},
@@ -104,7 +106,7 @@ caf::error bind_error(const caf::error& original, int type,
     what + " " + ip + ":" + std::to_string(port) + " (" + flag + ")", why);
 }
 
-child_entry* find_child(self_ptr self, const std::string& name) {
+child_entry* find_child(node_supervisor_ptr self, const std::string& name) {
   for (auto& c : self->state.children)
     if (c.name == name)
       return &c;
@@ -127,7 +129,8 @@ void share_budgets(node_context& ctx, session_config& sc) {
   sc.download_budget = ctx.download_budget;
 }
 
-caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
+caf::expected<caf::actor> spawn_child(node_supervisor_ptr self,
+                                      const std::string& name) {
   auto& st = self->state;
   const auto& o = st.ctx->options;
   if (name == "inspector") {
@@ -254,7 +257,7 @@ caf::expected<caf::actor> spawn_child(self_ptr self, const std::string& name) {
 }
 
 // Tells every child that uses `name` its new handle.
-void rewire(self_ptr self, const std::string& name) {
+void rewire(node_supervisor_ptr self, const std::string& name) {
   auto& st = self->state;
   if (name == "local_store") {
     self->send(st.net, update_atom::value, st.local);
@@ -276,7 +279,7 @@ void rewire(self_ptr self, const std::string& name) {
   }
 }
 
-void stop_next(self_ptr self) {
+void stop_next(node_supervisor_ptr self) {
   auto& st = self->state;
   for (auto i = st.children.rbegin(); i != st.children.rend(); ++i) {
     if (i->handle) {
@@ -291,7 +294,8 @@ void stop_next(self_ptr self) {
   self->quit();
 }
 
-void restart(self_ptr self, child_entry& child, const caf::error& reason) {
+void restart(node_supervisor_ptr self, child_entry& child,
+             const caf::error& reason) {
   auto& st = self->state;
   auto now = std::chrono::steady_clock::now();
   while (!child.recent.empty() && now - child.recent.front() > st.policy.window)

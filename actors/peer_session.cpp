@@ -12,7 +12,7 @@ namespace cairn::actors {
 
 namespace {
 
-using self_ptr =
+using peer_session_ptr =
   peer_session_actor::stateful_broker_pointer<peer_session_state>;
 
 // Bytes asked from the socket per read: several blocks per read, fewer
@@ -25,7 +25,7 @@ constexpr size_t read_chunk = 256 * 1024;
 // the message: neither is ever freed (2.4 KiB per connection closed before
 // its handshake timer fired).
 template <class Duration, class Atom>
-void send_later(self_ptr self, Duration after, Atom x) {
+void send_later(peer_session_ptr self, Duration after, Atom x) {
   caf::delayed_anon_send(caf::actor_cast<peer_session_actor>(self), after, x);
 }
 
@@ -44,14 +44,14 @@ size_t established_read_chunk(const peer_session_state& st) {
 // stopped at its own limit (4 MiB), and so learns it at most this late.
 constexpr uint64_t sent_report_step = 1 << 20;
 
-std::string who(self_ptr self) {
+std::string who(peer_session_ptr self) {
   auto& st = self->state;
   return st.peer.empty() ? "peer (handshake)" : "peer " + st.peer.to_string();
 }
 
 // True once frames can go to the peer: after the preambles in clear, after
 // the Noise handshake encrypted.
-bool can_write_frames(self_ptr self) {
+bool can_write_frames(peer_session_ptr self) {
   auto& st = self->state;
   if (st.cfg.insecure_transport)
     return st.phase != session_phase::awaiting_preamble;
@@ -59,7 +59,7 @@ bool can_write_frames(self_ptr self) {
 }
 
 // Counts `framed` bytes handed to the socket.
-void count_out(self_ptr self, size_t framed) {
+void count_out(peer_session_ptr self, size_t framed) {
   auto& st = self->state;
   self->flush(st.hdl);
   st.last_out = std::chrono::steady_clock::now();
@@ -71,7 +71,7 @@ void count_out(self_ptr self, size_t framed) {
 
 // Appends `msg` as one frame to the socket's buffer, sealed in place once the
 // channel is encrypted (the tag's room is reserved: no second copy).
-caf::error write_message(self_ptr self, const wire::message& msg) {
+caf::error write_message(peer_session_ptr self, const wire::message& msg) {
   auto& st = self->state;
   auto& buf = self->wr_buf(st.hdl);
   auto before = buf.size();
@@ -91,7 +91,8 @@ caf::error write_message(self_ptr self, const wire::message& msg) {
   return caf::none;
 }
 
-void close_session(self_ptr self, caf::error reason, bool tell_peer = true);
+void close_session(peer_session_ptr self, caf::error reason,
+                   bool tell_peer = true);
 
 // Frames held for the link latency that fall due within this of each other
 // leave in one wake-up.
@@ -105,7 +106,7 @@ constexpr auto held_slack = std::chrono::milliseconds{1};
 constexpr uint64_t held_release_limit = uint64_t{1} << 20;
 
 // Closes a session whose peer does not read what it is sent.
-void check_unsent(self_ptr self);
+void check_unsent(peer_session_ptr self);
 
 // The block bytes of `msg`: what the upload budget and
 // the engine's backpressure count.
@@ -123,7 +124,7 @@ uint64_t block_bytes(const wire::message& msg) {
 
 // Tells the owner the bytes unsent: the socket's and those the upload budget
 // holds back, which its backpressure bounds too.
-void tell_unsent(self_ptr self) {
+void tell_unsent(peer_session_ptr self) {
   auto& st = self->state;
   st.unsent_told = st.unsent;
   self->send(st.owner, sent_atom::value, st.peer.to_string(), st.unsent);
@@ -131,7 +132,7 @@ void tell_unsent(self_ptr self) {
 
 // Writes `msg` now, or once the link latency has passed: held in order, with
 // one timer pending for the head of the queue, not one per frame.
-caf::error send_frame(self_ptr self, wire::message msg) {
+caf::error send_frame(peer_session_ptr self, wire::message msg) {
   auto& st = self->state;
   if (st.held.delay() == st.held.delay().zero())
     return write_message(self, msg);
@@ -159,7 +160,7 @@ uint64_t socket_unsent(const peer_session_state& st) {
 // Writes the held frames that are due while the socket's buffer is below
 // `held_release_limit`, then arms the timer for the next, or waits for the
 // socket to drain (`held_waits_socket`) if one is due already.
-void flush_held(self_ptr self) {
+void flush_held(peer_session_ptr self) {
   auto& st = self->state;
   if (st.phase != session_phase::established)
     return;
@@ -185,7 +186,7 @@ void flush_held(self_ptr self) {
 }
 
 // Writes a Noise handshake message as one frame.
-void write_handshake(self_ptr self, const bytes& msg) {
+void write_handshake(peer_session_ptr self, const bytes& msg) {
   auto& buf = self->wr_buf(self->state.hdl);
   auto before = buf.size();
   buf.resize(before + wire::frame_header_size);
@@ -196,7 +197,7 @@ void write_handshake(self_ptr self, const bytes& msg) {
 }
 
 // Ends the session: tells the peer why (best effort), the owner, and the log.
-void close_session(self_ptr self, caf::error reason, bool tell_peer) {
+void close_session(peer_session_ptr self, caf::error reason, bool tell_peer) {
   auto& st = self->state;
   if (st.phase == session_phase::closing)
     return;
@@ -233,7 +234,7 @@ constexpr auto wake_slack = std::chrono::milliseconds{5};
 
 // Schedules a budget wake-up at `t` unless one at or before `t` is pending.
 // It is a timeout_atom: the keep-alive check takes it for a stale timer.
-void wake_at(self_ptr self, clock::time_point t) {
+void wake_at(peer_session_ptr self, clock::time_point t) {
   auto& st = self->state;
   if (st.wake_at && *st.wake_at <= t)
     return;
@@ -244,7 +245,7 @@ void wake_at(self_ptr self, clock::time_point t) {
 
 // Writes `msg` now, or holds it back until the upload budget has its block
 // bytes (and after any message held before it: order is kept).
-caf::error send_or_hold(self_ptr self, wire::message msg) {
+caf::error send_or_hold(peer_session_ptr self, wire::message msg) {
   auto& st = self->state;
   auto n = block_bytes(msg);
   auto now = clock::now();
@@ -267,7 +268,7 @@ caf::error send_or_hold(self_ptr self, wire::message msg) {
 // I/O loop reads a socket up to `middleman.max-consecutive-reads` (50)
 // times per event and goes on after a `halt` in the handler of one: reads
 // of a byte for the rest of the turn, not 50 x 256 KiB (12.5 MiB).
-void pause_reading(self_ptr self) {
+void pause_reading(peer_session_ptr self) {
   auto& st = self->state;
   if (st.read_halted)
     return;
@@ -278,7 +279,7 @@ void pause_reading(self_ptr self) {
 
 // Reads the socket again once neither the download budget nor the gate
 // holds it back.
-void resume_reading(self_ptr self) {
+void resume_reading(peer_session_ptr self) {
   auto& st = self->state;
   if (!st.read_halted || st.read_paused_until || st.inbound->paused())
     return;
@@ -292,7 +293,7 @@ void resume_reading(self_ptr self) {
 
 // Charges `n` bytes read to the download budget, and stops reading the
 // socket until the budget has them.
-void charge_read(self_ptr self, size_t n) {
+void charge_read(peer_session_ptr self, size_t n) {
   auto& st = self->state;
   if (!st.cfg.download_budget || st.phase != session_phase::established)
     return;
@@ -309,7 +310,7 @@ void charge_read(self_ptr self, size_t n) {
 
 // Writes the held messages whose time has come and resumes reading if its
 // time has come; schedules the next wake-up. False once closing.
-bool on_budget_wake(self_ptr self) {
+bool on_budget_wake(peer_session_ptr self) {
   auto& st = self->state;
   auto now = clock::now() + wake_slack;
   if (st.wake_at && *st.wake_at <= now)
@@ -337,7 +338,7 @@ bool on_budget_wake(self_ptr self) {
   return true;
 }
 
-caf::error on_hello(self_ptr self, wire::hello& h) {
+caf::error on_hello(peer_session_ptr self, wire::hello& h) {
   auto& st = self->state;
   if (h.version != wire::protocol_version)
     return make_error(ec::handshake_failed,
@@ -361,7 +362,7 @@ caf::error on_hello(self_ptr self, wire::hello& h) {
 
 // Arms the next keep-alive check. The handshake's timer uses the same
 // message: one that comes before the check is due is not ours.
-void schedule_keepalive(self_ptr self) {
+void schedule_keepalive(peer_session_ptr self) {
   auto& st = self->state;
   auto every = std::min(st.cfg.keepalive_interval, st.cfg.idle_timeout);
   st.next_check = std::chrono::steady_clock::now() + every;
@@ -370,7 +371,7 @@ void schedule_keepalive(self_ptr self) {
 
 // Drops a peer silent for too long; PINGs a quiet link (its PONG is the
 // peer being heard from).
-void check_keepalive(self_ptr self) {
+void check_keepalive(peer_session_ptr self) {
   auto& st = self->state;
   auto now = std::chrono::steady_clock::now();
   if (now < st.next_check)
@@ -395,7 +396,7 @@ void check_keepalive(self_ptr self) {
   schedule_keepalive(self);
 }
 
-caf::error on_auth(self_ptr self, const wire::auth& a) {
+caf::error on_auth(peer_session_ptr self, const wire::auth& a) {
   auto& st = self->state;
   auto payload =
     wire::auth_payload(st.nonce, st.peer_hello.nonce, st.peer_hello.public_key,
@@ -420,7 +421,7 @@ caf::error on_auth(self_ptr self, const wire::auth& a) {
   return caf::none;
 }
 
-void send_hello(self_ptr self) {
+void send_hello(peer_session_ptr self) {
   auto& st = self->state;
   st.phase = session_phase::awaiting_hello;
   (void)write_message(self, wire::hello{wire::protocol_version,
@@ -428,13 +429,13 @@ void send_hello(self_ptr self) {
                                         st.cfg.listen_addrs, st.nonce});
 }
 
-wire::transport_mode own_mode(self_ptr self) {
+wire::transport_mode own_mode(peer_session_ptr self) {
   return self->state.cfg.insecure_transport ? wire::transport_mode::plaintext
                                             : wire::transport_mode::noise;
 }
 
 // Both preambles are in: agree on the mode, then start the handshake.
-caf::error on_preamble(self_ptr self) {
+caf::error on_preamble(peer_session_ptr self) {
   auto& st = self->state;
   if (auto err = wire::check_preamble(st.peer_preamble, own_mode(self)))
     return err;
@@ -458,7 +459,7 @@ caf::error on_preamble(self_ptr self) {
 }
 
 // One Noise handshake message from the peer (NN: `-> e`, `<- e, ee`).
-caf::error on_noise_message(self_ptr self, const bytes& frame) {
+caf::error on_noise_message(peer_session_ptr self, const bytes& frame) {
   auto& st = self->state;
   auto payload = st.handshake->read_message(byte_view{frame});
   if (!payload)
@@ -483,7 +484,7 @@ caf::error on_noise_message(self_ptr self, const bytes& frame) {
 }
 
 // Hands the blocks gathered in this read to the owner, in one message.
-void forward_arrived(self_ptr self) {
+void forward_arrived(peer_session_ptr self) {
   auto& st = self->state;
   if (st.arrived.blocks.empty())
     return;
@@ -498,7 +499,7 @@ void forward_arrived(self_ptr self) {
 }
 
 // Handles one decoded message; an error closes the session.
-caf::error on_message(self_ptr self, wire::message msg) {
+caf::error on_message(peer_session_ptr self, wire::message msg) {
   auto& st = self->state;
   if (auto* g = std::get_if<wire::goodbye>(&msg)) {
     spdlog::info("peer_session: {} said goodbye: {}", who(self), g->reason);
@@ -549,7 +550,7 @@ caf::error on_message(self_ptr self, wire::message msg) {
 
 // Feeds `n` bytes to the frame reader and handles every frame that
 // completes; false once the session is closing.
-bool feed_and_handle(self_ptr self, const uint8_t* data, size_t n) {
+bool feed_and_handle(peer_session_ptr self, const uint8_t* data, size_t n) {
   auto& st = self->state;
   if (auto err = st.reader.feed(data, n)) {
     close_session(self, std::move(err));
@@ -583,7 +584,7 @@ bool feed_and_handle(self_ptr self, const uint8_t* data, size_t n) {
   return true;
 }
 
-void check_unsent(self_ptr self) {
+void check_unsent(peer_session_ptr self) {
   auto& st = self->state;
   // Held blocks count: a peer that does not read leaves them there.
   auto n = st.unsent + st.held_bytes;

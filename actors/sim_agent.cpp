@@ -17,7 +17,7 @@ namespace cairn::actors {
 
 namespace {
 
-using self_ptr = sim_agent_actor::stateful_pointer<sim_agent_state>;
+using sim_agent_ptr = sim_agent_actor::stateful_pointer<sim_agent_state>;
 using start_done = std::function<void(caf::expected<std::string>)>;
 
 constexpr auto start_timeout = std::chrono::seconds{60};
@@ -25,7 +25,7 @@ constexpr auto ask_timeout = std::chrono::seconds{10};
 
 // Only processes that presented the secret may command the agent: its
 // port controls every hosted node.
-caf::error check_admitted(self_ptr self) {
+caf::error check_admitted(sim_agent_ptr self) {
   auto& sender = self->current_sender();
   if (sender && self->state.admitted.count(sender->node()) > 0)
     return caf::none;
@@ -43,7 +43,7 @@ uint16_t udp_port(const std::vector<std::string>& addrs) {
   return 0;
 }
 
-caf::expected<sim_node*> find_node(self_ptr self, uint32_t index) {
+caf::expected<sim_node*> find_node(sim_agent_ptr self, uint32_t index) {
   auto i = self->state.nodes.find(index);
   if (i == self->state.nodes.end())
     return make_error(ec::not_found,
@@ -51,7 +51,7 @@ caf::expected<sim_node*> find_node(self_ptr self, uint32_t index) {
   return &i->second;
 }
 
-caf::expected<sim_node*> find_up_node(self_ptr self, uint32_t index) {
+caf::expected<sim_node*> find_up_node(sim_agent_ptr self, uint32_t index) {
   auto n = find_node(self, index);
   if (n && !(*n)->up)
     return make_error(ec::unavailable,
@@ -99,7 +99,7 @@ sim_protect_actor::behavior_type sim_protect(sim_protect_actor::pointer self,
 // A running node and a dataset's CID (text), for commands on one from an
 // admitted sender.
 caf::expected<std::pair<sim_node*, cid>>
-find_dataset_on(self_ptr self, uint32_t index, const std::string& id) {
+find_dataset_on(sim_agent_ptr self, uint32_t index, const std::string& id) {
   if (auto err = check_admitted(self))
     return err;
   auto n = find_up_node(self, index);
@@ -112,7 +112,7 @@ find_dataset_on(self_ptr self, uint32_t index, const std::string& id) {
 }
 
 // Quits once stopping and every store closed.
-void check_stopped(self_ptr self) {
+void check_stopped(sim_agent_ptr self) {
   if (!self->state.stopping)
     return;
   for (auto& [i, n] : self->state.nodes)
@@ -124,7 +124,7 @@ void check_stopped(self_ptr self) {
 // Asks the supervisor for its children `names`, in order, then calls
 // `done` with their handles (or the first error).
 void ask_children(
-  self_ptr self, node_supervisor_actor sup, std::vector<std::string> names,
+  sim_agent_ptr self, node_supervisor_actor sup, std::vector<std::string> names,
   std::function<void(caf::expected<std::vector<caf::actor>>)> done,
   std::vector<caf::actor> got = {}) {
   if (got.size() == names.size())
@@ -141,7 +141,7 @@ void ask_children(
 }
 
 // Starts node `index` from its options and key: a fresh supervisor tree.
-void start_node(self_ptr self, uint32_t index, start_done done) {
+void start_node(sim_agent_ptr self, uint32_t index, start_done done) {
   auto& n = self->state.nodes[index];
   n.starting = true;
   n.ctx = std::make_shared<node_context>();
@@ -201,7 +201,7 @@ void start_node(self_ptr self, uint32_t index, start_done done) {
 
 // Stops every node (each supervisor takes its children down); the agent
 // quits once every store closed.
-void begin_stop(self_ptr self) {
+void begin_stop(sim_agent_ptr self) {
   auto& st = self->state;
   st.stopping = true;
   for (auto& [i, n] : st.nodes)

@@ -12,7 +12,7 @@ namespace cairn::actors {
 
 namespace {
 
-using self_ptr = caf::stateful_actor<sim_coordinator_state>*;
+using sim_coordinator_ptr = caf::stateful_actor<sim_coordinator_state>*;
 
 using step_atom = caf::atom_constant<caf::atom("step")>;
 using limit_atom = caf::atom_constant<caf::atom("limit")>;
@@ -27,16 +27,16 @@ double since(std::chrono::steady_clock::time_point t) {
 }
 
 // Seconds into the timeline (negative while the nodes start).
-double now(self_ptr self) {
+double now(sim_coordinator_ptr self) {
   return self->state.running ? since(self->state.t0) : 0.0;
 }
 
-const sim_agent_link& agent_of(self_ptr self, uint32_t node) {
+const sim_agent_link& agent_of(sim_coordinator_ptr self, uint32_t node) {
   return self->state.agents[self->state.log->placement[node]];
 }
 
-void note(self_ptr self, std::string what, std::optional<uint32_t> node,
-          std::string detail = {}) {
+void note(sim_coordinator_ptr self, std::string what,
+          std::optional<uint32_t> node, std::string detail = {}) {
   self->state.log->events.push_back(
     sim_event_record{now(self), std::move(what), node, std::move(detail)});
 }
@@ -53,7 +53,7 @@ std::string mib(uint64_t bytes) {
   return buf;
 }
 
-void progress(self_ptr self, bool force = false) {
+void progress(sim_coordinator_ptr self, bool force = false) {
   auto& st = self->state;
   double t = since(st.started);
   if (!force && !st.tty && t - st.last_progress < 5)
@@ -78,7 +78,7 @@ void progress(self_ptr self, bool force = false) {
 
 // Collects the nodes' stats from the agents still there, stops them, and
 // quits. `code` and `reason` are the run's outcome.
-void finish(self_ptr self, int code, std::string reason) {
+void finish(sim_coordinator_ptr self, int code, std::string reason) {
   auto& st = self->state;
   if (st.finished)
     return;
@@ -121,7 +121,7 @@ void finish(self_ptr self, int code, std::string reason) {
 }
 
 // Ends the run if nothing is left to do.
-void check_done(self_ptr self) {
+void check_done(sim_coordinator_ptr self) {
   auto& st = self->state;
   if (st.finished || !st.running || st.steps_left > 0 || st.outstanding > 0)
     return;
@@ -142,14 +142,14 @@ void check_done(self_ptr self) {
   finish(self, 0, {});
 }
 
-void start_download(self_ptr self, size_t index);
-void run_dataset_step(self_ptr self, size_t i);
-void step_finished(self_ptr self, size_t i);
+void start_download(sim_coordinator_ptr self, size_t index);
+void run_dataset_step(sim_coordinator_ptr self, size_t i);
+void step_finished(sim_coordinator_ptr self, size_t i);
 
 // A command of the timeline was answered: records it, and ends the run if
 // it was the last thing to wait for.
-void answered(self_ptr self, size_t step, std::string what, uint32_t node,
-              std::string detail = {}) {
+void answered(sim_coordinator_ptr self, size_t step, std::string what,
+              uint32_t node, std::string detail = {}) {
   note(self, std::move(what), node, std::move(detail));
   --self->state.outstanding;
   step_finished(self, step);
@@ -157,7 +157,7 @@ void answered(self_ptr self, size_t step, std::string what, uint32_t node,
 }
 
 // Starts (or settles) the steps that waited for dataset `data`.
-void release_waiting(self_ptr self, const std::string& data) {
+void release_waiting(sim_coordinator_ptr self, const std::string& data) {
   auto& st = self->state;
   auto take = [&](std::multimap<std::string, size_t>& from) {
     std::vector<size_t> out;
@@ -174,17 +174,17 @@ void release_waiting(self_ptr self, const std::string& data) {
 }
 
 // Whether dataset `data` was made (or failed to be).
-bool settled(self_ptr self, const std::string& data) {
+bool settled(sim_coordinator_ptr self, const std::string& data) {
   auto& up = self->state.log->uploads[data];
   return up.result || !up.error.empty();
 }
 
 // The download ended (in `d.state`): its step is done.
-void download_ended(self_ptr self, size_t index) {
+void download_ended(sim_coordinator_ptr self, size_t index) {
   step_finished(self, self->state.log->downloads[index].step);
 }
 
-void start_download(self_ptr self, size_t index) {
+void start_download(sim_coordinator_ptr self, size_t index) {
   auto& st = self->state;
   auto& d = st.log->downloads[index];
   auto& up = st.log->uploads[d.data];
@@ -237,7 +237,7 @@ void start_download(self_ptr self, size_t index) {
 }
 
 // A protect or delete step whose dataset is settled.
-void run_dataset_step(self_ptr self, size_t i) {
+void run_dataset_step(sim_coordinator_ptr self, size_t i) {
   auto& st = self->state;
   auto step = st.log->steps[i];
   auto& agent = agent_of(self, step.node).handle;
@@ -306,7 +306,7 @@ void run_dataset_step(self_ptr self, size_t i) {
       });
 }
 
-void run_step(self_ptr self, size_t i) {
+void run_step(sim_coordinator_ptr self, size_t i) {
   auto& st = self->state;
   auto step = st.log->steps[i];
   --st.steps_left;
@@ -403,11 +403,11 @@ void run_step(self_ptr self, size_t i) {
   check_done(self);
 }
 
-void trigger_event(self_ptr self, size_t ev);
+void trigger_event(sim_coordinator_ptr self, size_t ev);
 
 // Starts the events waiting for `cond` ("event:NAME",
 // "downloads-done:DATA").
-void fire(self_ptr self, const std::string& cond) {
+void fire(sim_coordinator_ptr self, const std::string& cond) {
   auto& st = self->state;
   for (size_t j = 0; j < st.scenario.events.size(); ++j)
     if (!st.event_started[j] &&
@@ -415,13 +415,13 @@ void fire(self_ptr self, const std::string& cond) {
       trigger_event(self, j);
 }
 
-void event_finished(self_ptr self, size_t ev) {
+void event_finished(sim_coordinator_ptr self, size_t ev) {
   auto& e = self->state.scenario.events[ev];
   if (!e.name.empty())
     fire(self, "event:" + e.name);
 }
 
-void step_finished(self_ptr self, size_t i) {
+void step_finished(sim_coordinator_ptr self, size_t i) {
   auto& st = self->state;
   auto& step = st.log->steps[i];
   if (step.kind == config::event_kind::download &&
@@ -432,7 +432,7 @@ void step_finished(self_ptr self, size_t i) {
 }
 
 // The condition of event `ev` holds: its steps run at their times from now.
-void trigger_event(self_ptr self, size_t ev) {
+void trigger_event(sim_coordinator_ptr self, size_t ev) {
   auto& st = self->state;
   st.event_started[ev] = true;
   auto& e = st.scenario.events[ev];
@@ -451,7 +451,7 @@ void trigger_event(self_ptr self, size_t ev) {
 }
 
 // The timeline starts once every node is up.
-void start_timeline(self_ptr self) {
+void start_timeline(sim_coordinator_ptr self) {
   auto& st = self->state;
   st.running = true;
   st.t0 = std::chrono::steady_clock::now();
@@ -494,7 +494,7 @@ void start_timeline(self_ptr self) {
 }
 
 // Starts every node but the bootstrap node, joining the DHT through `spr`.
-void spawn_rest(self_ptr self, std::string spr) {
+void spawn_rest(sim_coordinator_ptr self, std::string spr) {
   auto& st = self->state;
   uint32_t total = st.scenario.node_count();
   auto left = std::make_shared<uint32_t>(total - 1);

@@ -11,7 +11,8 @@ namespace cairn::actors {
 
 namespace {
 
-using self_ptr = sim_download_actor::stateful_pointer<sim_download_state>;
+using sim_download_ptr =
+  sim_download_actor::stateful_pointer<sim_download_state>;
 
 // The manifest may have to be found through the DHT first; a pull waits
 // for up to a window of blocks, each with the stream's own retries.
@@ -25,7 +26,7 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 // Adds the DHT lookups of `keys` (from the node's discovery) to the result,
 // then calls `then`. A node without an answer counts none.
-void collect_lookups(self_ptr self, std::vector<cid> keys,
+void collect_lookups(sim_download_ptr self, std::vector<cid> keys,
                      std::function<void()> then) {
   auto& st = self->state;
   if (keys.empty() || !st.spec.discovery)
@@ -49,7 +50,7 @@ void collect_lookups(self_ptr self, std::vector<cid> keys,
 
 // Fills in who delivered the blocks, the duplicates and the DHT lookups,
 // then calls `then`.
-void collect_sources(self_ptr self, std::function<void()> then) {
+void collect_sources(sim_download_ptr self, std::function<void()> then) {
   auto& st = self->state;
   std::vector<cid> keys{st.head.tree_cid};
   if (auto m = cid::parse(st.spec.cid))
@@ -74,7 +75,7 @@ void collect_sources(self_ptr self, std::function<void()> then) {
 // Answers once, with the sources, duplicates and lookups asked from the
 // node once the manifest was had (also when `why` says the download
 // failed).
-void finish(self_ptr self, std::string why) {
+void finish(sim_download_ptr self, std::string why) {
   auto& st = self->state;
   if (st.done)
     return;
@@ -109,7 +110,7 @@ void finish(self_ptr self, std::string why) {
 }
 
 // Takes the bytes of data block `index` that belong to the dataset.
-void consume(self_ptr self, const block& b) {
+void consume(sim_download_ptr self, const block& b) {
   auto& st = self->state;
   uint64_t offset = st.next * st.head.block_size;
   uint64_t size = st.head.content_size();
@@ -130,7 +131,7 @@ void consume(self_ptr self, const block& b) {
   ++st.next;
 }
 
-void pull(self_ptr self) {
+void pull(sim_download_ptr self) {
   auto& st = self->state;
   self->request(st.stream, pull_timeout, pull_atom::value, st.next)
     .then(
@@ -154,7 +155,7 @@ void pull(self_ptr self) {
 }
 
 // A stream over the data blocks from `st.next` on.
-void open_stream(self_ptr self) {
+void open_stream(sim_download_ptr self) {
   auto& st = self->state;
   stream_spec spec;
   spec.tree = st.head.tree_cid;
@@ -172,12 +173,12 @@ void open_stream(self_ptr self) {
   pull(self);
 }
 
-void start_stream(self_ptr self, block& head);
+void start_stream(sim_download_ptr self, block& head);
 
 // Fetches the manifest; one nobody has yet (its provider not announced or
 // not found yet, as when a hundred nodes look it up at once) is asked for
 // again a second later, up to `max_retries` times, as blocks are.
-void fetch_manifest(self_ptr self, const cid& id) {
+void fetch_manifest(sim_download_ptr self, const cid& id) {
   auto& st = self->state;
   self->request(st.spec.store, manifest_timeout, get_atom::value, id)
     .then(
@@ -192,7 +193,7 @@ void fetch_manifest(self_ptr self, const cid& id) {
       });
 }
 
-void start_stream(self_ptr self, block& head) {
+void start_stream(sim_download_ptr self, block& head) {
   auto& st = self->state;
   auto m = manifest_from_block(head);
   if (!m)

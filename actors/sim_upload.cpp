@@ -9,18 +9,18 @@ namespace cairn::actors {
 
 namespace {
 
-using self_ptr = sim_upload_actor::stateful_pointer<sim_upload_state>;
+using sim_upload_ptr = sim_upload_actor::stateful_pointer<sim_upload_state>;
 
 // Blocks per put (one LMDB transaction), as the REST upload.
 constexpr uint64_t batch_blocks = 64;
 constexpr auto store_timeout = std::chrono::seconds{60};
 
-void fail(self_ptr self, caf::error err) {
+void fail(sim_upload_ptr self, caf::error err) {
   self->state.promise.deliver(std::move(err));
   self->quit();
 }
 
-void commit(self_ptr self) {
+void commit(sim_upload_ptr self) {
   auto& st = self->state;
   auto tree = storage::merkle_tree::build(st.leaves);
   if (!tree)
@@ -48,7 +48,7 @@ void commit(self_ptr self) {
 }
 
 // Generates and stores the next batch of blocks; commits after the last.
-void put_next(self_ptr self) {
+void put_next(sim_upload_ptr self) {
   auto& st = self->state;
   uint64_t total = (st.size + default_block_size - 1) / default_block_size;
   if (st.next >= total)

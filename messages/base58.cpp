@@ -6,12 +6,12 @@ namespace cairn {
 
 namespace {
 
-constexpr char alphabet[] =
+constexpr char base58_alphabet[] =
   "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
 int digit_of(char c) {
-  const char* p = std::find(alphabet, alphabet + 58, c);
-  return p == alphabet + 58 ? -1 : static_cast<int>(p - alphabet);
+  const char* p = std::find(base58_alphabet, base58_alphabet + 58, c);
+  return p == base58_alphabet + 58 ? -1 : static_cast<int>(p - base58_alphabet);
 }
 
 } // namespace
@@ -44,7 +44,7 @@ std::string base58_encode(byte_view x) {
   for (size_t l = limbs.size(); l-- > 0;) {
     auto limb = limbs[l];
     for (int d = 8; d >= 0; --d) {
-      digits[d] = alphabet[limb % 58];
+      digits[d] = base58_alphabet[limb % 58];
       limb /= 58;
     }
     // The most significant limb has no leading zero digits.

@@ -6,16 +6,16 @@ namespace cairn {
 
 namespace {
 
-constexpr char alphabet[] =
+constexpr char base64url_alphabet[] =
   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-// Inverse of `alphabet`: 0..63, or -1 for characters outside it.
+// Inverse of `base64url_alphabet`: 0..63, or -1 for characters outside it.
 constexpr std::array<int8_t, 256> make_inverse() {
   std::array<int8_t, 256> inv{};
   for (auto& x : inv)
     x = -1;
   for (int i = 0; i < 64; ++i)
-    inv[static_cast<uint8_t>(alphabet[i])] = static_cast<int8_t>(i);
+    inv[static_cast<uint8_t>(base64url_alphabet[i])] = static_cast<int8_t>(i);
   return inv;
 }
 
@@ -30,21 +30,21 @@ std::string base64url_encode(byte_view x) {
   for (; i + 3 <= x.size; i += 3) {
     uint32_t v = (uint32_t{x.data[i]} << 16) | (uint32_t{x.data[i + 1]} << 8) |
                  x.data[i + 2];
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += alphabet[v & 63];
+    out += base64url_alphabet[(v >> 18) & 63];
+    out += base64url_alphabet[(v >> 12) & 63];
+    out += base64url_alphabet[(v >> 6) & 63];
+    out += base64url_alphabet[v & 63];
   }
   size_t rest = x.size - i;
   if (rest == 1) {
     uint32_t v = uint32_t{x.data[i]} << 16;
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
+    out += base64url_alphabet[(v >> 18) & 63];
+    out += base64url_alphabet[(v >> 12) & 63];
   } else if (rest == 2) {
     uint32_t v = (uint32_t{x.data[i]} << 16) | (uint32_t{x.data[i + 1]} << 8);
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
+    out += base64url_alphabet[(v >> 18) & 63];
+    out += base64url_alphabet[(v >> 12) & 63];
+    out += base64url_alphabet[(v >> 6) & 63];
   }
   return out;
 }

@@ -3,6 +3,7 @@
 #include <msgpack.hpp>
 
 #include "messages/error.hpp"
+#include "messages/msgpack_pack.hpp"
 
 // Encoding: one msgpack map, keys are the Codex field names. Binary CIDs are
 // msgpack BIN; optional fields are omitted when absent.
@@ -14,11 +15,6 @@
 namespace cairn {
 
 namespace {
-
-void pack_str(msgpack::packer<msgpack::sbuffer>& pk, std::string_view s) {
-  pk.pack_str(static_cast<uint32_t>(s.size()));
-  pk.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
-}
 
 void pack_cid(msgpack::packer<msgpack::sbuffer>& pk, const cid& c) {
   auto b = c.to_bytes();

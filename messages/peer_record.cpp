@@ -8,6 +8,7 @@
 
 #include "messages/base64url.hpp"
 #include "messages/error.hpp"
+#include "messages/msgpack_pack.hpp"
 #include "messages/verified_set.hpp"
 
 namespace cairn {
@@ -15,17 +16,6 @@ namespace cairn {
 namespace {
 
 using packer = msgpack::packer<msgpack::sbuffer>;
-
-void pack_str(packer& pk, std::string_view s) {
-  pk.pack_str(static_cast<uint32_t>(s.size()));
-  pk.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
-}
-
-void pack_bin(packer& pk, const uint8_t* data, size_t size) {
-  pk.pack_bin(static_cast<uint32_t>(size));
-  pk.pack_bin_body(reinterpret_cast<const char*>(data),
-                   static_cast<uint32_t>(size));
-}
 
 bytes to_bytes(const msgpack::sbuffer& buf) {
   auto p = reinterpret_cast<const uint8_t*>(buf.data());
@@ -235,7 +225,8 @@ bool all_digits(std::string_view s) {
 }
 
 // Decimal 0..max without leading zeros (except "0" itself).
-std::optional<uint32_t> parse_decimal(std::string_view s, uint32_t max) {
+std::optional<uint32_t> parse_canonical_decimal(std::string_view s,
+                                                uint32_t max) {
   if (!all_digits(s) || s.size() > 5 || (s.size() > 1 && s.front() == '0'))
     return std::nullopt;
   uint32_t v = 0;
@@ -251,7 +242,7 @@ bool is_ipv4(std::string_view s) {
     auto pos = s.find('.');
     if ((i < 3) != (pos != std::string_view::npos))
       return false;
-    if (!parse_decimal(s.substr(0, pos), 255))
+    if (!parse_canonical_decimal(s.substr(0, pos), 255))
       return false;
     if (pos != std::string_view::npos)
       s.remove_prefix(pos + 1);
@@ -300,7 +291,7 @@ std::optional<endpoint> parse_multiaddr(std::string_view addr) {
     out.udp = true;
   else if (parts[2] != "tcp")
     return std::nullopt;
-  auto port = parse_decimal(parts[3], 65535);
+  auto port = parse_canonical_decimal(parts[3], 65535);
   if (!port || *port == 0)
     return std::nullopt;
   out.port = static_cast<uint16_t>(*port);

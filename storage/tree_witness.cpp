@@ -7,7 +7,7 @@ namespace cairn::storage {
 
 namespace {
 
-const digest256 zero_digest{};
+const digest256 zero_sibling{};
 
 } // namespace
 
@@ -44,7 +44,7 @@ bool tree_witness::add_proof(const digest256& leaf, const merkle_proof& proof) {
     uint64_t sib = idx ^ 1;
     bool odd = sib >= widths_[l];
     const auto& s = proof.path[l];
-    if (odd && s != zero_digest)
+    if (odd && s != zero_sibling)
       return false;
     if (!odd)
       learnt_.emplace_back(key(l, sib), s);
@@ -101,7 +101,7 @@ tree_witness::node_result tree_witness::resolve(size_t level, uint64_t index,
   if (auto* n = std::get_if<witness_need>(&left))
     return wait_for(n->leaf);
   bool odd = 2 * index + 1 >= widths_[level - 1];
-  digest256 right = zero_digest;
+  digest256 right = zero_sibling;
   if (!odd) {
     auto r = resolve(level - 1, 2 * index + 1, lost);
     if (auto* n = std::get_if<witness_need>(&r))
@@ -129,7 +129,7 @@ tree_witness::prove(uint64_t index, const digest256& leaf,
   uint64_t idx = index;
   for (size_t l = 0; l + 1 < widths_.size(); ++l, idx >>= 1) {
     uint64_t sib = idx ^ 1;
-    digest256 s = zero_digest;
+    digest256 s = zero_sibling;
     if (sib < widths_[l]) {
       auto r = resolve(l, sib, lost);
       if (auto* n = std::get_if<witness_need>(&r))

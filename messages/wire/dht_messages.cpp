@@ -6,6 +6,7 @@
 #include <msgpack.hpp>
 
 #include "messages/error.hpp"
+#include "messages/msgpack_pack.hpp"
 
 // Layout: see DHT_FORMAT.md next to this file. In short, a packet is
 //   array(5) [ version uint, request_id uint, sender bin, type uint, body ]
@@ -44,16 +45,6 @@ constexpr type_code code_of() {
     return type_code::get_providers;
   else
     return type_code::providers;
-}
-
-void pack_bin(packer& pk, const uint8_t* data, size_t size) {
-  pk.pack_bin(static_cast<uint32_t>(size));
-  pk.pack_bin_body(reinterpret_cast<const char*>(data),
-                   static_cast<uint32_t>(size));
-}
-
-void pack_bin(packer& pk, const bytes& x) {
-  pack_bin(pk, x.data(), x.size());
 }
 
 void pack_id(packer& pk, const digest256& x) {

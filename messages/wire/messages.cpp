@@ -11,6 +11,7 @@
 
 #include "messages/buffer_pool.hpp"
 #include "messages/error.hpp"
+#include "messages/msgpack_pack.hpp"
 #include "messages/wire/frame.hpp"
 
 // Encoding (FORMAT.md has the details): a 2-element array [type, body], body
@@ -148,18 +149,6 @@ struct byte_sink {
 
 using packer = msgpack::packer<byte_sink>;
 
-void pack_key(packer& pk, std::string_view s) {
-  pk.pack_str(static_cast<uint32_t>(s.size()));
-  pk.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
-}
-
-void pack_bin(packer& pk, const uint8_t* data, size_t n) {
-  pk.pack_bin(static_cast<uint32_t>(n));
-  if (n > 0)
-    pk.pack_bin_body(reinterpret_cast<const char*>(data),
-                     static_cast<uint32_t>(n));
-}
-
 void pack_bool(packer& pk, bool x) {
   if (x)
     pk.pack_true();
@@ -175,25 +164,25 @@ void pack_cid(packer& pk, const cid& c) {
 void pack_address(packer& pk, const address& a) {
   if (auto c = std::get_if<cid>(&a)) {
     pk.pack_map(1);
-    pack_key(pk, "c");
+    pack_str(pk, "c");
     pack_cid(pk, *c);
   } else {
     auto& l = std::get<block_address>(a);
     pk.pack_map(2);
-    pack_key(pk, "t");
+    pack_str(pk, "t");
     pack_cid(pk, l.tree);
-    pack_key(pk, "i");
+    pack_str(pk, "i");
     pk.pack_uint64(l.index);
   }
 }
 
 void pack_proof(packer& pk, const merkle_proof& p) {
   pk.pack_map(3);
-  pack_key(pk, "i");
+  pack_str(pk, "i");
   pk.pack_uint64(p.index);
-  pack_key(pk, "n");
+  pack_str(pk, "n");
   pk.pack_uint64(p.nleaves);
-  pack_key(pk, "p");
+  pack_str(pk, "p");
   pk.pack_array(static_cast<uint32_t>(p.path.size()));
   for (auto& d : p.path)
     pack_bin(pk, d.data(), d.size());
@@ -201,75 +190,75 @@ void pack_proof(packer& pk, const merkle_proof& p) {
 
 void pack_body(packer& pk, const hello& x) {
   pk.pack_map(4);
-  pack_key(pk, "v");
+  pack_str(pk, "v");
   pk.pack_uint32(x.version);
-  pack_key(pk, "k");
+  pack_str(pk, "k");
   pack_bin(pk, x.public_key.data(), x.public_key.size());
-  pack_key(pk, "a");
+  pack_str(pk, "a");
   pk.pack_array(static_cast<uint32_t>(x.addrs.size()));
   for (auto& a : x.addrs)
-    pack_key(pk, a);
-  pack_key(pk, "n");
+    pack_str(pk, a);
+  pack_str(pk, "n");
   pack_bin(pk, x.nonce.data(), x.nonce.size());
 }
 
 void pack_body(packer& pk, const auth& x) {
   pk.pack_map(1);
-  pack_key(pk, "s");
+  pack_str(pk, "s");
   pack_bin(pk, x.signature.data(), x.signature.size());
 }
 
 void pack_body(packer& pk, const want_list& x) {
   pk.pack_map(2);
-  pack_key(pk, "e");
+  pack_str(pk, "e");
   pk.pack_array(static_cast<uint32_t>(x.entries.size()));
   for (auto& e : x.entries) {
     pk.pack_map(5);
-    pack_key(pk, "a");
+    pack_str(pk, "a");
     pack_address(pk, e.addr);
-    pack_key(pk, "p");
+    pack_str(pk, "p");
     pk.pack_int32(e.priority);
-    pack_key(pk, "c");
+    pack_str(pk, "c");
     pack_bool(pk, e.cancel);
-    pack_key(pk, "t");
+    pack_str(pk, "t");
     pk.pack_uint8(static_cast<uint8_t>(e.type));
-    pack_key(pk, "d");
+    pack_str(pk, "d");
     pack_bool(pk, e.send_dont_have);
   }
-  pack_key(pk, "f");
+  pack_str(pk, "f");
   pack_bool(pk, x.full);
 }
 
 void pack_body(packer& pk, const block_presence& x) {
   pk.pack_map(1);
-  pack_key(pk, "p");
+  pack_str(pk, "p");
   pk.pack_array(static_cast<uint32_t>(x.presences.size()));
   for (auto& p : x.presences) {
     pk.pack_map(3);
-    pack_key(pk, "a");
+    pack_str(pk, "a");
     pack_address(pk, p.addr);
-    pack_key(pk, "h");
+    pack_str(pk, "h");
     pack_bool(pk, p.have);
-    pack_key(pk, "p");
+    pack_str(pk, "p");
     pk.pack_uint64(p.price);
   }
 }
 
 void pack_body(packer& pk, const block_delivery& x) {
   pk.pack_map(1);
-  pack_key(pk, "b");
+  pack_str(pk, "b");
   pk.pack_array(static_cast<uint32_t>(x.blocks.size()));
   for (auto& b : x.blocks) {
     pk.pack_map(b.proof ? 3 : 2);
-    pack_key(pk, "a");
+    pack_str(pk, "a");
     pack_address(pk, b.addr);
-    pack_key(pk, "d");
+    pack_str(pk, "d");
     if (b.data)
       pack_bin(pk, b.data->data(), b.data->size());
     else
       pack_bin(pk, nullptr, 0);
     if (b.proof) {
-      pack_key(pk, "p");
+      pack_str(pk, "p");
       pack_proof(pk, *b.proof);
     }
   }
@@ -277,7 +266,7 @@ void pack_body(packer& pk, const block_delivery& x) {
 
 void pack_nonce_body(packer& pk, uint64_t nonce) {
   pk.pack_map(1);
-  pack_key(pk, "n");
+  pack_str(pk, "n");
   pk.pack_uint64(nonce);
 }
 
@@ -300,8 +289,8 @@ void pack_body(packer& pk, const goodbye& x) {
     reason = reason.substr(0, cut);
   }
   pk.pack_map(1);
-  pack_key(pk, "r");
-  pack_key(pk, reason);
+  pack_str(pk, "r");
+  pack_str(pk, reason);
 }
 
 /// A guess of the encoded size, so that block data is appended without

@@ -82,8 +82,8 @@ TEST(DeadlineBookTest, ArmsOnlyForAnEarlierDeadline) {
 
 // -- swept requests between actors --------------------------------------------
 
-struct test_config : caf::actor_system_config {
-  test_config() {
+struct deadline_test_config : caf::actor_system_config {
+  deadline_test_config() {
     register_types(*this);
     set("scheduler.max-threads", size_t{2});
     set("logger.console", caf::atom("none"));
@@ -163,7 +163,7 @@ caf::behavior requester(requester_ptr self, caf::actor reporter) {
 
 class SweptRequestTest : public ::testing::Test {
 protected:
-  test_config cfg;
+  deadline_test_config cfg;
   caf::actor_system sys{cfg};
   caf::scoped_actor reporter{sys};
   caf::actor req = sys.spawn(requester, caf::actor{reporter});

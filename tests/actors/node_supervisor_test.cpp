@@ -17,6 +17,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/actor_test_config.hpp"
 #include "actors/node_supervisor.hpp"
 #include "actors/store_stream.hpp"
 #include "messages/error.hpp"
@@ -30,14 +31,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct test_config : caf::actor_system_config {
-  test_config() {
-    register_types(*this);
-    load<caf::io::middleman>();
-    set("scheduler.max-threads", size_t{2});
-    set("logger.console", caf::atom("none"));
-  }
-};
+using test_config = cairn::test::actor_test_config;
 
 // A node without its HTTP clients: supervisor + children on a temp dir.
 class SupervisorFixture : public ::testing::Test {

@@ -15,6 +15,7 @@
 #include <caf/scoped_actor.hpp>
 #include <gtest/gtest.h>
 
+#include "actors/actor_test_config.hpp"
 #include "actors/node_supervisor.hpp"
 #include "actors/sim_agent.hpp"
 #include "actors/sim_download.hpp"
@@ -30,14 +31,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct test_config : caf::actor_system_config {
-  test_config() {
-    register_types(*this);
-    load<caf::io::middleman>();
-    set("scheduler.max-threads", size_t{2});
-    set("logger.console", caf::atom("none"));
-  }
-};
+using test_config = cairn::test::actor_test_config;
 
 // Asks `dest` and waits for the answer (or the error).
 template <class T, class Handle, class... Ts>

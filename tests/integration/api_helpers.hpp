@@ -26,6 +26,12 @@
 
 namespace cairn::test {
 
+constexpr std::size_t mib = 1024 * 1024;
+
+/// The node's block size (`--block-size` unset), which the tests' upload
+/// sizes are chosen around.
+constexpr std::size_t block_size = 65536;
+
 /// `/api/codex/v1` + `rest`.
 inline std::string api(const std::string& rest) {
   return "/api/codex/v1" + rest;

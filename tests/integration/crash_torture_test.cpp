@@ -64,7 +64,7 @@ run_result offline_verify(const std::string& data_dir) {
 }
 
 /// The problem lines of a verify's stdout.
-std::vector<std::string> lines_of(const std::string& out) {
+std::vector<std::string> nonempty_lines(const std::string& out) {
   std::vector<std::string> lines;
   std::istringstream in(out);
   for (std::string l; std::getline(in, l);)
@@ -365,7 +365,7 @@ TEST(CrashTortureTest, KillNineDuringTrafficLosesNothingAnsweredAndVerifies) {
     // The store as the kill left it: only cut operations' leftovers.
     auto v = offline_verify(a.data_dir);
     ASSERT_TRUE(v.code == 0 || v.code == 1) << v.describe();
-    for (auto& line : lines_of(v.out)) {
+    for (auto& line : nonempty_lines(v.out)) {
       unsigned long long refs = 0, owned = 0;
       bool extra =
         std::sscanf(line.c_str(), "refcount: block %*s refcount %llu, %llu",

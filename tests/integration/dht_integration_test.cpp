@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/sha.h>
 
+#include "integration/api_helpers.hpp"
 #include "integration/node_process.hpp"
 
 using namespace cairn::test;
@@ -45,19 +46,17 @@ std::string dht_sha256(const std::string& s) {
   return out;
 }
 
-const std::string api = "/api/codex/v1";
-
 } // namespace
 
 TEST(DhtIntegrationTest, SprEndpointReturnsASignedRecordWithBothAddresses) {
   dht_node n;
   ASSERT_TRUE(n.proc.start());
   auto cli = n.proc.client();
-  auto res = cli.Get(api + "/spr", {{"Accept", "text/plain"}});
+  auto res = cli.Get(api("/spr"), {{"Accept", "text/plain"}});
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200) << res->body;
   EXPECT_EQ(res->body.rfind("spr:", 0), 0u) << res->body;
-  auto info = cli.Get(api + "/debug/info");
+  auto info = cli.Get(api("/debug/info"));
   ASSERT_TRUE(info);
   auto j = nlohmann::json::parse(info->body);
   EXPECT_EQ(j["spr"], res->body);
@@ -75,7 +74,7 @@ TEST(DhtIntegrationTest, NodeFindsProviderThroughTheDhtAndDownloads) {
   dht_node b;
   ASSERT_TRUE(b.proc.start());
   auto bcli = b.proc.client();
-  auto spr = bcli.Get(api + "/spr");
+  auto spr = bcli.Get(api("/spr"));
   ASSERT_TRUE(spr && spr->status == 200);
   dht_node a({"--bootstrap-node", spr->body});
   dht_node c({"--bootstrap-node", spr->body});
@@ -84,7 +83,7 @@ TEST(DhtIntegrationTest, NodeFindsProviderThroughTheDhtAndDownloads) {
 
   auto data = dht_data(3 * 1024 * 1024 + 99, 7);
   auto acli = a.proc.client();
-  auto up = acli.Post(api + "/data", data, "application/octet-stream");
+  auto up = acli.Post(api("/data"), data, "application/octet-stream");
   ASSERT_TRUE(up && up->status == 200) << (up ? up->body : "no answer");
   auto cid = up->body;
 
@@ -92,7 +91,7 @@ TEST(DhtIntegrationTest, NodeFindsProviderThroughTheDhtAndDownloads) {
   auto ccli = c.proc.client();
   ccli.set_read_timeout(60, 0);
   auto t0 = std::chrono::steady_clock::now();
-  auto got = ccli.Get(api + "/data/" + cid + "/network/stream");
+  auto got = ccli.Get(api("/data/" + cid + "/network/stream"));
   ASSERT_TRUE(got) << httplib::to_string(got.error());
   ASSERT_EQ(got->status, 200) << got->body;
   EXPECT_EQ(got->body.size(), data.size());

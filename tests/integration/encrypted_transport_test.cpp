@@ -20,8 +20,6 @@ namespace {
 using namespace cairn::test;
 using namespace std::chrono_literals;
 
-constexpr std::size_t mib = 1024 * 1024;
-
 #define START(node) ASSERT_TRUE((node).proc.start())
 
 // True once `n`'s log has a line containing `text` (within `within`).

@@ -24,7 +24,6 @@ namespace {
 using namespace cairn::test;
 using namespace std::chrono_literals;
 
-constexpr std::uint64_t block_size = 65536;
 constexpr std::uint32_t ec_k = 4;
 constexpr std::uint32_t ec_m = 2;
 // 37 full blocks and a partial one: 38 data blocks, padded to 40 (10 steps).

@@ -179,8 +179,6 @@ bool wait_api(const node_process& n, std::chrono::milliseconds timeout) {
   }
 }
 
-constexpr std::size_t mib = 1024 * 1024;
-
 TEST(FaultInjectionTest, EveryActorKindCrashesAndTheNodeHeals) {
   auto t_test = steady::now();
   // -- the network: S seeds, D2 and D3 copy, D is the victim ----------------

@@ -74,13 +74,6 @@ size_t count_of(const std::string& text, const std::string& what) {
   return n;
 }
 
-double sample(const node_process& n, const std::string& name) {
-  scrape s;
-  if (!scrape_metrics(n, &s))
-    return -1;
-  return s.samples.count(name) > 0 ? s.samples[name] : -1;
-}
-
 } // namespace
 
 TEST(FdExhaustionTest, AcceptingPausesBeforeDescriptorsRunOutAndResumes) {
@@ -129,9 +122,9 @@ TEST(FdExhaustionTest, AcceptingPausesBeforeDescriptorsRunOutAndResumes) {
   EXPECT_LT(seconds_since(t0), 1.0);
   EXPECT_EQ(count_of(proc.stderr_text(), "not accepting peer connections"), 1u)
     << proc.stderr_tail();
-  EXPECT_GE(sample(proc, "cairn_peer_accept_pauses_total"), 1);
-  EXPECT_EQ(sample(proc, "cairn_peer_accept_paused"), 1);
-  auto accepted = sample(proc, "cairn_peer_connections_accepted_total");
+  EXPECT_GE(metric_value(proc, "cairn_peer_accept_pauses_total"), 1);
+  EXPECT_EQ(metric_value(proc, "cairn_peer_accept_paused"), 1);
+  auto accepted = metric_value(proc, "cairn_peer_connections_accepted_total");
   EXPECT_GT(accepted, 0);
   EXPECT_LT(accepted, 100);
 
@@ -143,20 +136,21 @@ TEST(FdExhaustionTest, AcceptingPausesBeforeDescriptorsRunOutAndResumes) {
   double last = -1;
   for (;;) {
     std::this_thread::sleep_for(500ms);
-    auto now = sample(proc, "cairn_peer_connections_accepted_total");
-    if ((now == last && sample(proc, "cairn_peer_accept_paused") == 0) ||
+    auto now = metric_value(proc, "cairn_peer_connections_accepted_total");
+    if ((now == last && metric_value(proc, "cairn_peer_accept_paused") == 0) ||
         steady::now() > until)
       break;
     last = now;
   }
-  ASSERT_EQ(sample(proc, "cairn_peer_accept_paused"), 0) << proc.stderr_tail();
+  ASSERT_EQ(metric_value(proc, "cairn_peer_accept_paused"), 0)
+    << proc.stderr_tail();
   int fd = connect_to(port);
   ASSERT_GE(fd, 0);
   until = steady::now() + 5s;
-  while (sample(proc, "cairn_peer_connections_accepted_total") <= last &&
+  while (metric_value(proc, "cairn_peer_connections_accepted_total") <= last &&
          steady::now() < until)
     std::this_thread::sleep_for(100ms);
-  EXPECT_GT(sample(proc, "cairn_peer_connections_accepted_total"), last);
+  EXPECT_GT(metric_value(proc, "cairn_peer_connections_accepted_total"), last);
   ::close(fd);
   EXPECT_EQ(count_of(proc.stderr_text(), "not accepting peer connections"), 1u);
 }

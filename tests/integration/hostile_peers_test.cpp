@@ -56,13 +56,6 @@ void open_from(const char* source, uint16_t port, int n, std::vector<int>& held,
     ++out[fate_of(*i)];
 }
 
-double sample(const node_process& n, const std::string& name) {
-  scrape s;
-  if (!scrape_metrics(n, &s))
-    return -1;
-  return s.samples.count(name) > 0 ? s.samples[name] : -1;
-}
-
 uint16_t listen_port_of(const node_process& n) {
   std::string addr;
   EXPECT_TRUE(peer_addr(n, &addr));
@@ -126,18 +119,18 @@ TEST(HostilePeersTest, MemoryOfPreHandshakeConnectionsComesBackAfterThey) {
       held.push_back(fd);
     }
     EXPECT_TRUE(eventually(
-      [&] { return sample(a.proc, "cairn_peer_handshakes_pending") == 500; },
+      [&] { return metric_value(a.proc, "cairn_peer_handshakes_pending") == 500; },
       10s))
-      << sample(a.proc, "cairn_peer_handshakes_pending") << " pending";
+      << metric_value(a.proc, "cairn_peer_handshakes_pending") << " pending";
     with[b] = rss_anon_kib(a.proc.pid());
     for (int fd : held)
       ::close(fd);
     // The burst is over once no handshake has been pending for the 10 s
     // handshake timeout and a second: the listener trims the heap then.
     EXPECT_TRUE(eventually(
-      [&] { return sample(a.proc, "cairn_peer_heap_trims_total") == b + 1; },
+      [&] { return metric_value(a.proc, "cairn_peer_heap_trims_total") == b + 1; },
       25s))
-      << "burst " << b << ": " << sample(a.proc, "cairn_peer_heap_trims_total")
+      << "burst " << b << ": " << metric_value(a.proc, "cairn_peer_heap_trims_total")
       << " trims";
     after[b] = rss_anon_kib(a.proc.pid());
     std::cout << "[  info    ] RssAnon before " << before << " KiB, with "
@@ -182,14 +175,14 @@ TEST(HostilePeersTest, PendingHandshakesAreCappedPerAddressAndInAll) {
     open_from(src, port, 4, held, more);
   EXPECT_EQ(more[fate::greeted], 8);
   EXPECT_EQ(more[fate::closed], 4);
-  EXPECT_EQ(sample(a.proc, "cairn_peer_handshakes_pending"), 12);
-  EXPECT_EQ(sample(a.proc, "cairn_peer_handshakes_refused_total"), 10);
+  EXPECT_EQ(metric_value(a.proc, "cairn_peer_handshakes_pending"), 12);
+  EXPECT_EQ(metric_value(a.proc, "cairn_peer_handshakes_refused_total"), 10);
   // Full: even a real node is turned away, and says why.
   auto refused = connect_raw(b.proc, a.proc.peer_id(),
                              "/ip4/127.0.0.1/tcp/" + std::to_string(port));
   ASSERT_TRUE(refused);
   EXPECT_NE(refused->status, 200) << refused->body;
-  EXPECT_EQ(sample(a.proc, "cairn_peer_handshakes_refused_total"), 11);
+  EXPECT_EQ(metric_value(a.proc, "cairn_peer_handshakes_refused_total"), 11);
   // The API is not affected.
   auto cli = a.proc.client();
   auto space = cli.Get(api("/space"));
@@ -200,7 +193,8 @@ TEST(HostilePeersTest, PendingHandshakesAreCappedPerAddressAndInAll) {
   for (int fd : held)
     ::close(fd);
   EXPECT_TRUE(eventually(
-    [&] { return sample(a.proc, "cairn_peer_handshakes_pending") == 0; }, 5s))
+    [&] { return metric_value(a.proc, "cairn_peer_handshakes_pending") == 0; },
+    5s))
     << a.proc.stderr_tail();
   std::string cid;
   auto data = random_bytes(300 * 1024, 19);
@@ -208,7 +202,7 @@ TEST(HostilePeersTest, PendingHandshakesAreCappedPerAddressAndInAll) {
   ASSERT_TRUE(connect_nodes(b.proc, a.proc)) << a.proc.stderr_tail();
   EXPECT_TRUE(is_whole(stream_network(b.proc, cid), data));
   // An established session holds no slot.
-  EXPECT_EQ(sample(a.proc, "cairn_peer_handshakes_pending"), 0);
+  EXPECT_EQ(metric_value(a.proc, "cairn_peer_handshakes_pending"), 0);
 }
 
 TEST(HostilePeersTest, FullNodeEvictsItsIdlePeerForANewcomer) {
@@ -220,12 +214,14 @@ TEST(HostilePeersTest, FullNodeEvictsItsIdlePeerForANewcomer) {
   ASSERT_TRUE(connect_nodes(b.proc, a.proc));
   EXPECT_TRUE(
     eventually([&] { return has_peer(a.proc, b.proc.peer_id()); }, 5s));
-  EXPECT_EQ(sample(a.proc, "cairn_block_exchange_peers_evicted_total"), 0);
+  EXPECT_EQ(metric_value(a.proc, "cairn_block_exchange_peers_evicted_total"),
+            0);
   // C comes while B idles: B makes room.
   ASSERT_TRUE(connect_nodes(c.proc, a.proc)) << a.proc.stderr_tail();
   EXPECT_TRUE(eventually(
     [&] {
-      return sample(a.proc, "cairn_block_exchange_peers_evicted_total") >= 1;
+      return metric_value(a.proc, "cairn_block_exchange_peers_evicted_total") >=
+             1;
     },
     5s));
   EXPECT_NE(a.proc.stderr_text().find("evicting peer " + b.proc.peer_id() +
@@ -235,7 +231,7 @@ TEST(HostilePeersTest, FullNodeEvictsItsIdlePeerForANewcomer) {
   EXPECT_NE(b.proc.stderr_text().find("evicted for a new peer"),
             std::string::npos)
     << b.proc.stderr_tail();
-  EXPECT_LE(sample(a.proc, "cairn_block_exchange_peers"), 1);
+  EXPECT_LE(metric_value(a.proc, "cairn_block_exchange_peers"), 1);
 }
 
 TEST(HostilePeersTest, DialedPeerIsDialedAgainAfterItRestarts) {
@@ -262,7 +258,7 @@ TEST(HostilePeersTest, DialedPeerIsDialedAgainAfterItRestarts) {
   ASSERT_TRUE(a.start()) << a.stderr_tail();
   EXPECT_TRUE(eventually([&] { return has_peer(b.proc, a.peer_id()); }, 20s))
     << b.proc.stderr_tail();
-  EXPECT_GE(sample(b.proc, "cairn_block_exchange_redials_total"), 1);
+  EXPECT_GE(metric_value(b.proc, "cairn_block_exchange_redials_total"), 1);
   EXPECT_NE(b.proc.stderr_text().find("dialing " + a.peer_id() + " again"),
             std::string::npos)
     << b.proc.stderr_tail();

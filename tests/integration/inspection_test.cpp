@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/integration/api_helpers.hpp"
+#include "tests/integration/loopback.hpp"
 #include "tests/integration/metrics_helpers.hpp"
 #include "tests/integration/net_helpers.hpp"
 #include "tests/integration/node_process.hpp"
@@ -40,17 +41,6 @@ int post_action(const test_node& n, const std::string& name,
 }
 
 // Polls `pred` every 100 ms until it holds or `timeout` passes.
-bool eventually(const std::function<bool()>& pred,
-                std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds{100});
-  }
-  return true;
-}
-
 // A socket of `type` bound (and for TCP listening) on 127.0.0.1 at a port
 // the OS picks; closed by the destructor.
 class busy_port {

@@ -23,8 +23,6 @@ using namespace cairn::test;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
-constexpr std::size_t mib = 1024 * 1024;
-
 struct timed_stream {
   stream_result result;
   double first_byte = -1;

@@ -80,6 +80,15 @@ inline ::testing::AssertionResult scrape_metrics(const node_process& n,
   return parse_metrics(res->body, out);
 }
 
+/// The value of the sample `name` in the node's metrics, -1 when the scrape
+/// fails or has no such sample.
+inline double metric_value(const node_process& n, const std::string& name) {
+  scrape s;
+  if (!scrape_metrics(n, &s))
+    return -1;
+  return s.samples.count(name) > 0 ? s.samples[name] : -1;
+}
+
 /// The same for a `test_node`.
 inline std::string metrics_url(const test_node& n) {
   return metrics_url(n.proc);

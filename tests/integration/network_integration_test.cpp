@@ -55,9 +55,6 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
-constexpr std::uint64_t block_size = 65536;
-constexpr std::size_t mib = 1024 * 1024;
-
 /// A TCP port on 127.0.0.1 that nothing listens on (bound, then closed).
 int closed_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -36,10 +36,12 @@
 namespace {
 
 using cairn::test::api;
+using cairn::test::block_size;
 using cairn::test::exit_status;
 using cairn::test::get_json;
 using cairn::test::list_data;
 using cairn::test::looks_like_cid;
+using cairn::test::mib;
 using cairn::test::node_args;
 using cairn::test::node_process;
 using cairn::test::random_bytes;
@@ -50,9 +52,6 @@ using cairn::test::upload;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-constexpr std::size_t block_size = 65536;
-constexpr std::size_t mib = 1024 * 1024;
-
 /// A valid codex-root CID (the treeCid of "some file contents") that is never
 /// stored as a manifest.
 const std::string unknown_root_cid =
@@ -60,12 +59,12 @@ const std::string unknown_root_cid =
 
 /// A node in its own temp dir: data in `<tmp>/data` (created by the node),
 /// stderr in `<tmp>/node-stderr.log`.
-struct test_node {
+struct local_node {
   temp_dir dir;
   std::string data_dir;
   node_process proc;
 
-  explicit test_node(const std::vector<std::string>& extra = {})
+  explicit local_node(const std::vector<std::string>& extra = {})
     : dir("cairn-it"), data_dir(dir.file("data")),
       proc(node_args(data_dir, extra), dir.file("node-stderr.log")) {
     // nop
@@ -235,7 +234,7 @@ std::string expect_bad_start(node_process& proc, const std::string& what) {
 // -- data round trips ---------------------------------------------------------
 
 TEST(NodeIntegrationTest, UploadDownloadRoundTripsSeveralSizes) {
-  test_node n;
+  local_node n;
   ASSERT_TRUE(n.proc.start());
   auto cli = n.proc.client();
   const std::vector<std::size_t> sizes{
@@ -272,7 +271,7 @@ TEST(NodeIntegrationTest, UploadDownloadRoundTripsSeveralSizes) {
 }
 
 TEST(NodeIntegrationTest, SomeFileContentsRoundTripsWithCodexTreeCid) {
-  test_node n;
+  local_node n;
   ASSERT_TRUE(n.proc.start());
   auto cli = n.proc.client();
   const std::string data = "some file contents";
@@ -295,7 +294,7 @@ TEST(NodeIntegrationTest, SomeFileContentsRoundTripsWithCodexTreeCid) {
 }
 
 TEST(NodeIntegrationTest, UploadHeadersRoundTripOnDownload) {
-  test_node n;
+  local_node n;
   ASSERT_TRUE(n.proc.start());
   auto cli = n.proc.client();
 
@@ -343,7 +342,7 @@ TEST(NodeIntegrationTest, UploadHeadersRoundTripOnDownload) {
 }
 
 TEST(NodeIntegrationTest, DataListingShowsManifestFields) {
-  test_node n;
+  local_node n;
   ASSERT_TRUE(n.proc.start());
   auto cli = n.proc.client();
 
@@ -388,7 +387,7 @@ TEST(NodeIntegrationTest, DataListingShowsManifestFields) {
 }
 
 TEST(NodeIntegrationTest, ConcurrentUploadsAndDownloadsReturnIdenticalBytes) {
-  test_node n;
+  local_node n;
   ASSERT_TRUE(n.proc.start());
   constexpr int uploads = 3;
   std::vector<std::string> data(uploads);
@@ -431,7 +430,7 @@ TEST(NodeIntegrationTest, ConcurrentUploadsAndDownloadsReturnIdenticalBytes) {
 // -- ranges -------------------------------------------------------------------
 
 TEST(NodeIntegrationTest, RangeRequestsReturnExactSlices) {
-  test_node n;
+  local_node n;
   ASSERT_TRUE(n.proc.start());
   auto cli = n.proc.client();
   const std::size_t size = 4 * block_size + 1000;
@@ -492,7 +491,7 @@ std::int64_t local_store_reads(httplib::Client& cli) {
 
 TEST(NodeIntegrationTest,
      LocalDownloadReadsTheStoreOnItsOwnThreadUntilABlockIsMissing) {
-  test_node n;
+  local_node n;
   ASSERT_TRUE(n.proc.start());
   auto cli = n.proc.client();
   const std::size_t blocks = 40;
@@ -537,7 +536,7 @@ TEST(NodeIntegrationTest,
 }
 
 TEST(NodeIntegrationTest, UnsatisfiableRangeReturns416) {
-  test_node n;
+  local_node n;
   ASSERT_TRUE(n.proc.start());
   auto cli = n.proc.client();
   const std::size_t size = 2 * block_size + 10;
@@ -560,7 +559,7 @@ TEST(NodeIntegrationTest, UnsatisfiableRangeReturns416) {
 // -- errors, delete, exists, space, quota -------------------------------------
 
 TEST(NodeIntegrationTest, MalformedCidsAreRejectedWith400) {
-  test_node n;
+  local_node n;
   ASSERT_TRUE(n.proc.start());
   auto cli = n.proc.client();
   const std::vector<std::string> bad{
@@ -590,13 +589,13 @@ TEST(NodeIntegrationTest, MalformedCidsAreRejectedWith400) {
 }
 
 TEST(NodeIntegrationTest, UnknownCidsReturn404AndExistsFalse) {
-  test_node other;
+  local_node other;
   ASSERT_TRUE(other.proc.start());
   auto other_cli = other.proc.client();
   std::string foreign_cid;
   ASSERT_TRUE(upload(other_cli, random_bytes(5000, 5), &foreign_cid));
 
-  test_node n;
+  local_node n;
   ASSERT_TRUE(n.proc.start());
   auto cli = n.proc.client();
   for (auto& cid : {unknown_root_cid, foreign_cid}) {
@@ -615,7 +614,7 @@ TEST(NodeIntegrationTest, UnknownCidsReturn404AndExistsFalse) {
 }
 
 TEST(NodeIntegrationTest, DeleteRemovesDatasetAndReleasesQuota) {
-  test_node n;
+  local_node n;
   ASSERT_TRUE(n.proc.start());
   auto cli = n.proc.client();
   space_info s0;
@@ -677,7 +676,7 @@ TEST(NodeIntegrationTest, DeleteRemovesDatasetAndReleasesQuota) {
 }
 
 TEST(NodeIntegrationTest, SpaceReportsQuotaAndUsage) {
-  test_node n({"--storage-quota", "10MiB"});
+  local_node n({"--storage-quota", "10MiB"});
   ASSERT_TRUE(n.proc.start());
   auto cli = n.proc.client();
   auto res = cli.Get(api("/space"));
@@ -709,7 +708,7 @@ TEST(NodeIntegrationTest, StorageQuotaFlagAcceptsPlainBytesAndSuffixes) {
   for (auto& [flag, bytes] : std::vector<std::pair<std::string, std::int64_t>>{
          {"5000000", 5000000}, {"1GiB", std::int64_t{1} << 30}}) {
     SCOPED_TRACE("--storage-quota " + flag);
-    test_node n({"--storage-quota", flag});
+    local_node n({"--storage-quota", flag});
     ASSERT_TRUE(n.proc.start());
     auto cli = n.proc.client();
     space_info s;
@@ -719,7 +718,7 @@ TEST(NodeIntegrationTest, StorageQuotaFlagAcceptsPlainBytesAndSuffixes) {
 }
 
 TEST(NodeIntegrationTest, UploadOverQuotaIsRejectedAndNodeKeepsServing) {
-  test_node n({"--storage-quota", "1MiB"});
+  local_node n({"--storage-quota", "1MiB"});
   ASSERT_TRUE(n.proc.start());
   auto cli = n.proc.client();
   auto small = random_bytes(100 * 1000, 71);
@@ -759,7 +758,7 @@ TEST(NodeIntegrationTest, UploadOverQuotaIsRejectedAndNodeKeepsServing) {
 }
 
 TEST(NodeIntegrationTest, ChunkedUploadRoundTripsWithSameCid) {
-  test_node n;
+  local_node n;
   ASSERT_TRUE(n.proc.start());
   auto cli = n.proc.client();
   auto data = random_bytes(mib + 17, 111);
@@ -791,7 +790,7 @@ TEST(NodeIntegrationTest, AKeptAliveConnectionCarriesALargeUploadAndTheNext) {
   // A large body is read from the socket in big pieces, after the bytes of
   // it that httplib read together with the head. Neither those bytes nor
   // the next request on the connection may be lost or taken as body.
-  test_node n;
+  local_node n;
   ASSERT_TRUE(n.proc.start());
   auto data = random_bytes(3 * block_size + 4321, 7);
   int fd = connect_plain(n.proc.port());
@@ -846,7 +845,7 @@ TEST(NodeIntegrationTest, AKeptAliveConnectionCarriesALargeUploadAndTheNext) {
 }
 
 TEST(NodeIntegrationTest, EmptyUploadIsRejectedWith400) {
-  test_node n;
+  local_node n;
   ASSERT_TRUE(n.proc.start());
   auto cli = n.proc.client();
   auto res = cli.Post(api("/data"), std::string(), "application/octet-stream");
@@ -864,7 +863,7 @@ TEST(NodeIntegrationTest, EmptyUploadIsRejectedWith400) {
 // -- restarts and durability --------------------------------------------------
 
 TEST(NodeIntegrationTest, DatasetsSurviveCleanRestart) {
-  test_node n;
+  local_node n;
   ASSERT_TRUE(n.proc.start());
   auto peer = n.proc.peer_id();
   std::vector<std::pair<std::string, std::string>> sets;
@@ -901,7 +900,7 @@ TEST(NodeIntegrationTest, DatasetsSurviveCleanRestart) {
 }
 
 TEST(NodeIntegrationTest, DatasetsSurviveKill9RightAfterUpload) {
-  test_node n;
+  local_node n;
   ASSERT_TRUE(n.proc.start());
   std::vector<std::pair<std::string, std::string>> sets;
   std::uint64_t seed = 90;
@@ -941,7 +940,7 @@ TEST(NodeIntegrationTest, DatasetsSurviveKill9RightAfterUpload) {
 }
 
 TEST(NodeIntegrationTest, SigintShutsDownCleanly) {
-  test_node n;
+  local_node n;
   ASSERT_TRUE(n.proc.start());
   auto data = random_bytes(300000, 99);
   std::string cid;
@@ -992,7 +991,7 @@ TEST(NodeIntegrationTest, UnusableDataDirMakesNodeExitNonZero) {
 }
 
 TEST(NodeIntegrationTest, BusyApiPortMakesSecondNodeExitNonZero) {
-  test_node first;
+  local_node first;
   ASSERT_TRUE(first.proc.start());
   temp_dir dir;
   node_process second(
@@ -1010,7 +1009,7 @@ TEST(NodeIntegrationTest, BusyApiPortMakesSecondNodeExitNonZero) {
 // -- node and debug endpoints -------------------------------------------------
 
 TEST(NodeIntegrationTest, LogLevelEndpointAcceptsKnownLevelsAndRejectsBogus) {
-  test_node n;
+  local_node n;
   ASSERT_TRUE(n.proc.start());
   auto cli = n.proc.client();
   for (auto level :
@@ -1035,7 +1034,7 @@ TEST(NodeIntegrationTest, LogLevelEndpointAcceptsKnownLevelsAndRejectsBogus) {
 
 TEST(NodeIntegrationTest,
      PeerIdEndpointsMatchReadyLineAndPersistAcrossRestart) {
-  test_node n;
+  local_node n;
   ASSERT_TRUE(n.proc.start());
   auto peer = n.proc.peer_id();
   EXPECT_EQ(peer.rfind("12D3KooW", 0), 0u) << peer;
@@ -1062,15 +1061,15 @@ TEST(NodeIntegrationTest,
   EXPECT_EQ(n.proc.peer_id(), peer) << "node key did not survive kill -9";
 
   // A different data dir is a different node.
-  test_node other;
+  local_node other;
   ASSERT_TRUE(other.proc.start());
   EXPECT_NE(other.proc.peer_id(), peer);
 }
 
 TEST(NodeIntegrationTest, DebugInfoReportsIdentityRepoAndVersion) {
   // Also checks that these flags are accepted.
-  test_node n({"--log-level", "debug", "--block-ttl", "30d", "--threads", "2",
-               "--storage-quota", "1GiB"});
+  local_node n({"--log-level", "debug", "--block-ttl", "30d", "--threads", "2",
+                "--storage-quota", "1GiB"});
   ASSERT_TRUE(n.proc.start());
   auto cli = n.proc.client();
   json j;
@@ -1096,7 +1095,7 @@ TEST(NodeIntegrationTest, DebugInfoReportsIdentityRepoAndVersion) {
 }
 
 TEST(NodeIntegrationTest, MaintenanceDeletesExpiredDatasets) {
-  test_node n({"--block-ttl", "1s", "--block-maintenance-interval", "1s"});
+  local_node n({"--block-ttl", "1s", "--block-maintenance-interval", "1s"});
   ASSERT_TRUE(n.proc.start());
   auto cli = n.proc.client();
   std::string cid;

@@ -9,6 +9,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "integration/api_helpers.hpp"
 #include "integration/node_process.hpp"
 
 using namespace cairn::test;
@@ -23,18 +24,16 @@ struct priced_node {
       proc(node_args(dir.file("data"), extra), dir.file("node-stderr.log")) {}
 };
 
-const std::string api = "/api/codex/v1";
-
 // Connects `from` to `to` through /connect with `to`'s TCP address.
 void connect(priced_node& from, priced_node& to) {
   auto info =
-    nlohmann::json::parse(to.proc.client().Get(api + "/debug/info")->body);
+    nlohmann::json::parse(to.proc.client().Get(api("/debug/info"))->body);
   std::string tcp;
   for (auto& a : info["addrs"])
     if (a.get<std::string>().find("/tcp/") != std::string::npos)
       tcp = a.get<std::string>();
-  auto res = from.proc.client().Get(api + "/connect/" + to.proc.peer_id() +
-                                    "?addrs=" + tcp);
+  auto res = from.proc.client().Get(
+    api("/connect/" + to.proc.peer_id() + "?addrs=" + tcp));
   ASSERT_TRUE(res && res->status == 200) << (res ? res->body : "no answer");
 }
 
@@ -52,7 +51,7 @@ TEST(PricingIntegrationTest, BlocksAreBoughtOnlyUnderTheMaxPrice) {
   for (auto& c : data)
     c = static_cast<char>(rng());
   auto up =
-    seller.proc.client().Post(api + "/data", data, "application/octet-stream");
+    seller.proc.client().Post(api("/data"), data, "application/octet-stream");
   ASSERT_TRUE(up && up->status == 200);
   connect(frugal, seller);
   connect(buyer, seller);
@@ -60,7 +59,7 @@ TEST(PricingIntegrationTest, BlocksAreBoughtOnlyUnderTheMaxPrice) {
   // The buyer pays up to 10 per byte: it gets the dataset.
   auto bcli = buyer.proc.client();
   bcli.set_read_timeout(40, 0);
-  auto got = bcli.Get(api + "/data/" + up->body + "/network/stream");
+  auto got = bcli.Get(api("/data/" + up->body + "/network/stream"));
   ASSERT_TRUE(got);
   ASSERT_EQ(got->status, 200) << got->body;
   EXPECT_EQ(got->body, data);
@@ -70,7 +69,7 @@ TEST(PricingIntegrationTest, BlocksAreBoughtOnlyUnderTheMaxPrice) {
   auto fcli = frugal.proc.client();
   fcli.set_read_timeout(40, 0);
   auto t0 = std::chrono::steady_clock::now();
-  auto refused = fcli.Get(api + "/data/" + up->body + "/network/manifest");
+  auto refused = fcli.Get(api("/data/" + up->body + "/network/manifest"));
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->status, 404) << refused->body;
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds{35});

@@ -30,7 +30,6 @@ namespace {
 using namespace cairn::test;
 using namespace std::chrono_literals;
 
-constexpr std::size_t mib = 1024 * 1024;
 // 4 MB/s: 12 MiB take about 3 s.
 constexpr double rate = 4e6;
 constexpr std::size_t size = 12 * mib;

@@ -55,7 +55,7 @@ json read_json(const std::string& path) {
   return json::parse(in, nullptr, false);
 }
 
-void write_file(const std::string& path, const std::string& text) {
+void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::trunc) << text;
 }
 
@@ -206,7 +206,7 @@ TEST(SimTest, ChurnKillsDownloadersMidRunAndTheRestCompleteOnWholeStores) {
   ASSERT_FALSE(a.address().empty()) << "agent a did not start";
   ASSERT_FALSE(b.address().empty()) << "agent b did not start";
   auto scenario = dir.file("churn.toml");
-  write_file(scenario, R"(
+  write_text(scenario, R"(
 seed = 11
 time_limit = 90
 [[group]]
@@ -275,7 +275,7 @@ TEST(SimTest, LosingAnAgentEndsTheRunWithinTenSecondsWithAPartialReport) {
   temp_dir dir{"cairn-sim-it"};
   auto keys = cluster_keys(dir, "keys");
   // Downloads keep starting for 40 s: the run is busy when the agent goes.
-  write_file(dir.file("long.toml"), R"(
+  write_text(dir.file("long.toml"), R"(
 seed = 3
 time_limit = 60
 [[group]]
@@ -371,7 +371,7 @@ TEST(SimTest, AgentsInTwoNetworkNamespacesSpreadADataset) {
     GTEST_SKIP() << "cannot create network namespaces: " << ns.why;
   temp_dir dir{"cairn-sim-it"};
   auto keys = cluster_keys(dir, "keys");
-  write_file(dir.file("spread.toml"), R"(
+  write_text(dir.file("spread.toml"), R"(
 seed = 4
 time_limit = 60
 [[group]]
@@ -409,7 +409,7 @@ spread = 1
 
 TEST(SimTest, TheSameSeedGivesTheSameScheduleAndCids) {
   temp_dir dir{"cairn-sim-it"};
-  write_file(dir.file("small.toml"), small_scenario);
+  write_text(dir.file("small.toml"), small_scenario);
   auto run = [&](const std::string& seed, const std::string& name) {
     auto out = dir.file(name);
     auto r = run_process({CAIRN_SIM_BIN, "run", dir.file("small.toml"),
@@ -490,7 +490,7 @@ group = "rest"
 
 TEST(SimTest, ProtectedDatasetLosesBlocksAndDownloadsAfterItCompleteByRepair) {
   temp_dir dir{"cairn-sim-it"};
-  write_file(dir.file("repair.toml"), repair_scenario);
+  write_text(dir.file("repair.toml"), repair_scenario);
   auto out = dir.file("out");
   auto r = run_process({CAIRN_SIM_BIN, "run", dir.file("repair.toml"),
                         "--local-agents", "1", "--out", out},
@@ -581,7 +581,7 @@ TEST(SimTest, BadScenariosExitTwoWithOneLineNamingTheKey) {
      "bad.toml:3: event 'restart': after: no event named 'x'"},
   };
   for (auto& c : cases) {
-    write_file(dir.file("bad.toml"), c.text);
+    write_text(dir.file("bad.toml"), c.text);
     auto r = run_process({CAIRN_SIM_BIN, "run", dir.file("bad.toml"),
                           "--local-agents", "1", "--out", dir.file("out")},
                          {}, {}, 20s);
@@ -637,7 +637,7 @@ TEST(SimTest, ACoordinatorWithAnotherClustersCertificateIsRefused) {
   std::filesystem::copy_file(keys + "/ca.pem", mixed + "/ca.pem");
   std::filesystem::copy_file(other + "/cert.pem", mixed + "/cert.pem");
   std::filesystem::copy_file(other + "/key.pem", mixed + "/key.pem");
-  write_file(dir.file("small.toml"), small_scenario);
+  write_text(dir.file("small.toml"), small_scenario);
   agent_process a{dir.file("agent-a"), keys};
   ASSERT_FALSE(a.address().empty()) << "the agent did not start";
   for (auto& tls : {mixed, other}) {
@@ -672,7 +672,7 @@ TEST(SimTest, ACoordinatorWithAnotherClustersCertificateIsRefused) {
 TEST(SimTest, APlaintextMiddlemanClientGetsNothingFromATlsAgent) {
   temp_dir dir{"cairn-sim-it"};
   auto keys = cluster_keys(dir, "keys");
-  write_file(dir.file("small.toml"), small_scenario);
+  write_text(dir.file("small.toml"), small_scenario);
   agent_process a{dir.file("agent-a"), keys};
   ASSERT_FALSE(a.address().empty()) << "the agent did not start";
   auto colon = a.address().rfind(':');
@@ -721,7 +721,7 @@ TEST(SimTest, EachNodesApiAndCairnctlThroughTheAgentsOneHttpServer) {
   auto keys = cluster_keys(dir, "keys");
   // Three nodes; node 2 is killed at once. The run then waits, keeping the
   // agent's nodes up until the test ends it.
-  write_file(dir.file("api.toml"), R"(
+  write_text(dir.file("api.toml"), R"(
 seed = 5
 time_limit = 300
 [[group]]
@@ -820,7 +820,7 @@ TEST(SimTest, EachNodeLogsAtItsGroupsLevelTaggedWithItsIndex) {
   // Node 0 logs at debug; nodes 1 and 2 at the agent's level (warn), though
   // their downloads log at info and debug (peers connected, providers
   // looked for).
-  write_file(dir.file("levels.toml"), R"(
+  write_text(dir.file("levels.toml"), R"(
 seed = 2
 time_limit = 60
 [[group]]

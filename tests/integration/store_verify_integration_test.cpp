@@ -42,7 +42,7 @@ run_result ctl(const node_process& n, const std::vector<std::string>& args) {
   return run_process(argv, {}, {"CAIRN_API_TOKEN"}, 60s);
 }
 
-bool contains(const std::string& text, const std::string& part) {
+bool has_text(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
@@ -58,11 +58,11 @@ TEST(StoreVerifyIntegrationTest,
 
   auto busy = verify(n.data_dir);
   EXPECT_EQ(busy.code, 2) << busy.describe();
-  EXPECT_TRUE(contains(busy.err, "in use")) << busy.describe();
+  EXPECT_TRUE(has_text(busy.err, "in use")) << busy.describe();
 
   auto online = ctl(n.proc, {"store", "verify"});
   EXPECT_EQ(online.code, 0) << online.describe();
-  EXPECT_TRUE(contains(online.out, "clean: 6 blocks")) << online.describe();
+  EXPECT_TRUE(has_text(online.out, "clean: 6 blocks")) << online.describe();
   auto res = cli.Post("/api/cairn/v1/store/verify");
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200) << res->body;
@@ -75,7 +75,7 @@ TEST(StoreVerifyIntegrationTest,
   auto offline = verify(n.data_dir);
   EXPECT_EQ(offline.code, 0) << offline.describe();
   EXPECT_TRUE(offline.out.empty()) << offline.describe();
-  EXPECT_TRUE(contains(offline.err, "1 datasets, 5 leaves: clean"))
+  EXPECT_TRUE(has_text(offline.err, "1 datasets, 5 leaves: clean"))
     << offline.describe();
 }
 
@@ -118,7 +118,7 @@ TEST(StoreVerifyIntegrationTest, FlippedByteInABlockIsFoundAndRepaired) {
   auto repaired = verify(n.data_dir, {"--repair"});
   EXPECT_EQ(repaired.code, 0) << repaired.describe();
   EXPECT_TRUE(
-    contains(repaired.out, "repaired: dropped dataset " + damaged_cid))
+    has_text(repaired.out, "repaired: dropped dataset " + damaged_cid))
     << repaired.describe();
   auto again = verify(n.data_dir);
   EXPECT_EQ(again.code, 0) << again.describe();
@@ -136,12 +136,12 @@ TEST(StoreVerifyIntegrationTest, BadUsageExitsTwoWithAReason) {
   temp_dir dir{"cairn-verify-it"};
   auto none = verify(dir.file("nothing"));
   EXPECT_EQ(none.code, 2) << none.describe();
-  EXPECT_TRUE(contains(none.err, "no store in")) << none.describe();
+  EXPECT_TRUE(has_text(none.err, "no store in")) << none.describe();
   auto bad = verify(dir.file("nothing"), {"--no-such-flag"});
   EXPECT_EQ(bad.code, 2) << bad.describe();
   auto help = run_process({CAIRN_NODE_BIN, "verify", "--help"});
   EXPECT_EQ(help.code, 0) << help.describe();
-  EXPECT_TRUE(contains(help.out, "--repair")) << help.describe();
+  EXPECT_TRUE(has_text(help.out, "--repair")) << help.describe();
 
   test_node n;
   ASSERT_TRUE(n.proc.start());

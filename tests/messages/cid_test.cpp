@@ -44,7 +44,7 @@ bytes raw_cid(uint64_t version, uint64_t codec, uint64_t hash, uint64_t len,
   return out;
 }
 
-std::string text_of(const bytes& bin) {
+std::string multibase_of(const bytes& bin) {
   return "z" + base58_encode(bin);
 }
 
@@ -257,7 +257,7 @@ TEST(CidTest, ParseRejectsCidV0) {
   // A CIDv0 is a bare sha2-256 multihash; wrapped in 'z' it is not CIDv1.
   bytes v0{0x12, 0x20};
   v0.insert(v0.end(), 32, 0x11);
-  EXPECT_ERR(cid::parse(text_of(v0)), ec::invalid_cid);
+  EXPECT_ERR(cid::parse(multibase_of(v0)), ec::invalid_cid);
   EXPECT_ERR(cid::from_bytes(v0), ec::invalid_cid);
 }
 
@@ -265,7 +265,7 @@ TEST(CidTest, ParseRejectsWrongVersion) {
   for (uint64_t version : {0u, 2u, 3u, 0x12u, 0x7fu, 0x80u}) {
     auto bin = raw_cid(version, 0xcd02, 0x12, 32, 32);
     EXPECT_ERR(cid::from_bytes(bin), ec::invalid_cid) << "version " << version;
-    EXPECT_ERR(cid::parse(text_of(bin)), ec::invalid_cid)
+    EXPECT_ERR(cid::parse(multibase_of(bin)), ec::invalid_cid)
       << "version " << version;
   }
 }
@@ -276,7 +276,7 @@ TEST(CidTest, ParseRejectsNonCodexCodec) {
        {0x55u, 0x70u, 0x71u, 0x72u, 0xcd00u, 0xcd04u, 0x01cd02u, 0u}) {
     auto bin = raw_cid(1, codec, 0x12, 32, 32);
     EXPECT_ERR(cid::from_bytes(bin), ec::unsupported_cid) << "codec " << codec;
-    EXPECT_ERR(cid::parse(text_of(bin)), ec::unsupported_cid)
+    EXPECT_ERR(cid::parse(multibase_of(bin)), ec::unsupported_cid)
       << "codec " << codec;
   }
 }
@@ -292,7 +292,7 @@ TEST(CidTest, ParseRejectsNonSha256Multihash) {
   for (auto c : cases) {
     auto bin = raw_cid(1, 0xcd02, c.code, c.len, c.len);
     EXPECT_ERR(cid::from_bytes(bin), ec::unsupported_cid) << "hash " << c.code;
-    EXPECT_ERR(cid::parse(text_of(bin)), ec::unsupported_cid)
+    EXPECT_ERR(cid::parse(multibase_of(bin)), ec::unsupported_cid)
       << "hash " << c.code;
   }
 }
@@ -307,7 +307,7 @@ TEST(CidTest, ParseRejectsWrongDigestLength) {
     auto bin = raw_cid(1, 0xcd01, 0x12, c.declared, c.actual);
     EXPECT_ERR(cid::from_bytes(bin), ec::invalid_cid)
       << "declared " << c.declared << ", actual " << c.actual;
-    EXPECT_ERR(cid::parse(text_of(bin)), ec::invalid_cid)
+    EXPECT_ERR(cid::parse(multibase_of(bin)), ec::invalid_cid)
       << "declared " << c.declared << ", actual " << c.actual;
   }
 }
@@ -318,7 +318,7 @@ TEST(CidTest, ParseRejectsTrailingBytes) {
     auto longer = bin;
     longer.push_back(extra);
     EXPECT_ERR(cid::from_bytes(longer), ec::invalid_cid);
-    EXPECT_ERR(cid::parse(text_of(longer)), ec::invalid_cid);
+    EXPECT_ERR(cid::parse(multibase_of(longer)), ec::invalid_cid);
   }
   auto doubled = bin;
   doubled.insert(doubled.end(), bin.begin(), bin.end());
@@ -380,7 +380,8 @@ TEST(CidTest, FromBytesRejectsNonMinimalVarint) {
   if (a || b)
     GTEST_SKIP() << "bug: cid::from_bytes accepts non-minimal varints (e.g. "
                     "version 0x81 0x00 = 1), so "
-                 << text_of(padded_version) << " parses to " << c.to_string();
+                 << multibase_of(padded_version) << " parses to "
+                 << c.to_string();
   EXPECT_ERR(a, ec::invalid_cid);
   EXPECT_ERR(b, ec::invalid_cid);
 }

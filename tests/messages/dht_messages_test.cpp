@@ -14,6 +14,7 @@
 
 #include "messages/ed25519.hpp"
 #include "messages/error.hpp"
+#include "messages/msgpack_pack.hpp"
 #include "messages/peer_record.hpp"
 #include "messages/sha256.hpp"
 #include "messages/wire/dht_messages.hpp"
@@ -27,7 +28,7 @@ namespace {
 
 using packer = msgpack::packer<msgpack::sbuffer>;
 
-ed25519_seed seed_of(uint64_t n) {
+ed25519_seed record_seed(uint64_t n) {
   auto b = random_bytes(32, n + 1000);
   ed25519_seed s{};
   std::copy(b.begin(), b.end(), s.begin());
@@ -36,7 +37,7 @@ ed25519_seed seed_of(uint64_t n) {
 
 peer_record record_of(uint64_t n) {
   return peer_record::make(
-    seed_of(n), 1700000000000 + n,
+    record_seed(n), 1700000000000 + n,
     {"/ip4/10.0.0." + std::to_string(n % 250 + 1) + "/udp/8090",
      "/ip4/10.0.0." + std::to_string(n % 250 + 1) + "/tcp/8070"});
 }
@@ -77,12 +78,6 @@ std::vector<dht::packet> one_of_each() {
           make_packet(dht::get_providers{id_of(3)}, 7),
           make_packet(dht::providers{records(30, 5), records(40, 8)}, 8),
           make_packet(dht::providers{}, 9)};
-}
-
-void pack_bin(packer& pk, const bytes& x) {
-  pk.pack_bin(static_cast<uint32_t>(x.size()));
-  pk.pack_bin_body(reinterpret_cast<const char*>(x.data()),
-                   static_cast<uint32_t>(x.size()));
 }
 
 // A hand-made datagram: header fields as given, body written by `body`.
@@ -336,7 +331,7 @@ TEST(DhtMessagesTest, RejectsListsLongerThanTheLimit) {
     std::vector<peer_record>(dht::max_records_per_list + 1, record_of(1))});
   EXPECT_ERR(dht::encode(p), ec::invalid_argument);
   // Small (empty-address) records so that the datagram itself is not too big.
-  auto tiny = peer_record::make(seed_of(1), 1, {}).encode();
+  auto tiny = peer_record::make(record_seed(1), 1, {}).encode();
   auto raw = raw_packet(1, 4, [&](packer& pk) {
     pk.pack_array(1);
     pk.pack_array(dht::max_records_per_list + 1);
@@ -352,7 +347,7 @@ TEST(DhtMessagesTest, OversizedPacketFailsToEncodeAndTrimToFitFixesIt) {
                                            "/udp/8090");
   std::vector<peer_record> fat;
   for (uint64_t i = 0; i < 16; ++i)
-    fat.push_back(peer_record::make(seed_of(i), i, long_addrs));
+    fat.push_back(peer_record::make(record_seed(i), i, long_addrs));
   auto p = make_packet(dht::providers{fat, fat});
   EXPECT_ERR(dht::encode(p), ec::invalid_argument);
   auto dropped = dht::trim_to_fit(p);

@@ -18,6 +18,7 @@
 #include "messages/cid.hpp"
 #include "messages/error.hpp"
 #include "messages/manifest.hpp"
+#include "messages/msgpack_pack.hpp"
 #include "test_helpers.hpp"
 
 using namespace cairn;
@@ -75,17 +76,6 @@ void expect_same(const manifest& a, const manifest& b) {
 
 // -- hand-built msgpack, so each field can be got wrong
 // --------------------------
-
-void pack_str(packer& pk, const std::string& s) {
-  pk.pack_str(static_cast<uint32_t>(s.size()));
-  pk.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
-}
-
-void pack_bin(packer& pk, const bytes& b) {
-  pk.pack_bin(static_cast<uint32_t>(b.size()));
-  pk.pack_bin_body(reinterpret_cast<const char*>(b.data()),
-                   static_cast<uint32_t>(b.size()));
-}
 
 struct field {
   std::string key;

@@ -34,16 +34,16 @@ namespace {
 
 // -- sample values ------------------------------------------------------------
 
-cid some_cid(multicodec codec, uint64_t seed) {
+cid random_cid(multicodec codec, uint64_t seed) {
   return cid::of(codec, random_bytes(16, seed));
 }
 
 cid block_cid(uint64_t seed) {
-  return some_cid(multicodec::codex_block, seed);
+  return random_cid(multicodec::codex_block, seed);
 }
 
-block_address leaf(uint64_t seed, uint64_t index) {
-  return block_address{some_cid(multicodec::codex_root, seed), index};
+block_address leaf_address(uint64_t seed, uint64_t index) {
+  return block_address{random_cid(multicodec::codex_root, seed), index};
 }
 
 template <size_t N>
@@ -82,9 +82,9 @@ want_list sample_want_list() {
   want_list w;
   w.entries.push_back(
     want_entry{block_cid(4), 5, false, want_entry::want_type::block, false});
-  w.entries.push_back(
-    want_entry{leaf(5, 7), -3, false, want_entry::want_type::have, true});
-  w.entries.push_back(want_entry{leaf(6, 0), INT32_MIN, true,
+  w.entries.push_back(want_entry{leaf_address(5, 7), -3, false,
+                                 want_entry::want_type::have, true});
+  w.entries.push_back(want_entry{leaf_address(6, 0), INT32_MIN, true,
                                  want_entry::want_type::block, true});
   w.entries.push_back(want_entry{block_cid(7), INT32_MAX, false,
                                  want_entry::want_type::have, false});
@@ -95,8 +95,9 @@ want_list sample_want_list() {
 block_presence sample_presence() {
   block_presence p;
   p.presences.push_back(presence{block_cid(8), true, 0});
-  p.presences.push_back(presence{leaf(9, 3), false, 17});
-  p.presences.push_back(presence{leaf(10, UINT64_MAX - 1), true, UINT64_MAX});
+  p.presences.push_back(presence{leaf_address(9, 3), false, 17});
+  p.presences.push_back(
+    presence{leaf_address(10, UINT64_MAX - 1), true, UINT64_MAX});
   return p;
 }
 
@@ -106,11 +107,11 @@ block_delivery sample_delivery() {
   d.blocks.push_back(delivery{block_cid(11), data_of(100, 12), std::nullopt});
   // A leaf: with its proof.
   d.blocks.push_back(
-    delivery{leaf(13, 5), data_of(300, 14), proof_for(5, 9, 4)});
+    delivery{leaf_address(13, 5), data_of(300, 14), proof_for(5, 9, 4)});
   // An empty block, and a leaf of a one-leaf tree (empty proof path).
   d.blocks.push_back(delivery{block_cid(15), data_of(0, 16), std::nullopt});
   d.blocks.push_back(
-    delivery{leaf(17, 0), data_of(10, 18), proof_for(0, 1, 0)});
+    delivery{leaf_address(17, 0), data_of(10, 18), proof_for(0, 1, 0)});
   return d;
 }
 
@@ -426,8 +427,9 @@ TEST(WireMessagesTest, EmptyAndDefaultMessagesRoundTrip) {
 
 TEST(WireMessagesTest, BothAddressKindsRoundTrip) {
   for (address a :
-       {address{block_cid(1)}, address{some_cid(multicodec::codex_manifest, 2)},
-        address{leaf(3, 0)}, address{leaf(4, UINT64_MAX)}}) {
+       {address{block_cid(1)},
+        address{random_cid(multicodec::codex_manifest, 2)},
+        address{leaf_address(3, 0)}, address{leaf_address(4, UINT64_MAX)}}) {
     want_list w;
     w.entries.push_back(
       want_entry{a, 1, false, want_entry::want_type::have, true});
@@ -465,8 +467,8 @@ TEST(WireMessagesTest, LargeDeliveryWithinTheFrameRoundTrips) {
   // 63 leaves of 64 KiB with full-depth proofs: just under 4 MiB.
   block_delivery d;
   for (uint64_t i = 0; i < 63; ++i)
-    d.blocks.push_back(
-      delivery{leaf(1, i), data_of(65536, i), proof_for(i, 1u << 20, 20)});
+    d.blocks.push_back(delivery{leaf_address(1, i), data_of(65536, i),
+                                proof_for(i, 1u << 20, 20)});
   auto enc = encode(d);
   EXPECT_LE(enc.size(), max_frame_size);
   auto dec = decode(enc);
@@ -495,7 +497,8 @@ TEST(WireMessagesTest, TypeNamesAndNumbers) {
                                              "BLOCK_PRESENCE", "BLOCK_DELIVERY",
                                              "PING", "PONG", "GOODBYE"}));
   EXPECT_EQ(types, (std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8}));
-  EXPECT_EQ(to_string(address{leaf(1, 7)}), leaf(1, 7).tree.to_string() + "/7");
+  EXPECT_EQ(to_string(address{leaf_address(1, 7)}),
+            leaf_address(1, 7).tree.to_string() + "/7");
   EXPECT_EQ(to_string(address{block_cid(2)}), block_cid(2).to_string());
 }
 
@@ -512,8 +515,8 @@ TEST(WireMessagesTest, DecodeIgnoresUnknownKeys) {
 TEST(WireMessagesTest, WantList1024EntriesAcceptedAnd1025Rejected) {
   want_list w;
   for (uint64_t i = 0; i < max_want_entries; ++i)
-    w.entries.push_back(want_entry{leaf(1, i), static_cast<int32_t>(i), false,
-                                   want_entry::want_type::have, true});
+    w.entries.push_back(want_entry{leaf_address(1, i), static_cast<int32_t>(i),
+                                   false, want_entry::want_type::have, true});
   expect_round_trip(w);
   w.entries.push_back(w.entries.back());
   EXPECT_ERR(decode(encode(w)), ec::protocol_error);
@@ -522,7 +525,7 @@ TEST(WireMessagesTest, WantList1024EntriesAcceptedAnd1025Rejected) {
 TEST(WireMessagesTest, BlockPresence1024AcceptedAnd1025Rejected) {
   block_presence p;
   for (uint64_t i = 0; i < max_presences; ++i)
-    p.presences.push_back(presence{leaf(2, i), i % 2 == 0, i});
+    p.presences.push_back(presence{leaf_address(2, i), i % 2 == 0, i});
   expect_round_trip(p);
   p.presences.push_back(p.presences.back());
   EXPECT_ERR(decode(encode(p)), ec::protocol_error);
@@ -568,8 +571,8 @@ TEST(WireMessagesTest, StringsMustBeValidUtf8) {
 }
 
 TEST(WireMessagesTest, ProofPathLimit) {
-  block_delivery d{
-    {delivery{leaf(1, 3), data_of(10, 2), proof_for(3, 4, max_proof_path)}}};
+  block_delivery d{{delivery{leaf_address(1, 3), data_of(10, 2),
+                             proof_for(3, 4, max_proof_path)}}};
   expect_round_trip(d);
   d.blocks[0].proof = proof_for(3, 4, max_proof_path + 1);
   auto dec = decode(encode(d));
@@ -580,7 +583,8 @@ TEST(WireMessagesTest, ProofPathLimit) {
 
 TEST(WireMessagesTest, InconsistentProofsAreRejected) {
   // Proof for another leaf.
-  block_delivery d{{delivery{leaf(1, 3), data_of(10, 2), proof_for(4, 8, 3)}}};
+  block_delivery d{
+    {delivery{leaf_address(1, 3), data_of(10, 2), proof_for(4, 8, 3)}}};
   EXPECT_ERR(decode(encode(d)), ec::protocol_error);
   // Leaf without proof.
   d.blocks[0].proof.reset();
@@ -589,7 +593,8 @@ TEST(WireMessagesTest, InconsistentProofsAreRejected) {
   d.blocks[0] = delivery{block_cid(1), data_of(10, 2), proof_for(0, 1, 0)};
   EXPECT_ERR(decode(encode(d)), ec::protocol_error);
   // Index outside the tree.
-  d.blocks[0] = delivery{leaf(1, 8), data_of(10, 2), proof_for(8, 8, 3)};
+  d.blocks[0] =
+    delivery{leaf_address(1, 8), data_of(10, 2), proof_for(8, 8, 3)};
   EXPECT_ERR(decode(encode(d)), ec::protocol_error);
 }
 
@@ -662,7 +667,7 @@ TEST(WireMessagesTest, BadCidsAndAddressesAreRejected) {
   EXPECT_ERR(decode(to_bytes(envelope(4, body))), ec::protocol_error);
   // Both kinds at once.
   addr = mp::M({{"c", cid_mp(block_cid(1))},
-                {"t", cid_mp(leaf(2, 0).tree)},
+                {"t", cid_mp(leaf_address(2, 0).tree)},
                 {"i", mp::U(0)}});
   EXPECT_ERR(decode(to_bytes(envelope(4, body))), ec::protocol_error);
   // A leaf whose tree is not a codex-root CID.

@@ -19,9 +19,10 @@ using cairn::test::random_bytes;
 
 namespace {
 
-constexpr size_t bs = default_block_size;
+constexpr size_t block_len = default_block_size;
 
-const size_t edge_sizes[] = {0, 1, bs - 1, bs, bs + 1, 3 * bs + 5};
+const size_t edge_sizes[] = {
+  0, 1, block_len - 1, block_len, block_len + 1, 3 * block_len + 5};
 
 // Feeds `data` in one call (pieces == false) or in random pieces of 0..999
 // bytes; returns the emitted blocks.
@@ -53,13 +54,13 @@ std::vector<bytes> chunk(const bytes& data, bool pieces, uint64_t seed,
 
 void check_blocks(const bytes& data, const std::vector<bytes>& blocks,
                   uint64_t total, uint64_t count) {
-  size_t expected_blocks = (data.size() + bs - 1) / bs;
+  size_t expected_blocks = (data.size() + block_len - 1) / block_len;
   ASSERT_EQ(blocks.size(), expected_blocks) << data.size() << " bytes";
   EXPECT_EQ(count, expected_blocks);
   EXPECT_EQ(total, data.size());
   bytes joined;
   for (const auto& b : blocks) {
-    EXPECT_EQ(b.size(), bs);
+    EXPECT_EQ(b.size(), block_len);
     joined.insert(joined.end(), b.begin(), b.end());
   }
   // Zero padding after the data.
@@ -92,7 +93,7 @@ TEST(ChunkerTest, EdgeSizesInRandomPieces) {
 }
 
 TEST(ChunkerTest, ByteByByte) {
-  auto data = random_bytes(bs + 3, 11);
+  auto data = random_bytes(block_len + 3, 11);
   std::vector<bytes> blocks;
   chunker ch{[&](bytes b) -> caf::error {
     blocks.push_back(std::move(b));
@@ -100,7 +101,7 @@ TEST(ChunkerTest, ByteByByte) {
   }};
   for (size_t i = 0; i < data.size(); ++i) {
     ASSERT_OK(ch.feed(&data[i], 1));
-    EXPECT_EQ(blocks.size(), (i + 1) / bs);
+    EXPECT_EQ(blocks.size(), (i + 1) / block_len);
   }
   ASSERT_OK(ch.finish());
   check_blocks(data, blocks, ch.total(), ch.blocks());
@@ -125,7 +126,7 @@ TEST(ChunkerTest, FullBlockIsEmittedBeforeFinish) {
     ++calls;
     return caf::none;
   }};
-  auto data = random_bytes(bs, 12);
+  auto data = random_bytes(block_len, 12);
   ASSERT_OK(ch.feed(data.data(), data.size()));
   EXPECT_EQ(calls, 1u);
   // Nothing is left for finish: no padding-only block.
@@ -137,11 +138,11 @@ TEST(ChunkerTest, FullBlockIsEmittedBeforeFinish) {
 
 TEST(ChunkerTest, ZeroBytesArePaddingNotData) {
   // Data that ends in zeros: total() tells them from the padding.
-  bytes data(bs + 10, 0);
+  bytes data(block_len + 10, 0);
   uint64_t total = 0, count = 0;
   auto blocks = chunk(data, false, 0, &total, &count);
   check_blocks(data, blocks, total, count);
-  EXPECT_EQ(total, bs + 10);
+  EXPECT_EQ(total, block_len + 10);
 }
 
 TEST(ChunkerTest, BlocksHashLikeCodex) {
@@ -151,7 +152,7 @@ TEST(ChunkerTest, BlocksHashLikeCodex) {
   auto blocks = chunk(data, false, 0);
   ASSERT_EQ(blocks.size(), 1u);
   bytes padded = data;
-  padded.resize(bs, 0);
+  padded.resize(block_len, 0);
   EXPECT_EQ(block::make(blocks[0]).id,
             cid::of(multicodec::codex_block, padded));
 }
@@ -183,7 +184,7 @@ TEST(ChunkerTest, SinkErrorStopsFeedingAndIsReturned) {
       return make_error(ec::quota_exceeded, "test quota");
     return caf::none;
   }};
-  auto data = random_bytes(3 * bs + 5, 13);
+  auto data = random_bytes(3 * block_len + 5, 13);
   auto err = ch.feed(data.data(), data.size());
   EXPECT_ERR(err, ec::quota_exceeded);
   EXPECT_EQ(calls, 2u) << "the chunker kept emitting after the sink failed";
@@ -195,7 +196,7 @@ TEST(ChunkerTest, SinkErrorOnFirstBlockStopsAtOnce) {
     ++calls;
     return make_error(ec::storage_io, "disk full");
   }};
-  auto data = random_bytes(5 * bs, 14);
+  auto data = random_bytes(5 * block_len, 14);
   EXPECT_ERR(ch.feed(data.data(), data.size()), ec::storage_io);
   EXPECT_EQ(calls, 1u);
 }
@@ -216,7 +217,7 @@ TEST(ChunkerTest, SinkErrorInPiecewiseFeed) {
     ++calls;
     return make_error(ec::quota_exceeded, "test quota");
   }};
-  auto data = random_bytes(2 * bs, 16);
+  auto data = random_bytes(2 * block_len, 16);
   caf::error first_err;
   size_t pos = 0;
   while (pos < data.size() && !first_err) {
@@ -226,6 +227,6 @@ TEST(ChunkerTest, SinkErrorInPiecewiseFeed) {
   }
   EXPECT_ERR(first_err, ec::quota_exceeded);
   EXPECT_EQ(calls, 1u);
-  EXPECT_GE(pos, bs);
-  EXPECT_LT(pos, bs + 1000);
+  EXPECT_GE(pos, block_len);
+  EXPECT_LT(pos, block_len + 1000);
 }

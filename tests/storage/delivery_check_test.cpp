@@ -34,7 +34,7 @@ tree_fixture make_tree(size_t n) {
   return {blocks, std::move(*tree)};
 }
 
-wire::delivery leaf(const tree_fixture& f, uint64_t index) {
+wire::delivery leaf_delivery(const tree_fixture& f, uint64_t index) {
   auto proof = f.tree.proof(index);
   EXPECT_TRUE(proof);
   return {block_address{f.tree.root_cid(), index}, f.blocks[index], *proof};
@@ -43,7 +43,7 @@ wire::delivery leaf(const tree_fixture& f, uint64_t index) {
 TEST(DeliveryCheckTest, GoodLeafYieldsItsDigest) {
   auto f = make_tree(5);
   for (uint64_t i = 0; i < 5; ++i) {
-    auto got = check_delivery(leaf(f, i));
+    auto got = check_delivery(leaf_delivery(f, i));
     ASSERT_TRUE(got) << describe(got.error());
     EXPECT_EQ(*got, sha256(*f.blocks[i]));
   }
@@ -51,17 +51,17 @@ TEST(DeliveryCheckTest, GoodLeafYieldsItsDigest) {
 
 TEST(DeliveryCheckTest, BadLeavesFail) {
   auto f = make_tree(5);
-  auto flipped = leaf(f, 2);
+  auto flipped = leaf_delivery(f, 2);
   auto bad = *flipped.data;
   bad[50] ^= 1;
   flipped.data = std::make_shared<const bytes>(bad);
-  auto swapped = leaf(f, 2);
+  auto swapped = leaf_delivery(f, 2);
   swapped.data = f.blocks[3]; // another leaf's bytes
-  auto moved = leaf(f, 2);
+  auto moved = leaf_delivery(f, 2);
   std::get<block_address>(moved.addr).index = 3; // proof of 2 for index 3
-  auto unproven = leaf(f, 2);
+  auto unproven = leaf_delivery(f, 2);
   unproven.proof.reset();
-  auto empty = leaf(f, 2);
+  auto empty = leaf_delivery(f, 2);
   empty.data = nullptr;
   for (auto* d : {&flipped, &swapped, &moved, &unproven, &empty}) {
     auto got = check_delivery(*d);

@@ -24,7 +24,7 @@ using cairn::test::random_bytes;
 
 namespace {
 
-constexpr char codex_vector[] =
+constexpr char codex_tree_cid[] =
   "zDzSvJTezk7bJNQqFq8k1iHXY84psNuUfZVusA5bBQQUSuyzDSVL";
 
 const digest256 zero{};
@@ -114,10 +114,10 @@ TEST(MerkleTreeTest, CodexVectorSomeFileContents) {
   std::vector<digest256> leaves{block::make(blocks[0]).id.digest};
   auto tree = merkle_tree::build(leaves);
   ASSERT_OK(tree);
-  EXPECT_EQ(tree->root_cid().to_string(), codex_vector);
+  EXPECT_EQ(tree->root_cid().to_string(), codex_tree_cid);
   EXPECT_EQ(tree->root_cid().codec, multicodec::codex_root);
   // The same root from the rules alone: H(sha256(block) ‖ 0^32 ‖ 0x03).
-  auto expected = cid::parse(codex_vector);
+  auto expected = cid::parse(codex_tree_cid);
   ASSERT_OK(expected);
   auto leaf = ref_hash(blocks[0].data(), blocks[0].size());
   EXPECT_EQ(ref_compress(leaf, zero, 0x03), expected->digest);

@@ -15,7 +15,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const admission_clock::time_point t0 = admission_clock::time_point{} + 1h;
+const admission_clock::time_point admission_t0 =
+  admission_clock::time_point{} + 1h;
 
 TEST(HandshakeSlotsTest, RefusesOverThePerAddressCap) {
   handshake_slots slots{{10, 2}};
@@ -69,19 +70,19 @@ TEST(HandshakeSlotsTest, SlotIsGivenBackOnceByReleaseOrDestructor) {
 
 TEST(RecentBytesTest, CountsTheCurrentAndThePreviousWindowOnly) {
   recent_bytes r;
-  r.add(100, t0);
-  EXPECT_EQ(r.total(t0 + 1min), 100u);
-  r.add(50, t0 + recent_bytes::window + 1s);
-  EXPECT_EQ(r.total(t0 + recent_bytes::window + 2s), 150u);
-  EXPECT_EQ(r.total(t0 + 2 * recent_bytes::window + 2s), 50u);
-  EXPECT_EQ(r.total(t0 + 3 * recent_bytes::window + 2s), 0u);
-  r.add(7, t0 + 10 * recent_bytes::window);
-  EXPECT_EQ(r.total(t0 + 10 * recent_bytes::window), 7u);
+  r.add(100, admission_t0);
+  EXPECT_EQ(r.total(admission_t0 + 1min), 100u);
+  r.add(50, admission_t0 + recent_bytes::window + 1s);
+  EXPECT_EQ(r.total(admission_t0 + recent_bytes::window + 2s), 150u);
+  EXPECT_EQ(r.total(admission_t0 + 2 * recent_bytes::window + 2s), 50u);
+  EXPECT_EQ(r.total(admission_t0 + 3 * recent_bytes::window + 2s), 0u);
+  r.add(7, admission_t0 + 10 * recent_bytes::window);
+  EXPECT_EQ(r.total(admission_t0 + 10 * recent_bytes::window), 7u);
 }
 
 TEST(ChooseEvictionTest, NeverEvictsAPeerWithRequestsInFlight) {
-  std::vector<peer_usefulness> peers{{"busy", 3, 0, t0},
-                                     {"useful", 0, 1000, t0 + 5s}};
+  std::vector<peer_usefulness> peers{{"busy", 3, 0, admission_t0},
+                                     {"useful", 0, 1000, admission_t0 + 5s}};
   EXPECT_EQ(choose_eviction(peers), std::optional<std::string>{"useful"});
   peers[1].outstanding = 1;
   EXPECT_EQ(choose_eviction(peers), std::nullopt);
@@ -89,10 +90,11 @@ TEST(ChooseEvictionTest, NeverEvictsAPeerWithRequestsInFlight) {
 }
 
 TEST(ChooseEvictionTest, EvictsTheLeastUsefulThenTheIdlestPeer) {
-  std::vector<peer_usefulness> peers{{"gave-much", 0, 1 << 20, t0},
-                                     {"gave-little", 0, 10, t0 + 9s},
-                                     {"gave-none-new", 0, 0, t0 + 8s},
-                                     {"gave-none-old", 0, 0, t0 + 1s}};
+  std::vector<peer_usefulness> peers{
+    {"gave-much", 0, 1 << 20, admission_t0},
+    {"gave-little", 0, 10, admission_t0 + 9s},
+    {"gave-none-new", 0, 0, admission_t0 + 8s},
+    {"gave-none-old", 0, 0, admission_t0 + 1s}};
   EXPECT_EQ(choose_eviction(peers),
             std::optional<std::string>{"gave-none-old"});
   peers.pop_back();
@@ -114,9 +116,9 @@ redial_policy no_jitter() {
 TEST(RedialBackoffTest, DoublesUpToTheMaximumAndGivesUp) {
   redial_backoff rb{no_jitter()};
   rb.dialed("a", {"/ip4/127.0.0.1/tcp/1"});
-  rb.connected("a", t0 - 1h);
+  rb.connected("a", admission_t0 - 1h);
   std::vector<std::chrono::milliseconds> waits;
-  auto now = t0;
+  auto now = admission_t0;
   while (auto wait = rb.lost("a", now)) {
     waits.push_back(*wait);
     EXPECT_TRUE(rb.due(now + *wait - 1ms).empty());
@@ -135,36 +137,36 @@ TEST(RedialBackoffTest, DoublesUpToTheMaximumAndGivesUp) {
 TEST(RedialBackoffTest, StableSessionStartsOverAndForgetStops) {
   redial_backoff rb{no_jitter()};
   rb.dialed("a", {"x"});
-  rb.connected("a", t0 - 1h);
-  EXPECT_EQ(rb.lost("a", t0), std::chrono::milliseconds{1s});
-  ASSERT_EQ(rb.due(t0 + 1s).size(), 1u);
-  EXPECT_EQ(rb.lost("a", t0 + 1s), std::chrono::milliseconds{2s});
+  rb.connected("a", admission_t0 - 1h);
+  EXPECT_EQ(rb.lost("a", admission_t0), std::chrono::milliseconds{1s});
+  ASSERT_EQ(rb.due(admission_t0 + 1s).size(), 1u);
+  EXPECT_EQ(rb.lost("a", admission_t0 + 1s), std::chrono::milliseconds{2s});
   // A second loss while an attempt waits changes nothing.
-  EXPECT_EQ(rb.lost("a", t0 + 2s), std::chrono::milliseconds{1s});
+  EXPECT_EQ(rb.lost("a", admission_t0 + 2s), std::chrono::milliseconds{1s});
   EXPECT_EQ(rb.attempts("a"), 2u);
-  ASSERT_EQ(rb.due(t0 + 3s).size(), 1u);
+  ASSERT_EQ(rb.due(admission_t0 + 3s).size(), 1u);
   // Up for less than `stable_after`: the waits go on growing.
-  rb.connected("a", t0 + 3s);
-  EXPECT_TRUE(rb.due(t0 + 1h).empty());
-  EXPECT_EQ(rb.lost("a", t0 + 4s), std::chrono::milliseconds{4s});
-  ASSERT_EQ(rb.due(t0 + 8s).size(), 1u);
+  rb.connected("a", admission_t0 + 3s);
+  EXPECT_TRUE(rb.due(admission_t0 + 1h).empty());
+  EXPECT_EQ(rb.lost("a", admission_t0 + 4s), std::chrono::milliseconds{4s});
+  ASSERT_EQ(rb.due(admission_t0 + 8s).size(), 1u);
   // Up long enough: they start over.
-  rb.connected("a", t0 + 8s);
-  EXPECT_EQ(rb.lost("a", t0 + 8s + no_jitter().stable_after),
+  rb.connected("a", admission_t0 + 8s);
+  EXPECT_EQ(rb.lost("a", admission_t0 + 8s + no_jitter().stable_after),
             std::chrono::milliseconds{1s});
   EXPECT_EQ(rb.attempts("a"), 1u);
   rb.forget("a");
-  EXPECT_TRUE(rb.due(t0 + 2h).empty());
-  EXPECT_EQ(rb.lost("a", t0 + 2h), std::nullopt);
+  EXPECT_TRUE(rb.due(admission_t0 + 2h).empty());
+  EXPECT_EQ(rb.lost("a", admission_t0 + 2h), std::nullopt);
 }
 
 TEST(RedialBackoffTest, RedialsOnlyPeersThatWereDialedAndConnected) {
   redial_backoff rb{no_jitter()};
-  EXPECT_EQ(rb.lost("never-dialed", t0), std::nullopt);
-  rb.connected("never-dialed", t0);
-  EXPECT_EQ(rb.lost("never-dialed", t0), std::nullopt);
+  EXPECT_EQ(rb.lost("never-dialed", admission_t0), std::nullopt);
+  rb.connected("never-dialed", admission_t0);
+  EXPECT_EQ(rb.lost("never-dialed", admission_t0), std::nullopt);
   rb.dialed("failed-first-dial", {"x"});
-  EXPECT_EQ(rb.lost("failed-first-dial", t0), std::nullopt);
+  EXPECT_EQ(rb.lost("failed-first-dial", admission_t0), std::nullopt);
   EXPECT_EQ(rb.size(), 0u);
 }
 
@@ -174,18 +176,18 @@ TEST(RedialBackoffTest, JitterStaysWithinItsFraction) {
   p.max_attempts = 1000;
   redial_backoff rb{p, 42};
   rb.dialed("a", {"x"});
-  rb.connected("a", t0 - 1h);
+  rb.connected("a", admission_t0 - 1h);
   bool varied = false;
   std::optional<std::chrono::milliseconds> first;
   for (int i = 0; i < 50; ++i) {
-    auto wait = rb.lost("a", t0);
+    auto wait = rb.lost("a", admission_t0);
     ASSERT_TRUE(wait);
     EXPECT_GE(*wait, 800ms);
     EXPECT_LE(*wait, 1200ms);
     if (first && *first != *wait)
       varied = true;
     first = *wait;
-    rb.connected("a", t0 - 1h);
+    rb.connected("a", admission_t0 - 1h);
   }
   EXPECT_TRUE(varied);
 }
@@ -195,8 +197,8 @@ TEST(RedialBackoffTest, JitterStaysWithinItsFraction) {
 TEST(ChooseEvictionTest, NeverEvictsAPeerWeAreServing) {
   // A seeder's downloaders deliver nothing to it: what they are owed
   // keeps them, not what they gave.
-  std::vector<peer_usefulness> peers{{"leecher", 0, 0, t0, 16},
-                                     {"idle", 0, 1000, t0 + 5s}};
+  std::vector<peer_usefulness> peers{{"leecher", 0, 0, admission_t0, 16},
+                                     {"idle", 0, 1000, admission_t0 + 5s}};
   EXPECT_EQ(choose_eviction(peers), std::optional<std::string>{"idle"});
   peers[1].serving = 1;
   EXPECT_EQ(choose_eviction(peers), std::nullopt);

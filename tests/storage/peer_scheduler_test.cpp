@@ -25,7 +25,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const sched_clock::time_point t0 = sched_clock::time_point{} + 1h;
+const sched_clock::time_point sched_t0 = sched_clock::time_point{} + 1h;
 
 cid tree_cid(uint64_t n = 0) {
   return cid{multicodec::codex_block, sha256(random_bytes(16, n + 7))};
@@ -49,18 +49,18 @@ void measured_peer(peer_scheduler& s, const std::string& id,
   // A tree of its own, so that the peers measured before it do not compete.
   auto probe = leaf(0, 100 + s.peers().size());
   s.on_presence(id, probe, true, 0);
-  auto w = wanted_at(t0);
-  ASSERT_EQ(s.schedule(probe, w, t0).request_from, id);
+  auto w = wanted_at(sched_t0);
+  ASSERT_EQ(s.schedule(probe, w, sched_t0).request_from, id);
   auto took = std::chrono::duration_cast<sched_clock::duration>(
     std::chrono::duration<double>(1.0 / blocks_per_s));
-  s.delivered(id, probe, default_block_size, t0 + took);
+  s.delivered(id, probe, default_block_size, sched_t0 + took);
   s.on_presence(id, leaf(1000000), true, 0);
 }
 
 } // namespace
 
 // One peer, "p", that has leaf 1 of tree 0, and a want of that leaf since
-// t0.
+// sched_t0.
 class PeerSchedulerOnePeerTest : public ::testing::Test {
 protected:
   void SetUp() override {
@@ -68,11 +68,13 @@ protected:
     s.on_presence("p", leaf(1), true, 0);
   }
 
-  // Requests leaf 1 from "p" at t0.
-  void request() { ASSERT_EQ(s.schedule(leaf(1), w, t0).request_from, "p"); }
+  // Requests leaf 1 from "p" at sched_t0.
+  void request() {
+    ASSERT_EQ(s.schedule(leaf(1), w, sched_t0).request_from, "p");
+  }
 
   peer_scheduler s;
-  want_state w = wanted_at(t0);
+  want_state w = wanted_at(sched_t0);
 };
 
 TEST(PeerSchedulerTest, UnmeasuredPeerHasMinimumDepthAndFiftyMsPerBlock) {
@@ -80,9 +82,9 @@ TEST(PeerSchedulerTest, UnmeasuredPeerHasMinimumDepthAndFiftyMsPerBlock) {
   EXPECT_EQ(peer_scheduler::depth_of(p), peer_scheduler::min_depth);
   // One block at the assumed 1.3 MB/s (50 ms) plus the 50 ms latency.
   EXPECT_NEAR(peer_scheduler::expected_time(p), 0.1, 1e-9);
-  p.outstanding[leaf(0)] = sent_request{t0};
-  p.outstanding[leaf(1)] = sent_request{t0};
-  p.outstanding[leaf(2)] = sent_request{t0};
+  p.outstanding[leaf(0)] = sent_request{sched_t0};
+  p.outstanding[leaf(1)] = sent_request{sched_t0};
+  p.outstanding[leaf(2)] = sent_request{sched_t0};
   // Behind three in flight: four blocks' worth.
   EXPECT_NEAR(peer_scheduler::expected_time(p), 0.25, 1e-9);
 }
@@ -145,10 +147,10 @@ TEST(PeerSchedulerTest, DepthGrowsToTheBandwidthDelayProductOnALongLink) {
       arriving.emplace(now + 100ms, leaf(next++));
     }
   };
-  fill(t0);
+  fill(sched_t0);
   EXPECT_EQ(s.find("far")->outstanding.size(), peer_scheduler::min_depth);
   size_t depth_at_1s = 0;
-  while (!arriving.empty() && arriving.begin()->first <= t0 + 1s) {
+  while (!arriving.empty() && arriving.begin()->first <= sched_t0 + 1s) {
     auto [when, addr] = *arriving.begin();
     arriving.erase(arriving.begin());
     s.delivered("far", addr, default_block_size, when);
@@ -164,15 +166,15 @@ TEST(PeerSchedulerTest, AsksThePeerThatHasTheBlock) {
   s.add("a");
   s.add("b");
   s.on_presence("b", leaf(5), true, 0);
-  auto w = wanted_at(t0);
-  auto step = s.schedule(leaf(5), w, t0);
+  auto w = wanted_at(sched_t0);
+  auto step = s.schedule(leaf(5), w, sched_t0);
   EXPECT_EQ(step.request_from, "b");
   EXPECT_FALSE(step.discover);
   EXPECT_FALSE(step.lost);
   EXPECT_TRUE(s.in_flight("b", leaf(5)));
   EXPECT_EQ(w.requested.count("b"), 1u);
   // Requested once: the next round waits for it instead of asking again.
-  auto again = s.schedule(leaf(5), w, t0 + 10ms);
+  auto again = s.schedule(leaf(5), w, sched_t0 + 10ms);
   EXPECT_TRUE(again.request_from.empty());
   EXPECT_TRUE(again.ask_have.empty());
   EXPECT_FALSE(again.discover);
@@ -183,9 +185,9 @@ TEST(PeerSchedulerTest, FasterPeerGetsMoreRequests) {
   measured_peer(s, "fast", 400); // depth 40
   measured_peer(s, "slow", 20);  // depth 4
   std::map<std::string, int> got;
-  std::vector<want_state> wants(60, wanted_at(t0));
+  std::vector<want_state> wants(60, wanted_at(sched_t0));
   for (uint64_t i = 0; i < wants.size(); ++i) {
-    auto step = s.schedule(leaf(i), wants[i], t0);
+    auto step = s.schedule(leaf(i), wants[i], sched_t0);
     if (!step.request_from.empty())
       ++got[step.request_from];
   }
@@ -200,9 +202,9 @@ TEST(PeerSchedulerTest, BetweenEqualDepthsTheFasterPeerLeads) {
   measured_peer(s, "fast", 5000); // both at max_depth
   measured_peer(s, "slow", 1000);
   std::map<std::string, int> got;
-  std::vector<want_state> wants(50, wanted_at(t0));
+  std::vector<want_state> wants(50, wanted_at(sched_t0));
   for (uint64_t i = 0; i < wants.size(); ++i)
-    ++got[s.schedule(leaf(i), wants[i], t0).request_from];
+    ++got[s.schedule(leaf(i), wants[i], sched_t0).request_from];
   // Expected-time balancing gives the 5x faster peer about 5/6 of the
   // requests (41 and 9 with these rates and latencies), not all of them.
   EXPECT_GT(got["fast"], 3 * got["slow"]);
@@ -218,8 +220,8 @@ TEST(PeerSchedulerTest, PenalisedPeerGetsNoRequests) {
   EXPECT_TRUE(s.good_standing(*s.find("bad")));
   EXPECT_EQ(s.penalize("bad"), 3u);
   EXPECT_FALSE(s.good_standing(*s.find("bad")));
-  auto w = wanted_at(t0);
-  auto step = s.schedule(leaf(1), w, t0);
+  auto w = wanted_at(sched_t0);
+  auto step = s.schedule(leaf(1), w, sched_t0);
   EXPECT_TRUE(step.request_from.empty());
   EXPECT_TRUE(step.ask_have.empty());
   EXPECT_TRUE(step.discover); // nobody else: look for providers
@@ -232,8 +234,8 @@ TEST(PeerSchedulerTest, OverpricedPeerIsNotAsked) {
   s.add("cheap");
   s.on_presence("dear", leaf(1), true, 11);
   s.on_presence("cheap", leaf(1), true, 10);
-  auto w = wanted_at(t0);
-  EXPECT_EQ(s.schedule(leaf(1), w, t0).request_from, "cheap");
+  auto w = wanted_at(sched_t0);
+  EXPECT_EQ(s.schedule(leaf(1), w, sched_t0).request_from, "cheap");
   EXPECT_FALSE(s.may_serve(*s.find("dear"), leaf(1)));
   EXPECT_EQ(s.price_of("cheap", leaf(1)), 10u);
   // Another leaf of the tree: priced by the tree's quote.
@@ -244,25 +246,25 @@ TEST(PeerSchedulerTest, UnaskedPeersGetWantHaveAndSilenceStartsALookup) {
   peer_scheduler s;
   s.add("a");
   s.add("b");
-  auto w = wanted_at(t0);
-  auto first = s.schedule(leaf(3), w, t0);
+  auto w = wanted_at(sched_t0);
+  auto first = s.schedule(leaf(3), w, sched_t0);
   EXPECT_EQ(first.ask_have, (std::vector<std::string>{"a", "b"}));
   EXPECT_FALSE(first.discover);
   // Answers pending: nothing new before `silent_after`.
-  auto waiting = s.schedule(leaf(3), w, t0 + 100ms);
+  auto waiting = s.schedule(leaf(3), w, sched_t0 + 100ms);
   EXPECT_TRUE(waiting.ask_have.empty());
   EXPECT_FALSE(waiting.discover);
   EXPECT_FALSE(waiting.lost);
   // Silent for 250 ms: providers are looked up too.
-  EXPECT_TRUE(s.schedule(leaf(3), w, t0 + 250ms).discover);
+  EXPECT_TRUE(s.schedule(leaf(3), w, sched_t0 + 250ms).discover);
 }
 
 TEST(PeerSchedulerTest, UnknownCidIsLostOnceALateLookupFindsNobody) {
   peer_scheduler s;
   auto addr = wire::address{tree_cid(3)};
   auto key = dataset_of(addr);
-  auto w = wanted_at(t0);
-  auto t = t0;
+  auto w = wanted_at(sched_t0);
+  auto t = sched_t0;
   int lookups = 0;
   // Run the lookups the scheduler asks for, each answering in 10 ms with
   // nobody, until it gives up.
@@ -286,38 +288,38 @@ TEST(PeerSchedulerTest, UnknownCidIsLostOnceALateLookupFindsNobody) {
   // Lookups at 0, 0.11, 0.32 and 0.73 s: the fourth started after
   // `give_up_after`, well inside a second.
   EXPECT_EQ(lookups, 4);
-  EXPECT_GE(t - t0, peer_scheduler::give_up_after);
-  EXPECT_LT(t - t0, 1s);
+  EXPECT_GE(t - sched_t0, peer_scheduler::give_up_after);
+  EXPECT_LT(t - sched_t0, 1s);
 }
 
 TEST(PeerSchedulerTest, LeafEveryHolderLacksIsLostAfterAFruitlessLookup) {
   peer_scheduler s;
   s.add("holder");
   s.on_presence("holder", leaf(1), true, 0);
-  auto w = wanted_at(t0);
-  ASSERT_EQ(s.schedule(leaf(7), w, t0).request_from, "holder");
+  auto w = wanted_at(sched_t0);
+  ASSERT_EQ(s.schedule(leaf(7), w, sched_t0).request_from, "holder");
   // DONT_HAVE for the block asked directly: the request is released.
   EXPECT_TRUE(s.on_presence("holder", leaf(7), false, 0));
   w.requested.clear();
   EXPECT_FALSE(s.in_flight("holder", leaf(7)));
   // No lookup yet: look.
-  auto step = s.schedule(leaf(7), w, t0 + 5ms);
+  auto step = s.schedule(leaf(7), w, sched_t0 + 5ms);
   EXPECT_TRUE(step.discover);
   EXPECT_FALSE(step.lost);
-  ASSERT_TRUE(s.begin_lookup(dataset_of(leaf(7)), t0 + 5ms).start);
+  ASSERT_TRUE(s.begin_lookup(dataset_of(leaf(7)), sched_t0 + 5ms).start);
   // While it runs there is no verdict.
-  EXPECT_FALSE(s.schedule(leaf(7), w, t0 + 6ms).lost);
-  s.end_lookup(dataset_of(leaf(7)), 0, t0 + 10ms);
-  EXPECT_TRUE(s.schedule(leaf(7), w, t0 + 11ms).lost);
+  EXPECT_FALSE(s.schedule(leaf(7), w, sched_t0 + 6ms).lost);
+  s.end_lookup(dataset_of(leaf(7)), 0, sched_t0 + 10ms);
+  EXPECT_TRUE(s.schedule(leaf(7), w, sched_t0 + 11ms).lost);
 }
 
 TEST(PeerSchedulerTest, LookupThatDialedSomeoneGivesNoVerdict) {
   peer_scheduler s;
   auto addr = wire::address{tree_cid(4)};
-  auto w = wanted_at(t0);
-  ASSERT_TRUE(s.begin_lookup(dataset_of(addr), t0 + 800ms).start);
-  s.end_lookup(dataset_of(addr), 1, t0 + 810ms);
-  auto step = s.schedule(addr, w, t0 + 900ms);
+  auto w = wanted_at(sched_t0);
+  ASSERT_TRUE(s.begin_lookup(dataset_of(addr), sched_t0 + 800ms).start);
+  s.end_lookup(dataset_of(addr), 1, sched_t0 + 810ms);
+  auto step = s.schedule(addr, w, sched_t0 + 900ms);
   EXPECT_FALSE(step.lost);
   EXPECT_TRUE(step.discover);
 }
@@ -341,29 +343,29 @@ TEST(PeerSchedulerTest, LookupPauseDoublesUpToRediscoverAfter) {
 TEST(PeerSchedulerTest, OneLookupAtATimeAndOneRetryArmed) {
   peer_scheduler s;
   auto key = tree_cid(5);
-  ASSERT_TRUE(s.begin_lookup(key, t0).start);
+  ASSERT_TRUE(s.begin_lookup(key, sched_t0).start);
   // In flight: neither a second lookup nor a retry.
-  auto busy = s.begin_lookup(key, t0 + 1ms);
+  auto busy = s.begin_lookup(key, sched_t0 + 1ms);
   EXPECT_FALSE(busy.start);
   EXPECT_FALSE(busy.retry_after);
-  s.end_lookup(key, 0, t0 + 10ms);
-  auto early = s.begin_lookup(key, t0 + 30ms);
+  s.end_lookup(key, 0, sched_t0 + 10ms);
+  auto early = s.begin_lookup(key, sched_t0 + 30ms);
   EXPECT_FALSE(early.start);
   ASSERT_TRUE(early.retry_after);
   EXPECT_EQ(*early.retry_after, 80ms); // 100 ms after it answered
   // Armed already: no second retry.
-  EXPECT_FALSE(s.begin_lookup(key, t0 + 40ms).retry_after);
+  EXPECT_FALSE(s.begin_lookup(key, sched_t0 + 40ms).retry_after);
   s.retry_due(key);
-  EXPECT_TRUE(s.begin_lookup(key, t0 + 110ms).start);
+  EXPECT_TRUE(s.begin_lookup(key, sched_t0 + 110ms).start);
   // Wanted again long after: starts afresh, without a pause.
-  s.end_lookup(key, 0, t0 + 120ms);
-  EXPECT_TRUE(s.begin_lookup(key, t0 + 120ms + 11s).start);
+  s.end_lookup(key, 0, sched_t0 + 120ms);
+  EXPECT_TRUE(s.begin_lookup(key, sched_t0 + 120ms + 11s).start);
 }
 
 TEST_F(PeerSchedulerOnePeerTest, RequestsTimeOutAfterTheBlockTimeout) {
   ASSERT_NO_FATAL_FAILURE(request());
-  EXPECT_TRUE(s.expire_requests(t0 + 5s, 5s).empty());
-  auto expired = s.expire_requests(t0 + 5s + 1ms, 5s);
+  EXPECT_TRUE(s.expire_requests(sched_t0 + 5s, 5s).empty());
+  auto expired = s.expire_requests(sched_t0 + 5s + 1ms, 5s);
   ASSERT_EQ(expired.size(), 1u);
   EXPECT_EQ(expired[0].first, "p");
   EXPECT_EQ(expired[0].second, leaf(1));
@@ -374,7 +376,7 @@ TEST_F(PeerSchedulerOnePeerTest, RequestsTimeOutAfterTheBlockTimeout) {
   // nor is the copy of a second request that timed out too.
   w.requested.clear(); // as the engine does with an expired request
   ASSERT_NO_FATAL_FAILURE(request());
-  ASSERT_EQ(s.expire_requests(t0 + 11s, 5s).size(), 1u);
+  ASSERT_EQ(s.expire_requests(sched_t0 + 11s, 5s).size(), 1u);
   EXPECT_TRUE(s.forget_cancelled("p", leaf(1)));
   EXPECT_TRUE(s.forget_cancelled("p", leaf(1)));
   EXPECT_FALSE(s.forget_cancelled("p", leaf(1)));
@@ -382,7 +384,7 @@ TEST_F(PeerSchedulerOnePeerTest, RequestsTimeOutAfterTheBlockTimeout) {
 
 TEST_F(PeerSchedulerOnePeerTest, DeliveryMeasuresRateAndLatency) {
   ASSERT_NO_FATAL_FAILURE(request());
-  s.delivered("p", leaf(1), default_block_size, t0 + 10ms);
+  s.delivered("p", leaf(1), default_block_size, sched_t0 + 10ms);
   auto* p = s.find("p");
   EXPECT_NEAR(p->pipe.rate, default_block_size / 0.01, 1);
   EXPECT_NEAR(p->latency, 0.8 * 0.05 + 0.2 * 0.01, 1e-9);
@@ -398,7 +400,7 @@ TEST_F(PeerSchedulerOnePeerTest, InvalidDeliveryMarksThePeerAsLackingTheBlock) {
   EXPECT_FALSE(s.in_flight("p", leaf(1)));
   EXPECT_FALSE(s.has("p", leaf(1)));
   EXPECT_FALSE(s.may_serve(*s.find("p"), leaf(1)));
-  EXPECT_TRUE(s.schedule(leaf(1), w, t0 + 1ms).request_from.empty());
+  EXPECT_TRUE(s.schedule(leaf(1), w, sched_t0 + 1ms).request_from.empty());
 }
 
 TEST_F(PeerSchedulerOnePeerTest, CancelledBlockMayArriveOnce) {
@@ -418,8 +420,8 @@ TEST(PeerSchedulerTest, RememberedCancelsAreBounded) {
   const uint64_t n = peer_scheduler::max_cancelled + 2;
   for (uint64_t i = 0; i < n; ++i) {
     s.on_presence("p", leaf(i), true, 0);
-    auto w = wanted_at(t0);
-    ASSERT_EQ(s.schedule(leaf(i), w, t0).request_from, "p") << i;
+    auto w = wanted_at(sched_t0);
+    ASSERT_EQ(s.schedule(leaf(i), w, sched_t0).request_from, "p") << i;
     ASSERT_TRUE(s.cancel("p", leaf(i))) << i;
   }
   EXPECT_LE(s.find("p")->cancelled.size(), peer_scheduler::max_cancelled + 1);
@@ -432,10 +434,10 @@ TEST(PeerSchedulerTest, RemovedPeerReturnsWhatItOwes) {
   s.add("p");
   s.on_presence("p", leaf(1), true, 0);
   s.on_presence("p", leaf(2), true, 0);
-  auto w1 = wanted_at(t0);
-  auto w2 = wanted_at(t0);
-  ASSERT_EQ(s.schedule(leaf(1), w1, t0).request_from, "p");
-  ASSERT_EQ(s.schedule(leaf(2), w2, t0).request_from, "p");
+  auto w1 = wanted_at(sched_t0);
+  auto w2 = wanted_at(sched_t0);
+  ASSERT_EQ(s.schedule(leaf(1), w1, sched_t0).request_from, "p");
+  ASSERT_EQ(s.schedule(leaf(2), w2, sched_t0).request_from, "p");
   auto owed = s.remove("p");
   EXPECT_EQ(owed.size(), 2u);
   EXPECT_EQ(s.find("p"), nullptr);
@@ -443,18 +445,18 @@ TEST(PeerSchedulerTest, RemovedPeerReturnsWhatItOwes) {
 }
 
 TEST(PeerSchedulerTest, EndGameAsksASecondPeerForTheLastBlocks) {
-  auto w = wanted_at(t0);
+  auto w = wanted_at(sched_t0);
   w.requested.insert("a");
-  EXPECT_FALSE(peer_scheduler::end_game(w, 8, t0 + 500ms));
-  EXPECT_TRUE(peer_scheduler::end_game(w, 8, t0 + 501ms));
-  EXPECT_FALSE(peer_scheduler::end_game(w, 9, t0 + 1s));
+  EXPECT_FALSE(peer_scheduler::end_game(w, 8, sched_t0 + 500ms));
+  EXPECT_TRUE(peer_scheduler::end_game(w, 8, sched_t0 + 501ms));
+  EXPECT_FALSE(peer_scheduler::end_game(w, 9, sched_t0 + 1s));
   w.requested.insert("b");
-  EXPECT_FALSE(peer_scheduler::end_game(w, 2, t0 + 1s));
+  EXPECT_FALSE(peer_scheduler::end_game(w, 2, sched_t0 + 1s));
 }
 
 TEST_F(PeerSchedulerOnePeerTest, StoringWantIsLeftAlone) {
   w.storing = true;
-  auto step = s.schedule(leaf(1), w, t0);
+  auto step = s.schedule(leaf(1), w, sched_t0);
   EXPECT_TRUE(step.request_from.empty());
   EXPECT_FALSE(step.discover);
   EXPECT_FALSE(s.in_flight("p", leaf(1)));
@@ -468,22 +470,22 @@ TEST(PeerSchedulerTest, AHolderDeliveringLatelyIsSlowNotGone) {
   // Said it has blocks of tree 0 but never delivered one: no verdict of
   // being slow.
   s.on_presence("seeder", leaf(0), true, 0);
-  EXPECT_FALSE(s.holder_delivering(a, t0));
-  auto w = wanted_at(t0);
-  ASSERT_EQ(s.schedule(leaf(0), w, t0).request_from, "seeder");
-  s.delivered("seeder", leaf(0), default_block_size, t0 + 30s);
-  EXPECT_TRUE(s.holder_delivering(a, t0 + 20s));
-  EXPECT_FALSE(s.holder_delivering(a, t0 + 31s));    // silent since
-  EXPECT_FALSE(s.holder_delivering(leaf(3, 1), t0)); // not its tree
+  EXPECT_FALSE(s.holder_delivering(a, sched_t0));
+  auto w = wanted_at(sched_t0);
+  ASSERT_EQ(s.schedule(leaf(0), w, sched_t0).request_from, "seeder");
+  s.delivered("seeder", leaf(0), default_block_size, sched_t0 + 30s);
+  EXPECT_TRUE(s.holder_delivering(a, sched_t0 + 20s));
+  EXPECT_FALSE(s.holder_delivering(a, sched_t0 + 31s));    // silent since
+  EXPECT_FALSE(s.holder_delivering(leaf(3, 1), sched_t0)); // not its tree
   // A holder that said it lacks the block does not count.
   s.on_presence("seeder", a, false, 0);
-  EXPECT_FALSE(s.holder_delivering(a, t0));
+  EXPECT_FALSE(s.holder_delivering(a, sched_t0));
   // Nor does a peer that delivered but holds nothing of the tree.
   s.add("third");
   s.on_presence("third", leaf(9, 2), true, 0);
-  auto w2 = wanted_at(t0);
-  ASSERT_EQ(s.schedule(leaf(9, 2), w2, t0).request_from, "third");
-  s.delivered("third", leaf(9, 2), default_block_size, t0 + 40s);
-  EXPECT_FALSE(s.holder_delivering(a, t0));
-  EXPECT_TRUE(s.holder_delivering(leaf(8, 2), t0));
+  auto w2 = wanted_at(sched_t0);
+  ASSERT_EQ(s.schedule(leaf(9, 2), w2, sched_t0).request_from, "third");
+  s.delivered("third", leaf(9, 2), default_block_size, sched_t0 + 40s);
+  EXPECT_FALSE(s.holder_delivering(a, sched_t0));
+  EXPECT_TRUE(s.holder_delivering(leaf(8, 2), sched_t0));
 }

@@ -20,7 +20,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const dht_clock::time_point t0{};
+const dht_clock::time_point store_t0{};
 
 // Unsigned records with random keys: the store does not verify signatures.
 peer_record peer(uint64_t n, uint64_t seq = 1) {
@@ -32,7 +32,7 @@ peer_record peer(uint64_t n, uint64_t seq = 1) {
   return r;
 }
 
-digest256 key(uint64_t n) {
+digest256 provider_key(uint64_t n) {
   return sha256(random_bytes(8, n + 900));
 }
 
@@ -47,94 +47,106 @@ TEST(ProviderStoreTest, ProviderKeyIsSha256OfCidBytes) {
 
 TEST(ProviderStoreTest, AddThenGetReturnsProviders) {
   provider_store s;
-  EXPECT_EQ(s.add(key(1), peer(1), t0), provide_status::added);
-  EXPECT_EQ(s.add(key(1), peer(2), t0 + 1s), provide_status::added);
-  EXPECT_EQ(s.add(key(2), peer(1), t0), provide_status::added);
+  EXPECT_EQ(s.add(provider_key(1), peer(1), store_t0), provide_status::added);
+  EXPECT_EQ(s.add(provider_key(1), peer(2), store_t0 + 1s),
+            provide_status::added);
+  EXPECT_EQ(s.add(provider_key(2), peer(1), store_t0), provide_status::added);
   EXPECT_EQ(s.size(), 2u);
   EXPECT_EQ(s.provider_count(), 3u);
-  auto got = s.get(key(1), t0 + 2s);
+  auto got = s.get(provider_key(1), store_t0 + 2s);
   ASSERT_EQ(got.size(), 2u);
   // Latest expiry first.
   EXPECT_EQ(got[0], peer(2));
   EXPECT_EQ(got[1], peer(1));
-  EXPECT_TRUE(s.get(key(3), t0).empty());
-  EXPECT_EQ(s.get(key(1), t0, 1).size(), 1u);
+  EXPECT_TRUE(s.get(provider_key(3), store_t0).empty());
+  EXPECT_EQ(s.get(provider_key(1), store_t0, 1).size(), 1u);
 }
 
 TEST(ProviderStoreTest, ReprovideRefreshesExpiryAndNewerSeqReplacesRecord) {
   provider_store s;
-  s.add(key(1), peer(1, 5), t0, 10s);
-  EXPECT_EQ(s.add(key(1), peer(1, 5), t0 + 8s, 10s), provide_status::refreshed);
-  EXPECT_EQ(s.get(key(1), t0 + 15s).size(), 1u); // expiry now t0 + 18s
+  s.add(provider_key(1), peer(1, 5), store_t0, 10s);
+  EXPECT_EQ(s.add(provider_key(1), peer(1, 5), store_t0 + 8s, 10s),
+            provide_status::refreshed);
+  EXPECT_EQ(s.get(provider_key(1), store_t0 + 15s).size(),
+            1u); // expiry now store_t0 + 18s
   auto newer = peer(1, 9);
   newer.addrs = {"/ip4/10.9.9.9/tcp/9"};
-  EXPECT_EQ(s.add(key(1), newer, t0 + 9s, 10s), provide_status::refreshed);
-  auto got = s.get(key(1), t0 + 9s);
+  EXPECT_EQ(s.add(provider_key(1), newer, store_t0 + 9s, 10s),
+            provide_status::refreshed);
+  auto got = s.get(provider_key(1), store_t0 + 9s);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0], newer);
-  EXPECT_EQ(s.add(key(1), peer(1, 3), t0 + 9s), provide_status::stale);
-  EXPECT_EQ(s.get(key(1), t0 + 9s)[0], newer);
+  EXPECT_EQ(s.add(provider_key(1), peer(1, 3), store_t0 + 9s),
+            provide_status::stale);
+  EXPECT_EQ(s.get(provider_key(1), store_t0 + 9s)[0], newer);
   EXPECT_EQ(s.provider_count(), 1u);
 }
 
 TEST(ProviderStoreTest, ExpiredProvidersAreHiddenAndSwept) {
   provider_store s;
-  s.add(key(1), peer(1), t0, 10s);
-  s.add(key(1), peer(2), t0, 20s);
-  s.add(key(2), peer(3), t0, 10s);
-  EXPECT_EQ(s.get(key(1), t0 + 10s).size(), 1u); // expiry is exclusive
-  EXPECT_EQ(s.get(key(1), t0 + 9s).size(), 2u);
-  EXPECT_EQ(s.expire(t0 + 10s), 2u);
+  s.add(provider_key(1), peer(1), store_t0, 10s);
+  s.add(provider_key(1), peer(2), store_t0, 20s);
+  s.add(provider_key(2), peer(3), store_t0, 10s);
+  EXPECT_EQ(s.get(provider_key(1), store_t0 + 10s).size(),
+            1u); // expiry is exclusive
+  EXPECT_EQ(s.get(provider_key(1), store_t0 + 9s).size(), 2u);
+  EXPECT_EQ(s.expire(store_t0 + 10s), 2u);
   EXPECT_EQ(s.size(), 1u);
   EXPECT_EQ(s.provider_count(), 1u);
-  EXPECT_EQ(s.expire(t0 + 10s), 0u);
-  EXPECT_EQ(s.expire(t0 + 1h), 1u);
+  EXPECT_EQ(s.expire(store_t0 + 10s), 0u);
+  EXPECT_EQ(s.expire(store_t0 + 1h), 1u);
   EXPECT_EQ(s.size(), 0u);
   EXPECT_EQ(s.provider_count(), 0u);
 }
 
 TEST(ProviderStoreTest, DefaultTtlIs24Hours) {
   provider_store s;
-  s.add(key(1), peer(1), t0);
-  EXPECT_EQ(s.get(key(1), t0 + 24h - 1s).size(), 1u);
-  EXPECT_TRUE(s.get(key(1), t0 + 24h).empty());
+  s.add(provider_key(1), peer(1), store_t0);
+  EXPECT_EQ(s.get(provider_key(1), store_t0 + 24h - 1s).size(), 1u);
+  EXPECT_TRUE(s.get(provider_key(1), store_t0 + 24h).empty());
 }
 
 TEST(ProviderStoreTest, AtMost20ProvidersPerKeyDroppingTheOldestExpiry) {
   provider_store s;
   for (uint64_t i = 0; i < 20; ++i)
-    EXPECT_EQ(s.add(key(1), peer(i), t0 + 1s * i), provide_status::added);
-  EXPECT_EQ(s.get(key(1), t0 + 30s, 100).size(), 20u);
+    EXPECT_EQ(s.add(provider_key(1), peer(i), store_t0 + 1s * i),
+              provide_status::added);
+  EXPECT_EQ(s.get(provider_key(1), store_t0 + 30s, 100).size(), 20u);
   // The 21st replaces peer 0, whose record expires first.
-  EXPECT_EQ(s.add(key(1), peer(100), t0 + 30s), provide_status::added);
-  auto got = s.get(key(1), t0 + 30s, 100);
+  EXPECT_EQ(s.add(provider_key(1), peer(100), store_t0 + 30s),
+            provide_status::added);
+  auto got = s.get(provider_key(1), store_t0 + 30s, 100);
   ASSERT_EQ(got.size(), 20u);
   EXPECT_EQ(got[0], peer(100));
   for (const auto& r : got)
     EXPECT_NE(r, peer(0));
   EXPECT_EQ(s.provider_count(), 20u);
   // A newcomer that would expire before all of them is refused.
-  EXPECT_EQ(s.add(key(1), peer(101), t0, 1s), provide_status::full);
+  EXPECT_EQ(s.add(provider_key(1), peer(101), store_t0, 1s),
+            provide_status::full);
   // Expired entries make room first.
   for (uint64_t i = 200; i < 220; ++i)
-    s.add(key(2), peer(i), t0, 10s);
-  EXPECT_EQ(s.add(key(2), peer(300), t0 + 11s, 1s), provide_status::added);
-  EXPECT_EQ(s.get(key(2), t0 + 11s, 100).size(), 1u);
+    s.add(provider_key(2), peer(i), store_t0, 10s);
+  EXPECT_EQ(s.add(provider_key(2), peer(300), store_t0 + 11s, 1s),
+            provide_status::added);
+  EXPECT_EQ(s.get(provider_key(2), store_t0 + 11s, 100).size(), 1u);
   EXPECT_EQ(s.provider_count(), 21u);
 }
 
 TEST(ProviderStoreTest, RefusesNewKeysBeyondTheLimit) {
   provider_store s{3, 20};
   for (uint64_t i = 0; i < 3; ++i)
-    EXPECT_EQ(s.add(key(i), peer(1), t0, 10s), provide_status::added);
-  EXPECT_EQ(s.add(key(3), peer(1), t0), provide_status::full);
+    EXPECT_EQ(s.add(provider_key(i), peer(1), store_t0, 10s),
+              provide_status::added);
+  EXPECT_EQ(s.add(provider_key(3), peer(1), store_t0), provide_status::full);
   // Known keys still take providers.
-  EXPECT_EQ(s.add(key(0), peer(2), t0), provide_status::added);
+  EXPECT_EQ(s.add(provider_key(0), peer(2), store_t0), provide_status::added);
   EXPECT_EQ(s.size(), 3u);
   // Once swept, expired keys free their slots.
-  s.expire(t0 + 10s);
+  s.expire(store_t0 + 10s);
   EXPECT_EQ(s.size(), 1u);
-  EXPECT_EQ(s.add(key(3), peer(1), t0 + 10s), provide_status::added);
+  EXPECT_EQ(s.add(provider_key(3), peer(1), store_t0 + 10s),
+            provide_status::added);
 }
 
 TEST(ProviderStoreTest, DefaultLimitIs100000Keys) {
@@ -144,8 +156,8 @@ TEST(ProviderStoreTest, DefaultLimitIs100000Keys) {
     digest256 k{};
     for (int b = 0; b < 8; ++b)
       k[b] = static_cast<uint8_t>(i >> (8 * b));
-    ASSERT_EQ(s.add(k, p, t0), provide_status::added);
+    ASSERT_EQ(s.add(k, p, store_t0), provide_status::added);
   }
   EXPECT_EQ(s.size(), 100000u);
-  EXPECT_EQ(s.add(key(1), p, t0), provide_status::full);
+  EXPECT_EQ(s.add(provider_key(1), p, store_t0), provide_status::full);
 }

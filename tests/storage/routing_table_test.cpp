@@ -25,11 +25,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const dht_clock::time_point t0{};
+const dht_clock::time_point table_t0{};
 
 // Records with random public keys. The table does not verify signatures
 // (the codec does), so these need none, which keeps the tests fast.
-peer_record fake_record(uint64_t n, uint64_t seq = 1) {
+peer_record table_record(uint64_t n, uint64_t seq = 1) {
   peer_record r;
   auto b = random_bytes(32, n + 77);
   std::copy(b.begin(), b.end(), r.public_key.begin());
@@ -43,7 +43,7 @@ std::vector<peer_record> records_in_bucket(const node_id& self, int index,
                                            size_t n, uint64_t& counter) {
   std::vector<peer_record> out;
   while (out.size() < n) {
-    auto r = fake_record(counter++);
+    auto r = table_record(counter++);
     if (bucket_index(self, node_id_of(r)) == index)
       out.push_back(r);
   }
@@ -86,29 +86,29 @@ TEST(RoutingTableTest, XorDistanceIsSymmetricAndZeroOnlyForSelf) {
 }
 
 TEST(RoutingTableTest, NodeIdIsSha256OfBinaryPeerId) {
-  auto r = fake_record(1);
+  auto r = table_record(1);
   EXPECT_EQ(node_id_of(r), sha256(r.id().to_bytes()));
   EXPECT_EQ(node_id_of(r.id()), node_id_of(r));
 }
 
 TEST(RoutingTableTest, UpdateAddsNewContactsAndNeverSelf) {
-  auto me = fake_record(0);
+  auto me = table_record(0);
   routing_table t{node_id_of(me)};
-  auto res = t.update(me, t0);
+  auto res = t.update(me, table_t0);
   EXPECT_FALSE(res.inserted);
   EXPECT_EQ(res.status, update_status::ignored);
   EXPECT_EQ(t.size(), 0u);
   for (uint64_t i = 1; i <= 10; ++i) {
-    auto r = t.update(fake_record(i), t0 + 1s * i);
+    auto r = t.update(table_record(i), table_t0 + 1s * i);
     EXPECT_TRUE(r.inserted);
     EXPECT_EQ(r.status, update_status::added);
     EXPECT_FALSE(r.ping_candidate);
   }
   EXPECT_EQ(t.size(), 10u);
-  auto c = t.find(node_id_of(fake_record(3)));
+  auto c = t.find(node_id_of(table_record(3)));
   ASSERT_TRUE(c);
-  EXPECT_EQ(c->record, fake_record(3));
-  EXPECT_EQ(c->last_seen, t0 + 3s);
+  EXPECT_EQ(c->record, table_record(3));
+  EXPECT_EQ(c->last_seen, table_t0 + 3s);
   EXPECT_EQ(c->failures, 0u);
   EXPECT_FALSE(t.contains(node_id_of(me)));
 }
@@ -119,8 +119,8 @@ TEST(RoutingTableTest, KnownContactMovesToMostRecentlySeenEnd) {
   auto rs = records_in_bucket(self, 0, 3, counter);
   routing_table t{self};
   for (size_t i = 0; i < rs.size(); ++i)
-    t.update(rs[i], t0 + 1s * i);
-  auto res = t.update(rs[0], t0 + 10s);
+    t.update(rs[i], table_t0 + 1s * i);
+  auto res = t.update(rs[0], table_t0 + 10s);
   EXPECT_TRUE(res.inserted);
   EXPECT_EQ(res.status, update_status::refreshed);
   auto all = t.all();
@@ -128,20 +128,20 @@ TEST(RoutingTableTest, KnownContactMovesToMostRecentlySeenEnd) {
   EXPECT_EQ(all[0].id, node_id_of(rs[1]));
   EXPECT_EQ(all[1].id, node_id_of(rs[2]));
   EXPECT_EQ(all[2].id, node_id_of(rs[0]));
-  EXPECT_EQ(all[2].last_seen, t0 + 10s);
+  EXPECT_EQ(all[2].last_seen, table_t0 + 10s);
 }
 
 TEST(RoutingTableTest, RecordIsReplacedOnlyByANewerSeq) {
   routing_table t{zero_id()};
-  auto r5 = fake_record(1, 5);
-  t.update(r5, t0);
-  auto r3 = fake_record(1, 3);
+  auto r5 = table_record(1, 5);
+  t.update(r5, table_t0);
+  auto r3 = table_record(1, 3);
   r3.addrs = {"/ip4/6.6.6.6/udp/1"};
-  t.update(r3, t0 + 1s);
+  t.update(r3, table_t0 + 1s);
   EXPECT_EQ(t.find(node_id_of(r5))->record, r5);
-  auto r9 = fake_record(1, 9);
+  auto r9 = table_record(1, 9);
   r9.addrs = {"/ip4/9.9.9.9/udp/9"};
-  t.update(r9, t0 + 2s);
+  t.update(r9, table_t0 + 2s);
   EXPECT_EQ(t.find(node_id_of(r5))->record, r9);
   EXPECT_EQ(t.size(), 1u);
 }
@@ -152,8 +152,8 @@ TEST(RoutingTableTest, FullBucketReturnsLeastRecentlySeenAsPingCandidate) {
   auto rs = records_in_bucket(self, 0, 6, counter);
   routing_table t{self, 4};
   for (size_t i = 0; i < 4; ++i)
-    EXPECT_TRUE(t.update(rs[i], t0 + 1s * i).inserted);
-  auto res = t.update(rs[4], t0 + 5s);
+    EXPECT_TRUE(t.update(rs[i], table_t0 + 1s * i).inserted);
+  auto res = t.update(rs[4], table_t0 + 5s);
   EXPECT_FALSE(res.inserted);
   EXPECT_EQ(res.status, update_status::pending);
   ASSERT_TRUE(res.ping_candidate);
@@ -165,14 +165,14 @@ TEST(RoutingTableTest, FullBucketReturnsLeastRecentlySeenAsPingCandidate) {
   EXPECT_EQ(t.replacement_count(), 1u);
   // The candidate answers the ping: it becomes most recently seen, and the
   // next newcomer names the next oldest contact.
-  t.update(rs[0], t0 + 6s);
-  auto next = t.update(rs[5], t0 + 7s);
+  t.update(rs[0], table_t0 + 6s);
+  auto next = t.update(rs[5], table_t0 + 7s);
   ASSERT_TRUE(next.ping_candidate);
   EXPECT_EQ(next.ping_candidate->id, node_id_of(rs[1]));
   EXPECT_EQ(t.replacement_count(), 2u);
   // Other buckets are unaffected.
   auto other = records_in_bucket(self, 1, 1, counter);
-  EXPECT_TRUE(t.update(other[0], t0 + 8s).inserted);
+  EXPECT_TRUE(t.update(other[0], table_t0 + 8s).inserted);
 }
 
 TEST(RoutingTableTest, ThreeFailuresEvictAndPromoteNewestReplacement) {
@@ -180,17 +180,17 @@ TEST(RoutingTableTest, ThreeFailuresEvictAndPromoteNewestReplacement) {
   uint64_t counter = 0;
   auto rs = records_in_bucket(self, 0, 4, counter);
   routing_table t{self, 2};
-  t.update(rs[0], t0);
-  t.update(rs[1], t0 + 1s);
-  t.update(rs[2], t0 + 2s); // replacement
-  t.update(rs[3], t0 + 3s); // newest replacement
+  t.update(rs[0], table_t0);
+  t.update(rs[1], table_t0 + 1s);
+  t.update(rs[2], table_t0 + 2s); // replacement
+  t.update(rs[3], table_t0 + 3s); // newest replacement
   auto a = node_id_of(rs[0]);
   t.failed(a);
   t.failed(a);
   ASSERT_TRUE(t.contains(a));
   EXPECT_EQ(t.find(a)->failures, 2u);
   // An answer resets the count.
-  t.update(rs[0], t0 + 4s);
+  t.update(rs[0], table_t0 + 4s);
   EXPECT_EQ(t.find(a)->failures, 0u);
   t.failed(a);
   t.failed(a);
@@ -207,13 +207,13 @@ TEST(RoutingTableTest, ThreeFailuresEvictAndPromoteNewestReplacement) {
 
 TEST(RoutingTableTest, EvictionWithoutReplacementShrinksTheBucket) {
   routing_table t{zero_id()};
-  auto r = fake_record(1);
-  t.update(r, t0);
+  auto r = table_record(1);
+  t.update(r, table_t0);
   for (int i = 0; i < 3; ++i)
     t.failed(node_id_of(r));
   EXPECT_EQ(t.size(), 0u);
   // Failures of unknown IDs and of self are ignored.
-  t.failed(node_id_of(fake_record(2)));
+  t.failed(node_id_of(table_record(2)));
   t.failed(zero_id());
   EXPECT_EQ(t.size(), 0u);
 }
@@ -223,9 +223,9 @@ TEST(RoutingTableTest, FailedReplacementIsDroppedAtOnce) {
   uint64_t counter = 0;
   auto rs = records_in_bucket(self, 0, 3, counter);
   routing_table t{self, 1};
-  t.update(rs[0], t0);
-  t.update(rs[1], t0 + 1s);
-  t.update(rs[2], t0 + 2s);
+  t.update(rs[0], table_t0);
+  t.update(rs[1], table_t0 + 1s);
+  t.update(rs[2], table_t0 + 2s);
   EXPECT_EQ(t.replacement_count(), 2u);
   t.failed(node_id_of(rs[2]));
   EXPECT_EQ(t.replacement_count(), 1u);
@@ -240,7 +240,7 @@ TEST(RoutingTableTest, RemovePromotesReplacementAndForgetsCachedEntries) {
   auto rs = records_in_bucket(self, 3, 4, counter);
   routing_table t{self, 2};
   for (size_t i = 0; i < rs.size(); ++i)
-    t.update(rs[i], t0 + 1s * i);
+    t.update(rs[i], table_t0 + 1s * i);
   t.remove(node_id_of(rs[2])); // cached
   EXPECT_EQ(t.replacement_count(), 1u);
   t.remove(node_id_of(rs[1]));
@@ -258,10 +258,10 @@ TEST(RoutingTableTest, ReplacementCacheIsBoundedAndKeepsTheNewest) {
   auto rs = records_in_bucket(self, 0, 7, counter);
   routing_table t{self, 1, 3, 3};
   for (size_t i = 0; i < rs.size(); ++i)
-    t.update(rs[i], t0 + 1s * i);
+    t.update(rs[i], table_t0 + 1s * i);
   EXPECT_EQ(t.replacement_count(), 3u);
   // A replacement heard from again moves to the newest end.
-  t.update(rs[4], t0 + 10s);
+  t.update(rs[4], table_t0 + 10s);
   for (int i = 0; i < 3; ++i)
     t.failed(node_id_of(rs[0]));
   EXPECT_TRUE(t.contains(node_id_of(rs[4])));
@@ -278,14 +278,14 @@ TEST(RoutingTableTest, ClosestMatchesBruteForceOver500RandomIds) {
   auto self = sha256(std::string_view{"self"});
   std::vector<peer_record> rs;
   for (uint64_t i = 0; i < 500; ++i)
-    rs.push_back(fake_record(1000 + i));
+    rs.push_back(table_record(1000 + i));
   // Large buckets: every ID fits, so `closest` must match a sort of all 500.
   routing_table big{self, 500};
   // Classic k: `closest` must match a sort of what the table holds.
   routing_table small{self, 16};
   for (const auto& r : rs) {
-    big.update(r, t0);
-    small.update(r, t0);
+    big.update(r, table_t0);
+    small.update(r, table_t0);
   }
   ASSERT_EQ(big.size(), 500u);
   ASSERT_LT(small.size(), 500u);
@@ -317,7 +317,7 @@ TEST(RoutingTableTest, AllListsEveryContactOnceInBucketOrder) {
   auto self = sha256(std::string_view{"self"});
   routing_table t{self};
   for (uint64_t i = 0; i < 300; ++i)
-    t.update(fake_record(i), t0 + 1s * i);
+    t.update(table_record(i), table_t0 + 1s * i);
   auto all = t.all();
   ASSERT_EQ(all.size(), t.size());
   std::set<node_id> ids;

@@ -32,7 +32,7 @@ using cairn::test::random_bytes;
 
 namespace {
 
-constexpr uint64_t ttl = 1000;
+constexpr uint64_t verify_ttl = 1000;
 constexpr uint64_t now = 5000;
 
 std::string key_of(const cid& id) {
@@ -51,7 +51,7 @@ protected:
   void SetUp() override {
     lmdb_options o;
     o.path = dir_.file("store");
-    o.block_ttl = std::chrono::seconds{ttl};
+    o.block_ttl = std::chrono::seconds{verify_ttl};
     o.initial_map_size = uint64_t{64} << 20;
     auto st = lmdb_store::open(o);
     ASSERT_OK(st);
@@ -188,7 +188,7 @@ TEST_F(StoreVerifyTest, StoreOperationsLeaveTheStoreClean) {
   auto r = verify();
   EXPECT_TRUE(r.clean()) << lines(r);
   // Everything expires.
-  ASSERT_OK(st_->expire(now + 10 * ttl));
+  ASSERT_OK(st_->expire(now + 10 * verify_ttl));
   r = verify();
   EXPECT_TRUE(r.clean()) << lines(r);
   EXPECT_EQ(r.blocks, 0u);
