@@ -21,6 +21,7 @@
 #include <caf/scoped_actor.hpp>
 #include <gtest/gtest.h>
 
+#include "actors/actor_test_config.hpp"
 #include "actors/peer_listener.hpp"
 #include "actors/peer_session.hpp"
 #include "messages/error.hpp"
@@ -33,15 +34,6 @@ using namespace cairn;
 using namespace std::chrono_literals;
 
 namespace {
-
-struct io_config : caf::actor_system_config {
-  io_config() {
-    register_types(*this);
-    load<caf::io::middleman>();
-    set("scheduler.max-threads", size_t{2});
-    set("logger.console", caf::atom("none"));
-  }
-};
 
 // A raw TCP client that speaks bytes, not the protocol.
 class raw_client {
@@ -344,7 +336,7 @@ protected:
   }
 
   test::temp_dir dir_;
-  io_config cfg_;
+  test::actor_test_config cfg_;
   std::unique_ptr<caf::actor_system> sys_;
   std::unique_ptr<caf::scoped_actor> self_;
   session_owner_actor owner_;

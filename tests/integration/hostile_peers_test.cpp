@@ -119,7 +119,9 @@ TEST(HostilePeersTest, MemoryOfPreHandshakeConnectionsComesBackAfterThey) {
       held.push_back(fd);
     }
     EXPECT_TRUE(eventually(
-      [&] { return metric_value(a.proc, "cairn_peer_handshakes_pending") == 500; },
+      [&] {
+        return metric_value(a.proc, "cairn_peer_handshakes_pending") == 500;
+      },
       10s))
       << metric_value(a.proc, "cairn_peer_handshakes_pending") << " pending";
     with[b] = rss_anon_kib(a.proc.pid());
@@ -128,10 +130,12 @@ TEST(HostilePeersTest, MemoryOfPreHandshakeConnectionsComesBackAfterThey) {
     // The burst is over once no handshake has been pending for the 10 s
     // handshake timeout and a second: the listener trims the heap then.
     EXPECT_TRUE(eventually(
-      [&] { return metric_value(a.proc, "cairn_peer_heap_trims_total") == b + 1; },
+      [&] {
+        return metric_value(a.proc, "cairn_peer_heap_trims_total") == b + 1;
+      },
       25s))
-      << "burst " << b << ": " << metric_value(a.proc, "cairn_peer_heap_trims_total")
-      << " trims";
+      << "burst " << b << ": "
+      << metric_value(a.proc, "cairn_peer_heap_trims_total") << " trims";
     after[b] = rss_anon_kib(a.proc.pid());
     std::cout << "[  info    ] RssAnon before " << before << " KiB, with "
               << "500 pre-handshake connections " << with[b]
