@@ -55,11 +55,13 @@ caf::error frame_reader::feed(const uint8_t* data, size_t n) {
     }
     auto k = std::min(n, body_size_ - body_.size());
     if (body_.capacity() < body_.size() + k) {
-      // Grow with the bytes that arrived (geometrically, so O(n) in total),
-      // never past the announced size: a peer that announces 4 MiB and sends
-      // one byte costs us one small buffer, not 4 MiB.
-      size_t want =
-        std::max({body_.size() + k, 2 * body_.capacity(), size_t{4096}});
+      // Grow to `body_growth` times the bytes that arrived, never past the
+      // announced size: a frame that comes in a few reads (a 1 MiB delivery
+      // in 256 KiB reads) is one allocation, not one copy per doubling, and
+      // a peer that announces 4 MiB and sends one byte costs us one small
+      // buffer, not 4 MiB.
+      size_t want = std::max({frame_body_growth * (body_.size() + k),
+                              2 * body_.capacity(), size_t{4096}});
       body_.reserve(std::min(want, body_size_));
     }
     body_.insert(body_.end(), data, data + k);

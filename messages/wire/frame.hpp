@@ -19,6 +19,10 @@ constexpr size_t max_frame_size = 4 << 20;
 /// Size of the big-endian length header that precedes every payload.
 constexpr size_t frame_header_size = 4;
 
+/// The buffer of a frame being assembled holds at most this many times the
+/// bytes of it that arrived (at least 4 KiB, never more than announced).
+constexpr size_t frame_body_growth = 8;
+
 /// Writes `n` as the 4-byte big-endian frame header at `out`.
 inline void store_frame_length(uint8_t* out, size_t n) {
   for (size_t i = 0; i < frame_header_size; ++i)
@@ -44,12 +48,15 @@ bytes encode_frame(byte_view payload);
 /// Memory: headers are checked the moment their fourth byte arrives, so an
 /// oversized frame fails before any of its body is buffered, and the frame
 /// being assembled never holds more than `max_frame_size` bytes (its buffer
-/// grows with the bytes that arrive, not with the announced length). Complete
+/// grows with the bytes that arrive, to `frame_body_growth` times them, not
+/// with the announced length). Complete
 /// payloads wait in a queue until popped; drain `next()` after each `feed` to
 /// keep at most one partial frame plus one read's worth of frames.
 ///
 /// Cost: every payload byte is copied once, from the fed buffer into the
-/// payload that `next()` hands out by move; there is no re-scanning or
+/// payload that `next()` hands out by move (a frame that arrives in reads of
+/// at least 1/`frame_body_growth` of it is never moved to a larger buffer
+/// on the way); there is no re-scanning or
 /// compaction of a shared buffer, so large (64 KiB–4 MiB) frames cost O(n).
 ///
 /// Not thread-safe: one reader belongs to one session (actor).
@@ -81,6 +88,9 @@ public:
 
   /// Bytes held: complete payloads not yet popped plus the partial frame.
   size_t buffered() const { return queued_bytes_ + header_len_ + body_.size(); }
+
+  /// Bytes allocated for the partial frame (for tests).
+  size_t reserved() const { return body_.capacity(); }
 
 private:
   caf::error fail(caf::error err);

@@ -206,3 +206,37 @@ TEST(WireFrameTest, BuffersOnlyWhatArrived) {
   EXPECT_EQ(r.buffered(), 5u);
   EXPECT_FALSE(r.next());
 }
+
+TEST(WireFrameTest, BufferGrowsWithWhatArrivedNotWithTheHeader) {
+  frame_reader r;
+  ASSERT_OK(r.feed(header(max_frame_size)));
+  auto part = random_bytes(1000, 7);
+  ASSERT_OK(r.feed(part));
+  // One small buffer for a peer that announces 4 MiB and sends 1000 bytes.
+  EXPECT_LE(r.reserved(), wire::frame_body_growth * part.size());
+  for (int i = 0; i < 64; ++i) {
+    ASSERT_OK(r.feed(part));
+    EXPECT_LE(r.reserved(),
+              wire::frame_body_growth * (part.size() * (i + 2)) + 4096);
+  }
+}
+
+TEST(WireFrameTest, FrameInLargeReadsIsBufferedInOneAllocation) {
+  // A 1 MiB delivery read 256 KiB at a time: the first read reserves the
+  // whole frame, so its bytes are never moved to a larger buffer.
+  frame_reader r;
+  auto payload = random_bytes(1024 * 1024 + 300, 8);
+  auto stream = encode_frame(payload);
+  size_t chunk = 256 * 1024;
+  ASSERT_OK(r.feed(stream.data(), chunk));
+  EXPECT_EQ(r.reserved(), payload.size());
+  for (size_t off = chunk; off < stream.size(); off += chunk) {
+    ASSERT_OK(
+      r.feed(stream.data() + off, std::min(chunk, stream.size() - off)));
+    if (r.buffered() < payload.size())
+      EXPECT_EQ(r.reserved(), payload.size());
+  }
+  auto got = drain(r);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], payload);
+}
