@@ -160,21 +160,31 @@ void discover(engine_ptr self, const wire::address& addr) {
     .then(
       [self, key, done](std::vector<std::string>& records) {
         auto& st = self->state;
-        size_t dialed = 0;
+        std::map<std::string, std::vector<std::string>> fresh;
+        size_t connected = 0;
         for (auto& text : records) {
           auto rec = peer_record::from_text(text);
           if (!rec)
             continue;
           auto id = rec->id().to_string();
-          if (id == st.cfg.session.key->peer_id().to_string() ||
-              st.peers.count(id) > 0)
+          if (id == st.cfg.session.key->peer_id().to_string())
             continue;
+          if (st.peers.count(id) > 0 || st.dialing.count(id) > 0)
+            ++connected;
+          else
+            fresh.emplace(id, rec->addrs);
+        }
+        std::vector<std::string> ids;
+        for (auto& [id, addrs] : fresh)
+          ids.push_back(id);
+        auto chosen = storage::choose_dials(
+          std::move(ids), connected, st.cfg.max_dials_per_lookup, st.dial_rng);
+        for (auto& id : chosen) {
           spdlog::info("engine: dialing provider {} of {}", id,
                        key.to_string());
-          dial(self, id, rec->addrs);
-          ++dialed;
+          dial(self, id, fresh[id]);
         }
-        done(dialed);
+        done(chosen.size());
       },
       [key, done](caf::error& err) {
         spdlog::debug("engine: discovery of {} failed: {}", key.to_string(),

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -77,6 +78,9 @@ struct engine_config {
   /// Connected peers at most: a newcomer beyond them takes the place of the
   /// least useful peer (`storage::choose_eviction`), or is refused.
   uint32_t max_peers = 160;
+  /// Providers of a dataset a lookup dials at most, counting those already
+  /// connected (`storage::choose_dials`); 0: every one found.
+  uint32_t max_dials_per_lookup = 8;
   /// When peers this engine dialed are dialed again after their session is
   /// lost.
   storage::redial_policy redial;
@@ -133,6 +137,9 @@ struct engine_state {
   std::map<wire::address, pending_want> pending;
   /// Which peer gets which request, per-peer statistics, provider lookups.
   storage::peer_scheduler sched;
+  /// Picks the providers dialed when a lookup finds more than
+  /// `max_dials_per_lookup`.
+  std::minstd_rand dial_rng{std::random_device{}()};
   /// Wants that every known holder lacks: failed by the next `lost_atom`.
   std::vector<wire::address> lost;
   /// Wants to send per peer, flushed at the end of each handler, except

@@ -135,6 +135,12 @@ struct peer_session_state {
   std::shared_ptr<storage::inbound_gate> inbound;
   /// The socket is not read (`halt`) for the download budget or the gate.
   bool read_halted = false;
+  /// Reads are wide (blocks flow) or narrow (a quiet link), and when a read
+  /// last filled its buffer.
+  bool wide_reads = false;
+  std::chrono::steady_clock::time_point last_full_read{};
+  /// Capacity of CAF's read buffer as the last read arrived in it.
+  size_t read_capacity = 0;
   /// The earliest budget wake-up scheduled, if any.
   std::optional<std::chrono::steady_clock::time_point> wake_at;
   /// Frames held for `cfg.link_latency`; a `flush_atom` for the head is
@@ -159,6 +165,8 @@ struct peer_session_state {
     out.emplace_back("budget_held_bytes",
                      static_cast<double>(budget_held_bytes));
     out.emplace_back("held_frames", static_cast<double>(held.size()));
+    out.emplace_back("wide_reads", wide_reads ? 1.0 : 0.0);
+    out.emplace_back("read_buffer_bytes", static_cast<double>(read_capacity));
     if (inbound) {
       out.emplace_back("unhandled_bytes", static_cast<double>(inbound->held()));
       out.emplace_back("unhandled_peak", static_cast<double>(inbound->peak()));

@@ -93,6 +93,9 @@ struct sim_agent_state {
   std::map<uint32_t, sim_node> nodes;
   /// Set by `stop_atom`: the agent quits once every store closed.
   bool stopping = false;
+  /// Downloads started and not ended; the heap is trimmed a while after
+  /// the last one ends.
+  size_t downloads_running = 0;
 };
 
 /// The agent of `cairn-sim` (README "cairn-sim"): hosts nodes as values in

@@ -250,6 +250,10 @@ void define_flags(CLI::App& app, node_options& o) {
         "Connected peers at most; a newcomer beyond them replaces the least "
         "useful peer, or is refused if every peer has requests of ours in "
         "flight");
+  plain("max-dials-per-lookup", o.max_dials_per_lookup,
+        "Providers of a dataset one provider lookup dials at most, those "
+        "already connected included (a random choice of the others); 0: all")
+    ->check(CLI::Range(0u, 100000u));
   plain("fd-reserve", o.fd_reserve,
         "File descriptors kept for the API and the store: accepting peer "
         "connections pauses when all but these are open (at most half of "

@@ -44,6 +44,9 @@ struct node_options {
   uint32_t block_maintenance_batch = 1000;
   /// Connected peers at most.
   uint32_t max_peers = 160;
+  /// Providers of a dataset one provider lookup dials at most, those
+  /// already connected included (a random choice of the others); 0: all.
+  uint32_t max_dials_per_lookup = 8;
   /// File descriptors (of RLIMIT_NOFILE) kept for the API, the store and
   /// outgoing connections: accepting peer connections pauses when all but
   /// these are open. At most half the limit is kept.

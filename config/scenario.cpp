@@ -23,6 +23,7 @@ const std::set<std::string> group_node_keys = {
   "block-maintenance-interval",
   "block-maintenance-batch",
   "max-peers",
+  "max-dials-per-lookup",
   "max-upload-rate",
   "max-download-rate",
   "price-per-byte",

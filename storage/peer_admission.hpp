@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -131,6 +132,28 @@ struct peer_usefulness {
 /// in flight or is being served: then the newcomer is refused.
 std::optional<std::string>
 choose_eviction(const std::vector<peer_usefulness>& peers);
+
+/// Which of the providers a lookup found to dial, so that a download works
+/// with a bounded set of peers (as a Bitswap session or a libtorrent torrent
+/// does) instead of dialing every provider it is told of: `providers` are
+/// the providers found that we are neither connected to nor dialing,
+/// `connected` the number found that we are. Those connected count first
+/// against `max_dials` (`--max-dials-per-lookup`); of the rest, a random
+/// choice (`rng`), so that downloaders told of the same providers spread
+/// over them instead of all dialing the first few. 0: dial every one.
+template <class Rng>
+std::vector<std::string> choose_dials(std::vector<std::string> providers,
+                                      size_t connected, size_t max_dials,
+                                      Rng& rng) {
+  if (max_dials == 0)
+    return providers;
+  auto room = max_dials > connected ? max_dials - connected : 0;
+  if (providers.size() > room) {
+    std::shuffle(providers.begin(), providers.end(), rng);
+    providers.resize(room);
+  }
+  return providers;
+}
 
 /// When to dial a lost peer again.
 struct redial_policy {

@@ -145,8 +145,9 @@ public:
   void send_sealed(const wire::message& m) { send_sealed(wire::encode(m)); }
 
   // The next message from the node, opened and decoded.
-  std::optional<wire::message> recv_message() {
-    auto f = recv_frame();
+  std::optional<wire::message>
+  recv_message(std::chrono::milliseconds within = 3000ms) {
+    auto f = recv_frame(within);
     if (!f || rx_.open(f->data(), f->size()))
       return std::nullopt;
     f->resize(f->size() - noise::tag_size);
@@ -174,13 +175,13 @@ public:
   const bytes& sent() const { return log_; }
 
 private:
-  std::optional<bytes> recv_frame() {
-    auto header = sock_.recv_exact(wire::frame_header_size);
+  std::optional<bytes> recv_frame(std::chrono::milliseconds within = 3000ms) {
+    auto header = sock_.recv_exact(wire::frame_header_size, within);
     if (!header)
       return std::nullopt;
     size_t n = (size_t{(*header)[0]} << 24) | (size_t{(*header)[1]} << 16) |
                (size_t{(*header)[2]} << 8) | size_t{(*header)[3]};
-    return sock_.recv_exact(n);
+    return sock_.recv_exact(n, within);
   }
 
   raw_client sock_;
@@ -660,4 +661,56 @@ TEST_F(PeerSessionTest, FastPeerIsReadNoFasterThanTheOwnerHandlesItsBlocks) {
       ASSERT_EQ(e.kind, event::none) << e.reason;
   }
   EXPECT_EQ(received, total);
+}
+
+TEST_F(PeerSessionTest, ReadsWidenWhileBlocksFlowAndNarrowWhenQuiet) {
+  auto c = config(key_a_);
+  c.keepalive_interval = 100ms;
+  c.idle_timeout = 2000ms;
+  noise_client peer{start_second_listener(c)};
+  ASSERT_TRUE(peer.handshake());
+  peer.authenticate(*key_b_, *key_b_);
+  auto up = next_event();
+  ASSERT_EQ(up.kind, event::up) << up.reason;
+  auto session = up.info.session;
+  // The named gauge of A's session.
+  auto gauge = [&](const std::string& name) {
+    double out = -1;
+    (*self_)
+      ->request(session, 3s, status_atom::value)
+      .receive(
+        [&](const actor_status& s) {
+          for (auto& [k, v] : s.gauges)
+            if (k == name)
+              out = v;
+        },
+        [&](caf::error& err) { ADD_FAILURE() << describe(err); });
+    return out;
+  };
+  // Answers A's PINGs for `d`, saying nothing else.
+  auto answer_pings = [&](std::chrono::milliseconds d) {
+    auto until = std::chrono::steady_clock::now() + d;
+    while (std::chrono::steady_clock::now() < until) {
+      auto m = peer.recv_message(500ms);
+      if (m && std::holds_alternative<wire::ping>(*m))
+        peer.send_sealed(wire::pong{std::get<wire::ping>(*m).nonce});
+    }
+  };
+  answer_pings(300ms);
+  EXPECT_EQ(gauge("wide_reads"), 0.0);
+  EXPECT_LE(gauge("read_buffer_bytes"), 8192.0);
+  // A block of 1 MiB: reads fill the narrow buffer, and widen.
+  auto data = std::make_shared<const bytes>(size_t{1} << 20, uint8_t{0x5a});
+  wire::block_delivery bd;
+  bd.blocks.push_back(
+    {cid::of(multicodec::codex_block, byte_view{*data}), data, std::nullopt});
+  peer.send_sealed(wire::message{bd});
+  auto e = next_event();
+  ASSERT_EQ(e.kind, event::msg) << e.reason;
+  EXPECT_EQ(gauge("wide_reads"), 1.0);
+  EXPECT_GT(gauge("read_buffer_bytes"), 8192.0);
+  // Quiet again (PINGs and PONGs only): narrow, and the wide buffer freed.
+  answer_pings(600ms);
+  EXPECT_EQ(gauge("wide_reads"), 0.0);
+  EXPECT_LE(gauge("read_buffer_bytes"), 8192.0);
 }

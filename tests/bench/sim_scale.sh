@@ -15,7 +15,9 @@
 #   one done, from report.json (each download's `at` + `seconds`), with
 #   their median and the agent's CPU-seconds for the whole run (start-up
 #   included; sampled from /proc until it exits, so it misses at most
-#   0.2 s of its shutdown). A run where a download did not complete counts
+#   0.2 s of its shutdown), its peak RssAnon (every 0.2 s) and its peak of
+#   open descriptors (every second; about two per peer session, both ends
+#   being in the agent). A run where a download did not complete counts
 #   as failed and prints why.
 #
 # Usage: tests/bench/sim_scale.sh [BUILD_DIR]        (default: build)
@@ -63,12 +65,18 @@ run_scenario() {
 }
 
 # wait_run: waits for the run and the agent; sets agent_ticks to the
-# agent's last CPU ticks seen.
+# agent's last CPU ticks seen, peak_anon to its largest RssAnon (KiB) and
+# peak_fds to its most open descriptors (read every second).
 wait_run() {
-  local t
-  agent_ticks=0
+  local t a i=0
+  agent_ticks=0 peak_anon=0 peak_fds=0
   while kill -0 "$agent_pid" 2>/dev/null; do
     t=$(ticks "$agent_pid" 2>/dev/null) && agent_ticks=$t
+    a=$(status "$agent_pid" RssAnon 2>/dev/null) && ((a > peak_anon)) && peak_anon=$a
+    if ((i++ % 5 == 0)); then
+      t=$(ls "/proc/$agent_pid/fd" 2>/dev/null | wc -l)
+      ((t > peak_fds)) && peak_fds=$t
+    fi
     sleep 0.2
   done
   wait "$run_pid" || true
@@ -154,7 +162,7 @@ TOML
   run_scenario "$tmp/spread.toml"
   wait_run
   keep "spread-$n"
-  line=$(python3 - "$tmp/out/report.json" "$agent_ticks" "$hz" <<'PY'
+  line=$(python3 - "$tmp/out/report.json" "$agent_ticks" "$hz" "$peak_anon" "$peak_fds" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 ds = j["downloads"]
@@ -166,7 +174,8 @@ hops = sorted(h for d in ds for h in d.get("dht_hops", []))
 cpu = int(sys.argv[2]) / int(sys.argv[3])
 out = (f"{len(done)}/{len(ds)} done, start-up {j['startup_seconds']:.2f} s, "
        f"spread {ends[-1] if ends else 0:.2f} s (median {med:.2f} s), "
-       f"agent {cpu:.1f} CPU-s")
+       f"agent {cpu:.1f} CPU-s, peak RssAnon {int(sys.argv[4]) / 1024:.0f} MiB, "
+       f"peak fds {sys.argv[5]}")
 if hops:
     out += f", DHT hops median {hops[len(hops) // 2]} max {hops[-1]}"
 if len(done) != len(ds):

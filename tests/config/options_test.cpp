@@ -49,6 +49,7 @@ const std::vector<std::string> all_flags{
   "block-maintenance-interval",
   "block-maintenance-batch",
   "max-peers",
+  "max-dials-per-lookup",
   "max-upload-rate",
   "max-download-rate",
   "fd-reserve",
@@ -96,6 +97,7 @@ void expect_defaults(const node_options& o) {
   EXPECT_EQ(o.block_maintenance_interval, d.block_maintenance_interval);
   EXPECT_EQ(o.block_maintenance_batch, d.block_maintenance_batch);
   EXPECT_EQ(o.max_peers, d.max_peers);
+  EXPECT_EQ(o.max_dials_per_lookup, d.max_dials_per_lookup);
   EXPECT_EQ(o.fd_reserve, d.fd_reserve);
   EXPECT_EQ(o.log_level, d.log_level);
   EXPECT_EQ(o.metrics, d.metrics);
@@ -678,6 +680,7 @@ TEST_F(OptionsTest, EveryFlagHasAnEnvVar) {
     {"block-maintenance-interval", "2m"},
     {"block-maintenance-batch", "5"},
     {"max-peers", "4"},
+    {"max-dials-per-lookup", "12"},
     {"max-upload-rate", "3MB"},
     {"max-download-rate", "2MiB"},
     {"fd-reserve", "9"},
@@ -713,6 +716,7 @@ TEST_F(OptionsTest, EveryFlagHasAnEnvVar) {
   EXPECT_EQ(o.block_maintenance_interval, std::chrono::seconds{120});
   EXPECT_EQ(o.block_maintenance_batch, 5u);
   EXPECT_EQ(o.max_peers, 4u);
+  EXPECT_EQ(o.max_dials_per_lookup, 12u);
   EXPECT_EQ(o.max_upload_rate, uint64_t{3000000});
   EXPECT_EQ(o.max_download_rate, uint64_t{2} << 20);
   EXPECT_EQ(o.fd_reserve, 9u);

@@ -1,8 +1,13 @@
 // Tests of storage/peer_admission.hpp: the caps on pending handshakes, the
-// choice of the peer evicted at --max-peers, and the redial backoff.
+// choice of the peer evicted at --max-peers, the providers a lookup dials,
+// and the redial backoff.
 
+#include <algorithm>
 #include <chrono>
+#include <map>
 #include <memory>
+#include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -202,4 +207,40 @@ TEST(ChooseEvictionTest, NeverEvictsAPeerWeAreServing) {
   EXPECT_EQ(choose_eviction(peers), std::optional<std::string>{"idle"});
   peers[1].serving = 1;
   EXPECT_EQ(choose_eviction(peers), std::nullopt);
+}
+
+TEST(ChooseDialsTest, ConnectedProvidersCountAgainstTheCap) {
+  std::mt19937 rng{7};
+  std::vector<std::string> found{"a", "b", "c", "d", "e", "f"};
+  EXPECT_EQ(choose_dials(found, 0, 4, rng).size(), 4u);
+  EXPECT_EQ(choose_dials(found, 3, 4, rng).size(), 1u);
+  EXPECT_TRUE(choose_dials(found, 4, 4, rng).empty());
+  EXPECT_TRUE(choose_dials(found, 9, 4, rng).empty());
+  // Under the cap, or no cap: every one.
+  EXPECT_EQ(choose_dials(found, 1, 8, rng), found);
+  EXPECT_EQ(choose_dials(found, 50, 0, rng), found);
+}
+
+TEST(ChooseDialsTest, DownloadersToldOfTheSameProvidersSpreadOverThem) {
+  std::mt19937 rng{7};
+  std::vector<std::string> found;
+  for (int i = 0; i < 20; ++i)
+    found.push_back("p" + std::to_string(i));
+  std::map<std::string, int> dialed;
+  for (int downloader = 0; downloader < 200; ++downloader) {
+    auto chosen = choose_dials(found, 0, 4, rng);
+    ASSERT_EQ(chosen.size(), 4u);
+    EXPECT_EQ(std::set<std::string>(chosen.begin(), chosen.end()).size(), 4u);
+    for (auto& id : chosen) {
+      EXPECT_NE(std::find(found.begin(), found.end(), id), found.end());
+      ++dialed[id];
+    }
+  }
+  // 800 dials over 20 providers: 40 each on average; none left out and
+  // none taking a quarter of them.
+  ASSERT_EQ(dialed.size(), found.size());
+  for (auto& [id, n] : dialed) {
+    EXPECT_GT(n, 10) << id;
+    EXPECT_LT(n, 200) << id;
+  }
 }
