@@ -169,10 +169,21 @@ node_process::node_process(std::vector<std::string> args,
 
 node_process::~node_process() {
   try {
-    if (running())
-      stop();
-    else
+    if (running()) {
+      // A node that crashed while the test looked elsewhere, or that ends
+      // its stop with a sanitizer's report (a leak, in a sanitized build),
+      // fails the test, with the end of its stderr. A grace period that
+      // ran out is the test's business, not the node's.
+      auto st = stop();
+      bool failed =
+        (st.exited && st.code != 0) ||
+        (st.signal != 0 && st.signal != SIGKILL && st.signal != SIGTERM);
+      if (failed)
+        ADD_FAILURE() << "cairn-node " << st.to_string()
+                      << " at the end of the test" << diagnostics();
+    } else {
       finish_reader();
+    }
   } catch (...) {
     // Never throw from a destructor; the process is gone or killed by
     // PR_SET_PDEATHSIG when the test binary exits.

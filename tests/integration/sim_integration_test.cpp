@@ -552,6 +552,86 @@ TEST(SimTest, ProtectedDatasetLosesBlocksAndDownloadsAfterItCompleteByRepair) {
             std::string::npos);
 }
 
+// The pid of the process whose command line holds `needle`, or -1.
+pid_t sim_pid_with_arg(const std::string& needle) {
+  std::error_code ec;
+  for (auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    auto name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    std::ifstream in(e.path() / "cmdline");
+    std::string cmd{std::istreambuf_iterator<char>(in), {}};
+    if (cmd.find(needle) != std::string::npos)
+      return static_cast<pid_t>(std::stol(name));
+  }
+  return -1;
+}
+
+// A local agent that dies mid-run (as one a sanitizer aborts does) fails
+// the run, and cairn-sim's stderr says how it ended and carries the end of
+// its log: the log itself goes with the output directory.
+TEST(SimTest, ALocalAgentThatDiesFailsTheRunAndItsLogEndsOnStderr) {
+  temp_dir dir{"cairn-sim-it"};
+  write_text(dir.file("long.toml"), R"(
+seed = 3
+time_limit = 60
+[[group]]
+count = 2
+[[event]]
+action = "upload"
+node = 0
+data = "f"
+size = "256KiB"
+[[event]]
+at = 20
+action = "download"
+data = "f"
+)");
+  auto out = dir.file("out");
+  auto run = std::async(std::launch::async, [&] {
+    return run_process({CAIRN_SIM_BIN, "run", dir.file("long.toml"),
+                        "--local-agents", "1", "--log-level", "debug", "--out",
+                        out},
+                       {}, {}, 90s);
+  });
+  // The run is under way once node 0 stored the upload; the download
+  // waits until 20 s.
+  auto agent_log = out + "/agent-0.log";
+  pid_t agent = -1;
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (agent < 0 && std::chrono::steady_clock::now() < deadline &&
+         run.wait_for(200ms) == std::future_status::timeout) {
+    std::ifstream in(agent_log);
+    std::string text{std::istreambuf_iterator<char>(in), {}};
+    if (text.find("stored dataset") != std::string::npos)
+      agent = sim_pid_with_arg(out + "/agent-0");
+  }
+  ASSERT_GT(agent, 0) << "no running local agent";
+  ASSERT_EQ(run.wait_for(0s), std::future_status::timeout)
+    << "the run ended before the agent died: " << run.get().describe();
+  ASSERT_EQ(::kill(agent, SIGABRT), 0);
+  auto r = run.get();
+  EXPECT_EQ(r.code, 1) << r.describe();
+  EXPECT_NE(r.err.find("local agent 0 (127.0.0.1:"), std::string::npos)
+    << r.describe();
+  EXPECT_NE(r.err.find("was killed by signal " + std::to_string(SIGABRT)),
+            std::string::npos)
+    << r.describe();
+  EXPECT_NE(r.err.find("the end of " + agent_log + ":\n"), std::string::npos)
+    << r.describe();
+  std::ifstream in(agent_log);
+  std::string last;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty())
+      last = line;
+  ASSERT_FALSE(last.empty()) << "the agent logged nothing";
+  EXPECT_NE(r.err.find(last), std::string::npos)
+    << "the log's last line on stderr" << r.describe();
+  auto report = read_json(out + "/report.json");
+  ASSERT_TRUE(report.is_object()) << r.describe();
+  EXPECT_EQ(report["exit_code"], 1);
+}
+
 TEST(SimTest, BadScenariosExitTwoWithOneLineNamingTheKey) {
   temp_dir dir{"cairn-sim-it"};
   struct bad_case {

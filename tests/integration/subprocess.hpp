@@ -32,10 +32,13 @@ struct run_result {
   /// For failure messages.
   std::string command;
 
+  /// The start of stdout and the end of stderr, where a sanitizer's report
+  /// or a child's last words are.
   std::string describe() const {
+    auto err_tail =
+      err.size() > 8000 ? "[...]" + err.substr(err.size() - 8000) : err;
     return "\n  command: " + command + "\n  exit: " + std::to_string(code) +
-           "\n  stdout: " + out.substr(0, 3000) +
-           "\n  stderr: " + err.substr(0, 3000);
+           "\n  stdout: " + out.substr(0, 3000) + "\n  stderr: " + err_tail;
   }
 
   /// The lines of stderr (without newlines).

@@ -9,7 +9,10 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <deque>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include <caf/actor_system.hpp>
@@ -40,6 +43,12 @@ int failure(const std::string& why) {
 struct local_agent {
   pid_t pid = -1;
   std::string address;
+  /// Its stderr.
+  std::string log;
+  /// How it ended (a waitpid status), once reaped.
+  int status = 0;
+  /// Still running when reap gave up on it.
+  bool killed = false;
 };
 
 // Starts `exe agent ...`, its stderr into `log`, and waits for its ready
@@ -105,27 +114,62 @@ start_agent(const std::string& exe, const std::string& dir,
     return std::nullopt;
   }
   auto end = text.find_first_of(" \n", at);
-  return local_agent{pid, text.substr(at + 7, end - at - 7)};
+  return local_agent{pid, text.substr(at + 7, end - at - 7), log};
 }
 
-// Waits up to `limit` for the local agents to exit, then kills them.
+// Asks the local agents still running to stop (SIGTERM: they stop their
+// nodes first), waits up to `limit` for them to exit, then kills them.
 void reap(std::vector<local_agent>& agents, std::chrono::seconds limit) {
+  for (auto& a : agents)
+    if (a.pid > 0 && ::waitpid(a.pid, &a.status, WNOHANG) == a.pid)
+      a.pid = -1;
+    else if (a.pid > 0)
+      ::kill(a.pid, SIGTERM);
   auto deadline = std::chrono::steady_clock::now() + limit;
   for (auto& a : agents) {
     while (a.pid > 0) {
-      if (::waitpid(a.pid, nullptr, WNOHANG) == a.pid) {
+      if (::waitpid(a.pid, &a.status, WNOHANG) == a.pid) {
         a.pid = -1;
         break;
       }
       if (std::chrono::steady_clock::now() >= deadline) {
         ::kill(a.pid, SIGKILL);
-        ::waitpid(a.pid, nullptr, 0);
+        ::waitpid(a.pid, &a.status, 0);
         a.pid = -1;
+        a.killed = true;
         break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds{50});
     }
   }
+}
+
+// How a reaped local agent ended, if not with exit code 0.
+std::string run_bad_end(const local_agent& a, std::chrono::seconds limit) {
+  if (a.killed)
+    return "did not exit within " + std::to_string(limit.count()) +
+           " s of SIGTERM and was killed";
+  if (WIFSIGNALED(a.status))
+    return "was killed by signal " + std::to_string(WTERMSIG(a.status)) + " (" +
+           ::strsignal(WTERMSIG(a.status)) + ")";
+  if (WIFEXITED(a.status) && WEXITSTATUS(a.status) != 0)
+    return "exited with code " + std::to_string(WEXITSTATUS(a.status));
+  return {};
+}
+
+// The last `max_lines` lines of the file at `path`.
+std::string run_log_tail(const std::string& path, size_t max_lines) {
+  std::ifstream in(path);
+  std::deque<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    lines.push_back(std::move(line));
+    if (lines.size() > max_lines)
+      lines.pop_front();
+  }
+  std::string text;
+  for (auto& l : lines)
+    text += l + "\n";
+  return text;
 }
 
 // A directory removed with everything in it when this ends.
@@ -294,9 +338,28 @@ int run_scenario(const run_options& o) {
           .receive([](ok_atom) {}, [](caf::error&) {});
     }
   }
+  // More than the 30 s an agent gives its nodes to stop before it exits
+  // with code 1 on its own.
+  constexpr auto agent_stop_limit = std::chrono::seconds{40};
+  reap(locals, agent_stop_limit);
+  // A local agent that crashed or failed says why on this program's
+  // stderr (a sanitizer's report, a failed check): its log lives in the
+  // output directory, which a test or a script may remove.
+  for (size_t i = 0; i < locals.size(); ++i) {
+    auto bad = run_bad_end(locals[i], agent_stop_limit);
+    if (bad.empty())
+      continue;
+    std::cerr << "cairn-sim: local agent " << i << " (" << locals[i].address
+              << ") " << bad << "; the end of " << locals[i].log << ":\n"
+              << run_log_tail(locals[i].log, 60);
+    if (log->exit_code == 0) {
+      log->exit_code = 1;
+      log->reason = "local agent " + std::to_string(i) + " " + bad;
+    }
+  }
+  code = log->exit_code;
   if (auto err = write_report(*log, o.out); !err.empty())
     std::cerr << "cairn-sim: " << err << "\n";
-  reap(locals, std::chrono::seconds{10});
   size_t done = 0;
   for (auto& d : log->downloads)
     done += d.state == "done";
