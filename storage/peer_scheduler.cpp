@@ -49,7 +49,7 @@ size_t peer_scheduler::depth_of(const peer_stats& p) {
   auto near =
     std::min(static_cast<size_t>(p.pipe.rate * 0.1 / block_bytes), short_depth);
   return std::clamp(std::max({near, p.pipe.requests(block_bytes),
-                              p.pipe.startup_window(start_depth)}),
+                              p.pipe.startup_window(start_depth, block_bytes)}),
                     min_depth, max_depth);
 }
 

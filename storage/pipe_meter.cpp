@@ -38,14 +38,17 @@ size_t pipe_meter::requests(double unit) const {
   return static_cast<size_t>(gain() * peak * rtt / unit);
 }
 
-size_t pipe_meter::startup_window(size_t initial) const {
+size_t pipe_meter::startup_window(size_t initial, double unit) const {
   if (filled)
     return 0;
-  return initial + static_cast<size_t>(startup_gain - 1) * answers_;
+  return initial + std::min(static_cast<size_t>(startup_gain - 1) * answers_,
+                            unit > 0 ? static_cast<size_t>(startup_gain * peak *
+                                                           rtt / unit)
+                                     : size_t{0});
 }
 
 size_t pipe_meter::depth(double unit, size_t lo, size_t hi) const {
-  return std::clamp(std::max(requests(unit), startup_window(lo)), lo, hi);
+  return std::clamp(std::max(requests(unit), startup_window(lo, unit)), lo, hi);
 }
 
 } // namespace cairn::storage

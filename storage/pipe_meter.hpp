@@ -24,11 +24,13 @@ namespace cairn::storage {
 /// caller's initial window plus `startup_gain - 1` requests per answer, so
 /// that each round trip multiplies what is in flight by the gain whatever
 /// the first answers measured (one block answered alone, a manifest, reads
-/// as a slow rate). Once `flat_rounds` round trips in a row have not
-/// raised the rate by `growth`, the pipe is full and the gain drops to
-/// `steady_gain`: twice the product still lets the rate double per round
-/// trip, while what exceeds the link waits at the sender as requests, and
-/// in the receiver's memory no longer than a round trip.
+/// as a slow rate). What it adds to the initial window is at most
+/// `startup_gain` products: on a short link (loopback) the product is a
+/// few blocks, and the window stays near the initial one. Once `flat_rounds`
+/// round trips in a row have not raised the rate by `growth`, the pipe is full
+/// and the gain drops to `steady_gain`: twice the product still lets the rate
+/// double per round trip, while what exceeds the link waits at the sender as
+/// requests, and in the receiver's memory no longer than a round trip.
 ///
 /// Time comes from the caller; not thread-safe.
 struct pipe_meter {
@@ -67,11 +69,11 @@ struct pipe_meter {
   /// before anything was measured.
   size_t requests(double unit) const;
 
-  /// During start-up, `initial` plus `startup_gain - 1` per answer so far;
-  /// 0 once the pipe is filled.
-  size_t startup_window(size_t initial) const;
+  /// During start-up, `initial` plus `startup_gain - 1` per answer so far,
+  /// but at most `initial + requests(unit)`; 0 once the pipe is filled.
+  size_t startup_window(size_t initial, double unit) const;
 
-  /// The larger of `requests(unit)` and `startup_window(lo)`, within
+  /// The larger of `requests(unit)` and `startup_window(lo, unit)`, within
   /// `lo` .. `hi`.
   size_t depth(double unit, size_t lo, size_t hi) const;
 

@@ -158,6 +158,15 @@ TEST(PipeMeterTest, OneSlowFirstAnswerDoesNotShrinkTheStartWindow) {
             64 + static_cast<size_t>(pipe_meter::startup_gain - 1));
 }
 
+TEST(PipeMeterTest, StartUpOnAShortLinkStaysNearTheInitialWindow) {
+  // Loopback: 4000 blocks/s answered within 1 ms. The product is four
+  // blocks: the start-up adds at most four of them, not three requests
+  // per answer (which would queue hundreds at a seeder shared by many).
+  link_sim l{4000, 0.001, 64, 1024, {}};
+  l.run(0, 0.2);
+  EXPECT_LE(l.most_in_flight, 64u + 4 * 4 + 8);
+}
+
 TEST(PipeMeterTest, StartUpMultipliesTheWindowEachRoundTrip) {
   // 4000 blocks/s (262 MB/s) behind a 100 ms round trip: 400 blocks on the
   // wire. From 64, the window is 256 after one round trip and at its
@@ -178,7 +187,7 @@ TEST(PipeMeterTest, StartUpEndsWhenTheRateStopsGrowing) {
   auto got = l.run(2, 3);
   EXPECT_TRUE(l.m.filled);
   EXPECT_EQ(l.m.gain(), pipe_meter::steady_gain);
-  EXPECT_EQ(l.m.startup_window(64), 0u);
+  EXPECT_EQ(l.m.startup_window(64, unit), 0u);
   EXPECT_NEAR(l.m.rtt, 0.1, 1e-9);
   auto depth = l.m.depth(unit, 64, 4096);
   EXPECT_GE(depth, 180u);
