@@ -26,6 +26,10 @@ using wire::want_entry;
 constexpr uint32_t serve_reads = 2;
 constexpr size_t serve_batch = 16;
 constexpr size_t delivery_bytes = 1 << 20;
+// The first read for a peer with nothing being read is this short: its
+// first blocks go out alone instead of behind a full batch (a downloader
+// asks for many blocks at once, and waits for the first).
+constexpr size_t first_serve_batch = 4;
 
 // -- helpers
 // --------------------------------------------------------------------
@@ -546,8 +550,9 @@ void serve(engine_ptr self, const std::string& peer_id) {
   auto& p = it->second;
   while (!p.serve_queue.empty() && p.serving < serve_reads &&
          p.unsent < st.cfg.max_unsent_bytes) {
+    auto batch = p.serving == 0 ? first_serve_batch : serve_batch;
     std::vector<block_address> leaves;
-    while (!p.serve_queue.empty() && leaves.size() < serve_batch) {
+    while (!p.serve_queue.empty() && leaves.size() < batch) {
       auto addr = p.serve_queue.front();
       p.serve_queue.pop_front();
       p.queued.erase(addr);

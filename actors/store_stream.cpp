@@ -230,10 +230,9 @@ void request_block(self_ptr self, uint64_t index) {
     [=](block& b) {
       auto& s = self->state;
       s.bytes_fetched += b.size();
-      s.pipe.delivered(
-        static_cast<double>(s.bytes_fetched - fetched_before),
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - sent)
-          .count());
+      auto now = std::chrono::steady_clock::now();
+      s.pipe.delivered(static_cast<double>(s.bytes_fetched - fetched_before),
+                       std::chrono::duration<double>(now - sent).count(), now);
       if (s.spec.progress)
         s.spec.progress->block_done(index, b.size());
       s.rebuilt.erase(index); // had after all
@@ -262,10 +261,9 @@ void request_more(self_ptr self) {
 } // namespace stream_detail
 
 uint32_t window_of(const store_stream_state& st) {
-  auto bdp = st.pipe.requests(st.spec.block_size);
-  return std::max(st.spec.window,
-                  static_cast<uint32_t>(std::min<size_t>(
-                    bdp, std::max(max_stream_window, st.spec.window))));
+  return static_cast<uint32_t>(
+    st.pipe.depth(st.spec.block_size, st.spec.window,
+                  std::max(max_stream_window, st.spec.window)));
 }
 
 using namespace stream_detail;

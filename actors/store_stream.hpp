@@ -155,6 +155,9 @@ struct step_repair {
   bool decoding = false;
 };
 
+struct store_stream_state;
+uint32_t window_of(const store_stream_state& st);
+
 /// State of one `store_stream` actor.
 struct store_stream_state {
   static inline constexpr const char* name = "store_stream";
@@ -274,6 +277,7 @@ struct store_stream_state {
     out.emplace_back("next_block", static_cast<double>(next_deliver));
     out.emplace_back("last_block", static_cast<double>(spec.last));
     out.emplace_back("in_flight", static_cast<double>(in_flight));
+    out.emplace_back("window", static_cast<double>(window_of(*this)));
     out.emplace_back("ready", static_cast<double>(ready.size()));
     out.emplace_back("repairing_steps", static_cast<double>(repairs.size()));
     out.emplace_back("parked", static_cast<double>(parked->blocks.size()));
@@ -284,10 +288,13 @@ struct store_stream_state {
   }
 };
 
-/// Blocks a stream keeps requested or buffered: `spec.window`, or as many
-/// as fill `pipe_meter::gain` round trips of its requests at their rate (a
-/// long link), at most `max_stream_window` (48 MiB of full blocks).
-constexpr uint32_t max_stream_window = 768;
+/// Blocks a stream keeps requested or buffered: `spec.window`, or what its
+/// pipe meter asks for (`pipe_meter::requests`: a slow start, then twice
+/// the bandwidth-delay product of its requests; a long link), at most
+/// `max_stream_window` (64 MiB of full blocks). Its requests' round trips
+/// include the engine's store of each block, so the window covers a peer's
+/// `peer_scheduler::max_depth` and the blocks being stored.
+constexpr uint32_t max_stream_window = 1024;
 uint32_t window_of(const store_stream_state& st);
 
 /// Delivers blocks `spec.first..spec.last` of `spec.tree` in order to

@@ -48,8 +48,9 @@ peer_stats* peer_scheduler::stats_of(const std::string& peer) {
 size_t peer_scheduler::depth_of(const peer_stats& p) {
   auto near =
     std::min(static_cast<size_t>(p.pipe.rate * 0.1 / block_bytes), short_depth);
-  return std::clamp(std::max(near, p.pipe.requests(block_bytes)), min_depth,
-                    max_depth);
+  return std::clamp(std::max({near, p.pipe.requests(block_bytes),
+                              p.pipe.startup_window(start_depth, block_bytes)}),
+                    min_depth, max_depth);
 }
 
 double peer_scheduler::expected_time(const peer_stats& p) {
@@ -263,7 +264,7 @@ void peer_scheduler::delivered(const std::string& peer,
     double inflight = static_cast<double>(p->outstanding.size());
     p->pipe.delivered(
       static_cast<double>(p->bytes_received - out->second.received_before),
-      secs);
+      secs, now);
     p->latency =
       (1 - ewma) * p->latency + ewma * secs / std::max(1.0, inflight);
     p->outstanding.erase(out);

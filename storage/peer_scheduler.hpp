@@ -134,12 +134,18 @@ public:
   static constexpr double explore = 0.1;
   /// Block requests a peer gets at least / at most in flight; in between,
   /// as many as it delivers in ~100 ms, up to `short_depth` (on a short
-  /// link the sender's own queue keeps it busy), or its bandwidth-delay
-  /// product if that is more (a long link, `pipe_meter`). `max_depth`
-  /// (48 MiB of blocks) stays below the wants a peer queues for us
-  /// (`engine_config::max_queued_wants`).
+  /// link the sender's own queue keeps it busy), or what its pipe meter
+  /// gives for its bandwidth-delay product if that is more (a long link,
+  /// `pipe_meter`). During the meter's start-up a peer gets at least its
+  /// slow-start window from `start_depth`: the first round trip of a long
+  /// link carries 4 MiB, and each next one four times as much.
+  /// Which peer gets a request is decided by expected time, so unmeasured
+  /// peers share the first requests instead of each taking `start_depth`.
+  /// `max_depth` (48 MiB of blocks) stays below the wants a peer queues for
+  /// us (`engine_config::max_queued_wants`).
   static constexpr size_t min_depth = 4;
   static constexpr size_t short_depth = 64;
+  static constexpr size_t start_depth = 64;
   static constexpr size_t max_depth = 768;
   /// A provider lookup that dialed nobody is repeated after 100 ms, then
   /// 200 ms, 400 ms ... up to `rediscover_after`: a dataset uploaded
@@ -189,7 +195,9 @@ public:
 
   /// Block requests `p` may have in flight: `min_depth` .. `max_depth`, as
   /// many as it delivers in ~100 ms at its measured rate (at most
-  /// `short_depth`) or its bandwidth-delay product, whichever is more.
+  /// `short_depth`), what its pipe meter asks for (`pipe_meter::requests`)
+  /// or, during the meter's start-up, its slow-start window from
+  /// `start_depth`, whichever is most.
   static size_t depth_of(const peer_stats& p);
 
   /// Expected seconds until `p` would deliver one more block, behind those

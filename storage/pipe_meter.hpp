@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 
 namespace cairn::storage {
@@ -14,33 +15,79 @@ namespace cairn::storage {
 /// ones). The round trip is the shortest request lifetime seen, the one
 /// with no queue in front of it. It is never raised: once the pipe is full
 /// every request waits behind the others, and taking those lifetimes for
-/// the round trip would grow the pipe without end. Not thread-safe.
+/// the round trip would grow the pipe without end.
+///
+/// The pipe holds `gain()` bandwidth-delay products of the highest rate of
+/// the current and the last round trip (a dip between two bursts does not
+/// shrink it). While the rate still grows (start-up) the gain is
+/// `startup_gain`, and the pipe is at least a slow start's window: the
+/// caller's initial window plus `startup_gain - 1` requests per answer, so
+/// that each round trip multiplies what is in flight by the gain whatever
+/// the first answers measured (one block answered alone, a manifest, reads
+/// as a slow rate). What it adds to the initial window is at most
+/// `startup_gain` products: on a short link (loopback) the product is a
+/// few blocks, and the window stays near the initial one. Once `flat_rounds`
+/// round trips in a row have not raised the rate by `growth`, the pipe is full
+/// and the gain drops to `steady_gain`: twice the product still lets the rate
+/// double per round trip, while what exceeds the link waits at the sender as
+/// requests, and in the receiver's memory no longer than a round trip.
+///
+/// Time comes from the caller; not thread-safe.
 struct pipe_meter {
+  using clock = std::chrono::steady_clock;
+
   /// Smoothing of the rate.
   static constexpr double ewma = 0.2;
-  /// Round trips' worth of data kept in flight. More than one: a pipe sized
-  /// to exactly the rate it has shown cannot learn that the link is faster,
-  /// so each round trip may grow it this many times over (a slow start that
-  /// reaches a 100 ms link's capacity in a few round trips). What exceeds
-  /// the link waits at the sender as requests, not as data.
-  static constexpr double gain = 4;
+  /// Bandwidth-delay products in flight during start-up and after it.
+  static constexpr double startup_gain = 4;
+  static constexpr double steady_gain = 2;
+  /// A round trip whose highest rate is below `growth` times the rate the
+  /// last growth reached is flat; `flat_rounds` flat ones in a row end the
+  /// start-up.
+  static constexpr double growth = 1.25;
+  static constexpr int flat_rounds = 3;
 
   /// Delivered bytes per second (0: nothing measured yet).
   double rate = 0;
   /// Shortest request lifetime in seconds (0: nothing measured yet).
   double rtt = 0;
+  /// The highest `rate` of the current and the last round trip: the rate
+  /// the pipe is sized to.
+  double peak = 0;
+  /// Whether the start-up is over (the rate stopped growing).
+  bool filled = false;
 
-  /// A request was answered `secs` after it was sent, and `bytes` arrived
-  /// meanwhile, its own answer included (the caller's count of bytes
-  /// delivered now, less that count when the request went out).
-  void delivered(double bytes, double secs);
+  /// A request was answered at `now`, `secs` after it was sent, and `bytes`
+  /// arrived meanwhile, its own answer included (the caller's count of
+  /// bytes delivered now, less that count when the request went out).
+  void delivered(double bytes, double secs, clock::time_point now);
 
-  /// Requests of `unit` bytes that fill `gain` round trips at the measured
-  /// rate; 0 before anything was measured.
+  /// `startup_gain` until the pipe is filled, `steady_gain` after.
+  double gain() const { return filled ? steady_gain : startup_gain; }
+
+  /// Requests of `unit` bytes that fill `gain()` round trips at `peak`; 0
+  /// before anything was measured.
   size_t requests(double unit) const;
 
-  /// `requests(unit)` within `lo` .. `hi`.
+  /// During start-up, `initial` plus `startup_gain - 1` per answer so far,
+  /// but at most `initial + requests(unit)`; 0 once the pipe is filled.
+  size_t startup_window(size_t initial, double unit) const;
+
+  /// The larger of `requests(unit)` and `startup_window(lo, unit)`, within
+  /// `lo` .. `hi`.
   size_t depth(double unit, size_t lo, size_t hi) const;
+
+private:
+  /// When the current round trip ends (the epoch: none started yet), the
+  /// highest rate in it and in the one before, the rate of the last growth,
+  /// and the flat round trips since.
+  clock::time_point round_end_{};
+  double round_peak_ = 0;
+  double last_round_peak_ = 0;
+  double grown_to_ = 0;
+  int flat_ = 0;
+  /// Requests answered during start-up.
+  size_t answers_ = 0;
 };
 
 } // namespace cairn::storage

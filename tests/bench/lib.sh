@@ -57,6 +57,11 @@ json_get() { # python expression on `j` (the parsed stdin)
 start_node() {
   local name=$1 dir="$WORK/$1" pid ready="" base peer addr i
   mkdir -p "$dir"
+  # Emptied here, not only by the redirections below: those happen in the
+  # child, which may run after wait_ready has read a restarted node's
+  # last ready line.
+  : >"$dir/stdout"
+  : >"$dir/stderr"
   "$NODE_BIN" --data-dir "$dir/data" --api-bindaddr 127.0.0.1 --api-port 0 \
     --listen-ip 127.0.0.1 --listen-port 0 --disc-port 0 \
     --storage-quota "$QUOTA" --log-level "${LOG_LEVEL:-warn}" "${@:2}" \

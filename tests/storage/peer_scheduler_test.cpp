@@ -47,13 +47,20 @@ void measured_peer(peer_scheduler& s, const std::string& id,
                    double blocks_per_s) {
   s.add(id);
   // A tree of its own, so that the peers measured before it do not compete.
-  auto probe = leaf(0, 100 + s.peers().size());
-  s.on_presence(id, probe, true, 0);
-  auto w = wanted_at(sched_t0);
-  ASSERT_EQ(s.schedule(probe, w, sched_t0).request_from, id);
+  auto tree = 100 + s.peers().size();
   auto took = std::chrono::duration_cast<sched_clock::duration>(
     std::chrono::duration<double>(1.0 / blocks_per_s));
-  s.delivered(id, probe, default_block_size, sched_t0 + took);
+  // One block at a time at a steady rate, until its meter's start-up ends.
+  auto now = sched_t0;
+  for (uint64_t i = 0; !s.find(id)->pipe.filled; ++i) {
+    ASSERT_LT(i, 20u) << "the start-up of " << id << " did not end";
+    auto probe = leaf(i, tree);
+    s.on_presence(id, probe, true, 0);
+    auto w = wanted_at(now);
+    ASSERT_EQ(s.schedule(probe, w, now).request_from, id);
+    now += took;
+    s.delivered(id, probe, default_block_size, now);
+  }
   s.on_presence(id, leaf(1000000), true, 0);
 }
 
@@ -77,9 +84,9 @@ protected:
   want_state w = wanted_at(sched_t0);
 };
 
-TEST(PeerSchedulerTest, UnmeasuredPeerHasMinimumDepthAndFiftyMsPerBlock) {
+TEST(PeerSchedulerTest, UnmeasuredPeerHasStartDepthAndFiftyMsPerBlock) {
   peer_stats p;
-  EXPECT_EQ(peer_scheduler::depth_of(p), peer_scheduler::min_depth);
+  EXPECT_EQ(peer_scheduler::depth_of(p), peer_scheduler::start_depth);
   // One block at the assumed 1.3 MB/s (50 ms) plus the 50 ms latency.
   EXPECT_NEAR(peer_scheduler::expected_time(p), 0.1, 1e-9);
   p.outstanding[leaf(0)] = sent_request{sched_t0};
@@ -91,37 +98,40 @@ TEST(PeerSchedulerTest, UnmeasuredPeerHasMinimumDepthAndFiftyMsPerBlock) {
 
 TEST(PeerSchedulerTest, DepthGrowsWithRateBetweenItsBounds) {
   peer_stats p;
+  p.pipe.filled = true; // past its start-up
   // 200 blocks/s: 20 blocks in 100 ms.
-  p.pipe.rate = 200 * peer_scheduler::block_bytes;
+  p.pipe.rate = p.pipe.peak = 200 * peer_scheduler::block_bytes;
   EXPECT_EQ(peer_scheduler::depth_of(p), 20u);
-  p.pipe.rate = 10 * peer_scheduler::block_bytes;
+  p.pipe.rate = p.pipe.peak = 10 * peer_scheduler::block_bytes;
   EXPECT_EQ(peer_scheduler::depth_of(p), peer_scheduler::min_depth);
   // A short link is not given more than short_depth for its rate alone.
-  p.pipe.rate = 1e6 * peer_scheduler::block_bytes;
+  p.pipe.rate = p.pipe.peak = 1e6 * peer_scheduler::block_bytes;
   EXPECT_EQ(peer_scheduler::depth_of(p), peer_scheduler::short_depth);
   p.pipe.rtt = 10;
   EXPECT_EQ(peer_scheduler::depth_of(p), peer_scheduler::max_depth);
   // A faster peer is expected to deliver sooner with the same queue.
   peer_stats slow = p;
-  slow.pipe.rate = 10 * peer_scheduler::block_bytes;
+  slow.pipe.rate = slow.pipe.peak = 10 * peer_scheduler::block_bytes;
   EXPECT_LT(peer_scheduler::expected_time(p),
             peer_scheduler::expected_time(slow));
 }
 
 TEST(PeerSchedulerTest, DepthFollowsTheBandwidthDelayProduct) {
   peer_stats p;
+  p.pipe.filled = true; // past its start-up
   // 3000 blocks/s (197 MB/s) over a 100 ms round trip: 300 blocks on the
   // wire, and the meter's gain on top to find out whether there is more.
-  p.pipe.rate = 3000 * peer_scheduler::block_bytes;
+  p.pipe.rate = p.pipe.peak = 3000 * peer_scheduler::block_bytes;
   p.pipe.rtt = 0.1;
   EXPECT_EQ(peer_scheduler::depth_of(p),
-            std::min<size_t>(static_cast<size_t>(300 * pipe_meter::gain),
+            std::min<size_t>(static_cast<size_t>(300 * pipe_meter::steady_gain),
                              peer_scheduler::max_depth));
-  // 1000 blocks/s over 20 ms: 20 on the wire, times the gain.
-  p.pipe.rate = 1000 * peer_scheduler::block_bytes;
+  // 2000 blocks/s over 20 ms: 40 on the wire, times the gain (more than
+  // the 64 of 100 ms at that rate).
+  p.pipe.rate = p.pipe.peak = 2000 * peer_scheduler::block_bytes;
   p.pipe.rtt = 0.02;
   EXPECT_EQ(peer_scheduler::depth_of(p),
-            static_cast<size_t>(20 * pipe_meter::gain));
+            static_cast<size_t>(40 * pipe_meter::steady_gain));
   // Loopback: the 100 ms horizon decides, as before.
   p.pipe.rtt = 0.0005;
   EXPECT_EQ(peer_scheduler::depth_of(p), peer_scheduler::short_depth);
@@ -129,10 +139,11 @@ TEST(PeerSchedulerTest, DepthFollowsTheBandwidthDelayProduct) {
 
 TEST(PeerSchedulerTest, DepthGrowsToTheBandwidthDelayProductOnALongLink) {
   // A peer that answers every request 100 ms after it was sent, however
-  // many are in flight (a long link with room to spare): the depth grows by
-  // the meter's gain each round trip, up to max_depth within a second,
-  // instead of settling at what 100 ms of its rate is (which would never
-  // grow: the rate is what the depth allows).
+  // many are in flight (a long link with room to spare): the depth starts
+  // at start_depth and grows by the meter's start-up gain each round trip,
+  // up to max_depth after two round trips (64, 256, 768), instead of
+  // settling at what 100 ms of its rate is (which would never grow: the
+  // rate is what the depth allows).
   peer_scheduler s;
   s.add("far");
   s.on_presence("far", leaf(0), true, 0);
@@ -148,16 +159,16 @@ TEST(PeerSchedulerTest, DepthGrowsToTheBandwidthDelayProductOnALongLink) {
     }
   };
   fill(sched_t0);
-  EXPECT_EQ(s.find("far")->outstanding.size(), peer_scheduler::min_depth);
-  size_t depth_at_1s = 0;
-  while (!arriving.empty() && arriving.begin()->first <= sched_t0 + 1s) {
+  EXPECT_EQ(s.find("far")->outstanding.size(), peer_scheduler::start_depth);
+  size_t depth_after_two_rtts = 0;
+  while (!arriving.empty() && arriving.begin()->first <= sched_t0 + 250ms) {
     auto [when, addr] = *arriving.begin();
     arriving.erase(arriving.begin());
     s.delivered("far", addr, default_block_size, when);
     fill(when);
-    depth_at_1s = s.find("far")->outstanding.size();
+    depth_after_two_rtts = s.find("far")->outstanding.size();
   }
-  EXPECT_EQ(depth_at_1s, peer_scheduler::max_depth);
+  EXPECT_EQ(depth_after_two_rtts, peer_scheduler::max_depth);
   EXPECT_NEAR(s.find("far")->pipe.rtt, 0.1, 1e-6);
 }
 
