@@ -80,6 +80,9 @@ void refuse(int fd, int status, const char* phrase, const std::string& why) {
 
 // Ready for httplib: blocking I/O with its default timeouts, as its own
 // accept loop sets them.
+// How long `stop` lets answers under way end before it cuts them off.
+constexpr auto stop_grace = std::chrono::milliseconds{500};
+
 void prepare_for_httplib(int fd) {
   int flags = ::fcntl(fd, F_GETFL, 0);
   if (flags >= 0)
@@ -149,6 +152,14 @@ void http_acceptor::stop() {
   pending_.clear();
   counters_->pending = 0;
   cv_.notify_all();
+  {
+    // Answers under way may end for `stop_grace`; then a handler still
+    // sending to a client that reads slowly, or not at all, is cut off.
+    std::unique_lock<std::mutex> lock{mtx_};
+    cv_.wait_for(lock, stop_grace, [&] { return busy_dups_.empty(); });
+    for (int dup : busy_dups_)
+      ::shutdown(dup, SHUT_RDWR);
+  }
   for (auto& w : workers_)
     if (w.joinable())
       w.join();
@@ -363,6 +374,7 @@ int http_acceptor::current_connection() {
 
 void http_acceptor::worker_loop() {
   auto process = get(process_socket_tag{});
+  int dup = -1;
   for (;;) {
     ready_conn conn;
     {
@@ -384,12 +396,20 @@ void http_acceptor::worker_loop() {
       conn = std::move(*next);
       ready_.erase(next);
       ++active_per_ip_[conn.ip];
+      dup = ::dup(conn.fd);
+      if (dup >= 0)
+        busy_dups_.insert(dup);
     }
     current_fd = conn.fd;
     (server_.get()->*process)(conn.fd); // reads, answers, closes
     current_fd = -1;
     {
       std::lock_guard<std::mutex> guard{mtx_};
+      if (dup >= 0) {
+        busy_dups_.erase(dup);
+        ::close(dup);
+        dup = -1;
+      }
       auto a = active_per_ip_.find(conn.ip);
       if (--a->second == 0)
         active_per_ip_.erase(a);

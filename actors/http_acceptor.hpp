@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -125,6 +126,10 @@ private:
   std::condition_variable cv_;
   std::deque<ready_conn> ready_;
   std::map<std::string, size_t> active_per_ip_;
+  // A duplicate of each connection a handler thread is answering: `stop`
+  // shuts down those still busy after `stop_grace`, so that a send blocked
+  // on a slow client returns (the duplicate is ours, never a reused fd).
+  std::set<int> busy_dups_;
   bool stopping_ = false;
 };
 
