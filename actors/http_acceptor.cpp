@@ -78,11 +78,11 @@ void refuse(int fd, int status, const char* phrase, const std::string& why) {
   ::close(fd);
 }
 
-// Ready for httplib: blocking I/O with its default timeouts, as its own
-// accept loop sets them.
 // How long `stop` lets answers under way end before it cuts them off.
 constexpr auto stop_grace = std::chrono::milliseconds{500};
 
+// Ready for httplib: blocking I/O with its default timeouts, as its own
+// accept loop sets them.
 void prepare_for_httplib(int fd) {
   int flags = ::fcntl(fd, F_GETFL, 0);
   if (flags >= 0)
@@ -374,9 +374,9 @@ int http_acceptor::current_connection() {
 
 void http_acceptor::worker_loop() {
   auto process = get(process_socket_tag{});
-  int dup = -1;
   for (;;) {
     ready_conn conn;
+    int dup = -1;
     {
       std::unique_lock<std::mutex> lock{mtx_};
       // The first waiting connection whose address is under its share.
@@ -408,7 +408,6 @@ void http_acceptor::worker_loop() {
       if (dup >= 0) {
         busy_dups_.erase(dup);
         ::close(dup);
-        dup = -1;
       }
       auto a = active_per_ip_.find(conn.ip);
       if (--a->second == 0)

@@ -55,8 +55,8 @@ caf::error frame_reader::feed(const uint8_t* data, size_t n) {
     }
     auto k = std::min(n, body_size_ - body_.size());
     if (body_.capacity() < body_.size() + k) {
-      // Grow to `body_growth` times the bytes that arrived, never past the
-      // announced size: a frame that comes in a few reads (a 1 MiB delivery
+      // Grow to `frame_body_growth` times the bytes that arrived, never past
+      // the announced size: a frame that comes in a few reads (a 1 MiB delivery
       // in 256 KiB reads) is one allocation, not one copy per doubling, and
       // a peer that announces 4 MiB and sends one byte costs us one small
       // buffer, not 4 MiB.
