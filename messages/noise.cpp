@@ -158,8 +158,21 @@ caf::error cipher_state::prepare(int enc, uint64_t n) {
 }
 
 caf::error cipher_state::encrypt(byte_view ad, uint8_t* data, size_t n) {
-  if (!has_key_)
+  byte_view all{data, n};
+  return encrypt(ad, &all, 1, data);
+}
+
+caf::error cipher_state::encrypt(byte_view ad, const byte_view* parts,
+                                 size_t count, uint8_t* out) {
+  size_t n = 0;
+  for (size_t i = 0; i < count; ++i)
+    n += parts[i].size;
+  if (!has_key_) {
+    for (size_t i = 0, at = 0; i < count; at += parts[i++].size)
+      if (parts[i].size > 0 && parts[i].data != out + at)
+        std::memmove(out + at, parts[i].data, parts[i].size);
     return caf::none;
+  }
   if (n_ == std::numeric_limits<uint64_t>::max())
     return crypto_error("nonce exhausted");
   if (n > static_cast<size_t>(std::numeric_limits<int>::max()))
@@ -172,12 +185,18 @@ caf::error cipher_state::encrypt(byte_view ad, uint8_t* data, size_t n) {
   if (ad.size > 0)
     ok = EVP_EncryptUpdate(ctx, nullptr, &len, ad.data,
                            static_cast<int>(ad.size)) > 0;
-  int out = 0;
-  if (ok && n > 0)
-    ok = EVP_EncryptUpdate(ctx, data, &out, data, static_cast<int>(n)) > 0;
+  size_t done = 0;
+  for (size_t i = 0; ok && i < count; ++i) {
+    if (parts[i].size == 0)
+      continue;
+    int out_len = 0;
+    ok = EVP_EncryptUpdate(ctx, out + done, &out_len, parts[i].data,
+                           static_cast<int>(parts[i].size)) > 0;
+    done += static_cast<size_t>(out_len);
+  }
   int fin = 0;
-  ok = ok && EVP_EncryptFinal_ex(ctx, data + out, &fin) > 0 &&
-       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, tag_size, data + n) > 0;
+  ok = ok && EVP_EncryptFinal_ex(ctx, out + done, &fin) > 0 &&
+       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, tag_size, out + n) > 0;
   if (!ok)
     return crypto_error("encryption failed");
   ++n_;
@@ -399,6 +418,16 @@ caf::error transport_cipher::count(size_t plaintext) {
 caf::error transport_cipher::seal(uint8_t* data, size_t n) {
   if (auto err = cs_.encrypt(byte_view{}, data, n))
     return err;
+  return count(n);
+}
+
+caf::error transport_cipher::seal(const byte_view* parts, size_t n_parts,
+                                  uint8_t* out) {
+  if (auto err = cs_.encrypt(byte_view{}, parts, n_parts, out))
+    return err;
+  size_t n = 0;
+  for (size_t i = 0; i < n_parts; ++i)
+    n += parts[i].size;
   return count(n);
 }
 

@@ -70,6 +70,14 @@ public:
   /// `protocol_error` when the nonce is exhausted or OpenSSL fails.
   caf::error encrypt(byte_view ad, uint8_t* data, size_t n);
 
+  /// EncryptWithAd(ad, plaintext) of the concatenation of `parts`, written
+  /// to `out` (their total size plus `tag_size` bytes): the plaintext is
+  /// read where it lies, so that sealing a frame is its only copy. `out`
+  /// may be a part's own memory only where that part is encrypted in
+  /// place. Without a key, copies the parts and writes no tag.
+  caf::error encrypt(byte_view ad, const byte_view* parts, size_t count,
+                     uint8_t* out);
+
   /// DecryptWithAd(ad, ciphertext), in place: `n` counts the ciphertext
   /// with its tag; on success the first `n - tag_size` bytes are the
   /// plaintext. Without a key, accepts the bytes as plaintext. Errors:
@@ -199,6 +207,9 @@ public:
 
   /// Encrypts the `n` bytes at `data`, tag at `data + n`.
   caf::error seal(uint8_t* data, size_t n);
+
+  /// Encrypts the concatenation of `parts` into `out`, tag after it.
+  caf::error seal(const byte_view* parts, size_t count, uint8_t* out);
 
   /// Decrypts `n` bytes (with the tag) at `data` in place.
   caf::error open(uint8_t* data, size_t n);

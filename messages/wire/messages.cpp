@@ -321,6 +321,31 @@ void pack_message(byte_sink& sink, const message& x) {
   std::visit([&](const auto& body) { pack_body(pk, body); }, x);
 }
 
+/// Writes shorter than this are copied by `gather_frame`: the packer's own
+/// headers and a CID's bytes come from temporaries.
+constexpr size_t min_gather_ref = 256;
+
+/// msgpack output stream of `gather_frame`: short writes go to the head,
+/// long ones (block data) are referenced.
+struct gather_sink {
+  frame_pieces* out;
+  size_t min_ref;
+
+  static void append(void* self, const char* p, size_t n) {
+    auto& s = *static_cast<gather_sink*>(self);
+    auto& f = *s.out;
+    if (n >= s.min_ref) {
+      f.pieces.push_back({p, 0, n});
+    } else {
+      if (f.pieces.empty() || f.pieces.back().ref)
+        f.pieces.push_back({nullptr, f.head.size(), 0});
+      f.head.insert(f.head.end(), p, p + n);
+      f.pieces.back().size += n;
+    }
+    f.size += n;
+  }
+};
+
 } // namespace
 
 bytes encode(const message& x) {
@@ -342,6 +367,22 @@ void append_frame(const message& x, std::vector<char>& out, size_t trailer) {
   pack_message(sink, x);
   store_frame_length(reinterpret_cast<uint8_t*>(out.data() + start),
                      out.size() - start - frame_header_size);
+}
+
+void gather_frame(const message& x, frame_pieces& out, size_t min_ref) {
+  out.head.clear();
+  out.pieces.clear();
+  out.size = 0;
+  // Shorter writes come from temporaries too (a CID's bytes, msgpack's
+  // headers): those are copied whatever the caller asks.
+  gather_sink g{&out, std::max(min_ref, min_gather_ref)};
+  out.head.resize(frame_header_size);
+  out.pieces.push_back({nullptr, 0, frame_header_size});
+  out.size = frame_header_size;
+  byte_sink sink{&g, &gather_sink::append};
+  pack_message(sink, x);
+  store_frame_length(reinterpret_cast<uint8_t*>(out.head.data()),
+                     out.size - frame_header_size);
 }
 
 // -- decoding -----------------------------------------------------------------

@@ -259,6 +259,36 @@ bytes encode(const message& x);
 /// the buffer. Thread-safe.
 void append_frame(const message& x, std::vector<char>& out, size_t trailer = 0);
 
+/// The frame of `x` as pieces, for a gathered write (`writev`): the same
+/// bytes as `append_frame`, with the data of its blocks referenced where it
+/// lies instead of copied. `head` holds the frame header and every other
+/// byte; each piece is a run of `head` or a referenced run of block data,
+/// valid while `x` lives and is not changed.
+struct frame_pieces {
+  struct piece {
+    /// Null: `head` from `offset` on; otherwise block data.
+    const char* ref = nullptr;
+    size_t offset = 0;
+    size_t size = 0;
+  };
+  std::vector<char> head;
+  std::vector<piece> pieces;
+  /// Bytes of the whole frame.
+  size_t size = 0;
+
+  /// Where piece `i` starts in memory.
+  const char* data(size_t i) const {
+    auto& p = pieces[i];
+    return p.ref ? p.ref : head.data() + p.offset;
+  }
+};
+
+/// Fills `out` (cleared first, its capacity reused) with the frame of `x`.
+/// Block data of at least `min_ref` bytes (and at least 256) is referenced;
+/// shorter runs are copied.
+/// Thread-safe.
+void gather_frame(const message& x, frame_pieces& out, size_t min_ref = 1024);
+
 /// Decodes one payload. Errors: `ec::protocol_error` whose context says what
 /// is wrong (not msgpack, limit exceeded, trailing bytes, "unknown message
 /// type N", a missing or mistyped field named by its path such as
