@@ -542,14 +542,27 @@ void serve_block(engine_ptr self, const std::string& peer_id, const cid& id) {
           [done](caf::error&) { done(nullptr); });
 }
 
+// Bytes queued in all peers' sockets, as their sessions last told.
+uint64_t unsent_total(const engine_state& st) {
+  uint64_t n = 0;
+  for (auto& [id, p] : st.peers)
+    n += p.unsent;
+  return n;
+}
+
+// True if `p` may be served one more read now.
+bool may_serve(const engine_state& st, const peer_entry& p, uint64_t total) {
+  return !p.serve_queue.empty() && p.serving < serve_reads &&
+         p.unsent < st.cfg.max_unsent_bytes && total < st.cfg.max_unsent_total;
+}
+
 void serve(engine_ptr self, const std::string& peer_id) {
   auto& st = self->state;
   auto it = st.peers.find(peer_id);
   if (it == st.peers.end())
     return;
   auto& p = it->second;
-  while (!p.serve_queue.empty() && p.serving < serve_reads &&
-         p.unsent < st.cfg.max_unsent_bytes) {
+  while (may_serve(st, p, unsent_total(st))) {
     auto batch = p.serving == 0 ? first_serve_batch : serve_batch;
     std::vector<block_address> leaves;
     while (!p.serve_queue.empty() && leaves.size() < batch) {
@@ -567,6 +580,29 @@ void serve(engine_ptr self, const std::string& peer_id) {
       ++p.serving;
       serve_leaves(self, peer_id, std::move(leaves));
     }
+  }
+}
+
+// Serves the peers that wait only for all sockets to drain below
+// `max_unsent_total`, in turn from the one after the last resumed.
+void serve_paused(engine_ptr self) {
+  auto& st = self->state;
+  auto total = unsent_total(st);
+  if (total >= st.cfg.max_unsent_total)
+    return;
+  std::vector<std::string> ready;
+  auto start = st.peers.upper_bound(st.resume_after);
+  for (auto it = start; it != st.peers.end(); ++it)
+    if (it->second.serving == 0 && may_serve(st, it->second, total))
+      ready.push_back(it->first);
+  for (auto it = st.peers.begin(); it != start; ++it)
+    if (it->second.serving == 0 && may_serve(st, it->second, total))
+      ready.push_back(it->first);
+  for (auto& id : ready) {
+    if (unsent_total(st) >= st.cfg.max_unsent_total)
+      break;
+    st.resume_after = id;
+    serve(self, id);
   }
 }
 
@@ -882,6 +918,7 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
         return;
       it->second.unsent = unsent;
       serve(self, id);
+      serve_paused(self);
     },
     // -- requests
     // -----------------------------------------------------------------

@@ -73,6 +73,10 @@ struct engine_config {
   size_t max_queued_wants = 1024;
   /// Bytes queued in a peer's socket above which serving it pauses.
   uint64_t max_unsent_bytes = uint64_t{4} << 20;
+  /// Bytes queued in all peers' sockets above which serving pauses
+  /// (`--max-unsent`): the node's send buffers, whatever the number of
+  /// peers it serves.
+  uint64_t max_unsent_total = uint64_t{16} << 20;
   /// How often timeouts, end-game and re-discovery are checked.
   std::chrono::milliseconds tick{200};
   /// Connected peers at most: a newcomer beyond them takes the place of the
@@ -134,6 +138,9 @@ struct engine_state {
   local_store_actor local;
   discovery_actor discovery;
   std::map<std::string, peer_entry> peers;
+  /// The peer after which serving resumes when the sockets drained below
+  /// `cfg.max_unsent_total` (round robin).
+  std::string resume_after;
   std::map<wire::address, pending_want> pending;
   /// Which peer gets which request, per-peer statistics, provider lookups.
   storage::peer_scheduler sched;

@@ -171,6 +171,7 @@ caf::expected<caf::actor> spawn_child(node_supervisor_ptr self,
     ec.price_per_byte = o.price_per_byte;
     ec.max_price = o.max_price;
     ec.max_peers = o.max_peers;
+    ec.max_unsent_total = o.max_unsent;
     ec.max_dials_per_lookup = o.max_dials_per_lookup;
     ec.corrupt_served = o.fault_corrupt_blocks;
     ec.inspector = st.ctx->inspector;

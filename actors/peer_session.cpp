@@ -1,6 +1,11 @@
 #include "actors/peer_session.hpp"
 
 #include <algorithm>
+#include <climits>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
@@ -78,20 +83,49 @@ bool can_write_frames(peer_session_ptr self) {
   return st.tx.active();
 }
 
-// Counts `framed` bytes handed to the socket.
-void count_out(peer_session_ptr self, size_t framed) {
+// Counts a frame of `framed` bytes written, `buffered` of them into the
+// socket's buffer (all, unless written straight to the socket).
+void count_out(peer_session_ptr self, size_t framed, size_t buffered) {
   auto& st = self->state;
-  self->flush(st.hdl);
+  if (buffered > 0)
+    self->flush(st.hdl);
   st.last_out = std::chrono::steady_clock::now();
   st.bytes_out += framed;
-  st.unsent += framed;
+  st.unsent += buffered;
   st.unsent_told += framed;
   ++st.frames_out;
 }
 
+void count_out(peer_session_ptr self, size_t framed) {
+  count_out(self, framed, framed);
+}
+
+// Tells the owner the bytes unsent: the socket's and those the upload budget
+// holds back, which its backpressure bounds too.
+void tell_unsent(peer_session_ptr self) {
+  auto& st = self->state;
+  st.unsent_told = st.unsent;
+  self->send(st.owner, sent_atom::value, st.peer.to_string(), st.unsent);
+}
+
+// True once the owner should hear the bytes unsent: the socket drained a
+// step since it was last told, or drained completely (the owner also
+// bounds what all peers' sockets hold together, and must not wait for a
+// step that never comes).
+bool should_tell_unsent(const peer_session_state& st) {
+  return st.unsent_told >= st.unsent + sent_report_step ||
+         (st.unsent == 0 && st.unsent_told > 0);
+}
+
+// Bytes in the socket's write buffer; the rest of `unsent` is what the
+// upload budget holds back.
+uint64_t socket_unsent(const peer_session_state& st) {
+  return st.unsent - st.budget_held_bytes;
+}
+
 // Appends `msg` as one frame to the socket's buffer, sealed in place once the
 // channel is encrypted (the tag's room is reserved: no second copy).
-caf::error write_message(peer_session_ptr self, const wire::message& msg) {
+caf::error append_message(peer_session_ptr self, const wire::message& msg) {
   auto& st = self->state;
   auto& buf = self->wr_buf(st.hdl);
   auto before = buf.size();
@@ -109,6 +143,108 @@ caf::error write_message(peer_session_ptr self, const wire::message& msg) {
   }
   count_out(self, buf.size() - before);
   return caf::none;
+}
+
+// The descriptor of the session's socket, or -1. CAF 0.17's default
+// multiplexer names a connection by its descriptor; the peer's address must
+// match what CAF reports, so that another multiplexer turns the direct
+// writes off instead of writing to a descriptor that is not this socket.
+int socket_of(peer_session_ptr self) {
+  auto& st = self->state;
+  auto fd = static_cast<int>(st.hdl.id());
+  int type = 0;
+  socklen_t type_len = sizeof(type);
+  sockaddr_storage peer{};
+  socklen_t peer_len = sizeof(peer);
+  if (fd < 0 || st.hdl.id() > INT32_MAX ||
+      ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_len) != 0 ||
+      type != SOCK_STREAM ||
+      ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0)
+    return -1;
+  uint16_t port = 0;
+  if (peer.ss_family == AF_INET)
+    port = ntohs(reinterpret_cast<sockaddr_in*>(&peer)->sin_port);
+  else if (peer.ss_family == AF_INET6)
+    port = ntohs(reinterpret_cast<sockaddr_in6*>(&peer)->sin6_port);
+  return port != 0 && port == self->remote_port(st.hdl) ? fd : -1;
+}
+
+// Writes a block delivery's frame straight to the socket when none of the
+// session's bytes wait in CAF's write buffers (so the order holds): from
+// the blocks where they lie in clear, or sealed into one reused buffer
+// encrypted. Only what the kernel does not take is copied into the write
+// buffer. Returns false, having written nothing, where that does not apply
+// (`err` is set if sealing failed).
+bool write_direct(peer_session_ptr self, const wire::message& msg,
+                  caf::error& err) {
+  auto& st = self->state;
+  if (st.direct_fd < 0 || !std::holds_alternative<wire::block_delivery>(msg) ||
+      socket_unsent(st) > 0 || !self->wr_buf(st.hdl).empty())
+    return false;
+  // Brokers run on the middleman's one I/O thread: one of each per thread.
+  thread_local wire::frame_pieces frame;
+  thread_local std::vector<iovec> iov;
+  thread_local std::vector<uint8_t> sealed;
+  wire::gather_frame(msg, frame);
+  iov.clear();
+  if (st.tx.active()) {
+    thread_local std::vector<byte_view> parts;
+    parts.clear();
+    for (size_t i = 0; i < frame.pieces.size(); ++i) {
+      auto* p = reinterpret_cast<const uint8_t*>(frame.data(i));
+      auto skip = i == 0 ? wire::frame_header_size : 0;
+      parts.emplace_back(p + skip, frame.pieces[i].size - skip);
+    }
+    auto n = frame.size - wire::frame_header_size;
+    sealed.resize(frame.size + noise::tag_size);
+    wire::store_frame_length(sealed.data(), n + noise::tag_size);
+    err = st.tx.seal(parts.data(), parts.size(),
+                     sealed.data() + wire::frame_header_size);
+    if (err)
+      return true;
+    iov.push_back({sealed.data(), sealed.size()});
+  } else {
+    if (frame.pieces.size() > IOV_MAX)
+      return false;
+    for (size_t i = 0; i < frame.pieces.size(); ++i)
+      iov.push_back({const_cast<char*>(frame.data(i)), frame.pieces[i].size});
+  }
+  size_t total = 0;
+  for (auto& v : iov)
+    total += v.iov_len;
+  msghdr mh{};
+  mh.msg_iov = iov.data();
+  mh.msg_iovlen = iov.size();
+  auto n = ::sendmsg(st.direct_fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+  // A full socket takes nothing now; on an error CAF's own write of the
+  // rest finds it and closes the connection.
+  size_t sent = n > 0 ? static_cast<size_t>(n) : 0;
+  auto& buf = self->wr_buf(st.hdl);
+  size_t at = 0;
+  for (auto& v : iov) {
+    auto* p = static_cast<const char*>(v.iov_base);
+    if (at + v.iov_len > sent) {
+      auto from = sent > at ? sent - at : 0;
+      buf.insert(buf.end(), p + from, p + v.iov_len);
+    }
+    at += v.iov_len;
+  }
+  st.bytes_direct += sent;
+  count_out(self, total, total - sent);
+  // Written now: the owner, which counted the blocks as unsent, hears it
+  // as it would from a drained socket.
+  if (should_tell_unsent(st))
+    tell_unsent(self);
+  return true;
+}
+
+// Writes `msg` as one frame: straight to the socket where it can, else
+// into the socket's buffer.
+caf::error write_message(peer_session_ptr self, const wire::message& msg) {
+  caf::error err;
+  if (write_direct(self, msg, err))
+    return err;
+  return append_message(self, msg);
 }
 
 void close_session(peer_session_ptr self, caf::error reason,
@@ -142,14 +278,6 @@ uint64_t block_bytes(const wire::message& msg) {
   return bd ? block_bytes(*bd) : 0;
 }
 
-// Tells the owner the bytes unsent: the socket's and those the upload budget
-// holds back, which its backpressure bounds too.
-void tell_unsent(peer_session_ptr self) {
-  auto& st = self->state;
-  st.unsent_told = st.unsent;
-  self->send(st.owner, sent_atom::value, st.peer.to_string(), st.unsent);
-}
-
 // Writes `msg` now, or once the link latency has passed: held in order, with
 // one timer pending for the head of the queue, not one per frame.
 caf::error send_frame(peer_session_ptr self, wire::message msg) {
@@ -169,12 +297,6 @@ caf::error send_frame(peer_session_ptr self, wire::message msg) {
     tell_unsent(self);
   }
   return caf::none;
-}
-
-// Bytes in the socket's write buffer; the rest of `unsent` is what the
-// upload budget holds back.
-uint64_t socket_unsent(const peer_session_state& st) {
-  return st.unsent - st.budget_held_bytes;
 }
 
 // Writes the held frames that are due while the socket's buffer is below
@@ -665,6 +787,7 @@ peer_session_actor::behavior_type peer_session(
   session_owner_actor owner) {
   auto& st = self->state;
   st.hdl = hdl;
+  st.direct_fd = socket_of(self);
   st.cfg = std::move(cfg);
   st.owner = std::move(owner);
   st.held = wire::delay_queue{st.cfg.link_latency};
@@ -744,8 +867,7 @@ peer_session_actor::behavior_type peer_session(
     [self](const caf::io::data_transferred_msg& msg) {
       auto& st = self->state;
       st.unsent = msg.remaining + st.budget_held_bytes;
-      if (st.phase == session_phase::established &&
-          st.unsent_told >= st.unsent + sent_report_step)
+      if (st.phase == session_phase::established && should_tell_unsent(st))
         tell_unsent(self);
       if (st.held_waits_socket && socket_unsent(st) < held_release_limit)
         flush_held(self);

@@ -111,7 +111,12 @@ struct peer_session_state {
   uint64_t bytes_out = 0;
   uint64_t frames_in = 0;
   uint64_t frames_out = 0;
-  /// Bytes handed to the socket and not yet written.
+  /// The socket's descriptor, for block deliveries written straight to it
+  /// (see `write_direct` in peer_session.cpp), or -1.
+  int direct_fd = -1;
+  /// Of `bytes_out`, those written straight to the socket.
+  uint64_t bytes_direct = 0;
+  /// Bytes handed to the socket's buffer and not yet written.
   uint64_t unsent = 0;
   /// What the owner was last told is unsent, plus what was queued since:
   /// never less than what the owner believes.
@@ -159,6 +164,7 @@ struct peer_session_state {
   void gauges(std::vector<std::pair<std::string, double>>& out) const {
     out.emplace_back("bytes_in", static_cast<double>(bytes_in));
     out.emplace_back("bytes_out", static_cast<double>(bytes_out));
+    out.emplace_back("bytes_out_direct", static_cast<double>(bytes_direct));
     out.emplace_back("frames_in", static_cast<double>(frames_in));
     out.emplace_back("frames_out", static_cast<double>(frames_out));
     out.emplace_back("unsent", static_cast<double>(unsent));

@@ -267,6 +267,15 @@ void define_flags(CLI::App& app, node_options& o) {
          "a rate in bytes per second (e.g. 50MB, 10MiB, 0)",
          "Bytes per second read from all peers together, e.g. 50MB "
          "(default 0 = no limit)");
+  parsed(
+    "max-unsent", o.max_unsent,
+    [](std::string_view s) -> std::optional<uint64_t> {
+      auto v = parse_size(s);
+      return v && *v >= (uint64_t{1} << 20) ? v : std::nullopt;
+    },
+    "a size of at least 1MiB (e.g. 16MiB)",
+    "Bytes of blocks queued for all peers' sockets together, at most: "
+    "serving pauses above it until they drain (default 16MiB)");
   plain("max-pending-handshakes", o.max_pending_handshakes,
         "Accepted peer connections still in their handshake, at most; more "
         "are closed at once")

@@ -58,6 +58,10 @@ struct node_options {
   /// session over the budget stops reading its socket, and TCP slows the
   /// sender down; 0: no limit.
   uint64_t max_download_rate = 0;
+  /// Bytes queued for all peers' sockets together above which serving
+  /// blocks pauses until they drain (each peer's socket is also held to
+  /// 4 MiB).
+  uint64_t max_unsent = uint64_t{16} << 20;
   /// Peer connections accepted and still in their handshake, at most in
   /// all and from one address; more are closed at once.
   uint32_t max_pending_handshakes = 128;

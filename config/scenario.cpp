@@ -26,6 +26,7 @@ const std::set<std::string> group_node_keys = {
   "max-dials-per-lookup",
   "max-upload-rate",
   "max-download-rate",
+  "max-unsent",
   "price-per-byte",
   "max-price",
   "stream-window",

@@ -714,3 +714,109 @@ TEST_F(PeerSessionTest, ReadsWidenWhileBlocksFlowAndNarrowWhenQuiet) {
   EXPECT_EQ(gauge("wide_reads"), 0.0);
   EXPECT_LE(gauge("read_buffer_bytes"), 8192.0);
 }
+
+namespace {
+
+// A's session (a listener at `a_port` that allows 256 MiB unsent) writes
+// `total` deliveries of 1 MiB to B, which stops reading
+// (its owner, the test, handles nothing) after `b_unhandled` bytes. Blocks
+// go straight to the socket while nothing waits in CAF's buffers, the rest
+// through them; B must get every block, whole and in order.
+void expect_deliveries_whole_and_in_order(
+  caf::actor_system& sys, caf::scoped_actor& self, actors::session_config b,
+  uint16_t a_port, const std::string& a_id, const std::string& b_id) {
+  constexpr size_t total = 80;
+  b.max_unhandled_bytes = size_t{2} << 20;
+  auto dialed = actors::dial_peer(sys, "127.0.0.1", a_port, b,
+                                  caf::actor_cast<session_owner_actor>(self));
+  ASSERT_TRUE(dialed) << describe(dialed.error());
+  peer_session_actor a_session;
+  for (int i = 0; i < 2; ++i)
+    self->receive(
+      [&](peer_up_atom, peer_info& info) {
+        if (info.peer_id == b_id)
+          a_session = info.session;
+      },
+      caf::after(3s) >> [] { ADD_FAILURE() << "no session up"; });
+  ASSERT_TRUE(a_session);
+  std::vector<std::shared_ptr<const bytes>> data;
+  for (size_t i = 0; i < total; ++i) {
+    data.push_back(
+      std::make_shared<const bytes>(size_t{1} << 20, static_cast<uint8_t>(i)));
+    wire::block_delivery bd;
+    bd.blocks.push_back({cid::of(multicodec::codex_block, byte_view{*data[i]}),
+                         data[i], std::nullopt});
+    self->send(a_session, send_atom::value, wire::message{bd});
+  }
+  // Answered once A has handled the deliveries before it (one sender's
+  // messages stay in order): slow on a loaded machine, hence the bound.
+  auto gauge = [&](const std::string& name) {
+    double out = -1;
+    self->request(a_session, 60s, status_atom::value)
+      .receive(
+        [&](const actor_status& s) {
+          for (auto& [k, v] : s.gauges)
+            if (k == name)
+              out = v;
+        },
+        [&](caf::error& err) { ADD_FAILURE() << describe(err); });
+    return out;
+  };
+  // B reads no more: what the kernel did not take waits in A's buffer.
+  std::this_thread::sleep_for(300ms);
+  auto direct = gauge("bytes_out_direct");
+  EXPECT_GT(direct, 0.0) << "no delivery went straight to the socket";
+  EXPECT_LT(direct, static_cast<double>(total << 20) * 0.75)
+    << "the socket took nearly everything while B did not read";
+  EXPECT_GT(gauge("unsent"), 0.0);
+  size_t next = 0;
+  auto until = std::chrono::steady_clock::now() + 30s;
+  while (next < total && std::chrono::steady_clock::now() < until) {
+    self->receive(
+      [&](peer_msg_atom, std::string& from, wire::message& m) {
+        ASSERT_EQ(from, a_id);
+        for (auto& d : std::get<wire::block_delivery>(m).blocks) {
+          ASSERT_LT(next, total);
+          EXPECT_TRUE(*d.data == *data[next]) << "block " << next;
+          ++next;
+        }
+      },
+      [&](peer_down_atom, std::string&, bool, std::string& why) {
+        ADD_FAILURE() << "session down: " << why;
+        next = total;
+      },
+      caf::after(3s) >> [&] { until = std::chrono::steady_clock::now(); });
+  }
+  EXPECT_EQ(next, total);
+  // Drained: later deliveries go straight to the socket again.
+  auto before = gauge("bytes_out_direct");
+  wire::block_delivery last;
+  last.blocks.push_back({cid::of(multicodec::codex_block, byte_view{*data[0]}),
+                         data[0], std::nullopt});
+  std::this_thread::sleep_for(100ms);
+  self->send(a_session, send_atom::value, wire::message{last});
+  self->receive([&](peer_msg_atom, std::string&, wire::message&) {},
+                caf::after(3s) >> [] { ADD_FAILURE() << "last block lost"; });
+  EXPECT_GT(gauge("bytes_out_direct"), before + (1 << 20));
+  caf::anon_send(*dialed, close_atom::value, std::string{"test done"});
+}
+
+} // namespace
+
+TEST_F(PeerSessionTest, DeliveriesGoStraightToTheSocketInOrderEncrypted) {
+  auto c = config(key_a_);
+  c.max_unsent_bytes = size_t{256} << 20;
+  auto port = start_second_listener(c);
+  expect_deliveries_whole_and_in_order(*sys_, *self_, config(key_b_), port,
+                                       key_a_->peer_id().to_string(),
+                                       key_b_->peer_id().to_string());
+}
+
+TEST_F(PeerSessionTest, DeliveriesGoStraightToTheSocketInOrderInClear) {
+  auto c = config(key_a_, "", true);
+  c.max_unsent_bytes = size_t{256} << 20;
+  auto port = start_second_listener(c);
+  expect_deliveries_whole_and_in_order(*sys_, *self_, config(key_b_, "", true),
+                                       port, key_a_->peer_id().to_string(),
+                                       key_b_->peer_id().to_string());
+}

@@ -52,6 +52,7 @@ const std::vector<std::string> all_flags{
   "max-dials-per-lookup",
   "max-upload-rate",
   "max-download-rate",
+  "max-unsent",
   "fd-reserve",
   "price-per-byte",
   "max-price",
@@ -683,6 +684,7 @@ TEST_F(OptionsTest, EveryFlagHasAnEnvVar) {
     {"max-dials-per-lookup", "12"},
     {"max-upload-rate", "3MB"},
     {"max-download-rate", "2MiB"},
+    {"max-unsent", "3MiB"},
     {"fd-reserve", "9"},
     {"log-level", "error"},
     {"metrics", "true"},
@@ -719,6 +721,7 @@ TEST_F(OptionsTest, EveryFlagHasAnEnvVar) {
   EXPECT_EQ(o.max_dials_per_lookup, 12u);
   EXPECT_EQ(o.max_upload_rate, uint64_t{3000000});
   EXPECT_EQ(o.max_download_rate, uint64_t{2} << 20);
+  EXPECT_EQ(o.max_unsent, uint64_t{3} << 20);
   EXPECT_EQ(o.fd_reserve, 9u);
   EXPECT_EQ(o.log_level, "error");
   EXPECT_TRUE(o.metrics);
@@ -768,6 +771,18 @@ TEST_F(OptionsTest, RateLimitsTakeSizesPerSecondAndRefuseTheRest) {
     auto r = parse({"--max-upload-rate", bad});
     EXPECT_EQ(r.exit_code, 2) << bad;
     EXPECT_NE(err_.find("--max-upload-rate"), std::string::npos) << err_;
+    EXPECT_EQ(std::count(err_.begin(), err_.end(), '\n'), 1) << err_;
+  }
+}
+
+TEST_F(OptionsTest, MaxUnsentTakesASizeOfAtLeastOneMebibyte) {
+  EXPECT_EQ(parse_ok({}).max_unsent, uint64_t{16} << 20);
+  EXPECT_EQ(parse_ok({"--max-unsent", "64MiB"}).max_unsent, uint64_t{64} << 20);
+  EXPECT_EQ(parse_ok({"--max-unsent", "1MiB"}).max_unsent, uint64_t{1} << 20);
+  for (auto bad : {"0", "1MB", "lots", ""}) {
+    auto r = parse({"--max-unsent", bad});
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_NE(err_.find("at least 1MiB"), std::string::npos) << err_;
     EXPECT_EQ(std::count(err_.begin(), err_.end(), '\n'), 1) << err_;
   }
 }
