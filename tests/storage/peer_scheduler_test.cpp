@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <vector>
@@ -33,6 +34,15 @@ cid tree_cid(uint64_t n = 0) {
 
 wire::address leaf(uint64_t index, uint64_t tree = 0) {
   return block_address{tree_cid(tree), index};
+}
+
+// A scheduler tracking the peers `ids`.
+peer_scheduler with_peers(std::initializer_list<const char*> ids,
+                          scheduler_options opts = {}) {
+  peer_scheduler s{opts};
+  for (auto id : ids)
+    s.add(id);
+  return s;
 }
 
 want_state wanted_at(sched_clock::time_point since) {
@@ -271,9 +281,7 @@ TEST(PeerSchedulerTest, UnaskedPeersGetWantHaveAndSilenceStartsALookup) {
 }
 
 TEST(PeerSchedulerTest, ManifestIsAskedAsABlockOfTheFirstPeers) {
-  peer_scheduler s;
-  for (auto id : {"a", "b", "c"})
-    s.add(id);
+  auto s = with_peers({"a", "b", "c"});
   auto m = wire::address{tree_cid(5)};
   auto w = wanted_at(sched_t0);
   auto first = s.schedule(m, w, sched_t0);
@@ -296,9 +304,7 @@ TEST(PeerSchedulerTest, ManifestIsAskedAsABlockOfTheFirstPeers) {
 }
 
 TEST(PeerSchedulerTest, LeavesAreAskedOfHaveOnlyWithoutADirectAsk) {
-  peer_scheduler s;
-  s.add("a");
-  s.add("b");
+  auto s = with_peers({"a", "b"});
   auto w = wanted_at(sched_t0);
   auto step = s.schedule(leaf(2), w, sched_t0);
   EXPECT_TRUE(step.ask_block.empty());
@@ -306,9 +312,7 @@ TEST(PeerSchedulerTest, LeavesAreAskedOfHaveOnlyWithoutADirectAsk) {
 }
 
 TEST(PeerSchedulerTest, DontHaveForADirectAskFallsBackToTheOthers) {
-  peer_scheduler s;
-  for (auto id : {"a", "b", "c"})
-    s.add(id);
+  auto s = with_peers({"a", "b", "c"});
   auto m = wire::address{tree_cid(6)};
   auto w = wanted_at(sched_t0);
   s.schedule(m, w, sched_t0);
@@ -324,9 +328,7 @@ TEST(PeerSchedulerTest, DontHaveForADirectAskFallsBackToTheOthers) {
 }
 
 TEST(PeerSchedulerTest, APeerThatChargesIsAskedAgainOnceItQuoted) {
-  peer_scheduler s{{10, 3}};
-  s.add("cheap");
-  s.add("dear");
+  auto s = with_peers({"cheap", "dear"}, {10, 3});
   auto m = wire::address{tree_cid(7)};
   auto w = wanted_at(sched_t0);
   EXPECT_EQ(s.schedule(m, w, sched_t0).ask_block,
@@ -345,8 +347,7 @@ TEST(PeerSchedulerTest, APeerThatChargesIsAskedAgainOnceItQuoted) {
 }
 
 TEST(PeerSchedulerTest, AFreePeersHaveDoesNotReleaseADirectAsk) {
-  peer_scheduler s;
-  s.add("a");
+  auto s = with_peers({"a"});
   auto m = wire::address{tree_cid(8)};
   auto w = wanted_at(sched_t0);
   s.schedule(m, w, sched_t0);
@@ -355,9 +356,7 @@ TEST(PeerSchedulerTest, AFreePeersHaveDoesNotReleaseADirectAsk) {
 }
 
 TEST(PeerSchedulerTest, ManifestHoldersAreAskedForTheFirstLeavesDirectly) {
-  peer_scheduler s{{10, 3}};
-  for (auto id : {"sender", "holder", "dear", "other"})
-    s.add(id);
+  auto s = with_peers({"sender", "holder", "dear", "other"}, {10, 3});
   auto m = tree_cid(9);
   s.on_presence("holder", wire::address{m}, true, 3);
   s.on_presence("dear", wire::address{m}, true, 11);
