@@ -231,7 +231,7 @@ void peer_scheduler::manifest_from(const std::string& peer,
     if (h != p.haves.end())
       p.trees.try_emplace(tree, h->second);
     else if (id == peer)
-      p.trees.try_emplace(tree, 0);
+      p.trees.try_emplace(tree, p.price);
   }
 }
 
@@ -250,6 +250,7 @@ bool peer_scheduler::on_presence(const std::string& peer,
   if (!p)
     return false;
   p->quoted = true;
+  p->price = price;
   if (have) {
     p->haves[addr] = price;
     p->dont_haves.erase(addr);

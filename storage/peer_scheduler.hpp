@@ -65,8 +65,10 @@ struct peer_stats {
   sched_clock::time_point last_delivery{};
   uint32_t bad_blocks = 0;
   uint32_t timeouts = 0;
-  /// It sent a presence (with its price, the same for all its blocks).
+  /// It sent a presence, and the price in the last one (its node's
+  /// setting, the same for all its blocks).
   bool quoted = false;
+  uint64_t price = 0;
 };
 
 /// The scheduling side of one wanted block (the engine keeps its waiters).
@@ -266,9 +268,10 @@ public:
 
   /// A dataset's manifest `manifest_id`, of tree `tree`, arrived from
   /// `peer`: it and every peer that said it has the manifest count as
-  /// holding the tree's blocks at the price they quoted (none quoted: 0, a
-  /// seeder that charges quotes before it serves), so the first leaves are
-  /// asked for directly, without a want-have round first.
+  /// holding the tree's blocks at the price they quoted (`peer`, if it
+  /// never quoted: 0, as a seeder that charges quotes before it serves),
+  /// so the first leaves are asked for directly, without a want-have round
+  /// first.
   void manifest_from(const std::string& peer, const cid& manifest_id,
                      const cid& tree);
 

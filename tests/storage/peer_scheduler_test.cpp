@@ -365,6 +365,10 @@ TEST(PeerSchedulerTest, ManifestHoldersAreAskedForTheFirstLeavesDirectly) {
   EXPECT_EQ(s.price_of("holder", leaf(0)), 3u);
   EXPECT_EQ(s.price_of("dear", leaf(0)), 11u);
   EXPECT_EQ(s.find("other")->trees.count(tree_cid(0)), 0u);
+  // A sender that quoted for something else holds it at that price.
+  s.on_presence("other", leaf(5, 1), false, 4);
+  s.manifest_from("other", tree_cid(10), tree_cid(2));
+  EXPECT_EQ(s.price_of("other", leaf(0, 2)), 4u);
   // The first leaves go to the holders at an acceptable price as
   // want-blocks, without a want-have round.
   std::map<std::string, int> asked;
