@@ -356,6 +356,12 @@ std::string metrics_text(api_shared& api) {
          "Block bytes sent to peers.", engine["bytes_out"]);
   metric("cairn_block_exchange_bad_blocks_total", "counter",
          "Invalid or unrequested blocks received.", engine["bad_blocks"]);
+  metric("cairn_block_exchange_want_haves_sent_total", "counter",
+         "Want-have entries sent to peers (is a block there?).",
+         engine["want_haves_sent"]);
+  metric("cairn_block_exchange_want_blocks_sent_total", "counter",
+         "Want-block entries sent to peers (send the block, or DONT_HAVE).",
+         engine["want_blocks_sent"]);
   metric("cairn_block_exchange_peers_evicted_total", "counter",
          "Peers closed to make room for a new one at --max-peers.",
          engine["peers_evicted"]);

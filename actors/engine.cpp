@@ -43,6 +43,9 @@ void queue_want(engine_ptr self, const std::string& peer,
   e.type = type;
   e.cancel = cancel;
   e.send_dont_have = true;
+  if (!cancel)
+    ++(type == want_entry::want_type::have ? self->state.want_haves_out
+                                           : self->state.want_blocks_out);
   wl.entries.push_back(std::move(e));
   if (wl.entries.size() >= wire::max_want_entries) {
     auto i = self->state.peers.find(peer);
@@ -112,7 +115,8 @@ void dial(engine_ptr self, const std::string& peer_id,
           const std::vector<std::string>& addrs);
 
 // Sends what the scheduler decides for `addr`: a want-block to the best
-// peer known to have it, or want-haves to the peers not asked yet; asks
+// peer known to have it, or want-haves to the peers not asked yet (and
+// want-blocks to a few of them, for a manifest); asks
 // discovery when nobody can help, and fails the want when nobody can.
 void schedule(engine_ptr self, const wire::address& addr) {
   auto& st = self->state;
@@ -122,6 +126,8 @@ void schedule(engine_ptr self, const wire::address& addr) {
   auto step = st.sched.schedule(addr, it->second, clock::now());
   if (!step.request_from.empty())
     queue_want(self, step.request_from, addr, want_entry::want_type::block);
+  for (auto& id : step.ask_block)
+    queue_want(self, id, addr, want_entry::want_type::block);
   for (auto& id : step.ask_have)
     queue_want(self, id, addr, want_entry::want_type::have);
   if (step.lost) {
@@ -349,6 +355,12 @@ void on_delivery(engine_ptr self, peer_entry& p, wire::block_delivery& msg) {
     p.debt += d.data->size() * st.sched.price_of(peer_id, d.addr);
     ++st.blocks_in;
     st.bytes_in += d.data->size();
+    // A manifest's holders (each one that delivers it, too late or not) are
+    // asked for the first leaves of its tree directly.
+    if (auto* id = std::get_if<cid>(&d.addr);
+        id && id->codec == multicodec::codex_manifest)
+      if (auto m = manifest::decode(byte_view{*d.data}))
+        st.sched.manifest_from(peer_id, *id, m->tree_cid);
     if (pend == st.pending.end() || pend->second.storing) {
       count_duplicate(st, d.addr); // lost the race: valid, not needed
       continue;
@@ -434,9 +446,11 @@ void on_presence(engine_ptr self, peer_entry& p,
 
 void send_presence(engine_ptr self, peer_entry& p,
                    std::vector<wire::presence> ps) {
-  if (!ps.empty())
-    self->send(p.info.session, send_atom::value,
-               wire::message{wire::block_presence{std::move(ps)}});
+  if (ps.empty())
+    return;
+  p.quoted = true;
+  self->send(p.info.session, send_atom::value,
+             wire::message{wire::block_presence{std::move(ps)}});
 }
 
 // Sends the blocks gathered in `bd` to `p` (if any) and empties `bd`.
@@ -635,7 +649,11 @@ void on_want_list(engine_ptr self, peer_entry& p, wire::want_list& wl) {
           p.serve_queue.end());
       continue;
     }
-    if (e.type == want_entry::want_type::block) {
+    // A node that charges quotes its price before it serves: a want-block
+    // from a peer that has no presence from it yet (one asked for a
+    // manifest directly) is answered as a want-have.
+    bool quote_first = st.cfg.price_per_byte > 0 && !p.quoted;
+    if (e.type == want_entry::want_type::block && !quote_first) {
       if (p.queued.count(e.addr) > 0)
         continue;
       if (p.serve_queue.size() >= st.cfg.max_queued_wants) {
@@ -880,10 +898,18 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
       // A session that dies without saying goodbye (a crash) is noticed
       // through its down message.
       self->monitor(p.info.session);
-      // Ask the newcomer about everything we wait for.
+      // Ask the newcomer about everything we wait for: as the scheduler
+      // decides when nobody is asked for it yet (a manifest as a block),
+      // want-have when others were asked for it directly and are silent.
+      std::vector<wire::address> unasked;
       for (auto& [addr, pw] : st.pending)
-        if (pw.requested.empty() && pw.asked_have.insert(id).second)
+        if (pw.requested.empty())
+          unasked.push_back(addr);
+        else if (st.sched.unconfirmed(addr, pw) &&
+                 pw.asked_have.insert(id).second)
           queue_want(self, id, addr, want_entry::want_type::have);
+      for (auto& addr : unasked)
+        schedule(self, addr);
       flush(self);
     },
     [self](peer_down_atom, const std::string& id, bool was_up,
@@ -986,8 +1012,12 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
       // from), not gone: its blocks are waited for.
       std::vector<wire::address> lost;
       for (auto& [addr, pw] : st.pending) {
-        if (!pw.requested.empty())
+        if (!pw.requested.empty()) {
+          // Asked directly of peers that have not answered yet.
+          if (st.sched.unconfirmed(addr, pw))
+            schedule(self, addr);
           continue;
+        }
         if (now - pw.since > st.cfg.want_timeout &&
             !st.sched.holder_delivering(addr, now - st.cfg.want_timeout))
           lost.push_back(addr);

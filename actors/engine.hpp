@@ -111,6 +111,8 @@ struct peer_entry {
   std::set<wire::address> queued;
   uint32_t serving = 0;
   uint64_t unsent = 0;
+  /// It got a presence from us, with our price: it may be served.
+  bool quoted = false;
   /// When a block last went out to it (the epoch: never).
   std::chrono::steady_clock::time_point last_served{};
   /// What eviction weighs: block bytes it delivered lately, and when it
@@ -188,6 +190,8 @@ struct engine_state {
   /// Totals for operators.
   uint64_t blocks_in = 0, blocks_out = 0, bytes_in = 0, bytes_out = 0;
   uint64_t bad_blocks = 0;
+  /// Want-have and want-block entries sent to peers (cancels not counted).
+  uint64_t want_haves_out = 0, want_blocks_out = 0;
 
   void gauges(std::vector<std::pair<std::string, double>>& out) const {
     out.emplace_back("peers", static_cast<double>(peers.size()));
@@ -197,6 +201,8 @@ struct engine_state {
     out.emplace_back("bytes_in", static_cast<double>(bytes_in));
     out.emplace_back("bytes_out", static_cast<double>(bytes_out));
     out.emplace_back("bad_blocks", static_cast<double>(bad_blocks));
+    out.emplace_back("want_haves_sent", static_cast<double>(want_haves_out));
+    out.emplace_back("want_blocks_sent", static_cast<double>(want_blocks_out));
     out.emplace_back("peers_evicted", static_cast<double>(evictions));
     out.emplace_back("redials", static_cast<double>(redials));
   }

@@ -143,10 +143,15 @@ schedule_step peer_scheduler::schedule(const wire::address& addr, want_state& w,
     step.request_from = *best->first;
     return step;
   }
-  if (!w.requested.empty())
-    return step; // in flight somewhere
+  if (!w.requested.empty()) {
+    // In flight somewhere. Peers asked directly that stay silent must not
+    // keep the providers from being looked up.
+    step.discover = unconfirmed(addr, w) && now - w.since >= silent_after;
+    return step;
+  }
   bool someone_may_have = false;
   bool holder = false;
+  size_t direct = std::holds_alternative<cid>(addr) ? direct_asks : 0;
   for (auto& [id, p] : peers_) {
     if (!may_serve(p, addr))
       continue;
@@ -154,10 +159,18 @@ schedule_step peer_scheduler::schedule(const wire::address& addr, want_state& w,
       someone_may_have = holder = true; // has it, but busy for now
       continue;
     }
-    if (w.asked_have.insert(id).second)
-      step.ask_have.push_back(id);
-    else
+    if (w.asked_have.count(id) > 0) {
       someone_may_have = true; // asked, answer pending
+    } else if (step.ask_block.size() < direct &&
+               p.outstanding.size() < depth_of(p)) {
+      p.outstanding[addr] = sent_request{now, p.bytes_received, !p.quoted};
+      w.requested.insert(id);
+      step.ask_block.push_back(id);
+      someone_may_have = true;
+    } else {
+      w.asked_have.insert(id);
+      step.ask_have.push_back(id);
+    }
   }
   if (!step.ask_have.empty() || someone_may_have) {
     // Peers asked a while ago that have not answered (slow, or gone
@@ -202,6 +215,26 @@ schedule_step peer_scheduler::schedule(const wire::address& addr, want_state& w,
   return step;
 }
 
+bool peer_scheduler::unconfirmed(const wire::address& addr,
+                                 const want_state& w) const {
+  if (w.requested.empty() || !std::holds_alternative<cid>(addr))
+    return false;
+  return std::none_of(w.requested.begin(), w.requested.end(),
+                      [&](auto& id) { return has(id, addr); });
+}
+
+void peer_scheduler::manifest_from(const std::string& peer,
+                                   const cid& manifest_id, const cid& tree) {
+  wire::address addr{manifest_id};
+  for (auto& [id, p] : peers_) {
+    auto h = p.haves.find(addr);
+    if (h != p.haves.end())
+      p.trees.try_emplace(tree, h->second);
+    else if (id == peer)
+      p.trees.try_emplace(tree, p.price);
+  }
+}
+
 bool peer_scheduler::end_game(const want_state& w, size_t wants,
                               sched_clock::time_point now) {
   return wants <= end_game_wants && w.requested.size() == 1 &&
@@ -216,11 +249,20 @@ bool peer_scheduler::on_presence(const std::string& peer,
   auto* p = stats_of(peer);
   if (!p)
     return false;
+  p->quoted = true;
+  p->price = price;
   if (have) {
     p->haves[addr] = price;
     p->dont_haves.erase(addr);
     if (auto* a = std::get_if<block_address>(&addr))
       p->trees[a->tree] = price;
+    // A seeder that charges answered a want-block sent before it quoted
+    // with its price, not the block: ask again (or elsewhere, if too dear).
+    auto out = p->outstanding.find(addr);
+    if (price > 0 && out != p->outstanding.end() && out->second.unquoted) {
+      p->outstanding.erase(out);
+      return true;
+    }
     return false;
   }
   p->haves.erase(addr);

@@ -36,6 +36,9 @@ struct scheduler_options {
 struct sent_request {
   sched_clock::time_point at{};
   uint64_t received_before = 0;
+  /// Sent before the peer quoted a price (`peer_stats::quoted`): a seeder
+  /// that charges answers it with a HAVE and its price instead of the block.
+  bool unquoted = false;
 };
 
 /// What the requester side knows about one connected peer.
@@ -62,6 +65,10 @@ struct peer_stats {
   sched_clock::time_point last_delivery{};
   uint32_t bad_blocks = 0;
   uint32_t timeouts = 0;
+  /// It sent a presence, and the price in the last one (its node's
+  /// setting, the same for all its blocks).
+  bool quoted = false;
+  uint64_t price = 0;
 };
 
 /// The scheduling side of one wanted block (the engine keeps its waiters).
@@ -96,6 +103,9 @@ struct schedule_step {
   /// Send a want-block to this peer (already recorded as in flight), or
   /// empty.
   std::string request_from;
+  /// Send a want-block (with send-dont-have) to these peers, not known to
+  /// have it (already recorded as in flight): `peer_scheduler::direct_asks`.
+  std::vector<std::string> ask_block;
   /// Send a want-have to these peers (already recorded as asked).
   std::vector<std::string> ask_have;
   /// Look up the providers of the block's dataset (`begin_lookup`).
@@ -168,6 +178,13 @@ public:
   /// single peer for longer than `end_game_after` is asked elsewhere too.
   static constexpr size_t end_game_wants = 8;
   static constexpr auto end_game_after = std::chrono::milliseconds{500};
+  /// A block wanted by CID (a dataset's manifest) that no peer is known to
+  /// have is asked for as a block, with send-dont-have, of at most this many
+  /// of the peers it would ask want-have (the others still are): each
+  /// answers with the block or DONT_HAVE, one round trip instead of a
+  /// want-have's and a want-block's. Few, so that a large swarm does not
+  /// send the manifest that many times.
+  static constexpr size_t direct_asks = 2;
   /// Cancelled requests remembered per peer (the set is cleared beyond).
   static constexpr size_t max_cancelled = 4096;
   /// Lookups remembered before finished ones of old datasets are dropped.
@@ -231,8 +248,10 @@ public:
   ///  - a want-block to the candidate expected to deliver first (a peer
   ///    that has it, or blocks of its tree, at an acceptable price, in good
   ///    standing, not asked for it yet, below its depth);
-  ///  - nothing while it is requested from a peer;
-  ///  - want-haves to the peers that may serve it and were not asked; a
+  ///  - nothing while it is requested from a peer, but a lookup once the
+  ///    want is `unconfirmed` for `silent_after`;
+  ///  - want-haves to the peers that may serve it and were not asked (for
+  ///    a block by CID, want-blocks to the first `direct_asks` of them); a
   ///    lookup as well once they stayed silent for `silent_after`;
   ///  - lost, when nobody may serve it and a lookup found nobody new,
   ///    started `give_up_after` after the want or (for a leaf whose holders
@@ -241,6 +260,20 @@ public:
   /// Nothing while `w.storing`.
   schedule_step schedule(const wire::address& addr, want_state& w,
                          sched_clock::time_point now);
+
+  /// Whether `w`, a want of a block by CID, waits only on peers asked for
+  /// it directly (`schedule_step::ask_block`) that have not said they have
+  /// it: as unanswered as a want-have.
+  bool unconfirmed(const wire::address& addr, const want_state& w) const;
+
+  /// A dataset's manifest `manifest_id`, of tree `tree`, arrived from
+  /// `peer`: it and every peer that said it has the manifest count as
+  /// holding the tree's blocks at the price they quoted (`peer`, if it
+  /// never quoted: 0, as a seeder that charges quotes before it serves),
+  /// so the first leaves are asked for directly, without a want-have round
+  /// first.
+  void manifest_from(const std::string& peer, const cid& manifest_id,
+                     const cid& tree);
 
   /// Whether `w` is due a second source: with at most `end_game_wants`
   /// wants in all, one requested from a single peer for `end_game_after`.
@@ -251,7 +284,9 @@ public:
 
   /// `peer` said it has (`have`, at `price` per byte) or lacks `addr`.
   /// Returns true when this released a request in flight to it (a
-  /// DONT_HAVE answering a want-block): the caller asks elsewhere.
+  /// DONT_HAVE answering a want-block, or a HAVE with a price above 0
+  /// answering one sent before the peer quoted: a seeder that charges
+  /// quotes before it serves): the caller asks elsewhere, or again.
   bool on_presence(const std::string& peer, const wire::address& addr,
                    bool have, uint64_t price);
 

@@ -12,8 +12,8 @@
 #      `time_starttransfer` (seconds from the request to the first byte of
 #      the answer) is the figure. It covers B's provider lookup in the DHT
 #      (and its retries while A's provider record is not there yet), dialing
-#      A, the manifest's want-have / want-block round trips and the first
-#      data blocks.
+#      A, the manifest's round trip (a want-block) and the first data
+#      blocks' (want-blocks to the peer that sent the manifest).
 # Each run uses a new dataset and a new B. The best, the median and the
 # worst of RUNS runs are printed, and every run on stderr.
 #

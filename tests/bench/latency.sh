@@ -15,12 +15,12 @@
 # MB/s, as a ratio to the 0 ms figure (the first of LATENCIES), with the
 # CPU-seconds per GiB of A, B and curl in that run (/proc/PID/stat and
 # bash's `time`), and the peak RssAnon of A and B (sampled every 0.2 s).
-# The fixed round trips of a download (the manifest's want-have and
-# want-block, then the first leaves' want-have and want-block: about four
-# round trips) are reported apart: the time to first byte (curl's
-# time_starttransfer) of that run, and the MB/s after it (size over
-# total less first byte), ramp-up included, with its ratio to 0 ms. The
-# peers are connected before the clock starts (no dial, no handshake).
+# The fixed round trips of a download (the manifest's want-block, then
+# the first leaves' want-blocks: two round trips) are reported apart: the
+# time to first byte (curl's time_starttransfer) of that run, and the MB/s
+# after it (size over total less first byte), ramp-up included, with its
+# ratio to 0 ms. The peers are connected before the clock starts (no dial,
+# no handshake).
 # After the last run of each latency B's local copy (GET /data/{cid} on B)
 # must have the original's sha256 (not timed).
 # MB/s means 10^6 bytes/s. Goal (issue 18): at 50 ms, at least 0.8 of the

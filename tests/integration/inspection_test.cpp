@@ -97,6 +97,8 @@ TEST(InspectionTest, MetricsEndpointServesEveryDocumentedName) {
         "cairn_block_exchange_bytes_received_total",
         "cairn_block_exchange_bytes_sent_total",
         "cairn_block_exchange_bad_blocks_total",
+        "cairn_block_exchange_want_haves_sent_total",
+        "cairn_block_exchange_want_blocks_sent_total",
         "cairn_block_exchange_peers_evicted_total",
         "cairn_block_exchange_redials_total",
         "cairn_repostore_blocks",

@@ -3,7 +3,10 @@
 // configured one-way latency. A network download needs two round trips
 // before its first byte (the manifest, then the first blocks), so its time
 // to first byte bounds the round trip from below; and the bytes must still
-// arrive whole and in order.
+// arrive whole and in order. Those two round trips are want-blocks: the
+// manifest is asked for as a block of the first connected peers, the leaves
+// of its holders, with no want-have round before either (counted in
+// /metrics), and no block arrives twice.
 
 #include <chrono>
 #include <cstdint>
@@ -14,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/api_helpers.hpp"
+#include "tests/integration/metrics_helpers.hpp"
 #include "tests/integration/net_helpers.hpp"
 #include "tests/integration/node_process.hpp"
 
@@ -59,7 +63,73 @@ void expect_round_trip_at_least(node_process& seeder, node_process& leecher,
     << " ms each";
 }
 
+// Streams `cid` through `leecher` (run with --metrics) and checks what it
+// sent and got: no want-have at all, the dataset whole, `leaves` leaves and
+// one to `manifests` manifests received (a manifest asked of two peers may
+// be cancelled at the second in time), none of the leaves twice.
+void expect_blocks_asked_directly(node_process& leecher, const std::string& cid,
+                                  const std::string& data, double leaves,
+                                  double manifests) {
+  auto s = stream_timed(leecher, cid);
+  ASSERT_TRUE(is_whole(s.result, data)) << leecher.diagnostics();
+  scrape m;
+  ASSERT_TRUE(scrape_metrics(leecher, &m));
+  for (auto name : {"cairn_block_exchange_want_haves_sent_total",
+                    "cairn_block_exchange_want_blocks_sent_total"})
+    ASSERT_EQ(m.samples.count(name), 1u) << name;
+  auto haves = m.samples["cairn_block_exchange_want_haves_sent_total"];
+  auto blocks = m.samples["cairn_block_exchange_want_blocks_sent_total"];
+  auto got = m.samples["cairn_block_exchange_blocks_received_total"];
+  std::cout << "[  info    ] first byte after " << s.first_byte * 1000
+            << " ms; sent " << haves << " want-have, " << blocks
+            << " want-block; received " << got << " blocks\n";
+  EXPECT_EQ(haves, 0) << "a want-have round before the manifest or the "
+                         "first leaves";
+  EXPECT_GE(blocks, leaves + 1);
+  EXPECT_GE(got, leaves + 1);
+  EXPECT_LE(got, leaves + manifests);
+  std::string seen;
+  auto d = wait_download(leecher, cid, "stream", 10s, &seen);
+  ASSERT_FALSE(d.is_null()) << seen;
+  EXPECT_EQ(d.value("duplicateBlocks", -1), 0) << d;
+}
+
 } // namespace
+
+TEST(LinkLatencyTest, OnePeerIsAskedForTheManifestAndLeavesAsBlocks) {
+  test_node a{{"--link-latency", "20ms"}};
+  test_node b{{"--link-latency", "20ms", "--metrics", "--metrics-port", "0"}};
+  ASSERT_TRUE(a.proc.start());
+  ASSERT_TRUE(b.proc.start());
+  auto data = random_bytes(2 * mib + 99, 183);
+  auto cs = a.proc.client();
+  std::string cid;
+  ASSERT_TRUE(upload(cs, data, &cid));
+  ASSERT_TRUE(connect_nodes(b.proc, a.proc));
+  expect_blocks_asked_directly(b.proc, cid, data, 33, 1);
+}
+
+// Two seeders of the same dataset: both are asked for the manifest, and the
+// leaves go to its holders without a want-have round and without arriving
+// twice.
+TEST(LinkLatencyTest, TwoSeedersAreAskedForBlocksAndNoLeafComesTwice) {
+  test_node a{{"--link-latency", "20ms"}};
+  test_node b{{"--link-latency", "20ms"}};
+  test_node c{{"--link-latency", "20ms", "--metrics", "--metrics-port", "0"}};
+  ASSERT_TRUE(a.proc.start());
+  ASSERT_TRUE(b.proc.start());
+  ASSERT_TRUE(c.proc.start());
+  auto data = random_bytes(2 * mib + 99, 184);
+  std::string cid, cid_b;
+  auto ca = a.proc.client();
+  ASSERT_TRUE(upload(ca, data, &cid));
+  auto cb = b.proc.client();
+  ASSERT_TRUE(upload(cb, data, &cid_b));
+  ASSERT_EQ(cid, cid_b);
+  ASSERT_TRUE(connect_nodes(c.proc, a.proc));
+  ASSERT_TRUE(connect_nodes(c.proc, b.proc));
+  expect_blocks_asked_directly(c.proc, cid, data, 33, 2);
+}
 
 TEST(LinkLatencyTest, FiftyMsEachWayMakesARoundTripOfAHundred) {
   test_node a{{"--link-latency", "50ms"}};

@@ -144,8 +144,8 @@ TEST(WaitsTest, NetworkDownloadRightAfterAnUploadElsewhereStartsAtOnce) {
   }
 }
 
-// A connected peer that never answers a want-have must not keep the
-// engine from looking the providers up in the DHT.
+// A connected peer that never answers a want (the manifest's want-block)
+// must not keep the engine from looking the providers up in the DHT.
 TEST(WaitsTest, SilentConnectedPeerDoesNotHoldUpTheDhtLookup) {
   test_node a, silent;
   START(a);

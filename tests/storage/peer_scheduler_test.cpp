@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <vector>
@@ -33,6 +34,15 @@ cid tree_cid(uint64_t n = 0) {
 
 wire::address leaf(uint64_t index, uint64_t tree = 0) {
   return block_address{tree_cid(tree), index};
+}
+
+// A scheduler tracking the peers `ids`.
+peer_scheduler with_peers(std::initializer_list<const char*> ids,
+                          scheduler_options opts = {}) {
+  peer_scheduler s{opts};
+  for (auto id : ids)
+    s.add(id);
+  return s;
 }
 
 want_state wanted_at(sched_clock::time_point since) {
@@ -268,6 +278,109 @@ TEST(PeerSchedulerTest, UnaskedPeersGetWantHaveAndSilenceStartsALookup) {
   EXPECT_FALSE(waiting.lost);
   // Silent for 250 ms: providers are looked up too.
   EXPECT_TRUE(s.schedule(leaf(3), w, sched_t0 + 250ms).discover);
+}
+
+TEST(PeerSchedulerTest, ManifestIsAskedAsABlockOfTheFirstPeers) {
+  auto s = with_peers({"a", "b", "c"});
+  auto m = wire::address{tree_cid(5)};
+  auto w = wanted_at(sched_t0);
+  auto first = s.schedule(m, w, sched_t0);
+  // `direct_asks` peers get a want-block, the rest a want-have.
+  ASSERT_EQ(peer_scheduler::direct_asks, 2u);
+  EXPECT_EQ(first.ask_block, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(first.ask_have, (std::vector<std::string>{"c"}));
+  EXPECT_TRUE(first.request_from.empty());
+  EXPECT_TRUE(s.in_flight("a", m));
+  EXPECT_TRUE(s.in_flight("b", m));
+  EXPECT_FALSE(s.in_flight("c", m));
+  EXPECT_TRUE(s.unconfirmed(m, w));
+  // No answer for `silent_after`: providers are looked up too.
+  EXPECT_FALSE(s.schedule(m, w, sched_t0 + 100ms).discover);
+  EXPECT_TRUE(s.schedule(m, w, sched_t0 + 250ms).discover);
+  // One of them says it has it: it is on its way.
+  EXPECT_FALSE(s.on_presence("b", m, true, 0));
+  EXPECT_FALSE(s.unconfirmed(m, w));
+  EXPECT_FALSE(s.schedule(m, w, sched_t0 + 300ms).discover);
+}
+
+TEST(PeerSchedulerTest, LeavesAreAskedOfHaveOnlyWithoutADirectAsk) {
+  auto s = with_peers({"a", "b"});
+  auto w = wanted_at(sched_t0);
+  auto step = s.schedule(leaf(2), w, sched_t0);
+  EXPECT_TRUE(step.ask_block.empty());
+  EXPECT_EQ(step.ask_have, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(PeerSchedulerTest, DontHaveForADirectAskFallsBackToTheOthers) {
+  auto s = with_peers({"a", "b", "c"});
+  auto m = wire::address{tree_cid(6)};
+  auto w = wanted_at(sched_t0);
+  s.schedule(m, w, sched_t0);
+  // "c" was asked want-have and has it; "a" and "b" lack it.
+  EXPECT_FALSE(s.on_presence("c", m, true, 0));
+  EXPECT_TRUE(s.on_presence("a", m, false, 0));
+  w.requested.erase("a");
+  EXPECT_EQ(s.schedule(m, w, sched_t0 + 10ms).request_from, "c");
+  EXPECT_TRUE(s.on_presence("b", m, false, 0));
+  w.requested.erase("b");
+  EXPECT_FALSE(s.in_flight("a", m));
+  EXPECT_TRUE(s.in_flight("c", m));
+}
+
+TEST(PeerSchedulerTest, APeerThatChargesIsAskedAgainOnceItQuoted) {
+  auto s = with_peers({"cheap", "dear"}, {10, 3});
+  auto m = wire::address{tree_cid(7)};
+  auto w = wanted_at(sched_t0);
+  EXPECT_EQ(s.schedule(m, w, sched_t0).ask_block,
+            (std::vector<std::string>{"cheap", "dear"}));
+  // Both answer with their price instead of the block: released.
+  EXPECT_TRUE(s.on_presence("cheap", m, true, 5));
+  EXPECT_TRUE(s.on_presence("dear", m, true, 11));
+  w.requested.clear();
+  // Asked again of the one under the max price only.
+  auto again = s.schedule(m, w, sched_t0 + 10ms);
+  EXPECT_EQ(again.request_from, "cheap");
+  EXPECT_FALSE(s.in_flight("dear", m));
+  // A HAVE crossing a request sent after the quote does not release it.
+  EXPECT_FALSE(s.on_presence("cheap", m, true, 5));
+  EXPECT_TRUE(s.in_flight("cheap", m));
+}
+
+TEST(PeerSchedulerTest, AFreePeersHaveDoesNotReleaseADirectAsk) {
+  auto s = with_peers({"a"});
+  auto m = wire::address{tree_cid(8)};
+  auto w = wanted_at(sched_t0);
+  s.schedule(m, w, sched_t0);
+  EXPECT_FALSE(s.on_presence("a", m, true, 0));
+  EXPECT_TRUE(s.in_flight("a", m));
+}
+
+TEST(PeerSchedulerTest, ManifestHoldersAreAskedForTheFirstLeavesDirectly) {
+  auto s = with_peers({"sender", "holder", "dear", "other"}, {10, 3});
+  auto m = tree_cid(9);
+  s.on_presence("holder", wire::address{m}, true, 3);
+  s.on_presence("dear", wire::address{m}, true, 11);
+  s.manifest_from("sender", m, tree_cid(0));
+  EXPECT_EQ(s.price_of("sender", leaf(0)), 0u);
+  EXPECT_EQ(s.price_of("holder", leaf(0)), 3u);
+  EXPECT_EQ(s.price_of("dear", leaf(0)), 11u);
+  EXPECT_EQ(s.find("other")->trees.count(tree_cid(0)), 0u);
+  // A sender that quoted for something else holds it at that price.
+  s.on_presence("other", leaf(5, 1), false, 4);
+  s.manifest_from("other", tree_cid(10), tree_cid(2));
+  EXPECT_EQ(s.price_of("other", leaf(0, 2)), 4u);
+  // The first leaves go to the holders at an acceptable price as
+  // want-blocks, without a want-have round.
+  std::map<std::string, int> asked;
+  for (uint64_t i = 0; i < 8; ++i) {
+    auto w = wanted_at(sched_t0);
+    auto step = s.schedule(leaf(i), w, sched_t0);
+    EXPECT_TRUE(step.ask_have.empty());
+    ++asked[step.request_from];
+  }
+  EXPECT_EQ(asked["sender"] + asked["holder"], 8) << asked.size();
+  EXPECT_EQ(asked.count("dear"), 0u);
+  EXPECT_EQ(asked.count("other"), 0u);
 }
 
 TEST(PeerSchedulerTest, UnknownCidIsLostOnceALateLookupFindsNobody) {
