@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
+#include <future>
 #include <map>
 #include <mutex>
 #include <sys/stat.h>
@@ -49,6 +50,13 @@ caf::error write_failed(const std::string& dir, const char* what, int rc) {
 
 template <class F>
 caf::error lmdb_store::with_write(const char* what, F&& body) {
+  return with_write(what, std::forward<F>(body),
+                    []() -> caf::error { return caf::none; });
+}
+
+template <class F, class G>
+caf::error lmdb_store::with_write(const char* what, F&& body,
+                                  G&& before_commit) {
   for (int attempt = 0; attempt < 16; ++attempt) {
     write_txn w{*this};
     if (int rc = mdb_txn_begin(env_, nullptr, 0, &w.txn))
@@ -59,6 +67,10 @@ caf::error lmdb_store::with_write(const char* what, F&& body) {
       err = body(w);
     if (!err)
       err = w.store_stats();
+    if (!err && (err = before_commit())) {
+      mdb_txn_abort(w.txn);
+      return err;
+    }
     if (err) {
       mdb_txn_abort(w.txn);
       if (!w.map_full)
@@ -227,18 +239,41 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
     return make_error(ec::invalid_manifest,
                       "manifest has " + std::to_string(m->blocks_count()) +
                         " blocks, upload has " + std::to_string(leaves.size()));
+  // Every block this dataset references reaches the disk before the manifest
+  // that makes the dataset visible. The fsync of the blocks (the disk's
+  // time) runs on a thread of its own while this one checks the tree and
+  // builds the dataset's transaction (leaf records and references: CPU), and
+  // the transaction commits only once the fsync succeeded. Leaving early,
+  // the future's destructor waits for the thread.
+  std::future<int> synced;
+  try {
+    synced = std::async(std::launch::async,
+                        [env = env_] { return mdb_env_sync(env, 1); });
+  } catch (const std::system_error&) {
+    // No thread to spare: the fsync runs here, before the transaction.
+    std::promise<int> now;
+    now.set_value(mdb_env_sync(env_, 1));
+    synced = now.get_future();
+  }
+  int sync_rc = 0;
+  bool sync_done = false;
+  auto blocks_synced = [&]() -> caf::error {
+    if (!sync_done) {
+      sync_rc = synced.get();
+      sync_done = true;
+    }
+    if (sync_rc)
+      return write_failed(opts_.path, "mdb_env_sync", sync_rc);
+    return caf::none;
+  };
   auto tree = merkle_tree::build(leaves);
   if (!tree)
     return tree.error();
   if (tree->root_cid() != m->tree_cid)
     return make_error(ec::invalid_manifest,
                       "treeCid does not match the leaves");
-  // Every block this dataset references reaches the disk before the manifest
-  // that makes the dataset visible.
-  if (int rc = mdb_env_sync(env_, 1))
-    return write_failed(opts_.path, "mdb_env_sync", rc);
   uint64_t expiry = now + static_cast<uint64_t>(opts_.block_ttl.count());
-  auto err = with_write("put_dataset", [&](write_txn& w) -> caf::error {
+  auto body = [&](write_txn& w) -> caf::error {
     auto mkey = manifest_block.id.to_bytes();
     MDB_val k = as_val(mkey), v;
     int rc = mdb_get(w.txn, manifests_, &k, &v);
@@ -324,7 +359,8 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
     if (int rc2 = mdb_put(w.txn, manifests_, &k, &empty, 0))
       return w.fail("mdb_put(manifests)", rc2);
     return caf::none;
-  });
+  };
+  auto err = with_write("put_dataset", body, blocks_synced);
   if (err)
     return err;
   if (int rc = mdb_env_sync(env_, 1))

@@ -61,7 +61,8 @@ struct leaf_info {
 /// Durability: block batches commit without fsync (they survive a process
 /// crash, not an OS crash); `put_dataset` fsyncs all blocks before it commits
 /// the manifest, and fsyncs the manifest, so a dataset whose manifest exists
-/// survives both.
+/// survives both. The blocks' fsync runs on a thread of its own while the
+/// manifest's transaction is built; the transaction commits after it.
 ///
 /// Memory: pages of the map that the process touches count in its RssFile,
 /// not RssAnon; they are page cache (shared, reclaimed by the kernel), so
@@ -251,6 +252,10 @@ private:
   struct write_txn;
   template <class F>
   caf::error with_write(const char* what, F&& body);
+  // As above; `before_commit` runs after `body`, and its error aborts the
+  // transaction instead of committing it.
+  template <class F, class G>
+  caf::error with_write(const char* what, F&& body, G&& before_commit);
   caf::error grow_map();
   void start_writeback(uint64_t new_bytes);
   void locate_map();

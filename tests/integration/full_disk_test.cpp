@@ -113,3 +113,47 @@ TEST(FullDiskTest, WritesThatDoNotFitFailClearlyAndTheNodeServesOn) {
   EXPECT_EQ(del->status, 204) << del->body;
   EXPECT_TRUE(wait_until_gone(a, big_cid, 10s)) << a.diagnostics();
 }
+
+// Uploads that fill the disk one after another, none deleted, so that the
+// disk runs out at a different point of each: in a batch of blocks, in the
+// fsync of its blocks, or in the dataset's own transaction (built while
+// that fsync runs). One answered with a CID is listed and whole; one
+// answered with an error is not listed.
+TEST(FullDiskTest, UploadsFillingTheDiskAreListedOnlyIfAnsweredWithACid) {
+  if (::geteuid() != 0)
+    GTEST_SKIP() << "mounting a small tmpfs needs root";
+  small_fs fs{"24m"};
+  if (!fs.mounted)
+    GTEST_SKIP() << "cannot mount a tmpfs here: " << fs.error;
+  temp_dir logs{"cairn-fulldisk-log"};
+  node_process a{node_args(fs.dir.file("data"), {"--listen-ip", "127.0.0.1",
+                                                 "--storage-quota", "1GiB"}),
+                 logs.file("a-stderr.log")};
+  ASSERT_TRUE(a.start()) << a.diagnostics();
+  std::map<std::string, std::string> stored; // CID -> the bytes uploaded
+  int failed = 0;
+  for (int i = 0; i < 40 && failed < 3; ++i) {
+    // 2 MiB and an odd tail that moves the point where the disk fills.
+    auto data = random_bytes((2 << 20) + i * 77777, 100 + i);
+    auto res = raw_post(a.host(), a.port(), api("/data"), data, false);
+    if (res.status == 200) {
+      stored[res.body] = data;
+      continue;
+    }
+    EXPECT_EQ(res.status, 507) << res.body << res.error;
+    ++failed;
+  }
+  EXPECT_EQ(failed, 3) << "the disk never filled";
+  EXPECT_FALSE(stored.empty());
+  auto cli = a.client();
+  std::map<std::string, json> listed;
+  ASSERT_TRUE(list_data(cli, &listed));
+  for (auto& [id, m] : listed)
+    EXPECT_EQ(stored.count(id), 1u) << id << " is listed: its upload failed";
+  for (auto& [id, data] : stored) {
+    EXPECT_EQ(listed.count(id), 1u) << id << " was answered but not listed";
+    EXPECT_TRUE(
+      is_whole(stream_get(a.host(), a.port(), api("/data/" + id)), data))
+      << id;
+  }
+}
