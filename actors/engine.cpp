@@ -465,6 +465,7 @@ void send_blocks(engine_ptr self, peer_entry& p, wire::block_delivery& bd) {
 wire::delivery outgoing(engine_state& st, peer_entry& p, wire::address addr,
                         const block& b, std::optional<merkle_proof> proof) {
   p.unsent += b.size();
+  p.sent_to_session += b.size();
   p.bytes_sent += b.size();
   p.last_served = clock::now();
   ++st.blocks_out;
@@ -577,9 +578,11 @@ void serve(engine_ptr self, const std::string& peer_id) {
     return;
   auto& p = it->second;
   while (may_serve(st, p, unsent_total(st))) {
+    // A round takes at most a batch of wants, blocks by CID (one read
+    // each) as well as leaves (one read for the batch).
     auto batch = p.serving == 0 ? first_serve_batch : serve_batch;
     std::vector<block_address> leaves;
-    while (!p.serve_queue.empty() && leaves.size() < batch) {
+    for (size_t taken = 0; !p.serve_queue.empty() && taken < batch; ++taken) {
       auto addr = p.serve_queue.front();
       p.serve_queue.pop_front();
       p.queued.erase(addr);
@@ -938,11 +941,20 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
         on_delivery(self, p, *bd);
       flush(self);
     },
-    [self](sent_atom, const std::string& id, uint64_t unsent) {
+    [self](sent_atom, const std::string& id, uint64_t unsent, uint64_t taken) {
       auto it = self->state.peers.find(id);
       if (it == self->state.peers.end())
         return;
-      it->second.unsent = unsent;
+      // Deliveries sent since the session's count are still in its
+      // mailbox: a session slower than the engine (one I/O thread writes
+      // for all peers) would otherwise be sent without bound.
+      auto& p = it->second;
+      // A report of an earlier session of the same peer counts nothing.
+      if (self->current_sender() !=
+          caf::actor_cast<caf::strong_actor_ptr>(p.info.session))
+        return;
+      p.unsent =
+        unsent + (p.sent_to_session > taken ? p.sent_to_session - taken : 0);
       serve(self, id);
       serve_paused(self);
     },

@@ -110,7 +110,11 @@ struct peer_entry {
   std::deque<wire::address> serve_queue;
   std::set<wire::address> queued;
   uint32_t serving = 0;
+  /// Block bytes queued for its socket: in its session's mailbox (sent
+  /// there, not yet taken) or in the socket's buffers, as the session last
+  /// told; and the block bytes sent to its session so far.
   uint64_t unsent = 0;
+  uint64_t sent_to_session = 0;
   /// It got a presence from us, with our price: it may be served.
   bool quoted = false;
   /// When a block last went out to it (the epoch: never).

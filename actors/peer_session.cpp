@@ -105,7 +105,8 @@ void count_out(peer_session_ptr self, size_t framed) {
 void tell_unsent(peer_session_ptr self) {
   auto& st = self->state;
   st.unsent_told = st.unsent;
-  self->send(st.owner, sent_atom::value, st.peer.to_string(), st.unsent);
+  self->send(st.owner, sent_atom::value, st.peer.to_string(), st.unsent,
+             st.block_bytes_taken);
 }
 
 // True once the owner should hear the bytes unsent: the socket drained a
@@ -879,6 +880,7 @@ peer_session_actor::behavior_type peer_session(
     },
     [self](send_atom, wire::message& msg) {
       auto& st = self->state;
+      st.block_bytes_taken += block_bytes(msg);
       if (st.phase != session_phase::established)
         return;
       if (auto err = send_or_hold(self, std::move(msg))) {

@@ -118,6 +118,10 @@ struct peer_session_state {
   uint64_t bytes_direct = 0;
   /// Bytes handed to the socket's buffer and not yet written.
   uint64_t unsent = 0;
+  /// Block bytes of every message to send taken from the mailbox (told to
+  /// the owner, which counts those it sent and the session has not taken
+  /// as queued too).
+  uint64_t block_bytes_taken = 0;
   /// What the owner was last told is unsent, plus what was queued since:
   /// never less than what the owner believes.
   uint64_t unsent_told = 0;

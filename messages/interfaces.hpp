@@ -166,9 +166,11 @@ using session_owner_actor = caf::typed_actor<
   /// (peer_down_atom, peer_id, was_established, reason) -> ()   a session
   ///   ended; peer_id is empty if it ended before the peer's HELLO
   caf::reacts_to<peer_down_atom, std::string, bool, std::string>,
-  /// (sent_atom, peer_id, unsent_bytes) -> ()   the socket wrote data; what
-  ///   is still queued (for serving backpressure)
-  caf::reacts_to<sent_atom, std::string, uint64_t>>;
+  /// (sent_atom, peer_id, unsent_bytes, taken_bytes) -> ()   the socket
+  ///   wrote data; what is still queued, and the block bytes of all the
+  ///   messages the session has taken from its mailbox so far (those
+  ///   still in it are queued too: for serving backpressure)
+  caf::reacts_to<sent_atom, std::string, uint64_t, uint64_t>>;
 
 /// What the engine tells operators about a connected peer.
 struct peer_summary {

@@ -1,0 +1,129 @@
+// The engine's serving side against a stand-in session (the test): what it
+// sends a peer is bounded by what that peer's session has yet to write,
+// including deliveries still in the session's mailbox.
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/scoped_actor.hpp>
+#include <gtest/gtest.h>
+
+#include "actors/actor_test_config.hpp"
+#include "actors/engine.hpp"
+#include "actors/local_store.hpp"
+#include "messages/error.hpp"
+#include "test_helpers.hpp"
+
+using namespace cairn;
+using namespace std::chrono_literals;
+
+namespace {
+
+class EngineServingTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    sys_ = std::make_unique<caf::actor_system>(cfg_);
+    self_ = std::make_unique<caf::scoped_actor>(*sys_);
+    session_ = std::make_unique<caf::scoped_actor>(*sys_);
+    storage::lmdb_options opts;
+    opts.path = dir_.file("store");
+    opts.quota_bytes = uint64_t{1} << 30;
+    local_ =
+      sys_->spawn<caf::detached>(actors::local_store, opts, nullptr, nullptr);
+    for (uint64_t i = 0; i < blocks_; ++i)
+      stored_.push_back(block::make(test::random_bytes(block_size_, i)));
+    (*self_)
+      ->request(local_, 30s, put_atom::value, stored_)
+      .receive([](uint64_t) {},
+               [](caf::error& err) { FAIL() << describe(err); });
+    engine_ = sys_->spawn(actors::engine, actors::engine_config{}, local_,
+                          discovery_actor{});
+  }
+
+  void TearDown() override {
+    caf::anon_send_exit(engine_, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(local_, caf::exit_reason::user_shutdown);
+    // The system waits for the store's thread, which ends once no handle
+    // to it is left.
+    engine_ = nullptr;
+    local_ = nullptr;
+    session_.reset();
+    self_.reset();
+    sys_.reset();
+  }
+
+  // The test's stand-in session connects as peer "p" and wants every block.
+  void connect_and_want_all() {
+    peer_info info;
+    info.peer_id = "p";
+    info.session = caf::actor_cast<peer_session_actor>(*session_);
+    (*session_)->send(engine_, peer_up_atom::value, std::move(info));
+    wire::want_list wl;
+    for (auto& b : stored_) {
+      wire::want_entry e;
+      e.addr = wire::address{b.id};
+      e.type = wire::want_entry::want_type::block;
+      wl.entries.push_back(e);
+    }
+    (*session_)->send(engine_, peer_msg_atom::value, std::string{"p"},
+                      wire::message{std::move(wl)});
+  }
+
+  // Block bytes of the deliveries the engine sends within `quiet` of each
+  // other (the session takes them from its mailbox only here).
+  uint64_t take_deliveries(std::chrono::milliseconds quiet) {
+    uint64_t n = 0;
+    for (bool more = true; more;)
+      (*session_)->receive(
+        [&](send_atom, wire::message& m) {
+          if (auto* bd = std::get_if<wire::block_delivery>(&m))
+            for (auto& d : bd->blocks)
+              n += d.data ? d.data->size() : 0;
+        },
+        caf::after(quiet) >> [&] { more = false; });
+    return n;
+  }
+
+  // The session reports its socket empty, having taken `taken` bytes.
+  void report(uint64_t taken) {
+    (*session_)->send(engine_, sent_atom::value, std::string{"p"}, uint64_t{0},
+                      taken);
+  }
+
+  static constexpr uint64_t blocks_ = 256;
+  static constexpr size_t block_size_ = 64 * 1024;
+  test::temp_dir dir_{"cairn-engine-serving"};
+  test::actor_test_config cfg_;
+  std::unique_ptr<caf::actor_system> sys_;
+  std::unique_ptr<caf::scoped_actor> self_;
+  std::unique_ptr<caf::scoped_actor> session_;
+  local_store_actor local_;
+  engine_actor engine_;
+  std::vector<block> stored_;
+};
+
+} // namespace
+
+TEST_F(EngineServingTest, DeliveriesInTheSessionsMailboxCountAsUnsent) {
+  connect_and_want_all();
+  actors::engine_config defaults;
+  // The session takes nothing: the engine stops at its per-peer limit (and
+  // the reads it had started).
+  auto first = take_deliveries(500ms);
+  EXPECT_GE(first, defaults.max_unsent_bytes);
+  EXPECT_LE(first, defaults.max_unsent_bytes + (uint64_t{3} << 20));
+  // A socket that drained says nothing of the deliveries the session has
+  // not taken yet: still at the limit, nothing more is sent.
+  report(0);
+  EXPECT_EQ(take_deliveries(500ms), 0u);
+  // Taken and written: serving goes on, to the last block.
+  uint64_t total = first;
+  for (int round = 0; round < 100 && total < blocks_ * block_size_; ++round) {
+    report(total);
+    total += take_deliveries(300ms);
+  }
+  EXPECT_EQ(total, blocks_ * block_size_);
+}
