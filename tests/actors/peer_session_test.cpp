@@ -191,6 +191,21 @@ private:
   std::array<uint8_t, 32> h_{};
 };
 
+// The named gauge of `session` (-1 if it has none), asked by `self`.
+double session_gauge(caf::scoped_actor& self, const peer_session_actor& session,
+                     const std::string& name, caf::timespan within) {
+  double out = -1;
+  self->request(session, within, status_atom::value)
+    .receive(
+      [&](const actor_status& s) {
+        for (auto& [k, v] : s.gauges)
+          if (k == name)
+            out = v;
+      },
+      [&](caf::error& err) { ADD_FAILURE() << describe(err); });
+  return out;
+}
+
 class PeerSessionTest : public ::testing::Test {
 protected:
   void SetUp() override {
@@ -664,28 +679,19 @@ TEST_F(PeerSessionTest, FastPeerIsReadNoFasterThanTheOwnerHandlesItsBlocks) {
 }
 
 TEST_F(PeerSessionTest, ReadsWidenWhileBlocksFlowAndNarrowWhenQuiet) {
+  // Reads stay wide for the keep-alive interval after the last full one:
+  // long enough that a loaded machine still asks for the gauges in time.
   auto c = config(key_a_);
-  c.keepalive_interval = 100ms;
-  c.idle_timeout = 2000ms;
+  c.keepalive_interval = 1000ms;
+  c.idle_timeout = 4000ms;
   noise_client peer{start_second_listener(c)};
   ASSERT_TRUE(peer.handshake());
   peer.authenticate(*key_b_, *key_b_);
   auto up = next_event();
   ASSERT_EQ(up.kind, event::up) << up.reason;
   auto session = up.info.session;
-  // The named gauge of A's session.
   auto gauge = [&](const std::string& name) {
-    double out = -1;
-    (*self_)
-      ->request(session, 3s, status_atom::value)
-      .receive(
-        [&](const actor_status& s) {
-          for (auto& [k, v] : s.gauges)
-            if (k == name)
-              out = v;
-        },
-        [&](caf::error& err) { ADD_FAILURE() << describe(err); });
-    return out;
+    return session_gauge(*self_, session, name, 3s);
   };
   // Answers A's PINGs for `d`, saying nothing else.
   auto answer_pings = [&](std::chrono::milliseconds d) {
@@ -710,7 +716,7 @@ TEST_F(PeerSessionTest, ReadsWidenWhileBlocksFlowAndNarrowWhenQuiet) {
   EXPECT_EQ(gauge("wide_reads"), 1.0);
   EXPECT_GT(gauge("read_buffer_bytes"), 8192.0);
   // Quiet again (PINGs and PONGs only): narrow, and the wide buffer freed.
-  answer_pings(600ms);
+  answer_pings(2500ms);
   EXPECT_EQ(gauge("wide_reads"), 0.0);
   EXPECT_LE(gauge("read_buffer_bytes"), 8192.0);
 }
@@ -751,16 +757,7 @@ void expect_deliveries_whole_and_in_order(
   // Answered once A has handled the deliveries before it (one sender's
   // messages stay in order): slow on a loaded machine, hence the bound.
   auto gauge = [&](const std::string& name) {
-    double out = -1;
-    self->request(a_session, 60s, status_atom::value)
-      .receive(
-        [&](const actor_status& s) {
-          for (auto& [k, v] : s.gauges)
-            if (k == name)
-              out = v;
-        },
-        [&](caf::error& err) { ADD_FAILURE() << describe(err); });
-    return out;
+    return session_gauge(self, a_session, name, 60s);
   };
   // B reads no more: what the kernel did not take waits in A's buffer.
   std::this_thread::sleep_for(300ms);
