@@ -945,14 +945,14 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
       auto it = self->state.peers.find(id);
       if (it == self->state.peers.end())
         return;
-      // Deliveries sent since the session's count are still in its
-      // mailbox: a session slower than the engine (one I/O thread writes
-      // for all peers) would otherwise be sent without bound.
       auto& p = it->second;
       // A report of an earlier session of the same peer counts nothing.
       if (self->current_sender() !=
           caf::actor_cast<caf::strong_actor_ptr>(p.info.session))
         return;
+      // Deliveries sent since the session's count are still in its
+      // mailbox: a session slower than the engine (one I/O thread writes
+      // for all peers) would otherwise be sent without bound.
       p.unsent =
         unsent + (p.sent_to_session > taken ? p.sent_to_session - taken : 0);
       serve(self, id);
