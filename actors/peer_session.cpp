@@ -119,9 +119,9 @@ bool should_tell_unsent(const peer_session_state& st) {
 }
 
 // Bytes in the socket's write buffer; the rest of `unsent` is what the
-// upload budget holds back.
+// upload budget holds back and the backlog.
 uint64_t socket_unsent(const peer_session_state& st) {
-  return st.unsent - st.budget_held_bytes;
+  return st.unsent - st.budget_held_bytes - st.backlog_bytes;
 }
 
 // Appends `msg` as one frame to the socket's buffer, sealed in place once the
@@ -279,12 +279,30 @@ uint64_t block_bytes(const wire::message& msg) {
   return bd ? block_bytes(*bd) : 0;
 }
 
-// Writes `msg` now, or once the link latency has passed: held in order, with
-// one timer pending for the head of the queue, not one per frame.
+// True if `msg` may go to the socket (or CAF's write buffer) now, before
+// the backlog is considered: a block delivery only if nothing waits in that
+// buffer; a message without blocks is small and is appended.
+bool may_write_now(const peer_session_state& st, const wire::message& msg) {
+  return socket_unsent(st) == 0 ||
+         !std::holds_alternative<wire::block_delivery>(msg);
+}
+
+// Writes `msg` now if nothing waits in CAF's write buffer, else queues it
+// in the backlog; or, on a link with latency, once that has passed: held in
+// order, with one timer pending for the head of the queue, not one per
+// frame.
 caf::error send_frame(peer_session_ptr self, wire::message msg) {
   auto& st = self->state;
-  if (st.held.delay() == st.held.delay().zero())
-    return write_message(self, msg);
+  if (st.held.delay() == st.held.delay().zero()) {
+    if (st.backlog.empty() && may_write_now(st, msg))
+      return write_message(self, msg);
+    auto n = block_bytes(msg);
+    st.backlog.push_back(std::move(msg));
+    st.backlog_bytes += n;
+    st.unsent += n;
+    st.unsent_told += n;
+    return caf::none;
+  }
   auto n = block_bytes(msg);
   if (st.held.push(std::move(msg), std::chrono::steady_clock::now()))
     send_later(self, st.held.delay(), flush_atom::value);
@@ -298,6 +316,26 @@ caf::error send_frame(peer_session_ptr self, wire::message msg) {
     tell_unsent(self);
   }
   return caf::none;
+}
+
+// Writes the backlog's frames while nothing waits in CAF's write buffer:
+// the first that the kernel does not take whole leaves its rest there, and
+// the next `data_transferred_msg` goes on.
+void flush_backlog(peer_session_ptr self) {
+  auto& st = self->state;
+  while (!st.backlog.empty() && may_write_now(st, st.backlog.front()) &&
+         st.phase == session_phase::established) {
+    auto msg = std::move(st.backlog.front());
+    st.backlog.pop_front();
+    auto n = block_bytes(msg);
+    st.backlog_bytes -= n;
+    st.unsent -= n;
+    st.unsent_told -= n;
+    if (auto err = write_message(self, msg)) {
+      close_session(self, std::move(err), false);
+      return;
+    }
+  }
 }
 
 // Writes the held frames that are due while the socket's buffer is below
@@ -349,6 +387,11 @@ void close_session(peer_session_ptr self, caf::error reason, bool tell_peer) {
   st.phase = session_phase::closing;
   st.cfg.handshake_slot.reset();
   spdlog::info("peer_session: closing {}: {}", who(self), describe(reason));
+  // Frames of the backlog are not sealed yet: dropped, they leave no gap
+  // in the nonces before GOODBYE.
+  st.unsent -= st.backlog_bytes;
+  st.backlog_bytes = 0;
+  st.backlog.clear();
   if (can_tell)
     (void)write_message(self, wire::goodbye{describe(reason)});
   self->close(st.hdl);
@@ -867,7 +910,8 @@ peer_session_actor::behavior_type peer_session(
     },
     [self](const caf::io::data_transferred_msg& msg) {
       auto& st = self->state;
-      st.unsent = msg.remaining + st.budget_held_bytes;
+      st.unsent = msg.remaining + st.budget_held_bytes + st.backlog_bytes;
+      flush_backlog(self);
       if (st.phase == session_phase::established && should_tell_unsent(st))
         tell_unsent(self);
       if (st.held_waits_socket && socket_unsent(st) < held_release_limit)

@@ -116,8 +116,17 @@ struct peer_session_state {
   int direct_fd = -1;
   /// Of `bytes_out`, those written straight to the socket.
   uint64_t bytes_direct = 0;
-  /// Bytes handed to the socket's buffer and not yet written.
+  /// Bytes handed to the socket's buffer and not yet written, and those
+  /// held in `budget_held` and `backlog`.
   uint64_t unsent = 0;
+  /// Frames to write, in order, while bytes wait in CAF's write buffer:
+  /// they go once it has drained, straight to the socket where they can.
+  /// CAF's buffer then holds at most the rest of one frame, not the whole
+  /// queue (a copy of it, in buffers that keep their peak size).
+  std::deque<wire::message> backlog;
+  /// Block bytes of `backlog` (counted in `unsent`: the engine's
+  /// backpressure bounds them).
+  uint64_t backlog_bytes = 0;
   /// Block bytes of every message to send taken from the mailbox (told to
   /// the owner, which counts those it sent and the session has not taken
   /// as queued too).
@@ -175,6 +184,8 @@ struct peer_session_state {
     out.emplace_back("budget_held_bytes",
                      static_cast<double>(budget_held_bytes));
     out.emplace_back("held_frames", static_cast<double>(held.size()));
+    out.emplace_back("backlog_frames", static_cast<double>(backlog.size()));
+    out.emplace_back("backlog_bytes", static_cast<double>(backlog_bytes));
     out.emplace_back("wide_reads", wide_reads ? 1.0 : 0.0);
     out.emplace_back("read_buffer_bytes", static_cast<double>(read_capacity));
     if (inbound) {

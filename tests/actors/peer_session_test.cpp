@@ -727,7 +727,8 @@ namespace {
 // `total` deliveries of 1 MiB to B, which stops reading
 // (its owner, the test, handles nothing) after `b_unhandled` bytes. Blocks
 // go straight to the socket while nothing waits in CAF's buffers, the rest
-// through them; B must get every block, whole and in order.
+// wait in the session's backlog; B must get every block, whole and in
+// order.
 void expect_deliveries_whole_and_in_order(
   caf::actor_system& sys, caf::scoped_actor& self, actors::session_config b,
   uint16_t a_port, const std::string& a_id, const std::string& b_id) {
@@ -766,6 +767,10 @@ void expect_deliveries_whole_and_in_order(
   EXPECT_LT(direct, static_cast<double>(total << 20) * 0.75)
     << "the socket took nearly everything while B did not read";
   EXPECT_GT(gauge("unsent"), 0.0);
+  // The rest waits in the session's backlog, uncopied: CAF's buffer holds
+  // at most the rest of one frame, not the whole queue.
+  EXPECT_GT(gauge("backlog_frames"), 0.0);
+  EXPECT_LE(gauge("unsent") - gauge("backlog_bytes"), (1 << 20) + 4096.0);
   size_t next = 0;
   auto until = std::chrono::steady_clock::now() + 30s;
   while (next < total && std::chrono::steady_clock::now() < until) {
