@@ -406,7 +406,9 @@ TEST(NetworkIntegrationTest, SeederKilledMidTransfer) {
 TEST(NetworkIntegrationTest, CorruptSeederIsRejectedAndPenalised) {
   auto data = random_bytes(8 * mib + 99, 707);
   test_node liar({"--fault-corrupt-blocks"});
-  test_node honest, d;
+  // The honest seeder alone would take 2 s: long enough for the liar to be
+  // asked, however quickly the honest one starts.
+  test_node honest({"--max-upload-rate", "4MB"}), d;
   START(liar);
   START(honest);
   START(d);
