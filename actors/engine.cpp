@@ -10,6 +10,7 @@
 #include "messages/error.hpp"
 #include "messages/peer_record.hpp"
 #include "storage/delivery_check.hpp"
+#include "storage/lmdb_store.hpp"
 
 namespace cairn::actors {
 
@@ -491,13 +492,16 @@ peer_entry* read_done(engine_state& st, const std::string& peer_id) {
   return &i->second;
 }
 
-// Reads leaves for `peer_id` in one store request and sends what was found
-// in DELIVERY messages of at most `delivery_bytes`, DONT_HAVE for the rest.
+// Reads leaves for `peer_id` in one read transaction (on this thread, or
+// by a request to the store's) and sends what was found in DELIVERY
+// messages of at most `delivery_bytes`, DONT_HAVE for the rest.
 void serve_leaves(engine_ptr self, const std::string& peer_id,
                   std::vector<block_address> addrs) {
   auto& st = self->state;
+  // `resume`: serve the peer's next wants (a reply; a read on this thread
+  // returns to `serve`, which goes on by itself).
   auto done = [self, peer_id](const std::vector<block_address>& asked,
-                              std::vector<leaf_block> found) {
+                              std::vector<leaf_block> found, bool resume) {
     auto& st = self->state;
     auto* pp = read_done(st, peer_id);
     if (!pp)
@@ -523,13 +527,24 @@ void serve_leaves(engine_ptr self, const std::string& peer_id,
     }
     send_blocks(self, p, bd);
     send_presence(self, p, std::move(missing));
-    serve(self, peer_id);
+    if (resume)
+      serve(self, peer_id);
   };
+  if (st.cfg.readers) {
+    auto found = st.cfg.readers->read(
+      [&](storage::lmdb_store& store) { return store.get_leaf_proofs(addrs); });
+    if (found && *found) {
+      done(addrs, std::move(**found), false);
+      return;
+    }
+  }
   self
     ->request(st.local, caf::infinite, get_atom::value, leaf_atom::value, addrs)
-    .then([done, addrs](
-            std::vector<leaf_block>& found) { done(addrs, std::move(found)); },
-          [done, addrs](caf::error&) { done(addrs, {}); });
+    .then(
+      [done, addrs](std::vector<leaf_block>& found) {
+        done(addrs, std::move(found), true);
+      },
+      [done, addrs](caf::error&) { done(addrs, {}, true); });
 }
 
 // Reads one block by CID for `peer_id` (manifests) and sends it, or

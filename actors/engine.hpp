@@ -20,6 +20,7 @@
 #include "messages/interfaces.hpp"
 #include "storage/peer_admission.hpp"
 #include "storage/peer_scheduler.hpp"
+#include "storage/store_readers.hpp"
 
 namespace cairn::actors {
 
@@ -95,6 +96,11 @@ struct engine_config {
   /// The node's connected peers; a new engine dials those recorded in it
   /// (a previous engine's). Null: none.
   std::shared_ptr<peer_book> book;
+  /// The open store, read on the engine's own thread to serve peers'
+  /// leaves: a read transaction, not a request to `local_store` and a
+  /// wake-up of its thread and then of the engine's for every batch. Null,
+  /// or no store published: ask `local_store`.
+  std::shared_ptr<storage::store_readers> readers;
 };
 
 /// What the engine knows about one connected peer ("peers admin") besides
