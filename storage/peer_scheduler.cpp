@@ -103,6 +103,14 @@ schedule_step peer_scheduler::schedule(const wire::address& addr, want_state& w,
   // not already asked for it, with room in their pipe.
   std::vector<std::pair<const std::string*, peer_stats*>> candidates;
   auto* leaf = std::get_if<block_address>(&addr);
+  // A peer that holds blocks of this tree at an acceptable price most
+  // likely holds this one.
+  auto holds_tree = [&](const peer_stats& p) {
+    if (!leaf)
+      return false;
+    auto t = p.trees.find(leaf->tree);
+    return t != p.trees.end() && t->second <= opts_.max_price;
+  };
   for (auto& [id, p] : peers_) {
     if (!good_standing(p) || w.requested.count(id) > 0 ||
         p.outstanding.size() >= depth_of(p) || p.dont_haves.count(addr) > 0)
@@ -113,14 +121,10 @@ schedule_step peer_scheduler::schedule(const wire::address& addr, want_state& w,
         candidates.emplace_back(&id, &p);
       continue;
     }
-    // A peer that holds blocks of this tree at an acceptable price most
-    // likely holds this one: ask for the block directly (it answers
-    // DONT_HAVE if not), saving a want-have round trip per block.
-    if (leaf) {
-      auto t = p.trees.find(leaf->tree);
-      if (t != p.trees.end() && t->second <= opts_.max_price)
-        candidates.emplace_back(&id, &p);
-    }
+    // Ask a holder of the tree for the block directly (it answers
+    // DONT_HAVE if it lacks it), saving a want-have round trip per block.
+    if (holds_tree(p))
+      candidates.emplace_back(&id, &p);
   }
   if (!candidates.empty()) {
     auto best = candidates.begin();
@@ -155,8 +159,10 @@ schedule_step peer_scheduler::schedule(const wire::address& addr, want_state& w,
   for (auto& [id, p] : peers_) {
     if (!may_serve(p, addr))
       continue;
-    if (p.haves.count(addr) > 0) {
-      someone_may_have = holder = true; // has it, but busy for now
+    if (p.haves.count(addr) > 0 || holds_tree(p)) {
+      // Has it (or its tree), but busy for now: asked once its pipe has
+      // room, not want-have meanwhile (its HAVE would only add a request).
+      someone_may_have = holder = true;
       continue;
     }
     if (w.asked_have.count(id) > 0) {

@@ -383,6 +383,27 @@ TEST(PeerSchedulerTest, ManifestHoldersAreAskedForTheFirstLeavesDirectly) {
   EXPECT_EQ(asked.count("other"), 0u);
 }
 
+TEST(PeerSchedulerTest, ABusyHolderOfTheTreeIsNotAskedWantHave) {
+  auto s = with_peers({"holder"});
+  s.manifest_from("holder", tree_cid(9), tree_cid(0));
+  // Leaves of its tree go to it as want-blocks until its pipe is full.
+  uint64_t i = 0;
+  for (; i < 1000; ++i) {
+    auto w = wanted_at(sched_t0);
+    auto step = s.schedule(leaf(i), w, sched_t0 + 1s);
+    if (step.request_from.empty()) {
+      // Then the next one waits for room in its pipe: no want-have (its
+      // HAVE would only lead to the same want-block), no lookup.
+      EXPECT_TRUE(step.ask_have.empty());
+      EXPECT_FALSE(step.discover);
+      EXPECT_FALSE(step.lost);
+      break;
+    }
+  }
+  EXPECT_GE(i, peer_scheduler::min_depth);
+  EXPECT_LT(i, 1000u) << "the holder's pipe never filled";
+}
+
 TEST(PeerSchedulerTest, UnknownCidIsLostOnceALateLookupFindsNobody) {
   peer_scheduler s;
   auto addr = wire::address{tree_cid(3)};
