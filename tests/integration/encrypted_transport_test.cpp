@@ -95,12 +95,8 @@ TEST(EncryptedTransportTest, TamperedFrameEndsTheSessionDownloadGoesOn) {
   START(b);
   START(c);
   auto data = random_bytes(32 * mib, 2003);
-  std::string cid, cid_c;
-  auto ca = a.proc.client();
-  ASSERT_TRUE(upload(ca, data, &cid));
-  auto cc = c.proc.client();
-  ASSERT_TRUE(upload(cc, data, &cid_c));
-  ASSERT_EQ(cid, cid_c);
+  std::string cid;
+  ASSERT_TRUE(seed_both(a.proc, c.proc, data, &cid));
   std::string a_addr;
   ASSERT_TRUE(peer_addr(a.proc, &a_addr));
   tampering_proxy proxy{

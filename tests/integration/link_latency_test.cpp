@@ -120,12 +120,8 @@ TEST(LinkLatencyTest, TwoSeedersAreAskedForBlocksAndNoLeafComesTwice) {
   ASSERT_TRUE(b.proc.start());
   ASSERT_TRUE(c.proc.start());
   auto data = random_bytes(2 * mib + 99, 184);
-  std::string cid, cid_b;
-  auto ca = a.proc.client();
-  ASSERT_TRUE(upload(ca, data, &cid));
-  auto cb = b.proc.client();
-  ASSERT_TRUE(upload(cb, data, &cid_b));
-  ASSERT_EQ(cid, cid_b);
+  std::string cid;
+  ASSERT_TRUE(seed_both(a.proc, b.proc, data, &cid));
   ASSERT_TRUE(connect_nodes(c.proc, a.proc));
   ASSERT_TRUE(connect_nodes(c.proc, b.proc));
   expect_blocks_asked_directly(c.proc, cid, data, 33, 2);

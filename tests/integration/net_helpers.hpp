@@ -130,6 +130,26 @@ inline ::testing::AssertionResult seed_and_connect(test_node& a, test_node& b,
   return connect_nodes(b.proc, a.proc);
 }
 
+/// Uploads `data` to the started nodes `a` and `b`, two seeders of one
+/// dataset; `*cid` gets its CID, which both must answer.
+inline ::testing::AssertionResult seed_both(const node_process& a,
+                                            const node_process& b,
+                                            const std::string& data,
+                                            std::string* cid) {
+  std::string other;
+  auto ca = a.client();
+  auto cb = b.client();
+  if (auto r = upload(ca, data, cid); !r)
+    return r;
+  if (auto r = upload(cb, data, &other); !r)
+    return r;
+  if (other != *cid)
+    return ::testing::AssertionFailure()
+           << "the same data has CID " << *cid << " on one node and " << other
+           << " on the other";
+  return ::testing::AssertionSuccess();
+}
+
 /// `/api/cairn/v1/peers` of `n` as peerId -> entry.
 inline ::testing::AssertionResult peers_of(const node_process& n,
                                            std::map<std::string, json>* out) {

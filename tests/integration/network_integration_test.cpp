@@ -332,14 +332,8 @@ TEST(NetworkIntegrationTest, SeederKilledMidTransfer) {
   START(s1);
   START(s2);
   START(d);
-  std::string cid, cid2;
-  {
-    auto c1 = s1.proc.client();
-    auto c2 = s2.proc.client();
-    ASSERT_TRUE(upload(c1, data, &cid));
-    ASSERT_TRUE(upload(c2, data, &cid2));
-    ASSERT_EQ(cid, cid2);
-  }
+  std::string cid;
+  ASSERT_TRUE(seed_both(s1.proc, s2.proc, data, &cid));
   ASSERT_TRUE(connect_nodes(d.proc, s1.proc));
   ASSERT_TRUE(connect_nodes(d.proc, s2.proc));
 
@@ -412,14 +406,8 @@ TEST(NetworkIntegrationTest, CorruptSeederIsRejectedAndPenalised) {
   START(liar);
   START(honest);
   START(d);
-  std::string cid, cid2;
-  {
-    auto cl = liar.proc.client();
-    auto ch = honest.proc.client();
-    ASSERT_TRUE(upload(cl, data, &cid));
-    ASSERT_TRUE(upload(ch, data, &cid2));
-    ASSERT_EQ(cid, cid2);
-  }
+  std::string cid;
+  ASSERT_TRUE(seed_both(liar.proc, honest.proc, data, &cid));
   // The liar first, so that it is asked.
   ASSERT_TRUE(connect_nodes(d.proc, liar.proc));
   ASSERT_TRUE(connect_nodes(d.proc, honest.proc));
