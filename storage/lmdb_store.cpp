@@ -126,6 +126,10 @@ void lmdb_store::locate_map() {
   }
 }
 
+int lmdb_store::sync_env() {
+  return opts_.fsync_fault ? opts_.fsync_fault() : mdb_env_sync(env_, 1);
+}
+
 uint64_t lmdb_store::map_size() const {
   std::shared_lock<std::shared_mutex> no_resize{remap_};
   MDB_envinfo info;
@@ -247,12 +251,11 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
   // the future's destructor waits for the thread.
   std::future<int> synced;
   try {
-    synced = std::async(std::launch::async,
-                        [env = env_] { return mdb_env_sync(env, 1); });
+    synced = std::async(std::launch::async, [this] { return sync_env(); });
   } catch (const std::system_error&) {
     // No thread to spare: the fsync runs here, before the transaction.
     std::promise<int> now;
-    now.set_value(mdb_env_sync(env_, 1));
+    now.set_value(sync_env());
     synced = now.get_future();
   }
   int sync_rc = 0;
@@ -363,7 +366,7 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
   auto err = with_write("put_dataset", body, blocks_synced);
   if (err)
     return err;
-  if (int rc = mdb_env_sync(env_, 1))
+  if (int rc = sync_env())
     return write_failed(opts_.path, "mdb_env_sync", rc);
   return manifest_block.id;
 }

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
@@ -35,6 +36,10 @@ struct lmdb_options {
   /// Initial LMDB map size in bytes; 0 picks quota + 1/8 + 64 MiB. The map
   /// doubles whenever it fills, so this only saves remapping.
   uint64_t initial_map_size = 0;
+  /// Fault injection for tests: called instead of each fsync that makes a
+  /// dataset durable (`mdb_env_sync`), as if the disk had answered its
+  /// result (0, or an errno). Empty: the real fsync.
+  std::function<int()> fsync_fault;
 };
 
 /// A leaf of a stored dataset: the block's CID and its inclusion proof.
@@ -257,6 +262,8 @@ private:
   template <class F, class G>
   caf::error with_write(const char* what, F&& body, G&& before_commit);
   caf::error grow_map();
+  // fsyncs the environment (or `opts_.fsync_fault`); 0 or LMDB's error.
+  int sync_env();
   void start_writeback(uint64_t new_bytes);
   void locate_map();
   shared_bytes copy_value(const void* data, size_t size);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -688,6 +689,38 @@ TEST_F(LmdbStoreTest, ReleaseBlocksOfAbortedUploadFreesThem) {
   // Releasing unknown blocks is not an error.
   EXPECT_OK(st->release_blocks(aborted.block_ids()));
   EXPECT_OK(st->release_blocks({}));
+}
+
+// The disk fails the fsync that makes an upload durable: the dataset is not
+// recorded (its manifest would name blocks the disk may not hold), the
+// store stays consistent, and the same upload succeeds once the disk does.
+TEST_F(LmdbStoreTest, FailedFsyncLeavesTheDatasetUnrecorded) {
+  int fsync_result = EIO;
+  auto o = options();
+  o.fsync_fault = [&fsync_result] { return fsync_result; };
+  auto st = open(o);
+  ASSERT_TRUE(st);
+  auto ds = random_dataset(4, 37);
+  auto failed = upload(*st, ds, 0);
+  EXPECT_ERR(failed, ec::storage_io);
+  ASSERT_FALSE(failed);
+  EXPECT_NE(describe(failed.error()).find("mdb_env_sync"), std::string::npos)
+    << describe(failed.error());
+  EXPECT_FALSE(st->has_block(ds.id()));
+  EXPECT_FALSE(st->has_leaf(block_address{ds.meta.tree_cid, 0}));
+  auto listed = st->list_datasets();
+  ASSERT_OK(listed);
+  EXPECT_TRUE(listed->empty());
+  // The upload's blocks are stored, referenced by the upload until its
+  // caller releases them (as local_store does on any error).
+  for (auto& b : ds.blocks)
+    EXPECT_EQ(*st->refcount_of(b.id), 1u);
+  fsync_result = 0;
+  ASSERT_OK(st->put_dataset(ds.manifest_block, ds.leaves, 0));
+  expect_readable(*st, ds);
+  listed = st->list_datasets();
+  ASSERT_OK(listed);
+  EXPECT_EQ(listed->size(), 1u);
 }
 
 // A download parks rebuilt blocks by CID, then links them as leaves once
