@@ -124,6 +124,21 @@ uint64_t socket_unsent(const peer_session_state& st) {
   return st.unsent - st.budget_held_bytes - st.backlog_bytes;
 }
 
+// Counts `n` block bytes as held back in the session (`held` is the counter
+// of their queue, `budget_held_bytes` or `backlog_bytes`): unsent, and told
+// to the owner as such; or, with `release_held`, handed on to be written.
+void hold_bytes(peer_session_state& st, uint64_t& held, uint64_t n) {
+  held += n;
+  st.unsent += n;
+  st.unsent_told += n;
+}
+
+void release_held(peer_session_state& st, uint64_t& held, uint64_t n) {
+  held -= n;
+  st.unsent -= n;
+  st.unsent_told -= n;
+}
+
 // Appends `msg` as one frame to the socket's buffer, sealed in place once the
 // channel is encrypted (the tag's room is reserved: no second copy).
 caf::error append_message(peer_session_ptr self, const wire::message& msg) {
@@ -296,11 +311,8 @@ caf::error send_frame(peer_session_ptr self, wire::message msg) {
   if (st.held.delay() == st.held.delay().zero()) {
     if (st.backlog.empty() && may_write_now(st, msg))
       return write_message(self, msg);
-    auto n = block_bytes(msg);
+    hold_bytes(st, st.backlog_bytes, block_bytes(msg));
     st.backlog.push_back(std::move(msg));
-    st.backlog_bytes += n;
-    st.unsent += n;
-    st.unsent_told += n;
     return caf::none;
   }
   auto n = block_bytes(msg);
@@ -327,10 +339,7 @@ void flush_backlog(peer_session_ptr self) {
          st.phase == session_phase::established) {
     auto msg = std::move(st.backlog.front());
     st.backlog.pop_front();
-    auto n = block_bytes(msg);
-    st.backlog_bytes -= n;
-    st.unsent -= n;
-    st.unsent_told -= n;
+    release_held(st, st.backlog_bytes, block_bytes(msg));
     if (auto err = write_message(self, msg)) {
       close_session(self, std::move(err), false);
       return;
@@ -443,9 +452,7 @@ caf::error send_or_hold(peer_session_ptr self, wire::message msg) {
   if (due <= now)
     return send_frame(self, std::move(msg));
   st.budget_held.emplace_back(due, std::move(msg));
-  st.budget_held_bytes += n;
-  st.unsent += n;
-  st.unsent_told += n;
+  hold_bytes(st, st.budget_held_bytes, n);
   wake_at(self, due);
   return caf::none;
 }
@@ -545,10 +552,7 @@ bool on_budget_wake(peer_session_ptr self) {
   while (!st.budget_held.empty() && st.budget_held.front().first <= now) {
     auto msg = std::move(st.budget_held.front().second);
     st.budget_held.pop_front();
-    auto n = block_bytes(msg);
-    st.budget_held_bytes -= n;
-    st.unsent -= n;
-    st.unsent_told -= n;
+    release_held(st, st.budget_held_bytes, block_bytes(msg));
     if (auto err = send_frame(self, std::move(msg))) {
       close_session(self, std::move(err), false);
       return false;
