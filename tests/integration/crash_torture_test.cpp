@@ -185,8 +185,7 @@ struct tally {
 /// The lines of `log` that contain `word`.
 std::string lines_naming(const std::string& log, const std::string& word) {
   std::string out;
-  std::istringstream in(log);
-  for (std::string l; std::getline(in, l);)
+  for (auto& l : nonempty_lines(log))
     if (l.find(word) != std::string::npos)
       out += l + "\n";
   return out;
