@@ -28,14 +28,16 @@ constexpr size_t upload_batches_in_flight = 2;
 
 // Writes a dataset's blocks into the store in batches (one transaction
 // each) with a bounded number of batches in flight, then commits the
-// dataset. Until committed, its destructor drops the references it added.
+// dataset. Until the commit is sent, its destructor drops the references
+// it added; the commit takes them over, whatever its answer (a commit
+// that timed out here may still be recorded).
 class dataset_writer {
 public:
   dataset_writer(api_shared& api, caf::scoped_actor& self)
     : api_(api), self_(self), net_(api.network_store()) {}
 
   ~dataset_writer() {
-    if (!committed_)
+    if (!handed_over_)
       abort();
   }
 
@@ -72,8 +74,8 @@ public:
     tree_cid_ = m.tree_cid;
     auto res = ask<cid>(self_, net_, commit_timeout, commit_atom::value,
                         m.to_block(), leaves_);
-    if (res)
-      committed_ = true;
+    // Bounced unread: the references are still the upload's.
+    handed_over_ = res || res.error() != caf::sec::request_receiver_down;
     return res;
   }
 
@@ -138,7 +140,7 @@ private:
   std::deque<pending_put> pending_;
   std::vector<cid> stored_;
   cid tree_cid_{multicodec::codex_root, {}};
-  bool committed_ = false;
+  bool handed_over_ = false;
 };
 
 // Bodies of at least this many bytes are read from the socket directly.

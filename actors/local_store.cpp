@@ -132,7 +132,7 @@ local_store(local_store_actor::stateful_pointer<local_store_state> self,
            const std::vector<digest256>& leaves) -> caf::result<cid> {
       ++self->state.writes;
       auto res =
-        self->state.store->put_dataset(manifest_block, leaves, unix_now());
+        self->state.store->commit_upload(manifest_block, leaves, unix_now());
       if (res)
         spdlog::info("local_store: stored dataset {} ({} blocks)",
                      res->to_string(), leaves.size());

@@ -57,7 +57,10 @@ using local_store_actor = block_source_actor::extend<
   ///   errors: quota_exceeded (nothing stored), storage_io
   caf::replies_to<put_atom, std::vector<block>>::with<uint64_t>,
   /// (commit_atom, manifest_block, leaf_digests) -> (manifest_cid)
-  ///   records a dataset whose blocks were put; durable when answered
+  ///   records a dataset whose blocks were put; durable when answered.
+  ///   Takes over the references the puts added: the dataset holds them,
+  ///   or, if nothing was recorded, they are dropped; the sender never
+  ///   releases them once this is sent
   ///   errors: invalid_manifest, quota_exceeded, storage_io
   caf::replies_to<commit_atom, block, std::vector<digest256>>::with<cid>,
   /// (release_atom, cids) -> (ok_atom)   drops an aborted upload's references

@@ -236,6 +236,31 @@ void lmdb_store::start_writeback(uint64_t new_bytes) {
 caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
                                            const std::vector<digest256>& leaves,
                                            uint64_t now) {
+  bool recorded = false;
+  return store_dataset(manifest_block, leaves, now, recorded);
+}
+
+caf::expected<cid>
+lmdb_store::commit_upload(const block& manifest_block,
+                          const std::vector<digest256>& leaves, uint64_t now) {
+  bool recorded = false;
+  auto res = store_dataset(manifest_block, leaves, now, recorded);
+  if (res || recorded)
+    return res;
+  std::vector<cid> ids;
+  ids.reserve(leaves.size());
+  for (const auto& d : leaves)
+    ids.push_back(cid{multicodec::codex_block, d});
+  // If the release fails too (the same disk), the blocks stay as orphans,
+  // which the start-up check reclaims: the commit's error is what counts.
+  release_blocks(ids);
+  return res;
+}
+
+caf::expected<cid>
+lmdb_store::store_dataset(const block& manifest_block,
+                          const std::vector<digest256>& leaves, uint64_t now,
+                          bool& recorded) {
   auto m = manifest_from_block(manifest_block);
   if (!m)
     return m.error();
@@ -366,6 +391,7 @@ caf::expected<cid> lmdb_store::put_dataset(const block& manifest_block,
   auto err = with_write("put_dataset", body, blocks_synced);
   if (err)
     return err;
+  recorded = true;
   if (int rc = sync_env())
     return write_failed(opts_.path, "mdb_env_sync", rc);
   return manifest_block.id;

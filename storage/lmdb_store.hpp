@@ -114,6 +114,18 @@ public:
                                  const std::vector<digest256>& leaves,
                                  uint64_t now);
 
+  /// `put_dataset` for an upload that hands its references over with the
+  /// commit: on success the dataset holds them, and when nothing was
+  /// recorded they are dropped here (one per leaf, as `release_blocks`).
+  /// The uploader never releases them itself once it sent the commit: it
+  /// cannot tell a commit that failed from one whose answer it did not get
+  /// (a timeout), and releasing after the latter would leave the dataset's
+  /// blocks a reference short. A dataset recorded whose final fsync failed
+  /// keeps them, and the error is returned. Errors: as `put_dataset`.
+  caf::expected<cid> commit_upload(const block& manifest_block,
+                                   const std::vector<digest256>& leaves,
+                                   uint64_t now);
+
   /// Stores blocks fetched from the network under their leaves, in one
   /// transaction: each block (a reference owned by its leaf) and its leaf
   /// entry with its proof. The caller has verified each proof against its
@@ -264,6 +276,11 @@ private:
   caf::error grow_map();
   // fsyncs the environment (or `opts_.fsync_fault`); 0 or LMDB's error.
   int sync_env();
+
+  // `put_dataset`; sets `recorded` once its transaction committed.
+  caf::expected<cid> store_dataset(const block& manifest_block,
+                                   const std::vector<digest256>& leaves,
+                                   uint64_t now, bool& recorded);
   void start_writeback(uint64_t new_bytes);
   void locate_map();
   shared_bytes copy_value(const void* data, size_t size);

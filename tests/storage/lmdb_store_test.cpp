@@ -712,7 +712,7 @@ TEST_F(LmdbStoreTest, FailedFsyncLeavesTheDatasetUnrecorded) {
   ASSERT_OK(listed);
   EXPECT_TRUE(listed->empty());
   // The upload's blocks are stored, referenced by the upload until its
-  // caller releases them (as local_store does on any error).
+  // caller releases them (as `commit_upload` does).
   for (auto& b : ds.blocks)
     EXPECT_EQ(*st->refcount_of(b.id), 1u);
   fsync_result = 0;
@@ -721,6 +721,63 @@ TEST_F(LmdbStoreTest, FailedFsyncLeavesTheDatasetUnrecorded) {
   listed = st->list_datasets();
   ASSERT_OK(listed);
   EXPECT_EQ(listed->size(), 1u);
+}
+
+// An upload hands its references over with the commit: a commit that
+// recorded nothing drops them, so the uploader need not (and must not, as
+// it cannot tell such a commit from one whose answer it never got).
+TEST_F(LmdbStoreTest, CommitUploadDropsTheReferencesOfAFailedCommit) {
+  int fsync_result = EIO;
+  auto o = options();
+  o.fsync_fault = [&fsync_result] { return fsync_result; };
+  auto st = open(o);
+  ASSERT_TRUE(st);
+  auto ds = random_dataset(4, 37);
+  ASSERT_OK(st->put_blocks(ds.blocks, 0));
+  EXPECT_ERR(st->commit_upload(ds.manifest_block, ds.leaves, 0),
+             ec::storage_io);
+  for (auto& b : ds.blocks)
+    EXPECT_FALSE(st->has_block(b.id));
+  EXPECT_EQ(st->space().total_blocks, 0u);
+  // A commit that does not match its manifest drops them too.
+  fsync_result = 0;
+  ASSERT_OK(st->put_blocks(ds.blocks, 0));
+  auto fewer = ds.leaves;
+  fewer.pop_back();
+  EXPECT_ERR(st->commit_upload(ds.manifest_block, fewer, 0),
+             ec::invalid_manifest);
+  EXPECT_EQ(*st->refcount_of(ds.blocks.back().id), 1u);
+  ASSERT_OK(st->release_blocks({ds.blocks.back().id}));
+  EXPECT_EQ(st->space().total_blocks, 0u);
+  ASSERT_OK(st->put_blocks(ds.blocks, 0));
+  ASSERT_OK(st->commit_upload(ds.manifest_block, ds.leaves, 0));
+  expect_readable(*st, ds);
+  for (auto& b : ds.blocks)
+    EXPECT_EQ(*st->refcount_of(b.id), 1u);
+}
+
+// A commit whose transaction landed but whose final fsync failed answers
+// the error, and the recorded dataset keeps the references it holds.
+TEST_F(LmdbStoreTest, CommitUploadRecordedBeforeAFailedFsyncKeepsItsBlocks) {
+  std::atomic<int> syncs{0};
+  auto o = options();
+  // The first fsync (the blocks, before the transaction) succeeds, the one
+  // after it fails.
+  o.fsync_fault = [&syncs] { return ++syncs == 2 ? EIO : 0; };
+  auto st = open(o);
+  ASSERT_TRUE(st);
+  auto ds = random_dataset(4, 37);
+  ASSERT_OK(st->put_blocks(ds.blocks, 0));
+  EXPECT_ERR(st->commit_upload(ds.manifest_block, ds.leaves, 0),
+             ec::storage_io);
+  EXPECT_EQ(syncs.load(), 2);
+  expect_readable(*st, ds);
+  for (auto& b : ds.blocks)
+    EXPECT_EQ(*st->refcount_of(b.id), 1u);
+  auto report = verify_store(*st);
+  ASSERT_OK(report);
+  for (auto& p : report->problems)
+    ADD_FAILURE() << p.text;
 }
 
 // A download parks rebuilt blocks by CID, then links them as leaves once
