@@ -413,17 +413,11 @@ void on_delivery(engine_ptr self, peer_entry& p, wire::block_delivery& msg) {
   // for the others of the trees it serves (asked for directly), or they
   // would wait for the next tick.
   auto* stats = st.sched.find(peer_id);
-  auto may_ask = [stats](const wire::address& addr) {
-    if (stats->haves.count(addr) > 0)
-      return true;
-    auto* leaf = std::get_if<block_address>(&addr);
-    return leaf && stats->trees.count(leaf->tree) > 0;
-  };
   for (auto& [addr, pw] : st.pending) {
     if (!stats ||
         stats->outstanding.size() >= storage::peer_scheduler::depth_of(*stats))
       break;
-    if (pw.requested.empty() && may_ask(addr))
+    if (pw.requested.empty() && st.sched.holds(*stats, addr))
       schedule(self, addr);
   }
 }

@@ -76,14 +76,22 @@ bool peer_scheduler::anyone_may_serve(const wire::address& addr) const {
                      [&](auto& kv) { return may_serve(kv.second, addr); });
 }
 
+bool peer_scheduler::holds(const peer_stats& p,
+                           const wire::address& addr) const {
+  if (p.haves.count(addr) > 0)
+    return true;
+  auto* leaf = std::get_if<block_address>(&addr);
+  if (!leaf)
+    return false;
+  auto t = p.trees.find(leaf->tree);
+  return t != p.trees.end() && t->second <= opts_.max_price;
+}
+
 bool peer_scheduler::holder_delivering(const wire::address& addr,
                                        sched_clock::time_point since) const {
-  auto* leaf = std::get_if<block_address>(&addr);
   return std::any_of(peers_.begin(), peers_.end(), [&](auto& kv) {
     auto& p = kv.second;
-    bool holds =
-      p.haves.count(addr) > 0 || (leaf && p.trees.count(leaf->tree) > 0);
-    return holds && may_serve(p, addr) && p.blocks_received > 0 &&
+    return holds(p, addr) && may_serve(p, addr) && p.blocks_received > 0 &&
            p.last_delivery >= since;
   });
 }
@@ -102,15 +110,6 @@ schedule_step peer_scheduler::schedule(const wire::address& addr, want_state& w,
   // Candidates: peers that have it at an acceptable price, in good standing,
   // not already asked for it, with room in their pipe.
   std::vector<std::pair<const std::string*, peer_stats*>> candidates;
-  auto* leaf = std::get_if<block_address>(&addr);
-  // A peer that holds blocks of this tree at an acceptable price most
-  // likely holds this one.
-  auto holds_tree = [&](const peer_stats& p) {
-    if (!leaf)
-      return false;
-    auto t = p.trees.find(leaf->tree);
-    return t != p.trees.end() && t->second <= opts_.max_price;
-  };
   for (auto& [id, p] : peers_) {
     if (!good_standing(p) || w.requested.count(id) > 0 ||
         p.outstanding.size() >= depth_of(p) || p.dont_haves.count(addr) > 0)
@@ -123,7 +122,7 @@ schedule_step peer_scheduler::schedule(const wire::address& addr, want_state& w,
     }
     // Ask a holder of the tree for the block directly (it answers
     // DONT_HAVE if it lacks it), saving a want-have round trip per block.
-    if (holds_tree(p))
+    if (holds(p, addr))
       candidates.emplace_back(&id, &p);
   }
   if (!candidates.empty()) {
@@ -159,7 +158,7 @@ schedule_step peer_scheduler::schedule(const wire::address& addr, want_state& w,
   for (auto& [id, p] : peers_) {
     if (!may_serve(p, addr))
       continue;
-    if (p.haves.count(addr) > 0 || holds_tree(p)) {
+    if (holds(p, addr)) {
       // Has it (or its tree), but busy for now: asked once its pipe has
       // room, not want-have meanwhile (its HAVE would only add a request).
       someone_may_have = holder = true;
@@ -201,7 +200,7 @@ schedule_step peer_scheduler::schedule(const wire::address& addr, want_state& w,
   // (not after the want's timeout) lets a download of a protected dataset
   // repair the block from parity at once, even when its first blocks are
   // the lost ones.
-  if (leaf) {
+  if (auto* leaf = std::get_if<block_address>(&addr)) {
     bool holder_known = false, holder_lacks = false, asked_lacks = false;
     for (auto& [id, p] : peers_) {
       bool lacks = good_standing(p) && p.dont_haves.count(addr) > 0;

@@ -229,6 +229,10 @@ public:
   /// node's setting: asking again would not lower it).
   bool may_serve(const peer_stats& p, const wire::address& addr) const;
 
+  /// Whether `p` holds `addr`: it said it has it, or it holds blocks of
+  /// its tree at a price we accept (it most likely holds this one too).
+  bool holds(const peer_stats& p, const wire::address& addr) const;
+
   /// Whether any tracked peer may still serve `addr`.
   bool anyone_may_serve(const wire::address& addr) const;
 

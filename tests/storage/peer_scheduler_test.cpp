@@ -404,6 +404,25 @@ TEST(PeerSchedulerTest, ABusyHolderOfTheTreeIsNotAskedWantHave) {
   EXPECT_LT(i, 1000u) << "the holder's pipe never filled";
 }
 
+// A peer holds a block it said it has, or a leaf of a tree it holds at a
+// price we accept; one that quotes too much for the tree is no holder.
+TEST(PeerSchedulerTest, HoldersAreThoseWithTheBlockOrItsTreeAtOurPrice) {
+  scheduler_options o;
+  o.max_price = 5;
+  auto s = with_peers({"cheap", "dear", "other"}, o);
+  s.on_presence("dear", wire::address{tree_cid(9)}, true, 9);
+  s.manifest_from("cheap", tree_cid(9), tree_cid(0));
+  EXPECT_TRUE(s.holds(*s.find("cheap"), leaf(3)));
+  EXPECT_FALSE(s.holds(*s.find("dear"), leaf(3)));
+  EXPECT_FALSE(s.holds(*s.find("other"), leaf(3)));
+  EXPECT_FALSE(s.holds(*s.find("cheap"), wire::address{tree_cid(4)}));
+  // A HAVE at too high a price is still a HAVE (`may_serve` rules on it),
+  // and makes it a holder of the tree at that price.
+  s.on_presence("other", leaf(3), true, 7);
+  EXPECT_TRUE(s.holds(*s.find("other"), leaf(3)));
+  EXPECT_FALSE(s.holds(*s.find("other"), leaf(4)));
+}
+
 TEST(PeerSchedulerTest, UnknownCidIsLostOnceALateLookupFindsNobody) {
   peer_scheduler s;
   auto addr = wire::address{tree_cid(3)};
