@@ -32,15 +32,6 @@ caf::result<ok_atom> reply(caf::error&& err) {
   return ok_atom::value;
 }
 
-// When this process first served a store: references taken since may be
-// held by uploads and downloads still running (a local_store restarted by
-// its supervisor leaves them running), older ones belong to a leaf or
-// manifest or are leaks.
-uint64_t process_started() {
-  static const uint64_t at = unix_now();
-  return at;
-}
-
 // Starts a store check on a thread of its own; its result comes back as
 // (verify_atom, store_check).
 void start_check(local_store_actor::stateful_pointer<local_store_state> self) {
@@ -49,7 +40,7 @@ void start_check(local_store_actor::stateful_pointer<local_store_state> self) {
     st.checker.join(); // the last check, finished: it has answered
   st.checker = std::thread{[store = st.store.get(), stop = st.stop_check,
                             me = caf::actor_cast<local_store_actor>(self),
-                            since = process_started()] {
+                            since = st.busy_since] {
     auto t0 = std::chrono::steady_clock::now();
     auto r = storage::verify_store(*store, {true, since, stop.get()});
     store_check out;
@@ -94,8 +85,9 @@ local_store_actor::behavior_type
 local_store(local_store_actor::stateful_pointer<local_store_state> self,
             storage::lmdb_options opts,
             std::shared_ptr<std::unique_ptr<storage::lmdb_store>> preopened,
-            std::shared_ptr<storage::store_readers> readers) {
-  process_started();
+            std::shared_ptr<storage::store_readers> readers,
+            uint64_t busy_since) {
+  self->state.busy_since = busy_since;
   if (preopened && *preopened) {
     self->state.store = std::move(*preopened);
   } else {

@@ -32,6 +32,8 @@ struct local_store_state {
   /// The store check running on a thread of its own (reads only), the
   /// flag that stops it, and the requests waiting for its result.
   std::thread checker;
+  /// When the node started (see `local_store`).
+  uint64_t busy_since = 0;
   std::shared_ptr<std::atomic<bool>> stop_check =
     std::make_shared<std::atomic<bool>>(false);
   std::vector<caf::typed_response_promise<store_check>> check_waiters;
@@ -72,14 +74,19 @@ struct local_store_state {
 
 /// Serves `local_store_actor` from `store`, or from a store it opens with
 /// `opts` when `store` is null (after a restart), and publishes it to
-/// `readers` (if given) while it is open. Must be spawned `detached`: LMDB
-/// write transactions are bound to one thread. Quits with the open error if
-/// the store cannot be opened.
+/// `readers` (if given) while it is open. `busy_since` is when its node
+/// started (Unix time): a store check counts references taken since as
+/// possibly held by the node's running uploads and downloads (a
+/// `local_store` its supervisor restarted leaves them running), older
+/// unowned ones as leaks. Must be spawned `detached`: LMDB write
+/// transactions are bound to one thread. Quits with the open error if the
+/// store cannot be opened.
 local_store_actor::behavior_type
 local_store(local_store_actor::stateful_pointer<local_store_state> self,
             storage::lmdb_options opts,
             std::shared_ptr<std::unique_ptr<storage::lmdb_store>> preopened,
-            std::shared_ptr<storage::store_readers> readers);
+            std::shared_ptr<storage::store_readers> readers,
+            uint64_t busy_since);
 
 /// Seconds since the Unix epoch (the store's clock).
 uint64_t unix_now();

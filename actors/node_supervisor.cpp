@@ -141,7 +141,8 @@ caf::expected<caf::actor> spawn_child(node_supervisor_ptr self,
   }
   if (name == "local_store") {
     st.local = self->spawn<caf::detached + caf::monitored>(
-      local_store, store_options(o), st.ctx->preopened, st.ctx->readers);
+      local_store, store_options(o), st.ctx->preopened, st.ctx->readers,
+      st.ctx->started_unix);
     return caf::actor_cast<caf::actor>(st.local);
   }
   if (name == "discovery") {

@@ -17,6 +17,7 @@
 #include "actors/discovery.hpp"
 #include "actors/inspector.hpp"
 #include "actors/instrumented.hpp"
+#include "actors/local_store.hpp"
 #include "actors/store_stream.hpp"
 #include "config/options.hpp"
 #include "messages/interfaces.hpp"
@@ -93,6 +94,8 @@ struct node_context {
   /// When the node was made: its uptime does not restart with the API.
   std::chrono::steady_clock::time_point started =
     std::chrono::steady_clock::now();
+  /// The same in Unix time (the store's clock).
+  uint64_t started_unix = unix_now();
   /// The engine's connected peers, kept across engine restarts (set by the
   /// supervisor when it first spawns the engine).
   std::shared_ptr<peer_book> peers;

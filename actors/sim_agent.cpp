@@ -15,6 +15,7 @@
 #include "actors/sim_upload.hpp"
 #include "config/scenario.hpp"
 #include "messages/error.hpp"
+#include "storage/store_verify.hpp"
 
 namespace cairn::actors {
 
@@ -173,10 +174,27 @@ void ask_children(
 // Starts node `index` from its options and key: a fresh supervisor tree.
 void start_node(sim_agent_ptr self, uint32_t index, start_done done) {
   auto& n = self->state.nodes[index];
-  n.starting = true;
   n.ctx = std::make_shared<node_context>();
   n.ctx->options = n.options;
   n.ctx->key = n.key;
+  // Its store is opened as cairn-node opens one: what a kill left (blocks
+  // of uploads and downloads it cut short) is reclaimed before any actor
+  // uses it.
+  storage::repair_report reclaimed;
+  auto store =
+    storage::open_after_crash(store_options(n.options), unix_now(), reclaimed);
+  if (!store) {
+    done(store.error());
+    check_stopped(self);
+    return;
+  }
+  if (reclaimed.orphans > 0)
+    spdlog::info("sim_agent: node {}: start-up check reclaimed {} orphan "
+                 "blocks ({} bytes)",
+                 index, reclaimed.orphans, reclaimed.orphan_bytes);
+  n.ctx->preopened =
+    std::make_shared<std::unique_ptr<storage::lmdb_store>>(std::move(*store));
+  n.starting = true;
   if (self->state.cfg.log_sink) {
     n.ctx->log =
       std::make_shared<node_log>(node_log{self->state.cfg.log_sink, index});

@@ -661,4 +661,21 @@ caf::expected<repair_report> repair_store(lmdb_store& st,
   return out;
 }
 
+caf::expected<std::unique_ptr<lmdb_store>>
+open_after_crash(const lmdb_options& opts, uint64_t now,
+                 repair_report& reclaimed) {
+  auto st = lmdb_store::open(opts);
+  if (!st)
+    return st.error();
+  // An empty store (a new node) has nothing to reclaim: no write, no fsync.
+  if ((*st)->space().total_blocks == 0)
+    return st;
+  auto rep = repair_store(**st, {}, repair_options{false, now});
+  if (!rep)
+    return make_error(ec::storage_io,
+                      "start-up store check: " + describe(rep.error()));
+  reclaimed = std::move(*rep);
+  return st;
+}
+
 } // namespace cairn::storage

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -129,5 +130,14 @@ struct repair_report {
 caf::expected<repair_report> repair_store(lmdb_store& st,
                                           const verify_report& found,
                                           const repair_options& opts);
+
+/// Opens the store of `opts` as a node starts, when nothing uses it yet,
+/// and reclaims what a crash left: the references that no leaf or manifest
+/// owns (uploads and downloads cut short; `repair_store` keeping every
+/// dataset), with `now` the current Unix time. `reclaimed` gets what
+/// changed.
+caf::expected<std::unique_ptr<lmdb_store>>
+open_after_crash(const lmdb_options& opts, uint64_t now,
+                 repair_report& reclaimed);
 
 } // namespace cairn::storage

@@ -138,15 +138,11 @@ int main(int argc, char** argv) {
   auto key = storage::node_key::load_or_create(opts.data_dir + "/node.key");
   if (!key)
     return fail(describe(key.error()));
-  auto store = storage::lmdb_store::open(actors::store_options(opts));
+  storage::repair_report reclaimed;
+  auto store = storage::open_after_crash(actors::store_options(opts),
+                                         actors::unix_now(), reclaimed);
   if (!store)
     return fail(describe(store.error()));
-  // Nothing holds a reference yet: those that no leaf or manifest owns were
-  // left by uploads and downloads that a crash cut short.
-  auto reclaimed = storage::repair_store(
-    **store, {}, storage::repair_options{false, actors::unix_now()});
-  if (!reclaimed)
-    return fail("start-up store check: " + describe(reclaimed.error()));
 
   caf::actor_system_config cfg;
   actors::configure_actor_system(cfg, opts.threads);
@@ -182,8 +178,8 @@ int main(int argc, char** argv) {
       // Logged once the node runs: one that cannot start says only why.
       spdlog::info("store: start-up check reclaimed {} orphan blocks ({} "
                    "bytes), {} changes in all",
-                   reclaimed->orphans, reclaimed->orphan_bytes,
-                   reclaimed->actions.size());
+                   reclaimed.orphans, reclaimed.orphan_bytes,
+                   reclaimed.actions.size());
       spdlog::info("node {} ready; data dir {}; {} file descriptors, peer "
                    "connections accepted while fewer than {} are open",
                    info.peer_id, info.data_dir, fds,

@@ -31,8 +31,8 @@ protected:
     storage::lmdb_options opts;
     opts.path = dir_.file("store");
     opts.quota_bytes = uint64_t{1} << 30;
-    local_ =
-      sys_->spawn<caf::detached>(actors::local_store, opts, nullptr, nullptr);
+    local_ = sys_->spawn<caf::detached>(actors::local_store, opts, nullptr,
+                                        nullptr, actors::unix_now());
     for (uint64_t i = 0; i < blocks_; ++i)
       stored_.push_back(block::make(test::random_bytes(block_size_, i)));
     (*self_)

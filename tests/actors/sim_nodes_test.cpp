@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "actors/actor_test_config.hpp"
+#include "actors/api.hpp"
 #include "actors/node_supervisor.hpp"
 #include "actors/sim_agent.hpp"
 #include "actors/sim_download.hpp"
@@ -23,6 +24,7 @@
 #include "messages/error.hpp"
 #include "messages/type_ids.hpp"
 #include "storage/merkle_tree.hpp"
+#include "storage/store_verify.hpp"
 #include "storage/test_datasets.hpp"
 #include "test_helpers.hpp"
 
@@ -284,6 +286,7 @@ protected:
     actors::sim_agent_config c;
     c.secret = "s3cret";
     c.data_dir = dir_.path();
+    directory_ = c.directory;
     agent_ = sys_.spawn(actors::sim_agent, c);
   }
 
@@ -296,6 +299,7 @@ protected:
   caf::actor_system sys_{cfg_};
   caf::scoped_actor self_{sys_};
   sim_agent_actor agent_;
+  std::shared_ptr<actors::sim_node_directory> directory_;
 };
 
 TEST_F(SimAgentTest, RefusesCommandsBeforeTheSecret) {
@@ -363,6 +367,52 @@ TEST_F(SimAgentTest, KilledNodeRestartsOnItsStoreAndStillServes) {
   EXPECT_EQ((*stats)[1].restarts, 1u);
   EXPECT_EQ((*stats)[2].downloads_done, 1u);
   EXPECT_EQ((*stats)[2].bytes_downloaded, size);
+}
+
+// A kill cuts an upload short: its blocks, put and never committed, hold
+// references nothing owns. The node's restart reclaims them, as cairn-node
+// does at its start, instead of keeping them against its quota until
+// their TTL.
+TEST_F(SimAgentTest, RestartedNodeReclaimsTheBlocksItsKillLeft) {
+  ASSERT_OK(
+    ask<ok_atom>(self_, agent_, 5s, auth_atom::value, std::string{"s3cret"}));
+  ASSERT_OK(ask<std::vector<std::string>>(
+    self_, agent_, 30s, spawn_atom::value, uint32_t{0}, uint32_t{1},
+    std::vector<std::string>{}, std::vector<std::string>{}));
+  constexpr uint64_t size = 300'000;
+  auto up = ask<sim_upload_result>(self_, agent_, 30s, upload_atom::value,
+                                   uint32_t{0}, size, uint64_t{5});
+  ASSERT_OK(up);
+  std::shared_ptr<actors::node_context> ctx;
+  ASSERT_TRUE(directory_->find(0, ctx) && ctx);
+  auto api = ctx->api->get();
+  ASSERT_TRUE(api);
+  std::vector<block> cut_short;
+  for (uint64_t i = 0; i < 3; ++i)
+    cut_short.push_back(block::make(test::random_bytes(4096, 70 + i)));
+  ASSERT_OK(
+    ask<uint64_t>(self_, api->local_store(), 5s, put_atom::value, cut_short));
+  api.reset();
+  ctx.reset();
+  ASSERT_OK(ask<ok_atom>(self_, agent_, 5s, kill_atom::value, uint32_t{0}));
+  ASSERT_OK(
+    ask<std::string>(self_, agent_, 30s, restart_atom::value, uint32_t{0}));
+  ASSERT_OK(ask<ok_atom>(self_, agent_, 30s, stop_atom::value));
+  self_->wait_for(agent_);
+  // Offline, every reference must be owned.
+  auto st = storage::lmdb_store::open(actors::store_options([&] {
+    config::node_options o;
+    o.data_dir = dir_.path() + "/node-0";
+    return o;
+  }()));
+  ASSERT_OK(st);
+  for (auto& b : cut_short)
+    EXPECT_FALSE((*st)->has_block(b.id)) << b.id.to_string();
+  auto found = storage::verify_store(**st, {false, 0, nullptr});
+  ASSERT_OK(found);
+  for (auto& p : found->problems)
+    ADD_FAILURE() << p.text;
+  EXPECT_EQ(found->datasets, 1u) << "the committed upload is kept";
 }
 
 } // namespace
