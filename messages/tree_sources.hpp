@@ -90,13 +90,13 @@ private:
 /// same tree does not change it. Thread-safe.
 class download_sources {
 public:
-  /// Counts from now on what `log` records for `tree` (null: nothing).
+  /// Counts what `log` records for `tree` after this call (null: nothing).
   void begin(std::shared_ptr<const tree_sources> log, const cid& tree);
 
   /// Freezes the figures (a second call changes nothing).
   void end();
 
-  /// What was delivered from `begin` until `end` (until now if running).
+  /// What was delivered from `begin` until `end` (so far, while running).
   source_tally get() const;
 
 private:

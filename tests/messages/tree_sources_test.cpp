@@ -77,7 +77,7 @@ TEST(TreeSourcesTest, ForgetsTheTreeRecordedIntoLeastRecently) {
   auto t3 = tree_named("three");
   deliver(log, "A", t1, 1);
   deliver(log, "A", t2, 1);
-  deliver(log, "A", t1, 1); // t1 is younger than t2 now
+  deliver(log, "A", t1, 1); // t1 recorded into after t2
   deliver(log, "A", t3, 1);
   EXPECT_EQ(log.size(), 2u);
   EXPECT_EQ(log.read(t1).total(), 2u);
