@@ -79,20 +79,10 @@ void handle_downloads(api_shared& api, const Request&, Response& res) {
       std::lock_guard<std::mutex> guard{p->mtx};
       error = p->error;
     }
+    auto sources = p->sources.get();
     json serving = json::array();
-    uint64_t duplicates = 0;
-    if (auto tree = cid::parse(p->tree_cid)) {
-      caf::scoped_actor self{api.sys};
-      self->request(api.engine(), store_timeout, peers_atom::value, *tree)
-        .receive(
-          [&](std::vector<std::string>& ids, std::vector<uint64_t>& counts,
-              uint64_t dup) {
-            duplicates = dup;
-            for (size_t i = 0; i < ids.size() && i < counts.size(); ++i)
-              serving.push_back({{"peerId", ids[i]}, {"blocks", counts[i]}});
-          },
-          [](caf::error&) {});
-    }
+    for (auto& [id, n] : sources.blocks)
+      serving.push_back({{"peerId", id}, {"blocks", n}});
     out.push_back(
       {{"cid", p->manifest_cid},
        {"treeCid", p->tree_cid},
@@ -103,7 +93,7 @@ void handle_downloads(api_shared& api, const Request&, Response& res) {
        {"blocksTotal", p->blocks_total},
        {"bytesDone", p->bytes_done.load()},
        {"blocksRepaired", p->blocks_repaired.load()},
-       {"duplicateBlocks", duplicates},
+       {"duplicateBlocks", sources.duplicates},
        {"seconds", secs},
        {"firstByteSeconds",
         first_byte < 0 ? json(nullptr) : json(first_byte / 1e6)},

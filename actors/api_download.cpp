@@ -245,6 +245,7 @@ stream_spec stream_spec_for(api_shared& api, const cid& id, const manifest& m,
   spec.progress->tree_cid = m.tree_cid.to_string();
   spec.progress->kind = kind;
   spec.progress->blocks_total = spec.last - spec.first + 1;
+  spec.progress->sources.begin(api.ctx->sources, m.tree_cid);
   api.track(spec.progress);
   return spec;
 }

@@ -316,17 +316,27 @@ void queue_store(engine_ptr self, leaf_block leaf) {
   }
 }
 
-// A block of a tracked dataset arrived that another peer had delivered.
-void count_duplicate(engine_state& st, const wire::address& addr) {
-  if (auto* a = std::get_if<block_address>(&addr);
-      a && st.tree_peers.count(a->tree) > 0)
-    ++st.tree_duplicates[a->tree];
+// A block of a dataset arrived that another peer had delivered.
+void count_duplicate(source_batch& sources, const wire::address& addr) {
+  if (auto* a = std::get_if<block_address>(&addr))
+    sources.duplicate(a->tree);
+}
+
+// Hands the counts of a delivery to the node's `tree_sources`.
+void record_sources(engine_state& st, const std::string& peer_id,
+                    source_batch& sources) {
+  if (st.cfg.sources && !sources.empty())
+    st.cfg.sources->record(peer_id, sources);
+  sources.clear();
 }
 
 void on_delivery(engine_ptr self, peer_entry& p, wire::block_delivery& msg) {
   auto& st = self->state;
   auto now = clock::now();
   const auto& peer_id = p.info.peer_id;
+  // Counted for the whole message at its end, or before a block is handed
+  // to its waiters (a download reads its counts when it ends).
+  source_batch sources;
   for (auto& d : msg.blocks) {
     auto pend = st.pending.find(d.addr);
     if (pend == st.pending.end() && !st.sched.in_flight(peer_id, d.addr)) {
@@ -334,7 +344,7 @@ void on_delivery(engine_ptr self, peer_entry& p, wire::block_delivery& msg) {
       if (!st.sched.forget_cancelled(peer_id, d.addr))
         penalize(self, p, "unrequested " + wire::to_string(d.addr));
       else
-        count_duplicate(st, d.addr);
+        count_duplicate(sources, d.addr);
       continue;
     }
     // The session hashed it already; a block it did not vouch for is
@@ -363,7 +373,7 @@ void on_delivery(engine_ptr self, peer_entry& p, wire::block_delivery& msg) {
       if (auto m = manifest::decode(byte_view{*d.data}))
         st.sched.manifest_from(peer_id, *id, m->tree_cid);
     if (pend == st.pending.end() || pend->second.storing) {
-      count_duplicate(st, d.addr); // lost the race: valid, not needed
+      count_duplicate(sources, d.addr); // lost the race: valid, not needed
       continue;
     }
     pend->second.requested.erase(peer_id);
@@ -372,20 +382,13 @@ void on_delivery(engine_ptr self, peer_entry& p, wire::block_delivery& msg) {
     auto addr = d.addr;
     if (auto* a = std::get_if<block_address>(&d.addr)) {
       auto b = block::wrap(cid{multicodec::codex_block, *digest}, d.data);
-      auto [tp, fresh] = st.tree_peers.try_emplace(a->tree);
-      if (fresh) {
-        st.tree_order.push_back(a->tree);
-        if (st.tree_order.size() > engine_state::max_tracked_trees) {
-          st.tree_peers.erase(st.tree_order.front());
-          st.tree_duplicates.erase(st.tree_order.front());
-          st.tree_order.pop_front();
-        }
-      }
-      ++tp->second[peer_id];
-      if (pend->second.keep)
+      sources.delivered(a->tree);
+      if (pend->second.keep) {
         queue_store(self, leaf_block{*a, b, *d.proof});
-      else
+      } else {
+        record_sources(st, peer_id, sources);
         resolve(self, addr, b, &*d.proof);
+      }
     } else {
       auto id = std::get<cid>(d.addr);
       auto b = block::wrap(id, d.data);
@@ -409,6 +412,7 @@ void on_delivery(engine_ptr self, peer_entry& p, wire::block_delivery& msg) {
           .then([done](uint64_t) { done(); }, failed);
     }
   }
+  record_sources(st, peer_id, sources);
   // The peer has room in its pipe again: for the blocks it said it has, and
   // for the others of the trees it serves (asked for directly), or they
   // would wait for the next tick.
@@ -1106,21 +1110,6 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
                            "lookup found one"));
       }
       flush(self);
-    },
-    [self](peers_atom,
-           const cid& tree) -> caf::result<std::vector<std::string>,
-                                           std::vector<uint64_t>, uint64_t> {
-      std::vector<std::string> ids;
-      std::vector<uint64_t> counts;
-      auto it = self->state.tree_peers.find(tree);
-      if (it != self->state.tree_peers.end())
-        for (auto& [id, n] : it->second) {
-          ids.push_back(id);
-          counts.push_back(n);
-        }
-      auto dup = self->state.tree_duplicates.find(tree);
-      return {std::move(ids), std::move(counts),
-              dup == self->state.tree_duplicates.end() ? 0 : dup->second};
     },
     [self](update_atom, local_store_actor local) {
       self->state.local = std::move(local);

@@ -18,6 +18,7 @@
 #include "actors/instrumented.hpp"
 #include "actors/peer_session.hpp"
 #include "messages/interfaces.hpp"
+#include "messages/tree_sources.hpp"
 #include "storage/peer_admission.hpp"
 #include "storage/peer_scheduler.hpp"
 #include "storage/store_readers.hpp"
@@ -101,6 +102,10 @@ struct engine_config {
   /// wake-up of its thread and then of the engine's for every batch. Null,
   /// or no store published: ask `local_store`.
   std::shared_ptr<storage::store_readers> readers;
+  /// Where the blocks of datasets delivered by each peer, and those that
+  /// arrived again, are counted (the node's, kept across engine restarts).
+  /// Null: not counted.
+  std::shared_ptr<tree_sources> sources;
 };
 
 /// What the engine knows about one connected peer ("peers admin") besides
@@ -182,13 +187,6 @@ struct engine_state {
   /// Peers evicted for newcomers, and redial attempts, since start.
   uint64_t evictions = 0;
   uint64_t redials = 0;
-  /// Blocks delivered per dataset (tree) and peer, for operators; the
-  /// oldest trees are forgotten beyond `max_tracked_trees`.
-  std::map<cid, std::map<std::string, uint64_t>> tree_peers;
-  /// Blocks of those datasets that arrived more than once.
-  std::map<cid, uint64_t> tree_duplicates;
-  std::deque<cid> tree_order;
-  static constexpr size_t max_tracked_trees = 256;
   /// Verified leaves waiting to be stored together, whether a flush
   /// message is already on its way to this actor, and how many store
   /// transactions are in flight.

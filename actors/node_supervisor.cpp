@@ -180,6 +180,7 @@ caf::expected<caf::actor> spawn_child(node_supervisor_ptr self,
       st.ctx->peers = std::make_shared<peer_book>();
     ec.book = st.ctx->peers;
     ec.readers = st.ctx->readers;
+    ec.sources = st.ctx->sources;
     st.engine = self->spawn<caf::monitored>(engine, std::move(ec), st.local,
                                             st.discovery);
     return caf::actor_cast<caf::actor>(st.engine);

@@ -81,6 +81,9 @@ struct node_context {
   std::shared_ptr<inspector_ref> inspector = std::make_shared<inspector_ref>();
   /// Recent downloads, kept across API restarts.
   std::shared_ptr<download_log> downloads = std::make_shared<download_log>();
+  /// Who delivered the blocks of each dataset fetched, recorded by the
+  /// engine and kept across its restarts; downloads read their share.
+  std::shared_ptr<tree_sources> sources = std::make_shared<tree_sources>();
   /// Restart counts and last errors of the node's actors, kept across
   /// inspector restarts.
   std::shared_ptr<actor_history> history = std::make_shared<actor_history>();

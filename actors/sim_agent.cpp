@@ -220,7 +220,7 @@ void start_node(sim_agent_ptr self, uint32_t index, start_done done) {
         n.options.disc_port = udp_port(info.addrs);
         n.stats.peer_id = info.peer_id;
         ask_children(
-          self, sup, {"local_store", "network_store", "engine", "discovery"},
+          self, sup, {"local_store", "network_store", "discovery"},
           [=](caf::expected<std::vector<caf::actor>> hs) {
             if (!hs)
               return fail(hs.error());
@@ -228,8 +228,7 @@ void start_node(sim_agent_ptr self, uint32_t index, start_done done) {
             n.local = (*hs)[0];
             self->monitor(n.local);
             n.store = caf::actor_cast<network_store_actor>((*hs)[1]);
-            n.engine = caf::actor_cast<engine_actor>((*hs)[2]);
-            auto disc = caf::actor_cast<discovery_actor>((*hs)[3]);
+            auto disc = caf::actor_cast<discovery_actor>((*hs)[2]);
             n.discovery = disc;
             self->request(disc, ask_timeout, get_atom::value, spr_atom::value)
               .then(
@@ -404,9 +403,9 @@ sim_agent(sim_agent_actor::stateful_pointer<sim_agent_state> self,
       spec.ec_backend = (*n)->options.ec_backend;
       spec.supervisor = (*n)->supervisor;
       spec.store = (*n)->store;
-      spec.engine = (*n)->engine;
       spec.discovery = (*n)->discovery;
       spec.downloads = (*n)->ctx->downloads;
+      spec.sources = (*n)->ctx->sources;
       auto h = self->spawn(sim_download, std::move(spec));
       auto rp = self->make_response_promise<sim_download_result>();
       ++self->state.downloads_running;

@@ -72,7 +72,6 @@ struct sim_node {
   std::shared_ptr<node_context> ctx;
   node_supervisor_actor supervisor;
   network_store_actor store;
-  engine_actor engine;
   discovery_actor discovery;
   /// The local_store of the running (or last) start: a restart waits for
   /// it to end, so that one LMDB environment is never open twice.

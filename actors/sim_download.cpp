@@ -48,28 +48,22 @@ void collect_lookups(sim_download_ptr self, std::vector<cid> keys,
       [self, keys, then](caf::error&) { collect_lookups(self, keys, then); });
 }
 
-// Fills in who delivered the blocks, the duplicates and the DHT lookups,
-// then calls `then`.
+// Fills in who delivered this download's blocks, the duplicates and the
+// DHT lookups, then calls `then`.
 void collect_sources(sim_download_ptr self, std::function<void()> then) {
   auto& st = self->state;
   std::vector<cid> keys{st.head.tree_cid};
   if (auto m = cid::parse(st.spec.cid))
     keys.push_back(*m);
-  self
-    ->request(st.spec.engine, std::chrono::seconds{5}, peers_atom::value,
-              st.head.tree_cid)
-    .then(
-      [self, keys, then](std::vector<std::string>& ids,
-                         std::vector<uint64_t>& blocks, uint64_t duplicates) {
-        auto& r = self->state.result;
-        r.sources = std::move(ids);
-        r.source_blocks = std::move(blocks);
-        for (auto n : r.source_blocks)
-          r.source_bytes.push_back(n * self->state.head.block_size);
-        r.duplicate_blocks = duplicates;
-        collect_lookups(self, keys, then);
-      },
-      [self, keys, then](caf::error&) { collect_lookups(self, keys, then); });
+  auto sources = st.progress ? st.progress->sources.get() : source_tally{};
+  auto& r = st.result;
+  for (auto& [id, n] : sources.blocks) {
+    r.sources.push_back(id);
+    r.source_blocks.push_back(n);
+    r.source_bytes.push_back(n * st.head.block_size);
+  }
+  r.duplicate_blocks = sources.duplicates;
+  collect_lookups(self, keys, then);
 }
 
 // Answers once, with the sources, duplicates and lookups asked from the
@@ -220,6 +214,7 @@ void start_stream(sim_download_ptr self, block& head) {
   st.progress->tree_cid = st.head.tree_cid.to_string();
   st.progress->kind = "stream";
   st.progress->blocks_total = st.head.content_blocks_count();
+  st.progress->sources.begin(st.spec.sources, st.head.tree_cid);
   if (st.spec.downloads)
     st.spec.downloads->track(st.progress);
   open_stream(self);

@@ -41,13 +41,13 @@ struct sim_download_spec {
   /// node knows at first), each a second later, as a client of the REST
   /// API would try again.
   uint32_t max_retries = 3;
-  /// The node: its supervisor (the download fails when it goes), stores,
-  /// engine (who delivered what) and download log.
+  /// The node: its supervisor (the download fails when it goes), store,
+  /// discovery, download log, and counts of who delivered what.
   node_supervisor_actor supervisor;
   network_store_actor store;
-  engine_actor engine;
   discovery_actor discovery;
   std::shared_ptr<download_log> downloads;
+  std::shared_ptr<const tree_sources> sources;
 };
 
 /// State of one `sim_download` actor.

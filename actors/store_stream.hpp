@@ -18,6 +18,7 @@
 #include "actors/deadlines.hpp"
 #include "actors/instrumented.hpp"
 #include "messages/interfaces.hpp"
+#include "messages/tree_sources.hpp"
 #include "storage/erasure.hpp"
 #include "storage/index_runs.hpp"
 #include "storage/pipe_meter.hpp"
@@ -53,6 +54,9 @@ struct download_progress {
   std::atomic<int64_t> first_byte_us{-1};
   mutable std::mutex mtx;
   std::string error; ///< guarded by mtx
+  /// Which peers delivered this download's blocks, and the duplicates:
+  /// begun when the download is set up, frozen when it ends.
+  download_sources sources;
 
   /// Microseconds since `started`.
   int64_t elapsed_us() const {
@@ -81,6 +85,7 @@ struct download_progress {
       return;
     error = std::move(why);
     finished_us = elapsed_us();
+    sources.end();
     state = static_cast<int>(p);
   }
 };

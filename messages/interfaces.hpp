@@ -262,11 +262,6 @@ using engine_actor = session_owner_actor::extend<
                   std::vector<std::string>>::with<ok_atom>,
   /// (peers_atom) -> (summaries)   the connected peers
   caf::replies_to<peers_atom>::with<std::vector<peer_summary>>,
-  /// (peers_atom, tree) -> (peer_ids, blocks, duplicates)   who delivered
-  ///   how many blocks of a dataset (its tree CID) to this node, and how
-  ///   many blocks arrived again after one copy was had
-  caf::replies_to<peers_atom, cid>::with<std::vector<std::string>,
-                                         std::vector<uint64_t>, uint64_t>,
   /// (tick_atom) -> ()   internal: timeouts, end-game, re-discovery
   caf::reacts_to<tick_atom>,
   /// (lost_atom) -> ()   internal: fail the wants no known holder has

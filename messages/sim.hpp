@@ -64,15 +64,17 @@ struct sim_download_result {
   /// one was needed.
   uint32_t retries = 0;
   std::string retry_reason;
-  /// Peers that delivered blocks of the dataset, how many each, and the
-  /// bytes of those blocks (whole blocks, as they travelled).
+  /// Peers that delivered blocks of the dataset while this download ran
+  /// (first copies; `download_sources`), how many each, and the bytes of
+  /// those blocks (whole blocks, as they travelled).
   std::vector<std::string> sources;
   std::vector<uint64_t> source_blocks;
   std::vector<uint64_t> source_bytes;
   /// Data blocks of a protected dataset rebuilt from parity because no
   /// peer had them.
   uint64_t blocks_repaired = 0;
-  /// Blocks of the dataset that arrived again after one copy was had.
+  /// Blocks of the dataset that arrived again after one copy was had,
+  /// while this download ran.
   uint64_t duplicate_blocks = 0;
   /// Provider lookups the node finished for the dataset (its manifest and
   /// its tree), the DHT nodes they queried, and each lookup's depth in

@@ -113,9 +113,9 @@ TEST(SimNodesTest, TwoNodesInOneSystemExchangeADatasetOverTcpAndTheDht) {
   spec.expect_seed = 7;
   spec.supervisor = b.sup;
   spec.store = b.child<network_store_actor>(self, "network_store");
-  spec.engine = b.child<engine_actor>(self, "engine");
   spec.discovery = b.child<discovery_actor>(self, "discovery");
   spec.downloads = b.ctx->downloads;
+  spec.sources = b.ctx->sources;
   auto down = sys.spawn(actors::sim_download, spec);
   auto got = ask<sim_download_result>(self, down, 60s, download_atom::value);
   ASSERT_OK(got);

@@ -142,6 +142,51 @@ TEST(NetworkIntegrationTest, TwoNodesStreamOverTheNetwork) {
     << actors.dump();
 }
 
+// Each download shows the blocks delivered for it: a dataset fetched,
+// deleted and fetched again gives two downloads whose `peers` each add up
+// to the dataset's blocks (the second does not add the first's, and the
+// first's do not grow when the second fetches).
+TEST(NetworkIntegrationTest, EachDownloadCountsItsOwnSources) {
+  test_node a, b;
+  auto data = random_bytes(3 * mib + 4321, 211);
+  std::string cid;
+  ASSERT_TRUE(seed_and_connect(a, b, data, &cid));
+  const uint64_t blocks = (data.size() + block_size - 1) / block_size;
+  auto cb = b.proc.client();
+  for (int round = 0; round < 2; ++round) {
+    auto r = stream_network(b.proc, cid);
+    ASSERT_TRUE(is_whole(r, data))
+      << "round " << round << ": " << b.proc.diagnostics();
+    std::string seen;
+    auto d = wait_download(b.proc, cid, "stream", 5s, &seen);
+    ASSERT_EQ(d.value("state", ""), "done") << seen;
+    auto del = cb.Delete(api("/data/" + cid));
+    ASSERT_TRUE(del) << httplib::to_string(del.error());
+    ASSERT_EQ(del->status, 204) << del->body;
+  }
+  json j;
+  ASSERT_TRUE(get_json(cb, "/api/cairn/v1/downloads", &j));
+  std::vector<json> mine;
+  for (auto& d : j.value("downloads", json::array()))
+    if (d.value("cid", "") == cid)
+      mine.push_back(d);
+  ASSERT_EQ(mine.size(), 2u) << j.dump();
+  for (auto& d : mine) {
+    EXPECT_EQ(d.value("state", ""), "done") << d.dump();
+    EXPECT_EQ(counter(d, "blocksTotal"), blocks) << d.dump();
+    ASSERT_TRUE(d.contains("peers") && d["peers"].is_array()) << d.dump();
+    uint64_t sum = 0;
+    for (auto& p : d["peers"]) {
+      EXPECT_EQ(p.value("peerId", ""), a.proc.peer_id()) << d.dump();
+      sum += counter(p, "blocks");
+    }
+    EXPECT_EQ(sum, blocks) << d.dump();
+    EXPECT_TRUE(d.contains("duplicateBlocks") &&
+                d["duplicateBlocks"].is_number_unsigned())
+      << d.dump();
+  }
+}
+
 TEST(NetworkIntegrationTest, NetworkRangeFetchesOnlyCoveringBlocks) {
   test_node a, b;
   START(a);
