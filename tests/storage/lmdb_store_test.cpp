@@ -64,6 +64,21 @@ protected:
     return open(options(quota));
   }
 
+  // Uploads `ds` to `st` whose disk fails: its commit answers storage_io.
+  static void put_and_fail_commit(lmdb_store& st, const dataset& ds) {
+    ASSERT_OK(st.put_blocks(ds.blocks, 0));
+    EXPECT_ERR(st.commit_upload(ds.manifest_block, ds.leaves, 0),
+               ec::storage_io);
+  }
+
+  // A store whose fsyncs return what `result` holds when they run (0 or an
+  // errno).
+  std::unique_ptr<lmdb_store> open_with_fsync(const int& result) {
+    auto o = options();
+    o.fsync_fault = [&result] { return result; };
+    return open(o);
+  }
+
   // Every leaf readable, with a proof that verifies, and the right bytes.
   static void expect_readable(lmdb_store& st, const dataset& ds) {
     auto mb = st.get_block(ds.id());
@@ -697,9 +712,7 @@ TEST_F(LmdbStoreTest, ReleaseBlocksOfAbortedUploadFreesThem) {
 // store stays consistent, and the same upload succeeds once the disk does.
 TEST_F(LmdbStoreTest, FailedFsyncLeavesTheDatasetUnrecorded) {
   int fsync_result = EIO;
-  auto o = options();
-  o.fsync_fault = [&fsync_result] { return fsync_result; };
-  auto st = open(o);
+  auto st = open_with_fsync(fsync_result);
   ASSERT_TRUE(st);
   auto ds = random_dataset(4, 37);
   auto failed = upload(*st, ds, 0);
@@ -729,14 +742,10 @@ TEST_F(LmdbStoreTest, FailedFsyncLeavesTheDatasetUnrecorded) {
 // it cannot tell such a commit from one whose answer it never got).
 TEST_F(LmdbStoreTest, CommitUploadDropsTheReferencesOfAFailedCommit) {
   int fsync_result = EIO;
-  auto o = options();
-  o.fsync_fault = [&fsync_result] { return fsync_result; };
-  auto st = open(o);
+  auto st = open_with_fsync(fsync_result);
   ASSERT_TRUE(st);
   auto ds = random_dataset(4, 37);
-  ASSERT_OK(st->put_blocks(ds.blocks, 0));
-  EXPECT_ERR(st->commit_upload(ds.manifest_block, ds.leaves, 0),
-             ec::storage_io);
+  put_and_fail_commit(*st, ds);
   for (auto& b : ds.blocks)
     EXPECT_FALSE(st->has_block(b.id));
   EXPECT_EQ(st->space().total_blocks, 0u);
@@ -768,9 +777,7 @@ TEST_F(LmdbStoreTest, CommitUploadRecordedBeforeAFailedFsyncKeepsItsBlocks) {
   auto st = open(o);
   ASSERT_TRUE(st);
   auto ds = random_dataset(4, 37);
-  ASSERT_OK(st->put_blocks(ds.blocks, 0));
-  EXPECT_ERR(st->commit_upload(ds.manifest_block, ds.leaves, 0),
-             ec::storage_io);
+  put_and_fail_commit(*st, ds);
   EXPECT_EQ(syncs.load(), 2);
   expect_readable(*st, ds);
   for (auto& b : ds.blocks)
