@@ -147,9 +147,10 @@ TEST(HostilePeersTest, MemoryOfPreHandshakeConnectionsComesBackAfterThey) {
   EXPECT_LE(with[0], before + 32 * 1024) << "more than 64 KiB per connection";
   EXPECT_LE(after[0], before + 5120) << "memory not given back";
   // A closed session that did not demonitor the engine left its actor's
-  // memory (2.4 KiB) behind until the engine died: 1.4 MiB per burst
-  // (20-100 KiB per burst measured with the demonitor).
-  EXPECT_LE(after[bursts - 1], after[0] + 512)
+  // memory (2.4 KiB) behind until the engine died: 1.4 MiB per burst. With
+  // the demonitor, the heap still settles over the first bursts: 200-400
+  // KiB more after the second, 60-160 KiB after the third (quiet machine).
+  EXPECT_LE(after[bursts - 1], after[0] + 1024)
     << "memory kept per burst: "
     << (after[bursts - 1] - after[0]) / (bursts - 1) << " KiB";
   // The node still takes peers.
