@@ -226,6 +226,14 @@ protected:
     caf::anon_send_exit(listener_, caf::exit_reason::user_shutdown);
     if (plain_listener_)
       caf::anon_send_exit(plain_listener_, caf::exit_reason::user_shutdown);
+    // A session holds its owner (the scoped actor here), whose mailbox
+    // holds the session's messages: one still closing when the system
+    // stops would keep both alive, a leak LeakSanitizer reports. They end
+    // first.
+    for (auto& s : sessions_) {
+      caf::anon_send_exit(s, caf::exit_reason::kill);
+      (*self_)->wait_for(s);
+    }
     self_.reset();
     sys_.reset();
   }
@@ -295,6 +303,7 @@ protected:
       [&](peer_up_atom, peer_info& i) {
         e.kind = event::up;
         e.peer = i.peer_id;
+        sessions_.push_back(i.session);
         e.info = std::move(i);
       },
       [&](peer_msg_atom, std::string& p, wire::message& m) {
@@ -360,6 +369,8 @@ protected:
   uint16_t port_ = 0;
   peer_listener_actor listener_;
   peer_listener_actor plain_listener_;
+  /// Every session that came up (see TearDown).
+  std::vector<peer_session_actor> sessions_;
 };
 
 } // namespace
@@ -599,7 +610,9 @@ TEST_F(PeerSessionTest, PeerThatAnswersPingsStaysConnected) {
     peer->send_sealed(wire::pong{std::get<wire::ping>(*m).nonce});
   }
   EXPECT_GE(pings, 5);
-  EXPECT_EQ(next_event(100ms).kind, event::none);
+  // Nothing came meanwhile (looked at at once: from now on the peer is
+  // silent, and on a loaded machine the session may soon say so).
+  EXPECT_EQ(next_event(0ms).kind, event::none);
 }
 
 TEST_F(PeerSessionTest, FastPeerIsReadNoFasterThanTheOwnerHandlesItsBlocks) {
