@@ -463,19 +463,25 @@ caf::expected<repair_report> repair_store(lmdb_store& st,
     return lmdb_error("mdb_txn_begin", rc);
   repair_report out;
   caf::error failed;
+  // Whether anything was written: a store with nothing to fix is left as
+  // it is (no commit, no fsync).
+  bool changed = false;
   auto del = [&](MDB_dbi dbi, const std::string& key) {
     MDB_val k = val(key);
     int rc = mdb_del(txn, dbi, &k, nullptr);
+    changed = changed || rc == 0;
     if (rc != 0 && rc != MDB_NOTFOUND && !failed)
       failed = lmdb_error("mdb_del", rc);
   };
   auto put = [&](MDB_dbi dbi, const std::string& key,
                  const std::string& value) {
     MDB_val k = val(key), v = val(value);
+    changed = true;
     if (int rc = mdb_put(txn, dbi, &k, &v, 0); rc != 0 && !failed)
       failed = lmdb_error("mdb_put", rc);
   };
   auto cursor_del = [&](MDB_cursor* cur) {
+    changed = true;
     if (int rc = mdb_cursor_del(cur, 0); rc != 0 && !failed)
       failed = lmdb_error("mdb_cursor_del", rc);
   };
@@ -539,7 +545,9 @@ caf::expected<repair_report> repair_store(lmdb_store& st,
   for (auto& [tkey, use] : trees) {
     std::string v;
     put_le(v, use.manifests.size(), 4);
-    put(h.trees, tkey, v);
+    MDB_val have;
+    if (!get(txn, h.trees, tkey, &have) || str(have) != v)
+      put(h.trees, tkey, v);
   }
 
   // Metadata: orphans go, refcounts follow the references.
@@ -576,6 +584,7 @@ caf::expected<repair_report> repair_store(lmdb_store& st,
                               std::to_string(owned));
         m.refcount = owned;
         m.size = static_cast<uint32_t>(b.mv_size);
+        changed = true;
         auto mv = encode_meta(m);
         MDB_val nv = val(mv);
         if (int rc = mdb_cursor_put(cur, &k, &nv, MDB_CURRENT);
@@ -650,9 +659,11 @@ caf::expected<repair_report> repair_store(lmdb_store& st,
   }
   if (!err)
     err = failed;
-  if (err) {
+  if (err || !changed) {
     mdb_txn_abort(txn);
-    return err;
+    if (err)
+      return err;
+    return out;
   }
   if (int rc = mdb_txn_commit(txn))
     return lmdb_error("mdb_txn_commit", rc);
@@ -667,9 +678,6 @@ open_after_crash(const lmdb_options& opts, uint64_t now,
   auto st = lmdb_store::open(opts);
   if (!st)
     return st.error();
-  // An empty store (a new node) has nothing to reclaim: no write, no fsync.
-  if ((*st)->space().total_blocks == 0)
-    return st;
   auto rep = repair_store(**st, {}, repair_options{false, now});
   if (!rep)
     return make_error(ec::storage_io,

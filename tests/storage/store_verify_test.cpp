@@ -308,6 +308,29 @@ TEST_F(StoreVerifyTest, StartUpPassReclaimsOrphansAndKeepsDatasets) {
   expect_readable(a_);
 }
 
+// A store with nothing to fix is left as it is: no transaction commits
+// (and none is fsynced), as at every start of a node that stopped cleanly.
+TEST_F(StoreVerifyTest, RepairOfACleanStoreWritesNothing) {
+  auto last_txn = [&] {
+    MDB_envinfo info;
+    mdb_env_info(st_->raw_handles().env, &info);
+    return info.me_last_txnid;
+  };
+  auto before = last_txn();
+  auto rep = repair_store(*st_, verify_report{}, repair_options{false, now});
+  ASSERT_OK(rep);
+  EXPECT_TRUE(rep->actions.empty());
+  EXPECT_EQ(last_txn(), before);
+  // One leaked reference: that repair commits.
+  ASSERT_OK(st_->put_blocks({a_.blocks[1]}, now));
+  before = last_txn();
+  rep = repair_store(*st_, verify_report{}, repair_options{false, now});
+  ASSERT_OK(rep);
+  EXPECT_FALSE(rep->actions.empty());
+  EXPECT_EQ(last_txn(), before + 1);
+  EXPECT_TRUE(verify().clean());
+}
+
 TEST_F(StoreVerifyTest, LeavesOfATreeNoManifestUsesAreStray) {
   corrupt(
     [&](MDB_txn* txn, auto& h) { del(txn, h.manifests, key_of(b_.id())); });
