@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/peer_listener.hpp"
+#include "messages/buffer_pool.hpp"
 #include "messages/error.hpp"
 #include "messages/peer_record.hpp"
 #include "storage/delivery_check.hpp"
@@ -1054,6 +1055,9 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
           self, addr,
           make_error(ec::not_found, "no peer has " + wire::to_string(addr)));
       flush(self);
+      // Block buffers the last 30 s left idle go back to the system (the
+      // pool is the process's: any engine's tick may do it).
+      buffer_pool::blocks().trim(now);
       self->delayed_send(self, st.cfg.tick, tick_atom::value);
     },
     [self](put_atom) { flush_stores(self); },

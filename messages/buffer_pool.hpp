@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 
@@ -13,11 +14,16 @@ namespace cairn {
 /// touch, and `bytes(n)` zeroes it once more before the bytes are written.
 /// The node allocates one per block it reads, receives or rebuilds, so
 /// reusing them saves both. Thread-safe: a buffer taken on one thread may
-/// come back from another. Kept buffers are bounded (`max_kept`).
+/// come back from another. Kept buffers are bounded (`max_kept`), and
+/// `trim` frees those beyond `min_kept` that no one needed for a while.
 class buffer_pool {
 public:
-  /// A pool of buffers of `size` bytes that keeps at most `max_kept` idle.
-  buffer_pool(size_t size, size_t max_kept);
+  using clock = std::chrono::steady_clock;
+
+  /// A pool of buffers of `size` bytes that keeps at most `max_kept` idle,
+  /// and after a quiet `trim_period`, at most `min_kept` of them.
+  buffer_pool(size_t size, size_t max_kept, size_t min_kept = 0,
+              clock::duration trim_period = std::chrono::seconds{30});
 
   /// A buffer of `n` bytes whose contents are unspecified (the caller
   /// writes every byte): a kept one if `n` is at most `size()` and more
@@ -35,7 +41,16 @@ public:
   /// Idle buffers kept now (for tests and gauges).
   size_t kept() const;
 
-  /// The process-wide pool of `default_block_size` buffers.
+  /// Frees the idle buffers beyond `min_kept` that stayed idle since the
+  /// last trim, if that was at least `trim_period` before `now` (else does
+  /// nothing, so it may be called often and from many places). Returns how
+  /// many it freed. The buffers a burst needed are kept for the next one;
+  /// those it left idle go back to the system.
+  size_t trim(clock::time_point now);
+
+  /// The process-wide pool of `default_block_size` buffers: up to 1024 kept
+  /// (64 MiB: what a seeder has in flight to a peer on a long link), trimmed
+  /// to 256 (16 MiB) once they were not needed for 30 s.
   static buffer_pool& blocks();
 
 private:

@@ -1,7 +1,8 @@
 // Tests of messages/buffer_pool.hpp: buffers come back when their last
 // reference goes (and only then), the pool keeps at most `max_kept` and only
 // buffers of its capacity, sizes other than the pool's work (much smaller
-// ones are not pooled), and buffers cross threads safely.
+// ones are not pooled), a trim frees only what stayed idle for a period, and
+// buffers cross threads safely.
 
 #include <algorithm>
 #include <atomic>
@@ -111,6 +112,57 @@ TEST(BufferPool, BlocksMadeFromBytesReturnToTheBlockPool) {
   b.data.reset();
   // The most recently returned buffer is the next one handed out.
   EXPECT_EQ(pool.take(default_block_size).data(), storage);
+}
+
+namespace {
+
+// Makes `n` buffers idle in `pool`.
+void fill_idle(buffer_pool& pool, size_t n, size_t size) {
+  std::vector<shared_bytes> out;
+  for (size_t i = 0; i < n; ++i)
+    out.push_back(pool.share(pool.take(size)));
+}
+
+// Takes `n` buffers and gives them back.
+void use(buffer_pool& pool, size_t n, size_t size) {
+  fill_idle(pool, n, size);
+}
+
+} // namespace
+
+TEST(BufferPool, TrimFreesOnlyWhatStayedIdleForAPeriod) {
+  using namespace std::chrono_literals;
+  buffer_pool pool{64, 10, 2, 30s};
+  fill_idle(pool, 8, 64);
+  ASSERT_EQ(pool.kept(), 8u);
+  const auto t0 = buffer_pool::clock::now();
+  // The first trim starts the first period: nothing was watched before it.
+  EXPECT_EQ(pool.trim(t0), 0u);
+  use(pool, 3, 64); // 3 of the 8 were needed, 5 stayed idle
+  EXPECT_EQ(pool.trim(t0 + 10s), 0u) << "within the period: nothing happens";
+  EXPECT_EQ(pool.trim(t0 + 31s), 5u);
+  EXPECT_EQ(pool.kept(), 3u);
+  // A quiet period frees the rest down to min_kept, and no further.
+  EXPECT_EQ(pool.trim(t0 + 62s), 1u);
+  EXPECT_EQ(pool.kept(), 2u);
+  EXPECT_EQ(pool.trim(t0 + 93s), 0u);
+  EXPECT_EQ(pool.kept(), 2u);
+}
+
+TEST(BufferPool, TrimKeepsEverythingABurstNeeded) {
+  using namespace std::chrono_literals;
+  buffer_pool pool{64, 10, 0, 30s};
+  fill_idle(pool, 6, 64);
+  const auto t0 = buffer_pool::clock::now();
+  pool.trim(t0);
+  // A burst that took all 6 and more (the pool ran dry) needs them all.
+  use(pool, 9, 64);
+  EXPECT_EQ(pool.kept(), 9u);
+  EXPECT_EQ(pool.trim(t0 + 31s), 0u);
+  EXPECT_EQ(pool.kept(), 9u);
+  // The next period is quiet: all of them go.
+  EXPECT_EQ(pool.trim(t0 + 62s), 9u);
+  EXPECT_EQ(pool.kept(), 0u);
 }
 
 TEST(BufferPool, ThreadsTakeAndReturnConcurrently) {
