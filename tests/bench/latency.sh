@@ -30,6 +30,8 @@
 # Environment: SIZE_MB    file size in MiB (default 256)
 #              RUNS       rounds over the latencies (default 3)
 #              LATENCIES  one-way latencies in ms (default "0 10 50 100")
+#              NODE_FLAGS more cairn-node flags for both nodes (e.g.
+#                         "--stream-window 1024"; default none)
 #              KEEP_TMP   set to 1 to keep the temp dir (logs) for inspection
 # Needs: curl, python3, sha256sum, awk. Nothing outside a private temp dir is
 # touched; every process started here is stopped on exit (trap).
@@ -44,6 +46,7 @@ BUILD_DIR=${1:-build}
 SIZE_MB=${SIZE_MB:-256}
 RUNS=${RUNS:-3}
 LATENCIES=${LATENCIES:-0 10 50 100}
+read -r -a NODE_FLAGS <<<"${NODE_FLAGS:-}"
 NODE_BIN="$BUILD_DIR/bin/cairn-node"
 API=/api/codex/v1
 
@@ -90,8 +93,8 @@ get_timed_ttfb() {
 # not a subshell, so that the EXIT trap knows every node it started.
 run_once() {
   local l=$1 t
-  start_node A --link-latency "${l}ms"
-  start_node B --link-latency "${l}ms"
+  start_node A --link-latency "${l}ms" "${NODE_FLAGS[@]}"
+  start_node B --link-latency "${l}ms" "${NODE_FLAGS[@]}"
   connect B A
   # B's copy from the run before (none the first time: 404).
   curl -s -o /dev/null -X DELETE "$BASE_B$API/data/$CID"
@@ -138,7 +141,7 @@ after_first() { # latency -> seconds after the first byte
 BASE_T=${BEST[${LATS[0]}]}
 BASE_AFTER=$(after_first "${LATS[0]}")
 echo
-echo "cairn-node download over a long link, $SIZE_MB MiB, best of $RUNS, $(nproc) cores, $(uname -m)"
+echo "cairn-node download over a long link, $SIZE_MB MiB, best of $RUNS, $(nproc) cores, $(uname -m)${NODE_FLAGS[*]:+, nodes with ${NODE_FLAGS[*]}}"
 echo "(whole download; first byte = the fixed round trips; after it: MB/s and ratio from the first byte on)"
 printf '%-8s %7s %8s %6s %11s %8s %6s %20s %14s\n' "one-way" "RTT" "MB/s" "ratio" "first byte" "after" "ratio" "CPU s/GiB A/B/curl" "RssAnon A/B"
 for l in "${LATS[@]}"; do
