@@ -166,8 +166,14 @@ TEST(BufferPool, TrimKeepsEverythingABurstNeeded) {
 }
 
 TEST(BufferPool, ThreadsTakeAndReturnConcurrently) {
-  buffer_pool pool{4096, 16};
+  // Trims run all the while (no period), as any engine's tick may do.
+  buffer_pool pool{4096, 16, 2, std::chrono::seconds{0}};
   std::atomic<int> bad{0};
+  std::atomic<bool> done{false};
+  std::thread trimmer{[&pool, &done] {
+    while (!done)
+      pool.trim(buffer_pool::clock::now());
+  }};
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t)
     threads.emplace_back([&pool, &bad, t] {
@@ -191,6 +197,8 @@ TEST(BufferPool, ThreadsTakeAndReturnConcurrently) {
     });
   for (auto& th : threads)
     th.join();
+  done = true;
+  trimmer.join();
   EXPECT_EQ(bad.load(), 0);
   EXPECT_LE(pool.kept(), 16u);
 }
