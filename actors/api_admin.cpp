@@ -14,6 +14,8 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/fd_budget.hpp"
+#include "messages/block.hpp"
+#include "messages/buffer_pool.hpp"
 #include "messages/http.hpp"
 
 namespace cairn::actors::rest {
@@ -452,6 +454,11 @@ std::string metrics_text(api_shared& api) {
   metric("cairn_process_rss_file_bytes", "gauge",
          "Resident file pages, mostly LMDB's map: shared, reclaimable.",
          status["RssFile"]);
+  metric(
+    "cairn_block_buffers_idle_bytes", "gauge",
+    "Idle block buffers kept for reuse (part of RssAnon; those unused "
+    "for 30 s are freed, down to 16 MiB).",
+    static_cast<double>(buffer_pool::blocks().kept() * default_block_size));
   auto per_actor = [&](const char* name, const char* type, const char* help,
                        auto value) {
     o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type
