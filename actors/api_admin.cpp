@@ -456,8 +456,8 @@ std::string metrics_text(api_shared& api) {
          status["RssFile"]);
   metric(
     "cairn_block_buffers_idle_bytes", "gauge",
-    "Idle block buffers kept for reuse (part of RssAnon; those unused "
-    "for 30 s are freed, down to 16 MiB).",
+    "Idle block buffers kept for reuse: part of RssAnon, given back once "
+    "unused for a while.",
     static_cast<double>(buffer_pool::blocks().kept() * default_block_size));
   auto per_actor = [&](const char* name, const char* type, const char* help,
                        auto value) {

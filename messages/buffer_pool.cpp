@@ -1,9 +1,13 @@
 #include "messages/buffer_pool.hpp"
 
-#include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "messages/block.hpp"
@@ -24,10 +28,13 @@ struct buffer_pool::impl {
   /// Idle buffers, each `size` bytes long (sized, so that taking one does
   /// not zero it again).
   std::vector<bytes> idle;
-  /// The fewest idle buffers since `window_start` (the last trim): that
-  /// many were never taken in between.
+  /// The fewest idle buffers since `window_start` (the last trim; none
+  /// before the first): that many were never taken in between.
   size_t low_water = 0;
-  clock::time_point window_start{};
+  std::optional<clock::time_point> window_start;
+  /// `window_start + trim_period`, read without the lock: the many calls
+  /// that come before it return at once.
+  std::atomic<clock::rep> next_trim{0};
 
   void give_back(bytes&& buf) {
     if (buf.capacity() != size)
@@ -90,31 +97,53 @@ size_t buffer_pool::kept() const {
   return impl_->idle.size();
 }
 
+namespace {
+
+// Hands the whole pages inside `buf` back to the system before it is freed.
+// `free` keeps a block that lies between others in malloc's heap, resident;
+// this releases exactly what the pool gives up (malloc_trim would walk every
+// arena under its lock, at a cost that grows with the whole heap).
+void release_pages(bytes& buf) {
+  static const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  auto begin = reinterpret_cast<uintptr_t>(buf.data());
+  auto end = begin + buf.capacity();
+  auto first = (begin + page - 1) & ~(page - 1);
+  auto last = end & ~(page - 1);
+  if (last > first)
+    madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
+} // namespace
+
 size_t buffer_pool::trim(clock::time_point now) {
+  auto& p = *impl_;
+  if (now.time_since_epoch().count() <
+      p.next_trim.load(std::memory_order_relaxed))
+    return 0;
   std::vector<bytes> freed; // freed after the lock is let go
+  freed.reserve(p.max_kept);
   {
-    std::lock_guard<std::mutex> guard{impl_->mtx};
-    if (now - impl_->window_start < impl_->trim_period)
+    std::lock_guard<std::mutex> guard{p.mtx};
+    if (p.window_start && now - *p.window_start < p.trim_period)
       return 0;
-    auto& idle = impl_->idle;
+    auto& idle = p.idle;
+    // The first call only starts the first period: nothing was watched
+    // before it.
     auto spare =
-      idle.size() > impl_->min_kept ? idle.size() - impl_->min_kept : size_t{0};
-    auto n = std::min(impl_->low_water, spare);
+      idle.size() > p.min_kept ? idle.size() - p.min_kept : size_t{0};
+    auto n = p.window_start ? std::min(p.low_water, spare) : size_t{0};
     for (size_t i = 0; i < n; ++i) {
       freed.push_back(std::move(idle.back()));
       idle.pop_back();
     }
-    impl_->low_water = idle.size();
-    impl_->window_start = now;
+    p.low_water = idle.size();
+    p.window_start = now;
+    p.next_trim.store((now + p.trim_period).time_since_epoch().count(),
+                      std::memory_order_relaxed);
   }
-  auto n = freed.size();
-  if (n > 0) {
-    freed.clear();
-    // Freed blocks lie between others in malloc's heaps, where `free`
-    // keeps them: hand their pages back to the system.
-    malloc_trim(0);
-  }
-  return n;
+  for (auto& buf : freed)
+    release_pages(buf);
+  return freed.size();
 }
 
 buffer_pool& buffer_pool::blocks() {

@@ -43,14 +43,15 @@ public:
 
   /// Frees the idle buffers beyond `min_kept` that stayed idle since the
   /// last trim, if that was at least `trim_period` before `now` (else does
-  /// nothing, so it may be called often and from many places). Returns how
-  /// many it freed. The buffers a burst needed are kept for the next one;
-  /// those it left idle go back to the system.
+  /// nothing, so it may be called often and from many places; the first
+  /// call only starts the first period). Returns how many it freed, their
+  /// pages handed back to the system. The buffers a burst needed are kept
+  /// for the next one; those it left idle go within two periods.
   size_t trim(clock::time_point now);
 
   /// The process-wide pool of `default_block_size` buffers: up to 1024 kept
   /// (64 MiB: what a seeder has in flight to a peer on a long link), trimmed
-  /// to 256 (16 MiB) once they were not needed for 30 s.
+  /// to 256 (16 MiB) within a minute of not being needed (a 30 s period).
   static buffer_pool& blocks();
 
 private:

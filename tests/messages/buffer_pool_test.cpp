@@ -8,6 +8,8 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <fstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -135,7 +137,8 @@ TEST(BufferPool, TrimFreesOnlyWhatStayedIdleForAPeriod) {
   buffer_pool pool{64, 10, 2, 30s};
   fill_idle(pool, 8, 64);
   ASSERT_EQ(pool.kept(), 8u);
-  const auto t0 = buffer_pool::clock::now();
+  // Early in the clock's epoch (a machine up for 5 s), like any time.
+  const auto t0 = buffer_pool::clock::time_point{} + 5s;
   // The first trim starts the first period: nothing was watched before it.
   EXPECT_EQ(pool.trim(t0), 0u);
   use(pool, 3, 64); // 3 of the 8 were needed, 5 stayed idle
@@ -163,6 +166,50 @@ TEST(BufferPool, TrimKeepsEverythingABurstNeeded) {
   // The next period is quiet: all of them go.
   EXPECT_EQ(pool.trim(t0 + 62s), 9u);
   EXPECT_EQ(pool.kept(), 0u);
+}
+
+namespace {
+
+// This process's resident anonymous memory in KiB (0 if unknown).
+long rss_anon_kib() {
+  std::ifstream in{"/proc/self/status"};
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("RssAnon:", 0) == 0)
+      return std::stol(line.substr(8));
+  return 0;
+}
+
+} // namespace
+
+TEST(BufferPool, TrimGivesTheFreedPagesBackToTheSystem) {
+  using namespace std::chrono_literals;
+  // 512 buffers of 64 KiB, written (resident), then left idle: even where
+  // `free` would keep them (between other blocks of the heap, or in a
+  // sanitizer's quarantine) their pages leave the process.
+  buffer_pool pool{65536, 1024, 0, 0s};
+  {
+    std::vector<shared_bytes> out;
+    for (int i = 0; i < 512; ++i) {
+      auto buf = pool.take(65536);
+      std::fill(buf.begin(), buf.end(), uint8_t{1});
+      out.push_back(pool.share(std::move(buf)));
+    }
+  }
+  ASSERT_EQ(pool.kept(), 512u);
+  // Allocated after them, so that none lies at the top of the heap, where
+  // `free` alone would give memory back.
+  std::vector<uint8_t> fence(65536, 1);
+  auto before = rss_anon_kib();
+  if (before == 0)
+    GTEST_SKIP() << "no RssAnon in /proc/self/status";
+  const auto t0 = buffer_pool::clock::now();
+  pool.trim(t0);
+  EXPECT_EQ(pool.trim(t0 + 1s), 512u);
+  auto after = rss_anon_kib();
+  EXPECT_LT(after, before - 8 * 1024)
+    << "RssAnon " << before << " KiB before the trim, " << after << " after";
+  EXPECT_EQ(fence[65535], 1);
 }
 
 TEST(BufferPool, ThreadsTakeAndReturnConcurrently) {
