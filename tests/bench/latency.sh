@@ -32,6 +32,9 @@
 #              LATENCIES  one-way latencies in ms (default "0 10 50 100")
 #              NODE_FLAGS more cairn-node flags for both nodes (e.g.
 #                         "--stream-window 1024"; default none)
+#              WARM       set to 1 to time the second download of each pair
+#                         of nodes (an untimed one first, then deleted): a
+#                         node that has served before, its buffers grown
 #              KEEP_TMP   set to 1 to keep the temp dir (logs) for inspection
 # Needs: curl, python3, sha256sum, awk. Nothing outside a private temp dir is
 # touched; every process started here is stopped on exit (trap).
@@ -46,6 +49,7 @@ BUILD_DIR=${1:-build}
 SIZE_MB=${SIZE_MB:-256}
 RUNS=${RUNS:-3}
 LATENCIES=${LATENCIES:-0 10 50 100}
+WARM=${WARM:-0}
 read -r -a NODE_FLAGS <<<"${NODE_FLAGS:-}"
 NODE_BIN="$BUILD_DIR/bin/cairn-node"
 API=/api/codex/v1
@@ -98,6 +102,10 @@ run_once() {
   connect B A
   # B's copy from the run before (none the first time: 404).
   curl -s -o /dev/null -X DELETE "$BASE_B$API/data/$CID"
+  if [[ "$WARM" == 1 ]]; then
+    curl -s -o /dev/null "$BASE_B$API/data/$CID/network/stream"
+    curl -s -o /dev/null -X DELETE "$BASE_B$API/data/$CID"
+  fi
   start_rss_sampler A B
   echo "L$l" >"$WORK/phase"
   t=$(cpu_run "$WORK/cpu.$l" "$PID_A" "$PID_B" -- \
@@ -141,7 +149,7 @@ after_first() { # latency -> seconds after the first byte
 BASE_T=${BEST[${LATS[0]}]}
 BASE_AFTER=$(after_first "${LATS[0]}")
 echo
-echo "cairn-node download over a long link, $SIZE_MB MiB, best of $RUNS, $(nproc) cores, $(uname -m)${NODE_FLAGS[*]:+, nodes with ${NODE_FLAGS[*]}}"
+echo "cairn-node download over a long link, $SIZE_MB MiB, best of $RUNS, $(nproc) cores, $(uname -m)${NODE_FLAGS[*]:+, nodes with ${NODE_FLAGS[*]}}$([[ $WARM == 1 ]] && echo ", second download of each pair")"
 echo "(whole download; first byte = the fixed round trips; after it: MB/s and ratio from the first byte on)"
 printf '%-8s %7s %8s %6s %11s %8s %6s %20s %14s\n' "one-way" "RTT" "MB/s" "ratio" "first byte" "after" "ratio" "CPU s/GiB A/B/curl" "RssAnon A/B"
 for l in "${LATS[@]}"; do
