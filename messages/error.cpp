@@ -55,16 +55,24 @@ caf::error make_error(ec x) {
 
 namespace {
 
-// Joins the string and integer elements of an error context with ": ".
-std::string render_context(const caf::message& ctx) {
+// Joins the string and integer elements of an error context with ": ". An
+// element made from another error's description starts with that error's
+// code; where it is `code` (the outer error's), it is said once, by the
+// outer error.
+std::string render_context(const caf::message& ctx, const std::string& code) {
+  const auto repeated = code + ": ";
   std::string out;
   for (size_t i = 0; i < ctx.size(); ++i) {
     if (!out.empty())
       out += ": ";
-    if (ctx.match_element<std::string>(i))
-      out += ctx.get_as<std::string>(i);
-    else
+    if (ctx.match_element<std::string>(i)) {
+      const auto& x = ctx.get_as<std::string>(i);
+      out += x.compare(0, repeated.size(), repeated) == 0
+               ? x.substr(repeated.size())
+               : x;
+    } else {
       out += ctx.stringify(i);
+    }
   }
   return out;
 }
@@ -84,11 +92,7 @@ std::string describe(const caf::error& err) {
       "exit_reason: " + to_string(static_cast<caf::exit_reason>(err.code()));
   else
     out = to_string(err.category()) + ":" + std::to_string(err.code());
-  auto ctx = render_context(err.context());
-  // An error made from another's description already starts with its code:
-  // say it once.
-  if (ctx.compare(0, out.size() + 2, out + ": ") == 0)
-    return ctx;
+  auto ctx = render_context(err.context(), out);
   if (!ctx.empty())
     out += ": " + ctx;
   return out;

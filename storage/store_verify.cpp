@@ -679,14 +679,9 @@ open_after_crash(const lmdb_options& opts, uint64_t now,
   if (!st)
     return st.error();
   auto rep = repair_store(**st, {}, repair_options{false, now});
-  if (!rep) {
-    // "storage_io: start-up store check: <why>", the code said once.
-    auto why = describe(rep.error());
-    auto code = to_string(ec::storage_io) + ": ";
-    if (why.compare(0, code.size(), code) == 0)
-      why.erase(0, code.size());
-    return make_error(ec::storage_io, "start-up store check: " + why);
-  }
+  if (!rep)
+    return make_error(ec::storage_io, "start-up store check",
+                      describe(rep.error()));
   reclaimed = std::move(*rep);
   return st;
 }

@@ -23,3 +23,13 @@ TEST(ErrorTest, AnErrorMadeFromAnothersDescriptionSaysItsCodeOnce) {
   auto other = make_error(ec::timeout, describe(inner));
   EXPECT_EQ(describe(other), "timeout: unavailable: connection refused");
 }
+
+TEST(ErrorTest, AnotherErrorsDescriptionAfterAPrefixSaysTheSameCodeOnce) {
+  auto inner = make_error(ec::storage_io, "mdb_txn_commit", "EIO");
+  EXPECT_EQ(describe(make_error(ec::storage_io, "start-up store check",
+                                describe(inner))),
+            "storage_io: start-up store check: mdb_txn_commit: EIO");
+  EXPECT_EQ(
+    describe(make_error(ec::unavailable, "metrics endpoint", describe(inner))),
+    "unavailable: metrics endpoint: storage_io: mdb_txn_commit: EIO");
+}
