@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <cstring>
 #include <mutex>
-#include <optional>
 #include <vector>
 
 #include "messages/block.hpp"
@@ -28,12 +27,12 @@ struct buffer_pool::impl {
   /// Idle buffers, each `size` bytes long (sized, so that taking one does
   /// not zero it again).
   std::vector<bytes> idle;
-  /// The fewest idle buffers since `window_start` (the last trim; none
-  /// before the first): that many were never taken in between.
+  /// The fewest idle buffers since the last trim: that many were never
+  /// taken in between.
   size_t low_water = 0;
-  std::optional<clock::time_point> window_start;
-  /// `window_start + trim_period`, read without the lock: the many calls
-  /// that come before it return at once.
+  /// When the next trim is due (the last one plus `trim_period`; 0 before
+  /// the first), read without the lock: the many calls that come before it
+  /// return at once.
   std::atomic<clock::rep> next_trim{0};
 
   void give_back(bytes&& buf) {
@@ -117,27 +116,28 @@ void release_pages(bytes& buf) {
 
 size_t buffer_pool::trim(clock::time_point now) {
   auto& p = *impl_;
-  if (now.time_since_epoch().count() <
-      p.next_trim.load(std::memory_order_relaxed))
+  const auto at = now.time_since_epoch().count();
+  if (at < p.next_trim.load(std::memory_order_relaxed))
     return 0;
   std::vector<bytes> freed; // freed after the lock is let go
   freed.reserve(p.max_kept);
   {
     std::lock_guard<std::mutex> guard{p.mtx};
-    if (p.window_start && now - *p.window_start < p.trim_period)
+    // Read again under the lock: another thread may have trimmed meanwhile.
+    const auto due = p.next_trim.load(std::memory_order_relaxed);
+    if (at < due)
       return 0;
     auto& idle = p.idle;
     // The first call only starts the first period: nothing was watched
     // before it.
     auto spare =
       idle.size() > p.min_kept ? idle.size() - p.min_kept : size_t{0};
-    auto n = p.window_start ? std::min(p.low_water, spare) : size_t{0};
+    auto n = due == 0 ? size_t{0} : std::min(p.low_water, spare);
     for (size_t i = 0; i < n; ++i) {
       freed.push_back(std::move(idle.back()));
       idle.pop_back();
     }
     p.low_water = idle.size();
-    p.window_start = now;
     p.next_trim.store((now + p.trim_period).time_since_epoch().count(),
                       std::memory_order_relaxed);
   }
