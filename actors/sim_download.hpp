@@ -47,7 +47,7 @@ struct sim_download_spec {
   network_store_actor store;
   discovery_actor discovery;
   std::shared_ptr<download_log> downloads;
-  std::shared_ptr<const tree_sources> sources;
+  std::shared_ptr<tree_sources> sources;
 };
 
 /// State of one `sim_download` actor.

@@ -66,17 +66,37 @@ source_tally tree_sources::read(const cid& tree) const {
   return it == trees_.end() ? source_tally{} : it->second.tally;
 }
 
+void tree_sources::mark(const cid& tree) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto it = trees_.find(tree);
+  if (marks_.size() >= max_trees_ && marks_.count(tree) == 0)
+    marks_.erase(marks_.begin());
+  marks_[tree] = it == trees_.end() ? source_tally{} : it->second.tally;
+}
+
+source_tally tree_sources::take_mark(const cid& tree) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto m = marks_.find(tree);
+  if (m != marks_.end()) {
+    auto out = std::move(m->second);
+    marks_.erase(m);
+    return out;
+  }
+  auto it = trees_.find(tree);
+  return it == trees_.end() ? source_tally{} : it->second.tally;
+}
+
 size_t tree_sources::size() const {
   std::lock_guard<std::mutex> guard{mtx_};
   return trees_.size();
 }
 
-void download_sources::begin(std::shared_ptr<const tree_sources> log,
+void download_sources::begin(std::shared_ptr<tree_sources> log,
                              const cid& tree) {
   std::lock_guard<std::mutex> guard{mtx_};
+  before_ = log ? log->take_mark(tree) : source_tally{};
   log_ = std::move(log);
   tree_ = tree;
-  before_ = log_ ? log_->read(tree) : source_tally{};
 }
 
 void download_sources::end() {

@@ -68,6 +68,15 @@ public:
   /// The counters of `tree` (empty, record 0, if none are kept).
   source_tally read(const cid& tree) const;
 
+  /// A download of `tree` is about to begin, and its first blocks may
+  /// arrive before it does (asked for with the manifest): the next
+  /// `take_mark` of `tree` reads its counters as of now.
+  void mark(const cid& tree);
+
+  /// The counters of `tree` as of its last `mark`, which this forgets; as
+  /// of now (`read`) if there is none.
+  source_tally take_mark(const cid& tree);
+
   /// Trees kept.
   size_t size() const;
 
@@ -79,6 +88,8 @@ private:
   size_t max_trees_;
   mutable std::mutex mtx_;
   std::map<cid, entry> trees_;
+  /// Marked trees and their counters then; at most `max_trees_`.
+  std::map<cid, source_tally> marks_;
   /// Least recently recorded first.
   std::list<cid> order_;
   uint64_t next_record_ = 0;
@@ -90,8 +101,9 @@ private:
 /// same tree does not change it. Thread-safe.
 class download_sources {
 public:
-  /// Counts what `log` records for `tree` after this call (null: nothing).
-  void begin(std::shared_ptr<const tree_sources> log, const cid& tree);
+  /// Counts what `log` records for `tree` after this call, or after its
+  /// last `tree_sources::mark` (null: nothing).
+  void begin(std::shared_ptr<tree_sources> log, const cid& tree);
 
   /// Freezes the figures (a second call changes nothing).
   void end();

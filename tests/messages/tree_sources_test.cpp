@@ -151,6 +151,45 @@ TEST(TreeSourcesTest, TwoDownloadsOfOneTreeCountOnlyTheirOwn) {
   EXPECT_EQ(log->read(t).total(), 32u);
 }
 
+TEST(TreeSourcesTest, ADownloadCountsFromTheMarkBeforeItsFirstBlocks) {
+  auto log = std::make_shared<tree_sources>();
+  auto known = tree_named("known");
+  auto fresh = tree_named("fresh");
+  deliver(*log, "X", known, 9); // an earlier download of the same tree
+  // The manifests arrived; their first leaves come before the downloads
+  // begin.
+  log->mark(known);
+  log->mark(fresh);
+  deliver(*log, "A", known, 5);
+  deliver(*log, "A", fresh, 7);
+  download_sources a, b;
+  a.begin(log, known);
+  b.begin(log, fresh);
+  deliver(*log, "B", known, 2);
+  EXPECT_EQ(a.get().total(), 7u);
+  EXPECT_EQ(a.get().blocks["A"], 5u);
+  EXPECT_EQ(a.get().blocks.count("X"), 0u);
+  EXPECT_EQ(b.get().total(), 7u);
+  // A mark counts for one download: the next begins from its own start.
+  download_sources c;
+  c.begin(log, known);
+  EXPECT_EQ(c.get().total(), 0u);
+  // Marks are bounded like trees: of five, two are held (the last one
+  // among them), the others read as of now.
+  tree_sources small{2};
+  for (int i = 0; i < 5; ++i)
+    small.mark(tree_named("t" + std::to_string(i)));
+  std::vector<int> held;
+  for (int i = 0; i < 5; ++i) {
+    auto t = tree_named("t" + std::to_string(i));
+    deliver(small, "A", t, 3);
+    if (small.take_mark(t).total() == 0)
+      held.push_back(i);
+  }
+  ASSERT_EQ(held.size(), 2u);
+  EXPECT_EQ(held.back(), 4);
+}
+
 TEST(TreeSourcesTest, ADownloadWithoutALogCountsNothing) {
   download_sources d;
   EXPECT_EQ(d.get().total(), 0u);
