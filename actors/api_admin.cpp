@@ -354,6 +354,9 @@ std::string metrics_text(api_shared& api) {
   metric("cairn_block_exchange_want_blocks_sent_total", "counter",
          "Want-block entries sent to peers (send the block, or DONT_HAVE).",
          engine["want_blocks_sent"]);
+  metric("cairn_block_exchange_leaves_queued_with_manifests_total", "counter",
+         "Leaves queued for peers that asked for them with a manifest.",
+         engine["leaves_queued_with_manifests"]);
   metric("cairn_block_exchange_peers_evicted_total", "counter",
          "Peers closed to make room for a new one at --max-peers.",
          engine["peers_evicted"]);

@@ -213,15 +213,21 @@ struct download {
 
 // What a download of bytes [first, last] of a dataset fetches: the data
 // blocks covering them (of a protected dataset, with repair from parity),
-// with its progress tracked for /api/cairn/v1/downloads.
+// with its progress tracked for /api/cairn/v1/downloads. `with_manifest`:
+// the first leaves asked for with the manifest at `requested` (`fetch_head`).
 stream_spec stream_spec_for(api_shared& api, const cid& id, const manifest& m,
                             uint64_t first, uint64_t last, const char* kind,
-                            std::chrono::steady_clock::time_point requested) {
+                            std::chrono::steady_clock::time_point requested,
+                            uint32_t with_manifest) {
   stream_spec spec;
   spec.tree = m.tree_cid;
   spec.first = first / m.block_size;
   spec.last = last / m.block_size;
   spec.window = api.ctx->options.stream_window;
+  if (spec.first == 0 && !m.is_protected) {
+    spec.with_manifest = with_manifest;
+    spec.with_manifest_at = requested;
+  }
   spec.block_size = m.block_size;
   spec.manifest = id;
   if (m.is_protected) {
@@ -251,9 +257,14 @@ stream_spec stream_spec_for(api_shared& api, const cid& id, const manifest& m,
 }
 
 // The manifest (or single block) named by `id`: from the local store only,
-// or through the network store, which asks peers for what is missing.
+// or through the network store, which asks peers for what is missing (and
+// the peer asked for a manifest for its first `leaves` leaves with it).
 caf::expected<block> fetch_head(api_shared& api, caf::scoped_actor& self,
-                                const cid& id, bool network) {
+                                const cid& id, bool network,
+                                uint32_t leaves = 0) {
+  if (network && leaves > 0 && id.codec == multicodec::codex_manifest)
+    return ask<block>(self, api.network_store(), network_timeout,
+                      get_atom::value, manifest_atom::value, id, leaves);
   if (network)
     return ask<block>(self, api.network_store(), network_timeout,
                       get_atom::value, id);
@@ -270,7 +281,12 @@ void handle_download(api_shared& api, const Request& req, Response& res,
   if (!id)
     return;
   caf::scoped_actor self{api.sys};
-  auto head = fetch_head(api, self, *id, network);
+  // A download from the first byte (no range, one that starts there, or
+  // several: the whole body) asks for its first window with the manifest.
+  bool from_start = req.ranges.size() != 1 || req.ranges[0].first == 0 ||
+                    (req.ranges[0].first < 0 && req.ranges[0].second < 0);
+  uint32_t leaves = network && from_start ? api.ctx->options.stream_window : 0;
+  auto head = fetch_head(api, self, *id, network, leaves);
   if (!head) {
     if (is(head.error(), ec::not_found))
       reply_error(req, res, 404,
@@ -321,8 +337,9 @@ void handle_download(api_shared& api, const Request& req, Response& res,
       res.status = 200;
     }
     const_cast<Request&>(req).ranges.clear();
-    auto spec = stream_spec_for(api, *id, *m, dl->range.first, dl->range.last,
-                                network ? "stream" : "local", requested);
+    auto spec =
+      stream_spec_for(api, *id, *m, dl->range.first, dl->range.last,
+                      network ? "stream" : "local", requested, leaves);
     spec.local_only = !network;
     dl->next_index = spec.first;
     dl->progress = spec.progress;
@@ -371,7 +388,8 @@ void handle_network_manifest(api_shared& api, const Request& req, Response& res,
   if (!id)
     return;
   caf::scoped_actor self{api.sys};
-  auto head = fetch_head(api, self, *id, true);
+  uint32_t leaves = start_download ? api.ctx->options.stream_window : 0;
+  auto head = fetch_head(api, self, *id, true, leaves);
   if (!head) {
     reply_error(req, res,
                 is(head.error(), ec::not_found) ? 404
@@ -387,7 +405,7 @@ void handle_network_manifest(api_shared& api, const Request& req, Response& res,
   }
   if (start_download && m->content_size() > 0) {
     auto spec = stream_spec_for(api, *id, *m, 0, m->content_size() - 1,
-                                "background", requested);
+                                "background", requested, leaves);
     spec.drain = true;
     api.spawn_stream(spec);
     spdlog::info("api: background download of {} started", id->to_string());

@@ -38,13 +38,14 @@ constexpr size_t first_serve_batch = 4;
 
 void queue_want(engine_ptr self, const std::string& peer,
                 const wire::address& addr, want_entry::want_type type,
-                bool cancel = false) {
+                bool cancel = false, uint32_t leaves = 0) {
   auto& wl = self->state.outbox[peer];
   want_entry e;
   e.addr = addr;
   e.type = type;
   e.cancel = cancel;
   e.send_dont_have = true;
+  e.leaves = leaves;
   if (!cancel)
     ++(type == want_entry::want_type::have ? self->state.want_haves_out
                                            : self->state.want_blocks_out);
@@ -81,8 +82,13 @@ void flush_soon(engine_ptr self) {
   self->send(self, flush_atom::value);
 }
 
+// How long a leaf that came with its manifest and was stored before any
+// caller wanted it is read back from the store when first wanted.
+constexpr auto read_back_for = std::chrono::seconds{10};
+
 // Answers the waiters of `addr` (with `proof` for those that want it: a
-// stored leaf has one).
+// stored leaf has one), and notes a leaf that came with its manifest and
+// was stored before anyone wanted it (`engine_state::stored_unasked`).
 void resolve(engine_ptr self, const wire::address& addr,
              const caf::expected<block>& res,
              const merkle_proof* proof = nullptr) {
@@ -90,6 +96,9 @@ void resolve(engine_ptr self, const wire::address& addr,
   auto i = st.pending.find(addr);
   if (i == st.pending.end())
     return;
+  auto& pw = i->second;
+  if (pw.with_manifest && pw.waiters.empty() && pw.proof_waiters.empty() && res)
+    st.stored_unasked.emplace(addr, clock::now());
   for (auto& w : i->second.waiters) {
     if (res)
       w.deliver(*res);
@@ -104,8 +113,12 @@ void resolve(engine_ptr self, const wire::address& addr,
         res ? make_error(ec::not_found, "no proof for " + wire::to_string(addr))
             : res.error());
   }
-  // Tell the peers still working on it that it is no longer wanted.
+  // Tell the peers still working on it that it is no longer wanted, but
+  // for those asked for a manifest's leaves with it: they are expected.
   for (auto& peer : i->second.requested) {
+    if (auto* id = std::get_if<cid>(&addr);
+        id && st.leaves_asked.count({peer, *id}) > 0)
+      continue;
     if (st.sched.cancel(peer, addr))
       queue_want(self, peer, addr, want_entry::want_type::block, true);
   }
@@ -126,10 +139,25 @@ void schedule(engine_ptr self, const wire::address& addr) {
   if (it == st.pending.end())
     return;
   auto step = st.sched.schedule(addr, it->second, clock::now());
+  // The first peer asked for a manifest a download waits for is asked for
+  // its first leaves too.
+  auto* id = std::get_if<cid>(&addr);
+  uint32_t leaves = it->second.leaves_with;
+  auto ask_block = [&](const std::string& peer) {
+    uint32_t n = 0;
+    if (auto* stats = leaves > 0 ? st.sched.find(peer) : nullptr) {
+      auto sent = stats->outstanding.find(addr);
+      if (sent != stats->outstanding.end()) {
+        st.leaves_asked[{peer, *id}] = {leaves, sent->second};
+        std::swap(n, leaves);
+      }
+    }
+    queue_want(self, peer, addr, want_entry::want_type::block, false, n);
+  };
   if (!step.request_from.empty())
-    queue_want(self, step.request_from, addr, want_entry::want_type::block);
-  for (auto& id : step.ask_block)
-    queue_want(self, id, addr, want_entry::want_type::block);
+    ask_block(step.request_from);
+  for (auto& peer : step.ask_block)
+    ask_block(peer);
   for (auto& id : step.ask_have)
     queue_want(self, id, addr, want_entry::want_type::have);
   if (step.lost) {
@@ -209,6 +237,8 @@ void discover(engine_ptr self, const wire::address& addr) {
 void release_peer_wants(engine_ptr self, const std::string& peer_id) {
   auto& st = self->state;
   auto redo = st.sched.remove(peer_id);
+  for (auto i = st.leaves_asked.begin(); i != st.leaves_asked.end();)
+    i = i->first.first == peer_id ? st.leaves_asked.erase(i) : std::next(i);
   for (auto& addr : redo) {
     auto it = st.pending.find(addr);
     if (it != st.pending.end())
@@ -331,6 +361,51 @@ void record_sources(engine_state& st, const std::string& peer_id,
   sources.clear();
 }
 
+// The leaves `peer_id` was asked for with the manifest `addr`, if it was
+// (forgotten now: the manifest arrived).
+std::optional<engine_state::leaves_ask>
+take_leaves_ask(engine_state& st, const std::string& peer_id,
+                const wire::address& addr) {
+  auto* id = std::get_if<cid>(&addr);
+  if (!id || st.leaves_asked.empty())
+    return std::nullopt;
+  auto i = st.leaves_asked.find({peer_id, *id});
+  if (i == st.leaves_asked.end())
+    return std::nullopt;
+  auto ask = i->second;
+  st.leaves_asked.erase(i);
+  return ask;
+}
+
+// The manifest `m` arrived from `peer_id`, asked for with its first leaves:
+// they count as requested from it since the manifest's want went out, and
+// are stored when they come whether or not a download asks for them by
+// then (one will: its first window).
+void expect_leaves(engine_state& st, const std::string& peer_id,
+                   const manifest& m, engine_state::leaves_ask& ask) {
+  if (m.is_protected)
+    return; // not sent: its first leaves are not the first data blocks
+  // The download begins once the manifest is stored, after some of these
+  // may have come: it counts their sources from here.
+  if (ask.expected == 0 && st.cfg.sources)
+    st.cfg.sources->mark(m.tree_cid);
+  auto count = std::min<uint64_t>(ask.count, m.blocks_count());
+  ask.tree = m.tree_cid;
+  ask.expected = count;
+  for (uint64_t i = 0; i < count; ++i) {
+    wire::address a{block_address{m.tree_cid, i}};
+    if (!st.sched.expect(peer_id, a, ask.sent))
+      return;
+    auto [it, fresh] = st.pending.try_emplace(a);
+    if (fresh) {
+      it->second.since = clock::now();
+      it->second.keep = true;
+      it->second.with_manifest = true;
+    }
+    it->second.requested.insert(peer_id);
+  }
+}
+
 void on_delivery(engine_ptr self, peer_entry& p, wire::block_delivery& msg) {
   auto& st = self->state;
   auto now = clock::now();
@@ -340,12 +415,18 @@ void on_delivery(engine_ptr self, peer_entry& p, wire::block_delivery& msg) {
   source_batch sources;
   for (auto& d : msg.blocks) {
     auto pend = st.pending.find(d.addr);
+    auto leaves = take_leaves_ask(st, peer_id, d.addr);
     if (pend == st.pending.end() && !st.sched.in_flight(peer_id, d.addr)) {
       // A block we cancelled may cross the cancel on the wire.
-      if (!st.sched.forget_cancelled(peer_id, d.addr))
+      if (!st.sched.forget_cancelled(peer_id, d.addr)) {
         penalize(self, p, "unrequested " + wire::to_string(d.addr));
-      else
-        count_duplicate(sources, d.addr);
+        continue;
+      }
+      count_duplicate(sources, d.addr);
+      // The leaves asked for with a manifest come even if it was cancelled.
+      if (leaves && storage::check_delivery(d))
+        if (auto m = manifest::decode(byte_view{*d.data}))
+          expect_leaves(st, peer_id, *m, *leaves);
       continue;
     }
     // The session hashed it already; a block it did not vouch for is
@@ -371,8 +452,16 @@ void on_delivery(engine_ptr self, peer_entry& p, wire::block_delivery& msg) {
     // asked for the first leaves of its tree directly.
     if (auto* id = std::get_if<cid>(&d.addr);
         id && id->codec == multicodec::codex_manifest)
-      if (auto m = manifest::decode(byte_view{*d.data}))
+      if (auto m = manifest::decode(byte_view{*d.data})) {
         st.sched.manifest_from(peer_id, *id, m->tree_cid);
+        if (leaves)
+          expect_leaves(st, peer_id, *m, *leaves);
+        // Another peer asked for the leaves with it sends them once it
+        // serves its copy (its request is not cancelled, see `resolve`).
+        for (auto& [key, ask] : st.leaves_asked)
+          if (key.second == *id && ask.expected == 0)
+            expect_leaves(st, key.first, *m, ask);
+      }
     if (pend == st.pending.end() || pend->second.storing) {
       count_duplicate(sources, d.addr); // lost the race: valid, not needed
       continue;
@@ -427,10 +516,32 @@ void on_delivery(engine_ptr self, peer_entry& p, wire::block_delivery& msg) {
   }
 }
 
+// `peer_id`, asked for a manifest with its first leaves, lacks it: the
+// leaves expected of it (the manifest came from another peer) are asked
+// elsewhere.
+void release_leaves(engine_ptr self, const std::string& peer_id,
+                    const engine_state::leaves_ask& ask) {
+  auto& st = self->state;
+  for (uint64_t i = 0; i < ask.expected; ++i) {
+    wire::address a{block_address{ask.tree, i}};
+    if (!st.sched.in_flight(peer_id, a))
+      continue;
+    st.sched.delivery_failed(peer_id, a);
+    auto pw = st.pending.find(a);
+    if (pw != st.pending.end()) {
+      pw->second.requested.erase(peer_id);
+      schedule(self, a);
+    }
+  }
+}
+
 void on_presence(engine_ptr self, peer_entry& p,
                  const wire::block_presence& msg) {
   auto& st = self->state;
   for (auto& pr : msg.presences) {
+    if (!pr.have)
+      if (auto ask = take_leaves_ask(st, p.info.peer_id, pr.addr))
+        release_leaves(self, p.info.peer_id, *ask);
     if (st.sched.on_presence(p.info.peer_id, pr.addr, pr.have, pr.price)) {
       auto pw = st.pending.find(pr.addr);
       if (pw != st.pending.end())
@@ -546,8 +657,31 @@ void serve_leaves(engine_ptr self, const std::string& peer_id,
       [done, addrs](caf::error&) { done(addrs, {}, true); });
 }
 
+// Queues the first `n` leaves of the tree that `manifest_block` names for
+// `p`, ahead of its other wants (it asked for them with the manifest), if
+// it is unprotected (a protected tree's first leaves include parity). Those
+// beyond `max_queued_wants` are not sent: the peer's requests for them time
+// out and go elsewhere.
+void queue_leaves_with(engine_state& st, peer_entry& p,
+                       const block& manifest_block, uint32_t n) {
+  auto m = manifest::decode(byte_view{*manifest_block.data});
+  if (!m || m->is_protected)
+    return;
+  auto count = std::min<uint64_t>(n, m->blocks_count());
+  std::vector<wire::address> leaves;
+  for (uint64_t i = 0; i < count; ++i) {
+    wire::address a{block_address{m->tree_cid, i}};
+    if (p.serve_queue.size() + leaves.size() >= st.cfg.max_queued_wants)
+      break;
+    if (p.queued.insert(a).second)
+      leaves.push_back(std::move(a));
+  }
+  st.leaves_with_manifests += leaves.size();
+  p.serve_queue.insert(p.serve_queue.begin(), leaves.begin(), leaves.end());
+}
+
 // Reads one block by CID for `peer_id` (manifests) and sends it, or
-// DONT_HAVE.
+// DONT_HAVE; a manifest asked for with its first leaves queues them.
 void serve_block(engine_ptr self, const std::string& peer_id, const cid& id) {
   auto& st = self->state;
   auto done = [self, peer_id, id](const block* b) {
@@ -556,10 +690,18 @@ void serve_block(engine_ptr self, const std::string& peer_id, const cid& id) {
     if (!pp)
       return;
     auto& p = *pp;
+    auto with = p.leaves_with.find(id);
+    uint32_t leaves = 0;
+    if (with != p.leaves_with.end()) {
+      leaves = with->second;
+      p.leaves_with.erase(with);
+    }
     if (b) {
       wire::block_delivery bd;
       bd.blocks.push_back(outgoing(st, p, wire::address{id}, *b, std::nullopt));
       send_blocks(self, p, bd);
+      if (leaves > 0 && id.codec == multicodec::codex_manifest)
+        queue_leaves_with(st, p, *b, leaves);
     } else {
       send_presence(self, p,
                     {wire::presence{id, false, st.cfg.price_per_byte}});
@@ -643,6 +785,7 @@ void on_want_list(engine_ptr self, peer_entry& p, wire::want_list& wl) {
   if (wl.full) {
     p.serve_queue.clear();
     p.queued.clear();
+    p.leaves_with.clear();
   }
   // Answers to want-have are gathered and sent as one presence message:
   // the leaves asked about are looked up in one store request.
@@ -664,6 +807,8 @@ void on_want_list(engine_ptr self, peer_entry& p, wire::want_list& wl) {
         p.serve_queue.erase(
           std::remove(p.serve_queue.begin(), p.serve_queue.end(), e.addr),
           p.serve_queue.end());
+      if (auto* id = std::get_if<cid>(&e.addr))
+        p.leaves_with.erase(*id);
       continue;
     }
     // A node that charges quotes its price before it serves: a want-block
@@ -671,16 +816,18 @@ void on_want_list(engine_ptr self, peer_entry& p, wire::want_list& wl) {
     // manifest directly) is answered as a want-have.
     bool quote_first = st.cfg.price_per_byte > 0 && !p.quoted;
     if (e.type == want_entry::want_type::block && !quote_first) {
-      if (p.queued.count(e.addr) > 0)
-        continue;
-      if (p.serve_queue.size() >= st.cfg.max_queued_wants) {
-        if (e.send_dont_have)
-          answers->push_back(
-            wire::presence{e.addr, false, st.cfg.price_per_byte});
-        continue;
+      if (p.queued.count(e.addr) == 0) {
+        if (p.serve_queue.size() >= st.cfg.max_queued_wants) {
+          if (e.send_dont_have)
+            answers->push_back(
+              wire::presence{e.addr, false, st.cfg.price_per_byte});
+          continue;
+        }
+        p.serve_queue.push_back(e.addr);
+        p.queued.insert(e.addr);
       }
-      p.serve_queue.push_back(e.addr);
-      p.queued.insert(e.addr);
+      if (e.leaves > 0)
+        p.leaves_with[std::get<cid>(e.addr)] = e.leaves;
       continue;
     }
     if (auto* a = std::get_if<block_address>(&e.addr)) {
@@ -820,25 +967,56 @@ void restore_peers(engine_ptr self) {
       dial(self, id, addrs);
 }
 
+// Answers the first want of a leaf that came with its manifest and was
+// stored before (`engine_state::stored_unasked`) from the store, or asks
+// the network if it is gone from there. Nobody is asked meanwhile.
+void read_back(engine_ptr self, const block_address& leaf) {
+  auto& st = self->state;
+  wire::address key{leaf};
+  st.pending[key].storing = true;
+  self
+    ->request(st.local, std::chrono::seconds{30}, get_atom::value,
+              leaf_atom::value, leaf)
+    .then([self, key](block& b,
+                      merkle_proof& proof) { resolve(self, key, b, &proof); },
+          [self, key](caf::error&) {
+            auto i = self->state.pending.find(key);
+            if (i == self->state.pending.end())
+              return;
+            i->second.storing = false;
+            schedule(self, key);
+            flush(self);
+          });
+}
+
 // A caller waits for `key`: joins its pending want, or starts one. `Proof`
 // selects the waiters that get the leaf's proof as well; `keep` whether
 // this caller wants the block stored.
 template <class... Proof>
 caf::result<block, Proof...> want(engine_ptr self, wire::address key,
-                                  bool keep = true) {
+                                  bool keep = true, uint32_t leaves = 0) {
   auto& st = self->state;
   if (st.stopping)
     return make_error(ec::shutting_down, "the node is stopping");
   auto rp = self->make_response_promise<block, Proof...>();
   auto [it, fresh] = st.pending.try_emplace(key);
   it->second.keep |= keep;
+  if (auto* id = std::get_if<cid>(&key);
+      id && id->codec == multicodec::codex_manifest)
+    it->second.leaves_with =
+      std::max(it->second.leaves_with,
+               static_cast<uint32_t>(
+                 std::min<size_t>(leaves, wire::max_leaves_with_manifest)));
   if constexpr (sizeof...(Proof) == 0)
     it->second.waiters.push_back(rp);
   else
     it->second.proof_waiters.push_back(rp);
   if (fresh) {
     it->second.since = clock::now();
-    schedule(self, key);
+    if (st.stored_unasked.erase(key) > 0)
+      read_back(self, std::get<block_address>(key));
+    else
+      schedule(self, key);
     flush_soon(self);
   }
   return rp;
@@ -984,6 +1162,10 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
     [self](get_atom, const cid& id) -> caf::result<block> {
       return want(self, wire::address{id});
     },
+    [self](get_atom, manifest_atom, const cid& id,
+           uint32_t leaves) -> caf::result<block> {
+      return want(self, wire::address{id}, true, leaves);
+    },
     [self](connect_atom, const std::string& id,
            const std::vector<std::string>& addrs) -> caf::result<ok_atom> {
       auto& st = self->state;
@@ -1025,6 +1207,15 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
       }
       for (auto& [id, addr] : expired)
         schedule(self, addr);
+      // Manifests asked of a peer with their leaves that never came, and
+      // leaves that came with one and were stored a while ago.
+      for (auto i = st.leaves_asked.begin(); i != st.leaves_asked.end();)
+        i = now - i->second.sent.at > st.cfg.want_timeout
+              ? st.leaves_asked.erase(i)
+              : std::next(i);
+      for (auto i = st.stored_unasked.begin(); i != st.stored_unasked.end();)
+        i = now - i->second > read_back_for ? st.stored_unasked.erase(i)
+                                            : std::next(i);
       if (!st.restore.empty() && now >= st.restore_at)
         restore_peers(self);
       redial_due(self, now);

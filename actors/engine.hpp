@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -120,6 +121,9 @@ struct peer_entry {
   /// bytes still queued in its socket.
   std::deque<wire::address> serve_queue;
   std::set<wire::address> queued;
+  /// Manifests in `serve_queue` whose first leaves go out right after them
+  /// (`wire::want_entry::leaves`), with how many.
+  std::map<cid, uint32_t> leaves_with;
   uint32_t serving = 0;
   /// Block bytes queued for its socket: in its session's mailbox (sent
   /// there, not yet taken) or in the socket's buffers, as the session last
@@ -144,6 +148,12 @@ struct pending_want : storage::want_state {
   /// Store it when it arrives: false while every waiter needs it only once
   /// (a parity shard fetched to rebuild lost data).
   bool keep = false;
+  /// A manifest a download starts with: the peer asked for it is asked to
+  /// send this many of its first leaves with it (the most any waiter
+  /// asked for; 0: none).
+  uint32_t leaves_with = 0;
+  /// A leaf asked for with its manifest, before any caller wanted it.
+  bool with_manifest = false;
 };
 
 /// State of the `engine` actor.
@@ -195,11 +205,30 @@ struct engine_state {
   size_t stores_in_flight = 0;
   /// The node is stopping: every want fails with `shutting_down`.
   bool stopping = false;
+  /// Manifests asked of a peer with their first leaves, not arrived yet:
+  /// (peer, manifest) -> how many, and when and after how many of the
+  /// peer's bytes the want went out (the leaves' requests count from then).
+  struct leaves_ask {
+    uint32_t count = 0;
+    storage::sent_request sent;
+    /// Once the manifest came (from this peer or another): the tree, and
+    /// how many of its leaves count as requested from the peer.
+    cid tree{};
+    uint64_t expected = 0;
+  };
+  std::map<std::pair<std::string, cid>, leaves_ask> leaves_asked;
+  /// Leaves that came with their manifest and were stored before any
+  /// caller wanted them, with when: the first want of one in the next
+  /// seconds reads it back from the store (its caller missed it there
+  /// just before it was written) instead of asking the network again.
+  std::map<wire::address, std::chrono::steady_clock::time_point> stored_unasked;
   /// Totals for operators.
   uint64_t blocks_in = 0, blocks_out = 0, bytes_in = 0, bytes_out = 0;
   uint64_t bad_blocks = 0;
-  /// Want-have and want-block entries sent to peers (cancels not counted).
+  /// Want-have and want-block entries sent to peers (cancels not counted),
+  /// and leaves queued for peers that asked for them with a manifest.
   uint64_t want_haves_out = 0, want_blocks_out = 0;
+  uint64_t leaves_with_manifests = 0;
 
   void gauges(std::vector<std::pair<std::string, double>>& out) const {
     out.emplace_back("peers", static_cast<double>(peers.size()));
@@ -211,6 +240,8 @@ struct engine_state {
     out.emplace_back("bad_blocks", static_cast<double>(bad_blocks));
     out.emplace_back("want_haves_sent", static_cast<double>(want_haves_out));
     out.emplace_back("want_blocks_sent", static_cast<double>(want_blocks_out));
+    out.emplace_back("leaves_queued_with_manifests",
+                     static_cast<double>(leaves_with_manifests));
     out.emplace_back("peers_evicted", static_cast<double>(evictions));
     out.emplace_back("redials", static_cast<double>(redials));
   }

@@ -72,6 +72,12 @@ network_store(network_store_actor::stateful_pointer<network_store_state> self,
     [self](get_atom, const block_address& addr) -> caf::result<block> {
       return fetch(self, addr);
     },
+    [self](get_atom, manifest_atom, const cid& id,
+           uint32_t leaves) -> caf::result<block> {
+      return local_first<block>(
+        self, std::make_tuple(get_atom::value, id),
+        std::make_tuple(get_atom::value, manifest_atom::value, id, leaves));
+    },
     [self](put_atom, std::vector<block>& blocks) {
       return self->delegate(self->state.local, put_atom::value,
                             std::move(blocks));

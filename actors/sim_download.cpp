@@ -156,6 +156,10 @@ void open_stream(sim_download_ptr self) {
   spec.first = st.next;
   spec.last = st.head.content_blocks_count() - 1;
   spec.window = st.spec.window;
+  if (st.next == 0 && !st.ec) {
+    spec.with_manifest = st.spec.window;
+    spec.with_manifest_at = st.manifest_asked;
+  }
   spec.block_size = st.head.block_size;
   spec.progress = st.progress;
   spec.ec = st.ec;
@@ -174,7 +178,10 @@ void start_stream(sim_download_ptr self, block& head);
 // again a second later, up to `max_retries` times, as blocks are.
 void fetch_manifest(sim_download_ptr self, const cid& id) {
   auto& st = self->state;
-  self->request(st.spec.store, manifest_timeout, get_atom::value, id)
+  st.manifest_asked = std::chrono::steady_clock::now();
+  self
+    ->request(st.spec.store, manifest_timeout, get_atom::value,
+              manifest_atom::value, id, st.spec.window)
     .then(
       [self](block& head) { start_stream(self, head); },
       [self](caf::error& err) {

@@ -67,6 +67,8 @@ struct sim_download_state {
   bool matches = true;
   std::shared_ptr<download_progress> progress;
   std::chrono::steady_clock::time_point started;
+  /// When the manifest was last asked for, with the first window of leaves.
+  std::chrono::steady_clock::time_point manifest_asked;
   caf::typed_response_promise<sim_download_result> promise;
   bool done = false;
 };

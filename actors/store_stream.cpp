@@ -224,6 +224,8 @@ void request_block(self_ptr self, uint64_t index) {
     }
   }
   auto sent = std::chrono::steady_clock::now();
+  if (index - st.spec.first < st.spec.with_manifest)
+    sent = std::min(sent, st.spec.with_manifest_at);
   auto fetched_before = st.bytes_fetched;
   get_from_source(
     self, block_address{st.spec.tree, index},

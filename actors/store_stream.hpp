@@ -124,6 +124,13 @@ struct stream_spec {
   /// Block requests kept in flight ahead of the reader, at least; a long
   /// round trip grows it to the bandwidth-delay product (`store_stream`).
   uint32_t window = 16;
+  /// Leaves from `first` on that were asked for with the manifest, at
+  /// `with_manifest_at` (`get_atom, manifest_atom`): their round trips
+  /// count from then, not from the stream's own requests, which find them
+  /// on their way or stored already (a short round trip measured there
+  /// would keep the window small on a long link).
+  uint32_t with_manifest = 0;
+  std::chrono::steady_clock::time_point with_manifest_at{};
   /// Timeout of one block request.
   std::chrono::milliseconds block_timeout{30000};
   /// Attempts per block after the source failed (crashed, timed out).

@@ -311,7 +311,8 @@ void define_flags(CLI::App& app, node_options& o) {
     "--fault-corrupt-blocks", o.fault_corrupt_blocks,
     "Fault injection for tests: corrupt every block served to peers"));
   plain("stream-window", o.stream_window,
-        "Blocks a download requests ahead of the reader")
+        "Blocks a download requests ahead of the reader at first, and "
+        "asks a seeder to send with the manifest")
     ->check(CLI::Range(1u, 1024u));
   plain("ec-backend", o.ec_backend,
         "Erasure-coding library: jerasure|isal (identical codes)")

@@ -255,6 +255,11 @@ using engine_actor = session_owner_actor::extend<
                   bool>::with<block, merkle_proof>,
   /// (get_atom, cid) -> (block)   a block (e.g. a manifest) by CID
   caf::replies_to<get_atom, cid>::with<block>,
+  /// (get_atom, manifest_atom, cid, leaves) -> (block)   a manifest a
+  ///   download starts with: as (get_atom, cid), and the peer asked for it
+  ///   is asked to send the first `leaves` leaves of its tree with it
+  ///   (messages/wire/FORMAT.md, "Leaves with the manifest")
+  caf::replies_to<get_atom, manifest_atom, cid, uint32_t>::with<block>,
   /// (connect_atom, peer_id, multiaddrs) -> (ok_atom)   dials a peer and
   ///   answers once its handshake proved `peer_id`
   ///   errors: unavailable (cannot connect), handshake_failed, timeout
@@ -298,6 +303,11 @@ using network_store_actor = block_source_actor::extend<
   caf::replies_to<put_atom, std::vector<block>>::with<uint64_t>,
   /// (commit_atom, manifest_block, leaf_digests) -> (manifest_cid)
   caf::replies_to<commit_atom, block, std::vector<digest256>>::with<cid>,
+  /// (get_atom, manifest_atom, cid, leaves) -> (block)   a manifest a
+  ///   download starts with: stored here, or fetched from peers with its
+  ///   first `leaves` leaves (see engine)
+  ///   errors: as (get_atom, cid)
+  caf::replies_to<get_atom, manifest_atom, cid, uint32_t>::with<block>,
   /// (get_atom, proof_atom, address, keep) -> (block, proof)   a leaf with
   ///   its inclusion proof, fetched from peers first if it is not stored
   ///   here (and then stored only if `keep`, see engine)

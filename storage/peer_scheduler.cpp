@@ -282,6 +282,15 @@ bool peer_scheduler::in_flight(const std::string& peer,
   return p && p->outstanding.count(addr) > 0;
 }
 
+bool peer_scheduler::expect(const std::string& peer, const wire::address& addr,
+                            const sent_request& sent) {
+  auto* p = stats_of(peer);
+  if (!p)
+    return false;
+  p->outstanding.try_emplace(addr, sent);
+  return true;
+}
+
 bool peer_scheduler::forget_cancelled(const std::string& peer,
                                       const wire::address& addr) {
   auto* p = stats_of(peer);

@@ -297,6 +297,12 @@ public:
   /// Whether a request for `addr` is in flight to `peer`.
   bool in_flight(const std::string& peer, const wire::address& addr) const;
 
+  /// A request for `addr` counts as in flight to `peer` since `sent` (asked
+  /// for along with another block: the leaves a manifest's want-block
+  /// asked for), unless one already is. False if `peer` is unknown.
+  bool expect(const std::string& peer, const wire::address& addr,
+              const sent_request& sent);
+
   /// Forgets a cancelled request of `peer` for `addr`; true if there was
   /// one (its block may arrive without blame).
   bool forget_cancelled(const std::string& peer, const wire::address& addr);

@@ -20,7 +20,7 @@
 //   1 HELLO          {"v": uint, "k": bin32, "a": [str], "n": bin32}
 //   2 AUTH           {"s": bin64}
 //   3 WANT_LIST      {"e": [{"a", "p": int, "c": bool, "t": uint,
-//                            "d": bool}], "f": bool}
+//                            "d": bool, "l"?: uint}], "f": bool}
 //   4 BLOCK_PRESENCE {"p": [{"a", "h": bool, "p": uint}]}
 //   5 BLOCK_DELIVERY {"b": [{"a", "d": bin, "p"?: proof}]}
 //   6 PING, 7 PONG   {"n": uint}
@@ -213,7 +213,7 @@ void pack_body(packer& pk, const want_list& x) {
   pack_str(pk, "e");
   pk.pack_array(static_cast<uint32_t>(x.entries.size()));
   for (auto& e : x.entries) {
-    pk.pack_map(5);
+    pk.pack_map(e.leaves > 0 ? 6 : 5);
     pack_str(pk, "a");
     pack_address(pk, e.addr);
     pack_str(pk, "p");
@@ -224,6 +224,10 @@ void pack_body(packer& pk, const want_list& x) {
     pk.pack_uint8(static_cast<uint8_t>(e.type));
     pack_str(pk, "d");
     pack_bool(pk, e.send_dont_have);
+    if (e.leaves > 0) {
+      pack_str(pk, "l");
+      pk.pack_uint32(e.leaves);
+    }
   }
   pack_str(pk, "f");
   pack_bool(pk, x.full);
@@ -742,9 +746,9 @@ caf::error decode_body(const object& o, const path& p, auth& x) {
 }
 
 caf::error decode_entry(const object& o, const path& p, want_entry& x) {
-  static constexpr std::array<std::string_view, 5> keys{"a", "p", "c", "t",
-                                                        "d"};
-  std::array<const object*, 5> f;
+  static constexpr std::array<std::string_view, 6> keys{"a", "p", "c",
+                                                        "t", "d", "l"};
+  std::array<const object*, 6> f;
   if (auto err = read_map(o, p, keys, f))
     return err;
   if (auto err = get_address(f[0], p.child("a"), x.addr))
@@ -757,7 +761,20 @@ caf::error decode_entry(const object& o, const path& p, want_entry& x) {
   if (auto err = get_uint(f[3], p.child("t"), 1, type))
     return err;
   x.type = static_cast<want_entry::want_type>(type);
-  return get_bool(f[4], p.child("d"), x.send_dont_have);
+  if (auto err = get_bool(f[4], p.child("d"), x.send_dont_have))
+    return err;
+  if (f[5] == nullptr)
+    return caf::none;
+  uint64_t leaves = 0;
+  if (auto err = get_uint(f[5], p.child("l"), max_leaves_with_manifest, leaves))
+    return err;
+  auto* id = std::get_if<cid>(&x.addr);
+  if (leaves > 0 && (x.cancel || x.type != want_entry::want_type::block ||
+                     id == nullptr || id->codec != multicodec::codex_manifest))
+    return bad("field " + p.child("l").str() +
+               " is only allowed on a want-block of a manifest");
+  x.leaves = static_cast<uint32_t>(leaves);
+  return caf::none;
 }
 
 caf::error decode_body(const object& o, const path& p, want_list& x) {

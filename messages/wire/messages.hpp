@@ -34,6 +34,9 @@ constexpr size_t max_handshake_frame_size = 8192;
 
 /// Most entries in one WANT_LIST (larger lists are split by the sender).
 constexpr size_t max_want_entries = 1024;
+/// Leaves a want-block of a manifest may ask to come with it
+/// (`want_entry::leaves`): as many as one WANT_LIST may ask for.
+constexpr size_t max_leaves_with_manifest = max_want_entries;
 
 /// Most presences in one BLOCK_PRESENCE.
 constexpr size_t max_presences = 1024;
@@ -122,11 +125,16 @@ struct want_entry {
   /// True: answer with a "don't have" presence if the block is missing,
   /// instead of staying silent.
   bool send_dont_have = false;
+  /// Only on a want-block of a manifest (by CID): send leaves
+  /// `0 .. leaves - 1` of the tree it names right after it, as if each had
+  /// been asked for, so that a download's first blocks take one round trip
+  /// instead of two. At most `max_leaves_with_manifest`; 0: none.
+  uint32_t leaves = 0;
 
   friend bool operator==(const want_entry& x, const want_entry& y) {
     return x.addr == y.addr && x.priority == y.priority &&
            x.cancel == y.cancel && x.type == y.type &&
-           x.send_dont_have == y.send_dont_have;
+           x.send_dont_have == y.send_dont_have && x.leaves == y.leaves;
   }
 };
 

@@ -287,12 +287,15 @@ mp body_mp(const message& x) {
     return mp::M({{"s", mp::B(a->signature)}});
   if (auto w = std::get_if<want_list>(&x)) {
     std::vector<mp> es;
-    for (auto& e : w->entries)
+    for (auto& e : w->entries) {
       es.push_back(mp::M({{"a", addr_mp(e.addr)},
                           {"p", mp::I(e.priority)},
                           {"c", mp::Bool(e.cancel)},
                           {"t", mp::U(static_cast<uint8_t>(e.type))},
                           {"d", mp::Bool(e.send_dont_have)}}));
+      if (e.leaves > 0)
+        es.back().m.emplace_back("l", mp::U(e.leaves));
+    }
     return mp::M({{"e", mp::A(std::move(es))}, {"f", mp::Bool(w->full)}});
   }
   if (auto p = std::get_if<block_presence>(&x)) {
@@ -508,6 +511,43 @@ TEST(WireMessagesTest, DecodeIgnoresUnknownKeys) {
   auto dec = decode(to_bytes(envelope(6, body)));
   ASSERT_OK(dec);
   EXPECT_TRUE(*dec == message{ping{9}});
+}
+
+TEST(WireMessagesTest, LeavesWithAManifestRoundTripOnItsWantBlockOnly) {
+  auto manifest_id = random_cid(multicodec::codex_manifest, 5);
+  want_list w{
+    {want_entry{manifest_id, 0, false, want_entry::want_type::block, true, 64}},
+    false};
+  expect_round_trip(w);
+  EXPECT_EQ(encode(w), to_bytes(envelope(3, body_mp(w))));
+  w.entries[0].leaves = max_leaves_with_manifest;
+  expect_round_trip(w);
+  // An explicit 0 means none.
+  auto body = body_mp(w);
+  auto& entry = body.m[0].second.a[0];
+  entry.m.back().second = mp::U(0);
+  auto dec = decode(to_bytes(envelope(3, body)));
+  ASSERT_OK(dec);
+  EXPECT_EQ(std::get<want_list>(*dec).entries[0].leaves, 0u);
+  // More than one WANT_LIST may ask for.
+  entry.m.back().second = mp::U(max_leaves_with_manifest + 1);
+  dec = decode(to_bytes(envelope(3, body)));
+  ASSERT_ERR(dec, ec::protocol_error);
+  EXPECT_TRUE(contains(describe_of(dec), "want_list.e[0].l"))
+    << describe_of(dec);
+  // Anywhere but on a want-block of a manifest.
+  for (auto other :
+       {want_entry{manifest_id, 0, false, want_entry::want_type::have, true},
+        want_entry{manifest_id, 0, true, want_entry::want_type::block, true},
+        want_entry{block_cid(6), 0, false, want_entry::want_type::block, true},
+        want_entry{leaf_address(7, 0), 0, false, want_entry::want_type::block,
+                   true}}) {
+    other.leaves = 8;
+    dec = decode(encode(want_list{{other}, false}));
+    ASSERT_ERR(dec, ec::protocol_error) << to_string(other.addr);
+    EXPECT_TRUE(contains(describe_of(dec), "want_list.e[0].l is only allowed"))
+      << describe_of(dec);
+  }
 }
 
 // -- limits -------------------------------------------------------------------
