@@ -1410,12 +1410,15 @@ protected:
 
   /// `cairnctl --node URL args` in a tmux pane; then its exit code goes to
   /// `rc`, its stderr to `err` and the terminal settings to `stty` in the
-  /// node's temp dir, and the session ends.
+  /// node's temp dir (whole: written aside, then renamed), and the session
+  /// ends.
   std::string command(const std::string& args) {
+    auto stty = shell_quote(node.dir.file("stty"));
+    auto part = shell_quote(node.dir.file("stty.part"));
     return shell_quote(CAIRNCTL_BIN) + " --node " + node.url() + " " + args +
            " 2> " + shell_quote(node.dir.file("err")) + "; echo $? > " +
-           shell_quote(node.dir.file("rc")) + "; stty -a > " +
-           shell_quote(node.dir.file("stty"));
+           shell_quote(node.dir.file("rc")) + "; stty -a > " + part +
+           " && mv " + part + " " + stty;
   }
 
   std::string why_not(const std::string& screen) {
@@ -1424,8 +1427,13 @@ protected:
            "\nexit: " + read_file(node.dir.file("rc"));
   }
 
+  // The settings are written after the exit code: they may still be on
+  // their way when the test has seen it.
   void expect_terminal_restored() {
-    auto stty = read_file(node.dir.file("stty"));
+    std::string stty;
+    EXPECT_TRUE(eventually(
+      [&] { return !(stty = read_file(node.dir.file("stty"))).empty(); }, 5s))
+      << "no terminal settings written";
     EXPECT_TRUE(std::regex_search(stty, std::regex(R"((^|\s)icanon(\s|$))")))
       << stty;
     EXPECT_TRUE(std::regex_search(stty, std::regex(R"((^|\s)echo(\s|$))")))
