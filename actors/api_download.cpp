@@ -281,10 +281,13 @@ void handle_download(api_shared& api, const Request& req, Response& res,
   if (!id)
     return;
   caf::scoped_actor self{api.sys};
-  // A download from the first byte (no range, one that starts there, or
-  // several: the whole body) asks for its first window with the manifest.
-  bool from_start = req.ranges.size() != 1 || req.ranges[0].first == 0 ||
-                    (req.ranges[0].first < 0 && req.ranges[0].second < 0);
+  // Several ranges get the whole body (RFC 9110 §14.2 lets a server ignore
+  // Range); "bytes=-" has neither bound: malformed, so ignored too.
+  bool one_range = req.ranges.size() == 1 &&
+                   (req.ranges[0].first >= 0 || req.ranges[0].second >= 0);
+  // A download from the first byte asks for its first window with the
+  // manifest.
+  bool from_start = !one_range || req.ranges[0].first == 0;
   uint32_t leaves = network && from_start ? api.ctx->options.stream_window : 0;
   auto head = fetch_head(api, self, *id, network, leaves);
   if (!head) {
@@ -314,12 +317,8 @@ void handle_download(api_shared& api, const Request& req, Response& res,
       content_type = *m->mimetype;
     if (m->filename)
       res.set_header("Content-Disposition", disposition_for(*m->filename));
-    // Several ranges get the whole body (RFC 9110 §14.2 lets a server
-    // ignore Range).
     dl->range = byte_range{0, size == 0 ? 0 : size - 1};
-    // "bytes=-" has neither bound: malformed, so ignored too.
-    if (req.ranges.size() == 1 &&
-        (req.ranges[0].first >= 0 || req.ranges[0].second >= 0)) {
+    if (one_range) {
       auto r = resolve_range(req.ranges[0].first, req.ranges[0].second, size);
       if (!r) {
         reply_error(req, res, 416,

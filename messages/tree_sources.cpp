@@ -60,18 +60,21 @@ void tree_sources::record(const std::string& peer, const source_batch& batch) {
   }
 }
 
-source_tally tree_sources::read(const cid& tree) const {
-  std::lock_guard<std::mutex> guard{mtx_};
+source_tally tree_sources::tally_of(const cid& tree) const {
   auto it = trees_.find(tree);
   return it == trees_.end() ? source_tally{} : it->second.tally;
 }
 
+source_tally tree_sources::read(const cid& tree) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return tally_of(tree);
+}
+
 void tree_sources::mark(const cid& tree) {
   std::lock_guard<std::mutex> guard{mtx_};
-  auto it = trees_.find(tree);
   if (marks_.size() >= max_trees_ && marks_.count(tree) == 0)
     marks_.erase(marks_.begin());
-  marks_[tree] = it == trees_.end() ? source_tally{} : it->second.tally;
+  marks_[tree] = tally_of(tree);
 }
 
 source_tally tree_sources::take_mark(const cid& tree) {
@@ -82,8 +85,7 @@ source_tally tree_sources::take_mark(const cid& tree) {
     marks_.erase(m);
     return out;
   }
-  auto it = trees_.find(tree);
-  return it == trees_.end() ? source_tally{} : it->second.tally;
+  return tally_of(tree);
 }
 
 size_t tree_sources::size() const {

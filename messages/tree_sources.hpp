@@ -88,6 +88,8 @@ private:
   size_t max_trees_;
   mutable std::mutex mtx_;
   std::map<cid, entry> trees_;
+  /// The counters of `tree` (with `mtx_` held).
+  source_tally tally_of(const cid& tree) const;
   /// Marked trees and their counters then; at most `max_trees_`.
   std::map<cid, source_tally> marks_;
   /// Least recently recorded first.
