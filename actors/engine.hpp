@@ -73,7 +73,7 @@ struct engine_config {
   /// Invalid or unrequested blocks a peer may send before it is dropped.
   uint32_t max_bad_blocks = 3;
   /// Queued block wants per peer on the serving side (messages/wire/FORMAT.md).
-  size_t max_queued_wants = 1024;
+  size_t max_queued_wants = 2048;
   /// Bytes queued in a peer's socket above which serving it pauses.
   uint64_t max_unsent_bytes = uint64_t{4} << 20;
   /// Bytes queued in all peers' sockets above which serving pauses

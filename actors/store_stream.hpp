@@ -303,10 +303,10 @@ struct store_stream_state {
 /// Blocks a stream keeps requested or buffered: `spec.window`, or what its
 /// pipe meter asks for (`pipe_meter::requests`: a slow start, then twice
 /// the bandwidth-delay product of its requests; a long link), at most
-/// `max_stream_window` (64 MiB of full blocks). Its requests' round trips
+/// `max_stream_window` (128 MiB of full blocks). Its requests' round trips
 /// include the engine's store of each block, so the window covers a peer's
 /// `peer_scheduler::max_depth` and the blocks being stored.
-constexpr uint32_t max_stream_window = 1024;
+constexpr uint32_t max_stream_window = 2048;
 uint32_t window_of(const store_stream_state& st);
 
 /// Delivers blocks `spec.first..spec.last` of `spec.tree` in order to

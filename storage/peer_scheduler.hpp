@@ -151,12 +151,14 @@ public:
   /// link carries 4 MiB, and each next one four times as much.
   /// Which peer gets a request is decided by expected time, so unmeasured
   /// peers share the first requests instead of each taking `start_depth`.
-  /// `max_depth` (48 MiB of blocks) stays below the wants a peer queues for
-  /// us (`engine_config::max_queued_wants`).
+  /// `max_depth` (96 MiB of blocks) covers twice the product of a 100 ms
+  /// round trip at ~400 MB/s, the seeder's own queue in front of it
+  /// included, and stays below the wants a peer queues for us
+  /// (`engine_config::max_queued_wants`).
   static constexpr size_t min_depth = 4;
   static constexpr size_t short_depth = 64;
   static constexpr size_t start_depth = 64;
-  static constexpr size_t max_depth = 768;
+  static constexpr size_t max_depth = 1536;
   /// A provider lookup that dialed nobody is repeated after 100 ms, then
   /// 200 ms, 400 ms ... up to `rediscover_after`: a dataset uploaded
   /// elsewhere a moment ago may have its provider record on the way, and a

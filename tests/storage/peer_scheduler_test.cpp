@@ -151,7 +151,7 @@ TEST(PeerSchedulerTest, DepthGrowsToTheBandwidthDelayProductOnALongLink) {
   // A peer that answers every request 100 ms after it was sent, however
   // many are in flight (a long link with room to spare): the depth starts
   // at start_depth and grows by the meter's start-up gain each round trip,
-  // up to max_depth after two round trips (64, 256, 768), instead of
+  // up to max_depth after three round trips (64, 256, 1024, 1536), instead of
   // settling at what 100 ms of its rate is (which would never grow: the
   // rate is what the depth allows).
   peer_scheduler s;
@@ -170,15 +170,15 @@ TEST(PeerSchedulerTest, DepthGrowsToTheBandwidthDelayProductOnALongLink) {
   };
   fill(sched_t0);
   EXPECT_EQ(s.find("far")->outstanding.size(), peer_scheduler::start_depth);
-  size_t depth_after_two_rtts = 0;
-  while (!arriving.empty() && arriving.begin()->first <= sched_t0 + 250ms) {
+  size_t depth_after_three_rtts = 0;
+  while (!arriving.empty() && arriving.begin()->first <= sched_t0 + 350ms) {
     auto [when, addr] = *arriving.begin();
     arriving.erase(arriving.begin());
     s.delivered("far", addr, default_block_size, when);
     fill(when);
-    depth_after_two_rtts = s.find("far")->outstanding.size();
+    depth_after_three_rtts = s.find("far")->outstanding.size();
   }
-  EXPECT_EQ(depth_after_two_rtts, peer_scheduler::max_depth);
+  EXPECT_EQ(depth_after_three_rtts, peer_scheduler::max_depth);
   EXPECT_NEAR(s.find("far")->pipe.rtt, 0.1, 1e-6);
 }
 
