@@ -43,9 +43,10 @@ struct session_config {
   std::chrono::milliseconds handshake_timeout{10000};
   /// Unsent bytes above this close the session ("peer too slow"): a peer
   /// that does not read cannot make the node buffer without bound. Frames
-  /// held for `link_latency` count: above the most a peer may have queued
-  /// at the node (`engine_config::max_queued_wants` blocks, 128 MiB), so
-  /// that a long simulated link full of requested blocks is not "too slow".
+  /// held for `link_latency` count: above what a Cairn downloader keeps
+  /// requested of one peer (`peer_scheduler::max_depth` blocks, 96 MiB)
+  /// plus the engine's own per-peer unsent bytes, so that a long simulated
+  /// link full of requested blocks is not "too slow".
   size_t max_unsent_bytes = size_t{128} << 20;
   /// Once established, a PING goes out after this long without sending,
   /// and a peer heard nothing from for `idle_timeout` (not even the PONG)

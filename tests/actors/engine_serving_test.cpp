@@ -14,6 +14,8 @@
 #include "actors/actor_test_config.hpp"
 #include "actors/engine.hpp"
 #include "actors/local_store.hpp"
+#include "actors/peer_session.hpp"
+#include "actors/store_stream.hpp"
 #include "messages/error.hpp"
 #include "test_helpers.hpp"
 
@@ -106,6 +108,24 @@ protected:
 };
 
 } // namespace
+
+// The limits a long link fills must fit together: a downloader's requests
+// to one peer within the wants that peer queues (beyond, it answers
+// DONT_HAVE), a download's window covering them, and the seeder's session
+// holding all of them as simulated wire (`--link-latency`) without calling
+// the downloader too slow (a download at 100 ms one way failed so).
+TEST(EngineLimitsTest, ALongLinksRequestsFitTheSeedersQueueAndSession) {
+  using storage::peer_scheduler;
+  actors::engine_config engine;
+  actors::session_config session;
+  EXPECT_LT(peer_scheduler::max_depth, engine.max_queued_wants);
+  EXPECT_GE(actors::max_stream_window, peer_scheduler::max_depth);
+  // A block on the wire is its bytes and its proof (well under 1 KiB of
+  // digests for any tree that fits a store).
+  uint64_t held =
+    peer_scheduler::max_depth * uint64_t{default_block_size + 1024};
+  EXPECT_GT(session.max_unsent_bytes, held + engine.max_unsent_bytes);
+}
 
 TEST_F(EngineServingTest, DeliveriesInTheSessionsMailboxCountAsUnsent) {
   connect_and_want_all();
