@@ -234,7 +234,8 @@ void request_block(self_ptr self, uint64_t index) {
       s.bytes_fetched += b.size();
       auto now = std::chrono::steady_clock::now();
       s.pipe.delivered(static_cast<double>(s.bytes_fetched - fetched_before),
-                       std::chrono::duration<double>(now - sent).count(), now);
+                       std::chrono::duration<double>(now - sent).count(), now,
+                       static_cast<double>(b.size()));
       if (s.spec.progress)
         s.spec.progress->block_done(index, b.size());
       s.rebuilt.erase(index); // had after all

@@ -320,7 +320,7 @@ void peer_scheduler::delivered(const std::string& peer,
     double inflight = static_cast<double>(p->outstanding.size());
     p->pipe.delivered(
       static_cast<double>(p->bytes_received - out->second.received_before),
-      secs, now);
+      secs, now, static_cast<double>(size));
     p->latency =
       (1 - ewma) * p->latency + ewma * secs / std::max(1.0, inflight);
     p->outstanding.erase(out);

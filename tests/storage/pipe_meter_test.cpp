@@ -61,7 +61,7 @@ struct link_sim {
       if (r.answer >= from)
         ++counted;
       m.delivered(static_cast<double>(arrived - r.arrived_before) * unit,
-                  r.answer - r.sent, at(r.answer));
+                  r.answer - r.sent, at(r.answer), unit);
       fill(r.answer);
     }
     return counted;
@@ -77,11 +77,11 @@ TEST(PipeMeterTest, UnmeasuredPipeGetsItsLowerBound) {
 TEST(PipeMeterTest, RateIsWhatArrivedDuringTheRequest) {
   pipe_meter m;
   // Ten blocks arrived while one request was out for 100 ms.
-  m.delivered(10 * unit, 0.1, at(0.1));
+  m.delivered(10 * unit, 0.1, at(0.1), unit);
   EXPECT_NEAR(m.rate, 100 * unit, 1e-6);
   EXPECT_NEAR(m.rtt, 0.1, 1e-12);
   // Later samples move the rate by the smoothing factor.
-  m.delivered(20 * unit, 0.1, at(0.11));
+  m.delivered(20 * unit, 0.1, at(0.11), unit);
   EXPECT_NEAR(
     m.rate, (1 - pipe_meter::ewma) * 100 * unit + pipe_meter::ewma * 200 * unit,
     1e-6);
@@ -117,7 +117,7 @@ TEST(PipeMeterTest, AnswersInBurstsMeasureTheRateTheyCarry) {
     while (upto + 1 < sent.size() && answered[upto + 1] <= answered[i])
       ++upto;
     m.delivered(static_cast<double>(upto + 1 - arrived_at_send[i]) * unit,
-                answered[i] - sent[i], at(answered[i]));
+                answered[i] - sent[i], at(answered[i]), unit);
   }
   EXPECT_NEAR(m.rate / unit, 400, 400 * 0.2);
   EXPECT_NEAR(m.rtt, 0.1, 1e-9);
@@ -125,11 +125,11 @@ TEST(PipeMeterTest, AnswersInBurstsMeasureTheRateTheyCarry) {
 
 TEST(PipeMeterTest, RoundTripIsTheShortestLifetimeAndIsNeverRaised) {
   pipe_meter m;
-  m.delivered(unit, 0.12, at(0.12));
-  m.delivered(unit, 0.10, at(0.13));
+  m.delivered(unit, 0.12, at(0.12), unit);
+  m.delivered(unit, 0.10, at(0.13), unit);
   // A full pipe: requests wait behind each other, lifetimes grow.
   for (int i = 0; i < 1000; ++i)
-    m.delivered(40 * unit, 0.4, at(0.5 + i * 0.01));
+    m.delivered(40 * unit, 0.4, at(0.5 + i * 0.01), unit);
   EXPECT_NEAR(m.rtt, 0.10, 1e-12);
 }
 
@@ -152,7 +152,7 @@ TEST(PipeMeterTest, OneSlowFirstAnswerDoesNotShrinkTheStartWindow) {
   // A manifest answered alone after 100 ms reads as one block per round
   // trip; the start-up keeps the caller's initial window and adds to it.
   pipe_meter m;
-  m.delivered(unit, 0.1, at(0.1));
+  m.delivered(unit, 0.1, at(0.1), unit);
   EXPECT_FALSE(m.filled);
   EXPECT_EQ(m.depth(unit, 64, 1024),
             64 + static_cast<size_t>(pipe_meter::startup_gain - 1));
@@ -179,6 +179,45 @@ TEST(PipeMeterTest, StartUpMultipliesTheWindowEachRoundTrip) {
   EXPECT_LE(l.most_in_flight, 1024u);
 }
 
+TEST(PipeMeterTest, ATrainOfAnswersFillsTheLinkFromTheSecondRoundTrip) {
+  // 4000 blocks/s behind 100 ms, as above. The first 64 answers arrive back
+  // to back, 0.25 ms apart: their train measures the link's 4000 blocks/s
+  // once they are in, and the window becomes twice the 400 on the wire.
+  // What is sent then arrives from 0.2 s on, back to back: the link is
+  // full one round trip after the first answer, not two or three (a slow
+  // start from 64 would carry 256 blocks in the second round trip).
+  link_sim l{4000, 0.1, 64, 2048, {}};
+  l.run(0, 0.1 + 63 / 4000.0);
+  EXPECT_NEAR(l.m.train_rate / unit, 4000, 4000 * 0.05);
+  EXPECT_GE(l.m.depth(unit, 64, 2048), 760u);
+  EXPECT_LE(l.m.depth(unit, 64, 2048), 820u);
+  link_sim fresh{4000, 0.1, 64, 2048, {}};
+  auto got = fresh.run(0.22, 0.42);
+  EXPECT_GE(got, static_cast<size_t>(0.97 * 4000 * 0.2)) << got;
+}
+
+TEST(PipeMeterTest, AnswersHandledTogetherAreNotATrain) {
+  // A hundred answers handled in one instant (after a stall of the
+  // receiver) say nothing of the link; neither do answers spread over less
+  // than `min_train`.
+  pipe_meter m;
+  for (int i = 0; i < 100; ++i)
+    m.delivered((i + 1) * unit, 0.1, at(0.1), unit);
+  EXPECT_EQ(m.train_rate, 0);
+  pipe_meter short_train;
+  for (int i = 0; i < 100; ++i)
+    short_train.delivered((i + 1) * unit, 0.1, at(0.1 + i * 1e-5), unit);
+  EXPECT_EQ(short_train.train_rate, 0);
+  // A gap longer than an eighth of the round trip ends a train: two trains
+  // of 20 answers 0.2 ms apart, 50 ms between them, measure 5000 blocks/s,
+  // not the 40 blocks over 54 ms of both.
+  pipe_meter gapped;
+  for (int i = 0; i < 40; ++i)
+    gapped.delivered(unit, 0.1, at(0.1 + i * 2e-4 + (i >= 20 ? 0.05 : 0)),
+                     unit);
+  EXPECT_NEAR(gapped.train_rate / unit, 5000, 5000 * 0.01);
+}
+
 TEST(PipeMeterTest, StartUpEndsWhenTheRateStopsGrowing) {
   // 1000 blocks/s behind 100 ms: 100 on the wire. Once the rate stopped
   // growing the pipe holds twice that, not the start-up's bound: the rest
@@ -198,16 +237,16 @@ TEST(PipeMeterTest, StartUpEndsWhenTheRateStopsGrowing) {
 
 TEST(PipeMeterTest, APeakSurvivesADipWithinARoundTrip) {
   pipe_meter m;
-  m.delivered(100 * unit, 0.1, at(0.1));
+  m.delivered(100 * unit, 0.1, at(0.1), unit);
   double before = m.peak;
   // A burst's first answer alone (a dip in the samples) early in the next
   // round trip: the pipe stays sized to the peak.
-  m.delivered(unit, 0.1, at(0.21));
+  m.delivered(unit, 0.1, at(0.21), unit);
   EXPECT_EQ(m.peak, before);
   EXPECT_LT(m.rate, before);
   // Two round trips of slow answers: the peak follows the rate down.
   for (int i = 0; i < 40; ++i)
-    m.delivered(unit, 0.1, at(0.3 + i * 0.01));
+    m.delivered(unit, 0.1, at(0.3 + i * 0.01), unit);
   EXPECT_LT(m.peak, before / 2);
 }
 
