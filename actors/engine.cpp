@@ -506,10 +506,11 @@ void on_delivery(engine_ptr self, peer_entry& p, wire::block_delivery& msg) {
   // The peer has room in its pipe again: for the blocks it said it has, and
   // for the others of the trees it serves (asked for directly), or they
   // would wait for the next tick.
+  // Its depth does not change while this runs (nothing is delivered).
   auto* stats = st.sched.find(peer_id);
+  auto depth = stats ? storage::peer_scheduler::depth_of(*stats) : 0;
   for (auto& [addr, pw] : st.pending) {
-    if (!stats ||
-        stats->outstanding.size() >= storage::peer_scheduler::depth_of(*stats))
+    if (!stats || stats->outstanding.size() >= depth)
       break;
     if (pw.requested.empty() && st.sched.holds(*stats, addr))
       schedule(self, addr);
