@@ -122,6 +122,7 @@ void resolve(engine_ptr self, const wire::address& addr,
     if (st.sched.cancel(peer, addr))
       queue_want(self, peer, addr, want_entry::want_type::block, true);
   }
+  st.unrequested.erase(addr);
   st.pending.erase(i);
 }
 
@@ -139,6 +140,10 @@ void schedule(engine_ptr self, const wire::address& addr) {
   if (it == st.pending.end())
     return;
   auto step = st.sched.schedule(addr, it->second, clock::now());
+  if (it->second.requested.empty() && !it->second.storing)
+    st.unrequested.insert(addr);
+  else
+    st.unrequested.erase(addr);
   // The first peer asked for a manifest a download waits for is asked for
   // its first leaves too.
   auto* id = std::get_if<cid>(&addr);
@@ -508,11 +513,18 @@ void on_delivery(engine_ptr self, peer_entry& p, wire::block_delivery& msg) {
   // would wait for the next tick.
   // Its depth does not change while this runs (nothing is delivered).
   auto* stats = st.sched.find(peer_id);
-  auto depth = stats ? storage::peer_scheduler::depth_of(*stats) : 0;
-  for (auto& [addr, pw] : st.pending) {
-    if (!stats || stats->outstanding.size() >= depth)
-      break;
-    if (pw.requested.empty() && st.sched.holds(*stats, addr))
+  if (!stats)
+    return;
+  auto depth = storage::peer_scheduler::depth_of(*stats);
+  for (auto i = st.unrequested.begin();
+       i != st.unrequested.end() && stats->outstanding.size() < depth;) {
+    // `schedule` may drop this one from the set, and no other.
+    auto addr = *i++;
+    auto pw = st.pending.find(addr);
+    if (pw == st.pending.end() || !pw->second.requested.empty() ||
+        pw->second.storing)
+      st.unrequested.erase(addr);
+    else if (st.sched.holds(*stats, addr))
       schedule(self, addr);
   }
 }

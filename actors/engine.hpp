@@ -169,6 +169,11 @@ struct engine_state {
   /// `cfg.max_unsent_total` (round robin).
   std::string resume_after;
   std::map<wire::address, pending_want> pending;
+  /// Pending wants that the last `schedule` of each left with no request
+  /// in flight (no holder had room, or none is known): the room a delivery
+  /// frees goes to these, without a walk over every want. A hint: one met
+  /// there that is gone, requested or being stored is dropped.
+  std::set<wire::address> unrequested;
   /// Which peer gets which request, per-peer statistics, provider lookups.
   storage::peer_scheduler sched;
   /// Picks the providers dialed when a lookup finds more than
