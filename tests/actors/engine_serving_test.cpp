@@ -1,9 +1,12 @@
-// The engine's serving side against a stand-in session (the test): what it
-// sends a peer is bounded by what that peer's session has yet to write,
-// including deliveries still in the session's mailbox.
+// The engine against a stand-in session (the test). Serving: what it sends
+// a peer is bounded by what that peer's session has yet to write,
+// including deliveries still in the session's mailbox. Requesting: the room
+// in a peer's pipe that a delivery frees goes at once to the wants that
+// waited for it, not at the next tick.
 
 #include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,6 +20,7 @@
 #include "actors/peer_session.hpp"
 #include "actors/store_stream.hpp"
 #include "messages/error.hpp"
+#include "storage/peer_scheduler.hpp"
 #include "test_helpers.hpp"
 
 using namespace cairn;
@@ -41,8 +45,7 @@ protected:
       ->request(local_, 30s, put_atom::value, stored_)
       .receive([](uint64_t) {},
                [](caf::error& err) { FAIL() << describe(err); });
-    engine_ = sys_->spawn(actors::engine, actors::engine_config{}, local_,
-                          discovery_actor{});
+    engine_ = sys_->spawn(actors::engine, ecfg_, local_, discovery_actor{});
   }
 
   void TearDown() override {
@@ -57,12 +60,23 @@ protected:
     sys_.reset();
   }
 
-  // The test's stand-in session connects as peer "p" and wants every block.
-  void connect_and_want_all() {
+  // The test's stand-in session connects as peer "p".
+  void connect() {
     peer_info info;
     info.peer_id = "p";
     info.session = caf::actor_cast<peer_session_actor>(*session_);
     (*session_)->send(engine_, peer_up_atom::value, std::move(info));
+  }
+
+  // The stand-in session sends `m` as peer "p".
+  void from_peer(wire::message m) {
+    (*session_)->send(engine_, peer_msg_atom::value, std::string{"p"},
+                      std::move(m));
+  }
+
+  // Connects and wants every stored block.
+  void connect_and_want_all() {
+    connect();
     wire::want_list wl;
     for (auto& b : stored_) {
       wire::want_entry e;
@@ -70,8 +84,7 @@ protected:
       e.type = wire::want_entry::want_type::block;
       wl.entries.push_back(e);
     }
-    (*session_)->send(engine_, peer_msg_atom::value, std::string{"p"},
-                      wire::message{std::move(wl)});
+    from_peer(wire::message{std::move(wl)});
   }
 
   // Block bytes of the deliveries the engine sends within `quiet` of each
@@ -99,12 +112,48 @@ protected:
   static constexpr size_t block_size_ = 64 * 1024;
   test::temp_dir dir_{"cairn-engine-serving"};
   test::actor_test_config cfg_;
+  actors::engine_config ecfg_;
   std::unique_ptr<caf::actor_system> sys_;
   std::unique_ptr<caf::scoped_actor> self_;
   std::unique_ptr<caf::scoped_actor> session_;
   local_store_actor local_;
   engine_actor engine_;
   std::vector<block> stored_;
+};
+
+// The requester side: blocks of a dataset the node does not have, held by
+// peer "p", and no tick during the test (what is asked, is asked by the
+// handlers).
+class EngineRequestsTest : public EngineServingTest {
+protected:
+  EngineRequestsTest() {
+    ecfg_.tick = std::chrono::milliseconds{60'000};
+    for (uint64_t i = 0; i < wanted_; ++i)
+      held_.push_back(
+        block::make(test::random_bytes(block_size_, blocks_ + i)));
+  }
+
+  void SetUp() override {
+    EngineServingTest::SetUp();
+    connect();
+  }
+
+  // The entries of the want lists the engine sends the stand-in session
+  // within `quiet` of each other.
+  std::vector<wire::want_entry> take_wants(std::chrono::milliseconds quiet) {
+    std::vector<wire::want_entry> out;
+    for (bool more = true; more;)
+      (*session_)->receive(
+        [&](send_atom, wire::message& m) {
+          if (auto* wl = std::get_if<wire::want_list>(&m))
+            out.insert(out.end(), wl->entries.begin(), wl->entries.end());
+        },
+        caf::after(quiet) >> [&] { more = false; });
+    return out;
+  }
+
+  static constexpr uint64_t wanted_ = 100;
+  std::vector<block> held_;
 };
 
 } // namespace
@@ -146,4 +195,44 @@ TEST_F(EngineServingTest, DeliveriesInTheSessionsMailboxCountAsUnsent) {
     total += take_deliveries(300ms);
   }
   EXPECT_EQ(total, blocks_ * block_size_);
+}
+
+TEST_F(EngineRequestsTest, RoomADeliveryFreesGoesToAWaitingWantAtOnce) {
+  // 100 blocks wanted by CID of the one connected peer: as many want-blocks
+  // as its pipe takes (an unmeasured peer: 64), want-haves for the rest.
+  for (auto& b : held_)
+    (*self_)->send(engine_, get_atom::value, b.id);
+  std::set<wire::address> requested;
+  wire::block_presence haves;
+  for (auto& e : take_wants(300ms)) {
+    if (e.type == wire::want_entry::want_type::block)
+      requested.insert(e.addr);
+    else
+      haves.presences.push_back(wire::presence{e.addr, true, 0});
+  }
+  ASSERT_EQ(requested.size(), storage::peer_scheduler::start_depth);
+  ASSERT_EQ(requested.size() + haves.presences.size(), wanted_);
+  // It has them all: those wait for room in its pipe.
+  from_peer(wire::message{std::move(haves)});
+  for (auto& e : take_wants(300ms))
+    EXPECT_TRUE(e.cancel || requested.count(e.addr) > 0)
+      << "asked before any room was freed";
+  // One delivery frees room: a waiting want goes out now, not in 60 s.
+  auto first = std::get<cid>(*requested.begin());
+  wire::block_delivery bd;
+  for (auto& b : held_)
+    if (b.id == first)
+      bd.blocks.push_back(wire::delivery{wire::address{b.id}, b.data});
+  ASSERT_EQ(bd.blocks.size(), 1u);
+  from_peer(wire::message{std::move(bd)});
+  size_t more = 0;
+  for (auto& e : take_wants(500ms))
+    if (e.type == wire::want_entry::want_type::block && !e.cancel &&
+        requested.count(e.addr) == 0)
+      ++more;
+  EXPECT_GE(more, 1u);
+  // The waiter of the delivered block got it.
+  (*self_)->receive([&](block& b) { EXPECT_EQ(b.id, first); },
+                    [](caf::error& err) { FAIL() << describe(err); },
+                    caf::after(5s) >> [] { FAIL() << "no block"; });
 }
