@@ -86,6 +86,12 @@ void flush_soon(engine_ptr self) {
 // caller wanted it is read back from the store when first wanted.
 constexpr auto read_back_for = std::chrono::seconds{10};
 
+// Asked of no peer and not being stored: a want `engine_state::unrequested`
+// holds, and the first `schedule` may send.
+bool awaits_request(const pending_want& pw) {
+  return pw.requested.empty() && !pw.storing;
+}
+
 // Answers the waiters of `addr` (with `proof` for those that want it: a
 // stored leaf has one), and notes a leaf that came with its manifest and
 // was stored before anyone wanted it (`engine_state::stored_unasked`).
@@ -140,7 +146,7 @@ void schedule(engine_ptr self, const wire::address& addr) {
   if (it == st.pending.end())
     return;
   auto step = st.sched.schedule(addr, it->second, clock::now());
-  if (it->second.requested.empty() && !it->second.storing)
+  if (awaits_request(it->second))
     st.unrequested.insert(addr);
   else
     st.unrequested.erase(addr);
@@ -510,8 +516,8 @@ void on_delivery(engine_ptr self, peer_entry& p, wire::block_delivery& msg) {
   record_sources(st, peer_id, sources);
   // The peer has room in its pipe again: for the blocks it said it has, and
   // for the others of the trees it serves (asked for directly), or they
-  // would wait for the next tick.
-  // Its depth does not change while this runs (nothing is delivered).
+  // would wait for the next tick. Its depth does not change meanwhile
+  // (nothing is delivered).
   auto* stats = st.sched.find(peer_id);
   if (!stats)
     return;
@@ -521,8 +527,7 @@ void on_delivery(engine_ptr self, peer_entry& p, wire::block_delivery& msg) {
     // `schedule` may drop this one from the set, and no other.
     auto addr = *i++;
     auto pw = st.pending.find(addr);
-    if (pw == st.pending.end() || !pw->second.requested.empty() ||
-        pw->second.storing)
+    if (pw == st.pending.end() || !awaits_request(pw->second))
       st.unrequested.erase(addr);
     else if (st.sched.holds(*stats, addr))
       schedule(self, addr);
@@ -1270,8 +1275,7 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
       st.sched.retry_due(key);
       std::vector<wire::address> waiting;
       for (auto& [a, pw] : st.pending)
-        if (pw.requested.empty() && !pw.storing &&
-            storage::dataset_of(a) == key)
+        if (awaits_request(pw) && storage::dataset_of(a) == key)
           waiting.push_back(a);
       for (auto& a : waiting)
         schedule(self, a);

@@ -61,8 +61,10 @@ size_t pipe_meter::requests(double unit) const {
 }
 
 size_t pipe_meter::startup_window(size_t initial, double unit) const {
-  if (filled || unit <= 0)
-    return filled ? 0 : initial;
+  if (filled)
+    return 0;
+  if (unit <= 0)
+    return initial;
   auto slow =
     initial + std::min(static_cast<size_t>(startup_gain - 1) * answers_,
                        static_cast<size_t>(startup_gain * peak * rtt / unit));
