@@ -46,9 +46,10 @@ constexpr size_t idle_write_capacity = 64 * 1024;
 // holds the session's actor as its sender while the actor's mailbox holds
 // the message: neither is ever freed (2.4 KiB per connection closed before
 // its handshake timer fired).
-template <class Duration, class Atom>
-void send_later(peer_session_ptr self, Duration after, Atom x) {
-  caf::delayed_anon_send(caf::actor_cast<peer_session_actor>(self), after, x);
+template <class Duration, class... Atoms>
+void send_later(peer_session_ptr self, Duration after, Atoms... xs) {
+  caf::delayed_anon_send(caf::actor_cast<peer_session_actor>(self), after,
+                         xs...);
 }
 
 // The read size of an established session: narrow until a read fills it,
@@ -270,13 +271,6 @@ void close_session(peer_session_ptr self, caf::error reason,
 // leave in one wake-up.
 constexpr auto held_slack = std::chrono::milliseconds{1};
 
-// Held frames that fall due go into the socket's write buffer while it
-// holds less than this; the rest wait for it to drain. The simulated link
-// then carries them at the rate the peer reads, as a stream: written all
-// at once, a burst grew that buffer to tens of MB, and the seeder spent a
-// fifth of its CPU on page faults copying into it.
-constexpr uint64_t held_release_limit = uint64_t{1} << 20;
-
 // Closes a session whose peer does not read what it is sent.
 void check_unsent(peer_session_ptr self);
 
@@ -302,31 +296,28 @@ bool may_write_now(const peer_session_state& st, const wire::message& msg) {
          !std::holds_alternative<wire::block_delivery>(msg);
 }
 
+// True for the answers to a want list: blocks and presences. On a link
+// with latency the want list was held as it arrived, so they go at once.
+bool answers_want_list(const wire::message& msg) {
+  return std::holds_alternative<wire::block_delivery>(msg) ||
+         std::holds_alternative<wire::block_presence>(msg);
+}
+
 // Writes `msg` now if nothing waits in CAF's write buffer, else queues it
-// in the backlog; or, on a link with latency, once that has passed: held in
-// order, with one timer pending for the head of the queue, not one per
-// frame.
+// in the backlog; or, on a link with latency and unless it answers a want
+// list, once that has passed: held in order, with one timer pending for the
+// head of the queue, not one per frame.
 caf::error send_frame(peer_session_ptr self, wire::message msg) {
   auto& st = self->state;
-  if (st.held.delay() == st.held.delay().zero()) {
+  if (st.held.delay() == st.held.delay().zero() || answers_want_list(msg)) {
     if (st.backlog.empty() && may_write_now(st, msg))
       return write_message(self, msg);
     hold_bytes(st, st.backlog_bytes, block_bytes(msg));
     st.backlog.push_back(std::move(msg));
     return caf::none;
   }
-  auto n = block_bytes(msg);
   if (st.held.push(std::move(msg), std::chrono::steady_clock::now()))
     send_later(self, st.held.delay(), flush_atom::value);
-  // Held blocks are on the simulated wire, not unread by the peer: the
-  // owner, which counted them as unsent and pauses serving at its limit,
-  // hears what the socket really holds, as if they had been written.
-  st.held_untold += n;
-  st.held_bytes += n;
-  if (st.held_untold >= sent_report_step) {
-    st.held_untold = 0;
-    tell_unsent(self);
-  }
   return caf::none;
 }
 
@@ -347,32 +338,43 @@ void flush_backlog(peer_session_ptr self) {
   }
 }
 
-// Writes the held frames that are due while the socket's buffer is below
-// `held_release_limit`, then arms the timer for the next, or waits for the
-// socket to drain (`held_waits_socket`) if one is due already.
+// The time from `now` to `due`, at least `held_slack`: what a timer for
+// the head of a delay queue waits.
+std::chrono::steady_clock::duration
+until_due(std::chrono::steady_clock::time_point due,
+          std::chrono::steady_clock::time_point now) {
+  return std::max<std::chrono::steady_clock::duration>(due - now, held_slack);
+}
+
+// Writes the held frames that are due (want lists and PINGs: small, no
+// blocks), then arms the timer for the next.
 void flush_held(peer_session_ptr self) {
   auto& st = self->state;
   if (st.phase != session_phase::established)
     return;
   auto now = std::chrono::steady_clock::now();
-  while (socket_unsent(st) < held_release_limit) {
-    auto msg = st.held.pop_due(now, held_slack);
-    if (!msg)
-      break;
-    st.held_bytes -= block_bytes(*msg);
+  while (auto msg = st.held.pop_due(now, held_slack))
     if (auto err = write_message(self, *msg)) {
       close_session(self, std::move(err), false);
       return;
     }
-  }
-  check_unsent(self);
-  auto due = st.held.next_due();
-  st.held_waits_socket = due && *due <= now + held_slack;
-  if (due && !st.held_waits_socket && st.phase != session_phase::closing)
-    send_later(
-      self,
-      std::max<std::chrono::steady_clock::duration>(*due - now, held_slack),
-      flush_atom::value);
+  if (auto due = st.held.next_due())
+    send_later(self, until_due(*due, now), flush_atom::value);
+}
+
+// Hands the want lists that are due to the owner, then arms the timer for
+// the next.
+void release_arrivals(peer_session_ptr self) {
+  auto& st = self->state;
+  if (st.phase != session_phase::established)
+    return;
+  auto now = std::chrono::steady_clock::now();
+  while (auto a = st.arrivals.pop_due(now, held_slack))
+    self->send(st.owner, peer_msg_atom::value, st.peer.to_string(),
+               std::move(a->msg));
+  if (auto due = st.arrivals.next_due())
+    send_later(self, until_due(*due, now), flush_atom::value,
+               wants_atom::value);
 }
 
 // Writes a Noise handshake message as one frame.
@@ -769,6 +771,19 @@ caf::error on_message(peer_session_ptr self, wire::message msg) {
       }
       return caf::none;
     }
+    if (std::holds_alternative<wire::want_list>(msg) &&
+        st.arrivals.delay() != st.arrivals.delay().zero()) {
+      // Held as it arrives for the link latency that the answers skip.
+      // What it holds in memory counts as handed on, unhandled.
+      auto n = sizeof(wire::want_entry) *
+               std::get<wire::want_list>(msg).entries.size();
+      auto receipt = storage::inbound_gate::receipt(st.inbound, n);
+      if (st.arrivals.push({std::move(msg), std::move(receipt)},
+                           std::chrono::steady_clock::now()))
+        send_later(self, st.arrivals.delay(), flush_atom::value,
+                   wants_atom::value);
+      return caf::none;
+    }
     forward_arrived(self);
     self->send(st.owner, peer_msg_atom::value, st.peer.to_string(),
                std::move(msg));
@@ -819,8 +834,7 @@ bool feed_and_handle(peer_session_ptr self, const uint8_t* data, size_t n) {
 
 void check_unsent(peer_session_ptr self) {
   auto& st = self->state;
-  // Held blocks count: a peer that does not read leaves them there.
-  auto n = st.unsent + st.held_bytes;
+  auto n = st.unsent;
   if (st.phase != session_phase::closing && n > st.cfg.max_unsent_bytes)
     close_session(self, make_error(ec::peer_misbehaved,
                                    "peer too slow: " + std::to_string(n) +
@@ -838,7 +852,9 @@ peer_session_actor::behavior_type peer_session(
   st.direct_fd = socket_of(self);
   st.cfg = std::move(cfg);
   st.owner = std::move(owner);
-  st.held = wire::delay_queue{st.cfg.link_latency};
+  st.held = wire::delay_queue<wire::message>{st.cfg.link_latency};
+  st.arrivals =
+    wire::delay_queue<peer_session_state::arrival>{st.cfg.link_latency};
   // The gate may wake a session that has quit: a weak reference.
   st.inbound = std::make_shared<storage::inbound_gate>(
     st.cfg.max_unhandled_bytes, [weak = self->address()] {
@@ -918,8 +934,6 @@ peer_session_actor::behavior_type peer_session(
       flush_backlog(self);
       if (st.phase == session_phase::established && should_tell_unsent(st))
         tell_unsent(self);
-      if (st.held_waits_socket && socket_unsent(st) < held_release_limit)
-        flush_held(self);
     },
     [self](const caf::io::connection_closed_msg&) {
       close_session(
@@ -938,6 +952,7 @@ peer_session_actor::behavior_type peer_session(
       check_unsent(self);
     },
     [self](flush_atom) { flush_held(self); },
+    [self](flush_atom, wants_atom) { release_arrivals(self); },
     [self](close_atom, std::string& reason) {
       close_session(self, make_error(ec::shutting_down, std::move(reason)));
     },

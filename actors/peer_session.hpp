@@ -42,11 +42,11 @@ struct session_config {
   /// The handshake must complete within this time.
   std::chrono::milliseconds handshake_timeout{10000};
   /// Unsent bytes above this close the session ("peer too slow"): a peer
-  /// that does not read cannot make the node buffer without bound. Frames
-  /// held for `link_latency` count: above what a Cairn downloader keeps
-  /// requested of one peer (`peer_scheduler::max_depth` blocks, 96 MiB)
-  /// plus the engine's own per-peer unsent bytes, so that a long simulated
-  /// link full of requested blocks is not "too slow".
+  /// that does not read cannot make the node buffer without bound. Above
+  /// what a Cairn downloader keeps requested of one peer
+  /// (`peer_scheduler::max_depth` blocks, 96 MiB) plus the engine's own
+  /// per-peer unsent bytes, so that a long link full of requested blocks
+  /// is not "too slow".
   size_t max_unsent_bytes = size_t{128} << 20;
   /// Once established, a PING goes out after this long without sending,
   /// and a peer heard nothing from for `idle_timeout` (not even the PONG)
@@ -69,8 +69,13 @@ struct session_config {
   /// assembled (each at most `wire::max_frame_size`), what one peer can
   /// make the node hold in memory.
   size_t max_unhandled_bytes = size_t{8} << 20;
-  /// Simulated one-way link latency (`--link-latency`): every frame sent
-  /// once established is held this long first. 0: sent at once.
+  /// Simulated one-way link latency (`--link-latency`), 0 for none. Once
+  /// established, every frame sent is held this long first, except the
+  /// answers to want lists (blocks and presences): the want lists are held
+  /// this long as they arrive instead. An answer then reaches the peer at
+  /// the same time as if it had been held, but the node holds requests,
+  /// not the blocks that answer them (its engine answers every want list
+  /// as it handles it, or never: it keeps no wants to answer later).
   std::chrono::microseconds link_latency{0};
 };
 
@@ -165,18 +170,19 @@ struct peer_session_state {
   size_t read_capacity = 0;
   /// The earliest budget wake-up scheduled, if any.
   std::optional<std::chrono::steady_clock::time_point> wake_at;
-  /// Frames held for `cfg.link_latency`; a `flush_atom` for the head is
-  /// pending whenever it is not empty, unless `held_waits_socket`.
-  wire::delay_queue held;
-  /// The head of `held` is due and waits for the socket's write buffer to
-  /// drain (no timer pending: the next `data_transferred_msg` flushes).
-  bool held_waits_socket = false;
-  /// Block bytes held since the owner was last told the socket's unsent
-  /// bytes.
-  uint64_t held_untold = 0;
-  /// Block bytes in `held`: with the socket's, bounded by
-  /// `cfg.max_unsent_bytes`.
-  uint64_t held_bytes = 0;
+  /// Frames sent that are held for `cfg.link_latency` (every one but the
+  /// answers to want lists); a `flush_atom` for the head is pending
+  /// whenever it is not empty.
+  wire::delay_queue<wire::message> held;
+  /// Want lists received, held for `cfg.link_latency` before the owner
+  /// has them, each with its receipt on `inbound` (they count as
+  /// unhandled); a `(flush_atom, wants_atom)` for the head is pending
+  /// whenever it is not empty.
+  struct arrival {
+    wire::message msg;
+    std::shared_ptr<const void> receipt;
+  };
+  wire::delay_queue<arrival> arrivals;
 
   void gauges(std::vector<std::pair<std::string, double>>& out) const {
     out.emplace_back("bytes_in", static_cast<double>(bytes_in));
@@ -188,6 +194,7 @@ struct peer_session_state {
     out.emplace_back("budget_held_bytes",
                      static_cast<double>(budget_held_bytes));
     out.emplace_back("held_frames", static_cast<double>(held.size()));
+    out.emplace_back("held_want_lists", static_cast<double>(arrivals.size()));
     out.emplace_back("backlog_frames", static_cast<double>(backlog.size()));
     out.emplace_back("backlog_bytes", static_cast<double>(backlog_bytes));
     out.emplace_back("wide_reads", wide_reads ? 1.0 : 0.0);

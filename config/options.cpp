@@ -345,7 +345,8 @@ void define_flags(CLI::App& app, node_options& o) {
   parsed("link-latency", o.link_latency, parse_latency,
          "a latency of at most 10s (e.g. 50ms, 0.05s, 0)",
          "Simulated one-way latency of links to peers: frames sent are held "
-         "this long, so two nodes with 50ms each see a 100ms round trip "
+         "this long (blocks and presences: the want lists they answer, as "
+         "they arrive), so two nodes with 50ms each see a 100ms round trip "
          "(simulations; default 0 = off)");
 }
 

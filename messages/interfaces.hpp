@@ -140,7 +140,10 @@ using peer_session_actor = caf::io::connection_handler::extend<
   ///   keep-alive check and the rate limits' wake-ups
   caf::reacts_to<timeout_atom>,
   /// (flush_atom) -> ()   internal: frames held for the link latency are due
-  caf::reacts_to<flush_atom>, CAIRN_INSPECTABLE>;
+  caf::reacts_to<flush_atom>,
+  /// (flush_atom, wants_atom) -> ()   internal: want lists held on arrival
+  ///   for the link latency are due
+  caf::reacts_to<flush_atom, wants_atom>, CAIRN_INSPECTABLE>;
 
 /// A peer whose handshake completed.
 struct peer_info {

@@ -161,8 +161,8 @@ protected:
 // The limits a long link fills must fit together: a downloader's requests
 // to one peer within the wants that peer queues (beyond, it answers
 // DONT_HAVE), a download's window covering them, and the seeder's session
-// holding all of them as simulated wire (`--link-latency`) without calling
-// the downloader too slow (a download at 100 ms one way failed so).
+// holding all of them unsent without calling the downloader too slow (a
+// download at 100 ms one way failed so when `--link-latency` held blocks).
 TEST(EngineLimitsTest, ALongLinksRequestsFitTheSeedersQueueAndSession) {
   using storage::peer_scheduler;
   actors::engine_config engine;

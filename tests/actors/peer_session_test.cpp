@@ -835,3 +835,70 @@ TEST_F(PeerSessionTest, DeliveriesGoStraightToTheSocketInOrderInClear) {
                                        port, key_a_->peer_id().to_string(),
                                        key_b_->peer_id().to_string());
 }
+
+// A link latency (`--link-latency`) holds what a session sends, except the
+// answers to want lists: the want lists it receives are held instead, so
+// that an answer reaches the peer after the same round trip while the node
+// holds requests, not blocks. A has 300 ms, B none.
+TEST_F(PeerSessionTest, LinkLatencyHoldsWantListsAsTheyArriveNotTheirAnswers) {
+  constexpr auto latency = 300ms;
+  auto c = config(key_a_);
+  c.link_latency = latency;
+  auto port = start_second_listener(c);
+  auto s = actors::dial_peer(*sys_, "127.0.0.1", port, config(key_b_), owner_);
+  ASSERT_TRUE(s) << describe(s.error());
+  auto a_id = key_a_->peer_id().to_string();
+  auto b_id = key_b_->peer_id().to_string();
+  peer_session_actor a_side; // A's session, talking to B
+  for (int i = 0; i < 2; ++i) {
+    auto e = next_event();
+    ASSERT_EQ(e.kind, event::up) << e.reason;
+    if (e.peer == b_id)
+      a_side = e.info.session;
+  }
+  ASSERT_TRUE(a_side);
+  auto want = [](uint64_t index) {
+    wire::want_list wl;
+    wl.entries.push_back(
+      wire::want_entry{block_address{cid{multicodec::codex_root, {}}, index}});
+    return wire::message{wl};
+  };
+  using steady = std::chrono::steady_clock;
+  // B's want list reaches A's owner only after A's latency.
+  auto t0 = steady::now();
+  caf::anon_send(*s, send_atom::value, want(1));
+  auto e = next_event();
+  ASSERT_EQ(e.kind, event::msg);
+  EXPECT_EQ(e.peer, b_id);
+  ASSERT_TRUE(std::holds_alternative<wire::want_list>(e.message));
+  EXPECT_GE(steady::now() - t0, latency) << "the want list was not held";
+  // A's own want list is held as it is sent; its answers (a block and a
+  // presence, sent after it) are not, and overtake it.
+  auto data = std::make_shared<const bytes>(1000, 0x5a);
+  wire::block_delivery bd;
+  bd.blocks.push_back(
+    {cid::of(multicodec::codex_block, byte_view{*data}), data, std::nullopt});
+  wire::block_presence bp;
+  bp.presences.push_back(wire::presence{
+    block_address{cid{multicodec::codex_root, {}}, 2}, false, 0});
+  t0 = steady::now();
+  caf::anon_send(a_side, send_atom::value, want(3));
+  caf::anon_send(a_side, send_atom::value, wire::message{bd});
+  caf::anon_send(a_side, send_atom::value, wire::message{bp});
+  std::vector<std::string> order;
+  for (int i = 0; i < 3; ++i) {
+    auto got = next_event();
+    ASSERT_EQ(got.kind, event::msg);
+    EXPECT_EQ(got.peer, a_id);
+    order.push_back(wire::type_name(got.message));
+    if (std::holds_alternative<wire::want_list>(got.message)) {
+      EXPECT_GE(steady::now() - t0, latency) << "A's want list was not held";
+    }
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{wire::type_name(wire::message{bd}),
+                                             wire::type_name(wire::message{bp}),
+                                             wire::type_name(want(3))}));
+  caf::anon_send(*s, close_atom::value, std::string{"test done"});
+  for (int i = 0; i < 2; ++i)
+    EXPECT_EQ(next_event().kind, event::down);
+}

@@ -1,6 +1,7 @@
 // Link latency model (`--link-latency`): real `cairn-node` processes on
 // 127.0.0.1 whose peer sessions hold every frame they send for the
-// configured one-way latency. A network download needs one round trip
+// configured one-way latency (the answers to want lists: the want lists, as
+// they arrive). A network download needs one round trip
 // before its first byte (the manifest, with the first leaves asked for in
 // the same want: messages/wire/FORMAT.md, "Leaves with the manifest"), so
 // its time to first byte bounds the round trip from below; and the bytes

@@ -12,7 +12,7 @@ namespace cairn::wire {
 namespace {
 
 using namespace std::chrono_literals;
-using clock = delay_queue::clock;
+using clock = delay_queue<>::clock;
 
 uint64_t nonce_of(const message& m) {
   return std::get<ping>(m).nonce;
@@ -20,7 +20,7 @@ uint64_t nonce_of(const message& m) {
 
 // Every message due at `now + slack`, popped one at a time as a session
 // does.
-std::vector<message> take_due(delay_queue& q, clock::time_point now,
+std::vector<message> take_due(delay_queue<>& q, clock::time_point now,
                               clock::duration slack = {}) {
   std::vector<message> out;
   while (auto msg = q.pop_due(now, slack))
@@ -29,7 +29,7 @@ std::vector<message> take_due(delay_queue& q, clock::time_point now,
 }
 
 TEST(DelayQueueTest, MessagesAreDueOneDelayAfterTheyCame) {
-  delay_queue q{50ms};
+  delay_queue<> q{50ms};
   auto t0 = clock::time_point{} + 1s;
   EXPECT_FALSE(q.next_due());
   EXPECT_TRUE(q.push(ping{1}, t0));
@@ -49,7 +49,7 @@ TEST(DelayQueueTest, MessagesAreDueOneDelayAfterTheyCame) {
 }
 
 TEST(DelayQueueTest, PopDueTakesTheHeadOnlyOnceItIsDue) {
-  delay_queue q{50ms};
+  delay_queue<> q{50ms};
   auto t0 = clock::time_point{} + 1s;
   EXPECT_FALSE(q.pop_due(t0));
   q.push(ping{1}, t0);
@@ -67,7 +67,7 @@ TEST(DelayQueueTest, PopDueTakesTheHeadOnlyOnceItIsDue) {
 }
 
 TEST(DelayQueueTest, KeepsTheOrderMessagesCameIn) {
-  delay_queue q{20ms};
+  delay_queue<> q{20ms};
   auto t0 = clock::time_point{} + 1s;
   for (uint64_t i = 0; i < 1000; ++i)
     q.push(ping{i}, t0 + std::chrono::microseconds{i * 7});
@@ -81,7 +81,7 @@ TEST(DelayQueueTest, KeepsTheOrderMessagesCameIn) {
 }
 
 TEST(DelayQueueTest, AnEarlierClockReadingDoesNotOvertake) {
-  delay_queue q{20ms};
+  delay_queue<> q{20ms};
   auto t0 = clock::time_point{} + 1s;
   q.push(ping{1}, t0 + 5ms);
   q.push(ping{2}, t0); // read before the first push, queued after it
@@ -93,7 +93,7 @@ TEST(DelayQueueTest, AnEarlierClockReadingDoesNotOvertake) {
 }
 
 TEST(DelayQueueTest, SlackTakesABurstInOneWakeUp) {
-  delay_queue q{10ms};
+  delay_queue<> q{10ms};
   auto t0 = clock::time_point{} + 1s;
   for (uint64_t i = 0; i < 5; ++i)
     q.push(ping{i}, t0 + std::chrono::microseconds{200 * i});
@@ -107,14 +107,14 @@ TEST(DelayQueueTest, SlackTakesABurstInOneWakeUp) {
 }
 
 TEST(DelayQueueTest, ZeroDelayIsDueAtOnce) {
-  delay_queue q;
+  delay_queue<> q;
   auto t0 = clock::time_point{} + 1s;
   EXPECT_TRUE(q.push(ping{7}, t0));
   EXPECT_EQ(take_due(q, t0).size(), 1u);
 }
 
 TEST(DelayQueueTest, BlocksAreMovedNotCopied) {
-  delay_queue q{1ms};
+  delay_queue<> q{1ms};
   auto t0 = clock::time_point{} + 1s;
   block_delivery bd;
   bd.blocks.emplace_back();
