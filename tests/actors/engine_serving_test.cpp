@@ -222,7 +222,8 @@ TEST_F(EngineRequestsTest, RoomADeliveryFreesGoesToAWaitingWantAtOnce) {
   wire::block_delivery bd;
   for (auto& b : held_)
     if (b.id == first)
-      bd.blocks.push_back(wire::delivery{wire::address{b.id}, b.data});
+      bd.blocks.push_back(
+        wire::delivery{wire::address{b.id}, b.data, std::nullopt});
   ASSERT_EQ(bd.blocks.size(), 1u);
   from_peer(wire::message{std::move(bd)});
   size_t more = 0;
