@@ -271,6 +271,10 @@ void close_session(peer_session_ptr self, caf::error reason,
 // leave in one wake-up.
 constexpr auto held_slack = std::chrono::milliseconds{1};
 
+// Bytes a want list held on arrival costs beyond its entries: its queue
+// slot, the message and its receipt.
+constexpr uint64_t held_want_list_cost = 256;
+
 // Closes a session whose peer does not read what it is sent.
 void check_unsent(peer_session_ptr self);
 
@@ -774,9 +778,12 @@ caf::error on_message(peer_session_ptr self, wire::message msg) {
     if (std::holds_alternative<wire::want_list>(msg) &&
         st.arrivals.delay() != st.arrivals.delay().zero()) {
       // Held as it arrives for the link latency that the answers skip.
-      // What it holds in memory counts as handed on, unhandled.
-      auto n = sizeof(wire::want_entry) *
-               std::get<wire::want_list>(msg).entries.size();
+      // What it holds in memory counts as handed on, unhandled: its entries
+      // and the list itself (an empty list too), so that a flood of small
+      // lists pauses reading like a flood of blocks.
+      auto n =
+        held_want_list_cost + sizeof(wire::want_entry) *
+                                std::get<wire::want_list>(msg).entries.size();
       auto receipt = storage::inbound_gate::receipt(st.inbound, n);
       if (st.arrivals.push({std::move(msg), std::move(receipt)},
                            std::chrono::steady_clock::now()))

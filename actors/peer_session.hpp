@@ -74,8 +74,8 @@ struct session_config {
   /// answers to want lists (blocks and presences): the want lists are held
   /// this long as they arrive instead. An answer then reaches the peer at
   /// the same time as if it had been held, but the node holds requests,
-  /// not the blocks that answer them (its engine answers every want list
-  /// as it handles it, or never: it keeps no wants to answer later).
+  /// not the blocks that answer them. Nothing comes early: the engine sends
+  /// blocks and presences only to answer a want it has, as it serves it.
   std::chrono::microseconds link_latency{0};
 };
 

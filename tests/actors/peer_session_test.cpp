@@ -902,3 +902,44 @@ TEST_F(PeerSessionTest, LinkLatencyHoldsWantListsAsTheyArriveNotTheirAnswers) {
   for (int i = 0; i < 2; ++i)
     EXPECT_EQ(next_event().kind, event::down);
 }
+
+// Want lists held on arrival count against the session's unhandled bytes,
+// each list as well as its entries: a flood of empty lists is held in
+// memory like blocks, and the gate pauses reading for it.
+TEST_F(PeerSessionTest, WantListsHeldOnArrivalCountAsUnhandled) {
+  auto c = config(key_a_);
+  c.link_latency = 500ms;
+  auto port = start_second_listener(c);
+  auto s = actors::dial_peer(*sys_, "127.0.0.1", port, config(key_b_), owner_);
+  ASSERT_TRUE(s) << describe(s.error());
+  auto b_id = key_b_->peer_id().to_string();
+  peer_session_actor a_side;
+  for (int i = 0; i < 2; ++i) {
+    auto e = next_event();
+    ASSERT_EQ(e.kind, event::up) << e.reason;
+    if (e.peer == b_id)
+      a_side = e.info.session;
+  }
+  ASSERT_TRUE(a_side);
+  constexpr int lists = 100;
+  for (int i = 0; i < lists; ++i)
+    caf::anon_send(*s, send_atom::value, wire::message{wire::want_list{}});
+  // Read and held (the latency is far from over): each costs something.
+  double held = 0;
+  for (int tries = 0; tries < 20 && held < lists; ++tries) {
+    std::this_thread::sleep_for(10ms);
+    held = session_gauge(*self_, a_side, "held_want_lists", 3s);
+  }
+  EXPECT_EQ(held, lists);
+  EXPECT_GE(session_gauge(*self_, a_side, "unhandled_bytes", 3s), lists * 64.0);
+  // Handed on once due, and given back.
+  for (int i = 0; i < lists; ++i) {
+    auto e = next_event();
+    ASSERT_EQ(e.kind, event::msg);
+    ASSERT_TRUE(std::holds_alternative<wire::want_list>(e.message));
+  }
+  EXPECT_EQ(session_gauge(*self_, a_side, "unhandled_bytes", 3s), 0.0);
+  caf::anon_send(*s, close_atom::value, std::string{"test done"});
+  for (int i = 0; i < 2; ++i)
+    EXPECT_EQ(next_event().kind, event::down);
+}

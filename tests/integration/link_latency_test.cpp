@@ -205,8 +205,9 @@ TEST(LinkLatencyTest, FiftyMsEachWayMakesARoundTripOfAHundred) {
 }
 
 TEST(LinkLatencyTest, OneSidedLatencyDelaysEveryRoundTrip) {
-  // Only the seeder's frames are held: 60 ms one way, 0 the other, so a
-  // round trip takes 60 ms.
+  // Only the seeder has a latency: 60 ms one way (the downloader's want
+  // lists held as they arrive, the seeder's own frames as it sends them),
+  // 0 the other, so a round trip takes 60 ms.
   test_node a{{"--link-latency", "60ms"}};
   test_node b;
   ASSERT_TRUE(a.proc.start());
