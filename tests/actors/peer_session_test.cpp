@@ -271,6 +271,27 @@ protected:
     return start_second_listener(config(key_a_, "", true));
   }
 
+  // B dials a second listener of A's whose sessions have the link latency
+  // `latency`; once both are up, `b_side` is B's session and `a_side` A's.
+  void establish_with_latency(std::chrono::milliseconds latency,
+                              peer_session_actor& b_side,
+                              peer_session_actor& a_side) {
+    auto c = config(key_a_);
+    c.link_latency = latency;
+    auto s = actors::dial_peer(*sys_, "127.0.0.1", start_second_listener(c),
+                               config(key_b_), owner_);
+    ASSERT_TRUE(s) << describe(s.error());
+    b_side = *s;
+    auto b_id = key_b_->peer_id().to_string();
+    for (int i = 0; i < 2; ++i) {
+      auto e = next_event();
+      ASSERT_EQ(e.kind, event::up) << e.reason;
+      if (e.peer == b_id)
+        a_side = e.info.session;
+    }
+    ASSERT_TRUE(a_side);
+  }
+
   // A second listener of A's with a short keep-alive (a PING after 100 ms
   // without traffic, the peer dropped after 400 ms without a word from it),
   // and a hand-driven B established with it, A's AUTH read.
@@ -842,21 +863,12 @@ TEST_F(PeerSessionTest, DeliveriesGoStraightToTheSocketInOrderInClear) {
 // holds requests, not blocks. A has 300 ms, B none.
 TEST_F(PeerSessionTest, LinkLatencyHoldsWantListsAsTheyArriveNotTheirAnswers) {
   constexpr auto latency = 300ms;
-  auto c = config(key_a_);
-  c.link_latency = latency;
-  auto port = start_second_listener(c);
-  auto s = actors::dial_peer(*sys_, "127.0.0.1", port, config(key_b_), owner_);
-  ASSERT_TRUE(s) << describe(s.error());
+  peer_session_actor b_side, a_side;
+  establish_with_latency(latency, b_side, a_side);
+  if (HasFatalFailure())
+    return;
   auto a_id = key_a_->peer_id().to_string();
   auto b_id = key_b_->peer_id().to_string();
-  peer_session_actor a_side; // A's session, talking to B
-  for (int i = 0; i < 2; ++i) {
-    auto e = next_event();
-    ASSERT_EQ(e.kind, event::up) << e.reason;
-    if (e.peer == b_id)
-      a_side = e.info.session;
-  }
-  ASSERT_TRUE(a_side);
   auto want = [](uint64_t index) {
     wire::want_list wl;
     wl.entries.push_back(
@@ -866,7 +878,7 @@ TEST_F(PeerSessionTest, LinkLatencyHoldsWantListsAsTheyArriveNotTheirAnswers) {
   using steady = std::chrono::steady_clock;
   // B's want list reaches A's owner only after A's latency.
   auto t0 = steady::now();
-  caf::anon_send(*s, send_atom::value, want(1));
+  caf::anon_send(b_side, send_atom::value, want(1));
   auto e = next_event();
   ASSERT_EQ(e.kind, event::msg);
   EXPECT_EQ(e.peer, b_id);
@@ -898,7 +910,7 @@ TEST_F(PeerSessionTest, LinkLatencyHoldsWantListsAsTheyArriveNotTheirAnswers) {
   EXPECT_EQ(order, (std::vector<std::string>{wire::type_name(wire::message{bd}),
                                              wire::type_name(wire::message{bp}),
                                              wire::type_name(want(3))}));
-  caf::anon_send(*s, close_atom::value, std::string{"test done"});
+  caf::anon_send(b_side, close_atom::value, std::string{"test done"});
   for (int i = 0; i < 2; ++i)
     EXPECT_EQ(next_event().kind, event::down);
 }
@@ -907,23 +919,13 @@ TEST_F(PeerSessionTest, LinkLatencyHoldsWantListsAsTheyArriveNotTheirAnswers) {
 // each list as well as its entries: a flood of empty lists is held in
 // memory like blocks, and the gate pauses reading for it.
 TEST_F(PeerSessionTest, WantListsHeldOnArrivalCountAsUnhandled) {
-  auto c = config(key_a_);
-  c.link_latency = 500ms;
-  auto port = start_second_listener(c);
-  auto s = actors::dial_peer(*sys_, "127.0.0.1", port, config(key_b_), owner_);
-  ASSERT_TRUE(s) << describe(s.error());
-  auto b_id = key_b_->peer_id().to_string();
-  peer_session_actor a_side;
-  for (int i = 0; i < 2; ++i) {
-    auto e = next_event();
-    ASSERT_EQ(e.kind, event::up) << e.reason;
-    if (e.peer == b_id)
-      a_side = e.info.session;
-  }
-  ASSERT_TRUE(a_side);
+  peer_session_actor b_side, a_side;
+  establish_with_latency(500ms, b_side, a_side);
+  if (HasFatalFailure())
+    return;
   constexpr int lists = 100;
   for (int i = 0; i < lists; ++i)
-    caf::anon_send(*s, send_atom::value, wire::message{wire::want_list{}});
+    caf::anon_send(b_side, send_atom::value, wire::message{wire::want_list{}});
   // Read and held (the latency is far from over): each costs something.
   double held = 0;
   for (int tries = 0; tries < 20 && held < lists; ++tries) {
@@ -939,7 +941,7 @@ TEST_F(PeerSessionTest, WantListsHeldOnArrivalCountAsUnhandled) {
     ASSERT_TRUE(std::holds_alternative<wire::want_list>(e.message));
   }
   EXPECT_EQ(session_gauge(*self_, a_side, "unhandled_bytes", 3s), 0.0);
-  caf::anon_send(*s, close_atom::value, std::string{"test done"});
+  caf::anon_send(b_side, close_atom::value, std::string{"test done"});
   for (int i = 0; i < 2; ++i)
     EXPECT_EQ(next_event().kind, event::down);
 }
