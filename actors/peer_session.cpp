@@ -271,6 +271,36 @@ void close_session(peer_session_ptr self, caf::error reason,
 // leave in one wake-up.
 constexpr auto held_slack = std::chrono::milliseconds{1};
 
+// Holds `x` in `q` for the link latency, and arms the timer (a message of
+// `timer...` to the session) if `q` was empty: whenever a delay queue holds
+// something, one timer is pending for its head, not one per item.
+template <class T, class... Atoms>
+void hold_for_latency(peer_session_ptr self, wire::delay_queue<T>& q, T x,
+                      Atoms... timer) {
+  if (q.push(std::move(x), std::chrono::steady_clock::now()))
+    send_later(self, q.delay(), timer...);
+}
+
+// The timer of `q` fired: hands every item that is due to `take` (which
+// returns false once the session closed), then arms the timer for the next
+// head, at least `held_slack` away. Nothing once the session is no longer
+// established: what is held goes with it.
+template <class T, class Take, class... Atoms>
+void release_due(peer_session_ptr self, wire::delay_queue<T>& q, Take take,
+                 Atoms... timer) {
+  if (self->state.phase != session_phase::established)
+    return;
+  auto now = std::chrono::steady_clock::now();
+  while (auto x = q.pop_due(now, held_slack))
+    if (!take(std::move(*x)))
+      return;
+  if (auto due = q.next_due())
+    send_later(
+      self,
+      std::max<std::chrono::steady_clock::duration>(*due - now, held_slack),
+      timer...);
+}
+
 // Bytes a want list held on arrival costs beyond its entries: its queue
 // slot, the message and its receipt.
 constexpr uint64_t held_want_list_cost = 256;
@@ -320,8 +350,7 @@ caf::error send_frame(peer_session_ptr self, wire::message msg) {
     st.backlog.push_back(std::move(msg));
     return caf::none;
   }
-  if (st.held.push(std::move(msg), std::chrono::steady_clock::now()))
-    send_later(self, st.held.delay(), flush_atom::value);
+  hold_for_latency(self, st.held, std::move(msg), flush_atom::value);
   return caf::none;
 }
 
@@ -342,43 +371,32 @@ void flush_backlog(peer_session_ptr self) {
   }
 }
 
-// The time from `now` to `due`, at least `held_slack`: what a timer for
-// the head of a delay queue waits.
-std::chrono::steady_clock::duration
-until_due(std::chrono::steady_clock::time_point due,
-          std::chrono::steady_clock::time_point now) {
-  return std::max<std::chrono::steady_clock::duration>(due - now, held_slack);
-}
-
 // Writes the held frames that are due (want lists and PINGs: small, no
-// blocks), then arms the timer for the next.
+// blocks).
 void flush_held(peer_session_ptr self) {
-  auto& st = self->state;
-  if (st.phase != session_phase::established)
-    return;
-  auto now = std::chrono::steady_clock::now();
-  while (auto msg = st.held.pop_due(now, held_slack))
-    if (auto err = write_message(self, *msg)) {
-      close_session(self, std::move(err), false);
-      return;
-    }
-  if (auto due = st.held.next_due())
-    send_later(self, until_due(*due, now), flush_atom::value);
+  release_due(
+    self, self->state.held,
+    [self](wire::message msg) {
+      if (auto err = write_message(self, msg)) {
+        close_session(self, std::move(err), false);
+        return false;
+      }
+      return true;
+    },
+    flush_atom::value);
 }
 
-// Hands the want lists that are due to the owner, then arms the timer for
-// the next.
+// Hands the want lists that are due to the owner.
 void release_arrivals(peer_session_ptr self) {
   auto& st = self->state;
-  if (st.phase != session_phase::established)
-    return;
-  auto now = std::chrono::steady_clock::now();
-  while (auto a = st.arrivals.pop_due(now, held_slack))
-    self->send(st.owner, peer_msg_atom::value, st.peer.to_string(),
-               std::move(a->msg));
-  if (auto due = st.arrivals.next_due())
-    send_later(self, until_due(*due, now), flush_atom::value,
-               wants_atom::value);
+  release_due(
+    self, st.arrivals,
+    [self, &st](peer_session_state::arrival a) {
+      self->send(st.owner, peer_msg_atom::value, st.peer.to_string(),
+                 std::move(a.msg));
+      return true;
+    },
+    flush_atom::value, wants_atom::value);
 }
 
 // Writes a Noise handshake message as one frame.
@@ -785,10 +803,10 @@ caf::error on_message(peer_session_ptr self, wire::message msg) {
         held_want_list_cost + sizeof(wire::want_entry) *
                                 std::get<wire::want_list>(msg).entries.size();
       auto receipt = storage::inbound_gate::receipt(st.inbound, n);
-      if (st.arrivals.push({std::move(msg), std::move(receipt)},
-                           std::chrono::steady_clock::now()))
-        send_later(self, st.arrivals.delay(), flush_atom::value,
-                   wants_atom::value);
+      hold_for_latency(
+        self, st.arrivals,
+        peer_session_state::arrival{std::move(msg), std::move(receipt)},
+        flush_atom::value, wants_atom::value);
       return caf::none;
     }
     forward_arrived(self);
@@ -841,11 +859,11 @@ bool feed_and_handle(peer_session_ptr self, const uint8_t* data, size_t n) {
 
 void check_unsent(peer_session_ptr self) {
   auto& st = self->state;
-  auto n = st.unsent;
-  if (st.phase != session_phase::closing && n > st.cfg.max_unsent_bytes)
-    close_session(self, make_error(ec::peer_misbehaved,
-                                   "peer too slow: " + std::to_string(n) +
-                                     " bytes unsent"));
+  if (st.phase != session_phase::closing && st.unsent > st.cfg.max_unsent_bytes)
+    close_session(self,
+                  make_error(ec::peer_misbehaved,
+                             "peer too slow: " + std::to_string(st.unsent) +
+                               " bytes unsent"));
 }
 
 } // namespace
