@@ -357,6 +357,9 @@ std::string metrics_text(api_shared& api) {
   metric("cairn_block_exchange_leaves_queued_with_manifests_total", "counter",
          "Leaves queued for peers that asked for them with a manifest.",
          engine["leaves_queued_with_manifests"]);
+  metric("cairn_block_exchange_wants_dropped_total", "counter",
+         "Want-blocks from peers dropped unanswered: their queue was full.",
+         engine["wants_dropped"]);
   metric("cairn_block_exchange_peers_evicted_total", "counter",
          "Peers closed to make room for a new one at --max-peers.",
          engine["peers_evicted"]);

@@ -836,9 +836,11 @@ void on_want_list(engine_ptr self, peer_entry& p, wire::want_list& wl) {
     if (e.type == want_entry::want_type::block && !quote_first) {
       if (p.queued.count(e.addr) == 0) {
         if (p.serve_queue.size() >= st.cfg.max_queued_wants) {
-          if (e.send_dont_have)
-            answers->push_back(
-              wire::presence{e.addr, false, st.cfg.price_per_byte});
+          // Dropped unanswered, as Bitswap drops wants beyond its queue:
+          // a DONT_HAVE would tell the peer that a block it may find
+          // nowhere else is not here. Its request times out and is asked
+          // again, here or elsewhere.
+          ++st.wants_dropped;
           continue;
         }
         p.serve_queue.push_back(e.addr);

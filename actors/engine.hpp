@@ -72,7 +72,8 @@ struct engine_config {
   std::chrono::milliseconds want_timeout{20000};
   /// Invalid or unrequested blocks a peer may send before it is dropped.
   uint32_t max_bad_blocks = 3;
-  /// Queued block wants per peer on the serving side (messages/wire/FORMAT.md).
+  /// Queued block wants per peer on the serving side; want-blocks beyond
+  /// are dropped unanswered (messages/wire/FORMAT.md, WANT_LIST).
   size_t max_queued_wants = 2048;
   /// Bytes queued in a peer's socket above which serving it pauses.
   uint64_t max_unsent_bytes = uint64_t{4} << 20;
@@ -234,6 +235,9 @@ struct engine_state {
   /// and leaves queued for peers that asked for them with a manifest.
   uint64_t want_haves_out = 0, want_blocks_out = 0;
   uint64_t leaves_with_manifests = 0;
+  /// Want-blocks dropped because the peer's serve queue was full
+  /// (`engine_config::max_queued_wants`).
+  uint64_t wants_dropped = 0;
 
   void gauges(std::vector<std::pair<std::string, double>>& out) const {
     out.emplace_back("peers", static_cast<double>(peers.size()));
@@ -247,6 +251,7 @@ struct engine_state {
     out.emplace_back("want_blocks_sent", static_cast<double>(want_blocks_out));
     out.emplace_back("leaves_queued_with_manifests",
                      static_cast<double>(leaves_with_manifests));
+    out.emplace_back("wants_dropped", static_cast<double>(wants_dropped));
     out.emplace_back("peers_evicted", static_cast<double>(evictions));
     out.emplace_back("redials", static_cast<double>(redials));
   }

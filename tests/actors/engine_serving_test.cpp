@@ -237,3 +237,67 @@ TEST_F(EngineRequestsTest, RoomADeliveryFreesGoesToAWaitingWantAtOnce) {
                     [](caf::error& err) { FAIL() << describe(err); },
                     caf::after(5s) >> [] { FAIL() << "no block"; });
 }
+
+namespace {
+
+// A serving engine that queues few wants per peer.
+class EngineFullQueueTest : public EngineServingTest {
+protected:
+  EngineFullQueueTest() { ecfg_.max_queued_wants = 100; }
+};
+
+} // namespace
+
+TEST_F(EngineFullQueueTest, WantsBeyondAFullQueueAreDroppedNotDenied) {
+  // 256 want-blocks with send-dont-have, for blocks the node has: the
+  // session takes nothing, so serving stops at its limit with the queue
+  // full, and the wants beyond it are dropped.
+  connect();
+  wire::want_list wl;
+  for (auto& b : stored_) {
+    wire::want_entry e;
+    e.addr = wire::address{b.id};
+    e.type = wire::want_entry::want_type::block;
+    e.send_dont_have = true;
+    wl.entries.push_back(e);
+  }
+  from_peer(wire::message{std::move(wl)});
+  // No block it has is denied, and what it queued is all served once the
+  // session writes.
+  uint64_t served = 0, denied = 0;
+  auto take = [&](std::chrono::milliseconds quiet) {
+    for (bool more = true; more;)
+      (*session_)->receive(
+        [&](send_atom, wire::message& m) {
+          if (auto* bd = std::get_if<wire::block_delivery>(&m))
+            served += bd->blocks.size();
+          if (auto* bp = std::get_if<wire::block_presence>(&m))
+            for (auto& p : bp->presences)
+              denied += p.have ? 0 : 1;
+        },
+        caf::after(quiet) >> [&] { more = false; });
+  };
+  take(500ms);
+  for (int round = 0; round < 100 && served < blocks_; ++round) {
+    report(served * block_size_);
+    auto before = served;
+    take(300ms);
+    if (served == before)
+      break;
+  }
+  EXPECT_EQ(denied, 0u);
+  EXPECT_GE(served, 100u);
+  EXPECT_LT(served, blocks_);
+  // The dropped wants are counted for operators.
+  double dropped = -1;
+  (*self_)
+    ->request(engine_, 5s, status_atom::value)
+    .receive(
+      [&](const actor_status& s) {
+        for (auto& [k, v] : s.gauges)
+          if (k == "wants_dropped")
+            dropped = v;
+      },
+      [](caf::error& err) { FAIL() << describe(err); });
+  EXPECT_EQ(dropped, static_cast<double>(blocks_ - served));
+}
