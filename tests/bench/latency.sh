@@ -12,7 +12,10 @@
 # their stores (the dataset stays on A; B deletes its copy first). Runs go
 # round the latencies RUNS times (default 3), so that each latency meets the
 # same load from the rest of the machine; the best of each is reported, as
-# MB/s, as a ratio to the 0 ms figure (the first of LATENCIES), with the
+# MB/s, as a ratio to the 0 ms figure (the first of LATENCIES), as the
+# median (and range) of the ratios within each round ("paired ratio": a
+# run against the 0 ms run next to it in time, steadier when the machine's
+# speed drifts between rounds), with the
 # CPU-seconds per GiB of A, B and curl in that run (/proc/PID/stat and
 # bash's `time`), and the peak RssAnon of A and B (sampled every 0.2 s).
 # The fixed round trips of a download (the manifest's want-block, then
@@ -125,11 +128,12 @@ run_once() {
   RUN_TTFB=$(cat "$WORK/ttfb.out")
 }
 
-declare -A BEST TTFB
+declare -A BEST TTFB ALL
 for ((run = 1; run <= RUNS; run++)); do
   for l in "${LATS[@]}"; do
     run_once "$l" $((run == RUNS))
     t=$RUN_T
+    ALL[$run,$l]=$t
     echo "    run $run, ${l} ms one-way: ${t}s, first byte after ${RUN_TTFB}s" >&2
     if [[ -z "${BEST[$l]:-}" ]] || awk -v a="$t" -v b="${BEST[$l]}" 'BEGIN{exit !(a < b)}'; then
       BEST[$l]=$t
@@ -146,18 +150,31 @@ after_first() { # latency -> seconds after the first byte
   awk -v t="${BEST[$1]}" -v f="${TTFB[$1]}" 'BEGIN{printf "%.6f", t - f}'
 }
 
+# paired L -> "median (min-max)" of the ratios of each round's first
+# latency to its L: each run against the one next to it in time, which met
+# the same load from the rest of the machine (best-of figures of different
+# rounds do not).
+paired() {
+  local run
+  for ((run = 1; run <= RUNS; run++)); do
+    awk -v a="${ALL[$run,${LATS[0]}]}" -v b="${ALL[$run,$1]}" 'BEGIN{printf "%.4f\n", a / b}'
+  done | sort -n | awk '{r[NR] = $1} END {
+    m = (NR % 2) ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2
+    printf "%.2f (%.2f-%.2f)", m, r[1], r[NR]}'
+}
+
 BASE_T=${BEST[${LATS[0]}]}
 BASE_AFTER=$(after_first "${LATS[0]}")
 echo
 echo "cairn-node download over a long link, $SIZE_MB MiB, best of $RUNS, $(nproc) cores, $(uname -m)${NODE_FLAGS[*]:+, nodes with ${NODE_FLAGS[*]}}$([[ $WARM == 1 ]] && echo ", second download of each pair")"
 echo "(whole download; first byte = the fixed round trips; after it: MB/s and ratio from the first byte on)"
-printf '%-8s %7s %8s %6s %11s %8s %6s %20s %14s\n' "one-way" "RTT" "MB/s" "ratio" "first byte" "after" "ratio" "CPU s/GiB A/B/curl" "RssAnon A/B"
+printf '%-8s %7s %8s %6s %17s %11s %8s %6s %20s %14s\n' "one-way" "RTT" "MB/s" "ratio" "paired ratio" "first byte" "after" "ratio" "CPU s/GiB A/B/curl" "RssAnon A/B"
 for l in "${LATS[@]}"; do
   t=${BEST[$l]}
   after=$(after_first "$l")
   read -r ca cb cc <<<"$(per_gib "$WORK/cpu.$l")"
-  printf '%-8s %7s %8s %6s %11s %8s %6s %20s %14s\n' "${l} ms" "$((2 * l)) ms" \
-    "$(mbps "$SIZE_BYTES" "$t")" "$(ratio "$BASE_T" "$t")" \
+  printf '%-8s %7s %8s %6s %17s %11s %8s %6s %20s %14s\n' "${l} ms" "$((2 * l)) ms" \
+    "$(mbps "$SIZE_BYTES" "$t")" "$(ratio "$BASE_T" "$t")" "$(paired "$l")" \
     "$(awk -v f="${TTFB[$l]}" 'BEGIN{printf "%.0f ms", f * 1000}')" \
     "$(mbps "$SIZE_BYTES" "$after")" "$(ratio "$BASE_AFTER" "$after")" \
     "$ca / $cb / $cc" "$(peak_anon A "$l") / $(peak_anon B "$l") MiB"
