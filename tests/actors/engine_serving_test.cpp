@@ -74,14 +74,16 @@ protected:
                       std::move(m));
   }
 
-  // Connects and wants every stored block.
-  void connect_and_want_all() {
+  // Connects and wants every stored block (asking for DONT_HAVE if
+  // `send_dont_have`).
+  void connect_and_want_all(bool send_dont_have = false) {
     connect();
     wire::want_list wl;
     for (auto& b : stored_) {
       wire::want_entry e;
       e.addr = wire::address{b.id};
       e.type = wire::want_entry::want_type::block;
+      e.send_dont_have = send_dont_have;
       wl.entries.push_back(e);
     }
     from_peer(wire::message{std::move(wl)});
@@ -252,16 +254,7 @@ TEST_F(EngineFullQueueTest, WantsBeyondAFullQueueAreDroppedNotDenied) {
   // 256 want-blocks with send-dont-have, for blocks the node has: the
   // session takes nothing, so serving stops at its limit with the queue
   // full, and the wants beyond it are dropped.
-  connect();
-  wire::want_list wl;
-  for (auto& b : stored_) {
-    wire::want_entry e;
-    e.addr = wire::address{b.id};
-    e.type = wire::want_entry::want_type::block;
-    e.send_dont_have = true;
-    wl.entries.push_back(e);
-  }
-  from_peer(wire::message{std::move(wl)});
+  connect_and_want_all(true);
   // No block it has is denied, and what it queued is all served once the
   // session writes.
   uint64_t served = 0, denied = 0;
