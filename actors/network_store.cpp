@@ -1,10 +1,12 @@
 #include "actors/network_store.hpp"
 
 #include <tuple>
+#include <type_traits>
 
 #include <spdlog/spdlog.h>
 
 #include "messages/error.hpp"
+#include "storage/lmdb_store.hpp"
 
 namespace cairn::actors {
 
@@ -41,9 +43,27 @@ caf::result<Rs...> local_first(network_store_ptr self,
   return rp;
 }
 
-// A block by CID or leaf address.
+// A block by CID or leaf address: read here if the store is published,
+// else asked of the local store; on a miss, the engine's.
 template <class Key>
 caf::result<block> fetch(network_store_ptr self, const Key& key) {
+  auto& st = self->state;
+  if (st.readers) {
+    auto here =
+      st.readers->read([&](storage::lmdb_store& store) -> caf::expected<block> {
+        if constexpr (std::is_same_v<Key, cid>)
+          return store.get_block(key);
+        else
+          return store.get_leaf_block(key);
+      });
+    if (here) {
+      if (*here)
+        return std::move(**here);
+      if (!is(here->error(), ec::not_found) || !st.engine)
+        return std::move(here->error());
+      return self->delegate(st.engine, get_atom::value, key);
+    }
+  }
   return local_first<block>(self, std::make_tuple(get_atom::value, key),
                             std::make_tuple(get_atom::value, key));
 }
@@ -61,9 +81,11 @@ fetch_proof(network_store_ptr self, const block_address& addr, bool keep) {
 
 network_store_actor::behavior_type
 network_store(network_store_actor::stateful_pointer<network_store_state> self,
-              local_store_actor local, engine_actor engine) {
+              local_store_actor local, engine_actor engine,
+              std::shared_ptr<storage::store_readers> readers) {
   self->state.local = std::move(local);
   self->state.engine = std::move(engine);
+  self->state.readers = std::move(readers);
   return instrumented<network_store_actor::behavior_type>(
     self, self->state.stats,
     [self](get_atom, const cid& id) -> caf::result<block> {

@@ -186,7 +186,8 @@ caf::expected<caf::actor> spawn_child(node_supervisor_ptr self,
     return caf::actor_cast<caf::actor>(st.engine);
   }
   if (name == "network_store") {
-    st.net = self->spawn<caf::monitored>(network_store, st.local, st.engine);
+    st.net = self->spawn<caf::monitored>(network_store, st.local, st.engine,
+                                         st.ctx->readers);
     return caf::actor_cast<caf::actor>(st.net);
   }
   if (name == "peer_listener") {
