@@ -282,15 +282,6 @@ TEST_F(EngineFullQueueTest, WantsBeyondAFullQueueAreDroppedNotDenied) {
   EXPECT_GE(served, 100u);
   EXPECT_LT(served, blocks_);
   // The dropped wants are counted for operators.
-  double dropped = -1;
-  (*self_)
-    ->request(engine_, 5s, status_atom::value)
-    .receive(
-      [&](const actor_status& s) {
-        for (auto& [k, v] : s.gauges)
-          if (k == "wants_dropped")
-            dropped = v;
-      },
-      [](caf::error& err) { FAIL() << describe(err); });
+  auto dropped = test::gauge_of(*self_, engine_, "wants_dropped", 5s);
   EXPECT_EQ(dropped, static_cast<double>(blocks_ - served));
 }

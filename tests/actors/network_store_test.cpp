@@ -53,19 +53,7 @@ protected:
   }
 
   // The local store's count of the reads its thread served.
-  double store_reads() {
-    double out = -1;
-    (*self_)
-      ->request(local_, 5s, status_atom::value)
-      .receive(
-        [&](const actor_status& s) {
-          for (auto& [k, v] : s.gauges)
-            if (k == "reads")
-              out = v;
-        },
-        [](caf::error& err) { FAIL() << describe(err); });
-    return out;
-  }
+  double store_reads() { return test::gauge_of(*self_, local_, "reads", 5s); }
 
   test::temp_dir dir_{"cairn-network-store"};
   test::actor_test_config cfg_;

@@ -194,16 +194,7 @@ private:
 // The named gauge of `session` (-1 if it has none), asked by `self`.
 double session_gauge(caf::scoped_actor& self, const peer_session_actor& session,
                      const std::string& name, caf::timespan within) {
-  double out = -1;
-  self->request(session, within, status_atom::value)
-    .receive(
-      [&](const actor_status& s) {
-        for (auto& [k, v] : s.gauges)
-          if (k == name)
-            out = v;
-      },
-      [&](caf::error& err) { ADD_FAILURE() << describe(err); });
-  return out;
+  return test::gauge_of(self, session, name, within);
 }
 
 class PeerSessionTest : public ::testing::Test {
