@@ -15,7 +15,22 @@ namespace {
 using network_store_ptr =
   network_store_actor::stateful_pointer<network_store_state>;
 
-// Local store first; on a miss, the engine. Other local errors are final.
+// The local store answered `err`: a miss is asked of the engine (with the
+// request arguments `engine`; it answers `rp`'s requester), any other
+// error, or a miss with no engine, is final.
+template <class... Rs, class... Engine>
+void after_local_error(network_store_ptr self,
+                       caf::typed_response_promise<Rs...> rp, caf::error err,
+                       const std::tuple<Engine...>& engine) {
+  if (!is(err, ec::not_found) || !self->state.engine) {
+    rp.deliver(std::move(err));
+    return;
+  }
+  std::apply([&](auto&... xs) { rp.delegate(self->state.engine, xs...); },
+             engine);
+}
+
+// Local store first; on a miss, the engine (`after_local_error`).
 // `local` and `engine` are the arguments of the request to each; both answer
 // with `Rs`.
 template <class... Rs, class... Local, class... Engine>
@@ -23,13 +38,8 @@ caf::result<Rs...> local_first(network_store_ptr self,
                                std::tuple<Local...> local,
                                std::tuple<Engine...> engine) {
   auto rp = self->make_response_promise<Rs...>();
-  auto on_miss = [self, rp, engine](caf::error& err) mutable {
-    if (!is(err, ec::not_found) || !self->state.engine) {
-      rp.deliver(std::move(err));
-      return;
-    }
-    std::apply([&](auto&... xs) { rp.delegate(self->state.engine, xs...); },
-               engine);
+  auto on_miss = [self, rp, engine](caf::error& err) {
+    after_local_error(self, rp, std::move(err), engine);
   };
   // Swept, not timed by CAF: one of these per block of every download.
   std::apply(
@@ -59,9 +69,10 @@ caf::result<block> fetch(network_store_ptr self, const Key& key) {
     if (here) {
       if (*here)
         return std::move(**here);
-      if (!is(here->error(), ec::not_found) || !st.engine)
-        return std::move(here->error());
-      return self->delegate(st.engine, get_atom::value, key);
+      auto rp = self->make_response_promise<block>();
+      after_local_error(self, rp, std::move(here->error()),
+                        std::make_tuple(get_atom::value, key));
+      return rp;
     }
   }
   return local_first<block>(self, std::make_tuple(get_atom::value, key),

@@ -191,12 +191,6 @@ private:
   std::array<uint8_t, 32> h_{};
 };
 
-// The named gauge of `session` (-1 if it has none), asked by `self`.
-double session_gauge(caf::scoped_actor& self, const peer_session_actor& session,
-                     const std::string& name, caf::timespan within) {
-  return test::gauge_of(self, session, name, within);
-}
-
 class PeerSessionTest : public ::testing::Test {
 protected:
   void SetUp() override {
@@ -716,7 +710,7 @@ TEST_F(PeerSessionTest, ReadsWidenWhileBlocksFlowAndNarrowWhenQuiet) {
   ASSERT_EQ(up.kind, event::up) << up.reason;
   auto session = up.info.session;
   auto gauge = [&](const std::string& name) {
-    return session_gauge(*self_, session, name, 3s);
+    return test::gauge_of(*self_, session, name, 3s);
   };
   // Answers A's PINGs for `d`, saying nothing else.
   auto answer_pings = [&](std::chrono::milliseconds d) {
@@ -783,7 +777,7 @@ void expect_deliveries_whole_and_in_order(
   // Answered once A has handled the deliveries before it (one sender's
   // messages stay in order): slow on a loaded machine, hence the bound.
   auto gauge = [&](const std::string& name) {
-    return session_gauge(self, a_session, name, 60s);
+    return test::gauge_of(self, a_session, name, 60s);
   };
   // B reads no more: what the kernel did not take waits in A's buffer.
   std::this_thread::sleep_for(300ms);
@@ -921,17 +915,18 @@ TEST_F(PeerSessionTest, WantListsHeldOnArrivalCountAsUnhandled) {
   double held = 0;
   for (int tries = 0; tries < 20 && held < lists; ++tries) {
     std::this_thread::sleep_for(10ms);
-    held = session_gauge(*self_, a_side, "held_want_lists", 3s);
+    held = test::gauge_of(*self_, a_side, "held_want_lists", 3s);
   }
   EXPECT_EQ(held, lists);
-  EXPECT_GE(session_gauge(*self_, a_side, "unhandled_bytes", 3s), lists * 64.0);
+  EXPECT_GE(test::gauge_of(*self_, a_side, "unhandled_bytes", 3s),
+            lists * 64.0);
   // Handed on once due, and given back.
   for (int i = 0; i < lists; ++i) {
     auto e = next_event();
     ASSERT_EQ(e.kind, event::msg);
     ASSERT_TRUE(std::holds_alternative<wire::want_list>(e.message));
   }
-  EXPECT_EQ(session_gauge(*self_, a_side, "unhandled_bytes", 3s), 0.0);
+  EXPECT_EQ(test::gauge_of(*self_, a_side, "unhandled_bytes", 3s), 0.0);
   caf::anon_send(b_side, close_atom::value, std::string{"test done"});
   for (int i = 0; i < 2; ++i)
     EXPECT_EQ(next_event().kind, event::down);
