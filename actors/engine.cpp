@@ -159,8 +159,9 @@ void schedule(engine_ptr self, const wire::address& addr) {
     if (auto* stats = leaves > 0 ? st.sched.find(peer) : nullptr) {
       auto sent = stats->outstanding.find(addr);
       if (sent != stats->outstanding.end()) {
-        st.leaves_asked[{peer, *id}] = {leaves, sent->second};
-        std::swap(n, leaves);
+        n = storage::peer_scheduler::leaves_with_manifest(*stats, leaves);
+        st.leaves_asked[{peer, *id}] = {n, sent->second};
+        leaves = 0;
       }
     }
     queue_want(self, peer, addr, want_entry::want_type::block, false, n);
@@ -1097,7 +1098,9 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
                    std::string{"too many peers"});
         return;
       }
-      spdlog::info("engine: peer {} connected", id);
+      spdlog::info(
+        "engine: peer {} connected, handshake round trip {:.1f} ms", id,
+        std::chrono::duration<double, std::milli>(info.round_trip).count());
       st.redial.connected(id, clock::now());
       if (st.cfg.book)
         st.cfg.book->put(id, info.addrs);
@@ -1109,7 +1112,8 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
       auto& p = st.peers[id];
       p.info = std::move(info);
       p.last_useful = clock::now();
-      st.sched.add(id);
+      st.sched.add(id,
+                   std::chrono::duration<double>(p.info.round_trip).count());
       // A session that dies without saying goodbye (a crash) is noticed
       // through its down message.
       self->monitor(p.info.session);

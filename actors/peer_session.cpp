@@ -283,12 +283,12 @@ void hold_for_latency(peer_session_ptr self, wire::delay_queue<T>& q, T x,
 
 // The timer of `q` fired: hands every item that is due to `take` (which
 // returns false once the session closed), then arms the timer for the next
-// head, at least `held_slack` away. Nothing once the session is no longer
-// established: what is held goes with it.
+// head, at least `held_slack` away. Nothing once the session is closing:
+// what is held goes with it.
 template <class T, class Take, class... Atoms>
 void release_due(peer_session_ptr self, wire::delay_queue<T>& q, Take take,
                  Atoms... timer) {
-  if (self->state.phase != session_phase::established)
+  if (self->state.phase == session_phase::closing)
     return;
   auto now = std::chrono::steady_clock::now();
   while (auto x = q.pop_due(now, held_slack))
@@ -612,7 +612,7 @@ caf::error on_hello(peer_session_ptr self, wire::hello& h) {
     wire::auth_payload(st.peer_hello.nonce, st.nonce, st.cfg.key->public_key(),
                        st.channel_binding);
   st.phase = session_phase::awaiting_auth;
-  return write_message(self, wire::auth{st.cfg.key->sign(payload)});
+  return send_frame(self, wire::auth{st.cfg.key->sign(payload)});
 }
 
 // Arms the next keep-alive check. The handshake's timer uses the same
@@ -672,18 +672,24 @@ caf::error on_auth(peer_session_ptr self, const wire::auth& a) {
                st.rx.active() ? noise::protocol_name(noise::session_cipher)
                               : "plaintext, --insecure-transport");
   peer_info info{st.peer.to_string(), st.peer_hello.public_key,
-                 st.peer_hello.addrs, peer_session_actor{self}};
+                 st.peer_hello.addrs, peer_session_actor{self},
+                 std::chrono::duration_cast<caf::timespan>(
+                   std::chrono::steady_clock::now() - st.hello_sent)};
   self->send(st.owner, peer_up_atom::value, std::move(info));
   schedule_keepalive(self);
   return caf::none;
 }
 
+// Sends our HELLO, held for the link latency like every frame after it
+// (the preamble and the Noise messages are not), so that the round trip
+// from it to the peer's AUTH is the link's, simulated latency included.
 void send_hello(peer_session_ptr self) {
   auto& st = self->state;
   st.phase = session_phase::awaiting_hello;
-  (void)write_message(self, wire::hello{wire::protocol_version,
-                                        st.cfg.key->public_key(),
-                                        st.cfg.listen_addrs, st.nonce});
+  st.hello_sent = std::chrono::steady_clock::now();
+  (void)send_frame(self,
+                   wire::hello{wire::protocol_version, st.cfg.key->public_key(),
+                               st.cfg.listen_addrs, st.nonce});
 }
 
 wire::transport_mode own_mode(peer_session_ptr self) {
@@ -902,7 +908,9 @@ peer_session_actor::behavior_type peer_session(
   buf.insert(buf.end(), pre.begin(), pre.end());
   self->flush(hdl);
   st.bytes_out += pre.size();
-  send_later(self, st.cfg.handshake_timeout, timeout_atom::value);
+  // The HELLO and AUTH are held for the link latency at both ends.
+  send_later(self, st.cfg.handshake_timeout + 2 * st.cfg.link_latency,
+             timeout_atom::value);
   // A session outlives no owner: after an engine restart its peers
   // reconnect to the new one.
   self->monitor(st.owner);

@@ -69,8 +69,8 @@ struct session_config {
   /// assembled (each at most `wire::max_frame_size`), what one peer can
   /// make the node hold in memory.
   size_t max_unhandled_bytes = size_t{8} << 20;
-  /// Simulated one-way link latency (`--link-latency`), 0 for none. Once
-  /// established, every frame sent is held this long first, except the
+  /// Simulated one-way link latency (`--link-latency`), 0 for none. From
+  /// the HELLO on, every frame sent is held this long first, except the
   /// answers to want lists (blocks and presences): the want lists are held
   /// this long as they arrive instead. An answer then reaches the peer at
   /// the same time as if it had been held, but the node holds requests,
@@ -113,6 +113,9 @@ struct peer_session_state {
   /// message to the owner per read, not per frame.
   wire::block_delivery arrived;
   std::array<uint8_t, 32> nonce{};
+  /// When our HELLO was sent (before the link latency held it): the peer
+  /// answers it with its AUTH, one round trip later (`peer_info`).
+  std::chrono::steady_clock::time_point hello_sent{};
   wire::hello peer_hello;
   peer_id peer;
   /// Traffic counters (payload + framing).

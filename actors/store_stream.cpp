@@ -224,9 +224,12 @@ void request_block(self_ptr self, uint64_t index) {
     }
   }
   auto sent = std::chrono::steady_clock::now();
-  if (index - st.spec.first < st.spec.with_manifest)
-    sent = std::min(sent, st.spec.with_manifest_at);
   auto fetched_before = st.bytes_fetched;
+  if (st.spec.with_manifest > 0 &&
+      index - st.spec.first < wire::max_leaves_with_manifest) {
+    sent = std::min(sent, st.spec.with_manifest_at);
+    fetched_before = 0;
+  }
   get_from_source(
     self, block_address{st.spec.tree, index},
     [=](block& b) {

@@ -154,12 +154,15 @@ struct peer_info {
   std::vector<std::string> addrs;
   /// Its session: where to send messages for it.
   peer_session_actor session;
+  /// The handshake's round trip: from our HELLO to its AUTH, the link
+  /// latency a node simulates included.
+  caf::timespan round_trip{0};
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, peer_info& x) {
   return f(caf::meta::type_name("peer_info"), x.peer_id, x.public_key, x.addrs,
-           x.session);
+           x.session, x.round_trip);
 }
 
 /// Who hears from peer sessions (the engine; tests).

@@ -18,8 +18,8 @@ peer_scheduler::peer_scheduler(scheduler_options opts, uint64_t seed)
 
 // -- peers --------------------------------------------------------------------
 
-void peer_scheduler::add(const std::string& peer) {
-  peers_.try_emplace(peer);
+void peer_scheduler::add(const std::string& peer, double handshake_rtt) {
+  peers_[peer].handshake_rtt = handshake_rtt;
 }
 
 std::vector<wire::address> peer_scheduler::remove(const std::string& peer) {
@@ -51,6 +51,16 @@ size_t peer_scheduler::depth_of(const peer_stats& p) {
   return std::clamp(std::max({near, p.pipe.requests(block_bytes),
                               p.pipe.startup_window(start_depth, block_bytes)}),
                     min_depth, max_depth);
+}
+
+uint32_t peer_scheduler::leaves_with_manifest(const peer_stats& p,
+                                              uint32_t first_window) {
+  if (first_window == 0)
+    return 0;
+  auto round_trip = p.handshake_rtt * assumed_link_rate / block_bytes;
+  return static_cast<uint32_t>(
+    std::min<double>(std::max<double>(first_window, round_trip),
+                     static_cast<double>(wire::max_leaves_with_manifest)));
 }
 
 double peer_scheduler::expected_time(const peer_stats& p) {

@@ -59,6 +59,8 @@ struct peer_stats {
   /// measured), and per-block latency (s).
   pipe_meter pipe;
   double latency = 0.05;
+  /// The handshake's round trip in seconds (0: not known).
+  double handshake_rtt = 0;
   uint64_t blocks_received = 0;
   uint64_t bytes_received = 0;
   /// When it last delivered a valid block (the epoch: never).
@@ -159,6 +161,9 @@ public:
   static constexpr size_t short_depth = 64;
   static constexpr size_t start_depth = 64;
   static constexpr size_t max_depth = 1536;
+  /// The link rate a manifest's first leaves are asked for at
+  /// (`leaves_with_manifest`), bytes/s.
+  static constexpr double assumed_link_rate = 1e9;
   /// A provider lookup that dialed nobody is repeated after 100 ms, then
   /// 200 ms, 400 ms ... up to `rediscover_after`: a dataset uploaded
   /// elsewhere a moment ago may have its provider record on the way, and a
@@ -197,8 +202,9 @@ public:
 
   // -- peers ------------------------------------------------------------------
 
-  /// Starts tracking a connected peer (no-op if tracked).
-  void add(const std::string& peer);
+  /// Starts tracking a connected peer whose handshake took `handshake_rtt`
+  /// seconds (0: not known); a tracked one only takes the round trip.
+  void add(const std::string& peer, double handshake_rtt = 0);
 
   /// Stops tracking `peer`; returns the blocks it was asked for and had not
   /// delivered (the caller asks elsewhere).
@@ -218,6 +224,16 @@ public:
   /// or, during the meter's start-up, its slow-start window from
   /// `start_depth`, whichever is most.
   static size_t depth_of(const peer_stats& p);
+
+  /// The first leaves to ask `p` for with a manifest a download starts
+  /// with, whose first window is `first_window` (0: none asked). The
+  /// download's own requests go out once the manifest is in and are
+  /// answered a round trip later: the leaves keep the link busy meanwhile,
+  /// as many as a handshake round trip carries at `assumed_link_rate` if
+  /// that is more than the window, at most
+  /// `wire::max_leaves_with_manifest`. On a short link the window.
+  static uint32_t leaves_with_manifest(const peer_stats& p,
+                                       uint32_t first_window);
 
   /// Expected seconds until `p` would deliver one more block, behind those
   /// in flight (an unmeasured peer is assumed at one block per 50 ms).

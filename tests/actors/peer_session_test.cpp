@@ -263,8 +263,11 @@ protected:
                               peer_session_actor& a_side) {
     auto c = config(key_a_);
     c.link_latency = latency;
-    auto s = actors::dial_peer(*sys_, "127.0.0.1", start_second_listener(c),
-                               config(key_b_), owner_);
+    // A holds its HELLO and AUTH for the latency: B waits that much longer.
+    auto b = config(key_b_);
+    b.handshake_timeout += 2 * latency;
+    auto s = actors::dial_peer(*sys_, "127.0.0.1", start_second_listener(c), b,
+                               owner_);
     ASSERT_TRUE(s) << describe(s.error());
     b_side = *s;
     auto b_id = key_b_->peer_id().to_string();

@@ -147,6 +147,29 @@ TEST(PeerSchedulerTest, DepthFollowsTheBandwidthDelayProduct) {
   EXPECT_EQ(peer_scheduler::depth_of(p), peer_scheduler::short_depth);
 }
 
+TEST(PeerSchedulerTest, ManifestLeavesCoverTheHandshakeRoundTrip) {
+  peer_stats p;
+  // Not asked for: none, whatever the link.
+  p.handshake_rtt = 0.1;
+  EXPECT_EQ(peer_scheduler::leaves_with_manifest(p, 0), 0u);
+  // Round trip not known, or a short link: the download's first window.
+  p.handshake_rtt = 0;
+  EXPECT_EQ(peer_scheduler::leaves_with_manifest(p, 64), 64u);
+  p.handshake_rtt = 0.0005;
+  EXPECT_EQ(peer_scheduler::leaves_with_manifest(p, 64), 64u);
+  // 20 ms at the assumed rate: 305 blocks of 64 KiB.
+  p.handshake_rtt = 0.02;
+  EXPECT_EQ(peer_scheduler::leaves_with_manifest(p, 64),
+            static_cast<uint32_t>(0.02 * peer_scheduler::assumed_link_rate /
+                                  peer_scheduler::block_bytes));
+  // A larger first window stays.
+  EXPECT_EQ(peer_scheduler::leaves_with_manifest(p, 512), 512u);
+  // 100 ms: more than a want list may ask for.
+  p.handshake_rtt = 0.1;
+  EXPECT_EQ(peer_scheduler::leaves_with_manifest(p, 64),
+            wire::max_leaves_with_manifest);
+}
+
 TEST(PeerSchedulerTest, DepthGrowsToTheBandwidthDelayProductOnALongLink) {
   // A peer that answers every request 100 ms after it was sent, however
   // many are in flight (a long link with room to spare): the depth starts
