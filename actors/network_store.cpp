@@ -53,38 +53,54 @@ caf::result<Rs...> local_first(network_store_ptr self,
   return rp;
 }
 
-// A block by CID or leaf address: read here if the store is published,
-// else asked of the local store; on a miss, the engine's.
-template <class Key>
-caf::result<block> fetch(network_store_ptr self, const Key& key) {
-  auto& st = self->state;
-  if (st.readers) {
-    auto here =
-      st.readers->read([&](storage::lmdb_store& store) -> caf::expected<block> {
-        if constexpr (std::is_same_v<Key, cid>)
-          return store.get_block(key);
-        else
-          return store.get_leaf_block(key);
-      });
-    if (here) {
+// What the store read on this thread, as the answer of a request.
+caf::result<block> answer(block& b) {
+  return std::move(b);
+}
+caf::result<block, merkle_proof> answer(std::pair<block, merkle_proof>& x) {
+  return {std::move(x.first), std::move(x.second)};
+}
+
+// `read(store)` here if the store is published, else the local store asked
+// with `local`; on a miss, the engine (`after_local_error`).
+template <class... Rs, class Read, class... Local, class... Engine>
+caf::result<Rs...> read_first(network_store_ptr self, Read read,
+                              std::tuple<Local...> local,
+                              std::tuple<Engine...> engine) {
+  if (auto& readers = self->state.readers)
+    if (auto here = readers->read(read)) {
       if (*here)
-        return std::move(**here);
-      auto rp = self->make_response_promise<block>();
-      after_local_error(self, rp, std::move(here->error()),
-                        std::make_tuple(get_atom::value, key));
+        return answer(**here);
+      auto rp = self->make_response_promise<Rs...>();
+      after_local_error(self, rp, std::move(here->error()), engine);
       return rp;
     }
-  }
-  return local_first<block>(self, std::make_tuple(get_atom::value, key),
-                            std::make_tuple(get_atom::value, key));
+  return local_first<Rs...>(self, std::move(local), std::move(engine));
+}
+
+// A block by CID or leaf address.
+template <class Key>
+caf::result<block> fetch(network_store_ptr self, const Key& key) {
+  return read_first<block>(
+    self,
+    [&](storage::lmdb_store& store) {
+      if constexpr (std::is_same_v<Key, cid>)
+        return store.get_block(key);
+      else
+        return store.get_leaf_block(key);
+    },
+    std::make_tuple(get_atom::value, key),
+    std::make_tuple(get_atom::value, key));
 }
 
 // A leaf with its proof (the engine answers a fetched leaf with the proof
 // it verified, and stores both if `keep`).
 caf::result<block, merkle_proof>
 fetch_proof(network_store_ptr self, const block_address& addr, bool keep) {
-  return local_first<block, merkle_proof>(
-    self, std::make_tuple(get_atom::value, leaf_atom::value, addr),
+  return read_first<block, merkle_proof>(
+    self,
+    [&](storage::lmdb_store& store) { return store.get_leaf_proof(addr); },
+    std::make_tuple(get_atom::value, leaf_atom::value, addr),
     std::make_tuple(get_atom::value, proof_atom::value, addr, keep));
 }
 

@@ -1,6 +1,7 @@
 // The network store reads the local store on its own thread while the store
 // publishes itself for other threads' reads, and asks the store's thread
-// otherwise; a miss with no engine is final.
+// otherwise, for blocks and for leaves with their proofs; a miss with no
+// engine is final.
 
 #include <chrono>
 #include <memory>
@@ -14,7 +15,9 @@
 #include "actors/local_store.hpp"
 #include "actors/network_store.hpp"
 #include "messages/error.hpp"
+#include "storage/merkle_tree.hpp"
 #include "storage/store_readers.hpp"
+#include "storage/test_datasets.hpp"
 #include "test_helpers.hpp"
 
 using namespace cairn;
@@ -78,6 +81,41 @@ TEST_P(NetworkStoreTest, ReadsTheStoreOnItsOwnThreadWhileItIsPublished) {
   // Both reads on the network store's thread with the readers, both on
   // the store's without them.
   EXPECT_EQ(store_reads(), GetParam() ? 0.0 : 2.0);
+}
+
+TEST_P(NetworkStoreTest, ReadsALeafWithItsProofOnItsOwnThreadToo) {
+  auto ds = test::datasets::random_dataset(2, 3);
+  auto tree = storage::merkle_tree::build(ds.leaves);
+  ASSERT_TRUE(tree) << describe(tree.error());
+  auto proof = tree->proof(1);
+  ASSERT_TRUE(proof) << describe(proof.error());
+  block_address addr{ds.meta.tree_cid, 1};
+  // Leaf 1 of 2 and the manifest, as a download stores them.
+  (*self_)
+    ->request(local_, 5s, put_atom::value, manifest_atom::value,
+              ds.manifest_block)
+    .receive([](const cid&) {},
+             [](caf::error& err) { FAIL() << describe(err); });
+  (*self_)
+    ->request(local_, 5s, put_atom::value, leaf_atom::value,
+              std::vector<leaf_block>{leaf_block{addr, ds.blocks[1], *proof}})
+    .receive([](ok_atom) {}, [](caf::error& err) { FAIL() << describe(err); });
+  auto before = store_reads();
+  (*self_)
+    ->request(net_, 5s, get_atom::value, proof_atom::value, addr, true)
+    .receive(
+      [&](const block& b, const merkle_proof& p) {
+        EXPECT_EQ(b.id, ds.blocks[1].id);
+        EXPECT_EQ(p.index, 1u);
+      },
+      [](caf::error& err) { FAIL() << describe(err); });
+  // A leaf the store lacks, and no engine to ask: not found.
+  (*self_)
+    ->request(net_, 5s, get_atom::value, proof_atom::value,
+              block_address{ds.meta.tree_cid, 0}, true)
+    .receive([](const block&, const merkle_proof&) { FAIL() << "leaf 0"; },
+             [](caf::error& err) { EXPECT_TRUE(is(err, ec::not_found)); });
+  EXPECT_EQ(store_reads() - before, GetParam() ? 0.0 : 2.0);
 }
 
 INSTANTIATE_TEST_SUITE_P(ReadersOrNot, NetworkStoreTest, ::testing::Bool());
