@@ -297,7 +297,9 @@ bool peer_scheduler::expect(const std::string& peer, const wire::address& addr,
   auto* p = stats_of(peer);
   if (!p)
     return false;
-  p->outstanding.try_emplace(addr, sent);
+  auto [it, fresh] = p->outstanding.try_emplace(addr, sent);
+  if (fresh)
+    it->second.in_batch = true;
   return true;
 }
 
@@ -383,7 +385,10 @@ peer_scheduler::expire_requests(sched_clock::time_point now,
   std::vector<std::pair<std::string, wire::address>> expired;
   for (auto& [id, p] : peers_) {
     for (auto i = p.outstanding.begin(); i != p.outstanding.end();) {
-      if (now - i->second.at > timeout) {
+      // A batch's last leaves wait behind its first ones on a slow link.
+      auto since = i->second.in_batch ? std::max(i->second.at, p.last_delivery)
+                                      : i->second.at;
+      if (now - since > timeout) {
         ++p.timeouts;
         expired.emplace_back(id, i->first);
         // A busy peer may still deliver it: late, not unasked.

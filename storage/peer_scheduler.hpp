@@ -39,6 +39,10 @@ struct sent_request {
   /// Sent before the peer quoted a price (`peer_stats::quoted`): a seeder
   /// that charges answers it with a HAVE and its price instead of the block.
   bool unquoted = false;
+  /// Asked for along with another block (`peer_scheduler::expect`): one of
+  /// a batch the peer sends in order, so it times out only once the peer
+  /// has also delivered nothing for the timeout.
+  bool in_batch = false;
 };
 
 /// What the requester side knows about one connected peer.
@@ -317,7 +321,8 @@ public:
 
   /// A request for `addr` counts as in flight to `peer` since `sent` (asked
   /// for along with another block: the leaves a manifest's want-block
-  /// asked for), unless one already is. False if `peer` is unknown.
+  /// asked for; `in_batch`), unless one already is. False if `peer` is
+  /// unknown.
   bool expect(const std::string& peer, const wire::address& addr,
               const sent_request& sent);
 
@@ -345,10 +350,11 @@ public:
   /// Counts a bad block against `peer`; returns its bad blocks so far.
   uint32_t penalize(const std::string& peer);
 
-  /// Ends every request sent before `now - timeout`: each counts as a
-  /// timeout of its peer, and is remembered as cancelled (its block may
-  /// still arrive, without blame; the caller sends the cancel). Returns
-  /// them as (peer, address), by peer.
+  /// Ends every request sent before `now - timeout` (one `in_batch`: whose
+  /// peer delivered nothing since then either): each counts as a timeout
+  /// of its peer, and is remembered as cancelled (its block may still
+  /// arrive, without blame; the caller sends the cancel). Returns them as
+  /// (peer, address), by peer.
   std::vector<std::pair<std::string, wire::address>>
   expire_requests(sched_clock::time_point now, sched_clock::duration timeout);
 

@@ -177,6 +177,33 @@ TEST(LinkLatencyTest, ALongLinkIsAskedForARoundTripOfLeaves) {
     metric_sum({&b.proc}, "cairn_block_exchange_want_blocks_sent_total"), 1);
 }
 
+// A slow long link: the seeder sends at 2 MB/s, so the last of the 192
+// leaves asked for with the manifest (all of them: a 100 ms round trip
+// asks for up to 1024) arrive some 6 s after the request, beyond the 5 s
+// a request waits. They come in order behind the first ones: none times
+// out while the seeder delivers.
+TEST(LinkLatencyTest, LeavesOfASlowLinkDoNotTimeOutWhileTheyFlow) {
+  test_node a{{"--link-latency", "50ms", "--max-upload-rate", "2MB",
+               "--metrics", "--metrics-port", "0"}};
+  test_node b{{"--link-latency", "50ms"}};
+  ASSERT_TRUE(a.proc.start());
+  ASSERT_TRUE(b.proc.start());
+  auto data = random_bytes(12 * mib, 188);
+  auto cs = a.proc.client();
+  std::string cid;
+  ASSERT_TRUE(upload(cs, data, &cid));
+  ASSERT_TRUE(connect_nodes(b.proc, a.proc));
+  auto s = stream_timed(b.proc, cid);
+  ASSERT_TRUE(is_whole(s.result, data)) << b.proc.diagnostics();
+  EXPECT_GT(s.result.seconds, 5.0) << "the seeder was not held to 2 MB/s";
+  EXPECT_EQ(metric_sum({&a.proc}, leaves_queued), 192);
+  auto cb = b.proc.client();
+  nlohmann::json peers;
+  ASSERT_TRUE(get_json(cb, "/api/cairn/v1/peers", &peers));
+  ASSERT_EQ(peers["peers"].size(), 1u) << peers;
+  EXPECT_EQ(peers["peers"][0]["timeouts"], 0) << peers;
+}
+
 // Two seeders of the same dataset: both are asked for the manifest, one of
 // them for the first leaves with it, and the leaves go to its holders
 // without a want-have round and without arriving twice.

@@ -569,6 +569,26 @@ TEST_F(PeerSchedulerOnePeerTest, RequestsTimeOutAfterTheBlockTimeout) {
   EXPECT_FALSE(s.forget_cancelled("p", leaf(1)));
 }
 
+// The leaves a manifest's want-block asked for come in order, the last
+// ones long after the request on a slow link: they time out once the peer
+// has delivered nothing for the timeout, not while it delivers.
+TEST_F(PeerSchedulerOnePeerTest, ABatchTimesOutOnceItsPeerStalls) {
+  ASSERT_NO_FATAL_FAILURE(request()); // leaf 1, on its own
+  sent_request batch{sched_t0};
+  ASSERT_TRUE(s.expect("p", leaf(2), batch));
+  ASSERT_TRUE(s.expect("p", leaf(3), batch));
+  s.delivered("p", leaf(2), default_block_size, sched_t0 + 4s);
+  auto expired = s.expire_requests(sched_t0 + 6s, 5s);
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].second, leaf(1));
+  EXPECT_TRUE(s.in_flight("p", leaf(3)));
+  EXPECT_TRUE(s.expire_requests(sched_t0 + 9s, 5s).empty());
+  expired = s.expire_requests(sched_t0 + 9s + 1ms, 5s);
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].second, leaf(3));
+  EXPECT_EQ(s.find("p")->timeouts, 2u);
+}
+
 TEST_F(PeerSchedulerOnePeerTest, DeliveryMeasuresRateAndLatency) {
   ASSERT_NO_FATAL_FAILURE(request());
   s.delivered("p", leaf(1), default_block_size, sched_t0 + 10ms);
