@@ -49,16 +49,24 @@ timed_stream stream_timed(const node_process& n, const std::string& cid) {
   return out;
 }
 
-// Uploads `data` to `seeder`, connects `leecher` to it and streams it back.
-void expect_round_trip_at_least(node_process& seeder, node_process& leecher,
-                                double rtt, std::uint64_t seed) {
-  auto data = random_bytes(8 * mib + 4321, seed);
+// Uploads `size` random bytes (`seed`) to `seeder`, connects `leecher` to
+// it and streams them back whole, timed into `s`.
+void stream_from(node_process& seeder, node_process& leecher, size_t size,
+                 std::uint64_t seed, timed_stream* s) {
+  auto data = random_bytes(size, seed);
   auto cs = seeder.client();
   std::string cid;
   ASSERT_TRUE(upload(cs, data, &cid));
   ASSERT_TRUE(connect_nodes(leecher, seeder));
-  auto s = stream_timed(leecher, cid);
-  ASSERT_TRUE(is_whole(s.result, data)) << leecher.diagnostics();
+  *s = stream_timed(leecher, cid);
+  ASSERT_TRUE(is_whole(s->result, data)) << leecher.diagnostics();
+}
+
+void expect_round_trip_at_least(node_process& seeder, node_process& leecher,
+                                double rtt, std::uint64_t seed) {
+  timed_stream s;
+  ASSERT_NO_FATAL_FAILURE(
+    stream_from(seeder, leecher, 8 * mib + 4321, seed, &s));
   std::cout << "[  info    ] first byte after " << s.first_byte * 1000
             << " ms, 8 MiB in " << s.result.seconds << " s\n";
   EXPECT_GE(s.first_byte, rtt)
@@ -140,13 +148,8 @@ TEST(LinkLatencyTest, LeavesBeyondTheFirstWindowAreAskedFor) {
   test_node b{{"--metrics", "--metrics-port", "0", "--stream-window", "16"}};
   ASSERT_TRUE(a.proc.start());
   ASSERT_TRUE(b.proc.start());
-  auto data = random_bytes(16 * mib, 185);
-  auto cs = a.proc.client();
-  std::string cid;
-  ASSERT_TRUE(upload(cs, data, &cid));
-  ASSERT_TRUE(connect_nodes(b.proc, a.proc));
-  auto s = stream_timed(b.proc, cid);
-  ASSERT_TRUE(is_whole(s.result, data)) << b.proc.diagnostics();
+  timed_stream s;
+  ASSERT_NO_FATAL_FAILURE(stream_from(a.proc, b.proc, 16 * mib, 185, &s));
   auto with_manifest = metric_sum({&a.proc}, leaves_queued);
   EXPECT_GE(with_manifest, 16);
   EXPECT_LT(with_manifest, 256);
@@ -165,13 +168,8 @@ TEST(LinkLatencyTest, ALongLinkIsAskedForARoundTripOfLeaves) {
                "--stream-window", "16"}};
   ASSERT_TRUE(a.proc.start());
   ASSERT_TRUE(b.proc.start());
-  auto data = random_bytes(6 * mib, 187);
-  auto cs = a.proc.client();
-  std::string cid;
-  ASSERT_TRUE(upload(cs, data, &cid));
-  ASSERT_TRUE(connect_nodes(b.proc, a.proc));
-  auto s = stream_timed(b.proc, cid);
-  ASSERT_TRUE(is_whole(s.result, data)) << b.proc.diagnostics();
+  timed_stream s;
+  ASSERT_NO_FATAL_FAILURE(stream_from(a.proc, b.proc, 6 * mib, 187, &s));
   EXPECT_EQ(metric_sum({&a.proc}, leaves_queued), 96);
   EXPECT_EQ(
     metric_sum({&b.proc}, "cairn_block_exchange_want_blocks_sent_total"), 1);
@@ -188,13 +186,8 @@ TEST(LinkLatencyTest, LeavesOfASlowLinkDoNotTimeOutWhileTheyFlow) {
   test_node b{{"--link-latency", "50ms"}};
   ASSERT_TRUE(a.proc.start());
   ASSERT_TRUE(b.proc.start());
-  auto data = random_bytes(12 * mib, 188);
-  auto cs = a.proc.client();
-  std::string cid;
-  ASSERT_TRUE(upload(cs, data, &cid));
-  ASSERT_TRUE(connect_nodes(b.proc, a.proc));
-  auto s = stream_timed(b.proc, cid);
-  ASSERT_TRUE(is_whole(s.result, data)) << b.proc.diagnostics();
+  timed_stream s;
+  ASSERT_NO_FATAL_FAILURE(stream_from(a.proc, b.proc, 12 * mib, 188, &s));
   EXPECT_GT(s.result.seconds, 5.0) << "the seeder was not held to 2 MB/s";
   EXPECT_EQ(metric_sum({&a.proc}, leaves_queued), 192);
   auto cb = b.proc.client();
