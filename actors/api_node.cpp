@@ -206,7 +206,8 @@ json peers_json(api_shared& api, caf::scoped_actor& self) {
        {"badBlocks", p.bad_blocks},
        {"timeouts", p.timeouts},
        {"outstanding", p.outstanding},
-       {"queued", p.queued}});
+       {"queued", p.queued},
+       {"roundTripSeconds", p.round_trip}});
   return out;
 }
 

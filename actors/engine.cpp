@@ -1211,7 +1211,7 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
         out.push_back(peer_summary{
           id, p.info.addrs, s->blocks_received, s->bytes_received, p.bytes_sent,
           s->pipe.rate, s->latency, s->bad_blocks, s->timeouts,
-          s->outstanding.size(), p.serve_queue.size()});
+          s->outstanding.size(), p.serve_queue.size(), s->handshake_rtt});
       }
       return out;
     },

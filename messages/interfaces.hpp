@@ -197,13 +197,15 @@ struct peer_summary {
   /// Block requests in flight to the peer / its wants queued here.
   uint64_t outstanding = 0;
   uint64_t queued = 0;
+  /// The handshake's round trip, seconds (`peer_info::round_trip`).
+  double round_trip = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, peer_summary& x) {
   return f(caf::meta::type_name("peer_summary"), x.peer_id, x.addrs,
            x.blocks_received, x.bytes_received, x.bytes_sent, x.rate, x.latency,
-           x.bad_blocks, x.timeouts, x.outstanding, x.queued);
+           x.bad_blocks, x.timeouts, x.outstanding, x.queued, x.round_trip);
 }
 
 /// A block the engine waits for, as operators see it.

@@ -195,6 +195,9 @@ TEST(LinkLatencyTest, LeavesOfASlowLinkDoNotTimeOutWhileTheyFlow) {
   ASSERT_TRUE(get_json(cb, "/api/cairn/v1/peers", &peers));
   ASSERT_EQ(peers["peers"].size(), 1u) << peers;
   EXPECT_EQ(peers["peers"][0]["timeouts"], 0) << peers;
+  // 50 ms each way, the HELLO and the AUTH held like every later frame.
+  EXPECT_GE(peers["peers"][0]["roundTripSeconds"], 0.1) << peers;
+  EXPECT_LT(peers["peers"][0]["roundTripSeconds"], 1.0) << peers;
 }
 
 // Two seeders of the same dataset: both are asked for the manifest, one of
