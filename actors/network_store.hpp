@@ -30,10 +30,10 @@ struct network_store_state {
 /// Serves blocks from the local store, and asks the engine for blocks the
 /// store lacks (the engine verifies and stores them before answering).
 /// A block by CID or leaf address, and a leaf with its proof, is read on
-/// this actor's own thread
-/// through `readers` while the store publishes itself there, so that a
-/// download's requests do not each wait for the store's thread (busy with
-/// the writes of the blocks that arrive) to say it lacks them.
+/// this actor's own thread through `readers` while the store publishes
+/// itself there, so that a download's requests do not each wait for the
+/// store's thread (busy with the writes of the blocks that arrive) to say
+/// it lacks them.
 /// Puts and commits are delegated to the local store: it answers the caller
 /// directly, and a dead local store bounces them to the caller as errors.
 network_store_actor::behavior_type
