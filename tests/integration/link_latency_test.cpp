@@ -149,13 +149,13 @@ TEST(LinkLatencyTest, LeavesBeyondTheFirstWindowAreAskedFor) {
   ASSERT_TRUE(a.proc.start());
   ASSERT_TRUE(b.proc.start());
   timed_stream s;
-  ASSERT_NO_FATAL_FAILURE(stream_from(a.proc, b.proc, 16 * mib, 185, &s));
+  ASSERT_NO_FATAL_FAILURE(stream_from(a.proc, b.proc, 32 * mib, 185, &s));
   auto with_manifest = metric_sum({&a.proc}, leaves_queued);
   EXPECT_GE(with_manifest, 16);
-  EXPECT_LT(with_manifest, 256);
+  EXPECT_LT(with_manifest, 512);
   EXPECT_EQ(
     metric_sum({&b.proc}, "cairn_block_exchange_want_blocks_sent_total"),
-    1 + 256 - with_manifest);
+    1 + 512 - with_manifest);
 }
 
 // A long link: the peer is asked for as many leaves as a handshake round
