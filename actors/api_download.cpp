@@ -225,7 +225,7 @@ stream_spec stream_spec_for(api_shared& api, const cid& id, const manifest& m,
   spec.last = last / m.block_size;
   spec.window = api.ctx->options.stream_window;
   if (spec.first == 0 && !m.is_protected) {
-    spec.with_manifest = with_manifest;
+    spec.with_manifest = with_manifest > 0;
     spec.with_manifest_at = requested;
   }
   spec.block_size = m.block_size;

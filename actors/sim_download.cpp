@@ -157,7 +157,7 @@ void open_stream(sim_download_ptr self) {
   spec.last = st.head.content_blocks_count() - 1;
   spec.window = st.spec.window;
   if (st.next == 0 && !st.ec) {
-    spec.with_manifest = st.spec.window;
+    spec.with_manifest = st.spec.window > 0;
     spec.with_manifest_at = st.manifest_asked;
   }
   spec.block_size = st.head.block_size;

@@ -225,7 +225,7 @@ void request_block(self_ptr self, uint64_t index) {
   }
   auto sent = std::chrono::steady_clock::now();
   auto fetched_before = st.bytes_fetched;
-  if (st.spec.with_manifest > 0 &&
+  if (st.spec.with_manifest &&
       index - st.spec.first < wire::max_leaves_with_manifest) {
     sent = std::min(sent, st.spec.with_manifest_at);
     fetched_before = 0;

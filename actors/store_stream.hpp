@@ -124,15 +124,14 @@ struct stream_spec {
   /// Block requests kept in flight ahead of the reader, at least; a long
   /// round trip grows it to the bandwidth-delay product (`store_stream`).
   uint32_t window = 16;
-  /// The first window, asked for with the manifest at `with_manifest_at`
-  /// (`get_atom, manifest_atom`; 0: none). The engine may ask the peer for
-  /// more leaves than that, one round trip's worth on a long link: the
-  /// round trips of leaves `first` .. `first +
-  /// wire::max_leaves_with_manifest - 1`, and the bytes that arrived
-  /// meanwhile, count from then, not from the stream's own requests, which
-  /// find them on their way or stored already (a short round trip measured
-  /// there would keep the window small on a long link).
-  uint32_t with_manifest = 0;
+  /// Leaves were asked for with the manifest at `with_manifest_at`
+  /// (`get_atom, manifest_atom`): the first window, or one round trip's
+  /// worth on a long link, as the engine decides. The round trips of leaves
+  /// `first` .. `first + wire::max_leaves_with_manifest - 1`, and the bytes
+  /// that arrived meanwhile, count from then, not from the stream's own
+  /// requests, which find them on their way or stored already (a short
+  /// round trip measured there would keep the window small on a long link).
+  bool with_manifest = false;
   std::chrono::steady_clock::time_point with_manifest_at{};
   /// Timeout of one block request.
   std::chrono::milliseconds block_timeout{30000};
