@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "actors/http_acceptor.hpp"
+#include "messages/buffer_pool.hpp"
 #include "messages/http.hpp"
 #include "storage/chunker.hpp"
 #include "storage/erasure.hpp"
@@ -143,69 +144,33 @@ private:
   bool handed_over_ = false;
 };
 
-// Bodies of at least this many bytes are read from the socket directly.
-constexpr uint64_t direct_body_min = 64 * 1024;
-// Bytes per read of a body read directly.
-constexpr size_t direct_body_read = 1024 * 1024;
-
-using body_sink = std::function<bool(const char*, size_t)>;
-
-// Passes a request body to `sink` piece by piece, as `reader` does, and
-// returns whether all of it came (false: the client went, timed out, or
-// `sink` refused a piece). httplib 0.11 reads a body in 4 KiB pieces with a
-// poll() before each: two system calls per 4 KiB cost an upload more CPU
-// than hashing its bytes did (perf: 2.4 of 3.4 CPU-s per GiB). So a large
-// body of a known length, on a handler thread of our acceptor, is read
-// here in 1 MiB reads. httplib may hold the first bytes of the body in its
-// buffer, behind the request head: the first piece its reader gives is
-// exactly those (or one fresh read if there are none), so that piece comes
-// from the reader, which is then stopped, and the rest from the socket.
-bool read_request_body(const Request& req, const httplib::ContentReader& reader,
-                       std::optional<uint64_t> length, const body_sink& sink) {
-  int fd = http_acceptor::current_connection();
-  if (fd < 0 || !length || *length < direct_body_min ||
-      req.has_header("Transfer-Encoding"))
-    return reader(sink);
-  uint64_t got = 0;
-  bool refused = false;
-  reader([&](const char* data, size_t n) {
-    got += n;
-    refused = !sink(data, n);
-    return false; // one piece: httplib's buffer is empty now
-  });
-  if (refused || got == 0)
-    return false;
-  std::vector<char> buf(direct_body_read);
-  while (got < *length) {
-    auto want =
-      static_cast<size_t>(std::min<uint64_t>(*length - got, buf.size()));
-    auto n = ::recv(fd, buf.data(), want, 0);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) // closed, or SO_RCVTIMEO passed (httplib's read timeout)
-      return false;
-    got += static_cast<uint64_t>(n);
-    if (!sink(buf.data(), static_cast<size_t>(n)))
-      return false;
-  }
-  return true;
-}
-
 // Streams an upload into the store: chunks and hashes the body, and hands
-// the blocks to a dataset_writer.
+// the blocks to a dataset_writer. Its calls return false once the upload
+// must stop (`error()` says why).
 class uploader {
 public:
   uploader(api_shared& api, caf::scoped_actor& self)
-    : writer_(api, self), chunker_([this](bytes b) {
+    : api_(api), writer_(api, self), chunker_([this](bytes b) {
         auto digest = sha256(b);
         return writer_.add(
           block::wrap(cid{multicodec::codex_block, digest},
-                      std::make_shared<const bytes>(std::move(b))));
+                      buffer_pool::blocks().share(std::move(b))));
       }) {}
 
-  caf::error feed(const char* data, size_t n) {
-    return chunker_.feed(reinterpret_cast<const uint8_t*>(data), n);
+  /// Takes a copy of `n` bytes of the body.
+  bool feed(const char* data, size_t n) {
+    return go_on() &&
+           keep(chunker_.feed(reinterpret_cast<const uint8_t*>(data), n));
   }
+
+  /// Where the next bytes of the body may be received in place: `max`
+  /// pieces, the rest of a block then whole blocks.
+  size_t space(iovec* out, size_t max) { return chunker_.space(out, max); }
+
+  /// Takes `n` bytes received into what `space` gave.
+  bool filled(size_t n) { return go_on() && keep(chunker_.filled(n)); }
+
+  const caf::error& error() const { return err_; }
 
   caf::expected<cid> finish(std::optional<std::string> filename,
                             std::optional<std::string> mimetype) {
@@ -224,9 +189,79 @@ public:
   uint64_t total() const { return chunker_.total(); }
 
 private:
+  bool go_on() {
+    if (api_.stopping)
+      err_ = make_error(ec::shutting_down, "the node is stopping");
+    return !err_;
+  }
+
+  bool keep(caf::error err) {
+    err_ = std::move(err);
+    return !err_;
+  }
+
+  api_shared& api_;
   dataset_writer writer_;
   storage::chunker chunker_;
+  caf::error err_;
 };
+
+// Bodies of at least this many bytes are read from the socket directly.
+constexpr uint64_t direct_body_min = 64 * 1024;
+// Blocks one read of a body read directly may fill (1 MiB).
+constexpr size_t direct_body_blocks = 16;
+
+// Passes a request body to `up`, and returns whether all of it came (false:
+// the client went, timed out, or `up` refused a piece). httplib 0.11 reads
+// a body in 4 KiB pieces with a poll() before each: two system calls per
+// 4 KiB cost an upload more CPU than hashing its bytes did (perf: 2.4 of
+// 3.4 CPU-s per GiB), and each piece is copied once more into its block.
+// So a large body of a known length, on a handler thread of our acceptor,
+// is received here straight into its blocks, up to 1 MiB per recvmsg.
+// httplib may hold the first bytes of the body in its buffer, behind the
+// request head: the first piece its reader gives is exactly those (or one
+// fresh read if there are none), so that piece comes from the reader,
+// which is then stopped, and the rest from the socket.
+bool read_request_body(const Request& req, const httplib::ContentReader& reader,
+                       std::optional<uint64_t> length, uploader& up) {
+  int fd = http_acceptor::current_connection();
+  if (fd < 0 || !length || *length < direct_body_min ||
+      req.has_header("Transfer-Encoding"))
+    return reader([&](const char* data, size_t n) { return up.feed(data, n); });
+  uint64_t got = 0;
+  bool refused = false;
+  reader([&](const char* data, size_t n) {
+    got += n;
+    refused = !up.feed(data, n);
+    return false; // one piece: httplib's buffer is empty now
+  });
+  if (refused || got == 0)
+    return false;
+  iovec room[direct_body_blocks];
+  while (got < *length) {
+    // Never past the body: the connection may carry another request.
+    auto left = *length - got;
+    size_t pieces = up.space(room, direct_body_blocks);
+    size_t k = 0;
+    for (; k < pieces && left > 0; ++k) {
+      room[k].iov_len =
+        static_cast<size_t>(std::min<uint64_t>(room[k].iov_len, left));
+      left -= room[k].iov_len;
+    }
+    msghdr msg{};
+    msg.msg_iov = room;
+    msg.msg_iovlen = k;
+    auto n = ::recvmsg(fd, &msg, 0);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) // closed, or SO_RCVTIMEO passed (httplib's read timeout)
+      return false;
+    got += static_cast<uint64_t>(n);
+    if (!up.filled(static_cast<size_t>(n)))
+      return false;
+  }
+  return true;
+}
 } // namespace
 
 // -- protect ------------------------------------------------------------------
@@ -352,18 +387,9 @@ void handle_upload(api_shared& api, const Request& req, Response& res,
   }
   caf::scoped_actor self{api.sys};
   uploader up{api, self};
-  caf::error err;
-  bool complete =
-    read_request_body(req, reader, declared, [&](const char* data, size_t n) {
-      if (api.stopping) {
-        err = make_error(ec::shutting_down, "the node is stopping");
-        return false;
-      }
-      err = up.feed(data, n);
-      return !err;
-    });
-  if (err) {
-    reply_error(req, res, err);
+  bool complete = read_request_body(req, reader, declared, up);
+  if (up.error()) {
+    reply_error(req, res, up.error());
     return;
   }
   // A body cut short (client gone, read timeout) is never stored: the
