@@ -23,17 +23,19 @@ namespace {
 
 // -- download -----------------------------------------------------------------
 
-// Blocks read straight from the store per read transaction.
+// Blocks read straight from the store per read transaction (1 MiB).
 constexpr size_t direct_batch = 16;
 
 // The HTTP writer's side of a download: pulls ordered blocks from a
 // `store_stream` and writes the bytes of the requested range.
 //
 // While the blocks are all in the local store, the writer reads them on
-// its own thread instead (`direct`): no actor is woken for them, and the
-// bytes wait for no other thread. At the first block that is not there it
-// spawns the `store_stream` for the rest, which fetches from peers, repairs
-// or fails as the download's kind says.
+// its own thread instead (`direct`), 16 at a time into the buffer it
+// writes from: no actor is woken for them, the bytes wait for no other
+// thread, and they are copied once on their way from the store's file to
+// the socket. At the first block that is not there it spawns the
+// `store_stream` for the rest, which fetches from peers, repairs or fails
+// as the download's kind says.
 struct download {
   download(api_shared& api) : api(api), self(api.sys) {}
   api_shared& api;
@@ -42,6 +44,8 @@ struct download {
   /// The store stream's spec, until it is spawned.
   std::optional<stream_spec> spec;
   std::shared_ptr<storage::store_readers> direct;
+  /// Blocks read from the store into `chunk`, from `next_index` on.
+  size_t ready = 0;
   byte_range range;
   uint32_t block_size = default_block_size;
   std::deque<block> queue;
@@ -50,19 +54,17 @@ struct download {
   /// Bytes of the range sent so far, and why the stream ended early.
   uint64_t written = 0;
   std::string abort_reason;
-  /// Consecutive blocks copied together for one write.
+  /// Consecutive blocks copied together for one write (pulled blocks), or
+  /// read into it from the store (`direct`).
   static constexpr size_t write_chunk = size_t{1} << 20;
   std::vector<char> chunk;
   /// The API's stopping flag: a download gives up when it is set.
   const std::atomic<bool>* stopping = nullptr;
   bool done = false;
 
-  // Pulls more blocks. Errors: the stream's failure, its death, or the API
-  // stopping.
+  // Pulls more blocks from the stream, spawning it first if it is not yet.
+  // Errors: the stream's failure, its death, or the API stopping.
   caf::error pull() {
-    if (direct && pull_direct())
-      return caf::none;
-    direct.reset();
     if (spec) {
       spec->first = next_index + uint64_t{queue.size()};
       stream = api.spawn_stream(std::move(*spec));
@@ -71,27 +73,55 @@ struct download {
     return pull_stream();
   }
 
-  // Reads the next blocks from the local store on this thread; false if
-  // not even one is there (or the store is closed).
-  bool pull_direct() {
-    uint64_t from = next_index + uint64_t{queue.size()};
+  // Reads the next blocks from the local store on this thread into
+  // `chunk` (`ready` of them); false if not even one is there (or the store
+  // is closed), and the stream takes over from there.
+  bool read_direct() {
+    uint64_t from = next_index;
     if (from > spec->last) {
       done = true;
-      return true;
-    }
-    auto n = static_cast<size_t>(
-      std::min<uint64_t>(direct_batch, spec->last - from + 1));
-    auto got = direct->read([&](storage::lmdb_store& st) {
-      return st.get_leaf_blocks(spec->tree, from, n);
-    });
-    if (!got || !*got || (*got)->empty())
       return false;
-    for (auto& b : **got) {
-      if (progress)
-        progress->block_done(from++, b.size());
-      queue.push_back(std::move(b));
     }
+    auto n = static_cast<size_t>(std::min<uint64_t>(
+      std::min(direct_batch, write_chunk / block_size), spec->last - from + 1));
+    chunk.resize(std::max(chunk.size(), n * size_t{block_size}));
+    auto got = direct->read([&](storage::lmdb_store& st) {
+      return st.read_leaf_blocks(spec->tree, from, n, block_size,
+                                 reinterpret_cast<uint8_t*>(chunk.data()));
+    });
+    if (!got || !*got || **got == 0)
+      return false;
+    ready = **got;
+    if (progress)
+      for (size_t i = 0; i < ready; ++i)
+        progress->block_done(from + i, block_size);
     return true;
+  }
+
+  // Writes the part inside the range of the blocks `read_direct` read, for
+  // a write at `pos` of the dataset.
+  bool write_direct(uint64_t pos, httplib::DataSink& sink) {
+    uint64_t block_start = next_index * block_size;
+    if (pos < block_start || pos >= block_start + block_size)
+      return false; // the writer and httplib disagree: never send wrong bytes
+    uint64_t until = std::min<uint64_t>(ready * uint64_t{block_size},
+                                        range.last + 1 - block_start);
+    uint64_t skip = pos - block_start;
+    next_index += ready;
+    ready = 0;
+    if (!sink.write(chunk.data() + skip, until - skip))
+      return false;
+    written += until - skip;
+    return true;
+  }
+
+  // The first blocks, before the status line: from the store if they are
+  // there, else from the stream.
+  caf::error pull_first() {
+    if (direct && (read_direct() || done))
+      return caf::none;
+    direct.reset();
+    return pull();
   }
 
   caf::error pull_stream() {
@@ -158,6 +188,12 @@ struct download {
   // `write_chunk` bytes: one system call (and one wake-up of the client)
   // instead of one per block.
   bool write_next(size_t offset, httplib::DataSink& sink) {
+    uint64_t pos = range.first + offset;
+    if (direct) {
+      if (ready > 0 || read_direct())
+        return write_direct(pos, sink);
+      direct.reset();
+    }
     if (queue.empty()) {
       if (done)
         return false;
@@ -169,7 +205,6 @@ struct download {
       if (queue.empty())
         return false;
     }
-    uint64_t pos = range.first + offset;
     auto first = take_next(pos);
     if (!first)
       return false;
@@ -348,7 +383,7 @@ void handle_download(api_shared& api, const Request& req, Response& res,
     dl->spec = std::move(spec);
     // Fetch the first blocks before committing to a status line, so that a
     // dataset with missing blocks answers with an error, not a cut stream.
-    if (auto err = dl->pull()) {
+    if (auto err = dl->pull_first()) {
       if (dl->stream)
         caf::anon_send_exit(dl->stream, caf::exit_reason::user_shutdown);
       reply_error(req, res, err);

@@ -697,9 +697,8 @@ caf::error txn_error(int rc) {
 // pages, an overflow value's first page) still use the map.
 constexpr size_t pread_threshold = 16 * 1024;
 
-shared_bytes lmdb_store::copy_value(const void* data, size_t size) {
+void lmdb_store::copy_value_into(const void* data, size_t size, uint8_t* out) {
   auto* p = static_cast<const uint8_t*>(data);
-  auto& pool = buffer_pool::blocks();
   if (size >= pread_threshold) {
     auto* base = static_cast<const uint8_t*>(map_addr_);
     int fd = -1;
@@ -707,21 +706,27 @@ shared_bytes lmdb_store::copy_value(const void* data, size_t size) {
         mdb_env_get_fd(env_, &fd) == 0 && fd >= 0) {
       // The read transaction pins these pages: the file holds exactly the
       // bytes the map shows until it ends.
-      auto out = pool.take(size);
       auto off = static_cast<off_t>(p - base);
       size_t done = 0;
       while (done < size) {
-        auto n = ::pread(fd, out.data() + done, size - done,
-                         off + static_cast<off_t>(done));
+        auto n =
+          ::pread(fd, out + done, size - done, off + static_cast<off_t>(done));
         if (n <= 0)
           break;
         done += static_cast<size_t>(n);
       }
       if (done == size)
-        return pool.share(std::move(out));
+        return;
     }
   }
-  return pool.copy(p, size);
+  std::memcpy(out, p, size);
+}
+
+shared_bytes lmdb_store::copy_value(const void* data, size_t size) {
+  auto& pool = buffer_pool::blocks();
+  auto out = pool.take(size);
+  copy_value_into(data, size, out.data());
+  return pool.share(std::move(out));
 }
 
 caf::expected<block> lmdb_store::read_block(MDB_txn* txn, const cid& id) {
@@ -782,22 +787,31 @@ bool lmdb_store::is_stored(MDB_txn* txn, const cid& id) {
   return mdb_get(txn, meta_, &k, &v) == 0;
 }
 
-caf::expected<std::vector<block>>
-lmdb_store::get_leaf_blocks(const cid& tree, uint64_t first, size_t max) {
+caf::expected<size_t> lmdb_store::read_leaf_blocks(const cid& tree,
+                                                   uint64_t first, size_t max,
+                                                   uint32_t block_size,
+                                                   uint8_t* out) {
   read_txn r{env_, remap_};
   if (r.rc)
     return txn_error(r.rc);
-  std::vector<block> out;
-  out.reserve(max);
-  for (uint64_t i = first; out.size() < max; ++i) {
-    auto leaf = read_stored_leaf(r.txn, block_address{tree, i});
+  size_t n = 0;
+  for (; n < max; ++n) {
+    auto leaf = read_leaf(r.txn, leaves_, block_address{tree, first + n});
+    if (!leaf && is(leaf.error(), ec::not_found))
+      break;
     if (!leaf)
       return leaf.error();
-    if (!*leaf)
+    auto key = leaf->block_cid.to_bytes();
+    MDB_val k = as_val(key), v;
+    int rc = mdb_get(r.txn, blocks_, &k, &v);
+    if (rc == MDB_NOTFOUND || (rc == 0 && v.mv_size != block_size))
       break;
-    out.push_back(std::move((*leaf)->data));
+    if (rc != 0)
+      return make_error(ec::storage_io, "mdb_get(blocks)",
+                        std::string{mdb_strerror(rc)});
+    copy_value_into(v.mv_data, v.mv_size, out + n * size_t{block_size});
   }
-  return out;
+  return n;
 }
 
 caf::expected<std::pair<block, merkle_proof>>

@@ -194,13 +194,17 @@ public:
   /// The block at leaf `addr`. Errors: `ec::not_found`, `ec::storage_io`.
   caf::expected<block> get_leaf_block(const block_address& addr);
 
-  /// The blocks of leaves `first`, `first + 1`, ... of `tree`, at most
-  /// `max`, in one read transaction; stops before the first leaf (or block)
-  /// that is not stored, so the answer may be short or empty. Safe on any
-  /// thread (for reads that need not wait for the store's owner).
+  /// Copies the blocks of leaves `first`, `first + 1`, ... of `tree`, at
+  /// most `max`, one after the other into `out` (room for `max *
+  /// block_size` bytes), in one read transaction; returns how many. Stops
+  /// before the first leaf (or block) that is not stored, or whose block is
+  /// not `block_size` bytes long, so the count may be short or 0. Safe on
+  /// any thread (for reads that need not wait for the store's owner): a
+  /// local download reads into the buffer it writes to its client.
   /// Errors: `ec::storage_io`.
-  caf::expected<std::vector<block>> get_leaf_blocks(const cid& tree,
-                                                    uint64_t first, size_t max);
+  caf::expected<size_t> read_leaf_blocks(const cid& tree, uint64_t first,
+                                         size_t max, uint32_t block_size,
+                                         uint8_t* out);
 
   /// The block at leaf `addr` and its proof, for serving peers. Errors:
   /// `ec::not_found`, `ec::storage_io`.
@@ -284,6 +288,8 @@ private:
   void start_writeback(uint64_t new_bytes);
   void locate_map();
   shared_bytes copy_value(const void* data, size_t size);
+  // Copies `size` bytes of a value at `data` in the map into `out`.
+  void copy_value_into(const void* data, size_t size, uint8_t* out);
   caf::expected<block> read_block(MDB_txn* txn, const cid& id);
   // Whether `id` is stored (its metadata is; its bytes are not read).
   bool is_stored(MDB_txn* txn, const cid& id);

@@ -262,6 +262,45 @@ TEST_F(LmdbStoreTest, LeafBatchReadsStoredLeavesInTheOrderAsked) {
   EXPECT_TRUE(none->empty());
 }
 
+TEST_F(LmdbStoreTest, LeafBlocksAreReadOneAfterTheOtherIntoOneBuffer) {
+  // A local download reads consecutive leaves straight into the buffer it
+  // writes from; the run stops before a leaf that is not stored.
+  auto st = open();
+  ASSERT_TRUE(st);
+  auto ds = random_dataset(6, 12, 100);
+  ASSERT_OK(upload(*st, ds, 0));
+  ASSERT_OK(st->remove_leaf(block_address{ds.meta.tree_cid, 4}));
+  bytes buf(8 * bs, 0xee);
+  auto got = st->read_leaf_blocks(ds.meta.tree_cid, 1, 8, bs, buf.data());
+  ASSERT_OK(got);
+  ASSERT_EQ(*got, 3u) << "leaves 1, 2 and 3; leaf 4 is not stored";
+  for (size_t i = 0; i < 3; ++i)
+    EXPECT_TRUE(std::equal(buf.begin() + i * bs, buf.begin() + (i + 1) * bs,
+                           ds.blocks[1 + i].data->begin()))
+      << "block " << 1 + i;
+  EXPECT_EQ(buf[3 * bs], 0xee) << "nothing written past the run";
+  // From the missing leaf, or past the last: none.
+  got = st->read_leaf_blocks(ds.meta.tree_cid, 4, 8, bs, buf.data());
+  ASSERT_OK(got);
+  EXPECT_EQ(*got, 0u);
+  got = st->read_leaf_blocks(ds.meta.tree_cid, 6, 8, bs, buf.data());
+  ASSERT_OK(got);
+  EXPECT_EQ(*got, 0u);
+  // The last block, padded, and at most `max`.
+  got = st->read_leaf_blocks(ds.meta.tree_cid, 5, 8, bs, buf.data());
+  ASSERT_OK(got);
+  ASSERT_EQ(*got, 1u);
+  EXPECT_TRUE(
+    std::equal(buf.begin(), buf.begin() + bs, ds.blocks[5].data->begin()));
+  got = st->read_leaf_blocks(ds.meta.tree_cid, 0, 2, bs, buf.data());
+  ASSERT_OK(got);
+  EXPECT_EQ(*got, 2u);
+  // Blocks of another size than the one asked for are not read.
+  got = st->read_leaf_blocks(ds.meta.tree_cid, 0, 2, bs / 2, buf.data());
+  ASSERT_OK(got);
+  EXPECT_EQ(*got, 0u);
+}
+
 TEST_F(LmdbStoreTest, SingleBlockDatasetMatchesCodexVector) {
   auto st = open();
   ASSERT_TRUE(st);
