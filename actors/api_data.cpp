@@ -3,6 +3,7 @@
 
 #include "actors/api_routes.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <deque>
 #include <vector>
@@ -241,7 +242,10 @@ bool read_request_body(const Request& req, const httplib::ContentReader& reader,
   while (got < *length) {
     // Never past the body: the connection may carry another request.
     auto left = *length - got;
-    size_t pieces = up.space(room, direct_body_blocks);
+    // No more blocks taken than the rest of the body fills.
+    size_t pieces = up.space(
+      room, static_cast<size_t>(std::min<uint64_t>(
+              direct_body_blocks, 1 + (left - 1) / default_block_size + 1)));
     size_t k = 0;
     for (; k < pieces && left > 0; ++k) {
       room[k].iov_len =

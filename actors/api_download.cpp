@@ -5,6 +5,7 @@
 
 #include "actors/api_routes.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <vector>
@@ -82,8 +83,10 @@ struct download {
       done = true;
       return false;
     }
+    // At least one block, whatever its size.
     auto n = static_cast<size_t>(std::min<uint64_t>(
-      std::min(direct_batch, write_chunk / block_size), spec->last - from + 1));
+      std::clamp<size_t>(write_chunk / block_size, 1, direct_batch),
+      spec->last - from + 1));
     chunk.resize(std::max(chunk.size(), n * size_t{block_size}));
     auto got = direct->read([&](storage::lmdb_store& st) {
       return st.read_leaf_blocks(spec->tree, from, n, block_size,

@@ -429,37 +429,16 @@ TEST(NodeIntegrationTest, ConcurrentUploadsAndDownloadsReturnIdenticalBytes) {
 
 // -- ranges -------------------------------------------------------------------
 
-TEST(NodeIntegrationTest, RangeRequestsReturnExactSlices) {
-  local_node n;
-  ASSERT_TRUE(n.proc.start());
-  auto cli = n.proc.client();
-  const std::size_t size = 4 * block_size + 1000;
-  auto data = random_bytes(size, 42);
-  std::string cid;
-  ASSERT_TRUE(upload(cli, data, &cid));
+struct range_case {
+  std::string header; // after "bytes="
+  std::size_t first;
+  std::size_t last; // inclusive
+};
 
-  struct range_case {
-    std::string header; // after "bytes="
-    std::size_t first;
-    std::size_t last; // inclusive
-  };
-  const std::vector<range_case> cases{
-    {"0-0", 0, 0},
-    {"0-99", 0, 99},
-    {"0-65535", 0, 65535},
-    {"65530-65545", 65530, 65545},
-    {"65535-65536", 65535, 65536},
-    {"65536-131071", 65536, 131071},
-    {"131000-200000", 131000, 200000},
-    {"100-" + std::to_string(size - 1), 100, size - 1},
-    {std::to_string(size - 1) + "-" + std::to_string(size - 1), size - 1,
-     size - 1},
-    {"200000-", 200000, size - 1},
-    {"0-", 0, size - 1},
-    {"-100", size - 100, size - 1},
-    {"-1", size - 1, size - 1},
-    {"-" + std::to_string(block_size + 10), size - block_size - 10, size - 1},
-  };
+// Each range of `cases` answers 206 with exactly its bytes of `data`.
+void expect_ranges(httplib::Client& cli, const std::string& cid,
+                   const std::string& data,
+                   const std::vector<range_case>& cases) {
   for (auto& c : cases) {
     SCOPED_TRACE("Range: bytes=" + c.header);
     auto res = cli.Get(api("/data/" + cid), {{"Range", "bytes=" + c.header}});
@@ -468,13 +447,71 @@ TEST(NodeIntegrationTest, RangeRequestsReturnExactSlices) {
     auto len = c.last - c.first + 1;
     EXPECT_EQ(res->get_header_value("Content-Range"),
               "bytes " + std::to_string(c.first) + "-" +
-                std::to_string(c.last) + "/" + std::to_string(size));
+                std::to_string(c.last) + "/" + std::to_string(data.size()));
     EXPECT_EQ(res->get_header_value("Content-Length"), std::to_string(len));
     ASSERT_EQ(res->body.size(), len);
     EXPECT_TRUE(res->body == data.substr(c.first, len))
       << "wrong bytes for the range";
   }
+}
+
+TEST(NodeIntegrationTest, RangeRequestsReturnExactSlices) {
+  local_node n;
+  ASSERT_TRUE(n.proc.start());
+  auto cli = n.proc.client();
+  const std::size_t size = 4 * block_size + 1000;
+  auto data = random_bytes(size, 42);
+  std::string cid;
+  ASSERT_TRUE(upload(cli, data, &cid));
+  expect_ranges(
+    cli, cid, data,
+    {
+      {"0-0", 0, 0},
+      {"0-99", 0, 99},
+      {"0-65535", 0, 65535},
+      {"65530-65545", 65530, 65545},
+      {"65535-65536", 65535, 65536},
+      {"65536-131071", 65536, 131071},
+      {"131000-200000", 131000, 200000},
+      {"100-" + std::to_string(size - 1), 100, size - 1},
+      {std::to_string(size - 1) + "-" + std::to_string(size - 1), size - 1,
+       size - 1},
+      {"200000-", 200000, size - 1},
+      {"0-", 0, size - 1},
+      {"-100", size - 100, size - 1},
+      {"-1", size - 1, size - 1},
+      {"-" + std::to_string(block_size + 10), size - block_size - 10, size - 1},
+    });
   // The full download still works after ranged reads.
+  EXPECT_TRUE(download_equals(cli, cid, data));
+}
+
+TEST(NodeIntegrationTest, RangesAcrossTheStoreReadsOf16BlocksAreExact) {
+  // A local download reads 16 blocks (1 MiB) at a time into the buffer it
+  // writes from: ranges that start or end inside a block, on either side
+  // of those reads' edges, get exactly their bytes.
+  local_node n;
+  ASSERT_TRUE(n.proc.start());
+  auto cli = n.proc.client();
+  const std::size_t size = 40 * block_size + 777;
+  auto data = random_bytes(size, 43);
+  std::string cid;
+  ASSERT_TRUE(upload(cli, data, &cid));
+  const std::size_t mib = 16 * block_size;
+  auto r = [](std::size_t first, std::size_t last) {
+    return range_case{std::to_string(first) + "-" + std::to_string(last), first,
+                      last};
+  };
+  expect_ranges(cli, cid, data,
+                {
+                  r(mib - 1, mib),
+                  r(mib - 100, mib + 100),
+                  r(mib, 2 * mib - 1),
+                  r(15 * block_size + 5, 17 * block_size + 5),
+                  r(block_size + 3, 2 * mib + 3),
+                  r(2 * mib + 1, size - 1),
+                  r(mib + 1, mib + 1),
+                });
   EXPECT_TRUE(download_equals(cli, cid, data));
 }
 

@@ -299,6 +299,11 @@ TEST_F(LmdbStoreTest, LeafBlocksAreReadOneAfterTheOtherIntoOneBuffer) {
   got = st->read_leaf_blocks(ds.meta.tree_cid, 0, 2, bs / 2, buf.data());
   ASSERT_OK(got);
   EXPECT_EQ(*got, 0u);
+  // A leaf whose block is gone (expired, deleted) ends the run too.
+  ASSERT_OK(st->remove(ds.blocks[1].id));
+  got = st->read_leaf_blocks(ds.meta.tree_cid, 0, 8, bs, buf.data());
+  ASSERT_OK(got);
+  EXPECT_EQ(*got, 1u);
 }
 
 TEST_F(LmdbStoreTest, SingleBlockDatasetMatchesCodexVector) {
