@@ -729,7 +729,7 @@ shared_bytes lmdb_store::copy_value(const void* data, size_t size) {
   return pool.share(std::move(out));
 }
 
-caf::expected<block> lmdb_store::read_block(MDB_txn* txn, const cid& id) {
+caf::expected<MDB_val> lmdb_store::block_value(MDB_txn* txn, const cid& id) {
   auto key = id.to_bytes();
   MDB_val k = as_val(key), v;
   int rc = mdb_get(txn, blocks_, &k, &v);
@@ -738,7 +738,14 @@ caf::expected<block> lmdb_store::read_block(MDB_txn* txn, const cid& id) {
   if (rc != 0)
     return make_error(ec::storage_io, "mdb_get(blocks)",
                       std::string{mdb_strerror(rc)});
-  return block::wrap(id, copy_value(v.mv_data, v.mv_size));
+  return v;
+}
+
+caf::expected<block> lmdb_store::read_block(MDB_txn* txn, const cid& id) {
+  auto v = block_value(txn, id);
+  if (!v)
+    return v.error();
+  return block::wrap(id, copy_value(v->mv_data, v->mv_size));
 }
 
 caf::expected<block> lmdb_store::get_block(const cid& id) {
@@ -801,15 +808,14 @@ caf::expected<size_t> lmdb_store::read_leaf_blocks(const cid& tree,
       break;
     if (!leaf)
       return leaf.error();
-    auto key = leaf->block_cid.to_bytes();
-    MDB_val k = as_val(key), v;
-    int rc = mdb_get(r.txn, blocks_, &k, &v);
-    if (rc == MDB_NOTFOUND || (rc == 0 && v.mv_size != block_size))
+    auto v = block_value(r.txn, leaf->block_cid);
+    if (!v && is(v.error(), ec::not_found))
       break;
-    if (rc != 0)
-      return make_error(ec::storage_io, "mdb_get(blocks)",
-                        std::string{mdb_strerror(rc)});
-    copy_value_into(v.mv_data, v.mv_size, out + n * size_t{block_size});
+    if (!v)
+      return v.error();
+    if (v->mv_size != block_size)
+      break;
+    copy_value_into(v->mv_data, v->mv_size, out + n * size_t{block_size});
   }
   return n;
 }

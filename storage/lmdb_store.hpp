@@ -21,6 +21,7 @@
 typedef struct MDB_env MDB_env;
 typedef unsigned int MDB_dbi;
 typedef struct MDB_txn MDB_txn;
+typedef struct MDB_val MDB_val;
 
 namespace cairn::storage {
 
@@ -290,6 +291,9 @@ private:
   shared_bytes copy_value(const void* data, size_t size);
   // Copies `size` bytes of a value at `data` in the map into `out`.
   void copy_value_into(const void* data, size_t size, uint8_t* out);
+  // Where the bytes of block `id` lie in the map. Errors: `ec::not_found`,
+  // `ec::storage_io`.
+  caf::expected<MDB_val> block_value(MDB_txn* txn, const cid& id);
   caf::expected<block> read_block(MDB_txn* txn, const cid& id);
   // Whether `id` is stored (its metadata is; its bytes are not read).
   bool is_stored(MDB_txn* txn, const cid& id);
