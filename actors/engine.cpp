@@ -307,29 +307,39 @@ void penalize(engine_ptr self, peer_entry& p, const std::string& why) {
 // -- requester side
 // ----------------------------------------------------------------
 
-// Verified leaves are stored in group commits: while one store transaction
-// is in flight, the leaves that arrive wait and go together in the next
-// one, so batches grow with the store's latency. A second transaction may
-// start only once `store_batch` blocks are waiting. Small commits are not
-// just slower per block: each leaves a freelist record of copied B-tree
-// pages, and LMDB scans its whole freelist for every 64 KiB value it
-// places (measured: 8-block commits over a reused file write 4-5x slower
-// than 64-block ones).
-constexpr size_t store_batch = 256;
-constexpr size_t max_stores_in_flight = 2;
+// Verified leaves are stored in group commits, as large as the flow of
+// blocks allows (`storage::store_batcher`). This sends this actor the
+// flush message when the batcher says, for the leaves waiting now.
+void flush_stores_soon(engine_ptr self) {
+  auto& st = self->state;
+  using flush = storage::store_batcher::flush;
+  switch (st.batcher.on_waiting(st.to_store.size(), st.pending.size(),
+                                clock::now())) {
+  case flush::now:
+    self->send(self, put_atom::value);
+    break;
+  case flush::later:
+    self->delayed_send(self, storage::store_batcher::wait, put_atom::value);
+    break;
+  case flush::none:
+    break;
+  }
+}
 
 void flush_stores(engine_ptr self) {
   auto& st = self->state;
-  st.store_flush_queued = false;
-  if (st.to_store.empty() || st.stores_in_flight >= max_stores_in_flight ||
-      (st.stores_in_flight > 0 && st.to_store.size() < store_batch))
+  if (!st.batcher.may_commit(st.to_store.size()))
     return;
   std::vector<leaf_block> batch;
   batch.swap(st.to_store);
-  ++st.stores_in_flight;
-  auto done = [self] {
-    --self->state.stores_in_flight;
-    flush_stores(self);
+  st.batcher.started(batch.size());
+  auto done = [self, n = batch.size()] {
+    auto& st = self->state;
+    st.batcher.finished(n, clock::now());
+    if (st.batcher.commit_now(st.to_store.size()))
+      flush_stores(self);
+    else
+      flush_stores_soon(self);
     flush(self);
   };
   self
@@ -351,12 +361,10 @@ void flush_stores(engine_ptr self) {
 void queue_store(engine_ptr self, leaf_block leaf) {
   auto& st = self->state;
   st.to_store.push_back(std::move(leaf));
-  if (st.to_store.size() >= store_batch) {
+  if (st.batcher.commit_now(st.to_store.size()))
     flush_stores(self);
-  } else if (!st.store_flush_queued) {
-    st.store_flush_queued = true;
-    self->send(self, put_atom::value);
-  }
+  else
+    flush_stores_soon(self);
 }
 
 // A block of a dataset arrived that another peer had delivered.
@@ -1275,7 +1283,10 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
       buffer_pool::blocks().trim(now);
       self->delayed_send(self, st.cfg.tick, tick_atom::value);
     },
-    [self](put_atom) { flush_stores(self); },
+    [self](put_atom) {
+      self->state.batcher.flush_arrived();
+      flush_stores(self);
+    },
     [self](retry_atom, const cid& key) {
       auto& st = self->state;
       st.sched.retry_due(key);

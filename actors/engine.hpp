@@ -22,6 +22,7 @@
 #include "messages/tree_sources.hpp"
 #include "storage/peer_admission.hpp"
 #include "storage/peer_scheduler.hpp"
+#include "storage/store_batcher.hpp"
 #include "storage/store_readers.hpp"
 
 namespace cairn::actors {
@@ -203,12 +204,9 @@ struct engine_state {
   /// Peers evicted for newcomers, and redial attempts, since start.
   uint64_t evictions = 0;
   uint64_t redials = 0;
-  /// Verified leaves waiting to be stored together, whether a flush
-  /// message is already on its way to this actor, and how many store
-  /// transactions are in flight.
+  /// Verified leaves waiting to be stored together, and when they go.
   std::vector<leaf_block> to_store;
-  bool store_flush_queued = false;
-  size_t stores_in_flight = 0;
+  storage::store_batcher batcher;
   /// The node is stopping: every want fails with `shutting_down`.
   bool stopping = false;
   /// Manifests asked of a peer with their first leaves, not arrived yet:
