@@ -1284,8 +1284,8 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
       self->delayed_send(self, st.cfg.tick, tick_atom::value);
     },
     [self](put_atom) {
-      self->state.batcher.flush_arrived();
-      flush_stores(self);
+      if (self->state.batcher.flush_arrived(clock::now()))
+        flush_stores(self);
     },
     [self](retry_atom, const cid& key) {
       auto& st = self->state;

@@ -29,7 +29,19 @@ store_batcher::flush store_batcher::on_waiting(size_t waiting, size_t awaited,
     return flush::none;
   queued_ = true;
   timed_ = true;
+  due_ = now + wait;
   return flush::later;
+}
+
+bool store_batcher::flush_arrived(clock::time_point now) {
+  // Only a timed message is due at `due_` (a timer never fires early), and
+  // while one is on its way no other is sent but an immediate one, which
+  // clears `timed_`: an arrival before then is an older timer.
+  if (timed_ && now + std::chrono::milliseconds{1} < due_)
+    return false;
+  queued_ = false;
+  timed_ = false;
+  return true;
 }
 
 } // namespace cairn::storage

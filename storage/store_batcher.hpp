@@ -17,11 +17,12 @@ namespace cairn::storage {
 /// bytes written than the blocks themselves, and, in a file whose freelist
 /// a large delete filled, a sixth of the downloader's CPU in liblmdb.
 ///
-/// So while blocks flow a commit waits until `full_batch` leaves are
-/// waiting, or `wait` after the last commit returned. Leaves go at once when
-/// the store has been idle for `wait` (a download's first blocks) or when
-/// no other block is awaited (its last ones). One transaction runs at a
-/// time, a second one only once `second_batch` leaves wait.
+/// So while blocks flow, leaves wait until `full_batch` of them wait, or
+/// until the first of them has waited `wait`. They go at once when the
+/// store has been idle for `wait` (a download's first blocks) or when the
+/// owner awaits no other block (a download's last ones, if it is the only
+/// one). One transaction runs at a time; a second one starts beside it only
+/// once `second_batch` leaves wait, else they wait for its end.
 ///
 /// The owner (the engine) queues leaves, asks `commit_now` after each, and
 /// otherwise sends itself the flush message `on_waiting` says, when it
@@ -52,17 +53,16 @@ public:
   /// True if a commit of the `waiting` leaves may start now.
   bool may_commit(size_t waiting) const;
 
-  /// Leaves wait (`waiting` of them, none committing now): what to do with
-  /// the flush message. `awaited` counts every block the owner waits for,
+  /// `waiting` leaves wait (not counting those committing): what to do
+  /// with the flush message. `awaited` counts every block the owner waits for,
   /// those waiting and committing included; if it is no more than those,
   /// nothing else is coming and they go now. Records the message sent.
   flush on_waiting(size_t waiting, size_t awaited, clock::time_point now);
 
-  /// The flush message arrived (the owner then calls `may_commit`).
-  void flush_arrived() {
-    queued_ = false;
-    timed_ = false;
-  }
+  /// A flush message arrived at `now`. False if it is a timed one that an
+  /// immediate one overtook, arriving while a later timed one is due: the
+  /// owner ignores it. Else the owner calls `may_commit` and commits.
+  bool flush_arrived(clock::time_point now);
 
   /// A commit of `n` leaves started.
   void started(size_t n) {
@@ -84,9 +84,11 @@ private:
   size_t in_flight_ = 0;
   size_t committing_ = 0;
   clock::time_point last_done_{};
-  /// A flush message is on its way, and it is the one sent `wait` ahead.
+  /// A flush message is on its way, and it is the one sent `wait` ahead,
+  /// due at `due_`.
   bool queued_ = false;
   bool timed_ = false;
+  clock::time_point due_{};
 };
 
 } // namespace cairn::storage

@@ -16,13 +16,14 @@
 #   - B's store transactions: messages `local_store` handled during the
 #     run (`GET /api/cairn/v1/actors`), nearly all of them group commits.
 # After each run B's copy (GET /data/{cid} on B, not timed) must have the
-# original's sha256. Nodes run with NODE_FLAGS (default --insecure-transport: the store's cost
-# without the cipher's).
+# original's sha256. Both nodes run with the flags in NODE_FLAGS.
 #
 # Usage: tests/bench/refetch.sh [BUILD_DIR]     (default: build)
 # Environment: SIZE_MB     file size in MiB (default 1024)
 #              RUNS        downloads (default 3)
-#              NODE_FLAGS  extra flags of both nodes
+#              NODE_FLAGS  flags of both nodes (default
+#                          --insecure-transport: the store's cost without
+#                          the cipher's; set it empty for encrypted sessions)
 #              KEEP_TMP    set to 1 to keep the temp dir (logs)
 # Needs: curl, python3, sha256sum, awk.
 

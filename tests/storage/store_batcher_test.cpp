@@ -32,7 +32,7 @@ TEST(StoreBatcherTest, TheFirstLeavesOfADownloadGoAtOnce) {
   EXPECT_EQ(b.on_waiting(1, 1000, t0), flush::now);
   // A second leaf before that message arrived: it takes both.
   EXPECT_EQ(b.on_waiting(2, 1000, t0), flush::none);
-  b.flush_arrived();
+  EXPECT_TRUE(b.flush_arrived(t0));
   EXPECT_TRUE(b.may_commit(2));
 }
 
@@ -95,9 +95,26 @@ TEST(StoreBatcherTest, NothingWaitingSendsNothing) {
 TEST(StoreBatcherTest, ATimedFlushThatArrivedLetsTheNextOneBeSent) {
   auto b = after_commit(t0);
   EXPECT_EQ(b.on_waiting(1, 1000, t0 + 1ms), flush::later);
-  b.flush_arrived();
+  EXPECT_TRUE(b.flush_arrived(t0 + 9ms));
   // It found a commit running (say), so the leaves wait on: the next
   // flush is sent again.
   b.started(5);
   EXPECT_EQ(b.on_waiting(2, 1000, t0 + 9ms), flush::later);
+}
+
+TEST(StoreBatcherTest, ATimedFlushAnImmediateOneOvertookIsIgnored) {
+  auto b = after_commit(t0);
+  // Timed, due at 9 ms; then the last leaves send an immediate flush.
+  EXPECT_EQ(b.on_waiting(1, 1000, t0 + 1ms), flush::later);
+  EXPECT_EQ(b.on_waiting(8, 8, t0 + 2ms), flush::now);
+  EXPECT_TRUE(b.flush_arrived(t0 + 2ms));
+  b.started(8);
+  b.finished(8, t0 + 3ms);
+  // A new download's leaves flow: timed again, due at 12 ms.
+  EXPECT_EQ(b.on_waiting(1, 1000, t0 + 4ms), flush::later);
+  // The first timer fires at 9 ms: ignored, the leaves wait for theirs.
+  EXPECT_FALSE(b.flush_arrived(t0 + 9ms));
+  EXPECT_EQ(b.on_waiting(2, 1000, t0 + 10ms), flush::none);
+  EXPECT_TRUE(b.flush_arrived(t0 + 12ms));
+  EXPECT_TRUE(b.may_commit(2));
 }
