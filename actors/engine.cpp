@@ -1258,7 +1258,8 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
           schedule(self, addr);
       // Blocks nobody has: give up after a while, else look again. A
       // holder that keeps delivering is slow (a seeder many peers draw
-      // from), not gone: its blocks are waited for.
+      // from), not gone: its blocks are waited for. A block being stored
+      // (or read back) has arrived: the store's answer resolves it.
       std::vector<wire::address> lost;
       for (auto& [addr, pw] : st.pending) {
         if (!pw.requested.empty()) {
@@ -1267,7 +1268,7 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
             schedule(self, addr);
           continue;
         }
-        if (now - pw.since > st.cfg.want_timeout &&
+        if (now - pw.since > st.cfg.want_timeout && !pw.storing &&
             !st.sched.holder_delivering(addr, now - st.cfg.want_timeout))
           lost.push_back(addr);
         else
