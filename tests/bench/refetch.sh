@@ -68,16 +68,16 @@ ROWS=()
 for ((run = 1; run <= RUNS; run++)); do
   m0=$(store_messages)
   w0=$(written)
-  c0=$(cpu_ticks "$PID_B")
-  t=$(get_timed "$BASE_B$API/data/$CID/network/stream" "$SIZE_BYTES")
-  c1=$(cpu_ticks "$PID_B")
+  t=$(cpu_run "$WORK/cpu" "$PID_B" -- \
+    get_timed "$BASE_B$API/data/$CID/network/stream" "$SIZE_BYTES")
+  read -r _ cpu _ < <(tail -n 1 "$WORK/cpu")
   w1=$(written)
   m1=$(store_messages)
   echo "    run $run: ${t}s" >&2
   got=$(curl -s "$BASE_B$API/data/$CID" | sha256sum | awk '{print $1}')
   [[ "$got" == "$SHA_ORIG" ]] || die "run $run: B's copy has sha256 $got, the original $SHA_ORIG"
   ROWS+=("$(row "$run" "$t" \
-    "$(awk -v a="$c0" -v b="$c1" -v hz="$CLK_TCK" -v n="$SIZE_BYTES" 'BEGIN{printf "%.2f", (b - a) / hz * 1073741824 / n}')" \
+    "$(awk -v c="$cpu" -v n="$SIZE_BYTES" 'BEGIN{printf "%.2f", c * 1073741824 / n}')" \
     "$(awk -v a="$w0" -v b="$w1" -v n="$SIZE_BYTES" 'BEGIN{printf "%.0f", (b - a) / 1048576 * 1073741824 / n}')" \
     "$((m1 - m0))")")
   delete "$BASE_B" "$CID"
