@@ -308,23 +308,8 @@ void penalize(engine_ptr self, peer_entry& p, const std::string& why) {
 // ----------------------------------------------------------------
 
 // Verified leaves are stored in group commits, as large as the flow of
-// blocks allows (`storage::store_batcher`). This sends this actor the
-// flush message when the batcher says, for the leaves waiting now.
-void flush_stores_soon(engine_ptr self) {
-  auto& st = self->state;
-  using flush = storage::store_batcher::flush;
-  switch (st.batcher.on_waiting(st.to_store.size(), st.pending.size(),
-                                clock::now())) {
-  case flush::now:
-    self->send(self, put_atom::value);
-    break;
-  case flush::later:
-    self->delayed_send(self, storage::store_batcher::wait, put_atom::value);
-    break;
-  case flush::none:
-    break;
-  }
-}
+// blocks allows (`storage::store_batcher`).
+void store_when_due(engine_ptr self);
 
 void flush_stores(engine_ptr self) {
   auto& st = self->state;
@@ -336,10 +321,7 @@ void flush_stores(engine_ptr self) {
   auto done = [self, n = batch.size()] {
     auto& st = self->state;
     st.batcher.finished(n, clock::now());
-    if (st.batcher.commit_now(st.to_store.size()))
-      flush_stores(self);
-    else
-      flush_stores_soon(self);
+    store_when_due(self);
     flush(self);
   };
   self
@@ -358,13 +340,31 @@ void flush_stores(engine_ptr self) {
       });
 }
 
-void queue_store(engine_ptr self, leaf_block leaf) {
+// Commits the waiting leaves now if they are enough, else sends this actor
+// the flush message when the batcher says.
+void store_when_due(engine_ptr self) {
   auto& st = self->state;
-  st.to_store.push_back(std::move(leaf));
-  if (st.batcher.commit_now(st.to_store.size()))
+  if (st.batcher.commit_now(st.to_store.size())) {
     flush_stores(self);
-  else
-    flush_stores_soon(self);
+    return;
+  }
+  using flush = storage::store_batcher::flush;
+  switch (st.batcher.on_waiting(st.to_store.size(), st.pending.size(),
+                                clock::now())) {
+  case flush::now:
+    self->send(self, put_atom::value);
+    break;
+  case flush::later:
+    self->delayed_send(self, storage::store_batcher::wait, put_atom::value);
+    break;
+  case flush::none:
+    break;
+  }
+}
+
+void queue_store(engine_ptr self, leaf_block leaf) {
+  self->state.to_store.push_back(std::move(leaf));
+  store_when_due(self);
 }
 
 // A block of a dataset arrived that another peer had delivered.
