@@ -1011,8 +1011,9 @@ TEST_F(CairnctlTest, StoreJsonCountsTheUploadedBlocks) {
 TEST_F(CairnctlTest, WantsJsonListsABlockTheNodeWaitsFor) {
   // A connected peer that has the dataset but is stopped (SIGSTOP): the
   // node asks it and keeps wanting the manifest until the peer answers or
-  // the want times out (20 s); this client gives up after 3 s. (A CID that
-  // nobody has is given up within a second.)
+  // the want times out (20 s). The client waits until `wants` was looked at
+  // (up to 10 s: each look starts a process, slow on a loaded machine), then
+  // hangs up. (A CID that nobody has is given up within a second.)
   test_node holder;
   ASSERT_TRUE(holder.proc.start());
   std::string cid;
@@ -1026,11 +1027,10 @@ TEST_F(CairnctlTest, WantsJsonListsABlockTheNodeWaitsFor) {
     pid_t pid;
     ~resume() { ::kill(pid, SIGCONT); }
   } resume_holder{holder.proc.pid()};
-  std::thread fetch([&] {
-    auto c = node.proc.client();
-    c.set_read_timeout(3, 0);
-    c.Get(api("/data/" + cid + "/network/stream"));
-  });
+  auto fetcher = node.proc.client();
+  fetcher.set_read_timeout(15, 0);
+  std::thread fetch(
+    [&] { fetcher.Get(api("/data/" + cid + "/network/stream")); });
   json want;
   std::string last;
   bool seen = eventually(
@@ -1042,7 +1042,8 @@ TEST_F(CairnctlTest, WantsJsonListsABlockTheNodeWaitsFor) {
       want = find_named(w, "address", cid);
       return !want.empty();
     },
-    3s);
+    10s);
+  fetcher.stop();
   fetch.join();
   ASSERT_TRUE(seen) << last;
   EXPECT_TRUE(want["ageSeconds"].is_number()) << want.dump();
