@@ -2,7 +2,8 @@
 // code paths the node uses: SHA-256 of a 64 KiB block (every delivered block
 // is hashed once), `lmdb_store::put_leaves` of batches of fetched blocks (the
 // downloader stores every block) and `lmdb_store::get_leaf_proofs` of
-// batches (the seeder reads every block it serves). Each benchmark measures
+// batches (the seeder reads every block it serves); and `commit_upload`, the
+// transaction that ends an upload of 1 GiB. Each benchmark measures
 // the process's CPU time, user and kernel (`MeasureProcessCPUTime`), so its
 // bytes_per_second is bytes per CPU-second: its inverse is the CPU-seconds
 // per byte that `tests/bench/network_throughput.sh` adds up into the floor
@@ -32,6 +33,7 @@
 #include "messages/manifest.hpp"
 #include "messages/sha256.hpp"
 #include "storage/lmdb_store.hpp"
+#include "storage/merkle_tree.hpp"
 
 using namespace cairn;
 using namespace cairn::storage;
@@ -205,5 +207,68 @@ void BM_GetLeafProofs(benchmark::State& state) {
 BENCHMARK(BM_GetLeafProofs)
   ->MeasureProcessCPUTime()
   ->Iterations(static_cast<int64_t>(batches));
+
+// The transaction that ends an upload: `commit_upload` of a dataset of
+// 1 GiB (16384 leaves) whose blocks `put_blocks` stored, as an upload's
+// batches do, before the timer starts. It runs after the last byte of the
+// body came in and before the upload answers, on one thread: what it costs
+// is added to every upload's time. Real time includes its two fsyncs.
+void BM_CommitUpload(benchmark::State& state) {
+  temp_store ts{state};
+  if (!ts.store)
+    return;
+  auto data = random_block(4);
+  constexpr size_t leaf_count = batch * batches;
+  uint64_t round = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    ++round;
+    std::vector<digest256> digests;
+    digests.reserve(leaf_count);
+    std::vector<block> blocks;
+    for (uint64_t i = 0; i < leaf_count; ++i) {
+      digest256 d{};
+      for (size_t j = 0; j < 8; ++j)
+        d[j] = static_cast<uint8_t>(i >> (8 * j));
+      d[30] = static_cast<uint8_t>(round);
+      d[31] = 0xc0;
+      digests.push_back(d);
+      blocks.push_back(block::wrap(cid{multicodec::codex_block, d}, data));
+      if (blocks.size() == batch || i + 1 == leaf_count) {
+        if (auto added = ts.store->put_blocks(blocks, 0); !added) {
+          state.SkipWithError(describe(added.error()).c_str());
+          return;
+        }
+        blocks.clear();
+      }
+    }
+    auto tree = merkle_tree::build(digests);
+    if (!tree) {
+      state.SkipWithError(describe(tree.error()).c_str());
+      return;
+    }
+    manifest m;
+    m.tree_cid = tree->root_cid();
+    m.dataset_size = uint64_t{leaf_count} * block_len;
+    m.block_size = static_cast<uint32_t>(block_len);
+    auto mb = m.to_block();
+    state.ResumeTiming();
+    auto id = ts.store->commit_upload(mb, digests, 0);
+    state.PauseTiming();
+    // Its pages freed for the next round, as a node that deletes what it
+    // uploaded.
+    if (!id || ts.store->remove(*id)) {
+      state.SkipWithError(id ? "remove failed" : describe(id.error()).c_str());
+      return;
+    }
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(
+    static_cast<int64_t>(state.iterations() * leaf_count));
+}
+BENCHMARK(BM_CommitUpload)
+  ->MeasureProcessCPUTime()
+  ->Unit(benchmark::kMillisecond)
+  ->Iterations(3);
 
 } // namespace
