@@ -619,14 +619,24 @@ wire::delivery outgoing(engine_state& st, peer_entry& p, wire::address addr,
 
 void serve(engine_ptr self, const std::string& peer_id);
 
-// A store read for `peer_id` ended: the peer (if still connected), with
-// one read fewer in flight.
-peer_entry* read_done(engine_state& st, const std::string& peer_id) {
+// A store read for `peer_id` over `session` ended: the peer, with one read
+// fewer in flight; nullptr if it left, or if it left and came back while
+// the store read (its entry, and the count, are new: the read was not
+// this session's, nor are its blocks asked for in it).
+peer_entry* read_done(engine_state& st, const std::string& peer_id,
+                      const peer_session_actor& session) {
   auto i = st.peers.find(peer_id);
-  if (i == st.peers.end())
+  if (i == st.peers.end() || i->second.info.session != session)
     return nullptr;
   --i->second.serving;
   return &i->second;
+}
+
+// The session `peer_id` (being served) is connected over.
+peer_session_actor session_of(const engine_state& st,
+                              const std::string& peer_id) {
+  auto i = st.peers.find(peer_id);
+  return i == st.peers.end() ? peer_session_actor{} : i->second.info.session;
 }
 
 // Reads leaves for `peer_id` in one read transaction (on this thread, or
@@ -637,10 +647,11 @@ void serve_leaves(engine_ptr self, const std::string& peer_id,
   auto& st = self->state;
   // `resume`: serve the peer's next wants (a reply; a read on this thread
   // returns to `serve`, which goes on by itself).
-  auto done = [self, peer_id](const std::vector<block_address>& asked,
-                              std::vector<leaf_block> found, bool resume) {
+  auto done = [self, peer_id, session = session_of(st, peer_id)](
+                const std::vector<block_address>& asked,
+                std::vector<leaf_block> found, bool resume) {
     auto& st = self->state;
-    auto* pp = read_done(st, peer_id);
+    auto* pp = read_done(st, peer_id, session);
     if (!pp)
       return;
     auto& p = *pp;
@@ -711,9 +722,10 @@ void queue_leaves_with(engine_state& st, peer_entry& p,
 // DONT_HAVE; a manifest asked for with its first leaves queues them.
 void serve_block(engine_ptr self, const std::string& peer_id, const cid& id) {
   auto& st = self->state;
-  auto done = [self, peer_id, id](const block* b) {
+  auto done = [self, peer_id, id,
+               session = session_of(st, peer_id)](const block* b) {
     auto& st = self->state;
-    auto* pp = read_done(st, peer_id);
+    auto* pp = read_done(st, peer_id, session);
     if (!pp)
       return;
     auto& p = *pp;

@@ -285,3 +285,75 @@ TEST_F(EngineFullQueueTest, WantsBeyondAFullQueueAreDroppedNotDenied) {
   auto dropped = test::gauge_of(*self_, engine_, "wants_dropped", 5s);
   EXPECT_EQ(dropped, static_cast<double>(blocks_ - served));
 }
+
+// A store read that ends after its peer left and came back was for the
+// earlier session: it is dropped, and the new session is served as if it
+// had never been (its count of reads in flight is its own).
+TEST(EngineReconnectTest, AReadForAnEarlierSessionLeavesTheNextOneServed) {
+  test::actor_test_config cfg;
+  caf::actor_system sys{cfg};
+  {
+    // The store stands in for local_store: the test holds its answers.
+    caf::scoped_actor store{sys}, first{sys}, second{sys};
+    actors::engine_config ecfg;
+    ecfg.tick = std::chrono::milliseconds{60'000};
+    auto engine =
+      sys.spawn(actors::engine, ecfg, caf::actor_cast<local_store_actor>(store),
+                discovery_actor{});
+    auto up = [&](caf::scoped_actor& session) {
+      peer_info info;
+      info.peer_id = "p";
+      info.session = caf::actor_cast<peer_session_actor>(session);
+      session->send(engine, peer_up_atom::value, std::move(info));
+    };
+    auto want = [&](caf::scoped_actor& session, const block& b) {
+      wire::want_list wl;
+      wire::want_entry e;
+      e.addr = wire::address{b.id};
+      e.type = wire::want_entry::want_type::block;
+      wl.entries.push_back(e);
+      session->send(engine, peer_msg_atom::value, std::string{"p"},
+                    wire::message{std::move(wl)});
+    };
+    auto b1 = block::make(test::random_bytes(1024, 1));
+    auto b2 = block::make(test::random_bytes(1024, 2));
+    up(first);
+    want(first, b1);
+    caf::typed_response_promise<block> held;
+    bool read = false;
+    store->receive(
+      [&](get_atom, const cid& id) -> caf::result<block> {
+        read = id == b1.id;
+        held = store->make_response_promise<block>();
+        return held;
+      },
+      caf::after(5s) >> [] {});
+    ASSERT_TRUE(read);
+    // The peer leaves and comes back before the store answers.
+    first->send(engine, peer_down_atom::value, std::string{"p"}, true,
+                std::string{"gone"});
+    up(second);
+    held.deliver(b1);
+    want(second, b2);
+    read = false;
+    store->receive(
+      [&](get_atom, const cid& id) -> caf::result<block> {
+        read = id == b2.id;
+        return b2;
+      },
+      caf::after(5s) >> [] {});
+    EXPECT_TRUE(read) << "the new session's want was never read";
+    // It gets what it asked for, and not the earlier session's block.
+    std::vector<cid> got;
+    for (bool more = true; more;)
+      second->receive(
+        [&](send_atom, wire::message& m) {
+          if (auto* bd = std::get_if<wire::block_delivery>(&m))
+            for (auto& d : bd->blocks)
+              got.push_back(std::get<cid>(d.addr));
+        },
+        caf::after(500ms) >> [&] { more = false; });
+    EXPECT_EQ(got, std::vector<cid>{b2.id});
+    caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
+  }
+}
