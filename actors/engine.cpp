@@ -569,13 +569,15 @@ void on_presence(engine_ptr self, peer_entry& p,
     if (!pr.have)
       if (auto ask = take_leaves_ask(st, p.info.peer_id, pr.addr))
         release_leaves(self, p.info.peer_id, *ask);
-    if (st.sched.on_presence(p.info.peer_id, pr.addr, pr.have, pr.price)) {
-      auto pw = st.pending.find(pr.addr);
-      if (pw != st.pending.end())
-        pw->second.requested.erase(p.info.peer_id);
-    }
-    if (st.pending.count(pr.addr) > 0)
-      schedule(self, pr.addr);
+    // Only a presence of what this node waits for is recorded: one of
+    // anything else (never asked, or answered after the block came) would
+    // grow the peer's records for as long as it stays, as fast as it sends.
+    auto pw = st.pending.find(pr.addr);
+    if (pw == st.pending.end())
+      continue;
+    if (st.sched.on_presence(p.info.peer_id, pr.addr, pr.have, pr.price))
+      pw->second.requested.erase(p.info.peer_id);
+    schedule(self, pr.addr);
   }
 }
 
