@@ -301,6 +301,9 @@ void release_due(peer_session_ptr self, wire::delay_queue<T>& q, Take take,
       timer...);
 }
 
+// Frames held for the link latency beyond which a PING is not answered.
+constexpr size_t pong_held_limit = 64;
+
 // Bytes a want list held on arrival costs beyond its entries: its queue
 // slot, the message and its receipt.
 constexpr uint64_t held_want_list_cost = 256;
@@ -785,8 +788,16 @@ caf::error on_message(peer_session_ptr self, wire::message msg) {
     if (std::holds_alternative<wire::hello>(msg) ||
         std::holds_alternative<wire::auth>(msg))
       return make_error(ec::protocol_error, "repeated " + wire::type_name(msg));
-    if (auto* p = std::get_if<wire::ping>(&msg))
+    if (auto* p = std::get_if<wire::ping>(&msg)) {
+      // Answered only while nothing of ours waits to be written (or held
+      // for the link latency, beyond a few frames): the peer hears from us
+      // when it reads those bytes, and a peer that floods PINGs and reads
+      // nothing cannot pile PONGs up in our buffers.
+      if (st.unsent > 0 || !st.backlog.empty() ||
+          st.held.size() >= pong_held_limit)
+        return caf::none;
       return send_frame(self, wire::pong{p->nonce});
+    }
     if (std::holds_alternative<wire::pong>(msg))
       return caf::none; // keep-alive: being heard from was the point
     if (auto* bd = std::get_if<wire::block_delivery>(&msg)) {

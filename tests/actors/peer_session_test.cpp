@@ -624,6 +624,50 @@ TEST_F(PeerSessionTest, PeerThatAnswersPingsStaysConnected) {
   EXPECT_EQ(next_event(0ms).kind, event::none);
 }
 
+TEST_F(PeerSessionTest, PingsOfAPeerThatDoesNotReadAreNotAnswered) {
+  auto c = config(key_a_);
+  c.max_unsent_bytes = size_t{256} << 20;
+  noise_client peer{start_second_listener(c)};
+  ASSERT_TRUE(peer.handshake());
+  peer.authenticate(*key_b_, *key_b_);
+  auto up = next_event();
+  ASSERT_EQ(up.kind, event::up) << up.reason;
+  auto auth = peer.recv_message();
+  ASSERT_TRUE(auth && std::holds_alternative<wire::auth>(*auth));
+  // 16 MiB of blocks that the peer does not read: most of them wait in A's
+  // buffers.
+  constexpr size_t total = 16;
+  auto data = std::make_shared<const bytes>(size_t{1} << 20, uint8_t{7});
+  for (size_t i = 0; i < total; ++i) {
+    wire::block_delivery bd;
+    bd.blocks.push_back(
+      {cid::of(multicodec::codex_block, byte_view{*data}), data, std::nullopt});
+    (*self_)->send(up.info.session, send_atom::value, wire::message{bd});
+  }
+  std::this_thread::sleep_for(300ms);
+  // A flood of PINGs meanwhile: not one PONG joins what waits.
+  bytes flood;
+  for (uint64_t i = 0; i < 2000; ++i) {
+    auto f = peer.sealed_frame(wire::encode(wire::message{wire::ping{i}}));
+    flood.insert(flood.end(), f.begin(), f.end());
+  }
+  peer.send(flood);
+  std::this_thread::sleep_for(300ms);
+  size_t blocks = 0, pongs = 0;
+  while (auto m = peer.recv_message(1000ms)) {
+    if (auto* bd = std::get_if<wire::block_delivery>(&*m))
+      blocks += bd->blocks.size();
+    pongs += std::holds_alternative<wire::pong>(*m) ? 1 : 0;
+  }
+  EXPECT_EQ(blocks, total);
+  EXPECT_EQ(pongs, 0u);
+  // All read: a PING is answered again.
+  peer.send_sealed(wire::ping{77});
+  auto pong = peer.recv_message();
+  ASSERT_TRUE(pong && std::holds_alternative<wire::pong>(*pong));
+  EXPECT_EQ(std::get<wire::pong>(*pong).nonce, 77u);
+}
+
 TEST_F(PeerSessionTest, FastPeerIsReadNoFasterThanTheOwnerHandlesItsBlocks) {
   auto c = config(key_a_);
   c.max_unhandled_bytes = size_t{2} << 20;
