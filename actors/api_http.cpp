@@ -146,7 +146,11 @@ void reply_error(const Request& req, Response& res, const caf::error& err) {
 
 void reply_json(Response& res, const json& body) {
   res.status = 200;
-  res.set_content(body.dump(), "application/json");
+  // A string that is not UTF-8 (a filename in a manifest from a peer, or
+  // from an upload's Content-Disposition) is shown with U+FFFD where its
+  // bad bytes were; nlohmann's default would throw, failing the request.
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace),
+                  "application/json");
 }
 
 // Answers `{"key": value}`, or `value` as text when the client's Accept

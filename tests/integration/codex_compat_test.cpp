@@ -298,6 +298,27 @@ TEST(CodexCompatTest, MarketplaceEndpointsAnswer503WithoutPersistence) {
   check(cli.Post(api("/storage/request/zDvZRwzm"), "{}", "application/json"));
 }
 
+TEST(CodexCompatTest, AFilenameThatIsNotUtf8IsListedWithAReplacement) {
+  test_node n;
+  ASSERT_TRUE(n.proc.start());
+  // Latin-1 'é' in the name: stored as sent, listed as U+FFFD, not a 500.
+  auto up = raw_request(n.proc.port(),
+                        "POST " + api("/data") +
+                          " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                          "Content-Type: text/plain\r\n"
+                          "Content-Disposition: attachment; "
+                          "filename=\"caf\xe9.txt\"\r\n"
+                          "Content-Length: 4\r\nConnection: close\r\n\r\n"
+                          "data");
+  ASSERT_EQ(up.status, 200) << up.head << up.body;
+  auto cli = n.proc.client();
+  auto list = cli.Get(api("/data"));
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->status, 200) << list->body;
+  EXPECT_NE(list->body.find("caf\xef\xbf\xbd.txt"), std::string::npos)
+    << list->body;
+}
+
 TEST(CodexCompatTest, WrongMethodsGet405WithAllowBeforeTheBodyIsRead) {
   test_node n;
   ASSERT_TRUE(n.proc.start());
