@@ -353,9 +353,16 @@ protect_dataset(api_shared& api, caf::scoped_actor& self, const manifest& orig,
 
 void handle_upload(api_shared& api, const Request& req, Response& res,
                    const httplib::ContentReader& reader) {
+  // Every refusal below comes before the body was read, or while it was:
+  // the connection closes after the answer, or the rest of the body would
+  // be read as the next request.
+  auto refuse = [&](int status, const std::string& why) {
+    reply_error(req, res, status, why);
+    close_after(req);
+  };
   if (req.is_multipart_form_data()) {
-    reply_error(
-      req, res, 415,
+    refuse(
+      415,
       "multipart uploads are not supported: send the file as the raw body");
     return;
   }
@@ -364,8 +371,7 @@ void handle_upload(api_shared& api, const Request& req, Response& res,
   if (req.has_header("Content-Length"))
     declared = parse_decimal(req.get_header_value("Content-Length"));
   if (declared && *declared > api.ctx->options.storage_quota) {
-    reply_error(req, res, 413,
-                "quota_exceeded: upload of " + std::to_string(*declared) +
+    refuse(413, "quota_exceeded: upload of " + std::to_string(*declared) +
                   " bytes exceeds the storage quota");
     return;
   }
@@ -380,33 +386,30 @@ void handle_upload(api_shared& api, const Request& req, Response& res,
       !req.get_header_value("Content-Type").empty())
     mimetype = req.get_header_value("Content-Type");
   if (mimetype && !is_valid_media_type(*mimetype)) {
-    reply_error(req, res, 422,
-                "The MIME type '" + mimetype->substr(0, 255) +
-                  "' is not valid.");
+    refuse(422,
+           "The MIME type '" + mimetype->substr(0, 255) + "' is not valid.");
     return;
   }
   if (filename && !is_valid_filename(*filename)) {
-    reply_error(req, res, 422, "The filename is not valid.");
+    refuse(422, "The filename is not valid.");
     return;
   }
   caf::scoped_actor self{api.sys};
   uploader up{api, self};
   bool complete = read_request_body(req, reader, declared, up);
   if (up.error()) {
-    reply_error(req, res, up.error());
+    refuse(http_status(up.error()), describe(up.error()));
     return;
   }
   // A body cut short (client gone, read timeout) is never stored: the
   // uploader's destructor drops what was put.
   if (!complete) {
-    reply_error(req, res, 400,
-                "the request body ended early after " +
+    refuse(400, "the request body ended early after " +
                   std::to_string(up.total()) + " bytes");
     return;
   }
   if (declared && *declared != up.total()) {
-    reply_error(req, res, 400,
-                "received " + std::to_string(up.total()) +
+    refuse(400, "received " + std::to_string(up.total()) +
                   " bytes, Content-Length says " + std::to_string(*declared));
     return;
   }

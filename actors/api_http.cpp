@@ -33,20 +33,24 @@ std::string default_reason(int status) {
   }
 }
 
-// Closes the connection after the answer: a request refused before its
-// body was read must not have that body read as the next request.
-void close_after(const Request& req) {
-  auto& r = const_cast<Request&>(req);
-  r.headers.erase("Connection");
-  r.set_header("Connection", "close");
-}
-
 // Every route's method and path pattern: a path that exists answers a
 // method it does not have with 405 and `Allow`, before any body is read.
 class route_table {
 public:
-  void add(const std::string& method, const std::string& pattern) {
-    routes_.push_back({method, std::regex{pattern}});
+  /// `takes_data`: the route streams a body of any size (an upload); the
+  /// others take at most `max_small_body` bytes, which httplib holds whole.
+  void add(const std::string& method, const std::string& pattern,
+           bool takes_data = false) {
+    routes_.push_back({method, std::regex{pattern}, takes_data});
+  }
+
+  /// True if a route of `method` matching `path` streams its body.
+  bool takes_data(const std::string& method, const std::string& path) const {
+    for (auto& r : routes_)
+      if (r.takes_data && r.method == method &&
+          std::regex_match(path, r.pattern))
+        return true;
+    return false;
   }
 
   /// The methods the routes matching `path` take, sorted (HEAD wherever
@@ -68,14 +72,22 @@ private:
   struct route {
     std::string method;
     std::regex pattern;
+    bool takes_data;
   };
   std::vector<route> routes_;
 };
 
+// The largest body httplib reads into memory for a route that does not
+// stream its body (JSON of a few hundred bytes, or none).
+constexpr uint64_t max_small_body = 1 << 20;
+
 // Checks a request before httplib reads its body: a malformed or repeated
 // Content-Length (RFC 9112 §6.3) answers 400, a method the path does not
-// take 405. A refused request that has a body closes the connection, so
-// that the body is never read as a next request. Returns false if refused.
+// take 405. A body on any route but an upload (or on a path that does not
+// exist) is read into memory whole: over `max_small_body` it answers 413,
+// of unknown length (chunked) 411. A refused request that has a body closes
+// the connection, so that the body is never read as a next request. Returns
+// false if refused.
 bool check_request(const route_table& routes, const Request& req,
                    Response& res) {
   auto& r = const_cast<Request&>(req);
@@ -111,6 +123,22 @@ bool check_request(const route_table& routes, const Request& req,
       res.set_header("Allow", allow);
     }
   }
+  bool streams = routes.takes_data(req.method, req.path);
+  if (status == 0 && streams && req.has_header("Content-Encoding")) {
+    // Stored as sent, as Codex stores it: httplib would decompress what it
+    // reads itself but not what the upload reads from the socket.
+    r.headers.erase("Content-Encoding");
+  }
+  if (status == 0 && has_body && !streams) {
+    if (req.has_header("Transfer-Encoding")) {
+      status = 411;
+      why = "a body on " + req.path + " needs a Content-Length";
+    } else if (length && *length > max_small_body) {
+      status = 413;
+      why = "a body of " + std::to_string(*length) + " bytes on " + req.path +
+            " (at most " + std::to_string(max_small_body) + ")";
+    }
+  }
   if (status == 0) {
     // A POST without a body needs no Content-Length (Codex clients send
     // none): without one, httplib would read until the connection closes.
@@ -133,6 +161,12 @@ std::string route(const char* suffix) {
 
 // Every error answer is one line of text. A Range header must not apply to
 // it: httplib would slice the body.
+void close_after(const Request& req) {
+  auto& r = const_cast<Request&>(req);
+  r.headers.erase("Connection");
+  r.set_header("Connection", "close");
+}
+
 void reply_error(const Request& req, Response& res, int status,
                  const std::string& why) {
   const_cast<Request&>(req).ranges.clear();
@@ -254,7 +288,7 @@ void add_routes(httplib::Server& srv, route_mount mount) {
     });
   };
   // Data (Codex).
-  routes->add("POST", at + route("/data"));
+  routes->add("POST", at + route("/data"), true);
   srv.Post(at + route("/data"),
            [resolve](const Request& req, Response& res,
                      const httplib::ContentReader& reader) {

@@ -61,6 +61,11 @@ caf::expected<std::pair<cid, manifest>> protect_dataset(api_shared& api,
 /// `/api/codex/v1` + `suffix`.
 std::string route(const char* suffix);
 
+/// Closes the connection after the answer: a request refused before its
+/// body was read (or while it was) must not have the rest of that body
+/// read as the next request.
+void close_after(const Request& req);
+
 /// Answers `status` with the one-line reason `why` (never sliced by a
 /// Range header).
 void reply_error(const Request& req, Response& res, int status,

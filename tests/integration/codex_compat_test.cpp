@@ -298,6 +298,48 @@ TEST(CodexCompatTest, MarketplaceEndpointsAnswer503WithoutPersistence) {
   check(cli.Post(api("/storage/request/zDvZRwzm"), "{}", "application/json"));
 }
 
+TEST(CodexCompatTest, AnUploadRefusedBeforeItsBodyClosesTheConnection) {
+  test_node n;
+  ASSERT_TRUE(n.proc.start());
+  // A 2 MiB body that never comes, refused for its head: the answer comes
+  // at once and the connection closes, so that the body is never read as
+  // the next request.
+  for (auto head : {std::string{"Content-Type: image\r\n"},
+                    std::string{"Content-Type: multipart/form-data; "
+                                "boundary=x\r\n"}}) {
+    SCOPED_TRACE(head);
+    auto r = raw_request(n.proc.port(),
+                         "POST " + api("/data") +
+                           " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           "Content-Length: 2097152\r\n" +
+                           head + "\r\n",
+                         std::chrono::seconds{3});
+    EXPECT_TRUE(r.status == 422 || r.status == 415) << r.head;
+    EXPECT_TRUE(has_header_line(r.head, "Connection: close")) << r.head;
+    EXPECT_LT(r.seconds, 2.0);
+  }
+}
+
+TEST(CodexCompatTest, AnUploadWithContentEncodingIsStoredAsSent) {
+  test_node n;
+  ASSERT_TRUE(n.proc.start());
+  auto cli = n.proc.client();
+  // Codex stores the bytes it is sent; httplib would decompress them (the
+  // small body) or a part of them (the large one, read from the socket).
+  for (size_t size : {size_t{100}, size_t{300000}}) {
+    SCOPED_TRACE(size);
+    auto body = random_bytes(size, 41);
+    auto res = cli.Post(api("/data"), {{"Content-Encoding", "gzip"}}, body,
+                        "application/octet-stream");
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200) << res->body;
+    auto got = cli.Get(api("/data/" + res->body));
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->status, 200);
+    EXPECT_TRUE(got->body == body) << got->body.size() << " bytes back";
+  }
+}
+
 TEST(CodexCompatTest, AFilenameThatIsNotUtf8IsListedWithAReplacement) {
   test_node n;
   ASSERT_TRUE(n.proc.start());

@@ -221,3 +221,47 @@ TEST(HttpLimitsTest, TricklingBodiesFromOneAddressTakeOnlyItsShareOfThreads) {
   auto lat = space_latencies(node, 5);
   EXPECT_LT(lat.back(), 1.0) << "worst " << lat.back() << " s";
 }
+
+TEST(HttpLimitsTest, ABodyTooLargeForItsRouteIsRefusedBeforeItIsRead) {
+  test_node node;
+  ASSERT_TRUE(node.proc.start()) << node.proc.diagnostics();
+  // httplib reads the body of any route but an upload into memory whole:
+  // 50 GB announced to the log level, to a route that does not exist, or
+  // of unknown length, is refused at once and the connection closed, with
+  // none of the body sent.
+  struct refused {
+    std::string head;
+    const char* status;
+    const char* reason;
+  };
+  auto with_length = [](const std::string& path) {
+    return "POST " + path +
+           " HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000000\r\n\r\n";
+  };
+  for (auto& r :
+       {refused{with_length(api("/debug/chronicles/loglevel?level=info")),
+                "413", "at most 1048576"},
+        refused{with_length(api("/no/such/route")), "413", "at most 1048576"},
+        refused{"POST " + api("/sales/availability") +
+                  " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "411", "needs a Content-Length"}}) {
+    SCOPED_TRACE(r.head);
+    int fd = open_from("127.0.0.1", node.proc.port(), r.head);
+    ASSERT_GE(fd, 0);
+    auto t0 = steady::now();
+    auto got = read_all(fd, 5s);
+    ::close(fd);
+    EXPECT_EQ(got.rfind(std::string("HTTP/1.1 ") + r.status + " ", 0), 0u)
+      << got.substr(0, 200);
+    EXPECT_NE(got.find(r.reason), std::string::npos) << got.substr(0, 200);
+    EXPECT_LT(seconds_since(t0), 3.0) << "the connection was not closed";
+  }
+  // An upload streams its body: the same length is not refused for size
+  // (the quota answers it, after its own check of the declared length).
+  int fd = open_from("127.0.0.1", node.proc.port(), with_length(api("/data")));
+  ASSERT_GE(fd, 0);
+  auto got = read_all(fd, 5s);
+  ::close(fd);
+  EXPECT_EQ(got.find("at most 1048576"), std::string::npos)
+    << got.substr(0, 200);
+}
