@@ -491,6 +491,11 @@ void handle_list(api_shared& api, const Request& req, Response& res) {
 }
 
 void handle_delete(api_shared& api, const Request& req, Response& res) {
+  // A CID of a kind never stored here is absent: no error, as in Codex.
+  if (cid::is_foreign(req.matches[1].str())) {
+    res.status = 204;
+    return;
+  }
   auto id = cid_param(req, res);
   if (!id)
     return;
@@ -506,6 +511,10 @@ void handle_delete(api_shared& api, const Request& req, Response& res) {
 }
 
 void handle_exists(api_shared& api, const Request& req, Response& res) {
+  if (cid::is_foreign(req.matches[1].str())) {
+    reply_json(res, {{"has", false}});
+    return;
+  }
   auto id = cid_param(req, res);
   if (!id)
     return;

@@ -421,7 +421,8 @@ void handle_download(api_shared& api, const Request& req, Response& res,
 void handle_network_manifest(api_shared& api, const Request& req, Response& res,
                              bool start_download) {
   auto requested = std::chrono::steady_clock::now();
-  auto id = cid_param(req, res, multicodec::codex_manifest, "manifest");
+  // A CID of another kind names no manifest anywhere: 404, as in Codex.
+  auto id = cid_param(req, res, multicodec::codex_manifest, "manifest", 404);
   if (!id)
     return;
   caf::scoped_actor self{api.sys};

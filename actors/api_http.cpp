@@ -201,24 +201,29 @@ void reply_json_or_text(const Request& req, Response& res, const char* key,
   }
 }
 
-// Parses the {cid} path parameter or answers 400.
 std::optional<cid> cid_param(const Request& req, Response& res) {
-  auto parsed = cid::parse(req.matches[1].str());
+  auto text = req.matches[1].str();
+  auto parsed = cid::parse(text);
   if (!parsed) {
-    reply_error(req, res, 400,
-                "invalid CID '" + req.matches[1].str() +
-                  "': " + describe(parsed.error()));
+    if (cid::is_foreign(text))
+      reply_error(req, res, 404,
+                  "not stored here: " + text + " (" + describe(parsed.error()) +
+                    ")");
+    else
+      reply_error(req, res, 400,
+                  "invalid CID '" + text + "': " + describe(parsed.error()));
     return std::nullopt;
   }
   return *parsed;
 }
 
-// Parses the {cid} path parameter and checks its codec, or answers 400.
 std::optional<cid> cid_param(const Request& req, Response& res,
-                             multicodec codec, const char* what) {
+                             multicodec codec, const char* what,
+                             int wrong_codec_status) {
   auto id = cid_param(req, res);
   if (id && id->codec != codec) {
-    reply_error(req, res, 400, id->to_string() + " is not a " + what + " CID");
+    reply_error(req, res, wrong_codec_status,
+                id->to_string() + " is not a " + what + " CID");
     return std::nullopt;
   }
   return id;

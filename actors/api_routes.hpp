@@ -82,12 +82,16 @@ void reply_json(Response& res, const json& body);
 void reply_json_or_text(const Request& req, Response& res, const char* key,
                         const std::string& value);
 
-/// The {cid} path parameter (`matches[1]`), or nullopt after answering 400.
+/// The {cid} path parameter (`matches[1]`), or nullopt after answering:
+/// 404 for a CID Codex takes but Cairn cannot hold (`cid::is_foreign`;
+/// Codex answers it as not stored), 400 for text that is no CID.
 std::optional<cid> cid_param(const Request& req, Response& res);
 
-/// As above, and the CID must have `codec` (`what` names it in the 400).
+/// As above, and the CID must have `codec` (`what` names it in the answer,
+/// `wrong_codec_status`).
 std::optional<cid> cid_param(const Request& req, Response& res,
-                             multicodec codec, const char* what);
+                             multicodec codec, const char* what,
+                             int wrong_codec_status = 400);
 
 /// A manifest as the Codex API shows it.
 json manifest_json(const manifest& m);

@@ -76,16 +76,84 @@ caf::expected<cid> cid::from_bytes(byte_view in) {
   return out;
 }
 
+namespace {
+std::optional<bytes> base32_decode(std::string_view text);
+} // namespace
+
 caf::expected<cid> cid::parse(std::string_view text) {
   if (text.empty())
     return make_error(ec::invalid_cid, "empty CID");
+  if (text.front() == 'b') {
+    auto bin = text.size() <= 256 ? base32_decode(text.substr(1))
+                                  : std::optional<bytes>{};
+    if (!bin)
+      return make_error(ec::invalid_cid, "invalid base32 text");
+    return from_bytes(*bin);
+  }
   if (text.front() != 'z')
-    return make_error(ec::invalid_cid,
-                      "only multibase base58btc ('z' prefix) is accepted");
+    return make_error(ec::invalid_cid, "only multibase base58btc ('z' "
+                                       "prefix) or base32 ('b') is accepted");
   auto bin = base58_decode(text.substr(1), 128);
   if (!bin)
     return make_error(ec::invalid_cid, "invalid base58btc text");
   return from_bytes(*bin);
+}
+
+namespace {
+
+// RFC 4648 base32, lowercase, without padding (multibase 'b'); nullopt if
+// `text` is not that.
+std::optional<bytes> base32_decode(std::string_view text) {
+  bytes out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    int v;
+    if (c >= 'a' && c <= 'z')
+      v = c - 'a';
+    else if (c >= '2' && c <= '7')
+      v = c - '2' + 26;
+    else
+      return std::nullopt;
+    acc = (acc << 5) | static_cast<uint32_t>(v);
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<uint8_t>(acc >> bits));
+    }
+    acc &= (1u << bits) - 1;
+  }
+  // Left-over bits are padding: fewer than 5, all zero.
+  if (bits >= 5 || acc != 0)
+    return std::nullopt;
+  return out;
+}
+
+} // namespace
+
+bool cid::is_foreign(std::string_view text) {
+  if (text.size() == 46 && text.substr(0, 2) == "Qm") {
+    // CIDv0: a bare sha2-256 multihash in base58btc.
+    auto bin = base58_decode(text, 64);
+    return bin && bin->size() == 34 && (*bin)[0] == 0x12 && (*bin)[1] == 0x20;
+  }
+  if (text.size() < 2 || text.size() > 256)
+    return false;
+  std::optional<bytes> bin;
+  if (text.front() == 'z')
+    bin = base58_decode(text.substr(1), 128);
+  else if (text.front() == 'b')
+    bin = base32_decode(text.substr(1));
+  if (!bin)
+    return false;
+  // A CIDv1: version, codec, then a multihash whose length fits.
+  size_t pos = 0;
+  uint64_t version = 0, codec = 0, hash = 0, len = 0;
+  if (!get_uvarint(*bin, pos, version) || version != 1 ||
+      !get_uvarint(*bin, pos, codec) || !get_uvarint(*bin, pos, hash) ||
+      !get_uvarint(*bin, pos, len) || bin->size() - pos != len || len == 0)
+    return false;
+  return !from_bytes(*bin);
 }
 
 } // namespace cairn

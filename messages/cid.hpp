@@ -42,13 +42,20 @@ struct cid {
     return cid{codec, sha256(data)};
   }
 
-  /// Parses the text form. Errors: `ec::invalid_cid` (bad multibase, base58,
-  /// varints or length, or not CIDv1), `ec::unsupported_cid` (other codec or
-  /// hash). The context says which part is wrong.
+  /// Parses the text form: base58btc ("z…", what `to_string` gives) or
+  /// base32 ("b…"). Errors: `ec::invalid_cid` (bad multibase, base58,
+  /// base32, varints or length, or not CIDv1), `ec::unsupported_cid` (other
+  /// codec or hash). The context says which part is wrong.
   static caf::expected<cid> parse(std::string_view text);
 
   /// Parses the binary form; same errors as `parse`.
   static caf::expected<cid> from_bytes(byte_view in);
+
+  /// True if `text` is a well-formed CID that `parse` refuses: a CIDv0
+  /// ("Qm…"), or a CIDv1 in base58btc ("z…") or base32 ("b…") of a codec or
+  /// hash Codex does not store. Codex takes these and answers them as not
+  /// stored; text that is no CID at all is false.
+  static bool is_foreign(std::string_view text);
 
   /// The binary form (38 bytes), used as LMDB key and on the wire.
   bytes to_bytes() const;

@@ -1,5 +1,6 @@
 // Feeds: the input, by its first byte, to one of the CID and multibase
-// decoders: a CID's text form (cid::parse, multibase `z` + base58btc), its
+// decoders: a CID's text form (cid::parse, multibase `z` + base58btc or `b`
+// + base32, and cid::is_foreign, which no CID that parses is), its
 // binary form (cid::from_bytes), base58 (base58_decode) or base64url
 // (base64url_decode).
 // Checks: no crash, leak or UB; round trips: a CID that parses prints and
@@ -43,8 +44,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text{reinterpret_cast<const char*>(in.data), in.size};
   switch (mode) {
   case 0:
-    if (auto c = cid::parse(text))
+    if (auto c = cid::parse(text)) {
       check_cid(*c);
+      FUZZ_CHECK(!cid::is_foreign(text));
+    } else {
+      cid::is_foreign(text);
+    }
     break;
   case 1:
     if (auto c = cid::from_bytes(in))

@@ -361,6 +361,43 @@ TEST(CodexCompatTest, AFilenameThatIsNotUtf8IsListedWithAReplacement) {
     << list->body;
 }
 
+TEST(CodexCompatTest, CidsOfOtherKindsAreAnsweredAsNotStored) {
+  test_node n;
+  ASSERT_TRUE(n.proc.start());
+  auto cli = n.proc.client();
+  // Codex takes these and has no such block: the spec's own example (a
+  // CIDv0), a raw CIDv1 in base32, the same in base58btc.
+  for (std::string c :
+       {"QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N",
+        "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq",
+        "zb2rhZfjRh2FHHB2RkHVEvL2vJnCTcu7kwRqgVsf9gpkLgteo"}) {
+    SCOPED_TRACE(c);
+    auto get = cli.Get(api("/data/" + c));
+    ASSERT_TRUE(get);
+    EXPECT_EQ(get->status, 404) << get->body;
+    auto stream = cli.Get(api("/data/" + c + "/network/stream"));
+    ASSERT_TRUE(stream);
+    EXPECT_EQ(stream->status, 404) << stream->body;
+    auto exists = cli.Get(api("/data/" + c + "/exists"));
+    ASSERT_TRUE(exists);
+    EXPECT_EQ(exists->status, 200) << exists->body;
+    EXPECT_EQ(exists->body, R"({"has":false})");
+    auto del = cli.Delete(api("/data/" + c));
+    ASSERT_TRUE(del);
+    EXPECT_EQ(del->status, 204) << del->body;
+  }
+  // A block CID names no manifest: 404 too.
+  auto m =
+    cli.Get(api("/data/zDxWB8ED1aT6toYW9R1grC12wesgfBLxovs7KLq5WwfzvwsYTSV9"
+                "/network/manifest"));
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->status, 404) << m->body;
+  // Text that is no CID is still 400.
+  auto bad = cli.Get(api("/data/notacid"));
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+}
+
 TEST(CodexCompatTest, WrongMethodsGet405WithAllowBeforeTheBodyIsRead) {
   test_node n;
   ASSERT_TRUE(n.proc.start());

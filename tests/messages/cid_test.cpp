@@ -170,10 +170,7 @@ TEST(CidTest, ParseRejectsEmpty) {
 }
 
 TEST(CidTest, ParseRejectsOtherMultibases) {
-  // CIDv1 base32 (IPFS default), CIDv0 (bare base58), base16, uppercase Z.
-  EXPECT_ERR(
-    cid::parse("bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"),
-    ec::invalid_cid);
+  // CIDv0 (bare base58), base16, uppercase Z.
   EXPECT_ERR(cid::parse("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"),
              ec::invalid_cid);
   EXPECT_ERR(cid::parse("f01551220" + std::string(64, 'a')), ec::invalid_cid);
@@ -182,6 +179,48 @@ TEST(CidTest, ParseRejectsOtherMultibases) {
   EXPECT_ERR(cid::parse(" " + valid), ec::invalid_cid);
   // The base58 body of a valid CID without its multibase prefix.
   EXPECT_ERR(cid::parse(valid.substr(1)), ec::invalid_cid);
+}
+
+TEST(CidTest, ParsesBase32AsTheSameCid) {
+  // codex-block of sha2-256("hello"), in both multibases.
+  auto hello =
+    cid::of(multicodec::codex_block, byte_view{std::string_view{"hello"}});
+  EXPECT_EQ(hello.to_string(),
+            "zDxWB8ED1aT6toYW9R1grC12wesgfBLxovs7KLq5WwfzvwsYTSV9");
+  auto b32 = cid::parse(
+    "bagbjuayseawpetn2l6ykgdrg5a5svrnz4kpbwfq6lqp2oqs6omcdgyutromci");
+  ASSERT_TRUE(b32) << describe(b32.error());
+  EXPECT_EQ(*b32, hello);
+  // An IPFS CIDv1 in base32 (dag-pb) is well-formed, of a codec not stored.
+  EXPECT_ERR(
+    cid::parse("bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"),
+    ec::unsupported_cid);
+  // Not base32: uppercase, '1', padding, a stray bit.
+  for (auto bad : {"bAGBJUAYSE", "b1agbju", "bagbjua===", "bafybeigdyrzt5sfp7"})
+    EXPECT_ERR(cid::parse(bad), ec::invalid_cid) << bad;
+}
+
+TEST(CidTest, ForeignCidsAreWellFormedOnesOfOtherKinds) {
+  // What Codex takes and Cairn cannot hold: CIDv0, raw or dag-pb CIDv1 in
+  // base32 or base58btc.
+  for (auto text :
+       {"QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG",
+        "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq",
+        "zb2rhZfjRh2FHHB2RkHVEvL2vJnCTcu7kwRqgVsf9gpkLgteo",
+        "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"})
+    EXPECT_TRUE(cid::is_foreign(text)) << text;
+  // A Codex CID is not foreign, nor is text that is no CID.
+  auto valid = sample_cid(multicodec::codex_block, 1).to_string();
+  for (auto text :
+       {valid,
+        std::string{
+          "bagbjuayseawpetn2l6ykgdrg5a5svrnz4kpbwfq6lqp2oqs6omcdgyutromci"},
+        std::string{"notacid"}, std::string{"zzzz"}, std::string{"z"},
+        std::string{"b"}, std::string{"Qm"} + std::string(44, 'x'),
+        std::string{"zQmXoypizjW3WknFiJnKLwHCnL72vedxjQkDDP1mXWo6uco"},
+        std::string{
+          "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4y"}})
+    EXPECT_FALSE(cid::is_foreign(text)) << text;
 }
 
 TEST(CidTest, ParseRejectsInvalidBase58Characters) {
