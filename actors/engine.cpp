@@ -266,16 +266,26 @@ void release_peer_wants(engine_ptr self, const std::string& peer_id) {
     schedule(self, addr);
 }
 
+// Answers the callers waiting for a connection to `id`: connected if
+// `err` is none.
+void answer_connecting(engine_state& st, const std::string& id,
+                       const caf::error& err) {
+  auto waiters = st.connecting.equal_range(id);
+  for (auto i = waiters.first; i != waiters.second; ++i)
+    if (err)
+      i->second.deliver(err);
+    else
+      i->second.deliver(ok_atom::value);
+  st.connecting.erase(id);
+}
+
 // A session ended (it said so, or it died): forget the peer and ask others
 // for what it owed us.
 void peer_gone(engine_ptr self, const std::string& id, bool was_up,
                const std::string& why) {
   auto& st = self->state;
   st.dialing.erase(id);
-  auto waiters = st.connecting.equal_range(id);
-  for (auto i = waiters.first; i != waiters.second; ++i)
-    i->second.deliver(make_error(ec::unavailable, why));
-  st.connecting.erase(id);
+  answer_connecting(st, id, make_error(ec::unavailable, why));
   auto it = st.peers.find(id);
   if (it != st.peers.end() && was_up) {
     // Only the session we use counts (a duplicate's end does not).
@@ -1108,22 +1118,26 @@ engine(engine_actor::stateful_pointer<engine_state> self, engine_config cfg,
       auto& st = self->state;
       auto id = info.peer_id;
       st.dialing.erase(id);
-      auto waiters = st.connecting.equal_range(id);
-      for (auto i = waiters.first; i != waiters.second; ++i)
-        i->second.deliver(ok_atom::value);
-      st.connecting.erase(id);
       if (st.peers.count(id) > 0) {
         // Both dialed each other: keep the first session.
+        answer_connecting(st, id, caf::none);
         self->send(info.session, close_atom::value,
                    std::string{"duplicate connection"});
         return;
       }
       if (st.peers.size() >= st.cfg.max_peers && !make_room(self, id)) {
         st.redial.forget(id);
+        answer_connecting(
+          st, id,
+          make_error(ec::unavailable, "too many peers",
+                     std::to_string(st.peers.size()) +
+                       " connected (--max-peers), none of them idle"));
         self->send(info.session, close_atom::value,
                    std::string{"too many peers"});
         return;
       }
+      // Connected: answered only now that the peer is admitted.
+      answer_connecting(st, id, caf::none);
       spdlog::info(
         "engine: peer {} connected, handshake round trip {:.1f} ms", id,
         std::chrono::duration<double, std::milli>(info.round_trip).count());
