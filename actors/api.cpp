@@ -55,9 +55,12 @@ caf::expected<bound_server> bind_api_server(const std::string& host,
   // httplib's default sets SO_REUSEPORT, which lets a second node bind the
   // same port and silently share its traffic. SO_REUSEADDR alone still
   // allows a quick rebind after a restart but refuses a busy port.
-  // An idle keep-alive connection holds a handler thread until it times
-  // out, and the node's stop waits for it: one second, not httplib's five.
-  srv->set_keep_alive_timeout(1);
+  // One request per connection: httplib would read a kept-alive
+  // connection's next request itself, on the handler thread, past the
+  // acceptor's limits on request heads (size, deadline, share of each
+  // address); a client opens a new connection instead, which the acceptor
+  // takes as any other. An idle kept-alive connection held a thread too.
+  srv->set_keep_alive_max_count(1);
   srv->set_socket_options([](int sock) {
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));

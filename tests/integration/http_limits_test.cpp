@@ -265,3 +265,24 @@ TEST(HttpLimitsTest, ABodyTooLargeForItsRouteIsRefusedBeforeItIsRead) {
   EXPECT_EQ(got.find("at most 1048576"), std::string::npos)
     << got.substr(0, 200);
 }
+
+TEST(HttpLimitsTest, EachConnectionCarriesOneRequest) {
+  test_node node;
+  ASSERT_TRUE(node.proc.start()) << node.proc.diagnostics();
+  // Two requests at once on one connection: the first is answered and the
+  // connection closed. httplib would read the second on the handler thread,
+  // where the acceptor's limits on heads do not hold.
+  std::string one = "GET " + api("/space") + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  int fd = open_from("127.0.0.1", node.proc.port(), one + one);
+  ASSERT_GE(fd, 0);
+  auto t0 = steady::now();
+  auto got = read_all(fd, 5s);
+  ::close(fd);
+  size_t answers = 0;
+  for (auto at = got.find("HTTP/1.1 200"); at != std::string::npos;
+       at = got.find("HTTP/1.1 200", at + 1))
+    ++answers;
+  EXPECT_EQ(answers, 1u) << got;
+  EXPECT_NE(got.find("Connection: close"), std::string::npos) << got;
+  EXPECT_LT(seconds_since(t0), 3.0) << "the connection was not closed";
+}

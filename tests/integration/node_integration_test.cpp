@@ -823,10 +823,11 @@ TEST(NodeIntegrationTest, ChunkedUploadRoundTripsWithSameCid) {
   EXPECT_EQ(again, cid);
 }
 
-TEST(NodeIntegrationTest, AKeptAliveConnectionCarriesALargeUploadAndTheNext) {
+TEST(NodeIntegrationTest, ALargeUploadReadsItsBodyAndNotTheNextRequest) {
   // A large body is read from the socket in big pieces, after the bytes of
-  // it that httplib read together with the head. Neither those bytes nor
-  // the next request on the connection may be lost or taken as body.
+  // it that httplib read together with the head. Those bytes may not be
+  // lost, nor a next request on the connection taken as body (a connection
+  // carries one request: that one is not answered).
   local_node n;
   ASSERT_TRUE(n.proc.start());
   auto data = random_bytes(3 * block_size + 4321, 7);
@@ -843,11 +844,8 @@ TEST(NodeIntegrationTest, AKeptAliveConnectionCarriesALargeUploadAndTheNext) {
   ASSERT_TRUE(send_all(fd, data.substr(101000) + "GET " + api("/space") +
                              " HTTP/1.1\r\nHost: x\r\n\r\n"));
   auto answers = read_responses(fd, 2);
-  ASSERT_EQ(answers.size(), 2u) << n.proc.diagnostics();
+  ASSERT_EQ(answers.size(), 1u) << n.proc.diagnostics();
   EXPECT_EQ(answers[0].first, 200) << answers[0].second;
-  EXPECT_EQ(answers[1].first, 200) << answers[1].second;
-  EXPECT_NE(answers[1].second.find("quotaUsedBytes"), std::string::npos)
-    << answers[1].second;
   auto cid = answers[0].second;
   auto cli = n.proc.client();
   EXPECT_TRUE(download_equals(cli, cid, data));

@@ -273,9 +273,11 @@ TEST(WaitsTest, SigtermStopsANodeDuringASlowDownload) {
   EXPECT_LT(took, 2.5) << b.proc.stderr_tail();
 }
 
-// An idle keep-alive connection holds an HTTP worker thread for the
-// server's keep-alive timeout, and the API stops only once its workers are
-// done: with cpp-httplib's default of 5 s, this took 4.8 s.
+// A client that keeps its connection open after the answer must not hold
+// the node's stop: the API stops once its workers are done, and an idle
+// keep-alive connection held one for the server's keep-alive timeout
+// (cpp-httplib's default of 5 s: this took 4.8 s). A connection now
+// carries one request and is closed after its answer.
 TEST(WaitsTest, SigtermStopsANodeWithAnIdleKeepAliveConnection) {
   test_node a;
   START(a);
