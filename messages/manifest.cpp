@@ -178,6 +178,7 @@ caf::expected<manifest> manifest::decode(byte_view in) {
     if (m.ec_k == 0 || m.ec_m == 0 || m.ec_k + m.ec_m > 256 ||
         !m.original_tree_cid ||
         m.original_tree_cid->codec != multicodec::codex_root ||
+        m.original_dataset_size == 0 ||
         m.original_dataset_size > m.dataset_size)
       return make_error(ec::invalid_manifest,
                         "inconsistent erasure-coding fields");

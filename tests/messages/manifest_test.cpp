@@ -488,6 +488,10 @@ TEST(ManifestTest, DecodeRejectsInconsistentProtectedFields) {
     {"no originalTreeCid", without(valid_fields(), "originalTreeCid")},
     {"originalDatasetSize > datasetSize",
      with(valid_fields(), "originalDatasetSize", uint_val(11 * 65536))},
+    // Nothing to download: its stream would send a byte of the first block.
+    {"originalDatasetSize 0",
+     with(valid_fields(), "originalDatasetSize", uint_val(0))},
+    {"no originalDatasetSize", without(valid_fields(), "originalDatasetSize")},
     {"only protected",
      without(without(without(without(valid_fields(), "ecK"), "ecM"),
                      "originalTreeCid"),
