@@ -363,14 +363,26 @@ uint64_t peer_scheduler::price_of(const std::string& peer,
   return 0;
 }
 
+void peer_stats::remember_cancelled(const wire::address& addr) {
+  cancelled.emplace(addr, cancels++);
+  if (cancelled.size() <= peer_scheduler::max_cancelled)
+    return;
+  // The oldest is the least likely to come still. Forgetting only it keeps
+  // the late blocks of every other cancel blameless (all of them were
+  // forgotten at once before, and a busy seeder's next few late blocks
+  // counted as unrequested).
+  auto oldest = std::min_element(
+    cancelled.begin(), cancelled.end(),
+    [](const auto& a, const auto& b) { return a.second < b.second; });
+  cancelled.erase(oldest);
+}
+
 bool peer_scheduler::cancel(const std::string& peer,
                             const wire::address& addr) {
   auto* p = stats_of(peer);
   if (!p || p->outstanding.erase(addr) == 0)
     return false;
-  if (p->cancelled.size() > max_cancelled)
-    p->cancelled.clear();
-  p->cancelled.insert(addr);
+  p->remember_cancelled(addr);
   return true;
 }
 
@@ -392,9 +404,7 @@ peer_scheduler::expire_requests(sched_clock::time_point now,
         ++p.timeouts;
         expired.emplace_back(id, i->first);
         // A busy peer may still deliver it: late, not unasked.
-        if (p.cancelled.size() > max_cancelled)
-          p.cancelled.clear();
-        p.cancelled.insert(i->first);
+        p.remember_cancelled(i->first);
         i = p.outstanding.erase(i);
       } else {
         ++i;

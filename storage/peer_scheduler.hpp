@@ -56,9 +56,13 @@ struct peer_stats {
   /// `bytes_received` then (what arrives until its answer is the rate).
   std::map<wire::address, sent_request> outstanding;
   /// Requests cancelled: their blocks may still arrive, without blame.
-  /// One entry per request: a block asked for again after a timeout may
-  /// come twice.
-  std::multiset<wire::address> cancelled;
+  /// One entry per request (a block asked for again after a timeout may
+  /// come twice), each with the order it was cancelled in: past
+  /// `peer_scheduler::max_cancelled`, the oldest is forgotten.
+  std::multimap<wire::address, uint64_t> cancelled;
+  uint64_t cancels = 0;
+  /// Remembers `addr` as cancelled.
+  void remember_cancelled(const wire::address& addr);
   /// Measured delivery rate and round trip of its requests (zeros: not
   /// measured), and per-block latency (s).
   pipe_meter pipe;
@@ -196,7 +200,8 @@ public:
   /// want-have's and a want-block's. Few, so that a large swarm does not
   /// send the manifest that many times.
   static constexpr size_t direct_asks = 2;
-  /// Cancelled requests remembered per peer (the set is cleared beyond).
+  /// Cancelled requests remembered per peer (the oldest are forgotten
+  /// beyond).
   static constexpr size_t max_cancelled = 4096;
   /// Lookups remembered before finished ones of old datasets are dropped.
   static constexpr size_t max_lookups = 1024;
