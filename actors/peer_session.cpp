@@ -789,11 +789,13 @@ caf::error on_message(peer_session_ptr self, wire::message msg) {
         std::holds_alternative<wire::auth>(msg))
       return make_error(ec::protocol_error, "repeated " + wire::type_name(msg));
     if (auto* p = std::get_if<wire::ping>(&msg)) {
-      // Answered only while nothing of ours waits to be written (or held
-      // for the link latency, beyond a few frames): the peer hears from us
-      // when it reads those bytes, and a peer that floods PINGs and reads
-      // nothing cannot pile PONGs up in our buffers.
-      if (st.unsent > 0 || !st.backlog.empty() ||
+      // Answered only while nothing of ours waits for the peer to read it
+      // (in the socket or the backlog; or held for the link latency,
+      // beyond a few frames): the peer hears from us when it reads those
+      // bytes, and a peer that floods PINGs and reads nothing cannot pile
+      // PONGs up in our buffers. Blocks the upload rate holds back do not
+      // count: they may wait longer than the peer's idle timeout.
+      if (socket_unsent(st) > 0 || !st.backlog.empty() ||
           st.held.size() >= pong_held_limit)
         return caf::none;
       return send_frame(self, wire::pong{p->nonce});

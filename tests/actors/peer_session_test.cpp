@@ -644,15 +644,26 @@ TEST_F(PeerSessionTest, PingsOfAPeerThatDoesNotReadAreNotAnswered) {
       {cid::of(multicodec::codex_block, byte_view{*data}), data, std::nullopt});
     (*self_)->send(up.info.session, send_atom::value, wire::message{bd});
   }
-  std::this_thread::sleep_for(300ms);
+  // Answered once the session has handled the deliveries (one sender's
+  // messages stay in order).
+  auto gauge = [&](const std::string& name) {
+    return test::gauge_of(*self_, up.info.session, name, 60s);
+  };
+  ASSERT_GT(gauge("unsent"), 0.0) << "the socket took every block";
+  auto frames_before = gauge("frames_in");
   // A flood of PINGs meanwhile: not one PONG joins what waits.
+  constexpr uint64_t pings = 2000;
   bytes flood;
-  for (uint64_t i = 0; i < 2000; ++i) {
+  for (uint64_t i = 0; i < pings; ++i) {
     auto f = peer.sealed_frame(wire::encode(wire::message{wire::ping{i}}));
     flood.insert(flood.end(), f.begin(), f.end());
   }
   peer.send(flood);
-  std::this_thread::sleep_for(300ms);
+  auto until = std::chrono::steady_clock::now() + 30s;
+  while (gauge("frames_in") < frames_before + pings &&
+         std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(20ms);
+  ASSERT_GE(gauge("frames_in"), frames_before + pings);
   size_t blocks = 0, pongs = 0;
   while (auto m = peer.recv_message(1000ms)) {
     if (auto* bd = std::get_if<wire::block_delivery>(&*m))
