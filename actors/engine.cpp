@@ -583,13 +583,18 @@ void on_presence(engine_ptr self, peer_entry& p,
     if (!pr.have)
       if (auto ask = take_leaves_ask(st, p.info.peer_id, pr.addr))
         release_leaves(self, p.info.peer_id, *ask);
-    // Only a presence of what this node waits for is recorded: one of
-    // anything else (never asked, or answered after the block came) would
-    // grow the peer's records for as long as it stays, as fast as it sends.
+    // Only a presence of what this node waits for, or still asks this
+    // peer for (a manifest whose leaves it sends along, see `resolve`), is
+    // recorded: one of anything else would grow the peer's records for as
+    // long as it stays, as fast as it sends.
     auto pw = st.pending.find(pr.addr);
+    if (pw == st.pending.end() && !st.sched.in_flight(p.info.peer_id, pr.addr))
+      continue;
+    bool freed =
+      st.sched.on_presence(p.info.peer_id, pr.addr, pr.have, pr.price);
     if (pw == st.pending.end())
       continue;
-    if (st.sched.on_presence(p.info.peer_id, pr.addr, pr.have, pr.price))
+    if (freed)
       pw->second.requested.erase(p.info.peer_id);
     schedule(self, pr.addr);
   }
