@@ -345,14 +345,18 @@ TEST(EngineReconnectTest, AReadForAnEarlierSessionLeavesTheNextOneServed) {
     EXPECT_TRUE(read) << "the new session's want was never read";
     // It gets what it asked for, and not the earlier session's block.
     std::vector<cid> got;
-    for (bool more = true; more;)
+    // Up to 5 s for the first delivery (a loaded machine), then 500 ms of
+    // quiet for any other.
+    for (auto quiet = std::chrono::milliseconds{5000}; quiet.count() > 0;)
       second->receive(
         [&](send_atom, wire::message& m) {
-          if (auto* bd = std::get_if<wire::block_delivery>(&m))
+          if (auto* bd = std::get_if<wire::block_delivery>(&m)) {
             for (auto& d : bd->blocks)
               got.push_back(std::get<cid>(d.addr));
+            quiet = 500ms;
+          }
         },
-        caf::after(500ms) >> [&] { more = false; });
+        caf::after(quiet) >> [&] { quiet = std::chrono::milliseconds{0}; });
     EXPECT_EQ(got, std::vector<cid>{b2.id});
     caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
   }

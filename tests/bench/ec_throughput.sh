@@ -194,7 +194,8 @@ echo delete-leaves >"$WORK/phase"
 delete "$BASE_A" "$CID_U"
 # Leaf indices of data shards 0..M-1 of every step, except padding (leaves
 # >= BLOCKS are all-zero and never stored), dealt round-robin into DELETERS
-# curl config files; each curl runs its URLs over one keep-alive connection.
+# curl config files; each curl runs its URLs one after the other (the API
+# closes a connection after each answer).
 awk -v steps="$STEPS" -v m="$M" -v k="$K" -v pattern="$PATTERN" \
   -v blocks="$BLOCKS" -v n="$DELETERS" \
   -v url="$BASE_A$CAPI/blocks/$TREE_P/" -v dir="$WORK" 'BEGIN {
