@@ -159,14 +159,14 @@ std::string route(const char* suffix) {
   return std::string{api_prefix} + suffix;
 }
 
-// Every error answer is one line of text. A Range header must not apply to
-// it: httplib would slice the body.
 void close_after(const Request& req) {
   auto& r = const_cast<Request&>(req);
   r.headers.erase("Connection");
   r.set_header("Connection", "close");
 }
 
+// Every error answer is one line of text. A Range header must not apply to
+// it: httplib would slice the body.
 void reply_error(const Request& req, Response& res, int status,
                  const std::string& why) {
   const_cast<Request&>(req).ranges.clear();
