@@ -105,6 +105,16 @@ struct temp_store {
   }
 };
 
+// A distinct digest for block `i`: its number in the first 8 bytes, `tag`
+// in the last (for each benchmark its own).
+digest256 numbered_digest(uint64_t i, uint8_t tag) {
+  digest256 d{};
+  for (size_t j = 0; j < 8; ++j)
+    d[j] = static_cast<uint8_t>(i >> (8 * j));
+  d[31] = tag;
+  return d;
+}
+
 // `n` leaves of one tree from `first` on, each a distinct CID over the
 // same bytes (the store copies every block; hashing is measured apart),
 // with a proof as long as a 16384-leaf tree's.
@@ -114,10 +124,7 @@ std::vector<leaf_block> leaves(const shared_bytes& data, uint64_t first,
   std::vector<leaf_block> out;
   out.reserve(n);
   for (uint64_t i = first; i < first + n; ++i) {
-    digest256 d{};
-    for (size_t j = 0; j < 8; ++j)
-      d[j] = static_cast<uint8_t>(i >> (8 * j));
-    d[31] = 0xb1;
+    auto d = numbered_digest(i, 0xb1);
     merkle_proof proof{i, batch * batches, std::vector<digest256>(14, d)};
     out.push_back(leaf_block{block_address{tree, i},
                              block::wrap(cid{multicodec::codex_block, d}, data),
@@ -227,11 +234,8 @@ void BM_CommitUpload(benchmark::State& state) {
     digests.reserve(leaf_count);
     std::vector<block> blocks;
     for (uint64_t i = 0; i < leaf_count; ++i) {
-      digest256 d{};
-      for (size_t j = 0; j < 8; ++j)
-        d[j] = static_cast<uint8_t>(i >> (8 * j));
+      auto d = numbered_digest(i, 0xc0);
       d[30] = static_cast<uint8_t>(round);
-      d[31] = 0xc0;
       digests.push_back(d);
       blocks.push_back(block::wrap(cid{multicodec::codex_block, d}, data));
       if (blocks.size() == batch || i + 1 == leaf_count) {
